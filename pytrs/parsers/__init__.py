@@ -1,0 +1,13 @@
+"""Parsing stage (SPEC S6): raw mail bytes in, a `ParsedMail` record out.
+
+Pure by design: no I/O, no asyncio, no database, so the postmaster can run it in a worker pool
+and tests can call it directly. Modules, in the order a mail meets them: `mail` (entry point),
+`headers` and `charsets` (text decoding), `fields` (ids, dates), `addresses`, `bodies` (the MIME
+walk), `htmltext` (HTML-only bodies), `model` (the records).
+"""
+
+from pytrs.parsers.fields import message_id_md5
+from pytrs.parsers.mail import parse_mail
+from pytrs.parsers.model import Attachment, ParsedMail
+
+__all__ = ["Attachment", "ParsedMail", "message_id_md5", "parse_mail"]

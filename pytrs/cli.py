@@ -1,0 +1,202 @@
+"""The `pytrs` console script: run, deliver, db, config and inbox commands (SPEC S2).
+
+Each command loads the configuration explicitly and hands it to the part that does the work;
+this module only parses arguments, prints, and maps outcomes to exit codes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+from sqlalchemy import select
+
+from pytrs.config import Config, ConfigError, load_config
+from pytrs.schema import inbox_repo, migrate
+from pytrs.schema.database import create_database
+from pytrs.schema.tables import inbox
+
+EXIT_USAGE = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pytrs", description="pytrs mail gateway")
+    parser.add_argument("--config", help="configuration file (default: $PYTRS_CONFIG, ./pytrs.toml)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the daemon")
+    run.add_argument("--role", action="append", choices=("gateway", "worker", "sender",
+                     "scheduler", "web"), help="limit this process to some services (repeatable)")  # fmt: skip
+
+    deliver = sub.add_parser("deliver", help="store one message read from stdin (MTA pipe)")
+    deliver.add_argument("--queue", default="", help="put new tickets into this queue")
+    deliver.add_argument("--recipient", default="", help="envelope recipient (e.g. ${recipient})")
+    deliver.add_argument("--sender", default="", help="envelope sender (e.g. ${sender})")
+    deliver.add_argument("--untrusted", action="store_true", help="ignore control headers")
+
+    db = sub.add_parser("db", help="database schema")
+    db.add_argument("action", choices=("upgrade", "check"))
+
+    cfg = sub.add_parser("config", help="configuration")
+    cfg.add_argument("action", choices=("check",))
+
+    box = sub.add_parser("inbox", help="the inbound queue and the quarantine")
+    box_sub = box.add_subparsers(dest="action", required=True)
+    listing = box_sub.add_parser("list", help="list inbox rows")
+    listing.add_argument("--state", choices=("pending", "done", "ignored", "quarantined", "all"),
+                         default="all")  # fmt: skip
+    listing.add_argument("--limit", type=int, default=50)
+    listing.add_argument("--json", action="store_true")
+    show = box_sub.add_parser("show", help="show one inbox row with its error and trace")
+    show.add_argument("id", type=int)
+    show.add_argument("--raw", action="store_true", help="print the raw message only")
+    retry = box_sub.add_parser("retry", help="re-queue quarantined messages")
+    retry.add_argument("ids", type=int, nargs="*")
+    retry.add_argument("--all", action="store_true", help="every quarantined message")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        for error in exc.errors:
+            print(f"config: {error}", file=sys.stderr)
+        return 75 if args.command == "deliver" else EXIT_USAGE
+    logging.basicConfig(
+        level=config.daemon.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # aiosmtpd logs every connection at INFO; pytrs logs what matters about each message.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
+    handlers = {
+        "run": _run, "deliver": _deliver, "db": _db, "config": _config, "inbox": _inbox,
+    }  # fmt: skip
+    return handlers[args.command](config, args)
+
+
+def _run(config: Config, args: argparse.Namespace) -> int:
+    from pytrs.daemon import ROLES, StartupError, run_daemon
+
+    try:
+        return run_daemon(config, tuple(args.role) if args.role else ROLES)
+    except StartupError as exc:
+        print(f"pytrs: {exc}", file=sys.stderr)
+        return 1
+
+
+def _deliver(config: Config, args: argparse.Namespace) -> int:
+    from pytrs.gateway.pipe import deliver
+
+    raw = sys.stdin.buffer.read()
+    return deliver(
+        config, raw, queue=args.queue, recipient=args.recipient, sender=args.sender,
+        untrusted=args.untrusted,
+    )  # fmt: skip
+
+
+def _config(config: Config, args: argparse.Namespace) -> int:
+    print(f"configuration OK ({config.source or 'built-in defaults'})")
+    return 0
+
+
+def _db(config: Config, args: argparse.Namespace) -> int:
+    async def go() -> int:
+        db = create_database(config.database, pool=False)
+        try:
+            if args.action == "upgrade":
+                await migrate.upgrade(db)
+                print(f"database at {migrate.head_revision()}")
+                return 0
+            at_head, current, head = await migrate.is_at_head(db)
+            print(f"database at {current or 'nothing'}; head is {head}")
+            return 0 if at_head else 1
+        finally:
+            await db.close()
+
+    return asyncio.run(go())
+
+
+def _inbox(config: Config, args: argparse.Namespace) -> int:
+    return asyncio.run(_inbox_async(config, args))
+
+
+async def _inbox_async(config: Config, args: argparse.Namespace) -> int:
+    db = create_database(config.database, pool=False)
+    try:
+        if args.action == "retry":
+            if not args.ids and not args.all:
+                print("give inbox ids or --all", file=sys.stderr)
+                return EXIT_USAGE
+            count = await inbox_repo.retry(db, None if args.all else args.ids)
+            print(f"{count} message(s) re-queued")
+            return 0
+        async with db.connect() as conn:
+            if args.action == "show":
+                row = (await conn.execute(select(inbox).where(inbox.c.id == args.id))).first()
+                if row is None:
+                    print(f"no inbox row {args.id}", file=sys.stderr)
+                    return 1
+                return _print_row(row._asdict(), raw_only=args.raw)
+            query = select(
+                inbox.c.id, inbox.c.state, inbox.c.source, inbox.c.recipient,
+                inbox.c.message_id, inbox.c.attempts, inbox.c.received_at, inbox.c.ticket_id,
+                inbox.c.last_error,
+            ).order_by(inbox.c.id.desc()).limit(args.limit)  # fmt: skip
+            if args.state != "all":
+                query = query.where(inbox.c.state == args.state)
+            rows = [r._asdict() for r in await conn.execute(query)]
+        _print_list(rows, as_json=args.json)
+        return 0
+    finally:
+        await db.close()
+
+
+def _print_list(rows: list[dict[str, object]], *, as_json: bool) -> None:
+    if as_json:
+        for row in rows:
+            print(json.dumps(row, default=str))
+        return
+    print(f"{'ID':>8}  {'STATE':<11}  {'SRC':<5}  {'TRIES':>5}  {'TICKET':>7}  RECIPIENT / MESSAGE-ID")
+    for r in rows:
+        error = str(r["last_error"] or "").strip().splitlines()
+        print(
+            f"{r['id']:>8}  {r['state']:<11}  {r['source']!s:<5}  {r['attempts']:>5}  "
+            f"{r['ticket_id'] or '-'!s:>7}  {r['recipient'] or '-'} {r['message_id']}"
+        )
+        if error:
+            print(f"{'':>8}  error: {error[0][:160]}")
+
+
+def _print_row(row: dict[str, object], *, raw_only: bool) -> int:
+    raw = row.pop("raw")
+    if raw_only:
+        if raw is None:
+            print("the raw message was moved to the article (see ticket_id/article_id)",
+                  file=sys.stderr)  # fmt: skip
+            return 1
+        assert isinstance(raw, bytes)
+        sys.stdout.buffer.write(raw)
+        return 0
+    trace = row.pop("trace")
+    error = row.pop("last_error")
+    for key, value in row.items():
+        print(f"{key}: {value}")
+    print(f"raw: {'kept in inbox' if raw is not None else 'stored with the article'}")
+    if trace:
+        print("trace:")
+        print(json.dumps(json.loads(str(trace)), indent=2, ensure_ascii=False))
+    if error:
+        print("error:")
+        print(error)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

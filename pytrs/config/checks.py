@@ -1,0 +1,101 @@
+"""Per-field value rules of the configuration model.
+
+``model.py`` attaches a rule to a field as dataclass metadata (``field(metadata=rule(...))``), so
+the model reads as the table of what is valid; ``parse.py`` runs the rules and reports each
+failure under the dotted key. A check takes the already type-checked value and returns an error
+message, or None when the value is fine.
+"""
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from pytrs.config.listen import listen_address
+
+Check = Callable[[Any], str | None]
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
+
+
+def rule(check: Check, *, each: bool = False) -> Mapping[str, Any]:
+    """Field metadata: run ``check`` on the value, or on each item of a tuple if ``each``."""
+    return {"check": check, "each": each}
+
+
+def one_of(*choices: str, ignore_case: bool = False) -> Check:
+    listed = ", ".join(choices)
+    allowed = {c.casefold() for c in choices} if ignore_case else set(choices)
+
+    def check(value: str) -> str | None:
+        found = (value.casefold() if ignore_case else value) in allowed
+        return None if found else f"must be one of {listed}, not {value!r}"
+
+    return check
+
+
+def at_least(minimum: float) -> Check:
+    def check(value: float) -> str | None:
+        return None if value >= minimum else f"must be at least {minimum}, not {value}"
+
+    return check
+
+
+def above(minimum: float) -> Check:
+    def check(value: float) -> str | None:
+        return None if value > minimum else f"must be greater than {minimum}, not {value}"
+
+    return check
+
+
+def non_empty(value: str) -> str | None:
+    return None if value.strip() else "must not be empty"
+
+
+def digits(value: str) -> str | None:
+    return None if value.isascii() and value.isdigit() else f"must be digits only, not {value!r}"
+
+
+def regex(value: str) -> str | None:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        return f"is not a valid regular expression: {exc}"
+    return None
+
+
+def identifier(value: str) -> str | None:
+    # The schema name ends up in "SET search_path", so only plain identifiers are allowed.
+    if value == "" or _IDENTIFIER.fullmatch(value):
+        return None
+    return f"must be empty or a plain SQL identifier, not {value!r}"
+
+
+def email_address(value: str) -> str | None:
+    local, at, domain = value.rpartition("@")
+    if at and local and domain and not any(ch.isspace() for ch in value):
+        return None
+    return f"must be an e-mail address (local@domain), not {value!r}"
+
+
+def listen_spec(value: str) -> str | None:
+    """A listen or relay address as accepted by ``listen_address``."""
+    try:
+        listen_address(value)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def optional_listen_spec(value: str) -> str | None:
+    """Like ``listen_spec``, but "" (meaning: disabled, or the system default) is accepted."""
+    return None if value == "" else listen_spec(value)
+
+
+def optional_host_port(value: str) -> str | None:
+    """ "" or a network ``host:port`` (no unix socket), e.g. for the DNS resolver."""
+    if value == "":
+        return None
+    error = listen_spec(value)
+    if error is None and isinstance(listen_address(value), str):
+        return "must be host:port, not a unix socket path"
+    return error

@@ -1,0 +1,258 @@
+"""The configuration model: one frozen dataclass per TOML section or ``[[array]]`` entry.
+
+Place in the flow: ``load.py`` reads the TOML file, ``parse.py`` turns it into these classes, and
+the daemon passes the resulting ``Config`` (or just the section a service needs) to each
+service's constructor. Nothing here reads files or the environment, except
+``MailAccountConfig.resolve_password`` which the fetcher calls when it connects.
+
+Per-field rules (allowed values, lower bounds) sit next to the fields as metadata, so this file
+is also the table of what is valid; ``parse.py`` applies them.
+"""
+
+import dataclasses
+import socket
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pytrs.config.checks import (
+    above,
+    at_least,
+    digits,
+    email_address,
+    identifier,
+    listen_spec,
+    non_empty,
+    one_of,
+    optional_host_port,
+    optional_listen_spec,
+    regex,
+    rule,
+)
+
+# Queues every pytrs database is created with (Znuny's ids 1-4); config may refer to them
+# without declaring them in [[queues]].
+BUILTIN_QUEUES = ("Postmaster", "Raw", "Junk", "Misc")
+
+FOLLOW_UP_OPTIONS = ("possible", "reject", "new_ticket")
+MAIL_ACCOUNT_TYPES = ("imap", "imaps", "imap+starttls", "pop3", "pop3s")
+MAIL_ACCOUNT_MODES = ("keep", "move", "delete")
+NUMBER_GENERATORS = ("DateChecksum", "Date", "AutoIncrement", "Random")
+SUBJECT_FORMATS = ("Left", "Right", "None")
+AUTO_RESPONSE_TYPES = ("auto reply", "auto reply/new ticket", "auto follow up", "auto reject")
+EVENT_LOOPS = ("auto", "asyncio", "uvloop")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+DEFAULT_PORTS = {"imap": 143, "imaps": 993, "imap+starttls": 143, "pop3": 110, "pop3s": 995}
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseConfig:
+    url: str = field(default="sqlite+aiosqlite:///var/pytrs.db", metadata=rule(non_empty))
+    # PostgreSQL schema used as search_path ("" = the server default); ignored on SQLite.
+    schema: str = field(default="", metadata=rule(identifier))
+    pool_size: int = field(default=5, metadata=rule(at_least(1)))
+    echo: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpConfig:
+    listen: tuple[str, ...] = field(
+        default=("127.0.0.1:2525",), metadata=rule(listen_spec, each=True)
+    )
+    lmtp_listen: tuple[str, ...] = field(default=(), metadata=rule(listen_spec, each=True))
+    max_message_size: int = field(default=26214400, metadata=rule(at_least(1)))
+    hostname: str = ""
+    max_recipients: int = field(default=100, metadata=rule(at_least(1)))
+    # Group commit of the inbox writer: at most this many messages per transaction, and how
+    # long the writer waits for more before committing.
+    commit_batch_max: int = field(default=256, metadata=rule(at_least(1)))
+    commit_delay_ms: float = field(default=2.0, metadata=rule(at_least(0)))
+
+    def server_hostname(self) -> str:
+        """The name announced in the banner: ``hostname``, or the machine's FQDN if unset."""
+        return self.hostname or socket.getfqdn()
+
+
+@dataclass(frozen=True, slots=True)
+class WebConfig:
+    listen: str = field(default="127.0.0.1:8080", metadata=rule(optional_listen_spec))
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundConfig:
+    relay: str = field(default="127.0.0.1:25", metadata=rule(listen_spec))
+
+
+@dataclass(frozen=True, slots=True)
+class QueueConfig:
+    name: str = field(metadata=rule(non_empty))
+    follow_up: str = field(default="possible", metadata=rule(one_of(*FOLLOW_UP_OPTIONS)))
+    follow_up_lock: bool = False
+    comments: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SystemAddressConfig:
+    address: str = field(metadata=rule(email_address))
+    queue: str = field(metadata=rule(non_empty))
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        # Addresses are compared case-insensitively everywhere; storing them lower-cased once
+        # spares every caller from remembering to.
+        object.__setattr__(self, "address", self.address.lower())
+
+
+@dataclass(frozen=True, slots=True)
+class MailAccountConfig:
+    type: str = field(metadata=rule(one_of(*MAIL_ACCOUNT_TYPES)))
+    host: str = field(metadata=rule(non_empty))
+    user: str = field(metadata=rule(non_empty))
+    port: int = field(default=0, metadata=rule(at_least(0)))
+    password: str = field(default="", repr=False)
+    password_file: str = ""
+    folder: str = field(default="INBOX", metadata=rule(non_empty))
+    mode: str = field(default="move", metadata=rule(one_of(*MAIL_ACCOUNT_MODES)))
+    move_to: str = ""
+    trusted: bool = False
+    queue: str = ""
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        # Fill in the documented defaults once, so fetchers, logs and cursors all see the same
+        # port and account name.
+        if self.port == 0:
+            object.__setattr__(self, "port", DEFAULT_PORTS.get(self.type, 0))
+        if not self.name:
+            object.__setattr__(self, "name", f"{self.user}@{self.host}")
+
+    def resolve_password(self) -> str:
+        """Return ``password``, else the stripped contents of ``password_file``, else "".
+
+        Read at use time so that a rotated credential file is picked up. Raises OSError when
+        the file cannot be read.
+        """
+        if self.password or not self.password_file:
+            return self.password
+        return Path(self.password_file).read_text(encoding="utf-8").strip()
+
+
+@dataclass(frozen=True, slots=True)
+class TicketConfig:
+    number_generator: str = field(default="DateChecksum", metadata=rule(one_of(*NUMBER_GENERATORS)))
+    system_id: str = field(default="10", metadata=rule(digits))
+    hook: str = field(default="Ticket#", metadata=rule(non_empty))
+    subject_format: str = field(default="Left", metadata=rule(one_of(*SUBJECT_FORMATS)))
+    check_system_id: bool = True
+    min_counter_size: int = field(default=5, metadata=rule(at_least(1)))
+    subject_re: tuple[str, ...] = field(default=("Re",), metadata=rule(non_empty, each=True))
+    subject_fwd: tuple[str, ...] = field(default=("Fwd",), metadata=rule(non_empty, each=True))
+    # 0 means subjects are never cut (as in Znuny).
+    subject_size: int = field(default=100, metadata=rule(at_least(0)))
+
+
+@dataclass(frozen=True, slots=True)
+class PostmasterConfig:
+    # "pipe", "smtp", "lmtp" or mail account names; checked against the accounts in crosscheck.
+    trusted_sources: tuple[str, ...] = ("pipe",)
+    unknown_sender_followup: str = field(
+        default="new_ticket", metadata=rule(one_of("new_ticket", "internal"))
+    )
+    default_queue: str = field(default="Raw", metadata=rule(non_empty))
+    workers: int = field(default=1, metadata=rule(at_least(1)))
+    batch_size: int = field(default=100, metadata=rule(at_least(1)))
+    max_attempts: int = field(default=5, metadata=rule(at_least(1)))
+    retry_backoff_seconds: float = field(default=10.0, metadata=rule(at_least(0)))
+    lease_seconds: float = field(default=300.0, metadata=rule(above(0)))
+    poll_interval_seconds: float = field(default=1.0, metadata=rule(above(0)))
+
+
+@dataclass(frozen=True, slots=True)
+class AgentConfig:
+    login: str = field(metadata=rule(non_empty))
+    email: str = field(metadata=rule(email_address))
+    queues: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AuthenticationConfig:
+    trusted_authserv_ids: tuple[str, ...] = field(default=(), metadata=rule(non_empty, each=True))
+    dns_resolver: str = field(default="", metadata=rule(optional_host_port))
+
+
+@dataclass(frozen=True, slots=True)
+class DkimKeyConfig:
+    domain: str = field(metadata=rule(non_empty))
+    selector: str = field(metadata=rule(non_empty))
+    private_key_file: str = field(metadata=rule(non_empty))
+
+
+@dataclass(frozen=True, slots=True)
+class LoopProtectionConfig:
+    max_auto_responses_per_address_per_day: int = field(default=40, metadata=rule(at_least(0)))
+    no_auto_response_pattern: str = field(
+        default="(MAILER-DAEMON|postmaster|no-?reply|do-?not-?reply)@", metadata=rule(regex)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class AutoResponseConfig:
+    queue: str = field(metadata=rule(non_empty))
+    type: str = field(metadata=rule(one_of(*AUTO_RESPONSE_TYPES)))
+    subject: str = field(metadata=rule(non_empty))
+    language: str = field(default="en", metadata=rule(non_empty))
+    body_file: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonConfig:
+    event_loop: str = field(default="auto", metadata=rule(one_of(*EVENT_LOOPS)))
+    drain_seconds: float = field(default=30.0, metadata=rule(at_least(0)))
+    # Accepted in any case ("debug" is what people type in an environment variable).
+    log_level: str = field(default="INFO", metadata=rule(one_of(*LOG_LEVELS, ignore_case=True)))
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "log_level", self.log_level.upper())
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    smtp: SmtpConfig = field(default_factory=SmtpConfig)
+    web: WebConfig = field(default_factory=WebConfig)
+    outbound: OutboundConfig = field(default_factory=OutboundConfig)
+    ticket: TicketConfig = field(default_factory=TicketConfig)
+    postmaster: PostmasterConfig = field(default_factory=PostmasterConfig)
+    authentication: AuthenticationConfig = field(default_factory=AuthenticationConfig)
+    loop_protection: LoopProtectionConfig = field(default_factory=LoopProtectionConfig)
+    daemon: DaemonConfig = field(default_factory=DaemonConfig)
+    queues: tuple[QueueConfig, ...] = ()
+    system_addresses: tuple[SystemAddressConfig, ...] = ()
+    mail_accounts: tuple[MailAccountConfig, ...] = ()
+    agents: tuple[AgentConfig, ...] = ()
+    dkim_keys: tuple[DkimKeyConfig, ...] = ()
+    auto_responses: tuple[AutoResponseConfig, ...] = ()
+    # Path of the file this was loaded from; "" for the built-in defaults.
+    source: str = ""
+
+    def queue_names(self) -> tuple[str, ...]:
+        """The built-in queues followed by the declared ones not already among them."""
+        declared = tuple(q.name for q in self.queues if q.name not in BUILTIN_QUEUES)
+        return BUILTIN_QUEUES + declared
+
+
+def _sections() -> tuple[dict[str, type], dict[str, type]]:
+    """Split Config's fields into ``[section]`` tables and ``[[array]]`` entry types."""
+    tables: dict[str, type] = {}
+    arrays: dict[str, type] = {}
+    for name, hint in typing.get_type_hints(Config).items():
+        if dataclasses.is_dataclass(hint):
+            tables[name] = typing.cast(type, hint)
+        elif typing.get_origin(hint) is tuple:
+            arrays[name] = typing.get_args(hint)[0]
+    return tables, arrays
+
+
+# Derived from the class definitions, so a new section needs no second registration.
+SECTIONS, ARRAYS = _sections()

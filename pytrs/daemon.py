@@ -1,0 +1,233 @@
+"""`pytrs run`: every service of one process as named tasks, and an orderly shutdown.
+
+Start-up: check the schema is at head, provision queues/addresses/agents from the
+configuration, then start the inbox writer, the postmaster workers and the SMTP/LMTP
+listeners, and tell systemd we are ready. On SIGTERM/SIGINT: stop accepting connections, let
+sessions in DATA finish for a moment, commit what the writer holds, let the workers drain the
+inbox until the deadline, and exit 0. A second signal exits at once. Whatever was acknowledged
+is in the inbox table, so even `kill -9` loses nothing: the next start finishes the work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import weakref
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from pytrs.config import Config, listen_address
+from pytrs.gateway.addresses import AddressBook
+from pytrs.gateway.inbox_writer import InboxWriter
+from pytrs.gateway.smtp import IngressHandler, start_server
+from pytrs.postmaster.worker import PostmasterWorker
+from pytrs.schema import inbox_repo, migrate
+from pytrs.schema.database import Database, create_database
+from pytrs.schema.provision import provision
+
+log = logging.getLogger(__name__)
+
+ROLES = ("gateway", "worker", "sender", "scheduler", "web")
+SESSION_GRACE_SECONDS = 3.0
+
+
+class StartupError(Exception):
+    """The daemon cannot start (schema not at head, port in use …); exit non-zero."""
+
+
+def sd_notify(state: str) -> None:
+    """Tell systemd (Type=notify) about our state; a no-op outside systemd."""
+    path = os.environ.get("NOTIFY_SOCKET")
+    if not path:
+        return
+    if path.startswith("@"):
+        path = "\0" + path[1:]
+    with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.sendto(state.encode(), path)
+
+
+class Daemon:
+    """The services of one pytrs process."""
+
+    def __init__(self, config: Config, roles: tuple[str, ...] = ROLES) -> None:
+        self.config = config
+        self.roles = roles
+        self.db: Database | None = None
+        self.addresses = AddressBook()
+        self.workers: list[PostmasterWorker] = []
+        self.writer: InboxWriter | None = None
+        self.servers: list[asyncio.AbstractServer] = []
+        self.bound: list[tuple[str, Any]] = []  # (kind, sockname) of each listener
+        self.started = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._sessions: weakref.WeakSet[Any] = weakref.WeakSet()
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> int:
+        """Run until a stop is requested; returns the process exit code."""
+        self.db = create_database(self.config.database)
+        try:
+            await self._start()
+            return await self._serve()
+        finally:
+            await self.db.close()
+
+    async def _start(self) -> None:
+        assert self.db is not None
+        at_head, current, head = await migrate.is_at_head(self.db)
+        if not at_head:
+            raise StartupError(
+                f"database schema is at {current or 'nothing'}, expected {head}: "
+                "run `pytrs db upgrade`"
+            )
+        await provision(self.db, self.config)
+        released = await inbox_repo.release_dead_claims(self.db)
+        if released:
+            log.info("released %d inbox claim(s) of a daemon that died", released)
+        await self.addresses.reload(self.db)
+        if "worker" in self.roles:
+            self.workers = [
+                PostmasterWorker(self.config, self.db, self.addresses, name=f"worker-{i + 1}")
+                for i in range(max(1, self.config.postmaster.workers))
+            ]
+        smtp = self.config.smtp
+        self.writer = InboxWriter(
+            self.db,
+            batch_max=smtp.commit_batch_max,
+            delay_ms=smtp.commit_delay_ms,
+            on_commit=self._wake_workers,
+        )
+
+    def _wake_workers(self) -> None:
+        for worker in self.workers:
+            worker.notify()
+
+    async def _start_listeners(self) -> None:
+        assert self.writer is not None
+        smtp = self.config.smtp
+        trusted = self.config.postmaster.trusted_sources
+        for kind, specs in (("smtp", smtp.listen), ("lmtp", smtp.lmtp_listen)):
+            handler = IngressHandler(
+                self.addresses, self.writer, source=kind, trusted=kind in trusted,
+                max_recipients=smtp.max_recipients, per_recipient_status=kind == "lmtp",
+            )  # fmt: skip
+            for spec in specs:
+                server = await start_server(
+                    handler, listen_address(spec), lmtp=kind == "lmtp",
+                    hostname=smtp.hostname, max_message_size=smtp.max_message_size,
+                    sessions=self._sessions,
+                )  # fmt: skip
+                self.servers.append(server)
+                for sock in server.sockets:
+                    self.bound.append((kind, sock.getsockname()))
+                    log.info("%s listening on %s", kind.upper(), sock.getsockname())
+
+    async def _serve(self) -> int:
+        assert self.writer is not None
+        loop = asyncio.get_running_loop()
+        installed = []
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(signum, self._on_signal)
+                installed.append(signum)
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                writer_task = tasks.create_task(
+                    supervise("inbox-writer", self.writer.run), name="inbox-writer"
+                )
+                worker_tasks = [
+                    tasks.create_task(supervise(w.name, w.run), name=w.name) for w in self.workers
+                ]
+                if "gateway" in self.roles:
+                    await self._start_listeners()
+                sd_notify("READY=1")
+                self.started.set()
+                log.info("pytrs started (roles: %s)", ", ".join(self.roles))
+                await self._stop.wait()
+                sd_notify("STOPPING=1")
+                await self._shutdown(writer_task, worker_tasks)
+        finally:
+            for signum in installed:
+                loop.remove_signal_handler(signum)
+        log.info("pytrs stopped")
+        return 0
+
+    def _on_signal(self) -> None:
+        if self._stop.is_set():
+            log.warning("second signal: exiting now")
+            os._exit(1)
+        log.info("stop requested: no longer accepting mail, draining")
+        self._stop.set()
+
+    async def _shutdown(
+        self, writer_task: asyncio.Task[None], worker_tasks: list[asyncio.Task[None]]
+    ) -> None:
+        assert self.writer is not None
+        deadline = asyncio.get_running_loop().time() + self.config.daemon.drain_seconds
+        for server in self.servers:
+            server.close()
+        # Sessions already in DATA get a moment to be stored and answered; the rest are closed
+        # (an unanswered client retries later, so closing them loses nothing).
+        await _wait_until(lambda: not any(s.in_data for s in self._sessions), SESSION_GRACE_SECONDS)
+        for session in list(self._sessions):
+            session.close_transport()
+        await self.writer.close()
+        writer_task.cancel()
+        for worker in self.workers:
+            worker.stop()
+        remaining = max(0.0, deadline - asyncio.get_running_loop().time())
+        _done, pending = await asyncio.wait(worker_tasks, timeout=remaining) if worker_tasks else (
+            set(), set()
+        )
+        for task in pending:
+            log.warning("%s did not finish before the drain deadline; cancelling", task.get_name())
+            task.cancel()
+
+
+async def _wait_until(condition: Callable[[], bool], timeout: float) -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not condition() and loop.time() < end:
+        await asyncio.sleep(0.05)
+
+
+async def supervise(
+    name: str, run: Callable[[], Awaitable[None]], *, max_restarts: int = 5
+) -> None:
+    """Run a service, restarting it with backoff when it crashes; give up after a few crashes
+    so that systemd can restart the whole process."""
+    delay = 1.0
+    for attempt in range(max_restarts + 1):
+        try:
+            await run()
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            if attempt == max_restarts:
+                log.critical("%s crashed %d times; giving up", name, attempt + 1)
+                raise
+            log.exception("%s crashed; restarting in %.0f s", name, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
+
+
+def run_daemon(config: Config, roles: tuple[str, ...] = ROLES) -> int:
+    """Entry point of `pytrs run`: choose the event loop and run the daemon."""
+    use_uvloop = config.daemon.event_loop in ("auto", "uvloop")
+    runner: Callable[..., Any] = asyncio.run
+    if use_uvloop:
+        try:
+            import uvloop
+
+            runner = uvloop.run
+        except ImportError:
+            if config.daemon.event_loop == "uvloop":
+                raise StartupError("event_loop = uvloop but uvloop is not installed") from None
+    return int(runner(Daemon(config, roles).run()))

@@ -1,0 +1,46 @@
+"""Which recipients pytrs accepts: its system addresses and their `+tag` forms.
+
+Used by the SMTP/LMTP RCPT check (anything else is refused with 550, so pytrs is never a
+relay) and by the pipe. Loaded from the `system_address` table at start and on reload.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+
+from pytrs.schema.database import Database
+from pytrs.schema.tables import queue, system_address
+
+
+def base_address(address: str) -> str:
+    """`Support+Tag@Example.COM` → `support@example.com` (the `+tag` and case removed)."""
+    address = address.strip().strip("<>").lower()
+    local, at, domain = address.rpartition("@")
+    if not at:
+        return address
+    return f"{local.split('+', 1)[0]}@{domain}"
+
+
+@dataclass
+class AddressBook:
+    """System address → queue name, replaced as a whole on reload."""
+
+    queues_by_address: dict[str, str] = field(default_factory=dict)
+
+    def queue_for(self, address: str) -> str | None:
+        return self.queues_by_address.get(base_address(address))
+
+    def accepts(self, address: str) -> bool:
+        return base_address(address) in self.queues_by_address
+
+    async def reload(self, db: Database) -> None:
+        query = (
+            select(system_address.c.value0, queue.c.name)
+            .join(queue, queue.c.id == system_address.c.queue_id)
+            .where(system_address.c.valid_id == 1)
+        )
+        async with db.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        self.queues_by_address = {address.lower(): name for address, name in rows}

@@ -1,0 +1,70 @@
+"""`pytrs deliver`: one message from an MTA pipe (Postfix `pipe`, Exim, procmail) into the inbox.
+
+The exit status is the contract with the MTA (sysexits.h): 0 once the message is committed,
+75 (EX_TEMPFAIL) when it could not be stored so the MTA keeps it and retries, 65 (EX_DATAERR)
+for input that is not mail at all, which retrying cannot fix.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+
+from pytrs.config import Config
+from pytrs.schema import inbox_repo
+from pytrs.schema.database import create_database
+from pytrs.schema.inbox_repo import InboxItem
+
+log = logging.getLogger(__name__)
+
+EX_OK, EX_DATAERR, EX_TEMPFAIL = 0, 65, 75
+STORE_TIMEOUT_SECONDS = 60.0
+
+# A message starts with a header field (or an mbox "From " line); anything else is not mail.
+_LOOKS_LIKE_MAIL = re.compile(rb"\A(?:From [^\r\n]*\r?\n)?[!-9;-~]+:")
+
+
+def check_input(raw: bytes, max_size: int) -> str | None:
+    """Why `raw` cannot be accepted as mail, or None when it can."""
+    if not raw.strip():
+        return "empty input"
+    if len(raw) > max_size:
+        return f"message of {len(raw)} bytes exceeds max_message_size {max_size}"
+    if not _LOOKS_LIKE_MAIL.match(raw):
+        return "input does not start with a mail header"
+    return None
+
+
+async def _store(config: Config, item: InboxItem) -> None:
+    db = create_database(config.database, pool=False)
+    try:
+        async with asyncio.timeout(STORE_TIMEOUT_SECONDS), db.transaction() as conn:
+            await inbox_repo.store(conn, [item])
+    finally:
+        await db.close()
+
+
+def deliver(
+    config: Config, raw: bytes, *, queue: str = "", recipient: str = "", sender: str = "",
+    untrusted: bool = False,
+) -> int:  # fmt: skip
+    """Store one piped message; returns the exit status for the MTA."""
+    problem = check_input(raw, config.smtp.max_message_size)
+    if problem:
+        log.error("deliver: rejected: %s", problem)
+        return EX_DATAERR
+    item = InboxItem(
+        source="pipe",
+        raw=raw,
+        recipient=recipient.lower(),
+        envelope_from=sender,
+        trusted=not untrusted and "pipe" in config.postmaster.trusted_sources,
+        queue_name=queue,
+    )
+    try:
+        asyncio.run(_store(config, item))
+    except Exception as exc:  # any failure to store is temporary from the MTA's view
+        log.error("deliver: could not store the message, the MTA should retry: %s", exc)
+        return EX_TEMPFAIL
+    return EX_OK

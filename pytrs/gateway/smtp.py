@@ -1,0 +1,170 @@
+"""SMTP and LMTP ingress: aiosmtpd servers running inside the daemon's event loop.
+
+The handler does almost nothing per message: it checks recipients against the system
+addresses (550 for anything else — pytrs is never a relay) and hands the bytes to the
+InboxWriter; "250" is sent only after the inbox commit. Parsing and routing happen later, in
+the postmaster worker. Status lines live in one place below.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections.abc import MutableSet, Sequence
+from typing import Any
+
+from aiosmtpd.lmtp import LMTP
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from pytrs.gateway.addresses import AddressBook
+from pytrs.gateway.inbox_writer import InboxWriter
+from pytrs.schema.database import StorageError
+from pytrs.schema.inbox_repo import InboxItem
+
+log = logging.getLogger(__name__)
+
+OK_RCPT = "250 2.1.5 Recipient OK"
+OK_DATA = "250 2.0.0 Message accepted for delivery"
+REJECT_RCPT = "550 5.1.1 <{}>: Recipient address rejected: not a local address"
+TOO_MANY_RCPT = "452 4.5.3 Too many recipients"
+TEMP_FAILURE = "451 4.3.0 Temporary failure, please try again later"
+BAD_INPUT = "554 5.6.0 Message content rejected"
+
+
+class IngressHandler:
+    """aiosmtpd handler shared by the SMTP and LMTP listeners of one daemon."""
+
+    def __init__(
+        self,
+        addresses: AddressBook,
+        writer: InboxWriter,
+        *,
+        source: str,
+        trusted: bool = False,
+        max_recipients: int = 100,
+        per_recipient_status: bool = False,
+    ) -> None:
+        self.addresses = addresses
+        self.writer = writer
+        self.source = source
+        self.trusted = trusted
+        self.max_recipients = max_recipients
+        self.per_recipient_status = per_recipient_status
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if not self.addresses.accepts(address):
+            log.info("rejected RCPT %s from %s", address, session.peer)
+            return REJECT_RCPT.format(address)
+        if len(envelope.rcpt_tos) >= self.max_recipients:
+            return TOO_MANY_RCPT
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(options)
+        return OK_RCPT
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        raw = envelope.original_content or b""
+        if not raw.strip():
+            return BAD_INPUT
+        peer = _peer_text(session.peer)
+        items = [
+            InboxItem(
+                source=self.source,
+                raw=raw,
+                recipient=rcpt.lower(),
+                envelope_from=envelope.mail_from or "",
+                peer=peer,
+                trusted=self.trusted,
+            )
+            for rcpt in envelope.rcpt_tos
+        ]
+        try:
+            await self.writer.store(items)
+        except StorageError:
+            status = TEMP_FAILURE
+        else:
+            status = OK_DATA
+        return self._per_recipient(status, envelope.rcpt_tos)
+
+    async def handle_exception(self, error: Exception) -> str:
+        # The default answer would leak the exception's name to the client.
+        log.exception("SMTP session error", exc_info=error)
+        return "421 4.3.0 Internal error, closing connection"
+
+    def _per_recipient(self, status: str, rcpts: Sequence[str]) -> str:
+        # LMTP answers DATA once per accepted recipient (RFC 2033); one transaction stores all
+        # of them, so they share the outcome.
+        if not self.per_recipient_status or len(rcpts) <= 1:
+            return status
+        return "\r\n".join([status] * len(rcpts))
+
+
+def _peer_text(peer: Any) -> str:
+    if isinstance(peer, tuple) and len(peer) >= 2:
+        return f"{peer[0]}:{peer[1]}"
+    return str(peer or "")
+
+
+class _SessionTracking:
+    """Lets the daemon's shutdown see which sessions are in DATA and close the others."""
+
+    in_data = False
+    transport: asyncio.BaseTransport | None
+
+    async def smtp_DATA(self, arg: str) -> None:
+        self.in_data = True
+        try:
+            await super().smtp_DATA(arg)  # type: ignore[misc]
+        finally:
+            self.in_data = False
+
+    def close_transport(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+
+class TrackedSMTP(_SessionTracking, SMTP):
+    pass
+
+
+class TrackedLMTP(_SessionTracking, LMTP):
+    pass
+
+
+async def start_server(
+    handler: IngressHandler,
+    listen: tuple[str, int] | str,
+    *,
+    lmtp: bool = False,
+    hostname: str = "",
+    max_message_size: int = 26214400,
+    sessions: MutableSet[Any] | None = None,
+) -> asyncio.AbstractServer:
+    """Start one listener (TCP host/port or a unix socket path) in the running loop."""
+    protocol_class: type[SMTP] = TrackedLMTP if lmtp else TrackedSMTP
+    name = hostname or socket.gethostname()
+
+    def factory() -> SMTP:
+        session = _make()
+        if sessions is not None:
+            sessions.add(session)
+        return session
+
+    def _make() -> SMTP:
+        return protocol_class(
+            handler,
+            data_size_limit=max_message_size,
+            hostname=name,
+            ident="pytrs ESMTP",
+            decode_data=False,
+            enable_SMTPUTF8=True,
+            timeout=300,
+        )
+
+    loop = asyncio.get_running_loop()
+    if isinstance(listen, str):
+        return await loop.create_unix_server(factory, path=listen)
+    host, port = listen
+    return await loop.create_server(factory, host=host, port=port, reuse_address=True)

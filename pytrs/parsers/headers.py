@@ -1,0 +1,116 @@
+"""Header field decoding: a raw compat32 header value becomes one clean line of text.
+
+`parse_mail` runs every top-level header through `decode_header_value`; the MIME walk uses it
+for filenames and Content-IDs. It unfolds, reads raw 8-bit bytes (utf-8, else cp1252), decodes
+RFC 2047 encoded words leniently (per word, so one broken word cannot spoil the field) and strips
+the newlines that article storage must not see (REFERENCE §12). It never raises.
+"""
+
+from __future__ import annotations
+
+import binascii
+import re
+
+from pytrs.parsers.charsets import decode_bytes, decode_lenient
+
+MAX_HEADER_CHARS = 64 * 1024
+# Work is bounded before decoding too, so an absurd header costs at most a few regex passes.
+_MAX_RAW_CHARS = 4 * MAX_HEADER_CHARS
+
+# Unfolding only removes the line breaks (RFC 5322 2.2.3); NUL is dropped as no store keeps it.
+_BREAKS = re.compile("[\r\n\x00]")
+_NEEDS_WORK = re.compile("[\r\n\x00]|=\\?")
+_ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([qQbB])\?([^?]*)\?=")
+
+
+def decode_header_value(raw: str, warnings: list[str], name: str = "") -> str:
+    """Return the unfolded, decoded, stripped text of one raw header value."""
+    if raw.isascii() and _NEEDS_WORK.search(raw) is None:
+        return raw.strip()
+    value = raw
+    if len(value) > _MAX_RAW_CHARS:
+        value = value[:_MAX_RAW_CHARS]
+        warnings.append(f"header {name or '?'} cut before decoding")
+    value = _BREAKS.sub("", value)
+    if not value.isascii():
+        value = _decode_8bit(value, warnings, name)
+    if "=?" in value:
+        value = decode_encoded_words(value, warnings)
+        # Decoded words can carry their own newlines (=0A); headers stay one line.
+        value = _BREAKS.sub("", value)
+    return value.strip()
+
+
+def raw_header_text(raw: str) -> str:
+    """Return a raw header value unfolded and 8-bit-decoded, encoded words left as they are."""
+    value = _BREAKS.sub("", raw[:_MAX_RAW_CHARS])
+    if not value.isascii():
+        value = _decode_8bit(value, [], "")
+    return value.strip()
+
+
+def _decode_8bit(value: str, warnings: list[str], name: str) -> str:
+    # The bytes parser keeps 8-bit header bytes as surrogate escapes; turn them back into bytes.
+    data = value.encode("utf-8", "surrogateescape")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        warnings.append(f"8-bit header {name or '?'} read as cp1252")
+        return decode_lenient(data)
+
+
+def decode_encoded_words(value: str, warnings: list[str]) -> str:
+    """Decode RFC 2047 encoded words in `value`, leaving undecodable words as written.
+
+    Adjacent words in one charset are joined as bytes before decoding, because senders split
+    multi-byte characters across words (and across Q and B words); whitespace between encoded
+    words is dropped as RFC 2047 section 6.2 requires.
+    """
+    out: list[str] = []
+    pending = bytearray()
+    pending_charset = ""
+    pos = 0
+    for match in _ENCODED_WORD.finditer(value):
+        gap = value[pos : match.start()]
+        if gap and not (pending_charset and gap.isspace()):
+            if pending_charset:
+                out.append(_decode_run(pending, pending_charset, warnings))
+                pending, pending_charset = bytearray(), ""
+            out.append(gap)
+        pos = match.end()
+        charset, encoding, text = match.groups()
+        charset = charset.split("*", 1)[0].lower()  # RFC 2231 allows a "*lang" suffix.
+        data = _decode_word(encoding, text)
+        if pending_charset and (data is None or charset != pending_charset):
+            out.append(_decode_run(pending, pending_charset, warnings))
+            pending, pending_charset = bytearray(), ""
+        if data is None:
+            warnings.append("broken encoded word kept as written")
+            out.append(match.group(0))
+            continue
+        pending += data
+        pending_charset = charset
+    if pending_charset:
+        out.append(_decode_run(pending, pending_charset, warnings))
+    out.append(value[pos:])
+    return "".join(out)
+
+
+def _decode_word(encoding: str, text: str) -> bytes | None:
+    if encoding in "qQ":
+        return binascii.a2b_qp(text.encode("utf-8", "surrogatepass"), header=True)
+    compact = "".join(text.split()).rstrip("=")
+    if len(compact) % 4 == 1:
+        compact = compact[:-1]  # A lone trailing sextet carries no whole byte.
+    try:
+        # Strict: a word with characters outside base64 is kept as written, not half-decoded.
+        return binascii.a2b_base64(compact + "=" * (-len(compact) % 4), strict_mode=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _decode_run(data: bytearray, charset: str, warnings: list[str]) -> str:
+    text, warning = decode_bytes(bytes(data), charset)
+    if warning:
+        warnings.append(f"header word: {warning}")
+    return text

@@ -1,0 +1,276 @@
+"""Applying routing decisions: tickets, articles, raw mail, attachments and history rows.
+
+Runs inside the worker's processing transaction. Ticket and article rows are inserted one by
+one (their ids are needed next); everything that only refers to them (MIME fields, raw mail,
+attachments, history, state changes) is collected and written with one executemany per table
+at the end of the batch.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, insert, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from pytrs.parsers import ParsedMail, message_id_md5
+from pytrs.routing.decision import Action, Decision, RoutingInput
+from pytrs.routing.subject import clean_subject, ticket_title
+from pytrs.schema import seed
+from pytrs.schema.inbox_repo import DONE, ClaimedMessage
+from pytrs.schema.tables import (
+    article,
+    article_data_mime,
+    article_data_mime_attachment,
+    article_data_mime_plain,
+    ticket,
+    ticket_history,
+)
+from pytrs.schema.ticket_repo import CustomerInfo, QueueInfo
+
+# Header fields are single lines (REFERENCE §12) and bounded so one absurd header cannot make
+# the row unstorable.
+_FIELD_MAX = 100_000
+
+
+@dataclass(slots=True)
+class Planned:
+    """One claimed message with its parse, its routing input and its decision."""
+
+    claimed: ClaimedMessage
+    mail: ParsedMail
+    item: RoutingInput
+    decision: Decision
+    tn: str = ""  # allocated number when the decision creates a ticket
+
+
+@dataclass(slots=True)
+class ApplyContext:
+    queues: dict[str, QueueInfo]
+    customers: dict[str, CustomerInfo]
+    hook: str
+    now: datetime
+    results: list[dict[str, Any]] = field(default_factory=list)
+    # Tickets created earlier in this batch, by the placeholder id routing saw (negative).
+    created: dict[int, int] = field(default_factory=dict)
+
+
+class _Rows:
+    """Rows collected during the batch and written per table at the end."""
+
+    def __init__(self) -> None:
+        self.by_table: dict[Any, list[dict[str, Any]]] = defaultdict(list)
+        self.state_changes: list[dict[str, Any]] = []
+        self.touched: dict[int, datetime] = {}
+
+    async def flush(self, conn: AsyncConnection, now: datetime) -> None:
+        for table in (
+            article_data_mime, article_data_mime_plain, article_data_mime_attachment,
+            ticket_history,
+        ):  # fmt: skip
+            rows = self.by_table.get(table)
+            if rows:
+                await conn.execute(insert(table), rows)
+        if self.state_changes:
+            await conn.execute(
+                update(ticket)
+                .where(ticket.c.id == bindparam("t_id"))
+                .values(ticket_state_id=bindparam("t_state")),
+                self.state_changes,
+            )
+        if self.touched:
+            await conn.execute(
+                update(ticket)
+                .where(ticket.c.id == bindparam("t_id"))
+                .values(change_time=bindparam("t_time")),
+                [{"t_id": t, "t_time": when} for t, when in self.touched.items()],
+            )
+
+
+def _audit(now: datetime) -> dict[str, Any]:
+    return {"create_time": now, "create_by": 1, "change_time": now, "change_by": 1}
+
+
+def _field(value: str) -> str:
+    return value.replace("\r", " ").replace("\n", " ")[:_FIELD_MAX]
+
+
+async def apply_batch(
+    conn: AsyncConnection, planned: list[Planned], ctx: ApplyContext
+) -> list[dict[str, Any]]:
+    """Write every planned message; returns one inbox outcome per message."""
+    rows = _Rows()
+    for plan in planned:
+        ticket_id = await _ticket_for(conn, plan, ctx, rows)
+        article_id = await _insert_article(conn, plan, ticket_id, ctx, rows)
+        ctx.results.append(
+            {
+                "id": plan.claimed.id,
+                "state": DONE,
+                "ticket_id": ticket_id,
+                "article_id": article_id,
+                "trace": json.dumps(_trace(plan), ensure_ascii=False),
+            }
+        )
+    await rows.flush(conn, ctx.now)
+    return ctx.results
+
+
+def _trace(plan: Planned) -> dict[str, Any]:
+    d = plan.decision
+    return {
+        "action": d.action.value,
+        "queue": d.queue,
+        "ticket": plan.tn or (d.ticket.tn if d.ticket else ""),
+        "followup_via": d.followup_via,
+        "reopen": d.reopen,
+        "reasons": list(d.reasons),
+        "warnings": list(plan.mail.warnings),
+    }
+
+
+def _history(
+    rows: _Rows, name: str, kind: str, ticket_id: int, article_id: int | None,
+    queue_id: int, state_id: int, now: datetime,
+) -> None:  # fmt: skip
+    rows.by_table[ticket_history].append(
+        {
+            "name": name[:200], "history_type_id": seed.history_type_id(kind),
+            "ticket_id": ticket_id, "article_id": article_id, "type_id": 1, "queue_id": queue_id,
+            "owner_id": seed.USER_ROOT, "priority_id": seed.PRIORITY_NORMAL, "state_id": state_id,
+            **_audit(now),
+        }
+    )  # fmt: skip
+
+
+async def _ticket_for(
+    conn: AsyncConnection, plan: Planned, ctx: ApplyContext, rows: _Rows
+) -> int:
+    decision = plan.decision
+    if decision.action is not Action.NEW_TICKET:
+        assert decision.ticket is not None
+        ticket_id = ctx.created.get(decision.ticket.id, decision.ticket.id)
+        queue_id = ctx.queues[decision.ticket.queue].id if decision.ticket.queue in ctx.queues else 1
+        if decision.reopen:
+            rows.state_changes.append({"t_id": ticket_id, "t_state": seed.STATE_OPEN})
+            _history(
+                rows, f"%%{decision.ticket.state}%%open%%", "StateUpdate", ticket_id, None,
+                queue_id, seed.STATE_OPEN, ctx.now,
+            )  # fmt: skip
+        rows.touched[ticket_id] = ctx.now
+        return ticket_id
+    queue_info = ctx.queues[decision.queue]
+    sender = plan.mail.from_address
+    customer = ctx.customers.get(sender)
+    subject = plan.mail.subject
+    if decision.ticket is not None:  # a follow-up to a closed ticket that opens a new one
+        subject = clean_subject(subject, decision.ticket.tn, hook=ctx.hook)
+    result = await conn.execute(
+        insert(ticket).returning(ticket.c.id),
+        {
+            "tn": plan.tn, "title": ticket_title(subject), "queue_id": queue_info.id,
+            "ticket_lock_id": seed.LOCK_UNLOCK, "type_id": 1, "user_id": seed.USER_ROOT,
+            "responsible_user_id": seed.USER_ROOT, "ticket_priority_id": seed.PRIORITY_NORMAL,
+            "ticket_state_id": seed.STATE_NEW,
+            "customer_id": (customer.customer_id if customer else sender)[:150] or None,
+            "customer_user_id": (customer.login if customer else sender)[:250] or None,
+            "timeout": 0, "until_time": 0, "escalation_time": 0, "escalation_update_time": 0,
+            "escalation_response_time": 0, "escalation_solution_time": 0, "archive_flag": 0,
+            **_audit(ctx.now),
+        },
+    )  # fmt: skip
+    ticket_id = int(result.scalar_one())
+    ctx.created[-plan.claimed.id] = ticket_id
+    name = f"%%{plan.tn}%%{queue_info.name}%%3 normal%%new%%{ticket_id}"
+    if decision.ticket is not None:
+        name = f"%%{plan.tn}%%{queue_info.name}%%3 normal%%new%%{ticket_id}%%{decision.ticket.tn}"
+    _history(rows, name, "NewTicket", ticket_id, None, queue_info.id, seed.STATE_NEW, ctx.now)
+    return ticket_id
+
+
+async def _insert_article(
+    conn: AsyncConnection, plan: Planned, ticket_id: int, ctx: ApplyContext, rows: _Rows
+) -> int:
+    mail, now = plan.mail, ctx.now
+    result = await conn.execute(
+        insert(article).returning(article.c.id),
+        {
+            "ticket_id": ticket_id, "article_sender_type_id": seed.SENDER_CUSTOMER,
+            "communication_channel_id": seed.CHANNEL_EMAIL, "is_visible_for_customer": 1,
+            "search_index_needs_rebuild": 1, "insert_fingerprint": f"inbox-{plan.claimed.id}",
+            **_audit(now),
+        },
+    )  # fmt: skip
+    article_id = int(result.scalar_one())
+    rows.by_table[article_data_mime].append(
+        {
+            "article_id": article_id, "a_from": _field(mail.from_),
+            "a_reply_to": _field(mail.reply_to), "a_to": _field(mail.to), "a_cc": _field(mail.cc),
+            "a_bcc": "", "a_subject": _field(mail.subject),
+            "a_message_id": _field(mail.message_id),
+            "a_message_id_md5": message_id_md5(mail.message_id),
+            "a_in_reply_to": _field(mail.in_reply_to),
+            "a_references": _field(" ".join(mail.references)),
+            "a_content_type": mail.content_type[:250], "a_body": mail.body,
+            "incoming_time": int(now.timestamp()) if now.tzinfo else _epoch(now),
+            "content_path": f"{now:%Y/%m/%d}", **_audit(now),
+        }
+    )  # fmt: skip
+    rows.by_table[article_data_mime_plain].append(
+        {"article_id": article_id, "body": plan.claimed.raw, **_audit(now)}
+    )
+    for attachment in _attachment_rows(mail, article_id, now):
+        rows.by_table[article_data_mime_attachment].append(attachment)
+    queue_id = ctx.queues[plan.decision.queue].id if plan.decision.queue in ctx.queues else 1
+    decision = plan.decision
+    if decision.action is Action.NEW_TICKET:
+        _history(rows, "%%", "EmailCustomer", ticket_id, article_id, queue_id, 1, now)
+    else:
+        tn = decision.ticket.tn if decision.ticket else ""
+        note = "%%Follow up rejected." if decision.action is Action.REJECT else ""
+        _history(rows, f"%%{tn}{note}", "FollowUp", ticket_id, article_id, queue_id, 1, now)
+    return article_id
+
+
+def _epoch(naive_utc: datetime) -> int:
+    from datetime import UTC
+
+    return int(naive_utc.replace(tzinfo=UTC).timestamp())
+
+
+def _attachment_rows(mail: ParsedMail, article_id: int, now: datetime) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    if mail.html is not None:
+        # Znuny keeps the HTML body as an attachment named file-2 (REFERENCE §12).
+        html = mail.html.encode("utf-8", "replace")
+        rows.append(
+            {
+                "article_id": article_id, "filename": "file-2",
+                "content_size": str(len(html)), "content_type": "text/html; charset=utf-8",
+                "content_id": "", "content_alternative": "1", "disposition": "inline",
+                "content": html, **_audit(now),
+            }
+        )  # fmt: skip
+    seen: dict[str, int] = {}
+    for part in mail.attachments:
+        name = part.filename[:250] or "file"
+        if name in seen:  # duplicate names get -1, -2 … as in Znuny's storage
+            seen[name] += 1
+            stem, dot, ext = name.rpartition(".")
+            name = f"{stem}-{seen[name]}.{ext}" if dot and stem else f"{name}-{seen[name]}"
+        else:
+            seen[name] = 0
+        rows.append(
+            {
+                "article_id": article_id, "filename": name,
+                "content_size": str(len(part.content)), "content_type": part.content_type[:450],
+                "content_id": part.content_id[:250],
+                "content_alternative": "1" if part.content_alternative else "",
+                "disposition": part.disposition, "content": part.content, **_audit(now),
+            }
+        )  # fmt: skip
+    return rows

@@ -1,0 +1,280 @@
+"""The postmaster worker: inbox rows in, tickets and articles out.
+
+One loop per worker: claim a batch of due inbox rows (a short transaction that counts the
+attempt), parse them (pure, in a thread for big batches), look up every ticket they could belong
+to, decide with `routing`, and apply all decisions plus the inbox outcomes in one transaction.
+A message whose parse or routing raises is isolated: it is retried later with backoff and, after
+`max_attempts`, quarantined with its error and raw bytes; a batch whose transaction fails is
+re-run message by message so that one poison message cannot block the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from pytrs.config import Config
+from pytrs.gateway.addresses import AddressBook, base_address
+from pytrs.parsers import ParsedMail, parse_mail
+from pytrs.postmaster.apply import ApplyContext, Planned, apply_batch
+from pytrs.routing.decision import (
+    DISPATCH_HEADERS,
+    Action,
+    Decision,
+    Known,
+    RoutingInput,
+    TicketRef,
+    decide,
+)
+from pytrs.routing.ticket_number import TicketNumberGenerator, make_generator
+from pytrs.schema import inbox_repo, ticket_repo
+from pytrs.schema.database import Database, utcnow
+from pytrs.schema.inbox_repo import ClaimedMessage
+
+log = logging.getLogger(__name__)
+
+# Parsing more than this many bytes in one go moves to a thread so SMTP stays responsive.
+_THREAD_PARSE_BYTES = 256 * 1024
+
+
+@dataclass(slots=True)
+class _Parsed:
+    claimed: ClaimedMessage
+    mail: ParsedMail
+    item: RoutingInput
+
+
+class PostmasterWorker:
+    """Processes the inbox until stopped; `run_once()` processes one batch (used by tests)."""
+
+    def __init__(
+        self, config: Config, db: Database, addresses: AddressBook, *, name: str = "worker-1"
+    ) -> None:
+        self.config = config
+        self.db = db
+        self.addresses = addresses
+        self.name = name
+        pm = config.postmaster
+        self.batch_size = pm.batch_size
+        self.max_attempts = pm.max_attempts
+        self.backoff = timedelta(seconds=pm.retry_backoff_seconds)
+        self.lease = timedelta(seconds=pm.lease_seconds)
+        self.poll_interval = pm.poll_interval_seconds
+        tc = config.ticket
+        self.numbers: TicketNumberGenerator = make_generator(
+            tc.number_generator, tc.system_id, tc.hook, tc.check_system_id, tc.min_counter_size
+        )
+        self.wakeup = asyncio.Event()
+        self._stopping = False
+
+    def notify(self) -> None:
+        """New inbox rows were committed (called by the InboxWriter)."""
+        self.wakeup.set()
+
+    def stop(self) -> None:
+        """Drain what is due, then return from `run()` (the daemon enforces a deadline)."""
+        self._stopping = True
+        self.wakeup.set()
+
+    async def run(self) -> None:
+        """Process batches until stopped; after `stop()`, first drain what is due."""
+        while True:
+            try:
+                done = await self.run_once()
+            except Exception:
+                log.exception("%s: batch failed; retrying after a pause", self.name)
+                if self._stopping:
+                    return
+                done = 0
+            if done == 0:
+                if self._stopping:
+                    return
+                await self._sleep(self.poll_interval)
+
+    async def drain(self) -> int:
+        """Process until no due row is left; returns how many were processed."""
+        total = 0
+        while (count := await self.run_once()) > 0:
+            total += count
+        return total
+
+    async def _sleep(self, seconds: float) -> None:
+        self.wakeup.clear()
+        try:
+            async with asyncio.timeout(seconds):
+                await self.wakeup.wait()
+        except TimeoutError:
+            pass
+
+    async def run_once(self) -> int:
+        """Claim and process one batch; returns the number of rows claimed."""
+        claimed = await inbox_repo.claim(self.db, self.batch_size, self.lease)
+        if not claimed:
+            return 0
+        parsed, failed = await self._parse_all(claimed)
+        for message, error in failed:
+            await self._fail(message, error)
+        if parsed:
+            try:
+                await self._process(parsed)
+            except Exception as exc:
+                if len(parsed) == 1:
+                    await self._fail(parsed[0].claimed, describe(exc))
+                else:
+                    log.warning("%s: batch of %d failed; retrying one by one", self.name, len(parsed))
+                    for one in parsed:
+                        try:
+                            await self._process([one])
+                        except Exception as exc:
+                            await self._fail(one.claimed, describe(exc))
+        return len(claimed)
+
+    async def _parse_all(
+        self, claimed: Sequence[ClaimedMessage]
+    ) -> tuple[list[_Parsed], list[tuple[ClaimedMessage, str]]]:
+        def work() -> tuple[list[_Parsed], list[tuple[ClaimedMessage, str]]]:
+            ok: list[_Parsed] = []
+            bad: list[tuple[ClaimedMessage, str]] = []
+            for message in claimed:
+                try:
+                    mail = parse_mail(message.raw)
+                    ok.append(_Parsed(message, mail, self._routing_input(message, mail)))
+                except Exception as exc:
+                    bad.append((message, describe(exc)))
+            return ok, bad
+
+        if sum(len(m.raw) for m in claimed) > _THREAD_PARSE_BYTES:
+            return await asyncio.to_thread(work)
+        return work()
+
+    def _routing_input(self, message: ClaimedMessage, mail: ParsedMail) -> RoutingInput:
+        header_addresses = [base_address(a) for a in mail.addresses(*DISPATCH_HEADERS)]
+        resent = [base_address(a) for a in mail.addresses("Resent-To")]
+        recipients: list[str] = resent[:]
+        if message.recipient:
+            recipients.append(base_address(message.recipient))
+        recipients.extend(a for a in header_addresses if a not in recipients)
+        return RoutingInput(
+            subject=mail.subject,
+            message_id=mail.message_id,
+            references=mail.references,
+            recipients=recipients,
+            queue_override=message.queue_name,
+        )
+
+    async def _process(self, batch: list[_Parsed]) -> None:
+        tns = {tn for p in batch if (tn := self.numbers.find(p.item.subject))}
+        refs = {m for p in batch for m in p.item.references}
+        senders = {p.mail.from_address for p in batch if p.mail.from_address}
+        async with self.db.transaction() as conn:
+            owned = await inbox_repo.lock_claimed(
+                conn, [p.claimed.id for p in batch], batch[0].claimed.claim_token
+            )
+            batch = [p for p in batch if p.claimed.id in owned]
+            if not batch:
+                return
+            known = await ticket_repo.load_known(conn, tns, refs)
+            queues = await ticket_repo.load_queues(conn)
+            customers = await ticket_repo.find_customers(conn, senders)
+            planned = self._plan(batch, known, queues)
+            await self._assign_numbers(conn, planned)
+            ctx = ApplyContext(queues, customers, self.config.ticket.hook, utcnow())
+            results = await apply_batch(conn, planned, ctx)
+            await inbox_repo.mark_processed(conn, results, ctx.now)
+        for plan in planned:
+            self._log_decision(plan)
+
+    def _plan(
+        self, batch: list[_Parsed], known: Known, queues: dict[str, ticket_repo.QueueInfo]
+    ) -> list[Planned]:
+        default_queue = self.config.postmaster.default_queue
+        queue_for_address = self.addresses.queues_by_address
+        planned: list[Planned] = []
+        for p in batch:
+            decision = decide(p.item, self.numbers, known, queue_for_address, default_queue)
+            if decision.queue not in queues:
+                reason = f"queue {decision.queue} does not exist → {default_queue}"
+                decision = Decision(
+                    decision.action, default_queue, decision.ticket, decision.reopen,
+                    decision.followup_via, (*decision.reasons, reason),
+                )  # fmt: skip
+            planned.append(Planned(p.claimed, p.mail, p.item, decision))
+            if decision.action is Action.NEW_TICKET:
+                # Later mail of the same batch may already reply to this one.
+                placeholder = TicketRef(
+                    -p.claimed.id, "", decision.queue, "new", "new",
+                    queues[decision.queue].follow_up,
+                )  # fmt: skip
+                known.by_message_id.setdefault(p.mail.message_id, placeholder)
+        return planned
+
+    async def _assign_numbers(self, conn: object, planned: list[Planned]) -> None:
+        new = [p for p in planned if p.decision.action is Action.NEW_TICKET]
+        if not new:
+            return
+        scope = self.numbers.counter_scope
+        today = utcnow().date()
+        if scope is None:
+            import secrets
+
+            for p in new:
+                p.tn = self.numbers.build(0, today, secrets.randbelow(10**10))
+            return
+        first = await self._allocate(conn, ticket_repo.counter_scope(scope, self.numbers.daily(), today), len(new))
+        for offset, p in enumerate(new):
+            p.tn = self.numbers.build(first + offset, today)
+        self._fix_placeholders(planned)
+
+    async def _allocate(self, conn: object, scope: str, count: int) -> int:
+        if self.db.is_postgresql:
+            # Its own short transaction: the counter row lock is not held during the batch.
+            return await ticket_repo.allocate_counter_committed(self.db, scope, count)
+        return await ticket_repo.allocate_counter(conn, scope, count)  # type: ignore[arg-type]
+
+    @staticmethod
+    def _fix_placeholders(planned: list[Planned]) -> None:
+        # Follow-ups to a ticket created in the same batch learn its number for history/trace.
+        tn_by_placeholder = {-p.claimed.id: p.tn for p in planned if p.tn}
+        for p in planned:
+            ref = p.decision.ticket
+            if ref is not None and ref.id < 0 and ref.id in tn_by_placeholder:
+                fixed = TicketRef(
+                    ref.id, tn_by_placeholder[ref.id], ref.queue, ref.state, ref.state_type,
+                    ref.follow_up,
+                )  # fmt: skip
+                p.decision = Decision(
+                    p.decision.action, p.decision.queue, fixed, p.decision.reopen,
+                    p.decision.followup_via, p.decision.reasons,
+                )  # fmt: skip
+
+    async def _fail(self, message: ClaimedMessage, error: str) -> None:
+        state = await inbox_repo.record_failure(
+            self.db, message, error, self.max_attempts, self.backoff
+        )
+        log.warning(
+            "inbox %d: processing failed (attempt %d, now %s): %s",
+            message.id, message.attempts, state, error.partition("\n")[0],
+        )  # fmt: skip
+
+    def _log_decision(self, plan: Planned) -> None:
+        d = plan.decision
+        log.info(
+            "inbox %d %s: %s queue=%s ticket=%s via=%s",
+            plan.claimed.id, plan.mail.message_id, d.action.value, d.queue,
+            plan.tn or (d.ticket.tn if d.ticket else ""), d.followup_via or "-",
+        )  # fmt: skip
+
+
+def describe(exc: BaseException) -> str:
+    """A one-line summary (shown in lists and logs) followed by the traceback (kept for admins).
+
+    Only the exception's first line goes into the summary: database errors append the SQL
+    parameters, which may hold message text that does not belong in logs.
+    """
+    first = str(exc).strip().partition("\n")[0][:300]
+    summary = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    return summary + "\n\n" + "".join(traceback.format_exception(exc))

@@ -1,0 +1,119 @@
+"""The database handle every stage shares: engine creation, per-dialect set-up, transactions.
+
+All SQLite and PostgreSQL specifics live here so that the rest of pytrs writes one SQL dialect:
+SQLite runs in WAL mode with foreign keys on and takes its write lock at BEGIN (BEGIN IMMEDIATE),
+so two writers queue instead of dead-locking on a lock upgrade; PostgreSQL may be confined to a
+schema through ``search_path`` (used by tests and by shared databases).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
+
+if TYPE_CHECKING:
+    from pytrs.config import DatabaseConfig
+
+
+class StorageError(Exception):
+    """The database could not durably store or read something; the caller answers "try later"."""
+
+
+def utcnow() -> datetime:
+    """Naive UTC now, the form every timestamp column stores."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class Database:
+    """One engine plus the transaction helper; cheap to pass around, closed once at shutdown."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.dialect == "sqlite"
+
+    @property
+    def is_postgresql(self) -> bool:
+        return self.dialect == "postgresql"
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        """A connection inside BEGIN … COMMIT; any exception rolls back and propagates."""
+        async with self.engine.begin() as conn:
+            yield conn
+
+    @contextlib.asynccontextmanager
+    async def connect(self) -> AsyncIterator[AsyncConnection]:
+        async with self.engine.connect() as conn:
+            yield conn
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+def create_database(config: DatabaseConfig, *, pool: bool = True) -> Database:
+    """Build the engine for `config`; `pool=False` gives one connection per use (CLI tools)."""
+    url = make_url(config.url)
+    kwargs: dict[str, Any] = {"echo": config.echo}
+    if url.get_backend_name() == "sqlite":
+        _prepare_sqlite_path(url.database)
+        # One connection serialises writers inside the process (an asyncio wait instead of
+        # SQLite's sleeping busy handler); other processes still queue on busy_timeout.
+        kwargs.update(pool_size=1, max_overflow=0, pool_timeout=120)
+        if not pool:
+            kwargs = {"echo": config.echo, "poolclass": NullPool}
+        engine = create_async_engine(url, **kwargs)
+        _install_sqlite_hooks(engine)
+    else:
+        connect_args: dict[str, Any] = {}
+        server_settings = {"application_name": "pytrs"}
+        if config.schema:
+            server_settings["search_path"] = config.schema
+        connect_args["server_settings"] = server_settings
+        if pool:
+            kwargs.update(
+                pool_size=config.pool_size, max_overflow=config.pool_size, pool_timeout=30
+            )
+        else:
+            kwargs["poolclass"] = NullPool
+        engine = create_async_engine(url, connect_args=connect_args, pool_pre_ping=True, **kwargs)
+    return Database(engine)
+
+
+def _prepare_sqlite_path(database: str | None) -> None:
+    if not database or database == ":memory:":
+        return
+    from pathlib import Path
+
+    Path(database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _install_sqlite_hooks(engine: AsyncEngine) -> None:
+    sync_engine = engine.sync_engine
+
+    @event.listens_for(sync_engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let us issue BEGIN ourselves (pysqlite's implicit transactions defer the write lock).
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        # A "250" promises durability even across a power loss, so every commit reaches
+        # the disk; group commits keep the cost of that per batch rather than per message.
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.close()
+
+    @event.listens_for(sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")

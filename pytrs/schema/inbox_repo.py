@@ -1,0 +1,293 @@
+"""The durable inbox: how the gateway stores accepted mail and the postmaster worker claims it.
+
+Rows are written by every ingress path (SMTP/LMTP, pipe, fetchers) and consumed by the
+postmaster worker. Claiming is a short transaction of its own that counts the attempt and sets a
+lease (``next_attempt_at``), so a message that kills the worker is still counted and ends in the
+quarantine instead of looping; on PostgreSQL rows are claimed with ``FOR UPDATE SKIP LOCKED`` so
+several workers and daemons share the work without waiting on each other.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import secrets
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, bindparam, case, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from pytrs.schema.database import Database, utcnow
+from pytrs.schema.tables import inbox
+
+PENDING, DONE, IGNORED, QUARANTINED = "pending", "done", "ignored", "quarantined"
+
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
+_MESSAGE_ID = re.compile(rb"^message-id:[ \t]*(.*(?:\r?\n[ \t].*)*)", re.IGNORECASE | re.MULTILINE)
+
+
+@dataclass(frozen=True, slots=True)
+class InboxItem:
+    """One accepted copy of a message for one recipient, as the gateway hands it over."""
+
+    source: str
+    raw: bytes
+    recipient: str = ""
+    envelope_from: str = ""
+    peer: str = ""
+    trusted: bool = False
+    queue_name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedMessage:
+    id: int
+    raw: bytes
+    source: str
+    recipient: str
+    envelope_from: str
+    trusted: bool
+    queue_name: str
+    attempts: int
+    claim_token: str
+
+
+def dedup_key(raw: bytes) -> tuple[str, str]:
+    """(Message-ID, key) identifying "the same message" across re-deliveries.
+
+    MTAs add trace headers (Received, Delivered-To …) on every delivery, so the key is the
+    Message-ID plus the body, not the whole message. Without a Message-ID the whole message is
+    hashed, the best we can do.
+    """
+    match = _HEADER_END.search(raw)
+    head, body = (raw[: match.start()], raw[match.end() :]) if match else (raw, b"")
+    found = _MESSAGE_ID.search(head)
+    message_id = b"".join(found.group(1).split()) if found else b""
+    digest = hashlib.sha256()
+    if message_id:
+        digest.update(message_id)
+        digest.update(b"\0")
+        digest.update(body.replace(b"\r\n", b"\n").rstrip(b"\n"))
+    else:
+        digest.update(raw.replace(b"\r\n", b"\n"))
+    return message_id.decode("utf-8", "replace")[:2000], digest.hexdigest()
+
+
+def _insert_ignoring_duplicates(dialect: str) -> Any:
+    module = postgresql if dialect == "postgresql" else sqlite
+    return module.insert(inbox).on_conflict_do_nothing(index_elements=["recipient", "dedup_key"])
+
+
+async def store(conn: AsyncConnection, items: Sequence[InboxItem]) -> None:
+    """Insert `items` in the caller's transaction; an identical re-delivery is silently kept once."""
+    now = utcnow()
+    rows = []
+    for item in items:
+        message_id, key = dedup_key(item.raw)
+        rows.append(
+            {
+                "source": item.source,
+                "recipient": item.recipient,
+                "envelope_from": item.envelope_from[:250],
+                "peer": item.peer[:100],
+                "trusted": int(item.trusted),
+                "queue_name": item.queue_name,
+                "message_id": message_id,
+                "dedup_key": key,
+                "size": len(item.raw),
+                "raw": item.raw,
+                "state": PENDING,
+                "attempts": 0,
+                "next_attempt_at": now,
+                "received_at": now,
+            }
+        )
+    if rows:
+        await conn.execute(_insert_ignoring_duplicates(conn.dialect.name), rows)
+
+
+def process_identity() -> str:
+    """Who holds a claim: host and pid, so a restarted daemon can free its dead twin's claims."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+async def claim(
+    db: Database, limit: int, lease: timedelta, now: datetime | None = None
+) -> list[ClaimedMessage]:
+    """Claim up to `limit` due pending rows: count the attempt and lease them to this caller."""
+    now = now or utcnow()
+    token = secrets.token_hex(8)
+    due = and_(inbox.c.state == PENDING, inbox.c.next_attempt_at <= now)
+    query = select(inbox.c.id).where(due).order_by(inbox.c.id).limit(limit)
+    if db.is_postgresql:
+        query = query.with_for_update(skip_locked=True)
+    async with db.transaction() as conn:
+        ids = list((await conn.execute(query)).scalars())
+        if not ids:
+            return []
+        await conn.execute(
+            update(inbox)
+            .where(inbox.c.id.in_(ids))
+            .values(
+                attempts=inbox.c.attempts + 1,
+                next_attempt_at=now + lease,
+                claim_token=token,
+                claimed_by=process_identity(),
+            )
+        )
+        rows = await conn.execute(
+            select(
+                inbox.c.id, inbox.c.raw, inbox.c.source, inbox.c.recipient,
+                inbox.c.envelope_from, inbox.c.trusted, inbox.c.queue_name, inbox.c.attempts,
+            )
+            .where(inbox.c.id.in_(ids))
+            .order_by(inbox.c.id)
+        )  # fmt: skip
+        return [
+            ClaimedMessage(
+                r.id, r.raw or b"", r.source, r.recipient, r.envelope_from,
+                bool(r.trusted), r.queue_name, r.attempts, token,
+            )
+            for r in rows
+        ]  # fmt: skip
+
+
+async def release_dead_claims(db: Database) -> int:
+    """Make rows claimed by processes of this host that no longer exist due again at once.
+
+    A daemon killed with -9 leaves its claims leased; waiting for the lease to run out would
+    delay that mail by minutes after a restart. Claims of other hosts still wait for the lease.
+    """
+    host = socket.gethostname()
+    async with db.transaction() as conn:
+        owners = (
+            await conn.execute(
+                select(inbox.c.claimed_by)
+                .where(inbox.c.state == PENDING, inbox.c.claim_token.is_not(None))
+                .distinct()
+            )
+        ).scalars()
+        dead = [o for o in owners if o and _is_dead_local_process(o, host)]
+        if not dead:
+            return 0
+        result = await conn.execute(
+            update(inbox)
+            .where(inbox.c.state == PENDING, inbox.c.claimed_by.in_(dead))
+            .values(claim_token=None, next_attempt_at=utcnow())
+        )
+        return int(result.rowcount or 0)
+
+
+def _is_dead_local_process(owner: str, host: str) -> bool:
+    owner_host, _, pid_text = owner.rpartition(":")
+    if owner_host != host or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+async def lock_claimed(conn: AsyncConnection, ids: Sequence[int], token: str) -> set[int]:
+    """Inside the processing transaction: the ids this claim still owns, locked on PostgreSQL.
+
+    A lease that ran out (a very slow worker) may have been re-claimed by another worker; only
+    the rows whose token is still ours are processed, so a message is never applied twice.
+    """
+    query = select(inbox.c.id).where(inbox.c.id.in_(ids), inbox.c.claim_token == token)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    return set((await conn.execute(query)).scalars())
+
+
+async def mark_processed(
+    conn: AsyncConnection, results: Sequence[dict[str, Any]], now: datetime | None = None
+) -> None:
+    """Record outcomes (`id`, `state`, `ticket_id`, `article_id`, `trace`) and drop raw copies.
+
+    The article keeps the raw message; the row stays (without it) for deduplication.
+    """
+    if not results:
+        return
+    now = now or utcnow()
+    rows = [
+        {
+            "b_id": r["id"], "b_state": r["state"], "b_ticket_id": r.get("ticket_id"),
+            "b_article_id": r.get("article_id"), "b_trace": r.get("trace"),
+            "b_keep_raw": r["state"] != DONE,
+        }
+        for r in results
+    ]  # fmt: skip
+    await conn.execute(
+        update(inbox)
+        .where(inbox.c.id == bindparam("b_id"))
+        .values(
+            state=bindparam("b_state"),
+            ticket_id=bindparam("b_ticket_id"),
+            article_id=bindparam("b_article_id"),
+            trace=bindparam("b_trace"),
+            processed_at=now,
+            claim_token=None,
+            last_error=None,
+            raw=case((bindparam("b_keep_raw"), inbox.c.raw), else_=None),
+        ),
+        rows,
+    )
+
+
+async def record_failure(
+    db: Database, message: ClaimedMessage, error: str, max_attempts: int, backoff: timedelta
+) -> str:
+    """Schedule a retry with exponential backoff, or quarantine after `max_attempts`."""
+    now = utcnow()
+    quarantine = message.attempts >= max_attempts
+    delay = backoff * (2 ** max(message.attempts - 1, 0))
+    async with db.transaction() as conn:
+        await conn.execute(
+            update(inbox)
+            .where(inbox.c.id == message.id, inbox.c.claim_token == message.claim_token)
+            .values(
+                state=QUARANTINED if quarantine else PENDING,
+                next_attempt_at=now if quarantine else now + delay,
+                last_error=error[:8000],
+                claim_token=None,
+            )
+        )
+    return QUARANTINED if quarantine else PENDING
+
+
+async def retry(db: Database, ids: Sequence[int] | None = None) -> int:
+    """Put quarantined rows (all, or `ids`) back in the queue with a fresh attempt budget."""
+    cond = inbox.c.state == QUARANTINED
+    if ids:
+        cond = and_(cond, inbox.c.id.in_(list(ids)))
+    async with db.transaction() as conn:
+        result = await conn.execute(
+            update(inbox).where(cond).values(state=PENDING, attempts=0, next_attempt_at=utcnow())
+        )
+        return int(result.rowcount or 0)
+
+
+async def pending_count(db: Database) -> int:
+    async with db.connect() as conn:
+        query = select(func.count()).select_from(inbox).where(inbox.c.state == PENDING)
+        return int((await conn.execute(query)).scalar_one())
+
+
+async def next_due(db: Database) -> datetime | None:
+    """When the earliest pending row becomes due (None when nothing is pending)."""
+    async with db.connect() as conn:
+        query = select(func.min(inbox.c.next_attempt_at)).where(inbox.c.state == PENDING)
+        return (await conn.execute(query)).scalar_one()

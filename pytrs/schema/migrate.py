@@ -1,0 +1,78 @@
+"""Schema migrations: `pytrs db upgrade` and `pytrs db check`, and the models/migrations diff.
+
+Alembic runs on a connection of the configured database, so SQLite pragmas and the PostgreSQL
+schema apply to migrations exactly as to the daemon.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection
+
+from pytrs.schema.database import Database
+from pytrs.schema.tables import Base
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+
+
+def alembic_config(connection: Connection | None = None) -> AlembicConfig:
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+async def upgrade(db: Database, revision: str = "head") -> None:
+    """Apply every migration up to `revision`."""
+
+    def run(conn: Connection) -> None:
+        command.upgrade(alembic_config(conn), revision)
+
+    async with db.engine.begin() as conn:
+        await conn.run_sync(run)
+
+
+async def current_revision(db: Database) -> str | None:
+    def read(conn: Connection) -> str | None:
+        return MigrationContext.configure(conn).get_current_revision()
+
+    async with db.engine.connect() as conn:
+        return await conn.run_sync(read)
+
+
+async def is_at_head(db: Database) -> tuple[bool, str | None, str | None]:
+    """(at head?, current revision, head revision)."""
+    current, head = await current_revision(db), head_revision()
+    return current == head, current, head
+
+
+async def diff_models(db: Database) -> list[Any]:
+    """Differences between the models and the migrated database (empty when they agree)."""
+
+    def compare(conn: Connection) -> list[Any]:
+        ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+        return list(compare_metadata(ctx, Base.metadata))
+
+    async with db.engine.connect() as conn:
+        return await conn.run_sync(compare)
+
+
+async def autogenerate(db: Database, message: str) -> None:
+    """Developer tool: write a new migration from the model changes."""
+
+    def run(conn: Connection) -> None:
+        command.revision(alembic_config(conn), message=message, autogenerate=True)
+
+    async with db.engine.begin() as conn:
+        await conn.run_sync(run)

@@ -1,0 +1,380 @@
+"""The database schema: Znuny's core tables under their Znuny names, plus pytrs's own.
+
+Everything that touches the database goes through these models (SQLAlchemy 2 declarative,
+used mostly as Core tables through ``Model.__table__`` on the hot paths). The Znuny tables keep
+their column names and meanings (REFERENCE §12–§13) so an OTRS admin can read the database;
+tables for what OTRS lacks (the durable inbox, counters of our own) have names of their own.
+
+Timestamps are stored as naive UTC ``DateTime`` values, as Znuny does in its own columns, so that
+both engines compare them the same way.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Stable constraint names make Alembic migrations reproducible on both engines.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+# Znuny's ids are 32-bit except where a table grows without bound; SQLite needs INTEGER for
+# its rowid alias, so big ids use a variant that is BIGINT on PostgreSQL only.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+SmallId = SmallInteger().with_variant(Integer(), "sqlite")
+
+
+def _valid_fk() -> Mapped[int]:
+    return mapped_column(SmallInteger, ForeignKey("valid.id"), default=1)
+
+
+class AuditMixin:
+    """Znuny's create/change audit columns; `*_by` is a users.id (1 = the system user)."""
+
+    create_time: Mapped[datetime] = mapped_column(DateTime)
+    create_by: Mapped[int] = mapped_column(Integer, default=1)
+    change_time: Mapped[datetime] = mapped_column(DateTime)
+    change_by: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class Valid(Base):
+    __tablename__ = "valid"
+    id: Mapped[int] = mapped_column(SmallId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+
+
+class TicketStateType(Base):
+    __tablename__ = "ticket_state_type"
+    id: Mapped[int] = mapped_column(SmallId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    comments: Mapped[str | None] = mapped_column(String(250))
+
+
+class TicketState(Base):
+    __tablename__ = "ticket_state"
+    id: Mapped[int] = mapped_column(SmallId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    comments: Mapped[str | None] = mapped_column(String(250))
+    type_id: Mapped[int] = mapped_column(SmallInteger, ForeignKey("ticket_state_type.id"))
+    valid_id: Mapped[int] = _valid_fk()
+
+
+class TicketPriority(Base):
+    __tablename__ = "ticket_priority"
+    id: Mapped[int] = mapped_column(SmallId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    valid_id: Mapped[int] = _valid_fk()
+
+
+class TicketLockType(Base):
+    __tablename__ = "ticket_lock_type"
+    id: Mapped[int] = mapped_column(SmallId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    valid_id: Mapped[int] = _valid_fk()
+
+
+class TicketType(Base):
+    __tablename__ = "ticket_type"
+    id: Mapped[int] = mapped_column(SmallId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    valid_id: Mapped[int] = _valid_fk()
+
+
+class FollowUpPossible(Base):
+    __tablename__ = "follow_up_possible"
+    id: Mapped[int] = mapped_column(SmallId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    comments: Mapped[str | None] = mapped_column(String(250))
+    valid_id: Mapped[int] = _valid_fk()
+
+
+class ArticleSenderType(Base):
+    __tablename__ = "article_sender_type"
+    id: Mapped[int] = mapped_column(SmallId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    comments: Mapped[str | None] = mapped_column(String(250))
+    valid_id: Mapped[int] = _valid_fk()
+
+
+class CommunicationChannel(Base):
+    __tablename__ = "communication_channel"
+    id: Mapped[int] = mapped_column(SmallId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    module: Mapped[str] = mapped_column(String(200))
+    package_name: Mapped[str] = mapped_column(String(200))
+    channel_data: Mapped[str | None] = mapped_column(Text)
+    displayable: Mapped[int] = mapped_column(SmallInteger, default=1)
+    valid_id: Mapped[int] = _valid_fk()
+
+
+class TicketHistoryType(Base):
+    __tablename__ = "ticket_history_type"
+    id: Mapped[int] = mapped_column(SmallId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    comments: Mapped[str | None] = mapped_column(String(250))
+    valid_id: Mapped[int] = _valid_fk()
+
+
+class PermissionGroup(Base):
+    __tablename__ = "permission_groups"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    comments: Mapped[str | None] = mapped_column(String(250))
+    valid_id: Mapped[int] = _valid_fk()
+
+
+class User(AuditMixin, Base):
+    """Agents. Znuny keeps the e-mail address in user_preferences; pytrs keeps it here."""
+
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    login: Mapped[str] = mapped_column(String(200), unique=True)
+    pw: Mapped[str] = mapped_column(String(128), default="")
+    title: Mapped[str | None] = mapped_column(String(50))
+    first_name: Mapped[str] = mapped_column(String(100), default="")
+    last_name: Mapped[str] = mapped_column(String(100), default="")
+    email: Mapped[str | None] = mapped_column(String(150), index=True)
+    valid_id: Mapped[int] = _valid_fk()
+
+
+class Queue(AuditMixin, Base):
+    __tablename__ = "queue"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    group_id: Mapped[int] = mapped_column(Integer, ForeignKey("permission_groups.id"))
+    unlock_timeout: Mapped[int | None] = mapped_column(Integer)
+    first_response_time: Mapped[int | None] = mapped_column(Integer)
+    first_response_notify: Mapped[int | None] = mapped_column(SmallInteger)
+    update_time: Mapped[int | None] = mapped_column(Integer)
+    update_notify: Mapped[int | None] = mapped_column(SmallInteger)
+    solution_time: Mapped[int | None] = mapped_column(Integer)
+    solution_notify: Mapped[int | None] = mapped_column(SmallInteger)
+    system_address_id: Mapped[int | None] = mapped_column(SmallInteger)
+    calendar_name: Mapped[str | None] = mapped_column(String(100))
+    default_sign_key: Mapped[str | None] = mapped_column(String(100))
+    salutation_id: Mapped[int | None] = mapped_column(SmallInteger)
+    signature_id: Mapped[int | None] = mapped_column(SmallInteger)
+    follow_up_id: Mapped[int] = mapped_column(SmallInteger, ForeignKey("follow_up_possible.id"))
+    follow_up_lock: Mapped[int] = mapped_column(SmallInteger, default=0)
+    comments: Mapped[str | None] = mapped_column(String(250))
+    valid_id: Mapped[int] = _valid_fk()
+
+
+class SystemAddress(AuditMixin, Base):
+    __tablename__ = "system_address"
+    id: Mapped[int] = mapped_column(SmallId, primary_key=True)
+    value0: Mapped[str] = mapped_column(String(200), unique=True)
+    value1: Mapped[str] = mapped_column(String(200), default="")
+    value2: Mapped[str | None] = mapped_column(String(200))
+    value3: Mapped[str | None] = mapped_column(String(200))
+    queue_id: Mapped[int] = mapped_column(Integer, ForeignKey("queue.id"))
+    comments: Mapped[str | None] = mapped_column(String(250))
+    valid_id: Mapped[int] = _valid_fk()
+
+
+class CustomerUser(AuditMixin, Base):
+    __tablename__ = "customer_user"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    login: Mapped[str] = mapped_column(String(200), unique=True)
+    email: Mapped[str] = mapped_column(String(150), index=True)
+    customer_id: Mapped[str] = mapped_column(String(150))
+    pw: Mapped[str | None] = mapped_column(String(128))
+    title: Mapped[str | None] = mapped_column(String(50))
+    first_name: Mapped[str] = mapped_column(String(100), default="")
+    last_name: Mapped[str] = mapped_column(String(100), default="")
+    phone: Mapped[str | None] = mapped_column(String(150))
+    fax: Mapped[str | None] = mapped_column(String(150))
+    mobile: Mapped[str | None] = mapped_column(String(150))
+    street: Mapped[str | None] = mapped_column(String(150))
+    zip: Mapped[str | None] = mapped_column(String(200))
+    city: Mapped[str | None] = mapped_column(String(200))
+    country: Mapped[str | None] = mapped_column(String(200))
+    comments: Mapped[str | None] = mapped_column(String(250))
+    valid_id: Mapped[int] = _valid_fk()
+
+
+class Ticket(AuditMixin, Base):
+    __tablename__ = "ticket"
+    __table_args__ = (
+        Index("ix_ticket_queue_state", "queue_id", "ticket_state_id"),
+        Index("ix_ticket_customer_user_id", "customer_user_id"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tn: Mapped[str] = mapped_column(String(50), unique=True)
+    title: Mapped[str | None] = mapped_column(String(255))
+    queue_id: Mapped[int] = mapped_column(Integer, ForeignKey("queue.id"))
+    ticket_lock_id: Mapped[int] = mapped_column(SmallInteger, ForeignKey("ticket_lock_type.id"))
+    type_id: Mapped[int | None] = mapped_column(SmallInteger, ForeignKey("ticket_type.id"))
+    service_id: Mapped[int | None] = mapped_column(Integer)
+    sla_id: Mapped[int | None] = mapped_column(Integer)
+    user_id: Mapped[int] = mapped_column(Integer, ForeignKey("users.id"))
+    responsible_user_id: Mapped[int] = mapped_column(Integer, ForeignKey("users.id"))
+    ticket_priority_id: Mapped[int] = mapped_column(SmallInteger, ForeignKey("ticket_priority.id"))
+    ticket_state_id: Mapped[int] = mapped_column(SmallInteger, ForeignKey("ticket_state.id"))
+    customer_id: Mapped[str | None] = mapped_column(String(150))
+    customer_user_id: Mapped[str | None] = mapped_column(String(250))
+    timeout: Mapped[int] = mapped_column(Integer, default=0)
+    until_time: Mapped[int] = mapped_column(Integer, default=0)
+    escalation_time: Mapped[int] = mapped_column(Integer, default=0, index=True)
+    escalation_update_time: Mapped[int] = mapped_column(Integer, default=0)
+    escalation_response_time: Mapped[int] = mapped_column(Integer, default=0)
+    escalation_solution_time: Mapped[int] = mapped_column(Integer, default=0)
+    archive_flag: Mapped[int] = mapped_column(SmallInteger, default=0)
+
+
+class Article(AuditMixin, Base):
+    __tablename__ = "article"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(BigId, ForeignKey("ticket.id"), index=True)
+    article_sender_type_id: Mapped[int] = mapped_column(
+        SmallInteger, ForeignKey("article_sender_type.id")
+    )
+    communication_channel_id: Mapped[int] = mapped_column(
+        SmallInteger, ForeignKey("communication_channel.id")
+    )
+    is_visible_for_customer: Mapped[int] = mapped_column(SmallInteger, default=1)
+    search_index_needs_rebuild: Mapped[int] = mapped_column(SmallInteger, default=1)
+    insert_fingerprint: Mapped[str | None] = mapped_column(String(64))
+
+
+class ArticleDataMime(AuditMixin, Base):
+    __tablename__ = "article_data_mime"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    article_id: Mapped[int] = mapped_column(BigId, ForeignKey("article.id"), unique=True)
+    a_from: Mapped[str | None] = mapped_column(Text)
+    a_reply_to: Mapped[str | None] = mapped_column(Text)
+    a_to: Mapped[str | None] = mapped_column(Text)
+    a_cc: Mapped[str | None] = mapped_column(Text)
+    a_bcc: Mapped[str | None] = mapped_column(Text)
+    a_subject: Mapped[str | None] = mapped_column(Text)
+    a_message_id: Mapped[str | None] = mapped_column(Text)
+    a_message_id_md5: Mapped[str | None] = mapped_column(String(32), index=True)
+    a_in_reply_to: Mapped[str | None] = mapped_column(Text)
+    a_references: Mapped[str | None] = mapped_column(Text)
+    a_content_type: Mapped[str | None] = mapped_column(String(250))
+    a_body: Mapped[str | None] = mapped_column(Text)
+    incoming_time: Mapped[int] = mapped_column(Integer)
+    content_path: Mapped[str | None] = mapped_column(String(250))
+
+
+class ArticleDataMimePlain(AuditMixin, Base):
+    """The raw message, byte for byte."""
+
+    __tablename__ = "article_data_mime_plain"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    article_id: Mapped[int] = mapped_column(BigId, ForeignKey("article.id"), unique=True)
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class ArticleDataMimeAttachment(AuditMixin, Base):
+    __tablename__ = "article_data_mime_attachment"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    article_id: Mapped[int] = mapped_column(BigId, ForeignKey("article.id"), index=True)
+    filename: Mapped[str | None] = mapped_column(String(250))
+    content_size: Mapped[str | None] = mapped_column(String(30))
+    content_type: Mapped[str | None] = mapped_column(String(450))
+    content_id: Mapped[str | None] = mapped_column(String(250))
+    content_alternative: Mapped[str | None] = mapped_column(String(50))
+    disposition: Mapped[str | None] = mapped_column(String(15))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class TicketHistory(AuditMixin, Base):
+    __tablename__ = "ticket_history"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    history_type_id: Mapped[int] = mapped_column(SmallInteger, ForeignKey("ticket_history_type.id"))
+    ticket_id: Mapped[int] = mapped_column(BigId, ForeignKey("ticket.id"), index=True)
+    article_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("article.id"))
+    type_id: Mapped[int | None] = mapped_column(SmallInteger)
+    queue_id: Mapped[int] = mapped_column(Integer, ForeignKey("queue.id"))
+    owner_id: Mapped[int] = mapped_column(Integer)
+    priority_id: Mapped[int] = mapped_column(SmallInteger)
+    state_id: Mapped[int] = mapped_column(SmallInteger)
+
+
+class TicketNumberCounter(Base):
+    """Ticket-number counters. Znuny keeps one row per allocation; pytrs keeps one row per
+    counter scope (e.g. ``DateChecksum:20261125``) and increments it, which is race-free under
+    a row lock and needs no clean-up job."""
+
+    __tablename__ = "ticket_number_counter"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    counter: Mapped[int] = mapped_column(BigInteger, default=0)
+    counter_uid: Mapped[str] = mapped_column(String(32), unique=True)
+    create_time: Mapped[datetime] = mapped_column(DateTime)
+
+
+class InboxMessage(Base):
+    """The durable inbound queue: one row per accepted (message, recipient).
+
+    A row is written before the sender is told "250"/exit 0, and it is the only hand-over between
+    the gateway and the postmaster worker. ``state`` moves pending → done | ignored | quarantined.
+    ``dedup_key`` (Message-ID + body hash) makes an identical re-delivery to the same recipient a
+    no-op. Processed rows drop their raw copy (the article keeps it) but stay for deduplication.
+    """
+
+    __tablename__ = "inbox_message"
+    __table_args__ = (
+        UniqueConstraint("recipient", "dedup_key"),
+        Index("ix_inbox_message_claim", "state", "next_attempt_at"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    source: Mapped[str] = mapped_column(String(100))
+    recipient: Mapped[str] = mapped_column(String(250), default="")
+    envelope_from: Mapped[str] = mapped_column(String(250), default="")
+    peer: Mapped[str] = mapped_column(String(100), default="")
+    trusted: Mapped[int] = mapped_column(SmallInteger, default=0)
+    queue_name: Mapped[str] = mapped_column(String(200), default="")
+    message_id: Mapped[str] = mapped_column(Text, default="")
+    dedup_key: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    raw: Mapped[bytes | None] = mapped_column(LargeBinary)
+    state: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime)
+    claim_token: Mapped[str | None] = mapped_column(String(32))
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(DateTime)
+    processed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    ticket_id: Mapped[int | None] = mapped_column(BigId)
+    article_id: Mapped[int | None] = mapped_column(BigId)
+    trace: Mapped[str | None] = mapped_column(Text)
+
+
+inbox = InboxMessage.__table__
+ticket = Ticket.__table__
+article = Article.__table__
+article_data_mime = ArticleDataMime.__table__
+article_data_mime_plain = ArticleDataMimePlain.__table__
+article_data_mime_attachment = ArticleDataMimeAttachment.__table__
+ticket_history = TicketHistory.__table__
+ticket_number_counter = TicketNumberCounter.__table__
+queue = Queue.__table__
+system_address = SystemAddress.__table__
+customer_user = CustomerUser.__table__
+users = User.__table__

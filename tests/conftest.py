@@ -1,0 +1,158 @@
+"""Shared fixtures: a fresh database per test on SQLite or PostgreSQL, configurations, a daemon.
+
+Set PYTRS_TEST_DATABASE_URL (e.g. postgresql+asyncpg://postgres@127.0.0.1/test) to run the suite
+on PostgreSQL; each test then gets a schema of its own, dropped afterwards, so concurrent runs on
+one server cannot collide. Without it every test gets a temporary SQLite file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from pytrs.config import Config, parse_config
+from pytrs.daemon import Daemon
+from pytrs.schema import migrate
+from pytrs.schema.database import Database, create_database
+
+TEST_DATABASE_URL = os.environ.get("PYTRS_TEST_DATABASE_URL", "")
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+
+def engine_name() -> str:
+    return "postgresql" if TEST_DATABASE_URL.startswith("postgresql") else "sqlite"
+
+
+@pytest.fixture
+async def database_settings(tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
+    """The `[database]` table of a configuration pointing at an empty test database."""
+    if not TEST_DATABASE_URL:
+        yield {"url": f"sqlite+aiosqlite:///{tmp_path / 'pytrs.db'}"}
+        return
+    schema = f"pytrs_test_{os.getpid()}_{secrets.token_hex(4)}"
+    admin = create_async_engine(TEST_DATABASE_URL, isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        yield {"url": TEST_DATABASE_URL, "schema": schema}
+        async with admin.connect() as conn:
+            await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    finally:
+        await admin.dispose()
+
+
+def make_config(database: dict[str, Any], **overrides: Any) -> Config:
+    """A test configuration: queues Support and Sales, listeners on free ports."""
+    data: dict[str, Any] = {
+        "database": dict(database),
+        "smtp": {"listen": ["127.0.0.1:0"], "lmtp_listen": ["127.0.0.1:0"]},
+        "web": {"listen": ""},
+        "postmaster": {"poll_interval_seconds": 0.2, "retry_backoff_seconds": 0.1},
+        "daemon": {"drain_seconds": 10.0, "log_level": "INFO"},
+        "queues": [
+            {"name": "Support", "follow_up": "possible"},
+            {"name": "Sales", "follow_up": "new_ticket"},
+            {"name": "Billing", "follow_up": "reject"},
+        ],
+        "system_addresses": [
+            {"address": "support@example.com", "name": "Example Support", "queue": "Support"},
+            {"address": "sales@example.com", "name": "Example Sales", "queue": "Sales"},
+            {"address": "billing@example.com", "name": "Example Billing", "queue": "Billing"},
+        ],
+    }
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(data.get(key), dict):
+            data[key] = {**data[key], **value}
+        else:
+            data[key] = value
+    return parse_config(data, environ={})
+
+
+@pytest.fixture
+def config(database_settings: dict[str, Any]) -> Config:
+    return make_config(database_settings)
+
+
+@pytest.fixture
+async def db(config: Config) -> AsyncIterator[Database]:
+    """The test database, migrated to head."""
+    database = create_database(config.database)
+    await migrate.upgrade(database)
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
+class RunningDaemon:
+    """A daemon running in the test's event loop, with the ports it bound."""
+
+    def __init__(self, daemon: Daemon, task: asyncio.Task[int]) -> None:
+        self.daemon = daemon
+        self.task = task
+
+    def port(self, kind: str = "smtp") -> int:
+        return next(addr[1] for k, addr in self.daemon.bound if k == kind)
+
+    async def stop(self) -> int:
+        self.daemon.request_stop()
+        return await asyncio.wait_for(self.task, 30)
+
+
+@pytest.fixture
+async def start_daemon(db: Database) -> AsyncIterator[Callable[[Config], Any]]:
+    """Start daemons on the migrated test database; all are stopped at teardown."""
+    running: list[RunningDaemon] = []
+
+    async def start(config: Config) -> RunningDaemon:
+        daemon = Daemon(config)
+        task = asyncio.create_task(daemon.run())
+        started = asyncio.create_task(daemon.started.wait())
+        await asyncio.wait({task, started}, timeout=30, return_when=asyncio.FIRST_COMPLETED)
+        if task.done():
+            task.result()  # raises the start-up error
+        assert daemon.started.is_set(), "daemon did not start"
+        handle = RunningDaemon(daemon, task)
+        running.append(handle)
+        return handle
+
+    yield start
+    for handle in running:
+        if not handle.task.done():
+            await handle.stop()
+
+
+@pytest.fixture
+async def daemon(config: Config, start_daemon: Callable[[Config], Any]) -> RunningDaemon:
+    return await start_daemon(config)
+
+
+async def wait_until(
+    check: Callable[[], Any], timeout: float = 15.0, interval: float = 0.05
+) -> Any:
+    """Poll an async `check` until it returns something truthy; fail after `timeout`."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        if loop.time() > end:
+            raise AssertionError(f"condition not met within {timeout} s (last: {result!r})")
+        await asyncio.sleep(interval)
+
+
+@pytest.fixture
+def corpus() -> Iterator[Path]:
+    path = SHARED / "corpus" / "znuny"
+    if not path.is_dir():
+        pytest.skip("../shared/corpus/znuny is not present")
+    yield path

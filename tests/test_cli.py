@@ -1,0 +1,90 @@
+"""The command line: `pytrs deliver` exit codes, `pytrs db`, `pytrs config check`, `pytrs inbox`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from pytrs.schema.tables import inbox
+
+from .helpers import count, make_mail
+
+
+def write_config(path: Path, database: dict[str, Any], extra: str = "") -> Path:
+    lines = ["[database]", f'url = "{database["url"]}"']
+    if database.get("schema"):
+        lines.append(f'schema = "{database["schema"]}"')
+    lines += [
+        "[smtp]", 'listen = ["127.0.0.1:0"]', "[web]", 'listen = ""',
+        "[[queues]]", 'name = "Support"',
+        "[[system_addresses]]", 'address = "support@example.com"', 'queue = "Support"',
+    ]  # fmt: skip
+    path.write_text("\n".join(lines) + "\n" + extra)
+    return path
+
+
+def pytrs(config: Path, *args: str, stdin: bytes = b"", timeout: float = 60) -> subprocess.CompletedProcess[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTRS_")}
+    return subprocess.run(
+        [sys.executable, "-m", "pytrs", "--config", str(config), *args],
+        input=stdin, capture_output=True, timeout=timeout, env=env, check=False,
+    )  # fmt: skip
+
+
+async def test_deliver_exit_codes(tmp_path: Path, database_settings: dict[str, Any], db: Any) -> None:
+    config = write_config(tmp_path / "pytrs.toml", database_settings)
+    ok = pytrs(config, "deliver", "--recipient", "support@example.com", stdin=make_mail())
+    assert ok.returncode == 0, ok.stderr
+    assert await count(db, inbox) == 1
+    again = pytrs(config, "deliver", "--recipient", "support@example.com", stdin=make_mail())
+    assert again.returncode == 0
+    assert pytrs(config, "deliver", stdin=b"").returncode == 65
+    assert pytrs(config, "deliver", stdin=b"\x00\x01 this is not mail\n").returncode == 65
+    assert await count(db, inbox) == 2
+
+
+def test_deliver_tempfails_when_the_database_is_unreachable(tmp_path: Path) -> None:
+    # A PostgreSQL URL on a port nothing listens on, and an SQLite file that cannot exist.
+    for url in ("postgresql+asyncpg://postgres@127.0.0.1:9/nothing",
+                "sqlite+aiosqlite:////proc/pytrs-cannot-exist/pytrs.db"):  # fmt: skip
+        config = write_config(tmp_path / "down.toml", {"url": url})
+        result = pytrs(config, "deliver", stdin=make_mail())
+        assert result.returncode == 75, result.stderr
+        assert b"MTA should retry" in result.stderr
+
+
+async def test_db_check_and_upgrade(tmp_path: Path, database_settings: dict[str, Any]) -> None:
+    config = write_config(tmp_path / "pytrs.toml", database_settings)
+    before = pytrs(config, "db", "check")
+    assert before.returncode == 1 and b"nothing" in before.stdout
+    assert pytrs(config, "db", "upgrade").returncode == 0
+    after = pytrs(config, "db", "check")
+    assert after.returncode == 0, after.stdout
+    assert pytrs(config, "db", "upgrade").returncode == 0  # idempotent
+
+
+def test_config_check_names_bad_keys(tmp_path: Path) -> None:
+    good = write_config(tmp_path / "good.toml", {"url": "sqlite+aiosqlite:///x.db"})
+    assert pytrs(good, "config", "check").returncode == 0
+    bad = write_config(tmp_path / "bad.toml", {"url": "sqlite+aiosqlite:///x.db"},
+                       extra='[smtp2]\nlisten = []\n[ticket]\nnumber_generater = "Date"\n')  # fmt: skip
+    result = pytrs(bad, "config", "check")
+    assert result.returncode == 2
+    assert b"smtp2" in result.stderr and b"ticket.number_generater" in result.stderr
+
+
+async def test_inbox_list_show_json(tmp_path: Path, database_settings: dict[str, Any], db: Any) -> None:
+    config = write_config(tmp_path / "pytrs.toml", database_settings)
+    assert pytrs(config, "deliver", stdin=make_mail(subject="listed")).returncode == 0
+    listing = pytrs(config, "inbox", "list", "--json")
+    [row] = [json.loads(line) for line in listing.stdout.splitlines()]
+    assert row["state"] == "pending" and row["source"] == "pipe"
+    shown = pytrs(config, "inbox", "show", str(row["id"]))
+    assert b"state: pending" in shown.stdout
+    raw = pytrs(config, "inbox", "show", str(row["id"]), "--raw")
+    assert b"Subject: listed" in raw.stdout
+    assert pytrs(config, "inbox", "show", "999999").returncode == 1

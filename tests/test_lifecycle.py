@@ -1,0 +1,140 @@
+"""The daemon as a process: `kill -9` during a burst loses nothing, SIGTERM drains and exits 0."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import smtplib
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import text
+
+from .conftest import wait_until
+from .helpers import make_mail, unique_id
+from .test_cli import pytrs, write_config
+
+LISTENING = re.compile(r"SMTP listening on \('127\.0\.0\.1', (\d+)\)")
+
+
+class DaemonProcess:
+    """`python -m pytrs run` in a child process, its log in a file."""
+
+    def __init__(self, config: Path, log: Path) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTRS_")}
+        self.log = log
+        with log.open("ab") as stderr:  # the child keeps its own descriptor
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "pytrs", "--config", str(config), "run"],
+                stdout=subprocess.DEVNULL, stderr=stderr, env=env,
+            )  # fmt: skip
+        self.port = self._wait_port()
+
+    def _wait_port(self, timeout: float = 60) -> int:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            found = LISTENING.findall(self.log.read_text(errors="replace"))
+            if found:
+                return int(found[-1])
+            if self.proc.poll() is not None:
+                raise AssertionError(f"daemon exited: {self.log.read_text()[-3000:]}")
+            time.sleep(0.05)
+        raise AssertionError("daemon did not start listening")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> int:
+        self.proc.send_signal(sig)
+        return self.proc.wait(timeout)
+
+
+def _send_one(port: int, message_id: str) -> bool:
+    raw = make_mail(subject=f"burst {message_id}", message_id=message_id)
+    try:
+        with smtplib.SMTP("127.0.0.1", port, timeout=20) as client:
+            client.sendmail("alice@customer.example", ["support@example.com"], raw)
+        return True
+    except (OSError, smtplib.SMTPException):
+        return False
+
+
+async def _article_message_ids(db: Any) -> Counter[str]:
+    async with db.connect() as conn:
+        rows = await conn.execute(text("SELECT a_message_id FROM article_data_mime"))
+        return Counter(r[0] for r in rows)
+
+
+def _prepared(tmp_path: Path, database_settings: dict[str, Any]) -> Path:
+    config = write_config(tmp_path / "pytrs.toml", database_settings,
+                          extra="[postmaster]\npoll_interval_seconds = 0.2\n")  # fmt: skip
+    upgrade = pytrs(config, "db", "upgrade")
+    assert upgrade.returncode == 0, upgrade.stderr
+    return config
+
+
+async def test_kill_9_during_a_burst_loses_and_duplicates_nothing(
+    tmp_path: Path, database_settings: dict[str, Any], db: Any
+) -> None:
+    config = _prepared(tmp_path, database_settings)
+    first = DaemonProcess(config, tmp_path / "first.log")
+    ids = [unique_id() for _ in range(200)]
+    acked: list[str] = []
+    lock = threading.Lock()
+
+    def send(message_id: str) -> None:
+        if _send_one(first.port, message_id):
+            with lock:
+                acked.append(message_id)
+
+    pool = ThreadPoolExecutor(max_workers=40)
+    futures = [pool.submit(send, message_id) for message_id in ids]
+    end = time.monotonic() + 60
+    while len(acked) < 60 and time.monotonic() < end:
+        await asyncio.sleep(0.005)
+    first.proc.kill()  # SIGKILL in the middle of the burst
+    first.proc.wait(30)
+    for future in futures:
+        await asyncio.wrap_future(future)
+    pool.shutdown()
+    assert 60 <= len(acked) < 200, f"{len(acked)} acknowledged; the kill missed the burst"
+
+    second = DaemonProcess(config, tmp_path / "second.log")
+    try:
+        async def every_acked_is_an_article() -> bool:
+            seen = await _article_message_ids(db)
+            return all(seen[m] >= 1 for m in acked)
+
+        await wait_until(every_acked_is_an_article, timeout=60)
+        # Whatever the first daemon accepted without answering may also be stored; nothing twice.
+        async with db.connect() as conn:
+            pending = (await conn.execute(text(
+                "SELECT count(*) FROM inbox_message WHERE state = 'pending'"
+            ))).scalar_one()  # fmt: skip
+        assert pending == 0
+        seen = await _article_message_ids(db)
+        assert max(seen.values()) == 1
+        assert all(seen[m] == 1 for m in acked)
+    finally:
+        assert second.stop() == 0
+
+
+async def test_sigterm_drains_and_exits_zero(
+    tmp_path: Path, database_settings: dict[str, Any], db: Any
+) -> None:
+    config = _prepared(tmp_path, database_settings)
+    daemon = DaemonProcess(config, tmp_path / "daemon.log")
+    ids = [unique_id() for _ in range(30)]
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        results = list(pool.map(lambda m: _send_one(daemon.port, m), ids))
+    assert all(results)
+    assert daemon.stop(signal.SIGTERM) == 0
+    seen = await _article_message_ids(db)
+    assert all(seen[m] == 1 for m in ids), "SIGTERM exited before the inbox was drained"
+    log = (tmp_path / "daemon.log").read_text()
+    assert "draining" in log and "pytrs stopped" in log
