@@ -25,12 +25,18 @@ EXIT_USAGE = 2
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pytrs", description="pytrs mail gateway")
-    parser.add_argument("--config", help="configuration file (default: $PYTRS_CONFIG, ./pytrs.toml)")
+    parser.add_argument(
+        "--config", help="configuration file (default: $PYTRS_CONFIG, ./pytrs.toml)"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run the daemon")
-    run.add_argument("--role", action="append", choices=("gateway", "worker", "sender",
-                     "scheduler", "web"), help="limit this process to some services (repeatable)")  # fmt: skip
+    run.add_argument(
+        "--role",
+        action="append",
+        choices=("gateway", "worker", "sender", "scheduler", "web"),
+        help="limit this process to some services (repeatable)",
+    )
 
     deliver = sub.add_parser("deliver", help="store one message read from stdin (MTA pipe)")
     deliver.add_argument("--queue", default="", help="put new tickets into this queue")
@@ -163,7 +169,9 @@ def _print_list(rows: list[dict[str, object]], *, as_json: bool) -> None:
         for row in rows:
             print(json.dumps(row, default=str))
         return
-    print(f"{'ID':>8}  {'STATE':<11}  {'SRC':<5}  {'TRIES':>5}  {'TICKET':>7}  RECIPIENT / MESSAGE-ID")
+    print(
+        f"{'ID':>8}  {'STATE':<11}  {'SRC':<5}  {'TRIES':>5}  {'TICKET':>7}  RECIPIENT / MESSAGE-ID"
+    )
     for r in rows:
         error = str(r["last_error"] or "").strip().splitlines()
         print(

@@ -135,18 +135,16 @@ async def daemon(config: Config, start_daemon: Callable[[Config], Any]) -> Runni
     return await start_daemon(config)
 
 
-async def wait_until(
-    check: Callable[[], Any], timeout: float = 15.0, interval: float = 0.05
-) -> Any:
-    """Poll an async `check` until it returns something truthy; fail after `timeout`."""
+async def wait_until(check: Callable[[], Any], within: float = 15.0, interval: float = 0.05) -> Any:
+    """Poll an async `check` until it returns something truthy; fail after `within` seconds."""
     loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
+    end = loop.time() + within
     while True:
         result = await check()
         if result:
             return result
         if loop.time() > end:
-            raise AssertionError(f"condition not met within {timeout} s (last: {result!r})")
+            raise AssertionError(f"condition not met within {within} s (last: {result!r})")
         await asyncio.sleep(interval)
 
 

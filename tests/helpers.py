@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import smtplib
 import uuid
+from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select

@@ -27,7 +27,9 @@ def write_config(path: Path, database: dict[str, Any], extra: str = "") -> Path:
     return path
 
 
-def pytrs(config: Path, *args: str, stdin: bytes = b"", timeout: float = 60) -> subprocess.CompletedProcess[bytes]:
+def pytrs(
+    config: Path, *args: str, stdin: bytes = b"", timeout: float = 60
+) -> subprocess.CompletedProcess[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTRS_")}
     return subprocess.run(
         [sys.executable, "-m", "pytrs", "--config", str(config), *args],
@@ -35,7 +37,9 @@ def pytrs(config: Path, *args: str, stdin: bytes = b"", timeout: float = 60) -> 
     )  # fmt: skip
 
 
-async def test_deliver_exit_codes(tmp_path: Path, database_settings: dict[str, Any], db: Any) -> None:
+async def test_deliver_exit_codes(
+    tmp_path: Path, database_settings: dict[str, Any], db: Any
+) -> None:
     config = write_config(tmp_path / "pytrs.toml", database_settings)
     ok = pytrs(config, "deliver", "--recipient", "support@example.com", stdin=make_mail())
     assert ok.returncode == 0, ok.stderr
@@ -70,14 +74,16 @@ async def test_db_check_and_upgrade(tmp_path: Path, database_settings: dict[str,
 def test_config_check_names_bad_keys(tmp_path: Path) -> None:
     good = write_config(tmp_path / "good.toml", {"url": "sqlite+aiosqlite:///x.db"})
     assert pytrs(good, "config", "check").returncode == 0
-    bad = write_config(tmp_path / "bad.toml", {"url": "sqlite+aiosqlite:///x.db"},
-                       extra='[smtp2]\nlisten = []\n[ticket]\nnumber_generater = "Date"\n')  # fmt: skip
+    typos = '[smtp2]\nlisten = []\n[ticket]\nnumber_generater = "Date"\n'
+    bad = write_config(tmp_path / "bad.toml", {"url": "sqlite+aiosqlite:///x.db"}, extra=typos)
     result = pytrs(bad, "config", "check")
     assert result.returncode == 2
     assert b"smtp2" in result.stderr and b"ticket.number_generater" in result.stderr
 
 
-async def test_inbox_list_show_json(tmp_path: Path, database_settings: dict[str, Any], db: Any) -> None:
+async def test_inbox_list_show_json(
+    tmp_path: Path, database_settings: dict[str, Any], db: Any
+) -> None:
     config = write_config(tmp_path / "pytrs.toml", database_settings)
     assert pytrs(config, "deliver", stdin=make_mail(subject="listed")).returncode == 0
     listing = pytrs(config, "inbox", "list", "--json")

@@ -102,7 +102,9 @@ async def test_follow_up_reopens_closed_ticket(daemon: Any, db: Any) -> None:
 async def test_follow_up_options_of_the_queue(daemon: Any, db: Any) -> None:
     # Sales opens a new ticket for a follow-up to a closed ticket; Billing rejects (stores
     # the mail on the closed ticket without reopening it).
-    await send(daemon.port(), make_mail(subject="Quote", to="sales@example.com"), "sales@example.com")
+    await send(
+        daemon.port(), make_mail(subject="Quote", to="sales@example.com"), "sales@example.com"
+    )
     await send(daemon.port(), make_mail(subject="Invoice", to="billing@example.com"),
                "billing@example.com")  # fmt: skip
     await _processed(db, 2)
@@ -137,7 +139,9 @@ async def test_dispatch_to_two_queues_by_to_and_cc(daemon: Any, db: Any) -> None
 
 
 async def test_plus_tag_of_a_system_address_is_accepted(daemon: Any, db: Any) -> None:
-    await send(daemon.port(), make_mail(to="support+urgent@example.com"), "support+urgent@example.com")
+    await send(
+        daemon.port(), make_mail(to="support+urgent@example.com"), "support+urgent@example.com"
+    )
     await _processed(db, 1)
     [t] = await tickets(db)
     assert t["queue"] == "Support"

@@ -30,7 +30,10 @@ BEGIN
   RETURN NEW;
 END $$ LANGUAGE plpgsql
 """
-PG_TRIGGER = "CREATE TRIGGER poison BEFORE INSERT ON article_data_mime FOR EACH ROW EXECUTE FUNCTION poison()"
+PG_TRIGGER = (
+    "CREATE TRIGGER poison BEFORE INSERT ON article_data_mime "
+    "FOR EACH ROW EXECUTE FUNCTION poison()"
+)
 
 
 async def _install_poison(db: Any) -> None:
@@ -44,7 +47,9 @@ async def _install_poison(db: Any) -> None:
 
 async def _remove_poison(db: Any) -> None:
     async with db.transaction() as conn:
-        await conn.execute(text("DROP TRIGGER poison" + ("" if db.is_sqlite else " ON article_data_mime")))
+        await conn.execute(
+            text("DROP TRIGGER poison" + ("" if db.is_sqlite else " ON article_data_mime"))
+        )
 
 
 async def _store(db: Any, *raws: bytes) -> None:
@@ -72,7 +77,7 @@ async def test_poison_mail_is_quarantined_and_others_go_on(config: Any, db: Any)
         await worker.run_once()
         return (await inbox_states(db)).get("quarantined") == 1
 
-    await wait_until(quarantined, timeout=20)
+    await wait_until(quarantined, within=20)
     async with db.connect() as conn:
         row = (await conn.execute(text(
             "SELECT attempts, last_error, raw FROM inbox_message WHERE state = 'quarantined'"
@@ -89,7 +94,9 @@ async def test_poison_mail_is_quarantined_and_others_go_on(config: Any, db: Any)
     assert sorted(t["title"] for t in await tickets(db)) == ["POISON pill", "fine 1", "fine 2"]
 
 
-async def test_retry_cli_requeues(config: Any, db: Any, tmp_path: Any, database_settings: Any) -> None:
+async def test_retry_cli_requeues(
+    config: Any, db: Any, tmp_path: Any, database_settings: Any
+) -> None:
     from .test_cli import pytrs, write_config
 
     await provision(db, config)
@@ -103,7 +110,7 @@ async def test_retry_cli_requeues(config: Any, db: Any, tmp_path: Any, database_
         await worker.run_once()
         return (await inbox_states(db)).get("quarantined") == 1
 
-    await wait_until(quarantined, timeout=20)
+    await wait_until(quarantined, within=20)
     cli_config = write_config(tmp_path / "pytrs.toml", database_settings)
     listing = pytrs(cli_config, "inbox", "list", "--state", "quarantined")
     assert b"quarantined" in listing.stdout and b"poisoned article refused" in listing.stdout

@@ -25,9 +25,15 @@ async def test_znuny_seed_rows(db: Any) -> None:
         states = dict((await conn.execute(text(
             "SELECT s.name, t.name FROM ticket_state s JOIN ticket_state_type t ON t.id = s.type_id"
         ))).all())  # fmt: skip
-        priorities = (await conn.execute(text("SELECT id, name FROM ticket_priority ORDER BY id"))).all()
-        senders = (await conn.execute(text("SELECT id, name FROM article_sender_type ORDER BY id"))).all()
-        history_types = set((await conn.execute(text("SELECT name FROM ticket_history_type"))).scalars())
+        priorities = (
+            await conn.execute(text("SELECT id, name FROM ticket_priority ORDER BY id"))
+        ).all()
+        senders = (
+            await conn.execute(text("SELECT id, name FROM article_sender_type ORDER BY id"))
+        ).all()
+        history_types = set(
+            (await conn.execute(text("SELECT name FROM ticket_history_type"))).scalars()
+        )
         queues = (await conn.execute(text("SELECT id, name FROM queue ORDER BY id"))).all()
     assert states["new"] == "new" and states["open"] == "open"
     assert states["closed successful"] == "closed" and states["merged"] == "merged"
@@ -55,7 +61,9 @@ async def test_provisioning_syncs_and_retires(db: Any, database_settings: dict[s
     )
     await provision(db, smaller)
     async with db.connect() as conn:
-        addresses = dict((await conn.execute(select(system_address.c.value0, system_address.c.valid_id))).all())
+        addresses = dict(
+            (await conn.execute(select(system_address.c.value0, system_address.c.valid_id))).all()
+        )
         queues = {r.name: r for r in await conn.execute(select(queue))}
     assert addresses == {"support@example.com": 1, "sales@example.com": 2, "billing@example.com": 2}
     assert queues["Support"].follow_up_id == 2 and queues["Sales"].valid_id == 2

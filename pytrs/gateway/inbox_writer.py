@@ -64,7 +64,7 @@ class InboxWriter:
         """Refuse new work and commit what is already waiting."""
         self._closed = True
         while not self._queue.empty():
-            batch = []
+            batch: list[_Pending] = []
             while not self._queue.empty() and len(batch) < self._batch_max:
                 batch.append(self._queue.get_nowait())
             await self._commit(batch)

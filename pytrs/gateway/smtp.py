@@ -141,7 +141,7 @@ async def start_server(
     hostname: str = "",
     max_message_size: int = 26214400,
     sessions: MutableSet[Any] | None = None,
-) -> asyncio.AbstractServer:
+) -> asyncio.Server:
     """Start one listener (TCP host/port or a unix socket path) in the running loop."""
     protocol_class: type[SMTP] = TrackedLMTP if lmtp else TrackedSMTP
     name = hostname or socket.gethostname()

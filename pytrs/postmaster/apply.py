@@ -147,14 +147,14 @@ def _history(
     )  # fmt: skip
 
 
-async def _ticket_for(
-    conn: AsyncConnection, plan: Planned, ctx: ApplyContext, rows: _Rows
-) -> int:
+async def _ticket_for(conn: AsyncConnection, plan: Planned, ctx: ApplyContext, rows: _Rows) -> int:
     decision = plan.decision
     if decision.action is not Action.NEW_TICKET:
         assert decision.ticket is not None
         ticket_id = ctx.created.get(decision.ticket.id, decision.ticket.id)
-        queue_id = ctx.queues[decision.ticket.queue].id if decision.ticket.queue in ctx.queues else 1
+        queue_id = (
+            ctx.queues[decision.ticket.queue].id if decision.ticket.queue in ctx.queues else 1
+        )
         if decision.reopen:
             rows.state_changes.append({"t_id": ticket_id, "t_state": seed.STATE_OPEN})
             _history(

@@ -125,7 +125,9 @@ class PostmasterWorker:
                 if len(parsed) == 1:
                     await self._fail(parsed[0].claimed, describe(exc))
                 else:
-                    log.warning("%s: batch of %d failed; retrying one by one", self.name, len(parsed))
+                    log.warning(
+                        "%s: batch of %d failed; retrying one by one", self.name, len(parsed)
+                    )
                     for one in parsed:
                         try:
                             await self._process([one])
@@ -224,7 +226,9 @@ class PostmasterWorker:
             for p in new:
                 p.tn = self.numbers.build(0, today, secrets.randbelow(10**10))
             return
-        first = await self._allocate(conn, ticket_repo.counter_scope(scope, self.numbers.daily(), today), len(new))
+        first = await self._allocate(
+            conn, ticket_repo.counter_scope(scope, self.numbers.daily(), today), len(new)
+        )
         for offset, p in enumerate(new):
             p.tn = self.numbers.build(first + offset, today)
         self._fix_placeholders(planned)

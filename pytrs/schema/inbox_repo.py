@@ -85,7 +85,7 @@ def _insert_ignoring_duplicates(dialect: str) -> Any:
 
 
 async def store(conn: AsyncConnection, items: Sequence[InboxItem]) -> None:
-    """Insert `items` in the caller's transaction; an identical re-delivery is silently kept once."""
+    """Insert `items` in the caller's transaction; an identical re-delivery is kept once."""
     now = utcnow()
     rows = []
     for item in items:

@@ -32,7 +32,9 @@ def _audit() -> dict[str, object]:
 
 
 async def _sync_queues(conn: AsyncConnection, config: Config) -> dict[str, int]:
-    existing = {r.name: r for r in await conn.execute(select(queue.c.id, queue.c.name, queue.c.comments))}
+    existing = {
+        r.name: r for r in await conn.execute(select(queue.c.id, queue.c.name, queue.c.comments))
+    }
     for q in config.queues:
         values = {
             "follow_up_id": seed.FOLLOW_UP_IDS[q.follow_up],
@@ -82,7 +84,9 @@ async def _sync_agents(conn: AsyncConnection, config: Config) -> None:
     for agent in config.agents:
         if agent.login in existing:
             await conn.execute(
-                update(users).where(users.c.login == agent.login).values(email=agent.email.lower(), valid_id=1)
+                update(users)
+                .where(users.c.login == agent.login)
+                .values(email=agent.email.lower(), valid_id=1)
             )
         else:
             await conn.execute(

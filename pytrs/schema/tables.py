@@ -12,6 +12,7 @@ both engines compare them the same way.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
 from sqlalchemy import (
     BigInteger,
@@ -23,6 +24,7 @@ from sqlalchemy import (
     MetaData,
     SmallInteger,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -366,15 +368,15 @@ class InboxMessage(Base):
     trace: Mapped[str | None] = mapped_column(Text)
 
 
-inbox = InboxMessage.__table__
-ticket = Ticket.__table__
-article = Article.__table__
-article_data_mime = ArticleDataMime.__table__
-article_data_mime_plain = ArticleDataMimePlain.__table__
-article_data_mime_attachment = ArticleDataMimeAttachment.__table__
-ticket_history = TicketHistory.__table__
-ticket_number_counter = TicketNumberCounter.__table__
-queue = Queue.__table__
-system_address = SystemAddress.__table__
-customer_user = CustomerUser.__table__
-users = User.__table__
+inbox = cast(Table, InboxMessage.__table__)
+ticket = cast(Table, Ticket.__table__)
+article = cast(Table, Article.__table__)
+article_data_mime = cast(Table, ArticleDataMime.__table__)
+article_data_mime_plain = cast(Table, ArticleDataMimePlain.__table__)
+article_data_mime_attachment = cast(Table, ArticleDataMimeAttachment.__table__)
+ticket_history = cast(Table, TicketHistory.__table__)
+ticket_number_counter = cast(Table, TicketNumberCounter.__table__)
+queue = cast(Table, Queue.__table__)
+system_address = cast(Table, SystemAddress.__table__)
+customer_user = cast(Table, CustomerUser.__table__)
+users = cast(Table, User.__table__)

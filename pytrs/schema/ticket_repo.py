@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date
+from typing import Any, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Row, Select, Table, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -30,8 +31,8 @@ from pytrs.schema.tables import (
 )
 
 _FOLLOW_UP_NAMES = {v: k for k, v in FOLLOW_UP_IDS.items()}
-_state = TicketState.__table__
-_state_type = TicketStateType.__table__
+_state = cast(Table, TicketState.__table__)
+_state_type = cast(Table, TicketStateType.__table__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +48,7 @@ class CustomerInfo:
     customer_id: str
 
 
-def _ticket_ref_query():  # type: ignore[no-untyped-def]
+def _ticket_ref_query() -> Select[Any]:
     return (
         select(
             ticket.c.id, ticket.c.tn, queue.c.name.label("queue"), _state.c.name.label("state"),
@@ -59,7 +60,7 @@ def _ticket_ref_query():  # type: ignore[no-untyped-def]
     )  # fmt: skip
 
 
-def _ref(row) -> TicketRef:  # type: ignore[no-untyped-def]
+def _ref(row: Row[Any]) -> TicketRef:
     return TicketRef(
         row.id, row.tn, row.queue, row.state, row.state_type,
         _FOLLOW_UP_NAMES.get(row.follow_up_id, "possible"),

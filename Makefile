@@ -1,0 +1,43 @@
+# pytrs — the two commands that matter: `make run` and `make test`.
+VENV    ?= .venv
+PYTHON  ?= python3
+CONFIG  ?= config/pytrs.example.toml
+BIN      = $(VENV)/bin
+STAMP    = $(VENV)/.installed
+
+.PHONY: install run test test-sqlite test-postgresql lint bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Upgrade the SQLite database under ./var and start the daemon (SMTP on 127.0.0.1:2525).
+run: $(STAMP)
+	mkdir -p var
+	$(BIN)/pytrs --config $(CONFIG) db upgrade
+	exec $(BIN)/pytrs --config $(CONFIG) run
+
+## The whole suite, on SQLite, or on PostgreSQL when PYTRS_TEST_DATABASE_URL is set.
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+test-sqlite: $(STAMP)
+	env -u PYTRS_TEST_DATABASE_URL $(BIN)/python -m pytest -q
+
+test-postgresql: $(STAMP)
+	PYTRS_TEST_DATABASE_URL=$${PYTRS_TEST_DATABASE_URL:-postgresql+asyncpg://postgres@127.0.0.1/test} \
+		$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check pytrs tests bench
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python bench/ingest.py --n 5000
+
+clean:
+	rm -rf $(VENV) var bench/out .pytest_cache .mypy_cache .ruff_cache
