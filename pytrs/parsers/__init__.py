@@ -2,8 +2,9 @@
 
 Pure by design: no I/O, no asyncio, no database, so the postmaster can run it in a worker pool
 and tests can call it directly. Modules, in the order a mail meets them: `mail` (entry point),
-`headers` and `charsets` (text decoding), `fields` (ids, dates), `addresses`, `bodies` (the MIME
-walk), `htmltext` (HTML-only bodies), `model` (the records).
+`repair` (broken header blocks), `headers` and `charsets` (text decoding), `fields` (ids, dates),
+`addresses`, `bodies` (the MIME walk) with `parts` (reading one part) and `nested` (message/*
+parts), `htmltext` (HTML-only bodies), `model` (the records).
 """
 
 from pytrs.parsers.fields import message_id_md5

@@ -47,6 +47,11 @@ def message_id(value: str, raw: bytes, warnings: list[str]) -> str:
         warnings.append("Message-ID without angle brackets")
         return f"<{tokens[0].strip('<>')}>"
     warnings.append("Message-ID missing, derived from the raw bytes")
+    return derived_message_id(raw)
+
+
+def derived_message_id(raw: bytes) -> str:
+    """Return the stand-in Message-ID of a mail without one: a hash prefix of its raw bytes."""
     return f"<{hashlib.sha256(raw).hexdigest()[:32]}@{DERIVED_ID_DOMAIN}>"
 
 

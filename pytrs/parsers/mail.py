@@ -16,7 +16,13 @@ from email.policy import compat32
 
 from pytrs.parsers.addresses import extract_addresses
 from pytrs.parsers.bodies import EMPTY, Content, split_parts
-from pytrs.parsers.fields import bracketed_ids, message_id, parse_date, references
+from pytrs.parsers.fields import (
+    bracketed_ids,
+    derived_message_id,
+    message_id,
+    parse_date,
+    references,
+)
 from pytrs.parsers.headers import MAX_HEADER_CHARS, decode_header_value
 from pytrs.parsers.model import ParsedMail
 from pytrs.parsers.repair import rejoin_stray_header_lines
@@ -27,6 +33,14 @@ _MAX_WARNINGS = 100
 def parse_mail(raw: bytes) -> ParsedMail:
     """Parse one raw mail; never raises, repairs are listed in `ParsedMail.warnings`."""
     warnings: list[str] = []
+    if not isinstance(raw, bytes):
+        # Callers may hand over a database buffer; anything else is a caller bug, still no raise.
+        warnings.append(f"input was {type(raw).__name__}, not bytes")
+        raw = (
+            bytes(raw)
+            if isinstance(raw, bytearray | memoryview)
+            else str(raw).encode("utf-8", "surrogatepass")
+        )
     msg, complete = _parse(raw, warnings)
     if complete and _lost_headers(msg):
         repaired = rejoin_stray_header_lines(raw)
@@ -46,7 +60,7 @@ def parse_mail(raw: bytes) -> ParsedMail:
         return _record(raw, headers, content, warnings)
     except Exception as exc:
         warnings.append(f"header fields failed ({type(exc).__name__})")
-        return _record(raw, (), EMPTY, warnings)
+        return _minimal(raw, warnings)
 
 
 def _parse(raw: bytes, warnings: list[str]) -> tuple[Message, bool]:
@@ -113,6 +127,28 @@ def _record(
         html=content.html,
         attachments=content.attachments,
         headers=headers,
+        warnings=_distinct(warnings),
+    )
+
+
+def _minimal(raw: bytes, warnings: list[str]) -> ParsedMail:
+    """The last resort: nothing but the derived id and the warnings."""
+    return ParsedMail(
+        subject="",
+        from_="",
+        from_address="",
+        reply_to="",
+        to="",
+        cc="",
+        message_id=derived_message_id(raw),
+        in_reply_to="",
+        references=(),
+        date=None,
+        content_type=EMPTY.content_type,
+        body="",
+        html=None,
+        attachments=(),
+        headers=(),
         warnings=_distinct(warnings),
     )
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import bindparam, insert, update
@@ -87,7 +87,8 @@ class _Rows:
                 update(ticket)
                 .where(ticket.c.id == bindparam("t_id"))
                 .values(change_time=bindparam("t_time")),
-                [{"t_id": t, "t_time": when} for t, when in self.touched.items()],
+                # In id order, so concurrent workers lock tickets in the same order.
+                [{"t_id": t, "t_time": self.touched[t]} for t in sorted(self.touched)],
             )
 
 
@@ -216,7 +217,7 @@ async def _insert_article(
             "a_in_reply_to": _field(mail.in_reply_to),
             "a_references": _field(" ".join(mail.references)),
             "a_content_type": mail.content_type[:250], "a_body": mail.body,
-            "incoming_time": int(now.timestamp()) if now.tzinfo else _epoch(now),
+            "incoming_time": _epoch(now),
             "content_path": f"{now:%Y/%m/%d}", **_audit(now),
         }
     )  # fmt: skip
@@ -237,8 +238,6 @@ async def _insert_article(
 
 
 def _epoch(naive_utc: datetime) -> int:
-    from datetime import UTC
-
     return int(naive_utc.replace(tzinfo=UTC).timestamp())
 
 

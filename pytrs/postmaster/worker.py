@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pytrs.config import Config
 from pytrs.gateway.addresses import AddressBook, base_address
@@ -39,6 +42,8 @@ log = logging.getLogger(__name__)
 
 # Parsing more than this many bytes in one go moves to a thread so SMTP stays responsive.
 _THREAD_PARSE_BYTES = 256 * 1024
+# How long a reply waits when its parent is still being processed by another worker.
+REPLY_WAIT = timedelta(seconds=0.5)
 
 
 @dataclass(slots=True)
@@ -95,12 +100,20 @@ class PostmasterWorker:
                     return
                 await self._sleep(self.poll_interval)
 
-    async def drain(self) -> int:
-        """Process until no due row is left; returns how many were processed."""
+    async def drain(self, patience: float = 2.0) -> int:
+        """Process until nothing is due, waiting up to `patience` seconds for rows due soon
+        (replies held back for their parent); returns how many rows were claimed."""
         total = 0
-        while (count := await self.run_once()) > 0:
+        while True:
+            count = await self.run_once()
             total += count
-        return total
+            if count:
+                continue
+            due = await inbox_repo.next_due(self.db)
+            wait = (due - utcnow()).total_seconds() if due else None
+            if wait is None or wait > patience:
+                return total
+            await asyncio.sleep(max(wait, 0.01))
 
     async def _sleep(self, seconds: float) -> None:
         self.wakeup.clear()
@@ -180,6 +193,7 @@ class PostmasterWorker:
             if not batch:
                 return
             known = await ticket_repo.load_known(conn, tns, refs)
+            batch, waiting = await self._hold_back_early_replies(conn, batch, known)
             queues = await ticket_repo.load_queues(conn)
             customers = await ticket_repo.find_customers(conn, senders)
             planned = self._plan(batch, known, queues)
@@ -187,8 +201,42 @@ class PostmasterWorker:
             ctx = ApplyContext(queues, customers, self.config.ticket.hook, utcnow())
             results = await apply_batch(conn, planned, ctx)
             await inbox_repo.mark_processed(conn, results, ctx.now)
+        if waiting:
+            await inbox_repo.defer(self.db, [p.claimed for p in waiting], REPLY_WAIT)
+            log.info("%s: %d repl(ies) wait for their parent mail", self.name, len(waiting))
         for plan in planned:
             self._log_decision(plan)
+
+    async def _hold_back_early_replies(
+        self, conn: AsyncConnection, batch: list[_Parsed], known: Known
+    ) -> tuple[list[_Parsed], list[_Parsed]]:
+        """Split off replies whose parent is still in the inbox, being processed elsewhere.
+
+        With several workers a reply can be routed while its parent is uncommitted in another
+        worker's batch; it would become a ticket of its own. Such a reply waits a moment
+        instead (without counting an attempt) and is routed once the parent is a ticket.
+        """
+        in_batch = {p.mail.message_id for p in batch}
+        unresolved = {
+            ref
+            for p in batch
+            for ref in p.item.references
+            if ref not in known.by_message_id and ref not in in_batch
+        }
+        if not unresolved:
+            return batch, []
+        pending = await inbox_repo.pending_among(conn, unresolved, [p.claimed.id for p in batch])
+        if not pending:
+            return batch, []
+        keep: list[_Parsed] = []
+        wait: list[_Parsed] = []
+        for p in batch:
+            has_number = (tn := self.numbers.find(p.item.subject)) and tn in known.by_tn
+            waits = not has_number and any(
+                ref[: inbox_repo.MESSAGE_ID_MAX] in pending for ref in p.item.references
+            )
+            (wait if waits else keep).append(p)
+        return keep, wait
 
     def _plan(
         self, batch: list[_Parsed], known: Known, queues: dict[str, ticket_repo.QueueInfo]
@@ -220,17 +268,14 @@ class PostmasterWorker:
             return
         scope = self.numbers.counter_scope
         today = utcnow().date()
-        if scope is None:
-            import secrets
-
+        if scope is None:  # Random: no counter; the unique index on ticket.tn guards clashes
             for p in new:
                 p.tn = self.numbers.build(0, today, secrets.randbelow(10**10))
-            return
-        first = await self._allocate(
-            conn, ticket_repo.counter_scope(scope, self.numbers.daily(), today), len(new)
-        )
-        for offset, p in enumerate(new):
-            p.tn = self.numbers.build(first + offset, today)
+        else:
+            scope_key = ticket_repo.counter_scope(scope, self.numbers.daily(), today)
+            first = await self._allocate(conn, scope_key, len(new))
+            for offset, p in enumerate(new):
+                p.tn = self.numbers.build(first + offset, today)
         self._fix_placeholders(planned)
 
     async def _allocate(self, conn: object, scope: str, count: int) -> int:

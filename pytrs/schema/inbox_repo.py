@@ -14,7 +14,7 @@ import os
 import re
 import secrets
 import socket
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,6 +27,7 @@ from pytrs.schema.database import Database, utcnow
 from pytrs.schema.tables import inbox
 
 PENDING, DONE, IGNORED, QUARANTINED = "pending", "done", "ignored", "quarantined"
+MESSAGE_ID_MAX = 250  # inbox.message_id is indexed; longer ids are cut (the dedup key is whole)
 
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 _MESSAGE_ID = re.compile(rb"^message-id:[ \t]*(.*(?:\r?\n[ \t].*)*)", re.IGNORECASE | re.MULTILINE)
@@ -76,7 +77,7 @@ def dedup_key(raw: bytes) -> tuple[str, str]:
         digest.update(body.replace(b"\r\n", b"\n").rstrip(b"\n"))
     else:
         digest.update(raw.replace(b"\r\n", b"\n"))
-    return message_id.decode("utf-8", "replace")[:2000], digest.hexdigest()
+    return message_id.decode("utf-8", "replace")[:MESSAGE_ID_MAX], digest.hexdigest()
 
 
 def _insert_ignoring_duplicates(dialect: str) -> Any:
@@ -245,6 +246,37 @@ async def mark_processed(
         ),
         rows,
     )
+
+
+async def pending_among(
+    conn: AsyncConnection, message_ids: Collection[str], exclude: Collection[int]
+) -> set[str]:
+    """Which of `message_ids` are still pending in the inbox (outside `exclude`)."""
+    if not message_ids:
+        return set()
+    query = select(inbox.c.message_id).where(
+        inbox.c.message_id.in_([m[:MESSAGE_ID_MAX] for m in message_ids]),
+        inbox.c.state == PENDING,
+        inbox.c.id.not_in(list(exclude)),
+    )
+    return set((await conn.execute(query)).scalars())
+
+
+async def defer(db: Database, messages: Sequence[ClaimedMessage], delay: timedelta) -> None:
+    """Give claimed rows back for a later try without counting the attempt."""
+    async with db.transaction() as conn:
+        await conn.execute(
+            update(inbox)
+            .where(
+                inbox.c.id.in_([m.id for m in messages]),
+                inbox.c.claim_token == messages[0].claim_token,
+            )
+            .values(
+                attempts=inbox.c.attempts - 1,
+                next_attempt_at=utcnow() + delay,
+                claim_token=None,
+            )
+        )
 
 
 async def record_failure(

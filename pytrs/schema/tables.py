@@ -351,7 +351,7 @@ class InboxMessage(Base):
     peer: Mapped[str] = mapped_column(String(100), default="")
     trusted: Mapped[int] = mapped_column(SmallInteger, default=0)
     queue_name: Mapped[str] = mapped_column(String(200), default="")
-    message_id: Mapped[str] = mapped_column(Text, default="")
+    message_id: Mapped[str] = mapped_column(String(250), default="", index=True)
     dedup_key: Mapped[str] = mapped_column(String(64))
     size: Mapped[int] = mapped_column(Integer)
     raw: Mapped[bytes | None] = mapped_column(LargeBinary)

@@ -53,7 +53,8 @@ def test_date_is_aware_utc_or_none(value: bytes, expected: datetime | None) -> N
     mail = mail_with(b"Date: " + value)
     assert mail.date == expected
     if mail.date is not None:
-        assert mail.date.utcoffset() is not None and mail.date.utcoffset().total_seconds() == 0
+        offset = mail.date.utcoffset()
+        assert offset is not None and offset.total_seconds() == 0
 
 
 def test_missing_date_warns() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -161,3 +163,31 @@ def test_arbitrary_header_and_body_text_never_raise(
     errors = "replace" if encoding == "latin-1" else "surrogatepass"
     raw = (text + newline + newline + body).encode(encoding, errors)
     check(parse_mail(raw))
+
+
+def test_buffers_are_accepted() -> None:
+    raw = b"Subject: buffered\n\nbody\n"
+    assert parse_mail(bytearray(raw)).subject == "buffered"  # type: ignore[arg-type]
+    assert parse_mail(memoryview(raw)).body == "body\n"  # type: ignore[arg-type]
+
+
+def test_a_failing_walk_keeps_the_header_fields(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*_args: object) -> None:
+        raise RuntimeError("simulated bug")
+
+    monkeypatch.setattr("pytrs.parsers.mail.split_parts", broken)
+    parsed = parse_mail(b"Subject: kept\nMessage-ID: <k@x>\n\nbody\n")
+    assert (parsed.subject, parsed.message_id, parsed.body) == ("kept", "<k@x>", "")
+    assert "MIME walk failed (RuntimeError), body and attachments lost" in parsed.warnings
+
+
+def test_a_failing_record_still_returns_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*_args: object) -> None:
+        raise RuntimeError("simulated bug")
+
+    monkeypatch.setattr("pytrs.parsers.mail.parse_date", broken)
+    raw = b"Subject: lost\n\nbody\n"
+    parsed = parse_mail(raw)
+    assert parsed.message_id == f"<{hashlib.sha256(raw).hexdigest()[:32]}@pytrs.invalid>"
+    assert (parsed.subject, parsed.body, parsed.headers) == ("", "", ())
+    assert "header fields failed (RuntimeError)" in parsed.warnings

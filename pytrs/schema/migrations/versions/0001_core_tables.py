@@ -31,7 +31,7 @@ def upgrade() -> None:
         sa.Column("peer", sa.String(length=100), nullable=False),
         sa.Column("trusted", sa.SmallInteger(), nullable=False),
         sa.Column("queue_name", sa.String(length=200), nullable=False),
-        sa.Column("message_id", sa.Text(), nullable=False),
+        sa.Column("message_id", sa.String(length=250), nullable=False),
         sa.Column("dedup_key", sa.String(length=64), nullable=False),
         sa.Column("size", sa.Integer(), nullable=False),
         sa.Column("raw", sa.LargeBinary(), nullable=True),

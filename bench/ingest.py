@@ -1,0 +1,658 @@
+"""Ingest benchmark (SPEC S12): SMTP in → ticket article committed, per database engine.
+
+What it measures, for each engine (a fresh SQLite file, or a throw-away PostgreSQL schema):
+  * end-to-end messages/s: from the first SMTP transaction until every message of the corpus is
+    a committed ``article_data_mime`` row and no inbox row is pending;
+  * SMTP acceptance messages/s: from the first transaction until the last "250";
+  * acceptance latency (p50/p99/max): time from `sendmail()` start to its return, per message;
+  * peak RSS of the daemon process, sampled every 50 ms;
+  * the ratio of the end-to-end rate to a bare single-core `email.message_from_bytes` parse of
+    the same corpus bytes, measured in this process in the same run (best of 3).
+
+The daemon runs as a child process (`python -m pytrs run`) exactly as in production, fed by
+`--connections` smtplib clients in threads of this process; both share the machine's cores,
+which is the set-up the S12 figures are quoted for. Exit status is non-zero when a message is
+lost (refused, or never becomes an article), quarantined, or the daemon does not stop cleanly.
+
+Usage: python bench/ingest.py [--n 5000] [--seed 1] [--connections 8]
+           [--engines sqlite,postgresql] [--pg-url URL] [--json OUT] [--profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import concurrent.futures
+import contextlib
+import email
+import json
+import math
+import os
+import platform
+import re
+import secrets
+import shutil
+import signal
+import smtplib
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import psutil
+
+HERE = Path(__file__).resolve().parent
+OUT_DIR = HERE / "out"
+DEFAULT_GEN = HERE.parents[1] / "shared" / "bench" / "gen_corpus.py"
+DEFAULT_PG_URL = "postgresql+asyncpg://postgres@127.0.0.1/test"
+ENGINES = ("sqlite", "postgresql")
+
+# The corpus is addressed to this system address; the envelope sender is irrelevant to pytrs's
+# routing (it reads From:), so one fixed sender keeps the client side trivial.
+RECIPIENT = "support@helpdesk.example.com"
+ENVELOPE_FROM = "bench@client.example.net"
+POLL_SECONDS = 0.05
+START_TIMEOUT = 60.0
+LISTENING = re.compile(r"SMTP listening on \('([^']+)', (\d+)")
+# Written by the daemon after an orderly shutdown, just before run() returns 0.
+CLEAN_STOP = "pytrs stopped"
+
+
+# --- corpus --------------------------------------------------------------------------------
+
+
+def load_corpus(args: argparse.Namespace, scratch: Path) -> list[bytes]:
+    """The corpus as sent over SMTP: CRLF line endings, in file-name (= chronological) order."""
+    directory = args.corpus
+    if directory is None:
+        directory = scratch / "corpus"
+        n = args.n or 5000
+        print(f"generating {n} messages (seed {args.seed}) with {args.gen} …", flush=True)
+        cmd = [sys.executable, str(args.gen), "--out", str(directory), "--n", str(n),
+               "--seed", str(args.seed)]  # fmt: skip
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    files = sorted(Path(directory).glob("*.eml"))
+    if args.n:
+        files = files[: args.n]
+    if not files:
+        raise SystemExit(f"no .eml files in {directory}")
+    # Files on disk have LF endings as in a spool; an MTA sends CRLF, and that is what the
+    # daemon stores and parses, so the bare-parse baseline uses the same bytes.
+    return [crlf(path.read_bytes()) for path in files]
+
+
+def crlf(raw: bytes) -> bytes:
+    return raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
+def bare_parse_rate(corpus: list[bytes], rounds: int = 3) -> float:
+    """Messages/s of `email.message_from_bytes` (compat32) on one core, best of `rounds`."""
+    best = math.inf
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for raw in corpus:
+            email.message_from_bytes(raw)
+        best = min(best, time.perf_counter() - start)
+    return len(corpus) / best
+
+
+# --- databases -----------------------------------------------------------------------------
+
+
+@dataclass
+class Counts:
+    articles: int
+    states: dict[str, int]
+    tickets: int = 0
+
+    def state(self, name: str) -> int:
+        return self.states.get(name, 0)
+
+
+COUNT_ARTICLES = "SELECT count(*) FROM article_data_mime"
+COUNT_STATES = "SELECT state, count(*) FROM inbox_message GROUP BY state"
+COUNT_TICKETS = "SELECT count(*) FROM ticket"
+
+
+class Store(Protocol):
+    """A fresh database for one engine, and a side connection that counts progress."""
+
+    url: str
+    schema: str
+
+    def counts(self, *, tickets: bool = False) -> Counts: ...
+
+    def close(self) -> None: ...
+
+
+class SqliteStore:
+    def __init__(self, scratch: Path) -> None:
+        self.path = scratch / "bench.db"
+        self.url = f"sqlite+aiosqlite:///{self.path}"
+        self.schema = ""
+        self._conn: sqlite3.Connection | None = None
+
+    def counts(self, *, tickets: bool = False) -> Counts:
+        # Opened on first use, after `db upgrade` created the file. In autocommit mode each
+        # SELECT is its own short read transaction, so the poller never pins an old WAL
+        # snapshot and never holds back the daemon's checkpoints.
+        if self._conn is None:
+            self._conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        conn = self._conn
+        return Counts(
+            articles=conn.execute(COUNT_ARTICLES).fetchone()[0],
+            states=dict(conn.execute(COUNT_STATES).fetchall()),
+            tickets=conn.execute(COUNT_TICKETS).fetchone()[0] if tickets else 0,
+        )
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+
+
+class PostgresStore:
+    """A schema `pytrs_bench_<random>` created now and dropped (CASCADE) by `close()`."""
+
+    def __init__(self, sa_url: str) -> None:
+        import asyncpg
+
+        self.url = sa_url
+        self.schema = f"pytrs_bench_{secrets.token_hex(4)}"
+        # The bench is synchronous; one private loop drives its single asyncpg connection.
+        self._runner = asyncio.Runner()
+        dsn = re.sub(r"^postgresql\+\w+://", "postgresql://", sa_url)
+        try:
+            self._conn = self._runner.run(asyncpg.connect(dsn, timeout=10))
+            self._runner.run(self._conn.execute(f'CREATE SCHEMA "{self.schema}"'))
+            self._runner.run(self._conn.execute(f'SET search_path TO "{self.schema}"'))
+        except BaseException:
+            self._runner.close()
+            raise
+
+    def counts(self, *, tickets: bool = False) -> Counts:
+        run, conn = self._runner.run, self._conn
+        return Counts(
+            articles=run(conn.fetchval(COUNT_ARTICLES)),
+            states={row[0]: row[1] for row in run(conn.fetch(COUNT_STATES))},
+            tickets=run(conn.fetchval(COUNT_TICKETS)) if tickets else 0,
+        )
+
+    def close(self) -> None:
+        try:
+            self._runner.run(self._conn.execute(f'DROP SCHEMA "{self.schema}" CASCADE'))
+            self._runner.run(self._conn.close())
+        finally:
+            self._runner.close()
+
+
+def open_store(engine: str, args: argparse.Namespace, scratch: Path) -> Store:
+    return SqliteStore(scratch) if engine == "sqlite" else PostgresStore(args.pg_url)
+
+
+def write_config(path: Path, store: Store) -> None:
+    # hostname is fixed so start-up never waits on a reverse DNS lookup for the FQDN.
+    path.write_text(
+        f"""\
+[database]
+url = {json.dumps(store.url)}
+schema = {json.dumps(store.schema)}
+
+[smtp]
+listen = ["127.0.0.1:0"]
+lmtp_listen = []
+hostname = "bench.invalid"
+
+[web]
+listen = ""
+
+[daemon]
+log_level = "INFO"
+
+[[queues]]
+name = "Support"
+
+[[system_addresses]]
+address = "{RECIPIENT}"
+queue = "Support"
+"""
+    )
+
+
+# --- the daemon ----------------------------------------------------------------------------
+
+
+def child_environ(overrides: list[str]) -> dict[str, str]:
+    """This process's environment without PYTRS_* (they would override the config) + --env."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTRS_")}
+    for item in overrides:
+        key, _, value = item.partition("=")
+        env[key] = value
+    return env
+
+
+class DaemonProcess:
+    """`python -m pytrs run` as a child, optionally wrapped by `py-spy record`."""
+
+    def __init__(self, config: Path, log: Path, env: dict[str, str], spy: list[str]) -> None:
+        self.log = log
+        self.profiled = bool(spy)
+        cmd = [*spy, sys.executable, "-m", "pytrs", "--config", str(config), "run"]
+        with log.open("wb") as sink:
+            self.popen = subprocess.Popen(
+                cmd, env=env, cwd=config.parent, stdin=subprocess.DEVNULL,
+                stdout=sink, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        self.process: psutil.Process | None = None
+
+    def wait_listening(self) -> tuple[str, int]:
+        """The SMTP address from the log; raises RuntimeError if the daemon dies first."""
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            match = LISTENING.search(self.log.read_text(errors="replace"))
+            if match:
+                self.process = self._pytrs_process()
+                return match.group(1), int(match.group(2))
+            if self.popen.poll() is not None:
+                raise RuntimeError(f"daemon exited with {self.popen.returncode}:\n{self.tail()}")
+            time.sleep(POLL_SECONDS)
+        raise RuntimeError(f"no 'SMTP listening' line within {START_TIMEOUT:.0f} s:\n{self.tail()}")
+
+    def _pytrs_process(self) -> psutil.Process:
+        # Under py-spy the daemon is py-spy's child: signals and RSS samples must go to it.
+        top = psutil.Process(self.popen.pid)
+        if not self.profiled:
+            return top
+        for child in top.children(recursive=True):
+            if "pytrs" in " ".join(child.cmdline()):
+                return child
+        raise RuntimeError("py-spy started no pytrs process")
+
+    def stop(self, timeout: float = 90.0) -> tuple[bool, str]:
+        """SIGTERM the daemon and wait; returns (clean, how it ended)."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        code = self.popen.wait(timeout=timeout)
+        if not self.profiled:
+            return code == 0, f"exit {code}"
+        # py-spy exits 0 whatever its child returned; the daemon's own last words tell.
+        clean = code == 0 and CLEAN_STOP in self.log.read_text(errors="replace")
+        return clean, "clean stop (log)" if clean else f"py-spy exit {code}, no clean stop"
+
+    def kill(self) -> None:
+        """Last resort when the bench itself fails: leave no daemon behind."""
+        if self.popen.poll() is None:
+            with contextlib.suppress(psutil.Error):
+                for child in psutil.Process(self.popen.pid).children(recursive=True):
+                    child.kill()
+            self.popen.kill()
+            self.popen.wait()
+
+    def tail(self, lines: int = 20) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+
+class RssSampler(threading.Thread):
+    """Peak resident set size of one process, sampled every POLL_SECONDS until stopped."""
+
+    def __init__(self, process: psutil.Process) -> None:
+        super().__init__(name="rss-sampler", daemon=True)
+        self.process = process
+        self.peak = 0
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.peak = max(self.peak, self.process.memory_info().rss)
+            except psutil.Error:
+                return  # the process has gone; its peak is already recorded
+            self._stop.wait(POLL_SECONDS)
+
+    def stop(self) -> int:
+        self._stop.set()
+        self.join()
+        return self.peak
+
+
+# --- the SMTP client -----------------------------------------------------------------------
+
+
+@dataclass
+class Share:
+    """What one client connection did."""
+
+    latencies: list[float] = field(default_factory=list)
+    first_start: float = math.inf
+    last_end: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+
+def send_share(address: tuple[str, int], messages: list[bytes], barrier: threading.Barrier) -> Share:
+    share = Share()
+    with smtplib.SMTP(*address, local_hostname="client.example.net", timeout=120) as client:
+        client.ehlo()
+        # Every connection is open before the clock starts: connection set-up is not ingest.
+        barrier.wait(timeout=START_TIMEOUT)
+        for raw in messages:
+            start = time.perf_counter()
+            try:
+                client.sendmail(ENVELOPE_FROM, [RECIPIENT], raw)
+            except smtplib.SMTPServerDisconnected as exc:
+                share.errors.append(f"disconnected: {exc}")
+                break
+            except smtplib.SMTPException as exc:
+                share.errors.append(repr(exc))
+                continue
+            end = time.perf_counter()
+            share.first_start = min(share.first_start, start)
+            share.latencies.append(end - start)
+            share.last_end = end
+    return share
+
+
+def send_corpus(address: tuple[str, int], corpus: list[bytes], connections: int) -> list[Share]:
+    """Send the corpus round-robin over `connections` concurrent connections."""
+    barrier = threading.Barrier(connections)
+    with concurrent.futures.ThreadPoolExecutor(connections, "smtp-client") as pool:
+        futures = [
+            pool.submit(send_share, address, corpus[k::connections], barrier)
+            for k in range(connections)
+        ]
+        return [future.result() for future in futures]
+
+
+def wait_ingested(store: Store, expected: int, timeout: float) -> tuple[float, Counts]:
+    """Poll until `expected` articles exist and nothing is pending; returns (time, counts)."""
+    deadline = time.perf_counter() + timeout
+    settled_at: float | None = None
+    while True:
+        counts, now = store.counts(), time.perf_counter()
+        pending = counts.state("pending")
+        if pending == 0 and counts.articles >= expected:
+            return now, counts
+        # Nothing pending yet articles missing: no further progress can come, but allow a
+        # second in case inbox and article rows become visible in separate commits.
+        if pending == 0:
+            settled_at = settled_at or now
+            if now - settled_at > 1.0:
+                return now, counts
+        else:
+            settled_at = None
+        if now > deadline:
+            return now, counts
+        time.sleep(POLL_SECONDS)
+
+
+# --- one engine ----------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    engine: str
+    messages: int
+    articles: int = 0
+    tickets: int = 0
+    refused: int = 0
+    quarantined: int = 0
+    pending: int = 0
+    e2e_seconds: float = math.nan
+    smtp_seconds: float = math.nan
+    e2e_rate: float = math.nan
+    smtp_rate: float = math.nan
+    latency_ms: dict[str, float] = field(default_factory=dict)
+    peak_rss_mb: float = math.nan
+    parse_rate: float = math.nan
+    ratio_to_parse: float = math.nan
+    stopped_cleanly: bool = False
+    stop: str = ""
+    error: str = ""
+    log: str = ""
+
+    @property
+    def ok(self) -> bool:
+        lost = self.articles < self.messages or self.refused
+        return not (lost or self.quarantined or self.error) and self.stopped_cleanly
+
+
+def percentile(sorted_values: list[float], p: float) -> float:
+    """Nearest-rank percentile of an ascending list."""
+    if not sorted_values:
+        return math.nan
+    rank = max(1, math.ceil(p / 100 * len(sorted_values)))
+    return sorted_values[rank - 1]
+
+
+def record_traffic(result: Result, shares: list[Share], done_at: float, counts: Counts) -> None:
+    start = min(share.first_start for share in shares)
+    last_250 = max(share.last_end for share in shares)
+    latencies = sorted(x * 1000 for share in shares for x in share.latencies)
+    result.refused = result.messages - len(latencies)
+    result.smtp_seconds = last_250 - start
+    result.e2e_seconds = done_at - start
+    result.smtp_rate = len(latencies) / result.smtp_seconds
+    result.e2e_rate = counts.articles / result.e2e_seconds
+    result.latency_ms = {f"p{p}": percentile(latencies, p) for p in (50, 99)}
+    result.latency_ms["max"] = latencies[-1] if latencies else math.nan
+    result.articles, result.tickets = counts.articles, counts.tickets
+    result.quarantined, result.pending = counts.state("quarantined"), counts.state("pending")
+    result.ratio_to_parse = result.e2e_rate / result.parse_rate
+
+
+def run_engine(engine: str, corpus: list[bytes], args: argparse.Namespace, parse_rate: float,
+               spy: list[str]) -> Result:  # fmt: skip
+    result = Result(engine, len(corpus), parse_rate=parse_rate)
+    with tempfile.TemporaryDirectory(prefix=f"pytrs-bench-{engine}-") as tmp:
+        scratch = Path(tmp)
+        try:
+            store = open_store(engine, args, scratch)
+        except Exception as exc:  # e.g. no PostgreSQL server: report it and go on
+            result.error = f"cannot create the database: {exc!r}"
+            return result
+        try:
+            measure(result, store, scratch, corpus, args, spy)
+        except Exception as exc:
+            result.error = f"{type(exc).__name__}: {exc}"
+        finally:
+            store.close()
+    return result
+
+
+def measure(result: Result, store: Store, scratch: Path, corpus: list[bytes],
+            args: argparse.Namespace, spy: list[str]) -> None:  # fmt: skip
+    config, env = scratch / "pytrs.toml", child_environ(args.env)
+    write_config(config, store)
+    upgrade = [sys.executable, "-m", "pytrs", "--config", str(config), "db", "upgrade"]
+    done = subprocess.run(upgrade, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"db upgrade failed:\n{done.stdout}{done.stderr}")
+    log = OUT_DIR / f"daemon-{result.engine}.log"
+    result.log = str(log)
+    daemon = DaemonProcess(config, log, env, spy)
+    try:
+        address = daemon.wait_listening()
+        assert daemon.process is not None
+        sampler = RssSampler(daemon.process)
+        sampler.start()
+        shares = send_corpus(address, corpus, args.connections)
+        done_at, counts = wait_ingested(store, len(corpus) - refused(shares), args.timeout)
+        record_traffic(result, shares, done_at, store.counts(tickets=True) or counts)
+        result.stopped_cleanly, result.stop = daemon.stop()
+        result.peak_rss_mb = sampler.stop() / 2**20
+        errors = [e for share in shares for e in share.errors]
+        if errors:
+            result.error = f"{len(errors)} SMTP error(s), first: {errors[0]}"
+    finally:
+        daemon.kill()
+
+
+def refused(shares: list[Share]) -> int:
+    return sum(len(share.errors) for share in shares)
+
+
+# --- profiling -----------------------------------------------------------------------------
+
+
+def py_spy_command(engine: str) -> list[str]:
+    """The py-spy prefix for the daemon's command line, or [] if py-spy cannot profile here."""
+    exe = Path(sys.executable).parent / "py-spy"
+    found = str(exe) if exe.exists() else shutil.which("py-spy")
+    if not found:
+        print("profile: py-spy is not installed (pip install py-spy); not profiling")
+        return []
+    # A one-second trial shows whether ptrace is allowed here (containers often forbid it)
+    # before the real run depends on it.
+    with tempfile.TemporaryDirectory() as tmp:
+        trial = [found, "record", "--format", "raw", "-o", f"{tmp}/trial.txt", "--",
+                 sys.executable, "-c", "sum(range(10**7)); import time; time.sleep(0.5)"]  # fmt: skip
+        probe = subprocess.run(trial, capture_output=True, text=True)
+        if probe.returncode != 0 or not Path(f"{tmp}/trial.txt").exists():
+            print(f"profile: py-spy cannot attach here ({probe.stderr.strip()[-200:]}); "
+                  "not profiling")  # fmt: skip
+            return []
+    output = OUT_DIR / f"profile-{engine}.txt"
+    return [found, "record", "--rate", "200", "--subprocesses", "--format", "raw",
+            "-o", str(output), "--"]  # fmt: skip
+
+
+def summarise_profile(path: Path, top: int = 25) -> None:
+    """Print the hottest leaf functions (self time) and pytrs functions (inclusive)."""
+    leaves: collections.Counter[str] = collections.Counter()
+    inclusive: collections.Counter[str] = collections.Counter()
+    total = 0
+    for line in path.read_text(errors="replace").splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        # --subprocesses puts a `process PID:"cmdline"` pseudo-frame at the root of each stack.
+        frames = [function_name(f) for f in stack.split(";") if not f.startswith("process ")]
+        if not frames:
+            continue
+        total += count
+        leaves[frames[-1]] += count
+        for name in {f for f in frames if "pytrs/" in f}:
+            inclusive[name] += count
+    print(f"\nprofile {path} — {total} samples (200/s, idle threads excluded)")
+    print_counter(f"top {top} leaf functions (self samples)", leaves, total, top)
+    print_counter("top 15 pytrs functions (inclusive samples)", inclusive, total, 15)
+
+
+def function_name(frame: str) -> str:
+    # Frames read "func (path/file.py:123)"; dropping the line number merges a function's lines.
+    return re.sub(r":\d+\)$", ")", frame)
+
+
+def print_counter(title: str, counter: collections.Counter[str], total: int, top: int) -> None:
+    print(f"  {title}:")
+    for name, count in counter.most_common(top):
+        print(f"  {count:8d} {100 * count / max(total, 1):5.1f}%  {name}")
+
+
+# --- report --------------------------------------------------------------------------------
+
+COLUMNS = (
+    ("engine", "{:<10}", lambda r: r.engine),
+    ("msgs", "{:>6}", lambda r: r.messages),
+    ("e2e msg/s", "{:>9.0f}", lambda r: r.e2e_rate),
+    ("smtp msg/s", "{:>10.0f}", lambda r: r.smtp_rate),
+    ("p50 ms", "{:>7.1f}", lambda r: r.latency_ms.get("p50", math.nan)),
+    ("p99 ms", "{:>7.1f}", lambda r: r.latency_ms.get("p99", math.nan)),
+    ("max ms", "{:>7.1f}", lambda r: r.latency_ms.get("max", math.nan)),
+    ("peak RSS MB", "{:>11.1f}", lambda r: r.peak_rss_mb),
+    ("e2e/parse", "{:>9.3f}", lambda r: r.ratio_to_parse),
+    ("tickets", "{:>7}", lambda r: r.tickets),
+    ("quar.", "{:>5}", lambda r: r.quarantined),
+    ("status", "{:<6}", lambda r: "OK" if r.ok else "FAIL"),
+)
+
+
+def print_table(results: list[Result], parse_rate: float, corpus_bytes: int) -> None:
+    print(f"\nbare parse (email.message_from_bytes, compat32, 1 core, best of 3): "
+          f"{parse_rate:,.0f} msg/s; corpus {corpus_bytes / 2**20:.1f} MiB")  # fmt: skip
+    header = "  ".join(fmt.split(":")[0] + ":" + fmt.split(":")[1][:2] + "}" for _, fmt, _ in COLUMNS)
+    print(header.format(*(name for name, _, _ in COLUMNS)))
+    for result in results:
+        print("  ".join(fmt.format(get(result)) for _, fmt, get in COLUMNS))
+    for result in results:
+        detail = f"{result.engine}: e2e {result.e2e_seconds:.2f} s, last 250 after "
+        detail += f"{result.smtp_seconds:.2f} s, articles {result.articles}, {result.stop}"
+        print(detail + (f"; ERROR {result.error}" if result.error else ""))
+
+
+def write_json(path: Path, results: list[Result], args: argparse.Namespace,
+               parse_rate: float, corpus: list[bytes]) -> None:  # fmt: skip
+    document: dict[str, Any] = {
+        "benchmark": "ingest",
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "platform": platform.platform()},  # fmt: skip
+        "corpus": {"messages": len(corpus), "bytes": sum(map(len, corpus)), "seed": args.seed,
+                   "source": str(args.corpus or args.gen)},  # fmt: skip
+        "connections": args.connections,
+        "profiled": args.profile,
+        "bare_parse_rate": parse_rate,
+        "results": [asdict(result) | {"ok": result.ok} for result in results],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=2) + "\n")
+
+
+# --- command line --------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=None,
+                        help="messages (default 5000; with --corpus: all files)")  # fmt: skip
+    parser.add_argument("--seed", type=int, default=1, help="corpus generator seed")
+    parser.add_argument("--corpus", type=Path, help="use this directory of .eml files instead")
+    parser.add_argument("--gen", type=Path, default=DEFAULT_GEN, help="corpus generator script")
+    parser.add_argument("--connections", type=int, default=8, help="concurrent SMTP clients")
+    parser.add_argument("--engines", default="sqlite,postgresql",
+                        help="comma-separated: sqlite, postgresql")  # fmt: skip
+    parser.add_argument("--pg-url", default=DEFAULT_PG_URL, help="PostgreSQL server (SQLAlchemy URL)")
+    parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    parser.add_argument("--profile", action="store_true",
+                        help="run the daemon under py-spy; bench/out/profile-<engine>.txt")  # fmt: skip
+    parser.add_argument("--timeout", type=float, default=600.0,
+                        help="seconds to wait for every message to become an article")  # fmt: skip
+    parser.add_argument("--env", action="append", default=[], metavar="PYTRS_X=VALUE",
+                        help="environment for the daemon, e.g. PYTRS_DAEMON_EVENT_LOOP=uvloop")  # fmt: skip
+    args = parser.parse_args(argv)
+    args.engines = [e.strip() for e in args.engines.split(",") if e.strip()]
+    unknown = set(args.engines) - set(ENGINES)
+    if unknown or not args.engines:
+        parser.error(f"--engines takes {', '.join(ENGINES)}; got {args.engines}")
+    if args.connections < 1:
+        parser.error("--connections must be at least 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="pytrs-bench-corpus-") as tmp:
+        corpus = load_corpus(args, Path(tmp))
+    # Measured before any daemon runs, so the baseline has the machine to itself.
+    parse_rate = bare_parse_rate(corpus)
+    results = []
+    for engine in args.engines:
+        spy = py_spy_command(engine) if args.profile else []
+        print(f"{engine}: {len(corpus)} messages over {args.connections} connections …", flush=True)
+        results.append(run_engine(engine, corpus, args, parse_rate, spy))
+        if spy and Path(spy[-2]).exists():
+            summarise_profile(Path(spy[-2]))
+    print_table(results, parse_rate, sum(map(len, corpus)))
+    if args.json:
+        write_json(args.json, results, args, parse_rate, corpus)
+    return 0 if all(result.ok for result in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
