@@ -74,8 +74,16 @@ def load_corpus(args: argparse.Namespace, scratch: Path) -> list[bytes]:
         directory = scratch / "corpus"
         n = args.n or 5000
         print(f"generating {n} messages (seed {args.seed}) with {args.gen} …", flush=True)
-        cmd = [sys.executable, str(args.gen), "--out", str(directory), "--n", str(n),
-               "--seed", str(args.seed)]  # fmt: skip
+        cmd = [
+            sys.executable,
+            str(args.gen),
+            "--out",
+            str(directory),
+            "--n",
+            str(n),
+            "--seed",
+            str(args.seed),
+        ]
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     files = sorted(Path(directory).glob("*.eml"))
     if args.n:
@@ -245,9 +253,13 @@ class DaemonProcess:
         cmd = [*spy, sys.executable, "-m", "pytrs", "--config", str(config), "run"]
         with log.open("wb") as sink:
             self.popen = subprocess.Popen(
-                cmd, env=env, cwd=config.parent, stdin=subprocess.DEVNULL,
-                stdout=sink, stderr=subprocess.STDOUT,
-            )  # fmt: skip
+                cmd,
+                env=env,
+                cwd=config.parent,
+                stdin=subprocess.DEVNULL,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+            )
         self.process: psutil.Process | None = None
 
     def wait_listening(self) -> tuple[str, int]:
@@ -304,18 +316,18 @@ class RssSampler(threading.Thread):
         super().__init__(name="rss-sampler", daemon=True)
         self.process = process
         self.peak = 0
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             try:
                 self.peak = max(self.peak, self.process.memory_info().rss)
             except psutil.Error:
                 return  # the process has gone; its peak is already recorded
-            self._stop.wait(POLL_SECONDS)
+            self._halt.wait(POLL_SECONDS)
 
     def stop(self) -> int:
-        self._stop.set()
+        self._halt.set()
         self.join()
         return self.peak
 
@@ -333,7 +345,9 @@ class Share:
     errors: list[str] = field(default_factory=list)
 
 
-def send_share(address: tuple[str, int], messages: list[bytes], barrier: threading.Barrier) -> Share:
+def send_share(
+    address: tuple[str, int], messages: list[bytes], barrier: threading.Barrier
+) -> Share:
     share = Share()
     with smtplib.SMTP(*address, local_hostname="client.example.net", timeout=120) as client:
         client.ehlo()
@@ -367,25 +381,29 @@ def send_corpus(address: tuple[str, int], corpus: list[bytes], connections: int)
         return [future.result() for future in futures]
 
 
-def wait_ingested(store: Store, expected: int, timeout: float) -> tuple[float, Counts]:
-    """Poll until `expected` articles exist and nothing is pending; returns (time, counts)."""
+def wait_ingested(store: Store, expected: int, timeout: float) -> float:
+    """Poll until `expected` articles exist and nothing is pending; returns when that was.
+
+    Also returns when it can no longer happen (nothing pending) or at the timeout; the caller
+    then finds the shortfall in the final counts.
+    """
     deadline = time.perf_counter() + timeout
     settled_at: float | None = None
     while True:
         counts, now = store.counts(), time.perf_counter()
         pending = counts.state("pending")
         if pending == 0 and counts.articles >= expected:
-            return now, counts
+            return now
         # Nothing pending yet articles missing: no further progress can come, but allow a
         # second in case inbox and article rows become visible in separate commits.
         if pending == 0:
             settled_at = settled_at or now
             if now - settled_at > 1.0:
-                return now, counts
+                return now
         else:
             settled_at = None
         if now > deadline:
-            return now, counts
+            return now
         time.sleep(POLL_SECONDS)
 
 
@@ -429,9 +447,11 @@ def percentile(sorted_values: list[float], p: float) -> float:
 
 
 def record_traffic(result: Result, shares: list[Share], done_at: float, counts: Counts) -> None:
+    latencies = sorted(x * 1000 for share in shares for x in share.latencies)
+    if not latencies:
+        raise RuntimeError("the daemon accepted no message")
     start = min(share.first_start for share in shares)
     last_250 = max(share.last_end for share in shares)
-    latencies = sorted(x * 1000 for share in shares for x in share.latencies)
     result.refused = result.messages - len(latencies)
     result.smtp_seconds = last_250 - start
     result.e2e_seconds = done_at - start
@@ -444,8 +464,9 @@ def record_traffic(result: Result, shares: list[Share], done_at: float, counts: 
     result.ratio_to_parse = result.e2e_rate / result.parse_rate
 
 
-def run_engine(engine: str, corpus: list[bytes], args: argparse.Namespace, parse_rate: float,
-               spy: list[str]) -> Result:  # fmt: skip
+def run_engine(
+    engine: str, corpus: list[bytes], args: argparse.Namespace, parse_rate: float, spy: list[str]
+) -> Result:
     result = Result(engine, len(corpus), parse_rate=parse_rate)
     with tempfile.TemporaryDirectory(prefix=f"pytrs-bench-{engine}-") as tmp:
         scratch = Path(tmp)
@@ -463,8 +484,14 @@ def run_engine(engine: str, corpus: list[bytes], args: argparse.Namespace, parse
     return result
 
 
-def measure(result: Result, store: Store, scratch: Path, corpus: list[bytes],
-            args: argparse.Namespace, spy: list[str]) -> None:  # fmt: skip
+def measure(
+    result: Result,
+    store: Store,
+    scratch: Path,
+    corpus: list[bytes],
+    args: argparse.Namespace,
+    spy: list[str],
+) -> None:
     config, env = scratch / "pytrs.toml", child_environ(args.env)
     write_config(config, store)
     upgrade = [sys.executable, "-m", "pytrs", "--config", str(config), "db", "upgrade"]
@@ -480,8 +507,8 @@ def measure(result: Result, store: Store, scratch: Path, corpus: list[bytes],
         sampler = RssSampler(daemon.process)
         sampler.start()
         shares = send_corpus(address, corpus, args.connections)
-        done_at, counts = wait_ingested(store, len(corpus) - refused(shares), args.timeout)
-        record_traffic(result, shares, done_at, store.counts(tickets=True) or counts)
+        done_at = wait_ingested(store, len(corpus) - failed_count(shares), args.timeout)
+        record_traffic(result, shares, done_at, store.counts(tickets=True))
         result.stopped_cleanly, result.stop = daemon.stop()
         result.peak_rss_mb = sampler.stop() / 2**20
         errors = [e for share in shares for e in share.errors]
@@ -491,7 +518,7 @@ def measure(result: Result, store: Store, scratch: Path, corpus: list[bytes],
         daemon.kill()
 
 
-def refused(shares: list[Share]) -> int:
+def failed_count(shares: list[Share]) -> int:
     return sum(len(share.errors) for share in shares)
 
 
@@ -508,16 +535,40 @@ def py_spy_command(engine: str) -> list[str]:
     # A one-second trial shows whether ptrace is allowed here (containers often forbid it)
     # before the real run depends on it.
     with tempfile.TemporaryDirectory() as tmp:
-        trial = [found, "record", "--format", "raw", "-o", f"{tmp}/trial.txt", "--",
-                 sys.executable, "-c", "sum(range(10**7)); import time; time.sleep(0.5)"]  # fmt: skip
+        trial = [
+            found,
+            "record",
+            "--format",
+            "raw",
+            "-o",
+            f"{tmp}/trial.txt",
+            "--",
+            sys.executable,
+            "-c",
+            "sum(range(10**7)); import time; time.sleep(0.5)",
+        ]
         probe = subprocess.run(trial, capture_output=True, text=True)
         if probe.returncode != 0 or not Path(f"{tmp}/trial.txt").exists():
-            print(f"profile: py-spy cannot attach here ({probe.stderr.strip()[-200:]}); "
-                  "not profiling")  # fmt: skip
+            print(
+                f"profile: py-spy cannot attach here ({probe.stderr.strip()[-200:]}); not profiling"
+            )
             return []
-    output = OUT_DIR / f"profile-{engine}.txt"
-    return [found, "record", "--rate", "200", "--subprocesses", "--format", "raw",
-            "-o", str(output), "--"]  # fmt: skip
+    return [
+        found,
+        "record",
+        "--rate",
+        "200",
+        "--subprocesses",
+        "--format",
+        "raw",
+        "-o",
+        str(profile_path(engine)),
+        "--",
+    ]
+
+
+def profile_path(engine: str) -> Path:
+    return OUT_DIR / f"profile-{engine}.txt"
 
 
 def summarise_profile(path: Path, top: int = 25) -> None:
@@ -556,44 +607,63 @@ def print_counter(title: str, counter: collections.Counter[str], total: int, top
 
 # --- report --------------------------------------------------------------------------------
 
-COLUMNS = (
-    ("engine", "{:<10}", lambda r: r.engine),
-    ("msgs", "{:>6}", lambda r: r.messages),
-    ("e2e msg/s", "{:>9.0f}", lambda r: r.e2e_rate),
-    ("smtp msg/s", "{:>10.0f}", lambda r: r.smtp_rate),
-    ("p50 ms", "{:>7.1f}", lambda r: r.latency_ms.get("p50", math.nan)),
-    ("p99 ms", "{:>7.1f}", lambda r: r.latency_ms.get("p99", math.nan)),
-    ("max ms", "{:>7.1f}", lambda r: r.latency_ms.get("max", math.nan)),
-    ("peak RSS MB", "{:>11.1f}", lambda r: r.peak_rss_mb),
-    ("e2e/parse", "{:>9.3f}", lambda r: r.ratio_to_parse),
-    ("tickets", "{:>7}", lambda r: r.tickets),
-    ("quar.", "{:>5}", lambda r: r.quarantined),
-    ("status", "{:<6}", lambda r: "OK" if r.ok else "FAIL"),
+# (heading, width, format, value); text columns are left-aligned, numbers right-aligned.
+COLUMNS: tuple[tuple[str, int, str, Any], ...] = (
+    ("engine", 10, "", lambda r: r.engine),
+    ("msgs", 6, "d", lambda r: r.messages),
+    ("e2e msg/s", 9, ".0f", lambda r: r.e2e_rate),
+    ("smtp msg/s", 10, ".0f", lambda r: r.smtp_rate),
+    ("p50 ms", 7, ".1f", lambda r: r.latency_ms.get("p50", math.nan)),
+    ("p99 ms", 7, ".1f", lambda r: r.latency_ms.get("p99", math.nan)),
+    ("max ms", 7, ".1f", lambda r: r.latency_ms.get("max", math.nan)),
+    ("peak RSS MB", 11, ".1f", lambda r: r.peak_rss_mb),
+    ("e2e/parse", 9, ".3f", lambda r: r.ratio_to_parse),
+    ("tickets", 7, "d", lambda r: r.tickets),
+    ("quar.", 5, "d", lambda r: r.quarantined),
+    ("status", 6, "", lambda r: "OK" if r.ok else "FAIL"),
 )
 
 
 def print_table(results: list[Result], parse_rate: float, corpus_bytes: int) -> None:
-    print(f"\nbare parse (email.message_from_bytes, compat32, 1 core, best of 3): "
-          f"{parse_rate:,.0f} msg/s; corpus {corpus_bytes / 2**20:.1f} MiB")  # fmt: skip
-    header = "  ".join(fmt.split(":")[0] + ":" + fmt.split(":")[1][:2] + "}" for _, fmt, _ in COLUMNS)
-    print(header.format(*(name for name, _, _ in COLUMNS)))
+    print(
+        f"\nbare parse (email.message_from_bytes, compat32, 1 core, best of 3): "
+        f"{parse_rate:,.0f} msg/s; corpus {corpus_bytes / 2**20:.1f} MiB\n"
+    )
+    align = {"": "<"}
+    print("  ".join(f"{name:{align.get(fmt, '>')}{width}}" for name, width, fmt, _ in COLUMNS))
     for result in results:
-        print("  ".join(fmt.format(get(result)) for _, fmt, get in COLUMNS))
+        cells = (
+            f"{get(result):{align.get(fmt, '>')}{width}{fmt}}" for _, width, fmt, get in COLUMNS
+        )
+        print("  ".join(cells))
+    print()
     for result in results:
         detail = f"{result.engine}: e2e {result.e2e_seconds:.2f} s, last 250 after "
-        detail += f"{result.smtp_seconds:.2f} s, articles {result.articles}, {result.stop}"
+        detail += f"{result.smtp_seconds:.2f} s, {result.articles} articles, {result.stop}"
         print(detail + (f"; ERROR {result.error}" if result.error else ""))
 
 
-def write_json(path: Path, results: list[Result], args: argparse.Namespace,
-               parse_rate: float, corpus: list[bytes]) -> None:  # fmt: skip
+def write_json(
+    path: Path,
+    results: list[Result],
+    args: argparse.Namespace,
+    parse_rate: float,
+    corpus: list[bytes],
+) -> None:
     document: dict[str, Any] = {
         "benchmark": "ingest",
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "platform": platform.platform()},  # fmt: skip
-        "corpus": {"messages": len(corpus), "bytes": sum(map(len, corpus)), "seed": args.seed,
-                   "source": str(args.corpus or args.gen)},  # fmt: skip
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "corpus": {
+            "messages": len(corpus),
+            "bytes": sum(map(len, corpus)),
+            "seed": args.seed,
+            "source": str(args.corpus or args.gen),
+        },
         "connections": args.connections,
         "profiled": args.profile,
         "bare_parse_rate": parse_rate,
@@ -608,22 +678,38 @@ def write_json(path: Path, results: list[Result], args: argparse.Namespace,
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=None,
-                        help="messages (default 5000; with --corpus: all files)")  # fmt: skip
+    parser.add_argument(
+        "--n", type=int, default=None, help="messages (default 5000; with --corpus: all files)"
+    )
     parser.add_argument("--seed", type=int, default=1, help="corpus generator seed")
     parser.add_argument("--corpus", type=Path, help="use this directory of .eml files instead")
     parser.add_argument("--gen", type=Path, default=DEFAULT_GEN, help="corpus generator script")
     parser.add_argument("--connections", type=int, default=8, help="concurrent SMTP clients")
-    parser.add_argument("--engines", default="sqlite,postgresql",
-                        help="comma-separated: sqlite, postgresql")  # fmt: skip
-    parser.add_argument("--pg-url", default=DEFAULT_PG_URL, help="PostgreSQL server (SQLAlchemy URL)")
+    parser.add_argument(
+        "--engines", default="sqlite,postgresql", help="comma-separated: sqlite, postgresql"
+    )
+    parser.add_argument(
+        "--pg-url", default=DEFAULT_PG_URL, help="PostgreSQL server (SQLAlchemy URL)"
+    )
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
-    parser.add_argument("--profile", action="store_true",
-                        help="run the daemon under py-spy; bench/out/profile-<engine>.txt")  # fmt: skip
-    parser.add_argument("--timeout", type=float, default=600.0,
-                        help="seconds to wait for every message to become an article")  # fmt: skip
-    parser.add_argument("--env", action="append", default=[], metavar="PYTRS_X=VALUE",
-                        help="environment for the daemon, e.g. PYTRS_DAEMON_EVENT_LOOP=uvloop")  # fmt: skip
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="run the daemon under py-spy; bench/out/profile-<engine>.txt",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=600.0,
+        help="seconds to wait for every message to become an article",
+    )
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="PYTRS_X=VALUE",
+        help="environment for the daemon, e.g. PYTRS_DAEMON_EVENT_LOOP=uvloop",
+    )
     args = parser.parse_args(argv)
     args.engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     unknown = set(args.engines) - set(ENGINES)
@@ -646,8 +732,8 @@ def main(argv: list[str] | None = None) -> int:
         spy = py_spy_command(engine) if args.profile else []
         print(f"{engine}: {len(corpus)} messages over {args.connections} connections …", flush=True)
         results.append(run_engine(engine, corpus, args, parse_rate, spy))
-        if spy and Path(spy[-2]).exists():
-            summarise_profile(Path(spy[-2]))
+        if spy and profile_path(engine).exists():
+            summarise_profile(profile_path(engine))
     print_table(results, parse_rate, sum(map(len, corpus)))
     if args.json:
         write_json(args.json, results, args, parse_rate, corpus)
