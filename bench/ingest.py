@@ -41,6 +41,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -424,7 +425,7 @@ class Result:
     e2e_rate: float = math.nan
     smtp_rate: float = math.nan
     latency_ms: dict[str, float] = field(default_factory=dict)
-    peak_rss_mb: float = math.nan
+    peak_rss_mib: float = math.nan
     parse_rate: float = math.nan
     ratio_to_parse: float = math.nan
     stopped_cleanly: bool = False
@@ -510,7 +511,7 @@ def measure(
         done_at = wait_ingested(store, len(corpus) - failed_count(shares), args.timeout)
         record_traffic(result, shares, done_at, store.counts(tickets=True))
         result.stopped_cleanly, result.stop = daemon.stop()
-        result.peak_rss_mb = sampler.stop() / 2**20
+        result.peak_rss_mib = sampler.stop() / 2**20
         errors = [e for share in shares for e in share.errors]
         if errors:
             result.error = f"{len(errors)} SMTP error(s), first: {errors[0]}"
@@ -571,27 +572,43 @@ def profile_path(engine: str) -> Path:
     return OUT_DIR / f"profile-{engine}.txt"
 
 
+# Frames that enclose every sample of the daemon; listing them would say nothing.
+SCAFFOLDING = ("(pytrs/__main__.py)", "(pytrs/cli.py)", "(pytrs/daemon.py)")
+
+
 def summarise_profile(path: Path, top: int = 25) -> None:
     """Print the hottest leaf functions (self time) and pytrs functions (inclusive)."""
     leaves: collections.Counter[str] = collections.Counter()
     inclusive: collections.Counter[str] = collections.Counter()
-    total = 0
-    for line in path.read_text(errors="replace").splitlines():
-        stack, _, count_text = line.rpartition(" ")
-        if not stack or not count_text.isdigit():
-            continue
-        count = int(count_text)
-        # --subprocesses puts a `process PID:"cmdline"` pseudo-frame at the root of each stack.
-        frames = [function_name(f) for f in stack.split(";") if not f.startswith("process ")]
-        if not frames:
+    total = imports = 0
+    for stack, count in read_raw_profile(path):
+        # The profile covers the whole process life; module imports are start-up, not ingest,
+        # and would otherwise crowd the top of a short run.
+        if any("importlib._bootstrap" in frame for frame in stack):
+            imports += count
             continue
         total += count
-        leaves[frames[-1]] += count
-        for name in {f for f in frames if "pytrs/" in f}:
-            inclusive[name] += count
-    print(f"\nprofile {path} — {total} samples (200/s, idle threads excluded)")
+        leaves[stack[-1]] += count
+        for name in {frame for frame in stack if "pytrs/" in frame}:
+            if not name.endswith(SCAFFOLDING):
+                inclusive[name] += count
+    print(f"\nprofile {path}: {total} samples at 200/s, idle threads excluded, {imports} more")
+    print("in start-up imports left out. A leaf is the innermost Python frame, so time spent in")
+    print("C (sqlite3, fsync, uvloop's loop) is charged to the Python function that called it.")
     print_counter(f"top {top} leaf functions (self samples)", leaves, total, top)
     print_counter("top 15 pytrs functions (inclusive samples)", inclusive, total, 15)
+
+
+def read_raw_profile(path: Path) -> Iterator[tuple[list[str], int]]:
+    """(frames root-first, sample count) per line of a py-spy `--format raw` file."""
+    for line in path.read_text(errors="replace").splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        # --subprocesses puts a `process PID:"cmdline"` pseudo-frame at the root of each stack.
+        frames = [function_name(f) for f in stack.split(";") if not f.startswith("process ")]
+        if frames:
+            yield frames, int(count)
 
 
 def function_name(frame: str) -> str:
@@ -616,7 +633,7 @@ COLUMNS: tuple[tuple[str, int, str, Any], ...] = (
     ("p50 ms", 7, ".1f", lambda r: r.latency_ms.get("p50", math.nan)),
     ("p99 ms", 7, ".1f", lambda r: r.latency_ms.get("p99", math.nan)),
     ("max ms", 7, ".1f", lambda r: r.latency_ms.get("max", math.nan)),
-    ("peak RSS MB", 11, ".1f", lambda r: r.peak_rss_mb),
+    ("peak RSS MiB", 12, ".1f", lambda r: r.peak_rss_mib),
     ("e2e/parse", 9, ".3f", lambda r: r.ratio_to_parse),
     ("tickets", 7, "d", lambda r: r.tickets),
     ("quar.", 5, "d", lambda r: r.quarantined),
@@ -638,6 +655,9 @@ def print_table(results: list[Result], parse_rate: float, corpus_bytes: int) -> 
         print("  ".join(cells))
     print()
     for result in results:
+        if math.isnan(result.e2e_seconds):
+            print(f"{result.engine}: ERROR {result.error}")
+            continue
         detail = f"{result.engine}: e2e {result.e2e_seconds:.2f} s, last 250 after "
         detail += f"{result.smtp_seconds:.2f} s, {result.articles} articles, {result.stop}"
         print(detail + (f"; ERROR {result.error}" if result.error else ""))

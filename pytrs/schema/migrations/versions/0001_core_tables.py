@@ -56,6 +56,9 @@ def upgrade() -> None:
     op.create_index(
         "ix_inbox_message_claim", "inbox_message", ["state", "next_attempt_at"], unique=False
     )
+    op.create_index(
+        op.f("ix_inbox_message_message_id"), "inbox_message", ["message_id"], unique=False
+    )
     op.create_table(
         "ticket_number_counter",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -556,6 +559,7 @@ def downgrade() -> None:
     op.drop_table("valid")
     op.drop_table("ticket_state_type")
     op.drop_table("ticket_number_counter")
+    op.drop_index(op.f("ix_inbox_message_message_id"), table_name="inbox_message")
     op.drop_index("ix_inbox_message_claim", table_name="inbox_message")
     op.drop_table("inbox_message")
     # ### end Alembic commands ###
