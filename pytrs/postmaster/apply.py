@@ -1,9 +1,9 @@
 """Applying routing decisions: tickets, articles, raw mail, attachments and history rows.
 
-Runs inside the worker's processing transaction. Ticket and article rows are inserted one by
-one (their ids are needed next); everything that only refers to them (MIME fields, raw mail,
-attachments, history, state changes) is collected and written with one executemany per table
-at the end of the batch.
+Runs inside the worker's processing transaction, a batch at a time: the new tickets in one
+statement and the articles in another (both returning their ids in order, which the rows that
+follow need), then everything that only refers to them (MIME fields, raw mail, attachments,
+history, state changes) with one executemany per table.
 """
 
 from __future__ import annotations
@@ -103,11 +103,17 @@ def _field(value: str) -> str:
 async def apply_batch(
     conn: AsyncConnection, planned: list[Planned], ctx: ApplyContext
 ) -> list[dict[str, Any]]:
-    """Write every planned message; returns one inbox outcome per message."""
+    """Write every planned message; returns one inbox outcome per message.
+
+    Three round trips carry the batch whatever its size: the new tickets (ids returned in
+    order), the articles (likewise), then one executemany per dependent table.
+    """
     rows = _Rows()
-    for plan in planned:
-        ticket_id = await _ticket_for(conn, plan, ctx, rows)
-        article_id = await _insert_article(conn, plan, ticket_id, ctx, rows)
+    await _create_tickets(conn, [p for p in planned if p.decision.action is Action.NEW_TICKET], ctx)
+    ticket_ids = [_ticket_id(plan, ctx) for plan in planned]
+    article_ids = await _insert_articles(conn, planned, ticket_ids, ctx)
+    for plan, ticket_id, article_id in zip(planned, ticket_ids, article_ids, strict=True):
+        _record_article(plan, ticket_id, article_id, ctx, rows)
         ctx.results.append(
             {
                 "id": plan.claimed.id,
@@ -148,65 +154,68 @@ def _history(
     )  # fmt: skip
 
 
-async def _ticket_for(conn: AsyncConnection, plan: Planned, ctx: ApplyContext, rows: _Rows) -> int:
+def _ticket_row(plan: Planned, ctx: ApplyContext) -> dict[str, Any]:
     decision = plan.decision
-    if decision.action is not Action.NEW_TICKET:
-        assert decision.ticket is not None
-        ticket_id = ctx.created.get(decision.ticket.id, decision.ticket.id)
-        queue_id = (
-            ctx.queues[decision.ticket.queue].id if decision.ticket.queue in ctx.queues else 1
-        )
-        if decision.reopen:
-            rows.state_changes.append({"t_id": ticket_id, "t_state": seed.STATE_OPEN})
-            _history(
-                rows, f"%%{decision.ticket.state}%%open%%", "StateUpdate", ticket_id, None,
-                queue_id, seed.STATE_OPEN, ctx.now,
-            )  # fmt: skip
-        rows.touched[ticket_id] = ctx.now
-        return ticket_id
-    queue_info = ctx.queues[decision.queue]
     sender = plan.mail.from_address
     customer = ctx.customers.get(sender)
     subject = plan.mail.subject
     if decision.ticket is not None:  # a follow-up to a closed ticket that opens a new one
         subject = clean_subject(subject, decision.ticket.tn, hook=ctx.hook)
-    result = await conn.execute(
-        insert(ticket).returning(ticket.c.id),
-        {
-            "tn": plan.tn, "title": ticket_title(subject), "queue_id": queue_info.id,
-            "ticket_lock_id": seed.LOCK_UNLOCK, "type_id": 1, "user_id": seed.USER_ROOT,
-            "responsible_user_id": seed.USER_ROOT, "ticket_priority_id": seed.PRIORITY_NORMAL,
-            "ticket_state_id": seed.STATE_NEW,
-            "customer_id": (customer.customer_id if customer else sender)[:150] or None,
-            "customer_user_id": (customer.login if customer else sender)[:250] or None,
-            "timeout": 0, "until_time": 0, "escalation_time": 0, "escalation_update_time": 0,
-            "escalation_response_time": 0, "escalation_solution_time": 0, "archive_flag": 0,
-            **_audit(ctx.now),
-        },
-    )  # fmt: skip
-    ticket_id = int(result.scalar_one())
-    ctx.created[-plan.claimed.id] = ticket_id
-    name = f"%%{plan.tn}%%{queue_info.name}%%3 normal%%new%%{ticket_id}"
-    if decision.ticket is not None:
-        name = f"%%{plan.tn}%%{queue_info.name}%%3 normal%%new%%{ticket_id}%%{decision.ticket.tn}"
-    _history(rows, name, "NewTicket", ticket_id, None, queue_info.id, seed.STATE_NEW, ctx.now)
-    return ticket_id
+    return {
+        "tn": plan.tn, "title": ticket_title(subject), "queue_id": ctx.queues[decision.queue].id,
+        "ticket_lock_id": seed.LOCK_UNLOCK, "type_id": 1, "user_id": seed.USER_ROOT,
+        "responsible_user_id": seed.USER_ROOT, "ticket_priority_id": seed.PRIORITY_NORMAL,
+        "ticket_state_id": seed.STATE_NEW,
+        "customer_id": (customer.customer_id if customer else sender)[:150] or None,
+        "customer_user_id": (customer.login if customer else sender)[:250] or None,
+        "timeout": 0, "until_time": 0, "escalation_time": 0, "escalation_update_time": 0,
+        "escalation_response_time": 0, "escalation_solution_time": 0, "archive_flag": 0,
+        **_audit(ctx.now),
+    }  # fmt: skip
 
 
-async def _insert_article(
-    conn: AsyncConnection, plan: Planned, ticket_id: int, ctx: ApplyContext, rows: _Rows
-) -> int:
-    mail, now = plan.mail, ctx.now
+async def _create_tickets(conn: AsyncConnection, new: list[Planned], ctx: ApplyContext) -> None:
+    if not new:
+        return
     result = await conn.execute(
-        insert(article).returning(article.c.id),
-        {
-            "ticket_id": ticket_id, "article_sender_type_id": seed.SENDER_CUSTOMER,
-            "communication_channel_id": seed.CHANNEL_EMAIL, "is_visible_for_customer": 1,
-            "search_index_needs_rebuild": 1, "insert_fingerprint": f"inbox-{plan.claimed.id}",
-            **_audit(now),
-        },
+        insert(ticket).returning(ticket.c.id, sort_by_parameter_order=True),
+        [_ticket_row(plan, ctx) for plan in new],
+    )
+    for plan, ticket_id in zip(new, result.scalars(), strict=True):
+        # Routing saw tickets created in this batch under a placeholder id (negative).
+        ctx.created[-plan.claimed.id] = int(ticket_id)
+
+
+def _ticket_id(plan: Planned, ctx: ApplyContext) -> int:
+    if plan.decision.action is Action.NEW_TICKET:
+        return ctx.created[-plan.claimed.id]
+    assert plan.decision.ticket is not None
+    return ctx.created.get(plan.decision.ticket.id, plan.decision.ticket.id)
+
+
+async def _insert_articles(
+    conn: AsyncConnection, planned: list[Planned], ticket_ids: list[int], ctx: ApplyContext
+) -> list[int]:
+    result = await conn.execute(
+        insert(article).returning(article.c.id, sort_by_parameter_order=True),
+        [
+            {
+                "ticket_id": ticket_id, "article_sender_type_id": seed.SENDER_CUSTOMER,
+                "communication_channel_id": seed.CHANNEL_EMAIL, "is_visible_for_customer": 1,
+                "search_index_needs_rebuild": 1,
+                "insert_fingerprint": f"inbox-{plan.claimed.id}", **_audit(ctx.now),
+            }
+            for plan, ticket_id in zip(planned, ticket_ids, strict=True)
+        ],
     )  # fmt: skip
-    article_id = int(result.scalar_one())
+    return [int(i) for i in result.scalars()]
+
+
+def _record_article(
+    plan: Planned, ticket_id: int, article_id: int, ctx: ApplyContext, rows: _Rows
+) -> None:
+    """Queue the rows that hang off one article: MIME fields, raw mail, attachments, history."""
+    mail, now, decision = plan.mail, ctx.now, plan.decision
     rows.by_table[article_data_mime].append(
         {
             "article_id": article_id, "a_from": _field(mail.from_),
@@ -217,24 +226,32 @@ async def _insert_article(
             "a_in_reply_to": _field(mail.in_reply_to),
             "a_references": _field(" ".join(mail.references)),
             "a_content_type": mail.content_type[:250], "a_body": mail.body,
-            "incoming_time": _epoch(now),
-            "content_path": f"{now:%Y/%m/%d}", **_audit(now),
+            "incoming_time": _epoch(now), "content_path": f"{now:%Y/%m/%d}", **_audit(now),
         }
     )  # fmt: skip
     rows.by_table[article_data_mime_plain].append(
         {"article_id": article_id, "body": plan.claimed.raw, **_audit(now)}
     )
-    for attachment in _attachment_rows(mail, article_id, now):
-        rows.by_table[article_data_mime_attachment].append(attachment)
-    queue_id = ctx.queues[plan.decision.queue].id if plan.decision.queue in ctx.queues else 1
-    decision = plan.decision
+    rows.by_table[article_data_mime_attachment].extend(_attachment_rows(mail, article_id, now))
+    queue_id = ctx.queues[decision.queue].id if decision.queue in ctx.queues else 1
     if decision.action is Action.NEW_TICKET:
+        name = f"%%{plan.tn}%%{decision.queue}%%3 normal%%new%%{ticket_id}"
+        if decision.ticket is not None:  # opened because the old ticket was closed
+            name += f"%%{decision.ticket.tn}"
+        _history(rows, name, "NewTicket", ticket_id, None, queue_id, seed.STATE_NEW, now)
         _history(rows, "%%", "EmailCustomer", ticket_id, article_id, queue_id, 1, now)
-    else:
-        tn = decision.ticket.tn if decision.ticket else ""
-        note = "%%Follow up rejected." if decision.action is Action.REJECT else ""
-        _history(rows, f"%%{tn}{note}", "FollowUp", ticket_id, article_id, queue_id, 1, now)
-    return article_id
+        return
+    assert decision.ticket is not None
+    tn = decision.ticket.tn
+    if decision.reopen:
+        rows.state_changes.append({"t_id": ticket_id, "t_state": seed.STATE_OPEN})
+        _history(
+            rows, f"%%{decision.ticket.state}%%open%%", "StateUpdate", ticket_id, None,
+            queue_id, seed.STATE_OPEN, now,
+        )  # fmt: skip
+    rows.touched[ticket_id] = now
+    note = "%%Follow up rejected." if decision.action is Action.REJECT else ""
+    _history(rows, f"%%{tn}{note}", "FollowUp", ticket_id, article_id, queue_id, 1, now)
 
 
 def _epoch(naive_utc: datetime) -> int:
