@@ -80,7 +80,10 @@ class Daemon:
 
     async def _start(self) -> None:
         assert self.db is not None
-        at_head, current, head = await migrate.is_at_head(self.db)
+        try:
+            at_head, current, head = await migrate.is_at_head(self.db)
+        except Exception as exc:  # unreachable server, unreadable file, wrong credentials …
+            raise StartupError(f"cannot open the database: {exc}") from exc
         if not at_head:
             raise StartupError(
                 f"database schema is at {current or 'nothing'}, expected {head}: "

@@ -94,3 +94,12 @@ async def test_inbox_list_show_json(
     raw = pytrs(config, "inbox", "show", str(row["id"]), "--raw")
     assert b"Subject: listed" in raw.stdout
     assert pytrs(config, "inbox", "show", "999999").returncode == 1
+
+
+def test_run_refuses_an_unmigrated_or_unreachable_database(tmp_path: Path) -> None:
+    fresh = write_config(tmp_path / "fresh.toml", {"url": f"sqlite+aiosqlite:///{tmp_path}/x.db"})
+    result = pytrs(fresh, "run")
+    assert result.returncode == 1 and b"pytrs db upgrade" in result.stderr
+    down = write_config(tmp_path / "down.toml", {"url": "postgresql+asyncpg://u@127.0.0.1:9/x"})
+    result = pytrs(down, "run")
+    assert result.returncode == 1 and b"cannot open the database" in result.stderr
