@@ -68,8 +68,9 @@ CLEAN_STOP = "pytrs stopped"
 # --- corpus --------------------------------------------------------------------------------
 
 
-def load_corpus(args: argparse.Namespace, scratch: Path) -> list[bytes]:
-    """The corpus as sent over SMTP: CRLF line endings, in file-name (= chronological) order."""
+def load_corpus(args: argparse.Namespace, scratch: Path) -> tuple[list[bytes], int | None]:
+    """The corpus as sent over SMTP (CRLF line endings, in file-name = chronological order),
+    and the number of threads in it when the generator's MANIFEST.json says so."""
     directory = args.corpus
     if directory is None:
         directory = scratch / "corpus"
@@ -93,7 +94,17 @@ def load_corpus(args: argparse.Namespace, scratch: Path) -> list[bytes]:
         raise SystemExit(f"no .eml files in {directory}")
     # Files on disk have LF endings as in a spool; an MTA sends CRLF, and that is what the
     # daemon stores and parses, so the bare-parse baseline uses the same bytes.
-    return [crlf(path.read_bytes()) for path in files]
+    return [crlf(path.read_bytes()) for path in files], expected_threads(directory, len(files))
+
+
+def expected_threads(directory: Path, n: int) -> int | None:
+    # One ticket per thread is what correct threading yields; the figure only holds for the
+    # whole corpus the manifest describes.
+    try:
+        manifest = json.loads((Path(directory) / "MANIFEST.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return manifest.get("threads") if manifest.get("n") == n else None
 
 
 def crlf(raw: bytes) -> bytes:
@@ -554,6 +565,8 @@ def py_spy_command(engine: str) -> list[str]:
                 f"profile: py-spy cannot attach here ({probe.stderr.strip()[-200:]}); not profiling"
             )
             return []
+    # A profile left by an earlier run must not be summarised as this run's.
+    profile_path(engine).unlink(missing_ok=True)
     return [
         found,
         "record",
@@ -579,6 +592,7 @@ SCAFFOLDING = ("(pytrs/__main__.py)", "(pytrs/cli.py)", "(pytrs/daemon.py)")
 def summarise_profile(path: Path, top: int = 25) -> None:
     """Print the hottest leaf functions (self time) and pytrs functions (inclusive)."""
     leaves: collections.Counter[str] = collections.Counter()
+    leaf_lines: collections.Counter[str] = collections.Counter()
     inclusive: collections.Counter[str] = collections.Counter()
     total = imports = 0
     for stack, count in read_raw_profile(path):
@@ -588,15 +602,23 @@ def summarise_profile(path: Path, top: int = 25) -> None:
             imports += count
             continue
         total += count
-        leaves[stack[-1]] += count
-        for name in {frame for frame in stack if "pytrs/" in frame}:
+        leaves[function_name(stack[-1])] += count
+        leaf_lines[stack[-1]] += count
+        for name in {function_name(frame) for frame in stack if "pytrs/" in frame}:
             if not name.endswith(SCAFFOLDING):
                 inclusive[name] += count
-    print(f"\nprofile {path}: {total} samples at 200/s, idle threads excluded, {imports} more")
-    print("in start-up imports left out. A leaf is the innermost Python frame, so time spent in")
-    print("C (sqlite3, fsync, uvloop's loop) is charged to the Python function that called it.")
-    print_counter(f"top {top} leaf functions (self samples)", leaves, total, top)
-    print_counter("top 15 pytrs functions (inclusive samples)", inclusive, total, 15)
+    print(f"\nprofile {path}")
+    print(f"{total} samples at 200/s, plus {imports} in start-up imports (left out). A leaf is")
+    print("the innermost Python frame: time in C (sqlite3, fsync, uvloop's loop) is charged to")
+    print("its caller, and a thread blocked in C may escape py-spy's idle filter, so each leaf")
+    print("shows its hottest line (a queue wait is not work).")
+    print(f"  top {top} leaf functions (self samples; hottest line, its share):")
+    for name, count in leaves.most_common(top):
+        line, share = hottest_line(name, leaf_lines)
+        print(f"  {count:8d} {100 * count / total:5.1f}%  {name}  [line {line}: {share:.0%}]")
+    print("  top 15 pytrs functions (inclusive samples):")
+    for name, count in inclusive.most_common(15):
+        print(f"  {count:8d} {100 * count / total:5.1f}%  {name}")
 
 
 def read_raw_profile(path: Path) -> Iterator[tuple[list[str], int]]:
@@ -606,20 +628,24 @@ def read_raw_profile(path: Path) -> Iterator[tuple[list[str], int]]:
         if not stack or not count.isdigit():
             continue
         # --subprocesses puts a `process PID:"cmdline"` pseudo-frame at the root of each stack.
-        frames = [function_name(f) for f in stack.split(";") if not f.startswith("process ")]
+        frames = [frame for frame in stack.split(";") if not frame.startswith("process ")]
         if frames:
             yield frames, int(count)
 
 
+FRAME_LINE = re.compile(r":(\d+)\)$")
+
+
 def function_name(frame: str) -> str:
     # Frames read "func (path/file.py:123)"; dropping the line number merges a function's lines.
-    return re.sub(r":\d+\)$", ")", frame)
+    return FRAME_LINE.sub(")", frame)
 
 
-def print_counter(title: str, counter: collections.Counter[str], total: int, top: int) -> None:
-    print(f"  {title}:")
-    for name, count in counter.most_common(top):
-        print(f"  {count:8d} {100 * count / max(total, 1):5.1f}%  {name}")
+def hottest_line(name: str, lines: collections.Counter[str]) -> tuple[str, float]:
+    mine = {frame: n for frame, n in lines.items() if function_name(frame) == name}
+    frame = max(mine, key=mine.__getitem__)
+    match = FRAME_LINE.search(frame)
+    return (match.group(1) if match else "?"), mine[frame] / sum(mine.values())
 
 
 # --- report --------------------------------------------------------------------------------
@@ -641,10 +667,14 @@ COLUMNS: tuple[tuple[str, int, str, Any], ...] = (
 )
 
 
-def print_table(results: list[Result], parse_rate: float, corpus_bytes: int) -> None:
+def print_table(
+    results: list[Result], parse_rate: float, corpus_bytes: int, threads: int | None
+) -> None:
     print(
         f"\nbare parse (email.message_from_bytes, compat32, 1 core, best of 3): "
-        f"{parse_rate:,.0f} msg/s; corpus {corpus_bytes / 2**20:.1f} MiB\n"
+        f"{parse_rate:,.0f} msg/s; corpus {corpus_bytes / 2**20:.1f} MiB"
+        + (f", {threads} threads (tickets if every reply is threaded)" if threads else "")
+        + "\n"
     )
     align = {"": "<"}
     print("  ".join(f"{name:{align.get(fmt, '>')}{width}}" for name, width, fmt, _ in COLUMNS))
@@ -669,6 +699,8 @@ def write_json(
     args: argparse.Namespace,
     parse_rate: float,
     corpus: list[bytes],
+    threads: int | None,
+    version: str,
 ) -> None:
     document: dict[str, Any] = {
         "benchmark": "ingest",
@@ -683,7 +715,9 @@ def write_json(
             "bytes": sum(map(len, corpus)),
             "seed": args.seed,
             "source": str(args.corpus or args.gen),
+            "threads": threads,
         },
+        "pytrs": version,
         "connections": args.connections,
         "profiled": args.profile,
         "bare_parse_rate": parse_rate,
@@ -691,6 +725,24 @@ def write_json(
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(document, indent=2) + "\n")
+
+
+def source_version() -> str:
+    """The commit measured, with "+dirty" when the tree differs from it (figures age fast)."""
+    git = ["git", "-C", str(HERE.parent)]
+    try:
+        head = subprocess.run(
+            [*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            [*git, "status", "--porcelain", "--", "pytrs"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "")
 
 
 # --- command line --------------------------------------------------------------------------
@@ -743,8 +795,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     OUT_DIR.mkdir(parents=True, exist_ok=True)
+    # Taken at the start: the tree may change under a long run, and the figures belong to this.
+    version = source_version()
+    print(f"pytrs {version}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
     with tempfile.TemporaryDirectory(prefix="pytrs-bench-corpus-") as tmp:
-        corpus = load_corpus(args, Path(tmp))
+        corpus, threads = load_corpus(args, Path(tmp))
     # Measured before any daemon runs, so the baseline has the machine to itself.
     parse_rate = bare_parse_rate(corpus)
     results = []
@@ -754,9 +809,9 @@ def main(argv: list[str] | None = None) -> int:
         results.append(run_engine(engine, corpus, args, parse_rate, spy))
         if spy and profile_path(engine).exists():
             summarise_profile(profile_path(engine))
-    print_table(results, parse_rate, sum(map(len, corpus)))
+    print_table(results, parse_rate, sum(map(len, corpus)), threads)
     if args.json:
-        write_json(args.json, results, args, parse_rate, corpus)
+        write_json(args.json, results, args, parse_rate, corpus, threads, version)
     return 0 if all(result.ok for result in results) else 1
 
 
