@@ -107,9 +107,9 @@ class Daemon:
             on_commit=self._wake_workers,
         )
 
-    def _wake_workers(self) -> None:
+    def _wake_workers(self, count: int) -> None:
         for worker in self.workers:
-            worker.notify()
+            worker.notify(count)
 
     async def _start_listeners(self) -> None:
         assert self.writer is not None

@@ -69,3 +69,20 @@ async def test_three_workers_share_the_inbox(config: Any, db: Any) -> None:
     assert len(tns) == len(set(tns)) == 60
     assert len(per_message) == 200 and max(per_message.values()) == 1
     assert tickets_per_thread == 60
+
+
+async def test_reply_committed_before_its_parent_joins_its_ticket(config: Any, db: Any) -> None:
+    await provision(db, config)
+    parent_id = unique_id()
+    reply = make_mail(subject="Re: order 17", references=parent_id, message_id=unique_id())
+    parent = make_mail(subject="order 17", message_id=parent_id)
+    async with db.transaction() as conn:  # the reply's session happened to commit first
+        await inbox_repo.store(conn, [InboxItem("smtp", reply, "support@example.com")])
+        await inbox_repo.store(conn, [InboxItem("smtp", parent, "support@example.com")])
+    addresses = AddressBook()
+    await addresses.reload(db)
+    await PostmasterWorker(config, db, addresses).drain()
+    async with db.connect() as conn:
+        tickets = (await conn.execute(text("SELECT title FROM ticket"))).scalars().all()
+        articles = (await conn.execute(text("SELECT count(*) FROM article"))).scalar_one()
+    assert tickets == ["order 17"] and articles == 2

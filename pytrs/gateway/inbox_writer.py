@@ -30,7 +30,7 @@ class InboxWriter:
         *,
         batch_max: int = 256,
         delay_ms: float = 0.0,
-        on_commit: Callable[[], None] | None = None,
+        on_commit: Callable[[int], None] | None = None,
         timeout: float = 60.0,
     ) -> None:
         self._db = db
@@ -86,4 +86,4 @@ class InboxWriter:
             if not future.done():
                 future.set_result(None)
         if self._on_commit:
-            self._on_commit()
+            self._on_commit(len(items))
