@@ -37,6 +37,8 @@ def _parser() -> argparse.ArgumentParser:
         choices=("gateway", "worker", "sender", "scheduler", "web"),
         help="limit this process to some services (repeatable)",
     )
+    # Used by the daemon for its worker children (see pytrs.worker_processes).
+    run.add_argument("--notify-stdin", action="store_true", help=argparse.SUPPRESS)
 
     deliver = sub.add_parser("deliver", help="store one message read from stdin (MTA pipe)")
     deliver.add_argument("--queue", default="", help="put new tickets into this queue")
@@ -90,8 +92,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(config: Config, args: argparse.Namespace) -> int:
     from pytrs.daemon import ROLES, StartupError, run_daemon
 
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # the start-up schema check
     try:
-        return run_daemon(config, tuple(args.role) if args.role else ROLES)
+        roles = tuple(args.role) if args.role else ROLES
+        return run_daemon(config, roles, notify_stdin=args.notify_stdin)
     except StartupError as exc:
         print(f"pytrs: {exc}", file=sys.stderr)
         return 1

@@ -28,6 +28,7 @@ from pytrs.postmaster.worker import PostmasterWorker
 from pytrs.schema import inbox_repo, migrate
 from pytrs.schema.database import Database, create_database
 from pytrs.schema.provision import provision
+from pytrs.worker_processes import WorkerProcesses, follow_parent
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +54,14 @@ def sd_notify(state: str) -> None:
 class Daemon:
     """The services of one pytrs process."""
 
-    def __init__(self, config: Config, roles: tuple[str, ...] = ROLES) -> None:
+    def __init__(
+        self, config: Config, roles: tuple[str, ...] = ROLES, *, notify_stdin: bool = False
+    ) -> None:
         self.config = config
         self.roles = roles
+        # Set in a worker child: notifications arrive on stdin, and its end means stop.
+        self.notify_stdin = notify_stdin
+        self.children: WorkerProcesses | None = None
         self.db: Database | None = None
         self.addresses = AddressBook()
         self.workers: list[PostmasterWorker] = []
@@ -94,7 +100,10 @@ class Daemon:
         if released:
             log.info("released %d inbox claim(s) of a daemon that died", released)
         await self.addresses.reload(self.db)
-        if "worker" in self.roles:
+        processes = self.config.postmaster.processes
+        if "worker" in self.roles and processes and not self.notify_stdin:
+            self.children = WorkerProcesses(self.config, processes)
+        elif "worker" in self.roles:
             self.workers = [
                 PostmasterWorker(self.config, self.db, self.addresses, name=f"worker-{i + 1}")
                 for i in range(max(1, self.config.postmaster.workers))
@@ -110,6 +119,8 @@ class Daemon:
     def _wake_workers(self, count: int) -> None:
         for worker in self.workers:
             worker.notify(count)
+        if self.children is not None:
+            self.children.notify(count)
 
     async def _start_listeners(self) -> None:
         assert self.writer is not None
@@ -147,6 +158,18 @@ class Daemon:
                 worker_tasks = [
                     tasks.create_task(supervise(w.name, w.run), name=w.name) for w in self.workers
                 ]
+                children_task = (
+                    tasks.create_task(self.children.run(), name="worker-processes")
+                    if self.children is not None
+                    else None
+                )
+                parent_task = (
+                    tasks.create_task(
+                        follow_parent(self._wake_workers, self.request_stop), name="parent"
+                    )
+                    if self.notify_stdin
+                    else None
+                )
                 if "gateway" in self.roles:
                     await self._start_listeners()
                 sd_notify("READY=1")
@@ -155,6 +178,9 @@ class Daemon:
                 await self._stop.wait()
                 sd_notify("STOPPING=1")
                 await self._shutdown(writer_task, worker_tasks)
+                for task in (children_task, parent_task):
+                    if task is not None:
+                        task.cancel()
         finally:
             for signum in installed:
                 loop.remove_signal_handler(signum)
@@ -184,6 +210,8 @@ class Daemon:
         writer_task.cancel()
         for worker in self.workers:
             worker.stop()
+        if self.children is not None:
+            await self.children.stop(deadline)
         remaining = max(0.0, deadline - asyncio.get_running_loop().time())
         _done, pending = (
             await asyncio.wait(worker_tasks, timeout=remaining) if worker_tasks else (set(), set())
@@ -222,7 +250,9 @@ async def supervise(
             delay = min(delay * 2, 30.0)
 
 
-def run_daemon(config: Config, roles: tuple[str, ...] = ROLES) -> int:
+def run_daemon(
+    config: Config, roles: tuple[str, ...] = ROLES, *, notify_stdin: bool = False
+) -> int:
     """Entry point of `pytrs run`: choose the event loop and run the daemon."""
     use_uvloop = config.daemon.event_loop in ("auto", "uvloop")
     runner: Callable[..., Any] = asyncio.run
@@ -234,4 +264,4 @@ def run_daemon(config: Config, roles: tuple[str, ...] = ROLES) -> int:
         except ImportError:
             if config.daemon.event_loop == "uvloop":
                 raise StartupError("event_loop = uvloop but uvloop is not installed") from None
-    return int(runner(Daemon(config, roles).run()))
+    return int(runner(Daemon(config, roles, notify_stdin=notify_stdin).run()))

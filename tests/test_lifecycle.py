@@ -140,3 +140,58 @@ async def test_sigterm_drains_and_exits_zero(
     assert all(seen[m] == 1 for m in ids), "SIGTERM exited before the inbox was drained"
     log = (tmp_path / "daemon.log").read_text()
     assert "draining" in log and "pytrs stopped" in log
+
+
+CHILD_STARTED = re.compile(r"worker process (\d+) started")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie (exited, not yet reaped by its dead parent's reaper) counts as gone.
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().split(") ", 1)[1][0] != "Z"
+
+
+async def test_worker_processes_route_drain_and_never_outlive_the_daemon(
+    tmp_path: Path, database_settings: dict[str, Any], db: Any
+) -> None:
+    config = write_config(
+        tmp_path / "pytrs.toml", database_settings,
+        extra="[postmaster]\nprocesses = 1\npoll_interval_seconds = 5.0\n",
+    )  # fmt: skip
+    assert pytrs(config, "db", "upgrade").returncode == 0
+    daemon = DaemonProcess(config, tmp_path / "daemon.log")
+    ids = [unique_id() for _ in range(40)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        assert all(pool.map(lambda m: _send_one(daemon.port, m), ids))
+
+    # Routed by the child, woken through its stdin (its own poll interval is 5 s).
+    async def all_routed() -> bool:
+        seen = await _article_message_ids(db)
+        return all(seen[m] == 1 for m in ids)
+
+    await wait_until(all_routed, within=4)
+    [child] = [int(p) for p in CHILD_STARTED.findall((tmp_path / "daemon.log").read_text())]
+    assert _alive(child)
+    assert daemon.stop(signal.SIGTERM) == 0
+    assert not _alive(child)
+
+    # A daemon killed with -9 leaves no worker behind: the child sees its stdin close.
+    second = DaemonProcess(config, tmp_path / "second.log")
+    log_text = ""
+    for _ in range(100):
+        log_text = (tmp_path / "second.log").read_text()
+        if CHILD_STARTED.search(log_text):
+            break
+        await asyncio.sleep(0.05)
+    [orphan] = [int(p) for p in CHILD_STARTED.findall(log_text)]
+    second.proc.kill()
+    second.proc.wait(10)
+    for _ in range(100):
+        if not _alive(orphan):
+            break
+        await asyncio.sleep(0.1)
+    assert not _alive(orphan), "the worker child outlived its daemon"

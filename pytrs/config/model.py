@@ -161,6 +161,7 @@ class PostmasterConfig:
     )
     default_queue: str = field(default="Raw", metadata=rule(non_empty))
     workers: int = field(default=1, metadata=rule(at_least(1)))
+    processes: int = field(default=0, metadata=rule(at_least(0)))
     batch_size: int = field(default=100, metadata=rule(at_least(1)))
     max_attempts: int = field(default=5, metadata=rule(at_least(1)))
     retry_backoff_seconds: float = field(default=10.0, metadata=rule(at_least(0)))

@@ -1,0 +1,108 @@
+"""Postmaster workers in child processes (`[postmaster] processes = N`).
+
+Python runs one process on one core at a time; answering SMTP and routing mail then share it.
+With spare cores the daemon can start children that run only the worker role
+(`pytrs run --role worker --notify-stdin`) against the same database: the inbox is the hand-over,
+so nothing else changes. The parent tells its children about new inbox rows through their stdin
+(one line with a count per commit, so they need not poll), restarts a child that dies, and stops
+them with SIGTERM (they drain) at shutdown. A child whose stdin closes — its parent is gone,
+even by `kill -9` — drains and exits, so no orphan outlives the daemon.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable
+
+from pytrs.config import Config
+
+log = logging.getLogger(__name__)
+
+RESTART_DELAY_SECONDS = 1.0
+
+
+class WorkerProcesses:
+    """Starts, feeds, supervises and stops the worker children of one daemon."""
+
+    def __init__(self, config: Config, count: int) -> None:
+        self.config = config
+        self.count = count
+        self.children: list[asyncio.subprocess.Process] = []
+        self._stopping = False
+
+    def _command(self) -> list[str]:
+        command = [sys.executable, "-m", "pytrs"]
+        if self.config.source:
+            command += ["--config", os.path.abspath(self.config.source)]
+        return [*command, "run", "--role", "worker", "--notify-stdin"]
+
+    async def _spawn(self) -> asyncio.subprocess.Process:
+        process = await asyncio.create_subprocess_exec(
+            *self._command(), stdin=asyncio.subprocess.PIPE
+        )
+        log.info("worker process %d started", process.pid)
+        return process
+
+    async def run(self) -> None:
+        """Keep `count` children alive until `stop()`; each restart waits a moment."""
+        self.children = [await self._spawn() for _ in range(self.count)]
+        watchers = [asyncio.create_task(self._watch(n)) for n in range(self.count)]
+        try:
+            await asyncio.gather(*watchers)
+        finally:
+            for watcher in watchers:
+                watcher.cancel()
+
+    async def _watch(self, slot: int) -> None:
+        while True:
+            code = await self.children[slot].wait()
+            if self._stopping:
+                return
+            log.error("worker process %d exited with %s; restarting", self.children[slot].pid, code)
+            await asyncio.sleep(RESTART_DELAY_SECONDS)
+            if self._stopping:
+                return
+            self.children[slot] = await self._spawn()
+
+    def notify(self, count: int) -> None:
+        """Tell every child that `count` rows were committed (never blocks the gateway)."""
+        for child in self.children:
+            if child.stdin is not None and child.returncode is None:
+                with contextlib.suppress(ConnectionError, RuntimeError):
+                    child.stdin.write(b"%d\n" % count)
+
+    async def stop(self, deadline: float) -> None:
+        """SIGTERM every child (they drain), then SIGKILL what is still running at `deadline`."""
+        self._stopping = True
+        for child in self.children:
+            if child.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    child.send_signal(signal.SIGTERM)
+        loop = asyncio.get_running_loop()
+        for child in self.children:
+            remaining = max(0.1, deadline - loop.time())
+            try:
+                await asyncio.wait_for(child.wait(), remaining)
+            except TimeoutError:
+                log.warning("worker process %d did not drain in time; killing it", child.pid)
+                with contextlib.suppress(ProcessLookupError):
+                    child.kill()
+                await child.wait()
+
+
+async def follow_parent(notify: Callable[[int], None], on_parent_gone: Callable[[], None]) -> None:
+    """In a child: turn stdin lines into worker notifications; stdin's end means the parent
+    is gone."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    while line := await reader.readline():
+        with contextlib.suppress(ValueError):
+            notify(int(line))
+    log.info("parent daemon is gone; draining and exiting")
+    on_parent_gone()
