@@ -322,7 +322,8 @@ class DaemonProcess:
 
 
 class RssSampler(threading.Thread):
-    """Peak resident set size of one process, sampled every POLL_SECONDS until stopped."""
+    """Peak resident set size of the daemon and its worker children (summed), sampled every
+    POLL_SECONDS until stopped."""
 
     def __init__(self, process: psutil.Process) -> None:
         super().__init__(name="rss-sampler", daemon=True)
@@ -333,7 +334,12 @@ class RssSampler(threading.Thread):
     def run(self) -> None:
         while not self._halt.is_set():
             try:
-                self.peak = max(self.peak, self.process.memory_info().rss)
+                tree = [self.process, *self.process.children(recursive=True)]
+                total = 0
+                for member in tree:
+                    with contextlib.suppress(psutil.Error):
+                        total += member.memory_info().rss
+                self.peak = max(self.peak, total)
             except psutil.Error:
                 return  # the process has gone; its peak is already recorded
             self._halt.wait(POLL_SECONDS)
