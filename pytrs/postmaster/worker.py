@@ -15,24 +15,23 @@ import logging
 import secrets
 import traceback
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pytrs.config import Config
-from pytrs.gateway.addresses import AddressBook, base_address
-from pytrs.parsers import ParsedMail, parse_mail
+from pytrs.gateway.addresses import AddressBook
+from pytrs.parsers import parse_mail
 from pytrs.postmaster.apply import ApplyContext, Planned, apply_batch
-from pytrs.routing.decision import (
-    DISPATCH_HEADERS,
-    Action,
-    Decision,
-    Known,
-    RoutingInput,
-    TicketRef,
-    decide,
+from pytrs.postmaster.planning import (
+    Parsed,
+    name_placeholders,
+    plan_batch,
+    routing_input,
+    split_waiting,
+    unresolved_references,
 )
+from pytrs.routing.decision import Action, Known
 from pytrs.routing.ticket_number import TicketNumberGenerator, make_generator
 from pytrs.schema import inbox_repo, ticket_repo
 from pytrs.schema.database import Database, utcnow
@@ -46,13 +45,6 @@ _THREAD_PARSE_BYTES = 256 * 1024
 REPLY_WAIT = timedelta(seconds=0.5)
 # Longest wait for a fuller batch after a partial one (adds at most this to routing latency).
 GATHER_SECONDS = 0.05
-
-
-@dataclass(slots=True)
-class _Parsed:
-    claimed: ClaimedMessage
-    mail: ParsedMail
-    item: RoutingInput
 
 
 class PostmasterWorker:
@@ -175,14 +167,14 @@ class PostmasterWorker:
 
     async def _parse_all(
         self, claimed: Sequence[ClaimedMessage]
-    ) -> tuple[list[_Parsed], list[tuple[ClaimedMessage, str]]]:
-        def work() -> tuple[list[_Parsed], list[tuple[ClaimedMessage, str]]]:
-            ok: list[_Parsed] = []
+    ) -> tuple[list[Parsed], list[tuple[ClaimedMessage, str]]]:
+        def work() -> tuple[list[Parsed], list[tuple[ClaimedMessage, str]]]:
+            ok: list[Parsed] = []
             bad: list[tuple[ClaimedMessage, str]] = []
             for message in claimed:
                 try:
                     mail = parse_mail(message.raw)
-                    ok.append(_Parsed(message, mail, self._routing_input(message, mail)))
+                    ok.append(Parsed(message, mail, routing_input(message, mail)))
                 except Exception as exc:
                     bad.append((message, describe(exc)))
             return ok, bad
@@ -191,22 +183,7 @@ class PostmasterWorker:
             return await asyncio.to_thread(work)
         return work()
 
-    def _routing_input(self, message: ClaimedMessage, mail: ParsedMail) -> RoutingInput:
-        header_addresses = [base_address(a) for a in mail.addresses(*DISPATCH_HEADERS)]
-        resent = [base_address(a) for a in mail.addresses("Resent-To")]
-        recipients: list[str] = resent[:]
-        if message.recipient:
-            recipients.append(base_address(message.recipient))
-        recipients.extend(a for a in header_addresses if a not in recipients)
-        return RoutingInput(
-            subject=mail.subject,
-            message_id=mail.message_id,
-            references=mail.references,
-            recipients=recipients,
-            queue_override=message.queue_name,
-        )
-
-    async def _process(self, batch: list[_Parsed]) -> None:
+    async def _process(self, batch: list[Parsed]) -> None:
         tns = {tn for p in batch if (tn := self.numbers.find(p.item.subject))}
         refs = {m for p in batch for m in p.item.references}
         senders = {p.mail.from_address for p in batch if p.mail.from_address}
@@ -221,7 +198,10 @@ class PostmasterWorker:
             batch, waiting = await self._hold_back_early_replies(conn, batch, known)
             queues = await ticket_repo.load_queues(conn)
             customers = await ticket_repo.find_customers(conn, senders)
-            planned = self._plan(batch, known, queues)
+            planned = plan_batch(
+                batch, known, queues, self.numbers, self.addresses.queues_by_address,
+                self.config.postmaster.default_queue,
+            )  # fmt: skip
             await self._assign_numbers(conn, planned)
             ctx = ApplyContext(queues, customers, self.config.ticket.hook, utcnow())
             results = await apply_batch(conn, planned, ctx)
@@ -233,59 +213,16 @@ class PostmasterWorker:
             self._log_decision(plan)
 
     async def _hold_back_early_replies(
-        self, conn: AsyncConnection, batch: list[_Parsed], known: Known
-    ) -> tuple[list[_Parsed], list[_Parsed]]:
-        """Split off replies whose parent is still in the inbox, being processed elsewhere.
-
-        With several workers a reply can be routed while its parent is uncommitted in another
-        worker's batch; it would become a ticket of its own. Such a reply waits a moment
-        instead (without counting an attempt) and is routed once the parent is a ticket.
-        """
-        in_batch = {p.mail.message_id for p in batch}
-        unresolved = {
-            ref
-            for p in batch
-            for ref in p.item.references
-            if ref not in known.by_message_id and ref not in in_batch
-        }
+        self, conn: AsyncConnection, batch: list[Parsed], known: Known
+    ) -> tuple[list[Parsed], list[Parsed]]:
+        """Split off replies whose parent is still in the inbox, being processed elsewhere."""
+        unresolved = unresolved_references(batch, known)
         if not unresolved:
             return batch, []
         pending = await inbox_repo.pending_among(conn, unresolved, [p.claimed.id for p in batch])
         if not pending:
             return batch, []
-        keep: list[_Parsed] = []
-        wait: list[_Parsed] = []
-        for p in batch:
-            has_number = (tn := self.numbers.find(p.item.subject)) and tn in known.by_tn
-            waits = not has_number and any(
-                ref[: inbox_repo.MESSAGE_ID_MAX] in pending for ref in p.item.references
-            )
-            (wait if waits else keep).append(p)
-        return keep, wait
-
-    def _plan(
-        self, batch: list[_Parsed], known: Known, queues: dict[str, ticket_repo.QueueInfo]
-    ) -> list[Planned]:
-        default_queue = self.config.postmaster.default_queue
-        queue_for_address = self.addresses.queues_by_address
-        planned: list[Planned] = []
-        for p in parents_first(batch):
-            decision = decide(p.item, self.numbers, known, queue_for_address, default_queue)
-            if decision.queue not in queues:
-                reason = f"queue {decision.queue} does not exist → {default_queue}"
-                decision = Decision(
-                    decision.action, default_queue, decision.ticket, decision.reopen,
-                    decision.followup_via, (*decision.reasons, reason),
-                )  # fmt: skip
-            planned.append(Planned(p.claimed, p.mail, p.item, decision))
-            if decision.action is Action.NEW_TICKET:
-                # Later mail of the same batch may already reply to this one.
-                placeholder = TicketRef(
-                    -p.claimed.id, "", decision.queue, "new", "new",
-                    queues[decision.queue].follow_up,
-                )  # fmt: skip
-                known.by_message_id.setdefault(p.mail.message_id, placeholder)
-        return planned
+        return split_waiting(batch, known, pending, self.numbers)
 
     async def _assign_numbers(self, conn: object, planned: list[Planned]) -> None:
         new = [p for p in planned if p.decision.action is Action.NEW_TICKET]
@@ -301,29 +238,13 @@ class PostmasterWorker:
             first = await self._allocate(conn, scope_key, len(new))
             for offset, p in enumerate(new):
                 p.tn = self.numbers.build(first + offset, today)
-        self._fix_placeholders(planned)
+        name_placeholders(planned)
 
     async def _allocate(self, conn: object, scope: str, count: int) -> int:
         if self.db.is_postgresql:
             # Its own short transaction: the counter row lock is not held during the batch.
             return await ticket_repo.allocate_counter_committed(self.db, scope, count)
         return await ticket_repo.allocate_counter(conn, scope, count)  # type: ignore[arg-type]
-
-    @staticmethod
-    def _fix_placeholders(planned: list[Planned]) -> None:
-        # Follow-ups to a ticket created in the same batch learn its number for history/trace.
-        tn_by_placeholder = {-p.claimed.id: p.tn for p in planned if p.tn}
-        for p in planned:
-            ref = p.decision.ticket
-            if ref is not None and ref.id < 0 and ref.id in tn_by_placeholder:
-                fixed = TicketRef(
-                    ref.id, tn_by_placeholder[ref.id], ref.queue, ref.state, ref.state_type,
-                    ref.follow_up,
-                )  # fmt: skip
-                p.decision = Decision(
-                    p.decision.action, p.decision.queue, fixed, p.decision.reopen,
-                    p.decision.followup_via, p.decision.reasons,
-                )  # fmt: skip
 
     async def _fail(self, message: ClaimedMessage, error: str) -> None:
         state = await inbox_repo.record_failure(
@@ -341,32 +262,6 @@ class PostmasterWorker:
             plan.claimed.id, plan.mail.message_id, d.action.value, d.queue,
             plan.tn or (d.ticket.tn if d.ticket else ""), d.followup_via or "-",
         )  # fmt: skip
-
-
-def parents_first(batch: list[_Parsed]) -> list[_Parsed]:
-    """The batch in arrival order, except that a reply follows the mail it references.
-
-    Concurrent SMTP sessions can commit a reply a moment before its parent; routed in that
-    order, the reply would open a ticket of its own.
-    """
-    index = {p.mail.message_id: n for n, p in enumerate(batch)}
-    placed: set[int] = set()
-    ordered: list[_Parsed] = []
-
-    def place(n: int, depth: int = 0) -> None:
-        if n in placed:
-            return
-        placed.add(n)  # before recursing: reference cycles cannot loop
-        if depth < 50:
-            for ref in batch[n].item.references:
-                parent = index.get(ref)
-                if parent is not None and parent > n:
-                    place(parent, depth + 1)
-        ordered.append(batch[n])
-
-    for n in range(len(batch)):
-        place(n)
-    return ordered
 
 
 def describe(exc: BaseException) -> str:
