@@ -26,6 +26,35 @@ class Attachment:
 
 
 @dataclass(frozen=True, slots=True)
+class Bounce:
+    """What a delivery-failure report says about the mail that failed."""
+
+    original_message_id: str  # "<…>" of the bounced mail, "" when the report does not carry it
+    recipient: str  # the address that failed (lower-cased addr-spec), "" when unknown
+    status: str  # enhanced status code, e.g. "5.1.1"; "" when none could be found
+    permanent: bool  # a 5.x.x / hard failure (False: 4.x.x, delayed, transient)
+    diagnostic: str  # the remote server's text, one line, at most 500 characters
+    reporting_mta: str  # who reported it, "" when unknown
+    format: str  # "rfc3464" or the name of the non-standard format recognised (e.g. "qmail")
+
+
+@dataclass(frozen=True, slots=True)
+class ParseLimits:
+    """Bounds on the work one mail may cost; going past one yields warnings, never an error."""
+
+    max_message_bytes: int = 64 * 1024 * 1024  # beyond: headers only, body/attachments skipped
+    max_parts: int = 1000  # MIME parts walked
+    max_depth: int = 50  # MIME nesting walked
+    max_header_bytes: int = 256 * 1024  # one header field's raw size
+    max_html_bytes: int = 10 * 1024 * 1024  # HTML rendered/sanitised; beyond: a placeholder
+    max_html_links: int = 20_000  # <a>/<img>/… elements before HTML degrades to a placeholder
+    max_html_depth: int = 1000  # element nesting before HTML degrades to a placeholder
+
+
+DEFAULT_LIMITS = ParseLimits()
+
+
+@dataclass(frozen=True, slots=True)
 class ParsedMail:
     """A parsed mail: decoded header fields, the chosen body, the attachments, the repairs made."""
 
@@ -45,6 +74,18 @@ class ParsedMail:
     attachments: tuple[Attachment, ...]
     headers: tuple[tuple[str, str], ...]
     warnings: tuple[str, ...]
+    # Everything below has a default so that records can be built field by field in stages.
+    raw: bytes = b""  # the input, unchanged
+    safe_html: str | None = None  # `html` sanitised for display (nh3 allow-list, cid: mapped)
+    bounce: Bounce | None = None  # set when the mail is a delivery-failure report
+    is_auto_reply: bool = False  # RFC 3834 and the common vendor markers
+    is_out_of_office: bool = False  # an auto-reply that says its sender is away
+    is_list: bool = False  # sent through a mailing list (List-Id and friends)
+    loop: bool = False  # Znuny's X-OTRS-Loop rule (REFERENCE §1.3): never auto-answer it
+
+    @property
+    def is_bounce(self) -> bool:
+        return self.bounce is not None
 
     def header(self, name: str) -> str:
         """Return the first value of header `name` (case-insensitive), or "" if absent."""
