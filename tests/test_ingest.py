@@ -256,7 +256,11 @@ async def test_attachments_and_html_are_stored(daemon: Any, db: Any) -> None:
     msg["Subject"] = "Logs attached"
     msg["Message-ID"] = unique_id()
     msg.set_content("See the log.\n")
-    msg.add_alternative("<p>See the <b>log</b>.</p>", subtype="html")
+    msg.add_alternative(
+        '<p onclick="steal()">See the <b>log</b>.<script>alert(1)</script>'
+        '<a href="javascript:alert(2)">x</a><img src="https://tracker.example/p.gif"></p>',
+        subtype="html",
+    )
     msg.add_attachment(b"line1\nline2\n", maintype="text", subtype="plain", filename="app.log")
     msg.add_attachment(bytes(range(256)), maintype="application", subtype="octet-stream",
                        filename="dump.bin")  # fmt: skip
@@ -271,7 +275,10 @@ async def test_attachments_and_html_are_stored(daemon: Any, db: Any) -> None:
     assert set(by_name) == {"file-2", "app.log", "dump.bin"}
     assert by_name["dump.bin"].content == bytes(range(256))
     assert by_name["dump.bin"].content_size == "256"
-    assert b"<b>log</b>" in by_name["file-2"].content
+    stored_html = by_name["file-2"].content
+    assert b"<b>log</b>" in stored_html  # sanitised HTML is what the web view gets
+    for unsafe in (b"<script", b"onclick", b"javascript:", b' src="https://tracker'):
+        assert unsafe not in stored_html
     assert await count(db, article_data_mime_attachment) == 3
 
 
@@ -297,3 +304,15 @@ async def test_non_mail_data_is_refused(daemon: Any, db: Any) -> None:
         await send(daemon.port(), b"\r\n\r\n")
     assert caught.value.smtp_code == 554
     assert await inbox_states(db) == {}
+
+
+async def test_overlong_lines_are_accepted_not_bounced(daemon: Any, db: Any) -> None:
+    # Unwrapped base64 and long HTML lines break RFC 5321's 1,000-octet limit in real mail.
+    head = make_mail(subject="long line").split(b"\r\n\r\n")[0]
+    raw = head + b"\r\n\r\n" + b"x" * 20_000 + b"\r\n"
+    assert max(len(line) for line in raw.split(b"\r\n")) == 20_000
+    await send(daemon.port(), raw)
+    await _processed(db, 1)
+    async with db.connect() as conn:
+        stored = (await conn.execute(text("SELECT body FROM article_data_mime_plain"))).scalar()
+    assert stored == raw

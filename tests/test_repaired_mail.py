@@ -48,3 +48,17 @@ async def test_repaired_mail_becomes_an_article_with_its_warnings(daemon: Any, d
     assert warnings, "the repairs must be recorded"
     joined = " ".join(warnings).lower()
     assert "message-id" in joined and "date" in joined
+
+
+async def test_classification_is_recorded_in_the_trace(daemon: Any, db: Any, corpus: Any) -> None:
+    bounce = (corpus / "PostMaster" / "PostMaster-Test10.box").read_bytes()
+    await send(daemon.port(), bounce, sender="")
+    await wait_until(lambda: all_processed(db))
+    async with db.connect() as conn:
+        trace = json.loads(
+            (await conn.execute(text("SELECT trace FROM inbox_message"))).scalar_one()
+        )
+    found = trace["classification"]
+    assert found["loop"] is True
+    assert found["bounce"]["permanent"] is True
+    assert found["bounce"]["original_message_id"].startswith("<1183717051.")

@@ -29,6 +29,7 @@ from pytrs.config.checks import (
     regex,
     rule,
 )
+from pytrs.parsers.model import DEFAULT_LIMITS, ParseLimits
 
 # Queues every pytrs database is created with (Znuny's ids 1-4); config may refer to them
 # without declaring them in [[queues]].
@@ -170,6 +171,27 @@ class PostmasterConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ParserConfig:
+    """Bounds on the work one mail may cost the parser (SPEC S6); see ``ParseLimits``."""
+
+    max_message_bytes: int = field(
+        default=DEFAULT_LIMITS.max_message_bytes, metadata=rule(at_least(1))
+    )
+    max_parts: int = field(default=DEFAULT_LIMITS.max_parts, metadata=rule(at_least(1)))
+    max_depth: int = field(default=DEFAULT_LIMITS.max_depth, metadata=rule(at_least(1)))
+    max_header_bytes: int = field(
+        default=DEFAULT_LIMITS.max_header_bytes, metadata=rule(at_least(1))
+    )
+    max_html_bytes: int = field(default=DEFAULT_LIMITS.max_html_bytes, metadata=rule(at_least(1)))
+    max_html_links: int = field(default=DEFAULT_LIMITS.max_html_links, metadata=rule(at_least(1)))
+    max_html_depth: int = field(default=DEFAULT_LIMITS.max_html_depth, metadata=rule(at_least(1)))
+
+    def limits(self) -> ParseLimits:
+        """The ``ParseLimits`` to hand to ``parse_mail``."""
+        return ParseLimits(**dataclasses.asdict(self))
+
+
+@dataclass(frozen=True, slots=True)
 class AgentConfig:
     login: str = field(metadata=rule(non_empty))
     email: str = field(metadata=rule(email_address))
@@ -225,6 +247,7 @@ class Config:
     outbound: OutboundConfig = field(default_factory=OutboundConfig)
     ticket: TicketConfig = field(default_factory=TicketConfig)
     postmaster: PostmasterConfig = field(default_factory=PostmasterConfig)
+    parser: ParserConfig = field(default_factory=ParserConfig)
     authentication: AuthenticationConfig = field(default_factory=AuthenticationConfig)
     loop_protection: LoopProtectionConfig = field(default_factory=LoopProtectionConfig)
     daemon: DaemonConfig = field(default_factory=DaemonConfig)

@@ -110,6 +110,10 @@ def _peer_text(peer: Any) -> str:
 class _SessionTracking:
     """Lets the daemon's shutdown see which sessions are in DATA and close the others."""
 
+    # RFC 5321 caps lines at 1,000 octets, but real mail breaks it (unwrapped base64, long
+    # HTML lines) and the big MTAs accept it; refusing would bounce a customer's mail. Memory
+    # stays bounded by the message size limit.
+    line_length_limit = 1024 * 1024
     in_data = False
     transport: asyncio.BaseTransport | None
 

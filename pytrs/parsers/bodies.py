@@ -1,20 +1,24 @@
 """The MIME walk: which part is the body, which is the HTML, which are attachments.
 
 Second half of `parse_mail`, after the header fields. The tree the `email` package built is walked
-once, iteratively and within bounds (parts and depth), in document order. The first text/plain
-part not marked as a file is the body and the first such text/html part is the HTML; every other
-leaf becomes an `Attachment`. Nested messages (message/*) are not descended into: each is one
-attachment, so a bounce's original mail can never be mistaken for the body.
+once, iteratively and within the bounds of `ParseLimits` (parts and depth), in document order.
+The first text/plain part not marked as a file is the body and the first such text/html part is
+the HTML; every other leaf becomes an `Attachment`. Nested messages (message/*) are not descended
+into: each is one attachment, so a bounce's original mail can never be mistaken for the body. A
+multipart whose declared boundary never occurs is re-read with the boundary its body uses.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from email import message_from_bytes
+from email.errors import NoBoundaryInMultipartDefect, StartBoundaryNotFoundDefect
 from email.message import Message
+from email.policy import compat32
 
 from pytrs.parsers.charsets import decode_bytes
-from pytrs.parsers.htmltext import html_to_text
-from pytrs.parsers.model import Attachment
+from pytrs.parsers.model import DEFAULT_LIMITS, Attachment, ParseLimits
 from pytrs.parsers.nested import message_bytes, nested_filename
 from pytrs.parsers.parts import (
     charset,
@@ -27,9 +31,14 @@ from pytrs.parsers.parts import (
     raw_header,
 )
 
-MAX_PARTS = 1000
-MAX_DEPTH = 50
 BODY_CONTENT_TYPE = "text/plain; charset=utf-8"
+_LOST_BOUNDARY = (NoBoundaryInMultipartDefect, StartBoundaryNotFoundDefect)
+# A delimiter line: "--" and an RFC 2046 boundary (1-70 bchars, not ending in a space).
+_BOUNDARY_LINE = re.compile(
+    rb"^--([0-9A-Za-z'()+_,./:=?-](?:[0-9A-Za-z'()+_,./:=? -]{0,68}[0-9A-Za-z'()+_,./:=?-])?)"
+    rb"[ \t]*\r?$",
+    re.MULTILINE,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,12 +60,12 @@ class _Leaf:
     in_alternative: bool
 
 
-def split_parts(msg: Message, warnings: list[str]) -> Content:
+def split_parts(msg: Message, warnings: list[str], limits: ParseLimits = DEFAULT_LIMITS) -> Content:
     """Walk `msg` and return its body, HTML and attachments; repairs are added to `warnings`."""
     body_leaf: _Leaf | None = None
     html_leaf: _Leaf | None = None
     files: list[_Leaf] = []
-    for leaf in _leaves(msg, warnings):
+    for leaf in _leaves(msg, warnings, limits):
         role = _role(leaf.part, warnings)
         if role == "text" and body_leaf is None:
             body_leaf = leaf
@@ -68,36 +77,71 @@ def split_parts(msg: Message, warnings: list[str]) -> Content:
     if body_leaf is not None:
         body, body_type = _text_of(body_leaf.part, warnings), _body_type(body_leaf.part)
     else:
-        # HTML-only mail: filters and follow-up detection still need the words.
-        body, body_type = (html_to_text(html) if html else ""), BODY_CONTENT_TYPE
+        # HTML-only mail: the parse stage fills the body from the bounded HTML rendering.
+        body, body_type = "", BODY_CONTENT_TYPE
     attachments = tuple(
         _attachment_or_stub(leaf, number, warnings) for number, leaf in enumerate(files, start=1)
     )
     return Content(body, body_type, html, attachments)
 
 
-def _leaves(msg: Message, warnings: list[str]) -> list[_Leaf]:
+def _leaves(msg: Message, warnings: list[str], limits: ParseLimits) -> list[_Leaf]:
     # An explicit stack instead of recursion: the bounds below are ours, not the interpreter's.
     leaves: list[_Leaf] = []
-    stack: list[tuple[Message, int, bool]] = [(msg, 0, False)]
+    # (part, depth, inside multipart/alternative, already re-parsed with a found boundary)
+    stack: list[tuple[Message, int, bool, bool]] = [(msg, 0, False, False)]
     visited = 0
     while stack:
-        part, depth, in_alternative = stack.pop()
+        part, depth, in_alternative, reparsed = stack.pop()
         visited += 1
-        if visited > MAX_PARTS:
-            warnings.append(f"more than {MAX_PARTS} MIME parts, the rest skipped")
+        if visited > limits.max_parts:
+            warnings.append(f"more than {limits.max_parts} MIME parts, the rest skipped")
             break
         for defect in part.defects:
             warnings.append(f"MIME defect: {type(defect).__name__}")
         # is_multipart() first: it spares the content-type parse for most leaves.
-        if not part.is_multipart() or part.get_content_maintype() != "multipart":
-            leaves.append(_Leaf(part, in_alternative))
-        elif depth >= MAX_DEPTH:
-            warnings.append(f"MIME nesting deeper than {MAX_DEPTH}, the rest skipped")
-        else:
+        if part.is_multipart() and part.get_content_maintype() == "multipart":
+            if depth >= limits.max_depth:
+                warnings.append(f"MIME nesting deeper than {limits.max_depth}, the rest skipped")
+                continue
             inside = in_alternative or part.get_content_subtype() == "alternative"
-            stack.extend((child, depth + 1, inside) for child in reversed(children(part)))
+            stack.extend((child, depth + 1, inside, False) for child in reversed(children(part)))
+            continue
+        repaired = None if reparsed else _with_found_boundary(part, warnings)
+        if repaired is not None:
+            stack.append((repaired, depth, in_alternative, True))
+        else:
+            leaves.append(_Leaf(part, in_alternative))
     return leaves
+
+
+def _with_found_boundary(part: Message, warnings: list[str]) -> Message | None:
+    """Re-parse a multipart whose declared boundary is missing or never occurs, or None.
+
+    The boundary is taken from the first delimiter-like line of the body, provided it occurs
+    again (a second part or the close delimiter); mailers that mangle the Content-Type header
+    (quoting, folding) leave the body intact.
+    """
+    if not any(isinstance(defect, _LOST_BOUNDARY) for defect in part.defects):
+        return None
+    data = part.get_payload(decode=True)
+    if not isinstance(data, bytes):
+        return None
+    found = _BOUNDARY_LINE.search(data)
+    if found is None or data.count(b"--" + found.group(1)) < 2:
+        return None
+    boundary = found.group(1)
+    head = b'Content-Type: multipart/%s; boundary="%s"\n\n' % (
+        part.get_content_subtype().encode("ascii", "replace"),
+        boundary,
+    )
+    try:
+        repaired = message_from_bytes(head + data, policy=compat32)
+    except Exception:  # RecursionError on absurd nesting inside; the text stays the body.
+        return None
+    shown = boundary.decode("ascii", "replace")
+    warnings.append(f"multipart boundary not found, {shown!r} from the body used")
+    return repaired
 
 
 def _role(part: Message, warnings: list[str]) -> str:
@@ -136,7 +180,10 @@ def _text_of(part: Message, warnings: list[str]) -> str:
     if "\x00" in text:
         warnings.append("NUL characters removed from text")
         text = text.replace("\x00", "")
-    return text.replace("\r\n", "\n")
+    if "\r" not in text:
+        return text
+    # Stored text has "\n" line ends; old Mac mail and broken gateways write bare CRs.
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def _body_type(part: Message) -> str:

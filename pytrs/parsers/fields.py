@@ -14,6 +14,7 @@ from email.utils import parsedate_to_datetime
 
 DERIVED_ID_DOMAIN = "pytrs.invalid"
 _BRACKETED_ID = re.compile(r"<([^<>]*)>")
+_ISO_DATE = re.compile(r"\s*\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
 
 
 def message_id_md5(message_id: str) -> str:
@@ -70,7 +71,7 @@ def parse_date(value: str, warnings: list[str]) -> datetime | None:
         warnings.append("Date missing")
         return None
     try:
-        parsed = parsedate_to_datetime(value)
+        parsed = _parse_date(value)
         if parsed.tzinfo is None:
             # RFC 5322 "-0000": the time is UTC, the sender's zone unknown.
             return parsed.replace(tzinfo=UTC)
@@ -78,3 +79,13 @@ def parse_date(value: str, warnings: list[str]) -> datetime | None:
     except Exception:  # ValueError, TypeError, OverflowError across Python patch releases.
         warnings.append("Date unparsable")
         return None
+
+
+def _parse_date(value: str) -> datetime:
+    try:
+        return parsedate_to_datetime(value)
+    except Exception:
+        # Some scripts and web forms write ISO 8601 ("2026-03-03T10:00:00Z") instead.
+        if not _ISO_DATE.match(value):
+            raise
+        return datetime.fromisoformat(value.strip())

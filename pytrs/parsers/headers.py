@@ -1,9 +1,10 @@
 """Header field decoding: a raw compat32 header value becomes one clean line of text.
 
 `parse_mail` runs every top-level header through `decode_header_value`; the MIME walk uses it
-for filenames and Content-IDs. It unfolds, reads raw 8-bit bytes (utf-8, else cp1252), decodes
-RFC 2047 encoded words leniently (per word, so one broken word cannot spoil the field) and strips
-the newlines that article storage must not see (REFERENCE §12). It never raises.
+for filenames and Content-IDs. It bounds the raw size, unfolds, reads raw 8-bit bytes (utf-8,
+else the mail's own charset, else a guess or cp1252), decodes RFC 2047 encoded words leniently
+(per word, so one broken word cannot spoil the field) and strips the newlines that article storage
+must not see (REFERENCE §12). It never raises.
 """
 
 from __future__ import annotations
@@ -11,11 +12,11 @@ from __future__ import annotations
 import binascii
 import re
 
-from pytrs.parsers.charsets import decode_bytes, decode_lenient
+from pytrs.parsers.charsets import decode_bytes, decode_unlabelled
+from pytrs.parsers.model import DEFAULT_LIMITS
 
+# The decoded text of one field is stored at most this long, whatever the raw limit allowed.
 MAX_HEADER_CHARS = 64 * 1024
-# Work is bounded before decoding too, so an absurd header costs at most a few regex passes.
-_MAX_RAW_CHARS = 4 * MAX_HEADER_CHARS
 
 # Unfolding only removes the line breaks (RFC 5322 2.2.3); NUL is dropped as no store keeps it.
 _BREAKS = re.compile("[\r\n\x00]")
@@ -23,17 +24,31 @@ _NEEDS_WORK = re.compile("[\r\n\x00]|=\\?")
 _ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([qQbB])\?([^?]*)\?=")
 
 
-def decode_header_value(raw: str, warnings: list[str], name: str = "") -> str:
-    """Return the unfolded, decoded, stripped text of one raw header value."""
-    if raw.isascii() and _NEEDS_WORK.search(raw) is None:
+def decode_header_value(
+    raw: str,
+    warnings: list[str],
+    name: str = "",
+    *,
+    max_bytes: int = DEFAULT_LIMITS.max_header_bytes,
+    charset: str | None = None,
+) -> str:
+    """Return the unfolded, decoded, stripped text of one raw header value.
+
+    `max_bytes` bounds the raw value read (longer ones are cut, with a warning); `charset` is the
+    codec raw 8-bit bytes are read in when they are not utf-8 (the mail's body charset).
+    """
+    if raw.isascii() and _NEEDS_WORK.search(raw) is None and len(raw) <= max_bytes:
         return raw.strip()
     value = raw
-    if len(value) > _MAX_RAW_CHARS:
-        value = value[:_MAX_RAW_CHARS]
-        warnings.append(f"header {name or '?'} cut before decoding")
+    if len(value) > max_bytes:
+        # 8-bit bytes are one surrogate escape each, so characters count raw bytes here.
+        value = value[:max_bytes]
+        warnings.append(f"header {name or '?'} longer than {max_bytes} bytes, cut")
+    if "\x00" in value:
+        warnings.append(f"NUL characters removed from header {name or '?'}")
     value = _BREAKS.sub("", value)
     if not value.isascii():
-        value = _decode_8bit(value, warnings, name)
+        value = _decode_8bit(value, warnings, name, charset)
     if "=?" in value:
         value = decode_encoded_words(value, warnings)
         # Decoded words can carry their own newlines (=0A); headers stay one line.
@@ -41,22 +56,31 @@ def decode_header_value(raw: str, warnings: list[str], name: str = "") -> str:
     return value.strip()
 
 
-def raw_header_text(raw: str) -> str:
+def raw_header_text(raw: str, max_bytes: int = DEFAULT_LIMITS.max_header_bytes) -> str:
     """Return a raw header value unfolded and 8-bit-decoded, encoded words left as they are."""
-    value = _BREAKS.sub("", raw[:_MAX_RAW_CHARS])
+    value = _BREAKS.sub("", raw[:max_bytes])
     if not value.isascii():
-        value = _decode_8bit(value, [], "")
+        value = _decode_8bit(value, [], "", None)
     return value.strip()
 
 
-def _decode_8bit(value: str, warnings: list[str], name: str) -> str:
+def _decode_8bit(value: str, warnings: list[str], name: str, charset: str | None) -> str:
     # The bytes parser keeps 8-bit header bytes as surrogate escapes; turn them back into bytes.
+    # Characters that are no escapes (a str handed in directly) go through as utf-8.
     data = value.encode("utf-8", "surrogateescape")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
-        warnings.append(f"8-bit header {name or '?'} read as cp1252")
-        return decode_lenient(data)
+        pass
+    where = f"8-bit header {name or '?'}"
+    if charset is not None:
+        text, problem = decode_bytes(data, charset)
+        if problem is None:
+            warnings.append(f"{where} read as {charset}, the charset of the body")
+            return text
+    text, how = decode_unlabelled(data)
+    warnings.append(f"{where} {how}")
+    return text
 
 
 def decode_encoded_words(value: str, warnings: list[str]) -> str:

@@ -3,19 +3,25 @@
 The mail is parsed once with the compat32 policy (several times faster than policy.default);
 header text is decoded here rather than by the policy. Nothing in this stage raises: a failure
 in any step degrades to a record holding what could be recovered plus a warning, because the
-caller keeps the raw bytes and must still route the mail somewhere.
+caller keeps the raw bytes and must still route the mail somewhere. `ParseLimits` bound the work:
+a mail over `max_message_bytes` is read for its headers only.
 """
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
 from email import message_from_bytes
 from email.errors import MissingHeaderBodySeparatorDefect
 from email.message import Message
 from email.parser import BytesHeaderParser
 from email.policy import compat32
+from typing import Any
 
 from pytrs.parsers.addresses import extract_addresses
 from pytrs.parsers.bodies import EMPTY, Content, split_parts
+from pytrs.parsers.charsets import resolve_charset
+from pytrs.parsers.classify import classify
 from pytrs.parsers.fields import (
     bracketed_ids,
     derived_message_id,
@@ -24,14 +30,29 @@ from pytrs.parsers.fields import (
     references,
 )
 from pytrs.parsers.headers import MAX_HEADER_CHARS, decode_header_value
-from pytrs.parsers.model import ParsedMail
+from pytrs.parsers.html import render_html
+from pytrs.parsers.model import DEFAULT_LIMITS, ParsedMail, ParseLimits
+from pytrs.parsers.parts import charset
 from pytrs.parsers.repair import rejoin_stray_header_lines
 
 _MAX_WARNINGS = 100
+_BLANK_LINE = re.compile(rb"\r?\n\r?\n|\r\r")
+_BOUNDARY_PARAM = re.compile(rb"""boundary\s*=\s*["']?([^"';\r\n]{1,70})""", re.IGNORECASE)
+_MAX_BOUNDARIES = 200
+# The header block of a mail over `max_message_bytes` is looked for within this many bytes,
+# whatever the limit: the headers of an oversized mail are still needed to route it.
+_MAX_HEAD_BYTES = 4 * 1024 * 1024
+# Fields a mail should carry once; when repeated, the first is the one every client shows.
+_SINGLE = ("subject", "from", "date", "message-id", "reply-to", "in-reply-to")
+# Recipient fields are joined when repeated, so that nobody who was addressed goes missing.
+_JOINED = ("to", "cc")
 
 
-def parse_mail(raw: bytes) -> ParsedMail:
-    """Parse one raw mail; never raises, repairs are listed in `ParsedMail.warnings`."""
+def parse_mail(raw: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> ParsedMail:
+    """Parse one raw mail; never raises, repairs are listed in `ParsedMail.warnings`.
+
+    `ParsedMail.raw` is the input itself, whatever happened to the rest.
+    """
     warnings: list[str] = []
     if not isinstance(raw, bytes):
         # Callers may hand over a database buffer; anything else is a caller bug, still no raise.
@@ -41,26 +62,67 @@ def parse_mail(raw: bytes) -> ParsedMail:
             if isinstance(raw, bytearray | memoryview)
             else str(raw).encode("utf-8", "surrogatepass")
         )
-    msg, complete = _parse(raw, warnings)
+    msg, complete = _parse_within(raw, limits, warnings)
+    headers = _decode_headers(msg, warnings, limits)
+    content = EMPTY
+    try:
+        if complete:
+            content = split_parts(msg, warnings, limits)
+    except Exception as exc:  # A bug or an absurd structure; keep the header fields.
+        warnings.append(f"MIME walk failed ({type(exc).__name__}), body and attachments lost")
+    try:
+        record = _record(raw, headers, content, warnings)
+    except Exception as exc:
+        warnings.append(f"header fields failed ({type(exc).__name__})")
+        return _minimal(raw, warnings)
+    return _enrich(record, limits)
+
+
+def _enrich(mail: ParsedMail, limits: ParseLimits) -> ParsedMail:
+    """Add what is derived from the record: the HTML for display (and the text of HTML-only
+    mail), and the bounce / auto-reply / list / loop classification."""
+    warnings = list(mail.warnings)
+    if mail.html is not None:
+        changes: dict[str, Any] = {}
+        # Inline images stay `cid:` references to this mail's own parts; the web view maps
+        # them to attachment URLs. References to parts the mail does not have are dropped.
+        cids = (a.content_id.strip().strip("<>") for a in mail.attachments)
+        rendered = render_html(mail.html, {cid: f"cid:{cid}" for cid in cids if cid}, limits)
+        changes["safe_html"] = rendered.safe_html
+        warnings.extend(rendered.warnings)
+        if not mail.body:
+            changes["body"] = rendered.text
+        mail = replace(mail, **changes)  # classification reads the rendered text too
+    result = classify(mail)
+    return replace(
+        mail,
+        bounce=result.bounce,
+        is_auto_reply=result.is_auto_reply,
+        is_out_of_office=result.is_out_of_office,
+        is_list=result.is_list,
+        loop=result.loop,
+        warnings=_distinct(warnings),
+    )
+
+
+def _parse_within(raw: bytes, limits: ParseLimits, warnings: list[str]) -> tuple[Message, bool]:
+    """Parse as much of `raw` as the limits allow; say whether the MIME structure was parsed."""
+    if len(raw) > limits.max_message_bytes:
+        warnings.append(
+            f"message larger than {limits.max_message_bytes} bytes: headers only, "
+            "body and attachments skipped"
+        )
+        return _parse_head(raw, warnings), False
+    bounded = _within_part_limit(raw, limits.max_parts, warnings)
+    msg, complete = _parse(bounded, warnings)
     if complete and _lost_headers(msg):
-        repaired = rejoin_stray_header_lines(raw)
+        repaired = rejoin_stray_header_lines(bounded)
         if repaired is not None:
             # The one case that parses twice: a broken header block, where the first parse
             # would hand Subject, From or Message-ID to the body.
             msg, complete = _parse(repaired, warnings)
             warnings.append("header line without colon joined to the previous header")
-    headers = _decode_headers(msg, warnings)
-    content = EMPTY
-    try:
-        if complete:
-            content = split_parts(msg, warnings)
-    except Exception as exc:  # A bug or an absurd structure; keep the header fields.
-        warnings.append(f"MIME walk failed ({type(exc).__name__}), body and attachments lost")
-    try:
-        return _record(raw, headers, content, warnings)
-    except Exception as exc:
-        warnings.append(f"header fields failed ({type(exc).__name__})")
-        return _minimal(raw, warnings)
+    return msg, complete
 
 
 def _parse(raw: bytes, warnings: list[str]) -> tuple[Message, bool]:
@@ -76,15 +138,60 @@ def _parse(raw: bytes, warnings: list[str]) -> tuple[Message, bool]:
         return Message(), False
 
 
+def _parse_head(raw: bytes, warnings: list[str]) -> Message:
+    """Parse only the header block of an oversized mail, read within `_MAX_HEAD_BYTES`."""
+    blank = _BLANK_LINE.search(raw, 0, _MAX_HEAD_BYTES)
+    if blank is not None:
+        end = blank.start()
+    else:
+        # No end of the header block within the bound: keep the whole lines that fit.
+        last = max(raw.rfind(b"\n", 0, _MAX_HEAD_BYTES), raw.rfind(b"\r", 0, _MAX_HEAD_BYTES))
+        end = last + 1 if last >= 0 else _MAX_HEAD_BYTES
+    try:
+        return BytesHeaderParser(policy=compat32).parsebytes(raw[:end])
+    except Exception:
+        warnings.append("headers unparsable")
+        return Message()
+
+
+def _within_part_limit(raw: bytes, max_parts: int, warnings: list[str]) -> bytes:
+    """Return `raw`, or its start up to the delimiter that opens one part too many.
+
+    The stdlib parser builds every part before the MIME walk can count them: a 1 MB mail of
+    tiny parts would cost seconds and tens of megabytes. Only mail with more delimiter-like
+    lines than the limit allows pays for finding its declared boundaries.
+    """
+    if raw.count(b"\n--") + raw.count(b"\r--") <= max_parts:
+        return raw
+    boundaries = sorted(
+        {match.group(1) for match in _BOUNDARY_PARAM.finditer(raw)}, key=len, reverse=True
+    )[:_MAX_BOUNDARIES]
+    if not boundaries:
+        return raw
+    delimiter = re.compile(rb"[\r\n]--(?:" + b"|".join(map(re.escape, boundaries)) + rb")")
+    for count, match in enumerate(delimiter.finditer(raw), start=1):
+        if count > max_parts:
+            warnings.append(f"more than {max_parts} MIME parts, the rest skipped")
+            return raw[: match.start() + 1]
+    return raw
+
+
 def _lost_headers(msg: Message) -> bool:
     return any(isinstance(defect, MissingHeaderBodySeparatorDefect) for defect in msg.defects)
 
 
-def _decode_headers(msg: Message, warnings: list[str]) -> tuple[tuple[str, str], ...]:
+def _decode_headers(
+    msg: Message, warnings: list[str], limits: ParseLimits
+) -> tuple[tuple[str, str], ...]:
     decoded = []
     try:
+        # Raw 8-bit header bytes that are not utf-8 are most likely in the body's charset.
+        body_charset = resolve_charset(charset(msg) or "")
+        hint = None if body_charset in (None, "ascii", "utf-8") else body_charset
         for name, raw_value in msg.raw_items():
-            value = decode_header_value(str(raw_value), warnings, name)
+            value = decode_header_value(
+                str(raw_value), warnings, name, max_bytes=limits.max_header_bytes, charset=hint
+            )
             if len(value) > MAX_HEADER_CHARS:
                 warnings.append(f"header {name} cut to 64 KiB")
                 value = value[:MAX_HEADER_CHARS]
@@ -98,8 +205,15 @@ def _record(
     raw: bytes, headers: tuple[tuple[str, str], ...], content: Content, warnings: list[str]
 ) -> ParsedMail:
     values: dict[str, list[str]] = {}
+    names: dict[str, str] = {}
     for name, value in headers:
         values.setdefault(name.lower(), []).append(value)
+        names.setdefault(name.lower(), name)
+    for key in (*_SINGLE, *_JOINED):
+        count = len(values.get(key, ()))
+        if count > 1:
+            kept = "joined" if key in _JOINED else "the first kept"
+            warnings.append(f"{count} {names[key]} headers, {kept}")
 
     def first(name: str) -> str:
         found = values.get(name)
@@ -115,7 +229,6 @@ def _record(
         from_=sender,
         from_address=senders[-1] if senders else "",
         reply_to=first("reply-to"),
-        # Repeated To/Cc headers are illegal but seen; no recipient may go missing.
         to=", ".join(values.get("to", ())),
         cc=", ".join(values.get("cc", ())),
         message_id=msgid,
@@ -128,11 +241,12 @@ def _record(
         attachments=content.attachments,
         headers=headers,
         warnings=_distinct(warnings),
+        raw=raw,
     )
 
 
 def _minimal(raw: bytes, warnings: list[str]) -> ParsedMail:
-    """The last resort: nothing but the derived id and the warnings."""
+    """The last resort: nothing but the derived id, the raw bytes and the warnings."""
     return ParsedMail(
         subject="",
         from_="",
@@ -150,6 +264,7 @@ def _minimal(raw: bytes, warnings: list[str]) -> ParsedMail:
         attachments=(),
         headers=(),
         warnings=_distinct(warnings),
+        raw=raw,
     )
 
 

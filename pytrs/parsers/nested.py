@@ -6,6 +6,7 @@ body. Instead its bytes are written back out and it is named after its subject, 
 
 from __future__ import annotations
 
+import binascii
 from email.errors import MissingHeaderBodySeparatorDefect
 from email.generator import BytesGenerator, Generator
 from email.message import Message
@@ -15,7 +16,14 @@ from io import BytesIO, StringIO
 from typing import Any
 
 from pytrs.parsers.headers import decode_header_value
-from pytrs.parsers.parts import children, payload, printable, raw_header
+from pytrs.parsers.parts import (
+    children,
+    decode_base64,
+    payload,
+    printable,
+    raw_header,
+    transfer_encoding,
+)
 from pytrs.parsers.repair import rejoin_stray_header_lines
 
 
@@ -50,6 +58,8 @@ def message_bytes(part: Message, warnings: list[str]) -> bytes:
         if len(subparts) == 1 and part.get_content_subtype() != "delivery-status":
             nested = subparts[0]
             flat = _flatten(nested)
+            if _encoded(part):
+                return _decoded(flat, transfer_encoding(part), warnings)
             if any(isinstance(d, MissingHeaderBodySeparatorDefect) for d in nested.defects):
                 # The original had no blank line after its headers; the generator's would hide
                 # the headers that follow a broken line from any later reader.
@@ -69,6 +79,9 @@ def nested_filename(part: Message, content: bytes, warnings: list[str]) -> str:
     if not subparts:
         return ""
     nested = subparts[0]
+    if _encoded(part) and content:
+        # The parsed child is the encoded text; the real headers are in the decoded bytes.
+        nested = BytesHeaderParser(policy=compat32).parsebytes(content)
     if raw_header(nested, "subject") is None and content:
         # A broken header block may have hidden the Subject; only its headers are re-read.
         repaired = rejoin_stray_header_lines(content)
@@ -79,6 +92,19 @@ def nested_filename(part: Message, content: bytes, warnings: list[str]) -> str:
         return ""
     name = printable(decode_header_value(subject, warnings, "Subject"))
     return f"{name}.eml" if name else ""
+
+
+def _encoded(part: Message) -> bool:
+    # RFC 2046 forbids encoding a message/rfc822 part, but some clients do; the parser then
+    # reads the encoded text as if it were the nested mail.
+    return transfer_encoding(part) in ("base64", "quoted-printable")
+
+
+def _decoded(flat: bytes, encoding: str, warnings: list[str]) -> bytes:
+    warnings.append(f"nested message in {encoding} decoded")
+    if encoding == "base64":
+        return decode_base64(flat, warnings)
+    return binascii.a2b_qp(flat)
 
 
 def _flatten(msg: Message) -> bytes:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import re
 
 _MAX_HEAD = 256 * 1024
-_BLANK_LINE = re.compile(rb"\r?\n\r?\n")
+# Any line end style, bare CRs included (old Mac mailers, some gateways).
+_BLANK_LINE = re.compile(rb"\r?\n\r?\n|\r\r")
 _HEADER_LINE = re.compile(rb"[!-9;-~]+:")
 # Names that make it safe to say "the header block goes on": a body that merely lacks its
 # separating blank line rarely has lines starting like these.
@@ -32,7 +33,7 @@ def rejoin_stray_header_lines(raw: bytes) -> bytes | None:
     """
     blank = _BLANK_LINE.search(raw, 0, _MAX_HEAD)
     head_end = blank.start() if blank else min(len(raw), _MAX_HEAD)
-    lines = raw[:head_end].split(b"\n")
+    lines = raw[:head_end].splitlines(keepends=True)
     last_known = max((i for i, line in enumerate(lines) if _KNOWN_HEADER.match(line)), default=-1)
     changed = False
     for index in range(1, last_known):
@@ -41,4 +42,4 @@ def rejoin_stray_header_lines(raw: bytes) -> bytes | None:
             continue
         lines[index] = b" " + line
         changed = True
-    return b"\n".join(lines) + raw[head_end:] if changed else None
+    return b"".join(lines) + raw[head_end:] if changed else None

@@ -137,7 +137,24 @@ def _trace(plan: Planned) -> dict[str, Any]:
         "reopen": d.reopen,
         "reasons": list(d.reasons),
         "warnings": list(plan.mail.warnings),
+        "classification": _classification(plan.mail),
     }
+
+
+def _classification(mail: ParsedMail) -> dict[str, Any]:
+    """What the parser recognised, for the trace (responders act on the same flags)."""
+    found: dict[str, Any] = {
+        name: True
+        for name in ("is_auto_reply", "is_out_of_office", "is_list", "loop")
+        if getattr(mail, name)
+    }
+    if mail.bounce is not None:
+        b = mail.bounce
+        found["bounce"] = {
+            "recipient": b.recipient, "status": b.status, "permanent": b.permanent,
+            "original_message_id": b.original_message_id, "format": b.format,
+        }  # fmt: skip
+    return found
 
 
 def _history(
@@ -260,9 +277,11 @@ def _epoch(naive_utc: datetime) -> int:
 
 def _attachment_rows(mail: ParsedMail, article_id: int, now: datetime) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
-    if mail.html is not None:
-        # Znuny keeps the HTML body as an attachment named file-2 (REFERENCE §12).
-        html = mail.html.encode("utf-8", "replace")
+    if mail.safe_html is not None:
+        # Znuny keeps the HTML body as an attachment named file-2 (REFERENCE §12). pytrs keeps
+        # the sanitised HTML there, the one the web view may show; the original is in the raw
+        # mail and can be rendered again with a newer sanitiser.
+        html = mail.safe_html.encode("utf-8", "replace")
         rows.append(
             {
                 "article_id": article_id, "filename": "file-2",

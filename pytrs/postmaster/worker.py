@@ -63,6 +63,7 @@ class PostmasterWorker:
         self.backoff = timedelta(seconds=pm.retry_backoff_seconds)
         self.lease = timedelta(seconds=pm.lease_seconds)
         self.poll_interval = pm.poll_interval_seconds
+        self.limits = config.parser.limits()
         tc = config.ticket
         self.numbers: TicketNumberGenerator = make_generator(
             tc.number_generator, tc.system_id, tc.hook, tc.check_system_id, tc.min_counter_size
@@ -173,7 +174,7 @@ class PostmasterWorker:
             bad: list[tuple[ClaimedMessage, str]] = []
             for message in claimed:
                 try:
-                    mail = parse_mail(message.raw)
+                    mail = parse_mail(message.raw, self.limits)
                     ok.append(Parsed(message, mail, routing_input(message, mail)))
                 except Exception as exc:
                     bad.append((message, describe(exc)))
