@@ -84,10 +84,11 @@ class _FeedparserRe:
 
 def install() -> None:
     """Give email.feedparser the fast boundary matcher (idempotent)."""
-    if not isinstance(feedparser.re, _FeedparserRe):
-        feedparser.re = _FeedparserRe()  # type: ignore[assignment]
+    # setattr: the typeshed stubs do not declare the module's `re` import.
+    if not isinstance(getattr(feedparser, "re", None), _FeedparserRe):
+        setattr(feedparser, "re", _FeedparserRe())  # noqa: B010
 
 
 def uninstall() -> None:
     """Give email.feedparser its own `re` back (benchmarks measure the stock parser)."""
-    feedparser.re = re
+    setattr(feedparser, "re", re)  # noqa: B010
