@@ -282,6 +282,7 @@ def _parsed_record(mail: ParsedMail) -> dict[str, Any]:
                 "size": len(a.content),
                 "inline": a.disposition == "inline",
                 "content_id": a.content_id,
+                **({"text": a.text} if a.text else {}),
             }
             for a in mail.attachments
         ],

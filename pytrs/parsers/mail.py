@@ -52,10 +52,14 @@ _JOINED = ("to", "cc")
 # Once per process: the stdlib MIME parser's per-boundary regex compile is a quarter of its cost.
 boundary.install()
 
-def parse_mail(raw: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> ParsedMail:
+
+def parse_mail(
+    raw: bytes, limits: ParseLimits = DEFAULT_LIMITS, *, nested: bool = False
+) -> ParsedMail:
     """Parse one raw mail; never raises, repairs are listed in `ParsedMail.warnings`.
 
-    `ParsedMail.raw` is the input itself, whatever happened to the rest.
+    `ParsedMail.raw` is the input itself, whatever happened to the rest. `nested` parses a
+    message found inside another one: fields only, no HTML rendering or classification.
     """
     warnings: list[str] = []
     if not isinstance(raw, bytes):
@@ -79,7 +83,25 @@ def parse_mail(raw: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> ParsedMail:
     except Exception as exc:
         warnings.append(f"header fields failed ({type(exc).__name__})")
         return _minimal(raw, warnings)
-    return _enrich(record, limits)
+    if not nested:
+        record = _enrich(record, limits)
+    return record
+
+
+def _with_nested_text(mail: ParsedMail, limits: ParseLimits) -> ParsedMail:
+    """Give each forwarded or bounced message (message/rfc822 attachment) its readable text,
+    so that what it says can be searched; nested messages are read one level deep."""
+    if not any(a.content_type.startswith("message/rfc822") for a in mail.attachments):
+        return mail
+    attachments = []
+    for part in mail.attachments:
+        if part.content_type.startswith("message/rfc822") and not part.text:
+            inner = parse_mail(part.content, limits, nested=True)
+            body = inner.body or (render_html(inner.html, None, limits).text if inner.html else "")
+            text = f"Subject: {inner.subject}\nFrom: {inner.from_}\n\n{body}"
+            part = replace(part, text=text)
+        attachments.append(part)
+    return replace(mail, attachments=tuple(attachments))
 
 
 def _enrich(mail: ParsedMail, limits: ParseLimits) -> ParsedMail:
@@ -97,6 +119,7 @@ def _enrich(mail: ParsedMail, limits: ParseLimits) -> ParsedMail:
         if not mail.body:
             changes["body"] = rendered.text
         mail = replace(mail, **changes)  # classification reads the rendered text too
+    mail = _with_nested_text(mail, limits)
     result = classify(mail)
     return replace(
         mail,

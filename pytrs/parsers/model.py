@@ -23,6 +23,7 @@ class Attachment:
     content_id: str
     disposition: str
     content_alternative: bool
+    text: str = ""  # for a nested message/rfc822: its subject, sender and body, for search
 
 
 @dataclass(frozen=True, slots=True)

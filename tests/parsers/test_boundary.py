@@ -46,7 +46,7 @@ def test_installed_parser_still_parses_multipart() -> None:
     install()
     assert not isinstance(feedparser.re.compile("a+"), BoundaryPattern)
     raw = (
-        b"Content-Type: multipart/mixed; boundary=\"a.b+c(d)\"\n\n"
+        b'Content-Type: multipart/mixed; boundary="a.b+c(d)"\n\n'
         b"preamble\n--a.b+c(d)\nContent-Type: text/plain\n\none\n"
         b"--a.b+c(d)\nContent-Type: text/plain\n\ntwo\n--a.b+c(d)--\nepilogue\n"
     )

@@ -402,3 +402,20 @@ def test_oversized_mail_without_a_header_end() -> None:
     mail = parse_mail(raw, ParseLimits(max_message_bytes=100))
     assert mail.subject == "no end"
     assert mail.raw is raw
+
+
+def test_nested_message_text_is_searchable() -> None:
+    from pathlib import Path
+
+    from pytrs.parsers import parse_mail
+
+    shared = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "znuny"
+    if not shared.is_dir():
+        pytest.skip("../shared is not present")
+    mail = parse_mail((shared / "PostMaster" / "PostMaster-Test10.box").read_bytes())
+    [original] = [a for a in mail.attachments if a.content_type.startswith("message/rfc822")]
+    assert original.text.startswith("Subject: [Ticket#2007070610001801] test mail\n")
+    assert "From: Skywalker <skywalker@znuny.org>" in original.text
+    # A nested message is read one level deep: its own record has no derived extras.
+    inner = parse_mail(original.content, nested=True)
+    assert inner.safe_html is None and inner.bounce is None
