@@ -119,6 +119,13 @@ class MailAccountConfig:
     trusted: bool = False
     queue: str = ""
     name: str = ""
+    start_from_now: bool = False
+    poll_interval_seconds: float = field(default=60.0, metadata=rule(above(0)))
+    timeout_seconds: float = field(default=60.0, metadata=rule(above(0)))
+    max_message_size: int = field(default=0, metadata=rule(at_least(0)))
+    batch_size: int = field(default=50, metadata=rule(at_least(1)))
+    verify_tls: bool = True
+    ca_file: str = ""
 
     def __post_init__(self) -> None:
         # Fill in the documented defaults once, so fetchers, logs and cursors all see the same

@@ -82,7 +82,9 @@ def dedup_key(raw: bytes) -> tuple[str, str]:
 
 def _insert_ignoring_duplicates(dialect: str) -> Any:
     module = postgresql if dialect == "postgresql" else sqlite
-    return module.insert(inbox).on_conflict_do_nothing(index_elements=["recipient", "dedup_key"])
+    return module.insert(inbox).on_conflict_do_nothing(
+        index_elements=["source", "recipient", "dedup_key"]
+    )
 
 
 async def store(conn: AsyncConnection, items: Sequence[InboxItem]) -> None:

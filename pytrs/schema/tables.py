@@ -341,7 +341,9 @@ class InboxMessage(Base):
 
     __tablename__ = "inbox_message"
     __table_args__ = (
-        UniqueConstraint("recipient", "dedup_key"),
+        # Deduplication is per channel and recipient: one mail in two mailboxes, or sent to
+        # two addresses, is legitimately two copies (REFERENCE Part B #2).
+        UniqueConstraint("source", "recipient", "dedup_key"),
         Index("ix_inbox_message_claim", "state", "next_attempt_at"),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -368,7 +370,57 @@ class InboxMessage(Base):
     trace: Mapped[str | None] = mapped_column(Text)
 
 
+class MailAccount(AuditMixin, Base):
+    """Znuny's mail account table, provisioned from `[[mail_accounts]]` (never the password:
+    secrets stay in the configuration or its password files). `comments` holds the account's
+    name, the key of pytrs's own per-account tables."""
+
+    __tablename__ = "mail_account"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    login: Mapped[str] = mapped_column(String(200))
+    pw: Mapped[str] = mapped_column(String(200), default="")
+    host: Mapped[str] = mapped_column(String(200))
+    account_type: Mapped[str] = mapped_column(String(20))
+    queue_id: Mapped[int] = mapped_column(Integer, default=0)
+    trusted: Mapped[int] = mapped_column(SmallInteger, default=0)
+    imap_folder: Mapped[str | None] = mapped_column(String(250))
+    authentication_type: Mapped[str] = mapped_column(String(20), default="password")
+    comments: Mapped[str | None] = mapped_column(String(250), unique=True)
+    valid_id: Mapped[int] = _valid_fk()
+
+
+class MailboxCursor(Base):
+    """How far a mailbox folder has been committed to the inbox: UIDVALIDITY + highest UID."""
+
+    __tablename__ = "mailbox_cursor"
+    account: Mapped[str] = mapped_column(String(250), primary_key=True)
+    folder: Mapped[str] = mapped_column(String(250), primary_key=True)
+    uidvalidity: Mapped[int] = mapped_column(BigInteger)
+    last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class MailboxState(Base):
+    """Health and ownership of one mail account: shown by `pytrs accounts`, and the lease that
+    lets exactly one daemon fetch it at a time."""
+
+    __tablename__ = "mailbox_state"
+    account: Mapped[str] = mapped_column(String(250), primary_key=True)
+    owner: Mapped[str | None] = mapped_column(String(200))
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime)
+    last_success_at: Mapped[datetime | None] = mapped_column(DateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_at: Mapped[datetime | None] = mapped_column(DateTime)
+    messages_fetched: Mapped[int] = mapped_column(BigInteger, default=0)
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime)
+    skipped: Mapped[str | None] = mapped_column(Text)  # JSON list of oversized messages left
+
+
 inbox = cast(Table, InboxMessage.__table__)
+mail_account = cast(Table, MailAccount.__table__)
+mailbox_cursor = cast(Table, MailboxCursor.__table__)
+mailbox_state = cast(Table, MailboxState.__table__)
 ticket = cast(Table, Ticket.__table__)
 article = cast(Table, Article.__table__)
 article_data_mime = cast(Table, ArticleDataMime.__table__)
