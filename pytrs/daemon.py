@@ -22,6 +22,7 @@ from typing import Any
 
 from pytrs.config import Config, listen_address
 from pytrs.gateway.addresses import AddressBook
+from pytrs.gateway.fetchers import MailboxFetchers
 from pytrs.gateway.inbox_writer import InboxWriter
 from pytrs.gateway.smtp import IngressHandler, start_server
 from pytrs.postmaster.worker import PostmasterWorker
@@ -62,6 +63,7 @@ class Daemon:
         # Set in a worker child: notifications arrive on stdin, and its end means stop.
         self.notify_stdin = notify_stdin
         self.children: WorkerProcesses | None = None
+        self.fetchers: MailboxFetchers | None = None
         self.db: Database | None = None
         self.addresses = AddressBook()
         self.workers: list[PostmasterWorker] = []
@@ -170,14 +172,18 @@ class Daemon:
                     if self.notify_stdin
                     else None
                 )
+                fetchers_task = None
                 if "gateway" in self.roles:
                     await self._start_listeners()
+                    assert self.db is not None
+                    self.fetchers = MailboxFetchers(self.config, self.db, self._wake_workers)
+                    fetchers_task = tasks.create_task(self.fetchers.run(), name="fetchers")
                 sd_notify("READY=1")
                 self.started.set()
                 log.info("pytrs started (roles: %s)", ", ".join(self.roles))
                 await self._stop.wait()
                 sd_notify("STOPPING=1")
-                await self._shutdown(writer_task, worker_tasks)
+                await self._shutdown(writer_task, worker_tasks, fetchers_task)
                 for task in (children_task, parent_task):
                     if task is not None:
                         task.cancel()
@@ -195,10 +201,15 @@ class Daemon:
         self._stop.set()
 
     async def _shutdown(
-        self, writer_task: asyncio.Task[None], worker_tasks: list[asyncio.Task[None]]
+        self,
+        writer_task: asyncio.Task[None],
+        worker_tasks: list[asyncio.Task[None]],
+        fetchers_task: asyncio.Task[None] | None,
     ) -> None:
         assert self.writer is not None
         deadline = asyncio.get_running_loop().time() + self.config.daemon.drain_seconds
+        if self.fetchers is not None:
+            self.fetchers.request_stop()  # they finish the batch they are committing
         for server in self.servers:
             server.close()
         # Sessions already in DATA get a moment to be stored and answered; the rest are closed
@@ -206,6 +217,10 @@ class Daemon:
         await _wait_until(lambda: not any(s.in_data for s in self._sessions), SESSION_GRACE_SECONDS)
         for session in list(self._sessions):
             session.close_transport()
+        if fetchers_task is not None:
+            remaining = max(0.1, deadline - asyncio.get_running_loop().time())
+            await asyncio.wait({fetchers_task}, timeout=remaining)
+            fetchers_task.cancel()
         await self.writer.close()
         writer_task.cancel()
         for worker in self.workers:

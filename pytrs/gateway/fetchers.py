@@ -1,0 +1,144 @@
+"""Mailbox fetching as daemon services: one isolated task per `[[mail_accounts]]` entry.
+
+Each account task takes the account's lease (so that one daemon of several fetches it), opens
+a session, syncs, then waits for the server to push new mail (IMAP IDLE) or polls. Any failure —
+wrong password, TLS error, a hung server (every call has a deadline), a lost connection — is
+recorded for admins (`pytrs accounts`) and retried with exponential backoff; it never touches
+the other accounts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+
+from pytrs.config import Config, MailAccountConfig
+from pytrs.gateway.imap import ImapFetcher, ImapSession
+from pytrs.schema import mailbox_repo
+from pytrs.schema.database import Database, utcnow
+from pytrs.schema.inbox_repo import process_identity
+
+log = logging.getLogger(__name__)
+
+BACKOFF_FIRST_SECONDS = 2.0
+BACKOFF_MAX_SECONDS = 300.0
+# How long a lease lasts without renewal; another daemon takes over after that.
+LEASE_SECONDS = 90.0
+# Longest wait between lease renewals (an IDLE wait is cut into pieces of this length).
+RENEW_SECONDS = 30.0
+
+
+class AccountTask:
+    """Fetches one account until stopped."""
+
+    def __init__(
+        self,
+        account: MailAccountConfig,
+        db: Database,
+        config: Config,
+        stop: asyncio.Event,
+        on_commit: Callable[[int], None] | None = None,
+    ) -> None:
+        self.account = account
+        self.db = db
+        self.stop = stop
+        self.owner = process_identity()
+        self.fetcher = ImapFetcher(
+            account, db, default_max_size=config.smtp.max_message_size, on_commit=on_commit
+        )
+
+    async def run(self) -> None:
+        failures = 0
+        while not self.stop.is_set():
+            if not await self._lease():
+                await self._pause(LEASE_SECONDS / 3)
+                continue
+            try:
+                await self._session()
+                failures = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                failures += 1
+                delay = min(BACKOFF_FIRST_SECONDS * 2 ** (failures - 1), BACKOFF_MAX_SECONDS)
+                text = f"{type(exc).__name__}: {exc}".strip()
+                log.warning("account %s: %s; retrying in %.0f s", self.account.name, text, delay)
+                await self._record_failure(text, delay)
+                await self._pause(delay)
+        await mailbox_repo.release_lease(self.db, self.account.name, self.owner)
+
+    async def _lease(self) -> bool:
+        try:
+            return await mailbox_repo.acquire_lease(
+                self.db, self.account.name, self.owner, LEASE_SECONDS
+            )
+        except Exception:
+            log.exception("account %s: cannot read its lease", self.account.name)
+            return False
+
+    async def _record_failure(self, text: str, delay: float) -> None:
+        try:
+            next_attempt = utcnow() + timedelta(seconds=delay)
+            await mailbox_repo.record_failure(self.db, self.account.name, text, next_attempt)
+        except Exception:
+            log.exception("account %s: cannot record its failure", self.account.name)
+
+    async def _session(self) -> None:
+        account = self.account
+        session = ImapSession(account, account.resolve_password())
+        try:
+            async with asyncio.timeout(account.timeout_seconds):
+                await session.open(self.fetcher.readonly)
+            while not self.stop.is_set():
+                result = await self.fetcher.sync(session)
+                await mailbox_repo.record_success(self.db, account.name)
+                if result.fetched or result.skipped:
+                    log.info(
+                        "account %s: %d fetched, %d acted on, %d left (too large)",
+                        account.name, result.fetched, result.acted, result.skipped,
+                    )  # fmt: skip
+                if not await self._lease():
+                    return  # another daemon holds the account now
+                await self._wait_for_mail(session)
+        finally:
+            await session.close()
+
+    async def _wait_for_mail(self, session: ImapSession) -> None:
+        if "IDLE" in session.capabilities:
+            await session.idle(self.stop, RENEW_SECONDS)
+            if not self.stop.is_set():
+                # After IDLE the mailbox view may lag; re-select to see the new UIDNEXT.
+                await session.select(self.fetcher.readonly)
+        else:
+            await self._pause(min(self.account.poll_interval_seconds, RENEW_SECONDS))
+
+    async def _pause(self, seconds: float) -> None:
+        try:
+            async with asyncio.timeout(seconds):
+                await self.stop.wait()
+        except TimeoutError:
+            pass
+
+
+class MailboxFetchers:
+    """All account tasks of one daemon."""
+
+    def __init__(
+        self, config: Config, db: Database, on_commit: Callable[[int], None] | None = None
+    ) -> None:
+        self.stop = asyncio.Event()
+        self.tasks = [
+            AccountTask(account, db, config, self.stop, on_commit)
+            for account in config.mail_accounts
+            if account.type.startswith("imap")
+        ]
+
+    async def run(self) -> None:
+        if not self.tasks:
+            return
+        await asyncio.gather(*(task.run() for task in self.tasks))
+
+    def request_stop(self) -> None:
+        self.stop.set()

@@ -1,0 +1,175 @@
+"""Mailbox fetching state: cursors, the per-account lease, and health for admins.
+
+The fetchers (gateway/imap.py, gateway/pop3.py) store fetched mail and advance their cursor in
+one transaction, so "stored" and "remembered as stored" can never disagree; only then do they act
+on the server. The lease row makes one daemon at a time fetch an account (several daemons on one
+PostgreSQL), and another takes over when the holder stops renewing it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from pytrs.schema import inbox_repo
+from pytrs.schema.database import Database, utcnow
+from pytrs.schema.inbox_repo import InboxItem
+from pytrs.schema.tables import mailbox_cursor, mailbox_state
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    uidvalidity: int
+    last_uid: int
+
+
+def _insert(conn: AsyncConnection, table: Any) -> Any:
+    return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(table)
+
+
+async def get_cursor(db: Database, account: str, folder: str) -> Cursor | None:
+    async with db.connect() as conn:
+        row = (
+            await conn.execute(
+                select(mailbox_cursor.c.uidvalidity, mailbox_cursor.c.last_uid).where(
+                    mailbox_cursor.c.account == account, mailbox_cursor.c.folder == folder
+                )
+            )
+        ).first()
+    return Cursor(int(row.uidvalidity), int(row.last_uid)) if row else None
+
+
+async def _put_cursor(conn: AsyncConnection, account: str, folder: str, cursor: Cursor) -> None:
+    values = {
+        "account": account,
+        "folder": folder,
+        "uidvalidity": cursor.uidvalidity,
+        "last_uid": cursor.last_uid,
+        "updated_at": utcnow(),
+    }
+    statement = _insert(conn, mailbox_cursor).values(**values)
+    await conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=["account", "folder"],
+            set_={k: v for k, v in values.items() if k not in ("account", "folder")},
+        )
+    )
+
+
+async def set_cursor(db: Database, account: str, folder: str, cursor: Cursor) -> None:
+    async with db.transaction() as conn:
+        await _put_cursor(conn, account, folder, cursor)
+
+
+async def store_and_advance(
+    db: Database, items: Sequence[InboxItem], account: str, folder: str, cursor: Cursor
+) -> None:
+    """Commit fetched messages to the inbox and the cursor past them, in one transaction."""
+    async with db.transaction() as conn:
+        await inbox_repo.store(conn, items)
+        await _put_cursor(conn, account, folder, cursor)
+        await _ensure_state(conn, account)
+        await conn.execute(
+            update(mailbox_state)
+            .where(mailbox_state.c.account == account)
+            .values(messages_fetched=mailbox_state.c.messages_fetched + len(items))
+        )
+
+
+async def _ensure_state(conn: AsyncConnection, account: str) -> None:
+    await conn.execute(
+        _insert(conn, mailbox_state)
+        .values(account=account, messages_fetched=0, consecutive_failures=0)
+        .on_conflict_do_nothing(index_elements=["account"])
+    )
+
+
+async def acquire_lease(db: Database, account: str, owner: str, seconds: float) -> bool:
+    """Take or renew the right to fetch `account`; False while another live daemon holds it."""
+    now = utcnow()
+    async with db.transaction() as conn:
+        await _ensure_state(conn, account)
+        result = await conn.execute(
+            update(mailbox_state)
+            .where(
+                mailbox_state.c.account == account,
+                or_(
+                    mailbox_state.c.owner.is_(None),
+                    mailbox_state.c.owner == owner,
+                    mailbox_state.c.lease_until.is_(None),
+                    mailbox_state.c.lease_until < now,
+                ),
+            )
+            .values(owner=owner, lease_until=now + timedelta(seconds=seconds))
+        )
+        return bool(result.rowcount)
+
+
+async def release_lease(db: Database, account: str, owner: str) -> None:
+    async with db.transaction() as conn:
+        await conn.execute(
+            update(mailbox_state)
+            .where(and_(mailbox_state.c.account == account, mailbox_state.c.owner == owner))
+            .values(owner=None, lease_until=None)
+        )
+
+
+async def record_success(db: Database, account: str) -> None:
+    async with db.transaction() as conn:
+        await _ensure_state(conn, account)
+        await conn.execute(
+            update(mailbox_state)
+            .where(mailbox_state.c.account == account)
+            .values(last_success_at=utcnow(), consecutive_failures=0, next_attempt_at=None)
+        )
+
+
+async def record_failure(db: Database, account: str, error: str, next_attempt: datetime) -> int:
+    """Remember the error; returns the number of consecutive failures (for the backoff)."""
+    async with db.transaction() as conn:
+        await _ensure_state(conn, account)
+        await conn.execute(
+            update(mailbox_state)
+            .where(mailbox_state.c.account == account)
+            .values(
+                last_error=error[:2000],
+                last_error_at=utcnow(),
+                next_attempt_at=next_attempt,
+                consecutive_failures=mailbox_state.c.consecutive_failures + 1,
+            )
+        )
+        row = await conn.execute(
+            select(mailbox_state.c.consecutive_failures).where(mailbox_state.c.account == account)
+        )
+        return int(row.scalar_one())
+
+
+async def record_skipped(db: Database, account: str, entries: Sequence[dict[str, Any]]) -> None:
+    """Remember oversized messages left on the server (newest 100 kept)."""
+    async with db.transaction() as conn:
+        await _ensure_state(conn, account)
+        current = (
+            await conn.execute(
+                select(mailbox_state.c.skipped).where(mailbox_state.c.account == account)
+            )
+        ).scalar_one()
+        known = json.loads(current) if current else []
+        merged = [*known, *(e for e in entries if e not in known)][-100:]
+        await conn.execute(
+            update(mailbox_state)
+            .where(mailbox_state.c.account == account)
+            .values(skipped=json.dumps(merged))
+        )
+
+
+async def states(db: Database) -> list[dict[str, Any]]:
+    async with db.connect() as conn:
+        rows = await conn.execute(select(mailbox_state).order_by(mailbox_state.c.account))
+        return [r._asdict() for r in rows]
