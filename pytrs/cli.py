@@ -56,6 +56,9 @@ def _parser() -> argparse.ArgumentParser:
     cfg = sub.add_parser("config", help="configuration")
     cfg.add_argument("action", choices=("check",))
 
+    accounts = sub.add_parser("accounts", help="mail accounts: health and progress")
+    accounts.add_argument("--json", action="store_true")
+
     box = sub.add_parser("inbox", help="the inbound queue and the quarantine")
     box_sub = box.add_subparsers(dest="action", required=True)
     listing = box_sub.add_parser("list", help="list inbox rows")
@@ -99,6 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("mail.log").setLevel(logging.WARNING)
     handlers = {
         "run": _run, "deliver": _deliver, "db": _db, "config": _config, "inbox": _inbox,
+        "accounts": _accounts,
         "parse": _parse,
     }  # fmt: skip
     return handlers[args.command](config, args)
@@ -146,6 +150,52 @@ def _db(config: Config, args: argparse.Namespace) -> int:
             await db.close()
 
     return asyncio.run(go())
+
+
+def _accounts(config: Config, args: argparse.Namespace) -> int:
+    from pytrs.schema import mailbox_repo
+
+    async def go() -> list[dict[str, object]]:
+        db = create_database(config.database, pool=False)
+        try:
+            return await mailbox_repo.states(db)
+        finally:
+            await db.close()
+
+    found = {str(s["account"]): s for s in asyncio.run(go())}
+    rows = []
+    for account in config.mail_accounts:
+        state = found.get(account.name, {})
+        rows.append({
+            "account": account.name, "type": account.type, "host": account.host,
+            "folder": account.folder, "mode": account.mode,
+            "last_success_at": state.get("last_success_at"),
+            "last_error": state.get("last_error"), "last_error_at": state.get("last_error_at"),
+            "messages_fetched": state.get("messages_fetched", 0),
+            "next_attempt_at": state.get("next_attempt_at"), "owner": state.get("owner"),
+            "skipped": json.loads(str(state["skipped"])) if state.get("skipped") else [],
+        })  # fmt: skip
+    if args.json:
+        for row in rows:
+            print(json.dumps(row, default=str))
+        return 0
+    if not rows:
+        print("no [[mail_accounts]] configured")
+    for row in rows:
+        print(
+            f"{row['account']}  ({row['type']} {row['host']} {row['folder']}, mode {row['mode']})"
+        )
+        print(
+            f"  fetched: {row['messages_fetched']}   last success: {row['last_success_at'] or '-'}"
+        )
+        if row["last_error"]:
+            print(f"  last error ({row['last_error_at']}): {row['last_error']}")
+            print(f"  next attempt: {row['next_attempt_at'] or '-'}")
+        if row["owner"]:
+            print(f"  fetched by: {row['owner']}")
+        for entry in row["skipped"]:
+            print(f"  left on server (too large): UID {entry['uid']}, {entry['size']} bytes")
+    return 0
 
 
 def _inbox(config: Config, args: argparse.Namespace) -> int:

@@ -36,7 +36,7 @@ from pytrs.parsers.model import DEFAULT_LIMITS, ParseLimits
 BUILTIN_QUEUES = ("Postmaster", "Raw", "Junk", "Misc")
 
 FOLLOW_UP_OPTIONS = ("possible", "reject", "new_ticket")
-MAIL_ACCOUNT_TYPES = ("imap", "imaps", "imap+starttls", "pop3", "pop3s")
+MAIL_ACCOUNT_TYPES = ("imap", "imaps", "imap+starttls", "pop3", "pop3s", "pop3+starttls")
 MAIL_ACCOUNT_MODES = ("keep", "move", "delete")
 NUMBER_GENERATORS = ("DateChecksum", "Date", "AutoIncrement", "Random")
 SUBJECT_FORMATS = ("Left", "Right", "None")
@@ -44,7 +44,10 @@ AUTO_RESPONSE_TYPES = ("auto reply", "auto reply/new ticket", "auto follow up", 
 EVENT_LOOPS = ("auto", "asyncio", "uvloop")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
-DEFAULT_PORTS = {"imap": 143, "imaps": 993, "imap+starttls": 143, "pop3": 110, "pop3s": 995}
+DEFAULT_PORTS = {
+    "imap": 143, "imaps": 993, "imap+starttls": 143,
+    "pop3": 110, "pop3s": 995, "pop3+starttls": 110,
+}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

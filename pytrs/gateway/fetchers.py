@@ -13,9 +13,11 @@ import asyncio
 import logging
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from pytrs.config import Config, MailAccountConfig
 from pytrs.gateway.imap import ImapFetcher, ImapSession
+from pytrs.gateway.pop3 import Pop3Fetcher
 from pytrs.schema import mailbox_repo
 from pytrs.schema.database import Database, utcnow
 from pytrs.schema.inbox_repo import process_identity
@@ -40,12 +42,19 @@ class AccountTask:
         config: Config,
         stop: asyncio.Event,
         on_commit: Callable[[int], None] | None = None,
+        *,
+        owner: str = "",
+        lease_seconds: float = LEASE_SECONDS,
     ) -> None:
         self.account = account
         self.db = db
         self.stop = stop
-        self.owner = process_identity()
+        self.owner = owner or process_identity()
+        self.lease_seconds = lease_seconds
         self.fetcher = ImapFetcher(
+            account, db, default_max_size=config.smtp.max_message_size, on_commit=on_commit
+        )
+        self.pop3 = Pop3Fetcher(
             account, db, default_max_size=config.smtp.max_message_size, on_commit=on_commit
         )
 
@@ -53,7 +62,7 @@ class AccountTask:
         failures = 0
         while not self.stop.is_set():
             if not await self._lease():
-                await self._pause(LEASE_SECONDS / 3)
+                await self._pause(self.lease_seconds / 3)
                 continue
             try:
                 await self._session()
@@ -72,7 +81,7 @@ class AccountTask:
     async def _lease(self) -> bool:
         try:
             return await mailbox_repo.acquire_lease(
-                self.db, self.account.name, self.owner, LEASE_SECONDS
+                self.db, self.account.name, self.owner, self.lease_seconds
             )
         except Exception:
             log.exception("account %s: cannot read its lease", self.account.name)
@@ -86,6 +95,9 @@ class AccountTask:
             log.exception("account %s: cannot record its failure", self.account.name)
 
     async def _session(self) -> None:
+        if self.account.type.startswith("pop3"):
+            await self._pop3_passes()
+            return
         account = self.account
         session = ImapSession(account, account.resolve_password())
         try:
@@ -105,14 +117,31 @@ class AccountTask:
         finally:
             await session.close()
 
+    async def _pop3_passes(self) -> None:
+        # POP3 cannot push: a pass per poll interval, a fresh connection each time.
+        while not self.stop.is_set():
+            async with asyncio.timeout(self.account.timeout_seconds * 10):
+                result = await self.pop3.sync()
+            await mailbox_repo.record_success(self.db, self.account.name)
+            if result.fetched or result.skipped:
+                log.info(
+                    "account %s: %d fetched, %d deleted, %d left (too large)",
+                    self.account.name, result.fetched, result.acted, result.skipped,
+                )  # fmt: skip
+            if not await self._lease():
+                return
+            await self._pause(min(self.account.poll_interval_seconds, self.lease_seconds / 3))
+
     async def _wait_for_mail(self, session: ImapSession) -> None:
         if "IDLE" in session.capabilities:
-            await session.idle(self.stop, RENEW_SECONDS)
+            await session.idle(self.stop, min(RENEW_SECONDS, self.lease_seconds / 3))
             if not self.stop.is_set():
                 # After IDLE the mailbox view may lag; re-select to see the new UIDNEXT.
                 await session.select(self.fetcher.readonly)
         else:
-            await self._pause(min(self.account.poll_interval_seconds, RENEW_SECONDS))
+            await self._pause(
+                min(self.account.poll_interval_seconds, RENEW_SECONDS, self.lease_seconds / 3)
+            )
 
     async def _pause(self, seconds: float) -> None:
         try:
@@ -126,13 +155,16 @@ class MailboxFetchers:
     """All account tasks of one daemon."""
 
     def __init__(
-        self, config: Config, db: Database, on_commit: Callable[[int], None] | None = None
+        self,
+        config: Config,
+        db: Database,
+        on_commit: Callable[[int], None] | None = None,
+        **task_options: Any,
     ) -> None:
         self.stop = asyncio.Event()
         self.tasks = [
-            AccountTask(account, db, config, self.stop, on_commit)
+            AccountTask(account, db, config, self.stop, on_commit, **task_options)
             for account in config.mail_accounts
-            if account.type.startswith("imap")
         ]
 
     async def run(self) -> None:

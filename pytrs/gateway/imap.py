@@ -112,6 +112,8 @@ class ImapSession:
         folder = self.account.folder
         if readonly:
             response = _ok(await self.client.examine(folder), f"EXAMINE {folder}")
+            # aioimaplib tracks SELECT only; EXAMINE selects the folder just the same.
+            self.client.protocol.state = aioimaplib.SELECTED
         else:
             response = _ok(await self.client.select(folder), f"SELECT {folder}")
         text = b"\n".join(line for line in response.lines if isinstance(line, bytes))

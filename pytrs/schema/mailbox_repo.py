@@ -9,7 +9,7 @@ PostgreSQL), and another takes over when the holder stops renewing it.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from pytrs.schema import inbox_repo
 from pytrs.schema.database import Database, utcnow
 from pytrs.schema.inbox_repo import InboxItem
-from pytrs.schema.tables import mailbox_cursor, mailbox_state
+from pytrs.schema.tables import mailbox_cursor, mailbox_state, pop3_seen
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,3 +173,42 @@ async def states(db: Database) -> list[dict[str, Any]]:
     async with db.connect() as conn:
         rows = await conn.execute(select(mailbox_state).order_by(mailbox_state.c.account))
         return [r._asdict() for r in rows]
+
+
+async def seen_uidls(db: Database, account: str) -> set[str]:
+    async with db.connect() as conn:
+        rows = await conn.execute(select(pop3_seen.c.uidl).where(pop3_seen.c.account == account))
+        return set(rows.scalars())
+
+
+async def store_pop3(
+    db: Database, items: Sequence[InboxItem], account: str, uidls: Sequence[str]
+) -> None:
+    """Commit fetched POP3 messages and remember their UIDLs, in one transaction."""
+    now = utcnow()
+    async with db.transaction() as conn:
+        await inbox_repo.store(conn, items)
+        if uidls:
+            await conn.execute(
+                _insert(conn, pop3_seen).on_conflict_do_nothing(index_elements=["account", "uidl"]),
+                [{"account": account, "uidl": u, "seen_at": now} for u in uidls],
+            )
+        await _ensure_state(conn, account)
+        await conn.execute(
+            update(mailbox_state)
+            .where(mailbox_state.c.account == account)
+            .values(messages_fetched=mailbox_state.c.messages_fetched + len(items))
+        )
+
+
+async def forget_uidls(db: Database, account: str, keep: Collection[str]) -> None:
+    """Drop remembered UIDLs no longer on the server (deleted there), keeping the table small."""
+    async with db.transaction() as conn:
+        rows = await conn.execute(select(pop3_seen.c.uidl).where(pop3_seen.c.account == account))
+        gone = [u for u in rows.scalars() if u not in keep]
+        for start in range(0, len(gone), 500):
+            await conn.execute(
+                pop3_seen.delete().where(
+                    pop3_seen.c.account == account, pop3_seen.c.uidl.in_(gone[start : start + 500])
+                )
+            )

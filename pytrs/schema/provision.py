@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from pytrs.config import Config
 from pytrs.schema import seed
 from pytrs.schema.database import Database, utcnow
-from pytrs.schema.tables import queue, system_address, users
+from pytrs.schema.tables import mail_account, queue, system_address, users
 
 MARK = "pytrs.toml"
 
@@ -24,6 +24,7 @@ async def provision(db: Database, config: Config) -> None:
         queue_ids = await _sync_queues(conn, config)
         await _sync_addresses(conn, config, queue_ids)
         await _sync_agents(conn, config)
+        await _sync_mail_accounts(conn, config, queue_ids)
 
 
 def _audit() -> dict[str, object]:
@@ -95,3 +96,33 @@ async def _sync_agents(conn: AsyncConnection, config: Config) -> None:
                     last_name="", valid_id=1, **_audit(),
                 )
             )  # fmt: skip
+
+
+async def _sync_mail_accounts(
+    conn: AsyncConnection, config: Config, queue_ids: dict[str, int]
+) -> None:
+    """Mirror `[[mail_accounts]]` into Znuny's mail_account (keyed by name in `comments`);
+    passwords are never written to the database."""
+    existing = set((await conn.execute(select(mail_account.c.comments))).scalars())
+    for account in config.mail_accounts:
+        values = {
+            "login": account.user, "pw": "", "host": account.host,
+            "account_type": account.type.upper().replace("+", ""),
+            "queue_id": queue_ids.get(account.queue, 0) if account.queue else 0,
+            "trusted": int(account.trusted), "imap_folder": account.folder,
+            "authentication_type": "password", "valid_id": 1,
+        }  # fmt: skip
+        if account.name in existing:
+            await conn.execute(
+                update(mail_account).where(mail_account.c.comments == account.name).values(**values)
+            )
+        else:
+            await conn.execute(
+                mail_account.insert().values(comments=account.name, **values, **_audit())
+            )
+    wanted = {a.name for a in config.mail_accounts}
+    retired = [name for name in existing if name not in wanted]
+    if retired:
+        await conn.execute(
+            update(mail_account).where(mail_account.c.comments.in_(retired)).values(valid_id=2)
+        )

@@ -417,10 +417,20 @@ class MailboxState(Base):
     skipped: Mapped[str | None] = mapped_column(Text)  # JSON list of oversized messages left
 
 
+class Pop3Seen(Base):
+    """UIDLs of POP3 messages already committed to the inbox (POP3 has no UID cursor)."""
+
+    __tablename__ = "pop3_seen"
+    account: Mapped[str] = mapped_column(String(250), primary_key=True)
+    uidl: Mapped[str] = mapped_column(String(250), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(DateTime)
+
+
 inbox = cast(Table, InboxMessage.__table__)
 mail_account = cast(Table, MailAccount.__table__)
 mailbox_cursor = cast(Table, MailboxCursor.__table__)
 mailbox_state = cast(Table, MailboxState.__table__)
+pop3_seen = cast(Table, Pop3Seen.__table__)
 ticket = cast(Table, Ticket.__table__)
 article = cast(Table, Article.__table__)
 article_data_mime = cast(Table, ArticleDataMime.__table__)

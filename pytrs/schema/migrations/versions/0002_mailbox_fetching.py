@@ -67,6 +67,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_mail_account")),
         sa.UniqueConstraint("comments", name=op.f("uq_mail_account_comments")),
     )
+    op.create_table(
+        "pop3_seen",
+        sa.Column("account", sa.String(length=250), nullable=False),
+        sa.Column("uidl", sa.String(length=250), nullable=False),
+        sa.Column("seen_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("account", "uidl", name=op.f("pk_pop3_seen")),
+    )
     # Batch mode: SQLite changes constraints by rebuilding the table.
     with op.batch_alter_table("inbox_message") as batch:
         batch.drop_constraint("uq_inbox_message_recipient_dedup_key", type_="unique")
@@ -83,6 +90,7 @@ def downgrade() -> None:
         batch.create_unique_constraint(
             "uq_inbox_message_recipient_dedup_key", ["recipient", "dedup_key"]
         )
+    op.drop_table("pop3_seen")
     op.drop_table("mail_account")
     op.drop_table("mailbox_state")
     op.drop_table("mailbox_cursor")

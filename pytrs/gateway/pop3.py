@@ -1,0 +1,164 @@
+"""POP3 fetching with UIDL deduplication and delete-after-commit (stdlib poplib in a thread).
+
+POP3 has no cursor, only per-message UIDLs. A pass lists UIDLs, fetches (RETR) those not yet
+remembered, commits each batch to the inbox together with its UIDLs, and only then marks them
+for deletion (mode "delete"); the server deletes at QUIT. A crash before QUIT deletes nothing on
+the server, and the next pass finds those UIDLs remembered: it deletes them without importing
+them again. Every network call runs in a worker thread under the account's socket timeout, so a
+hung server cannot block the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import poplib
+from collections.abc import Callable
+
+from pytrs.config import MailAccountConfig
+from pytrs.gateway.imap import SyncResult, tls_context
+from pytrs.schema import mailbox_repo
+from pytrs.schema.database import Database
+from pytrs.schema.inbox_repo import InboxItem
+
+log = logging.getLogger(__name__)
+
+# poplib refuses lines longer than this by default (2048); real mail has longer ones.
+poplib._MAXLINE = 1024 * 1024  # type: ignore[attr-defined]
+
+
+class Pop3Error(ConnectionError):
+    """The POP3 server refused a command."""
+
+
+class Pop3Fetcher:
+    """One pass over a POP3 maildrop; `sync()` connects, fetches, acts and quits."""
+
+    def __init__(
+        self,
+        account: MailAccountConfig,
+        db: Database,
+        *,
+        default_max_size: int,
+        on_commit: Callable[[int], None] | None = None,
+    ) -> None:
+        self.account = account
+        self.db = db
+        self.max_size = account.max_message_size or default_max_size
+        self.on_commit = on_commit
+
+    def _connect(self) -> poplib.POP3:
+        account = self.account
+        try:
+            if account.type == "pop3s":
+                client: poplib.POP3 = poplib.POP3_SSL(
+                    account.host, account.port, timeout=account.timeout_seconds,
+                    context=tls_context(account),
+                )  # fmt: skip
+            else:
+                client = poplib.POP3(account.host, account.port, timeout=account.timeout_seconds)
+                if account.type == "pop3+starttls":
+                    client.stls(tls_context(account))
+            client.user(account.user)
+            client.pass_(account.resolve_password())
+        except poplib.error_proto as exc:
+            raise Pop3Error(f"login failed: {exc}") from exc
+        return client
+
+    async def sync(self) -> SyncResult:
+        client = await asyncio.to_thread(self._connect)
+        try:
+            result = await self._pass(client)
+            await asyncio.to_thread(client.quit)  # deletions take effect here
+            return result
+        except BaseException:
+            # Close without QUIT: the server then forgets the deletions of this session.
+            await asyncio.to_thread(client.close)
+            raise
+
+    async def _pass(self, client: poplib.POP3) -> SyncResult:
+        listing = await asyncio.to_thread(_uidls, client)
+        sizes = await asyncio.to_thread(_sizes, client)
+        seen = await mailbox_repo.seen_uidls(self.db, self.account.name)
+        if not seen and self.account.start_from_now and not await self._started(listing):
+            return SyncResult(0, 0, 0)
+        committed = [num for num, uidl in listing if uidl in seen]
+        new = [(num, uidl) for num, uidl in listing if uidl not in seen]
+        fetched = skipped = 0
+        to_delete = list(committed)
+        for start in range(0, len(new), self.account.batch_size):
+            batch = new[start : start + self.account.batch_size]
+            stored, left = await self._store_batch(client, batch, sizes)
+            fetched += len(stored)
+            skipped += len(left)
+            to_delete.extend(stored)
+        acted = 0
+        if self.account.mode == "delete":
+            for num in to_delete:
+                await asyncio.to_thread(client.dele, num)
+            acted = len(to_delete)
+            await mailbox_repo.forget_uidls(
+                self.db, self.account.name, {u for n, u in listing if n not in to_delete}
+            )
+        return SyncResult(fetched, acted, skipped)
+
+    async def _started(self, listing: list[tuple[int, str]]) -> bool:
+        """For a new start-from-now account: remember what is there without importing it."""
+        state = await mailbox_repo.states(self.db)
+        if any(s["account"] == self.account.name and s["last_success_at"] for s in state):
+            return True
+        await mailbox_repo.store_pop3(self.db, [], self.account.name, [u for _, u in listing])
+        log.info("account %s: starting from now (%d existing)", self.account.name, len(listing))
+        return False
+
+    async def _store_batch(
+        self, client: poplib.POP3, batch: list[tuple[int, str]], sizes: dict[int, int]
+    ) -> tuple[list[int], list[int]]:
+        items: list[InboxItem] = []
+        uidls: list[str] = []
+        stored: list[int] = []
+        oversized: list[int] = []
+        for num, uidl in batch:
+            if sizes.get(num, 0) > self.max_size:
+                oversized.append(num)
+                continue
+            raw = await asyncio.to_thread(_retrieve, client, num)
+            items.append(
+                InboxItem(
+                    source=f"pop3:{self.account.name}", raw=raw, trusted=self.account.trusted,
+                    queue_name=self.account.queue, peer=f"{self.account.host}:{self.account.port}",
+                )
+            )  # fmt: skip
+            uidls.append(uidl)
+            stored.append(num)
+        await mailbox_repo.store_pop3(self.db, items, self.account.name, uidls)
+        if items and self.on_commit:
+            self.on_commit(len(items))
+        if oversized:
+            entries = [{"message": n, "size": sizes.get(n, 0)} for n in oversized]
+            await mailbox_repo.record_skipped(self.db, self.account.name, entries)
+        return stored, oversized
+
+
+def _uidls(client: poplib.POP3) -> list[tuple[int, str]]:
+    _response, lines, _octets = client.uidl()
+    listing = []
+    for line in lines:
+        num, _, uidl = line.decode("ascii", "replace").partition(" ")
+        listing.append((int(num), uidl.strip()[:250]))
+    return listing
+
+
+def _sizes(client: poplib.POP3) -> dict[int, int]:
+    _response, lines, _octets = client.list()
+    sizes = {}
+    for line in lines:
+        num, _, size = line.decode("ascii", "replace").partition(" ")
+        sizes[int(num)] = int(size.split()[0])
+    return sizes
+
+
+def _retrieve(client: poplib.POP3, num: int) -> bytes:
+    _response, lines, _octets = client.retr(num)
+    # poplib has already undone the dot-stuffing; lines come without their CRLF.
+    return b"\r\n".join(lines) + b"\r\n"
