@@ -49,20 +49,23 @@ class Pop3Fetcher:
 
     def _connect(self) -> poplib.POP3:
         account = self.account
+        if account.type == "pop3s":
+            client: poplib.POP3 = poplib.POP3_SSL(
+                account.host, account.port, timeout=account.timeout_seconds,
+                context=tls_context(account),
+            )  # fmt: skip
+        else:
+            client = poplib.POP3(account.host, account.port, timeout=account.timeout_seconds)
         try:
-            if account.type == "pop3s":
-                client: poplib.POP3 = poplib.POP3_SSL(
-                    account.host, account.port, timeout=account.timeout_seconds,
-                    context=tls_context(account),
-                )  # fmt: skip
-            else:
-                client = poplib.POP3(account.host, account.port, timeout=account.timeout_seconds)
-                if account.type == "pop3+starttls":
-                    client.stls(tls_context(account))
+            if account.type == "pop3+starttls":
+                client.stls(tls_context(account))
             client.user(account.user)
             client.pass_(account.resolve_password())
-        except poplib.error_proto as exc:
-            raise Pop3Error(f"login failed: {exc}") from exc
+        except BaseException as exc:
+            client.close()
+            if isinstance(exc, poplib.error_proto):
+                raise Pop3Error(f"login failed: {exc}") from exc
+            raise
         return client
 
     async def sync(self) -> SyncResult:
@@ -97,9 +100,10 @@ class Pop3Fetcher:
             for num in to_delete:
                 await asyncio.to_thread(client.dele, num)
             acted = len(to_delete)
-            await mailbox_repo.forget_uidls(
-                self.db, self.account.name, {u for n, u in listing if n not in to_delete}
-            )
+        # UIDLs remembered but no longer on the server were deleted by an earlier QUIT. Those
+        # marked for deletion now stay remembered until a later pass sees them gone: if this
+        # session dies before QUIT they are still there, and must not be imported again.
+        await mailbox_repo.forget_uidls(self.db, self.account.name, {u for _, u in listing})
         return SyncResult(fetched, acted, skipped)
 
     async def _started(self, listing: list[tuple[int, str]]) -> bool:
