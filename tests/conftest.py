@@ -23,6 +23,8 @@ from pytrs.daemon import Daemon
 from pytrs.schema import migrate
 from pytrs.schema.database import Database, create_database
 
+from .dovecot import DovecotServer
+
 TEST_DATABASE_URL = os.environ.get("PYTRS_TEST_DATABASE_URL", "")
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
@@ -154,3 +156,20 @@ def corpus() -> Iterator[Path]:
     if not path.is_dir():
         pytest.skip("../shared/corpus/znuny is not present")
     yield path
+
+
+@pytest.fixture(scope="session")
+def dovecot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DovecotServer]:
+    server = DovecotServer.start(tmp_path_factory.mktemp("dovecot"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def mailbox(dovecot: DovecotServer) -> tuple[str, str]:
+    """A fresh Dovecot user (name, password) for one test."""
+    user, password = f"u{secrets.token_hex(4)}", secrets.token_hex(8)
+    dovecot.add_user(user, password)
+    return user, password

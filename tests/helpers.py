@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import smtplib
 import uuid
+from collections import Counter
 from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from pytrs.schema.database import Database
 from pytrs.schema.tables import (
@@ -136,6 +137,20 @@ async def history(db: Database, ticket_id: int) -> list[tuple[str, str]]:
             .order_by(hist.c.id)
         )
         return [(kind, name) for kind, name in rows]
+
+
+async def inbox_ids(db: Any) -> Counter[str]:
+    async with db.connect() as conn:
+        rows = await conn.execute(text("SELECT message_id FROM inbox_message"))
+        return Counter(r[0] for r in rows)
+
+
+def put(dovecot: Any, mailbox: tuple[str, str], count: int, **kw: Any) -> list[str]:
+    ids = [unique_id() for _ in range(count)]
+    for message_id in ids:
+        dovecot.append(*mailbox, make_mail(subject=f"fetched {message_id}", message_id=message_id),
+                       **kw)  # fmt: skip
+    return ids
 
 
 __all__ = [

@@ -5,9 +5,7 @@ fetchers sharing one account."""
 from __future__ import annotations
 
 import asyncio
-import secrets
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -21,24 +19,7 @@ from pytrs.schema.database import create_database
 
 from .conftest import make_config, wait_until
 from .dovecot import DovecotServer
-from .helpers import make_mail, unique_id
-
-
-@pytest.fixture(scope="module")
-def dovecot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DovecotServer]:
-    server = DovecotServer.start(tmp_path_factory.mktemp("dovecot"))
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def mailbox(dovecot: DovecotServer) -> tuple[str, str]:
-    """A fresh Dovecot user (name, password) for one test."""
-    user, password = f"u{secrets.token_hex(4)}", secrets.token_hex(8)
-    dovecot.add_user(user, password)
-    return user, password
+from .helpers import inbox_ids, make_mail, put
 
 
 def account_settings(
@@ -65,20 +46,6 @@ async def sync_once(
         return await fetcher.sync(session)
     finally:
         await session.close()
-
-
-async def inbox_ids(db: Any) -> Counter[str]:
-    async with db.connect() as conn:
-        rows = await conn.execute(text("SELECT message_id FROM inbox_message"))
-        return Counter(r[0] for r in rows)
-
-
-def put(dovecot: DovecotServer, mailbox: tuple[str, str], count: int, **kw: Any) -> list[str]:
-    ids = [unique_id() for _ in range(count)]
-    for message_id in ids:
-        dovecot.append(*mailbox, make_mail(subject=f"fetched {message_id}", message_id=message_id),
-                       **kw)  # fmt: skip
-    return ids
 
 
 async def test_keep_mode_fetches_once_and_leaves_mail_unseen(

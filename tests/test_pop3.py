@@ -14,13 +14,12 @@ from pytrs.gateway.pop3 import Pop3Error, Pop3Fetcher
 from pytrs.schema import mailbox_repo
 
 from .dovecot import DovecotServer
-from .helpers import make_mail
-from .test_imap import dovecot, inbox_ids, mailbox, put  # noqa: F401 (fixtures)
+from .helpers import inbox_ids, make_mail, put
 
 
 def pop3_account(
     dovecot: DovecotServer, user: str, password: str, **extra: Any
-) -> MailAccountConfig:  # noqa: F811
+) -> MailAccountConfig:
     settings = {
         "type": "pop3", "host": dovecot.host, "port": dovecot.pop3_port, "user": user,
         "password": password, "mode": "delete", "name": f"pop-{user}", "timeout_seconds": 30.0,
@@ -36,7 +35,7 @@ def fetcher(acct: MailAccountConfig, db: Any) -> Pop3Fetcher:
 async def test_delete_mode_fetches_then_deletes(
     dovecot: DovecotServer,
     mailbox: tuple[str, str],
-    db: Any,  # noqa: F811
+    db: Any,
 ) -> None:
     ids = put(dovecot, mailbox, 3)
     result = await fetcher(pop3_account(dovecot, *mailbox), db).sync()
@@ -48,7 +47,7 @@ async def test_delete_mode_fetches_then_deletes(
 async def test_keep_mode_remembers_uidls(
     dovecot: DovecotServer,
     mailbox: tuple[str, str],
-    db: Any,  # noqa: F811
+    db: Any,
 ) -> None:
     ids = put(dovecot, mailbox, 2)
     acct = pop3_account(dovecot, *mailbox, mode="keep")
@@ -71,7 +70,7 @@ class CrashBeforeQuit(Pop3Fetcher):
 async def test_crash_before_quit_deletes_later_without_duplicates(
     dovecot: DovecotServer,
     mailbox: tuple[str, str],
-    db: Any,  # noqa: F811
+    db: Any,
 ) -> None:
     ids = put(dovecot, mailbox, 3)
     acct = pop3_account(dovecot, *mailbox)
@@ -87,7 +86,7 @@ async def test_crash_before_quit_deletes_later_without_duplicates(
 async def test_start_from_now(
     dovecot: DovecotServer,
     mailbox: tuple[str, str],
-    db: Any,  # noqa: F811
+    db: Any,
 ) -> None:
     put(dovecot, mailbox, 2)
     acct = pop3_account(dovecot, *mailbox, mode="keep", start_from_now=True)
@@ -103,7 +102,7 @@ async def test_tls_variants(
     kind: str,
     dovecot: DovecotServer,
     mailbox: tuple[str, str],
-    db: Any,  # noqa: F811
+    db: Any,
 ) -> None:
     ids = put(dovecot, mailbox, 1)
     port = dovecot.pop3s_port if kind == "pop3s" else dovecot.pop3_port
@@ -115,7 +114,7 @@ async def test_tls_variants(
 async def test_oversized_stays_and_wrong_password_is_an_error(
     dovecot: DovecotServer,
     mailbox: tuple[str, str],
-    db: Any,  # noqa: F811
+    db: Any,
 ) -> None:
     small = put(dovecot, mailbox, 1)
     dovecot.append(*mailbox, make_mail(subject="big", body="z" * 150_000))
@@ -129,8 +128,8 @@ async def test_oversized_stays_and_wrong_password_is_an_error(
 
 
 async def test_pop3_account_runs_as_a_daemon_service(
-    dovecot: DovecotServer,  # noqa: F811
-    mailbox: tuple[str, str],  # noqa: F811
+    dovecot: DovecotServer,
+    mailbox: tuple[str, str],
     db: Any,
     database_settings: Any,
     tmp_path: Any,
