@@ -41,8 +41,8 @@ async def sync_once(
 ) -> SyncResult:
     fetcher = fetcher_class(acct, db, default_max_size=64 * 1024 * 1024)
     session = ImapSession(acct, acct.resolve_password())
-    await session.open(fetcher.readonly)
     try:
+        await session.open(fetcher.readonly)
         return await fetcher.sync(session)
     finally:
         await session.close()
@@ -258,3 +258,34 @@ async def test_two_fetchers_share_one_account_without_duplicates(
         for engine in engines:
             await engine.close()
     assert max((await inbox_ids(db)).values()) == 1
+
+
+async def test_a_hung_server_times_out_without_stopping_the_others(
+    dovecot: DovecotServer, mailbox: tuple[str, str], db: Any, database_settings: Any
+) -> None:
+    # A server that accepts the connection and then never says a word.
+    held: list[asyncio.StreamWriter] = []
+    silent = await asyncio.start_server(lambda r, w: held.append(w), "127.0.0.1", 0)
+    port = silent.sockets[0].getsockname()[1]
+    hung = account_settings(dovecot, "x", "y", port=port, name="hung", timeout_seconds=1.0)
+    good = account_settings(dovecot, *mailbox, mode="delete", poll_interval_seconds=0.5)
+    fetchers = MailboxFetchers(make_config(database_settings, mail_accounts=[hung, good]), db)
+    task = asyncio.create_task(fetchers.run())
+    try:
+        ids = put(dovecot, mailbox, 2)
+
+        async def both_seen() -> bool:
+            states = {s["account"]: s for s in await mailbox_repo.states(db)}
+            hung_failed = bool(states.get("hung", {}).get("last_error"))
+            return hung_failed and (await inbox_ids(db)) == Counter(ids)
+
+        await wait_until(both_seen, within=20)
+    finally:
+        fetchers.request_stop()
+        await asyncio.wait_for(task, 30)
+        silent.close()
+        for writer in held:
+            writer.close()
+        await silent.wait_closed()
+    states = {s["account"]: s for s in await mailbox_repo.states(db)}
+    assert "Timeout" in states["hung"]["last_error"]

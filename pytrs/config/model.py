@@ -129,6 +129,12 @@ class MailAccountConfig:
     batch_size: int = field(default=50, metadata=rule(at_least(1)))
     verify_tls: bool = True
     ca_file: str = ""
+    auth: str = field(default="password", metadata=rule(one_of("password", "xoauth2")))
+    oauth2_token_url: str = ""
+    oauth2_client_id: str = ""
+    oauth2_client_secret_file: str = ""
+    oauth2_refresh_token_file: str = ""
+    oauth2_scope: str = ""
 
     def __post_init__(self) -> None:
         # Fill in the documented defaults once, so fetchers, logs and cursors all see the same

@@ -17,6 +17,7 @@ from typing import Any
 
 from pytrs.config import Config, MailAccountConfig
 from pytrs.gateway.imap import ImapFetcher, ImapSession
+from pytrs.gateway.oauth2 import access_token
 from pytrs.gateway.pop3 import Pop3Fetcher
 from pytrs.schema import mailbox_repo
 from pytrs.schema.database import Database, utcnow
@@ -99,7 +100,10 @@ class AccountTask:
             await self._pop3_passes()
             return
         account = self.account
-        session = ImapSession(account, account.resolve_password())
+        if account.auth == "xoauth2":
+            session = ImapSession(account, oauth2_token=await access_token(self.db, account))
+        else:
+            session = ImapSession(account, account.resolve_password())
         try:
             async with asyncio.timeout(account.timeout_seconds):
                 await session.open(self.fetcher.readonly)

@@ -12,6 +12,7 @@ on without being fetched again. Messages over the size limit stay on the server 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
 import re
@@ -68,9 +69,12 @@ def _ok(response: Any, what: str) -> Any:
 class ImapSession:
     """One authenticated connection with the folder selected."""
 
-    def __init__(self, account: MailAccountConfig, password: str) -> None:
+    def __init__(
+        self, account: MailAccountConfig, password: str = "", *, oauth2_token: str = ""
+    ) -> None:
         self.account = account
         self.password = password
+        self.oauth2_token = oauth2_token
         self.client: aioimaplib.IMAP4 | None = None
         self.uidvalidity = 0
         self.uidnext = 0
@@ -87,11 +91,40 @@ class ImapSession:
         await self.client.wait_hello_from_server()
         if account.type == "imap+starttls":
             await self._starttls()
-        _ok(await self.client.login(account.user, self.password), "LOGIN")
+        if account.auth == "xoauth2":
+            await self._xoauth2()
+        else:
+            _ok(await self.client.login(account.user, self.password), "LOGIN")
         if account.mode == "move":
             # Fine if it exists already; a real problem shows up when moving.
             await self.client.create(move_target(account))
         await self.select(readonly)
+
+    async def _xoauth2(self) -> None:
+        """SASL XOAUTH2. On failure the server sends its reason as a challenge and waits for an
+        empty answer before its NO; aioimaplib would wait forever, so we answer it here."""
+        assert self.client is not None
+        protocol = self.client.protocol
+        original = protocol._continuation
+        reason: list[str] = []
+
+        def continuation(line: bytes) -> None:
+            pending = protocol.pending_sync_command
+            if pending is not None and pending.name == "AUTHENTICATE":
+                with contextlib.suppress(ValueError):
+                    reason.append(base64.b64decode(line[1:].strip()).decode("utf-8", "replace"))
+                protocol.transport.write(b"\r\n")
+                return
+            original(line)
+
+        protocol._continuation = continuation
+        try:
+            response = await self.client.xoauth2(self.account.user, self.oauth2_token)
+        finally:
+            protocol._continuation = original
+        if response.result != "OK" and reason:
+            raise ImapError(f"XOAUTH2 failed: {reason[0][:300]}")
+        _ok(response, "XOAUTH2")
 
     async def _starttls(self) -> None:
         # aioimaplib has no STARTTLS of its own: send the command, then upgrade the transport.
@@ -206,6 +239,9 @@ class ImapSession:
         # A connection that already broke has nothing to log out of.
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.client.logout(), 5)
+        transport = self.client.protocol.transport
+        if transport is not None and not transport.is_closing():
+            transport.close()
 
 
 def move_target(account: MailAccountConfig) -> str:

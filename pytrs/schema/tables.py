@@ -426,11 +426,24 @@ class Pop3Seen(Base):
     seen_at: Mapped[datetime] = mapped_column(DateTime)
 
 
+class MailboxOAuth2Token(Base):
+    """The current OAuth2 tokens of an XOAUTH2 account. A rotated refresh token is written here
+    before its access token is used, so a crash cannot leave pytrs holding only a revoked one."""
+
+    __tablename__ = "mailbox_oauth2_token"
+    account: Mapped[str] = mapped_column(String(250), primary_key=True)
+    refresh_token: Mapped[str] = mapped_column(Text)
+    access_token: Mapped[str | None] = mapped_column(Text)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
 inbox = cast(Table, InboxMessage.__table__)
 mail_account = cast(Table, MailAccount.__table__)
 mailbox_cursor = cast(Table, MailboxCursor.__table__)
 mailbox_state = cast(Table, MailboxState.__table__)
 pop3_seen = cast(Table, Pop3Seen.__table__)
+mailbox_oauth2_token = cast(Table, MailboxOAuth2Token.__table__)
 ticket = cast(Table, Ticket.__table__)
 article = cast(Table, Article.__table__)
 article_data_mime = cast(Table, ArticleDataMime.__table__)

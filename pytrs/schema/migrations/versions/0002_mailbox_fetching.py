@@ -74,6 +74,15 @@ def upgrade() -> None:
         sa.Column("seen_at", sa.DateTime(), nullable=False),
         sa.PrimaryKeyConstraint("account", "uidl", name=op.f("pk_pop3_seen")),
     )
+    op.create_table(
+        "mailbox_oauth2_token",
+        sa.Column("account", sa.String(length=250), nullable=False),
+        sa.Column("refresh_token", sa.Text(), nullable=False),
+        sa.Column("access_token", sa.Text(), nullable=True),
+        sa.Column("expires_at", sa.DateTime(), nullable=True),
+        sa.Column("updated_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("account", name=op.f("pk_mailbox_oauth2_token")),
+    )
     # Batch mode: SQLite changes constraints by rebuilding the table.
     with op.batch_alter_table("inbox_message") as batch:
         batch.drop_constraint("uq_inbox_message_recipient_dedup_key", type_="unique")
@@ -90,6 +99,7 @@ def downgrade() -> None:
         batch.create_unique_constraint(
             "uq_inbox_message_recipient_dedup_key", ["recipient", "dedup_key"]
         )
+    op.drop_table("mailbox_oauth2_token")
     op.drop_table("pop3_seen")
     op.drop_table("mail_account")
     op.drop_table("mailbox_state")
