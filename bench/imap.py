@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from pytrs.config import parse_config  # noqa: E402
 from pytrs.gateway.addresses import AddressBook  # noqa: E402
+from pytrs.gateway.fetchers import MailboxFetchers  # noqa: E402
 from pytrs.gateway.imap import ImapFetcher, ImapSession  # noqa: E402
 from pytrs.postmaster.worker import PostmasterWorker  # noqa: E402
 from pytrs.schema import migrate  # noqa: E402
@@ -130,12 +131,48 @@ async def run_engine(
     return figures
 
 
+async def idle_latency(server: DovecotServer, raws: list[bytes], samples: int) -> list[float]:
+    """Seconds from APPEND's answer to the inbox row, with the account waiting in IDLE."""
+    user = f"i{secrets.token_hex(4)}"
+    server.add_user(user, "bench")
+    settings = {"url": f"sqlite+aiosqlite:///{tempfile.mkdtemp()}/idle.db"}
+    account = {
+        "type": "imap", "host": server.host, "port": server.imap_port, "user": user,
+        "password": "bench", "mode": "delete", "name": "idle", "poll_interval_seconds": 600.0,
+    }  # fmt: skip
+    config = parse_config({"database": settings, "mail_accounts": [account]}, environ={})
+    db = create_database(config.database)
+    await migrate.upgrade(db)
+    committed = asyncio.Event()
+    fetchers = MailboxFetchers(config, db, lambda count: committed.set())
+    task = asyncio.create_task(fetchers.run())
+    latencies = []
+    try:
+        await asyncio.sleep(1.0)  # connected and idling
+        for raw in raws[:samples]:
+            committed.clear()
+            await asyncio.to_thread(server.append, user, "bench", raw)
+            appended = time.perf_counter()
+            await asyncio.wait_for(committed.wait(), 30)
+            latencies.append(time.perf_counter() - appended)
+            await asyncio.sleep(0.1)
+    finally:
+        fetchers.request_stop()
+        await task
+        await db.close()
+    return latencies
+
+
 async def main_async(args: argparse.Namespace) -> int:
     raws = corpus(args.n, args.seed)
     workdir = Path(tempfile.mkdtemp(prefix="pytrs-imap-bench-dovecot-"))
     server = DovecotServer.start(workdir)
     try:
         results = {e: await run_engine(e, server, raws, args) for e in args.engines.split(",")}
+        latencies = sorted(await idle_latency(server, raws, 20))
+        print(f"IDLE push, APPEND → inbox row over {len(latencies)} messages: "
+              f"p50 {latencies[len(latencies) // 2] * 1000:.0f} ms, "
+              f"max {latencies[-1] * 1000:.0f} ms")  # fmt: skip
     finally:
         server.stop()
     target_met = all(r["inbox"] >= 500 for r in results.values())

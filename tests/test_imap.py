@@ -289,3 +289,22 @@ async def test_a_hung_server_times_out_without_stopping_the_others(
         await silent.wait_closed()
     states = {s["account"]: s for s in await mailbox_repo.states(db)}
     assert "Timeout" in states["hung"]["last_error"]
+
+
+async def test_daemon_turns_mailbox_mail_into_tickets(
+    dovecot: DovecotServer, mailbox: tuple[str, str], database_settings: Any, start_daemon: Any,
+    db: Any,
+) -> None:  # fmt: skip
+    from .helpers import all_processed, tickets
+
+    settings = account_settings(dovecot, *mailbox, mode="move", queue="Sales")
+    daemon = await start_daemon(make_config(database_settings, mail_accounts=[settings]))
+    assert daemon.daemon.fetchers is not None
+    put(dovecot, mailbox, 2)
+
+    async def two_tickets() -> bool:
+        return await all_processed(db) and len(await tickets(db)) == 2
+
+    await wait_until(two_tickets, within=20)
+    assert {t["queue"] for t in await tickets(db)} == {"Sales"}  # the account's fixed queue
+    assert dovecot.uids(*mailbox) == []
