@@ -195,3 +195,51 @@ async def test_worker_processes_route_drain_and_never_outlive_the_daemon(
             break
         await asyncio.sleep(0.1)
     assert not _alive(orphan), "the worker child outlived its daemon"
+
+
+async def test_two_daemons_fetch_one_mailbox_exactly_once_and_take_over(
+    tmp_path: Path, database_settings: dict[str, Any], db: Any, dovecot: Any, mailbox: Any
+) -> None:
+    from .helpers import inbox_ids, put
+
+    user, password = mailbox
+    account = "\n".join([
+        "[[mail_accounts]]", 'type = "imap"', f'host = "{dovecot.host}"',
+        f"port = {dovecot.imap_port}", f'user = "{user}"', f'password = "{password}"',
+        'mode = "move"', 'name = "shared"', "poll_interval_seconds = 0.5", "lease_seconds = 3.0",
+    ])  # fmt: skip
+    config = _prepared(tmp_path, database_settings)
+    config.write_text(config.read_text() + account + "\n")
+    first = DaemonProcess(config, tmp_path / "first.log")
+    second = DaemonProcess(config, tmp_path / "second.log")
+    try:
+        ids = put(dovecot, mailbox, 15)
+
+        async def all_in(expected: list[str]) -> bool:
+            return (await inbox_ids(db)) == Counter(expected)
+
+        await wait_until(lambda: all_in(ids), within=30)
+        async with db.connect() as conn:
+            owner = (await conn.execute(text("SELECT owner FROM mailbox_state"))).scalar_one()
+        leader = first if owner.endswith(f":{first.proc.pid}") else second
+        follower = second if leader is first else first
+        leader.proc.kill()  # the fetching daemon dies without releasing its lease
+        leader.proc.wait(10)
+        more = put(dovecot, mailbox, 5)
+        await wait_until(lambda: all_in(ids + more), within=30)
+        async with db.connect() as conn:
+            owner = (await conn.execute(text("SELECT owner FROM mailbox_state"))).scalar_one()
+        assert owner.endswith(f":{follower.proc.pid}")
+        assert dovecot.uids(*mailbox) == []
+
+        # Whatever the dead daemon had claimed but not routed is routed by the survivor.
+        async def all_articles() -> bool:
+            return len(await _article_message_ids(db)) == 20
+
+        await wait_until(all_articles, within=40)
+    finally:
+        for daemon in (first, second):
+            if daemon.proc.poll() is None:
+                assert daemon.stop() == 0
+    seen = await _article_message_ids(db)
+    assert max((await inbox_ids(db)).values()) == 1 and len(seen) == 20

@@ -129,6 +129,7 @@ class MailAccountConfig:
     batch_size: int = field(default=50, metadata=rule(at_least(1)))
     verify_tls: bool = True
     ca_file: str = ""
+    lease_seconds: float = field(default=90.0, metadata=rule(above(0)))
     auth: str = field(default="password", metadata=rule(one_of("password", "xoauth2")))
     oauth2_token_url: str = ""
     oauth2_client_id: str = ""

@@ -27,8 +27,6 @@ log = logging.getLogger(__name__)
 
 BACKOFF_FIRST_SECONDS = 2.0
 BACKOFF_MAX_SECONDS = 300.0
-# How long a lease lasts without renewal; another daemon takes over after that.
-LEASE_SECONDS = 90.0
 # Longest wait between lease renewals (an IDLE wait is cut into pieces of this length).
 RENEW_SECONDS = 30.0
 
@@ -45,13 +43,13 @@ class AccountTask:
         on_commit: Callable[[int], None] | None = None,
         *,
         owner: str = "",
-        lease_seconds: float = LEASE_SECONDS,
+        lease_seconds: float | None = None,
     ) -> None:
         self.account = account
         self.db = db
         self.stop = stop
         self.owner = owner or process_identity()
-        self.lease_seconds = lease_seconds
+        self.lease_seconds = lease_seconds or account.lease_seconds
         self.fetcher = ImapFetcher(
             account, db, default_max_size=config.smtp.max_message_size, on_commit=on_commit
         )

@@ -45,6 +45,8 @@ _THREAD_PARSE_BYTES = 256 * 1024
 REPLY_WAIT = timedelta(seconds=0.5)
 # Longest wait for a fuller batch after a partial one (adds at most this to routing latency).
 GATHER_SECONDS = 0.05
+# How often an idle worker looks for claims left by a dead daemon of this host.
+FREE_DEAD_CLAIMS_SECONDS = 10.0
 
 
 class PostmasterWorker:
@@ -76,6 +78,7 @@ class PostmasterWorker:
         self._arrived = 0
         self._batch_ready = asyncio.Event()
         self.gather_seconds = GATHER_SECONDS
+        self._freed_at = 0.0
 
     def notify(self, count: int = 1) -> None:
         """`count` new inbox rows were committed (called by the InboxWriter)."""
@@ -102,9 +105,25 @@ class PostmasterWorker:
             if done == 0:
                 if self._stopping:
                     return
+                await self._free_dead_claims()
                 await self._sleep(self.poll_interval)
             elif done < self.batch_size and not self._stopping:
                 await self._gather()
+
+    async def _free_dead_claims(self) -> None:
+        """Now and then, when idle: rows claimed by a dead daemon of this host are due again
+        (another host's claims wait for their lease)."""
+        now = asyncio.get_running_loop().time()
+        if now - self._freed_at < FREE_DEAD_CLAIMS_SECONDS:
+            return
+        self._freed_at = now
+        try:
+            freed = await inbox_repo.release_dead_claims(self.db)
+        except Exception:
+            log.exception("%s: could not check for dead claims", self.name)
+            return
+        if freed:
+            log.info("%s: %d message(s) claimed by a dead daemon are due again", self.name, freed)
 
     async def _gather(self) -> None:
         """After a partial batch, give the gateway a moment to fill the next one."""

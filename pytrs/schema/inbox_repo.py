@@ -187,6 +187,11 @@ async def release_dead_claims(db: Database) -> int:
         return int(result.rowcount or 0)
 
 
+def is_dead_local_process(owner: str, host: str | None = None) -> bool:
+    """Whether `owner` ("host:pid") names a process of this host that no longer runs."""
+    return _is_dead_local_process(owner, host or socket.gethostname())
+
+
 def _is_dead_local_process(owner: str, host: str) -> bool:
     owner_host, _, pid_text = owner.rpartition(":")
     if owner_host != host or not pid_text.isdigit():

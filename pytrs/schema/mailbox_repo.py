@@ -92,10 +92,25 @@ async def _ensure_state(conn: AsyncConnection, account: str) -> None:
 
 
 async def acquire_lease(db: Database, account: str, owner: str, seconds: float) -> bool:
-    """Take or renew the right to fetch `account`; False while another live daemon holds it."""
+    """Take or renew the right to fetch `account`; False while another live daemon holds it.
+
+    A holder that is a dead process of this host (a daemon restarted after `kill -9`) is
+    replaced at once; holders elsewhere are replaced when their lease runs out.
+    """
     now = utcnow()
     async with db.transaction() as conn:
         await _ensure_state(conn, account)
+        holder = (
+            await conn.execute(
+                select(mailbox_state.c.owner).where(mailbox_state.c.account == account)
+            )
+        ).scalar_one()
+        if holder and holder != owner and inbox_repo.is_dead_local_process(holder):
+            await conn.execute(
+                update(mailbox_state)
+                .where(mailbox_state.c.account == account, mailbox_state.c.owner == holder)
+                .values(owner=None, lease_until=None)
+            )
         result = await conn.execute(
             update(mailbox_state)
             .where(
