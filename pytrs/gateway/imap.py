@@ -273,8 +273,9 @@ def parse_fetch(lines: list[Any]) -> dict[int, bytes]:
     return found
 
 
-class ImapFetcher:
-    """Syncs one account's folder into the inbox; `run()` is the account's task."""
+class AccountFetcher:
+    """What every protocol's fetcher knows: its account, where to store, the size limit, and
+    whom to tell (the postmaster workers) when messages were committed."""
 
     def __init__(
         self,
@@ -288,6 +289,10 @@ class ImapFetcher:
         self.db = db
         self.max_size = account.max_message_size or default_max_size
         self.on_commit = on_commit
+
+
+class ImapFetcher(AccountFetcher):
+    """Syncs one account's folder into the inbox, a pass per call of `sync()`."""
 
     @property
     def readonly(self) -> bool:

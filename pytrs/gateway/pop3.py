@@ -13,12 +13,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import poplib
-from collections.abc import Callable
 
-from pytrs.config import MailAccountConfig
-from pytrs.gateway.imap import SyncResult, tls_context
+from pytrs.gateway.imap import AccountFetcher, SyncResult, tls_context
 from pytrs.schema import mailbox_repo
-from pytrs.schema.database import Database
 from pytrs.schema.inbox_repo import InboxItem
 
 log = logging.getLogger(__name__)
@@ -31,21 +28,8 @@ class Pop3Error(ConnectionError):
     """The POP3 server refused a command."""
 
 
-class Pop3Fetcher:
+class Pop3Fetcher(AccountFetcher):
     """One pass over a POP3 maildrop; `sync()` connects, fetches, acts and quits."""
-
-    def __init__(
-        self,
-        account: MailAccountConfig,
-        db: Database,
-        *,
-        default_max_size: int,
-        on_commit: Callable[[int], None] | None = None,
-    ) -> None:
-        self.account = account
-        self.db = db
-        self.max_size = account.max_message_size or default_max_size
-        self.on_commit = on_commit
 
     def _connect(self) -> poplib.POP3:
         account = self.account
