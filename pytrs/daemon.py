@@ -180,7 +180,7 @@ class Daemon:
                     fetchers_task = tasks.create_task(self.fetchers.run(), name="fetchers")
                 sd_notify("READY=1")
                 self.started.set()
-                log.info("pytrs started (roles: %s)", ", ".join(self.roles))
+                log.info("pytrs started: %s", self._describe_services())
                 await self._stop.wait()
                 sd_notify("STOPPING=1")
                 await self._shutdown(writer_task, worker_tasks, fetchers_task)
@@ -192,6 +192,17 @@ class Daemon:
                 loop.remove_signal_handler(signum)
         log.info("pytrs stopped")
         return 0
+
+    def _describe_services(self) -> str:
+        """What this process actually runs (roles of later issues are not listed until built)."""
+        parts = [f"{kind} on {address}" for kind, address in self.bound]
+        if self.fetchers is not None and self.fetchers.tasks:
+            parts.append(f"{len(self.fetchers.tasks)} mail account(s)")
+        if self.workers:
+            parts.append(f"{len(self.workers)} postmaster worker(s)")
+        if self.children is not None:
+            parts.append(f"{self.children.count} worker process(es)")
+        return ", ".join(parts) or "nothing"
 
     def _on_signal(self) -> None:
         if self._stop.is_set():
