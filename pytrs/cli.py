@@ -8,21 +8,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import sys
-from collections.abc import Iterator, Sequence
-from dataclasses import asdict
-from pathlib import Path
-from typing import Any
+from collections.abc import Sequence
 
-from sqlalchemy import select
-
+from pytrs.commands import accounts
+from pytrs.commands import inbox as inbox_command
+from pytrs.commands import parse as parse_command
 from pytrs.config import Config, ConfigError, load_config
-from pytrs.parsers import ParsedMail, parse_mail
-from pytrs.schema import inbox_repo, migrate
+from pytrs.schema import migrate
 from pytrs.schema.database import create_database
-from pytrs.schema.tables import inbox
 
 EXIT_USAGE = 2
 
@@ -101,9 +96,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # aiosmtpd logs every connection at INFO; pytrs logs what matters about each message.
     logging.getLogger("mail.log").setLevel(logging.WARNING)
     handlers = {
-        "run": _run, "deliver": _deliver, "db": _db, "config": _config, "inbox": _inbox,
-        "accounts": _accounts,
-        "parse": _parse,
+        "run": _run, "deliver": _deliver, "db": _db, "config": _config, "inbox": inbox_command.run,
+        "accounts": accounts.run,
+        "parse": parse_command.run,
     }  # fmt: skip
     return handlers[args.command](config, args)
 
@@ -150,229 +145,6 @@ def _db(config: Config, args: argparse.Namespace) -> int:
             await db.close()
 
     return asyncio.run(go())
-
-
-def _accounts(config: Config, args: argparse.Namespace) -> int:
-    from pytrs.schema import mailbox_repo
-
-    async def go() -> list[dict[str, object]]:
-        db = create_database(config.database, pool=False)
-        try:
-            return await mailbox_repo.states(db)
-        finally:
-            await db.close()
-
-    found = {str(s["account"]): s for s in asyncio.run(go())}
-    rows = []
-    for account in config.mail_accounts:
-        state = found.get(account.name, {})
-        rows.append({
-            "account": account.name, "type": account.type, "host": account.host,
-            "folder": account.folder, "mode": account.mode,
-            "last_success_at": state.get("last_success_at"),
-            "last_error": state.get("last_error"), "last_error_at": state.get("last_error_at"),
-            "messages_fetched": state.get("messages_fetched", 0),
-            "next_attempt_at": state.get("next_attempt_at"), "owner": state.get("owner"),
-            "skipped": json.loads(str(state["skipped"])) if state.get("skipped") else [],
-        })  # fmt: skip
-    if args.json:
-        for row in rows:
-            print(json.dumps(row, default=str))
-        return 0
-    if not rows:
-        print("no [[mail_accounts]] configured")
-    for row in rows:
-        print(
-            f"{row['account']}  ({row['type']} {row['host']} {row['folder']}, mode {row['mode']})"
-        )
-        print(
-            f"  fetched: {row['messages_fetched']}   last success: {row['last_success_at'] or '-'}"
-        )
-        if row["last_error"]:
-            print(f"  last error ({row['last_error_at']}): {row['last_error']}")
-            print(f"  next attempt: {row['next_attempt_at'] or '-'}")
-        if row["owner"]:
-            print(f"  fetched by: {row['owner']}")
-        for entry in row["skipped"]:
-            print(f"  left on server (too large): UID {entry['uid']}, {entry['size']} bytes")
-    return 0
-
-
-def _inbox(config: Config, args: argparse.Namespace) -> int:
-    return asyncio.run(_inbox_async(config, args))
-
-
-async def _inbox_async(config: Config, args: argparse.Namespace) -> int:
-    db = create_database(config.database, pool=False)
-    try:
-        if args.action == "retry":
-            if not args.ids and not args.all:
-                print("give inbox ids or --all", file=sys.stderr)
-                return EXIT_USAGE
-            count = await inbox_repo.retry(db, None if args.all else args.ids)
-            print(f"{count} message(s) re-queued")
-            return 0
-        async with db.connect() as conn:
-            if args.action == "show":
-                row = (await conn.execute(select(inbox).where(inbox.c.id == args.id))).first()
-                if row is None:
-                    print(f"no inbox row {args.id}", file=sys.stderr)
-                    return 1
-                return _print_row(row._asdict(), raw_only=args.raw)
-            query = select(
-                inbox.c.id, inbox.c.state, inbox.c.source, inbox.c.recipient,
-                inbox.c.message_id, inbox.c.attempts, inbox.c.received_at, inbox.c.ticket_id,
-                inbox.c.last_error,
-            ).order_by(inbox.c.id.desc()).limit(args.limit)  # fmt: skip
-            if args.state != "all":
-                query = query.where(inbox.c.state == args.state)
-            rows = [r._asdict() for r in await conn.execute(query)]
-        _print_list(rows, as_json=args.json)
-        return 0
-    finally:
-        await db.close()
-
-
-def _print_list(rows: list[dict[str, object]], *, as_json: bool) -> None:
-    if as_json:
-        for row in rows:
-            print(json.dumps(row, default=str))
-        return
-    print(
-        f"{'ID':>8}  {'STATE':<11}  {'SRC':<5}  {'TRIES':>5}  {'TICKET':>7}  RECIPIENT / MESSAGE-ID"
-    )
-    for r in rows:
-        error = str(r["last_error"] or "").strip().splitlines()
-        print(
-            f"{r['id']:>8}  {r['state']:<11}  {r['source']!s:<5}  {r['attempts']:>5}  "
-            f"{r['ticket_id'] or '-'!s:>7}  {r['recipient'] or '-'} {r['message_id']}"
-        )
-        if error:
-            print(f"{'':>8}  error: {error[0][:160]}")
-
-
-def _print_row(row: dict[str, object], *, raw_only: bool) -> int:
-    raw = row.pop("raw")
-    if raw_only:
-        if raw is None:
-            print("the raw message was moved to the article (see ticket_id/article_id)",
-                  file=sys.stderr)  # fmt: skip
-            return 1
-        assert isinstance(raw, bytes)
-        sys.stdout.buffer.write(raw)
-        return 0
-    trace = row.pop("trace")
-    error = row.pop("last_error")
-    for key, value in row.items():
-        print(f"{key}: {value}")
-    print(f"raw: {'kept in inbox' if raw is not None else 'stored with the article'}")
-    if trace:
-        print("trace:")
-        print(json.dumps(json.loads(str(trace)), indent=2, ensure_ascii=False))
-    if error:
-        print("error:")
-        print(error)
-    return 0
-
-
-def _parse(config: Config, args: argparse.Namespace) -> int:
-    """Print each file's parsed record, streaming; exit 1 if any file could not be read."""
-    failed = False
-    records = _parse_files(args.files, config)
-    if args.json and len(args.files) > 1:
-        # A JSON list written element by element, so a thousand files start printing at once.
-        print("[")
-        for index, record in enumerate(records):
-            failed = failed or "error" in record
-            text = json.dumps(record, indent=2, ensure_ascii=False)
-            print(("" if index == 0 else ",\n") + _indented(text), end="", flush=True)
-        print("\n]")
-        return 1 if failed else 0
-    for index, record in enumerate(records):
-        failed = failed or "error" in record
-        if args.json:
-            print(json.dumps(record, indent=2, ensure_ascii=False))
-        elif args.jsonl:
-            print(json.dumps(record, ensure_ascii=False, separators=(",", ":")), flush=True)
-        else:
-            print(("\n" if index else "") + _human(record), flush=True)
-    return 1 if failed else 0
-
-
-def _parse_files(files: Sequence[str], config: Config) -> Iterator[dict[str, Any]]:
-    limits = config.parser.limits()
-    for name in files:
-        try:
-            raw = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
-        except OSError as exc:
-            yield {"file": name, "error": exc.strerror or str(exc)}
-            continue
-        try:
-            yield {"file": name, **_parsed_record(parse_mail(raw, limits))}
-        except Exception as exc:  # parse_mail never raises; a bug must not stop the others.
-            yield {"file": name, "error": f"{type(exc).__name__}: {exc}"}
-
-
-def _parsed_record(mail: ParsedMail) -> dict[str, Any]:
-    return {
-        "subject": mail.subject,
-        "from": mail.from_,
-        "to": mail.to,
-        "cc": mail.cc,
-        "message_id": mail.message_id,
-        "in_reply_to": mail.in_reply_to,
-        "references": list(mail.references),
-        "date": mail.date.isoformat() if mail.date else None,
-        "body_text": mail.body,
-        "has_html": mail.html is not None,
-        "attachments": [
-            {
-                "filename": a.filename,
-                "content_type": a.content_type,
-                "size": len(a.content),
-                "inline": a.disposition == "inline",
-                "content_id": a.content_id,
-                **({"text": a.text} if a.text else {}),
-            }
-            for a in mail.attachments
-        ],
-        "is_bounce": mail.is_bounce,
-        "bounce": asdict(mail.bounce) if mail.bounce else None,
-        "is_auto_reply": mail.is_auto_reply,
-        "is_out_of_office": mail.is_out_of_office,
-        "is_list": mail.is_list,
-        "loop": mail.loop,
-        "warnings": list(mail.warnings),
-    }
-
-
-def _indented(text: str) -> str:
-    return "\n".join("  " + line for line in text.splitlines())
-
-
-def _human(record: dict[str, Any]) -> str:
-    lines = [f"== {record['file']}"]
-    if "error" in record:
-        return "\n".join([*lines, f"error: {record['error']}"])
-    for key in ("subject", "from", "to", "cc", "message_id", "in_reply_to", "date"):
-        lines.append(f"{key}: {record[key] or '-'}")
-    lines.append(f"references: {' '.join(record['references']) or '-'}")
-    flags = ("has_html", "is_bounce", "is_auto_reply", "is_out_of_office", "is_list", "loop")
-    lines.append("flags: " + (", ".join(flag for flag in flags if record[flag]) or "-"))
-    bounce = record["bounce"]
-    if bounce:
-        kind = "permanent" if bounce["permanent"] else "temporary"
-        lines.append(
-            f"bounce: {bounce['status'] or '?'} {kind} {bounce['recipient'] or '?'} "
-            f"(original {bounce['original_message_id'] or '?'}, {bounce['format']})"
-        )
-    for number, a in enumerate(record["attachments"], start=1):
-        details = [a["content_type"], f"{a['size']} bytes", "inline" if a["inline"] else ""]
-        details.append(a["content_id"])
-        lines.append(f"attachment {number}: {a['filename']} ({', '.join(filter(None, details))})")
-    lines.extend(f"warning: {warning}" for warning in record["warnings"])
-    lines.extend(["", record["body_text"].rstrip("\n")])
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":
