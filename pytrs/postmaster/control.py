@@ -1,0 +1,134 @@
+"""Control header names: the `X-PyTRS-*` headers that steer routing, and their `X-OTRS-*` aliases.
+
+Sits between the parser and the postmaster filters: a mail's own headers pass through
+`strip_untrusted` when its source is not trusted (REFERENCE §1.3, §2), filter rules write control
+headers under the names `canonical` returns, and routing reads only those canonical names. The
+`X-OTRS-*` spellings are accepted everywhere a name is read so that Znuny rules port unchanged.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+PREFIX = "X-PyTRS-"
+ALIAS_PREFIX = "X-OTRS-"
+
+# The suffixes of REFERENCE §2 in their canonical spelling. The legacy TicketKeyN/ArticleKeyN
+# family is left out on purpose: it only ever worked through dynamic fields of the same name,
+# which `DynamicField-<Name>` covers directly.
+_GLOBAL = (
+    "Ignore",
+    "Loop",
+    "Queue",
+    "Bounce",
+    "Bounce-OriginalMessageID",
+    "Bounce-ErrorMessage",
+    "AttachmentExists",
+    "AttachmentCount",
+    "BodyDecrypted",
+    "FollowUp-RecognizedTicketNumber",
+)
+_NEW_TICKET = (
+    "State",
+    "StateID",
+    "State-PendingTime",
+    "Priority",
+    "PriorityID",
+    "Type",
+    "TypeID",
+    "Service",
+    "ServiceID",
+    "SLA",
+    "SLAID",
+    "CustomerNo",
+    "CustomerUser",
+    "Owner",
+    "OwnerID",
+    "Responsible",
+    "ResponsibleID",
+    "Title",
+    "Lock",
+    "SenderType",
+    "IsVisibleForCustomer",
+)
+_FOLLOW_UP = tuple(
+    "FollowUp-" + name
+    for name in (
+        "Owner",
+        "OwnerID",
+        "Responsible",
+        "ResponsibleID",
+        "State",
+        "State-PendingTime",
+        "State-Keep",
+        "Priority",
+        "Queue",
+        "Lock",
+        "Type",
+        "Service",
+        "SLA",
+        "Title",
+        "SenderType",
+        "IsVisibleForCustomer",
+    )
+)
+
+# Canonical full names, e.g. "X-PyTRS-Queue", in the order above.
+CONTROL_HEADERS: tuple[str, ...] = tuple(PREFIX + s for s in _GLOBAL + _NEW_TICKET + _FOLLOW_UP)
+
+# Znuny's fallback name of the configurable `KeepStateHeader`; ours is fixed.
+KEEP_STATE = PREFIX + "FollowUp-State-Keep"
+
+_BY_SUFFIX = {s.lower(): s for s in _GLOBAL + _NEW_TICKET + _FOLLOW_UP}
+
+# Dynamic-field headers carry the field's name, which keeps its own spelling (field names are
+# case-sensitive in the ticket store); Znuny field names are alphanumeric.
+_DYNAMIC_FIELD = re.compile(r"(followup-)?dynamicfield-([A-Za-z0-9]+)", re.IGNORECASE)
+
+
+def _suffix(name: str) -> str | None:
+    """The part after either prefix (any case), or None when `name` carries neither."""
+    lowered = name.strip().lower()
+    for prefix in (PREFIX, ALIAS_PREFIX):
+        if lowered.startswith(prefix.lower()):
+            return name.strip()[len(prefix) :]
+    return None
+
+
+def canonical(name: str) -> str | None:
+    """The canonical `X-PyTRS-*` name of a control header or alias, or None if it is not one."""
+    suffix = _suffix(name)
+    if suffix is None:
+        return None
+    known = _BY_SUFFIX.get(suffix.lower())
+    if known is not None:
+        return PREFIX + known
+    field = _DYNAMIC_FIELD.fullmatch(suffix)
+    if field is None:
+        return None
+    follow_up = "FollowUp-" if field.group(1) else ""
+    return f"{PREFIX}{follow_up}DynamicField-{field.group(2)}"
+
+
+def is_control_prefixed(name: str) -> bool:
+    """Whether `name` starts with either control prefix (case-insensitive), known or not."""
+    return _suffix(name) is not None
+
+
+def strip_untrusted(
+    headers: Sequence[tuple[str, str]],
+) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
+    """Drop every header with a control prefix; return the rest in order and the removed names.
+
+    Unknown names under either prefix go too: an untrusted sender must not be able to reach a
+    header that a later version (or a rule matching on it) would honour.
+    """
+    kept: list[tuple[str, str]] = []
+    removed: list[str] = []
+    for name, value in headers:
+        if is_control_prefixed(name):
+            removed.append(name)
+        else:
+            kept.append((name, value))
+    return tuple(kept), tuple(removed)

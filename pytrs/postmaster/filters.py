@@ -1,0 +1,436 @@
+"""Postmaster filter rules: Znuny's `postmaster_filter` semantics on RE2 (pure).
+
+Runs in the postmaster between parsing and routing: the worker hands over a parsed mail's headers
+and body, the rules write control headers (`X-PyTRS-*`, see `control`), and routing reads them.
+Rules are compiled once when they are loaded or imported (`CompiledRules.compile`), so a pattern
+RE2 cannot express is refused there, naming the rule and field, and never surfaces at mail time.
+
+Semantics follow REFERENCE §3.1: rules run in name order; a rule matches when all its match rows
+hold (a missing header fails its row, negated or not); regexes are case-insensitive and
+unanchored; `EMAILADDRESS:<regex>` compares each address of the header to `^<regex>$`; set rows
+substitute `[***]` and `[**\\name**]`; a matching rule with `stop` ends the run.
+
+Work per mail is bounded: each regex sees at most the first `MAX_SUBJECT_CHARS` characters of a
+value (1 MiB), and RE2 matches in time linear in that, whatever the pattern.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from email.utils import getaddresses
+from typing import Any
+
+import re2
+
+from pytrs.postmaster.control import canonical
+
+# Regexes see at most this many characters of a header value or body. With RE2's linear time
+# this bounds one rule row to a few milliseconds even on a hostile multi-megabyte body.
+MAX_SUBJECT_CHARS = 1024 * 1024
+
+BODY = "Body"
+EMAIL_PREFIX = "EMAILADDRESS:"
+FIRST_GROUP = "[***]"
+
+# Znuny (Perl) spells named groups `(?<name>…)`; RE2's documented form is `(?P<name>…)`. Only an
+# unescaped `(` is rewritten, so a literal `\(?<x>` keeps its meaning; `(?<=`/`(?<!` do not match
+# the name pattern and are left for RE2 to reject as lookbehind.
+_PERL_NAMED_GROUP = re.compile(r"(?<!\\)((?:\\\\)*)\(\?<([A-Za-z_][A-Za-z0-9_]*)>")
+_NAMED_PLACEHOLDER = re.compile(r"\[\*\*\\([A-Za-z_][A-Za-z0-9_]*)\*\*\]")
+
+# How much of a matched text (or, for a negated row, of the compared value) the trace keeps:
+# enough to recognise it, without copying a megabyte body into every routing trace.
+_TRACE_CHARS = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One reason a rule is invalid, addressed by rule name and field (`match[0].value`)."""
+
+    rule: str
+    field: str
+    why: str
+
+    def __str__(self) -> str:
+        return f"rule {self.rule}: {self.field}: {self.why}"
+
+
+class RuleError(ValueError):
+    """One or more invalid rules; `problems` lists every one, `rule`/`field` name the first."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        if not problems:
+            raise ValueError("RuleError needs at least one problem")
+        self.problems = tuple(problems)
+        self.rule = self.problems[0].rule
+        self.field = self.problems[0].field
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+@dataclass(frozen=True, slots=True)
+class MatchRow:
+    """A condition: `header` ("Body" = the decoded body) must (or, negated, must not) match."""
+
+    header: str
+    value: str
+    negate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SetRow:
+    """An action: write `value` (after placeholder substitution) into control header `header`."""
+
+    header: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """A named postmaster filter: all match rows AND-ed, then every set row applied."""
+
+    name: str
+    match: tuple[MatchRow, ...]
+    set: tuple[SetRow, ...]
+    stop: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RuleHit:
+    """A rule that matched, with (header, matched text) per match row, for the routing trace."""
+
+    rule: str
+    matched: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FilterResult:
+    """What the rules made of one mail."""
+
+    control: dict[str, str]  # canonical X-PyTRS-* name → value; later rules overwrite
+    hits: tuple[RuleHit, ...]
+    explanations: tuple[str, ...]  # one line per rule, for `pytrs filters test`
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    header: str
+    key: str  # lookup key: canonical control name, or the lower-cased header name
+    control: str | None  # canonical name when the row reads a control header
+    pattern: str  # as written, for the trace and for `[***]` of an EMAILADDRESS row
+    regex: Any  # re2._Regexp; the module ships no type information
+    negate: bool
+    email: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    name: str
+    rows: tuple[_Row, ...]
+    sets: tuple[tuple[str, str], ...]  # (canonical header, value template)
+    stop: bool
+
+
+def _re2_options() -> Any:
+    options = re2.Options()
+    options.case_sensitive = False
+    # Errors are reported as RuleErrors; RE2's own stderr logging would only duplicate them.
+    options.log_errors = False
+    return options
+
+
+_OPTIONS = _re2_options()
+
+
+def _compile_regex(pattern: str) -> Any:
+    """Compile with RE2, case-insensitive; raises ValueError with RE2's reason."""
+    try:
+        return re2.compile(_PERL_NAMED_GROUP.sub(r"\1(?P<\2>", pattern), _OPTIONS)
+    except re2.error as exc:
+        reason = exc.args[0] if exc.args else exc
+        if isinstance(reason, bytes):
+            reason = reason.decode("utf-8", "replace")
+        raise ValueError(f"not a valid RE2 pattern ({reason})") from None
+
+
+def _compile_row(row: MatchRow, problems: list[Problem], rule: str, field: str) -> _Row | None:
+    header = row.header.strip()
+    if not header or ":" in header or any(c.isspace() for c in header):
+        problems.append(Problem(rule, f"{field}.header", f"not a header name: {row.header!r}"))
+        return None
+    email = row.value.startswith(EMAIL_PREFIX)
+    pattern = row.value[len(EMAIL_PREFIX) :] if email else row.value
+    try:
+        # Grouping keeps `^a|b$` from splitting into `^a` or `b$` (Znuny pastes it in bare).
+        regex = _compile_regex(f"(?:{pattern})" if email else pattern)
+    except ValueError as exc:
+        problems.append(Problem(rule, f"{field}.value", str(exc)))
+        return None
+    control = canonical(header)
+    key = control or (BODY if header.lower() == BODY.lower() else header.lower())
+    return _Row(header, key, control, pattern, regex, row.negate, email)
+
+
+def _compile_rule(rule: Rule, problems: list[Problem]) -> _Rule:
+    name = rule.name
+    if not rule.match:
+        # Znuny's rule never matches without a condition; saying so beats a silent dead rule.
+        problems.append(Problem(name, "match", "a rule needs at least one match row"))
+    rows = [_compile_row(r, problems, name, f"match[{i}]") for i, r in enumerate(rule.match)]
+    sets: list[tuple[str, str]] = []
+    for i, row in enumerate(rule.set):
+        header = canonical(row.header)
+        if header is None:
+            why = f"not a control header (X-PyTRS-* or X-OTRS-*): {row.header!r}"
+            problems.append(Problem(name, f"set[{i}].header", why))
+        else:
+            sets.append((header, row.value))
+    return _Rule(name, tuple(r for r in rows if r is not None), tuple(sets), rule.stop)
+
+
+class CompiledRules:
+    """A validated, compiled rule set: compile once at load time, apply to every mail."""
+
+    __slots__ = ("_rules",)
+
+    def __init__(self, rules: tuple[_Rule, ...]) -> None:
+        self._rules = rules
+
+    @classmethod
+    def compile(cls, rules: Sequence[Rule]) -> CompiledRules:
+        """Validate and compile every rule; raises RuleError listing all problems found."""
+        problems: list[Problem] = []
+        seen: set[str] = set()
+        for rule in rules:
+            if not rule.name.strip():
+                problems.append(Problem(repr(rule.name), "name", "a rule needs a name"))
+            elif rule.name in seen:
+                problems.append(Problem(rule.name, "name", "duplicate rule name"))
+            seen.add(rule.name)
+        compiled = [_compile_rule(rule, problems) for rule in rules]
+        if problems:
+            raise RuleError(problems)
+        return cls(tuple(sorted(compiled, key=lambda r: r.name)))
+
+    def __len__(self) -> int:
+        return len(self._rules)
+
+    def apply(self, headers: Sequence[tuple[str, str]], body: str) -> FilterResult:
+        """Run the rules in name order over one mail's decoded headers and body."""
+        values = _index(headers, body)
+        control: dict[str, str] = {}
+        hits: list[RuleHit] = []
+        lines: list[str] = []
+        stopped_by = ""
+        for rule in self._rules:
+            if stopped_by:
+                lines.append(f"{rule.name}: not run (stopped after {stopped_by})")
+                continue
+            outcome = _run_rule(rule, values, control)
+            if isinstance(outcome, str):
+                lines.append(f"{rule.name}: not matched: {outcome}")
+                continue
+            hits.append(outcome)
+            written = ", ".join(f"{h}={control[h]!r}" for h, _ in rule.sets) or "nothing"
+            matched = "; ".join(f"{h} {t!r}" for h, t in outcome.matched)
+            lines.append(f"{rule.name}: matched ({matched}); set {written}")
+            if rule.stop:
+                stopped_by = rule.name
+        return FilterResult(control, tuple(hits), tuple(lines))
+
+
+def _index(headers: Sequence[tuple[str, str]], body: str) -> dict[str, str]:
+    """First value per header (control headers under their canonical name), plus the body."""
+    values: dict[str, str] = {BODY: body}
+    for name, value in headers:
+        key = canonical(name) or name.lower()
+        # Znuny's params hold one value per header, the first occurrence.
+        values.setdefault(key, value)
+    return values
+
+
+@dataclass(slots=True)
+class _Captures:
+    first: str = ""  # last non-empty group 1 across the rule's rows
+    named: dict[str, str] = field(default_factory=dict)  # later rows overwrite earlier ones
+
+
+def _run_rule(rule: _Rule, values: dict[str, str], control: dict[str, str]) -> RuleHit | str:
+    """Apply one rule; returns its hit (control updated) or why it did not match."""
+    captures = _Captures()
+    matched: list[tuple[str, str]] = []
+    for row in rule.rows:
+        # Rules see what earlier rules set, as Znuny's filters share one params hash.
+        value = control.get(row.control) if row.control else None
+        if value is None:
+            value = values.get(row.key)
+        if value is None:
+            return f"{row.header}: header missing"
+        text = _check_row(row, value[:MAX_SUBJECT_CHARS], captures)
+        if text is None:
+            verb = "matches" if row.negate else "does not match"
+            return f"{row.header} {verb} {_shown(row)}"
+        matched.append((row.header, text))
+    named = captures.named
+    for header, template in rule.sets:
+        result = template.replace(FIRST_GROUP, captures.first, 1)
+        control[header] = _NAMED_PLACEHOLDER.sub(lambda m: named.get(m[1], m[0]), result)
+    return RuleHit(rule.name, tuple(matched))
+
+
+def _shown(row: _Row) -> str:
+    return f"{EMAIL_PREFIX}{row.pattern}" if row.email else f"/{row.pattern}/"
+
+
+def _check_row(row: _Row, value: str, captures: _Captures) -> str | None:
+    """The matched text when the row holds (negation applied), else None; records captures."""
+    if row.email:
+        return _check_addresses(row, value, captures)
+    found = row.regex.search(value)
+    if row.negate:
+        return None if found else value[:_TRACE_CHARS]
+    if found is None:
+        return None
+    if row.regex.groups >= 1 and found.group(1):
+        captures.first = found.group(1)
+    captures.named.update({k: v for k, v in found.groupdict().items() if v is not None})
+    return str(found.group(0))[:_TRACE_CHARS]
+
+
+def _check_addresses(row: _Row, value: str, captures: _Captures) -> str | None:
+    """EMAILADDRESS: any bare address equal to `^pattern$`; negation inverts the whole header."""
+    hit = next(
+        (addr for _, addr in getaddresses([value]) if addr and row.regex.fullmatch(addr)),
+        None,
+    )
+    if row.negate:
+        return None if hit else value[:_TRACE_CHARS]
+    if hit is None:
+        return None
+    # Znuny hands the pattern itself (not the address found) to `[***]` and `[**\email**]`.
+    if row.pattern:
+        captures.first = row.pattern
+        captures.named["email"] = row.pattern
+    return hit
+
+
+def rules_from_toml(data: Mapping[str, Any]) -> list[Rule]:
+    """Rules from parsed `[[filters]]` TOML (SPEC S3); raises RuleError listing all problems."""
+    problems: list[Problem] = []
+    for key in data:
+        if key != "filters":
+            problems.append(Problem("(file)", key, "unknown key"))
+    tables = data.get("filters", [])
+    if not isinstance(tables, list):
+        problems.append(Problem("(file)", "filters", "must be an array of tables [[filters]]"))
+        tables = []
+    rules = [_rule_from_table(t, i, problems) for i, t in enumerate(tables)]
+    if problems:
+        raise RuleError(problems)
+    return [r for r in rules if r is not None]
+
+
+_RULE_KEYS = {"name", "stop", "match", "set"}
+_MATCH_KEYS = {"header", "value", "not"}
+_SET_KEYS = {"header", "value"}
+
+
+def _rule_from_table(table: Any, index: int, problems: list[Problem]) -> Rule | None:
+    if not isinstance(table, Mapping):
+        problems.append(Problem(f"#{index + 1}", "filters", "must be a table"))
+        return None
+    name = table.get("name")
+    label = name if isinstance(name, str) and name else f"#{index + 1}"
+    _check_keys(table, _RULE_KEYS, label, "", problems)
+    if not isinstance(name, str):
+        problems.append(Problem(label, "name", "required, a string"))
+    stop = table.get("stop", False)
+    if not isinstance(stop, bool):
+        problems.append(Problem(label, "stop", "must be true or false"))
+    match = [
+        MatchRow(str(r.get("header", "")), str(r.get("value", "")), bool(r.get("not", False)))
+        for r in _rows(table, "match", _MATCH_KEYS, label, problems)
+    ]
+    sets = [
+        SetRow(str(r.get("header", "")), str(r.get("value", "")))
+        for r in _rows(table, "set", _SET_KEYS, label, problems)
+    ]
+    return Rule(label, tuple(match), tuple(sets), stop is True)
+
+
+def _rows(
+    table: Mapping[str, Any], kind: str, keys: set[str], rule: str, problems: list[Problem]
+) -> list[Mapping[str, Any]]:
+    """The valid rows of `match` or `set`, each checked for unknown, missing and mistyped keys."""
+    rows = table.get(kind, [])
+    if not isinstance(rows, list):
+        problems.append(Problem(rule, kind, "must be an array of tables"))
+        return []
+    good: list[Mapping[str, Any]] = []
+    for i, row in enumerate(rows):
+        field = f"{kind}[{i}]"
+        if not isinstance(row, Mapping):
+            problems.append(Problem(rule, field, "must be a table"))
+            continue
+        before = len(problems)
+        _check_keys(row, keys, rule, f"{field}.", problems)
+        for key in ("header", "value"):
+            if not isinstance(row.get(key), str):
+                problems.append(Problem(rule, f"{field}.{key}", "required, a string"))
+        if "not" in row and not isinstance(row["not"], bool):
+            problems.append(Problem(rule, f"{field}.not", "must be true or false"))
+        if len(problems) == before:
+            good.append(row)
+    return good
+
+
+def _check_keys(
+    table: Mapping[str, Any], allowed: set[str], rule: str, prefix: str, problems: list[Problem]
+) -> None:
+    for key in table:
+        if key not in allowed:
+            problems.append(Problem(rule, f"{prefix}{key}", "unknown key"))
+
+
+def rules_to_toml(rules: Sequence[Rule]) -> str:
+    """The rules as `[[filters]]` TOML that `rules_from_toml` reads back unchanged."""
+    out: list[str] = []
+    for rule in rules:
+        out.append("[[filters]]")
+        out.append(f"name = {_toml_str(rule.name)}")
+        out.append(f"stop = {_toml_bool(rule.stop)}")
+        out.append("match = [")
+        for m in rule.match:
+            out.append(
+                f"  {{ header = {_toml_str(m.header)}, value = {_toml_str(m.value)}, "
+                f"not = {_toml_bool(m.negate)} }},"
+            )
+        out.append("]")
+        out.append("set = [")
+        for s in rule.set:
+            out.append(f"  {{ header = {_toml_str(s.header)}, value = {_toml_str(s.value)} }},")
+        out.append("]")
+        out.append("")
+    return "\n".join(out)
+
+
+def _toml_bool(value: bool) -> str:
+    return "true" if value else "false"
+
+
+_TOML_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n"}
+_TOML_ESCAPES.update({"\f": "\\f", "\r": "\\r"})
+
+
+def _toml_str(value: str) -> str:
+    """A TOML basic string; control characters escaped as TOML requires."""
+    chars = []
+    for c in value:
+        if c in _TOML_ESCAPES:
+            chars.append(_TOML_ESCAPES[c])
+        elif ord(c) < 0x20 or ord(c) == 0x7F:
+            chars.append(f"\\u{ord(c):04x}")
+        else:
+            chars.append(c)
+    return '"' + "".join(chars) + '"'
