@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from pytrs.commands import accounts
+from pytrs.commands import filters as filters_command
 from pytrs.commands import inbox as inbox_command
 from pytrs.commands import parse as parse_command
 from pytrs.config import Config, ConfigError, load_config
@@ -50,6 +51,8 @@ def _parser() -> argparse.ArgumentParser:
 
     cfg = sub.add_parser("config", help="configuration")
     cfg.add_argument("action", choices=("check",))
+
+    filters_command.add_parser(sub)
 
     accounts = sub.add_parser("accounts", help="mail accounts: health and progress")
     accounts.add_argument("--json", action="store_true")
@@ -99,6 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "run": _run, "deliver": _deliver, "db": _db, "config": _config, "inbox": inbox_command.run,
         "accounts": accounts.run,
         "parse": parse_command.run,
+        "filters": filters_command.run,
     }  # fmt: skip
     return handlers[args.command](config, args)
 

@@ -438,12 +438,28 @@ class MailboxOAuth2Token(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime)
 
 
+class PostmasterFilter(Base):
+    """Znuny's postmaster filter rows: one per match or set row, the rule's name and stop flag
+    repeated on each (REFERENCE §3.1). pytrs adds an id (Znuny's table has no key) and lets
+    values be longer than Znuny's 200 characters."""
+
+    __tablename__ = "postmaster_filter"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    f_name: Mapped[str] = mapped_column(String(200), index=True)
+    f_stop: Mapped[int] = mapped_column(SmallInteger, default=0)
+    f_type: Mapped[str] = mapped_column(String(20))
+    f_key: Mapped[str] = mapped_column(String(200))
+    f_value: Mapped[str] = mapped_column(Text)
+    f_not: Mapped[int] = mapped_column(SmallInteger, default=0)
+
+
 inbox = cast(Table, InboxMessage.__table__)
 mail_account = cast(Table, MailAccount.__table__)
 mailbox_cursor = cast(Table, MailboxCursor.__table__)
 mailbox_state = cast(Table, MailboxState.__table__)
 pop3_seen = cast(Table, Pop3Seen.__table__)
 mailbox_oauth2_token = cast(Table, MailboxOAuth2Token.__table__)
+postmaster_filter = cast(Table, PostmasterFilter.__table__)
 ticket = cast(Table, Ticket.__table__)
 article = cast(Table, Article.__table__)
 article_data_mime = cast(Table, ArticleDataMime.__table__)

@@ -1,0 +1,63 @@
+"""Postmaster filter rules in the database (Znuny's postmaster_filter rows) and back.
+
+Rules are validated as a whole (`CompiledRules.compile`) before anything is written, and
+replaced in one transaction: an import applies completely or not at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from itertools import groupby
+
+from sqlalchemy import delete, insert, select
+
+from pytrs.postmaster.control import canonical
+from pytrs.postmaster.filters import CompiledRules, MatchRow, Rule, SetRow
+from pytrs.schema.database import Database
+from pytrs.schema.tables import postmaster_filter
+
+
+async def load_rules(db: Database) -> list[Rule]:
+    """Every stored rule, in name order, rows in key then value order (as Znuny reads them)."""
+    columns = postmaster_filter.c
+    query = select(postmaster_filter).order_by(
+        columns.f_name, columns.f_type, columns.f_key, columns.f_value, columns.id
+    )
+    async with db.connect() as conn:
+        rows = list(await conn.execute(query))
+    rules = []
+    for name, group in groupby(rows, key=lambda r: r.f_name):
+        members = list(group)
+        rules.append(
+            Rule(
+                name=name,
+                match=tuple(
+                    MatchRow(r.f_key, r.f_value, bool(r.f_not))
+                    for r in members
+                    if r.f_type == "Match"
+                ),
+                set=tuple(SetRow(r.f_key, r.f_value) for r in members if r.f_type == "Set"),
+                stop=any(r.f_stop for r in members),
+            )
+        )
+    return rules
+
+
+async def replace_rules(db: Database, rules: Sequence[Rule]) -> None:
+    """Validate `rules` (raises RuleError listing every problem) and store them instead of the
+    current ones, in one transaction."""
+    CompiledRules.compile(rules)
+    rows = [
+        {"f_name": rule.name, "f_stop": int(rule.stop), "f_type": kind, "f_key": key,
+         "f_value": value, "f_not": negate}
+        for rule in rules
+        for kind, key, value, negate in (
+            *(("Match", m.header, m.value, int(m.negate)) for m in rule.match),
+            # X-OTRS-* aliases are stored under their X-PyTRS-* names.
+            *(("Set", canonical(s.header) or s.header, s.value, 0) for s in rule.set),
+        )
+    ]  # fmt: skip
+    async with db.transaction() as conn:
+        await conn.execute(delete(postmaster_filter))
+        if rows:
+            await conn.execute(insert(postmaster_filter), rows)
