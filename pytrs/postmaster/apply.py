@@ -18,6 +18,7 @@ from sqlalchemy import bindparam, insert, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pytrs.parsers import ParsedMail, message_id_md5
+from pytrs.postmaster.filters import RuleHit
 from pytrs.routing.decision import Action, Decision, RoutingInput
 from pytrs.routing.subject import clean_subject, ticket_title
 from pytrs.schema import seed
@@ -46,6 +47,8 @@ class Planned:
     item: RoutingInput
     decision: Decision
     tn: str = ""  # allocated number when the decision creates a ticket
+    control: dict[str, str] = field(default_factory=dict)  # X-PyTRS-* in force
+    rule_hits: tuple[RuleHit, ...] = ()
 
 
 @dataclass(slots=True)
@@ -138,6 +141,10 @@ def _trace(plan: Planned) -> dict[str, Any]:
         "reasons": list(d.reasons),
         "warnings": list(plan.mail.warnings),
         "classification": _classification(plan.mail),
+        "rules": [
+            {"rule": hit.rule, "matched": [list(m) for m in hit.matched]} for hit in plan.rule_hits
+        ],
+        "control": plan.control,
     }
 
 
@@ -178,13 +185,23 @@ def _ticket_row(plan: Planned, ctx: ApplyContext) -> dict[str, Any]:
     subject = plan.mail.subject
     if decision.ticket is not None:  # a follow-up to a closed ticket that opens a new one
         subject = clean_subject(subject, decision.ticket.tn, hook=ctx.hook)
+    control = plan.control
+    customer_user = control.get("X-PyTRS-CustomerUser") or (customer.login if customer else sender)
+    customer_id = control.get("X-PyTRS-CustomerNo") or (
+        customer.customer_id if customer else sender
+    )
     return {
-        "tn": plan.tn, "title": ticket_title(subject), "queue_id": ctx.queues[decision.queue].id,
+        "tn": plan.tn, "title": ticket_title(control.get("X-PyTRS-Title") or subject),
+        "queue_id": ctx.queues[decision.queue].id,
         "ticket_lock_id": seed.LOCK_UNLOCK, "type_id": 1, "user_id": seed.USER_ROOT,
-        "responsible_user_id": seed.USER_ROOT, "ticket_priority_id": seed.PRIORITY_NORMAL,
-        "ticket_state_id": seed.STATE_NEW,
-        "customer_id": (customer.customer_id if customer else sender)[:150] or None,
-        "customer_user_id": (customer.login if customer else sender)[:250] or None,
+        "responsible_user_id": seed.USER_ROOT,
+        # Unknown names fall back to the defaults, as in Znuny.
+        "ticket_priority_id": seed.PRIORITY_IDS.get(
+            control.get("X-PyTRS-Priority", ""), seed.PRIORITY_NORMAL
+        ),
+        "ticket_state_id": seed.STATE_IDS.get(control.get("X-PyTRS-State", ""), seed.STATE_NEW),
+        "customer_id": customer_id[:150] or None,
+        "customer_user_id": customer_user[:250] or None,
         "timeout": 0, "until_time": 0, "escalation_time": 0, "escalation_update_time": 0,
         "escalation_response_time": 0, "escalation_solution_time": 0, "archive_flag": 0,
         **_audit(ctx.now),
@@ -252,7 +269,11 @@ def _record_article(
     rows.by_table[article_data_mime_attachment].extend(_attachment_rows(mail, article_id, now))
     queue_id = ctx.queues[decision.queue].id if decision.queue in ctx.queues else 1
     if decision.action is Action.NEW_TICKET:
-        name = f"%%{plan.tn}%%{decision.queue}%%3 normal%%new%%{ticket_id}"
+        priority = plan.control.get("X-PyTRS-Priority", "")
+        state = plan.control.get("X-PyTRS-State", "")
+        priority = priority if priority in seed.PRIORITY_IDS else "3 normal"
+        state = state if state in seed.STATE_IDS else "new"
+        name = f"%%{plan.tn}%%{decision.queue}%%{priority}%%{state}%%{ticket_id}"
         if decision.ticket is not None:  # opened because the old ticket was closed
             name += f"%%{decision.ticket.tn}"
         _history(rows, name, "NewTicket", ticket_id, None, queue_id, seed.STATE_NEW, now)

@@ -10,11 +10,13 @@ decision per mail. Tickets created earlier in the same batch are known under pla
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pytrs.gateway.addresses import base_address
 from pytrs.parsers import ParsedMail
 from pytrs.postmaster.apply import Planned
+from pytrs.postmaster.control import canonical, strip_untrusted
+from pytrs.postmaster.filters import CompiledRules, RuleHit
 from pytrs.routing.decision import (
     DISPATCH_HEADERS,
     Action,
@@ -34,9 +36,35 @@ class Parsed:
     claimed: ClaimedMessage
     mail: ParsedMail
     item: RoutingInput
+    control: dict[str, str] = field(default_factory=dict)  # X-PyTRS-* values for this mail
+    rule_hits: tuple[RuleHit, ...] = ()
 
 
-def routing_input(message: ClaimedMessage, mail: ParsedMail) -> RoutingInput:
+def control_headers(
+    message: ClaimedMessage, mail: ParsedMail, rules: CompiledRules
+) -> tuple[dict[str, str], tuple[RuleHit, ...]]:
+    """The control headers in force for a mail: its own, only when its source is trusted
+    (REFERENCE §1.3), then what the postmaster filter rules set on top."""
+    headers = mail.headers if message.trusted else strip_untrusted(mail.headers)[0]
+    control: dict[str, str] = {}
+    for name, value in headers:
+        known = canonical(name)
+        if known and known not in control:
+            control[known] = value
+    result = rules.apply(headers, mail.body)
+    control.update(result.control)
+    return control, result.hits
+
+
+def is_ignored(control: dict[str, str]) -> bool:
+    """Znuny's X-OTRS-Ignore: "yes" or "true" anywhere in the value, any case."""
+    value = control.get("X-PyTRS-Ignore", "").lower()
+    return "yes" in value or "true" in value
+
+
+def routing_input(
+    message: ClaimedMessage, mail: ParsedMail, control: dict[str, str] | None = None
+) -> RoutingInput:
     """Recipients in REFERENCE §9 order, the envelope recipient standing in for Envelope-To."""
     header_addresses = [base_address(a) for a in mail.addresses(*DISPATCH_HEADERS)]
     resent = [base_address(a) for a in mail.addresses("Resent-To")]
@@ -49,7 +77,8 @@ def routing_input(message: ClaimedMessage, mail: ParsedMail) -> RoutingInput:
         message_id=mail.message_id,
         references=mail.references,
         recipients=recipients,
-        queue_override=message.queue_name,
+        # X-PyTRS-Queue beats a mail account's or the pipe's fixed queue (REFERENCE §1.2).
+        queue_override=(control or {}).get("X-PyTRS-Queue", "") or message.queue_name,
     )
 
 
@@ -100,7 +129,8 @@ def plan_batch(
                 decision.action, default_queue, decision.ticket, decision.reopen,
                 decision.followup_via, (*decision.reasons, reason),
             )  # fmt: skip
-        planned.append(Planned(p.claimed, p.mail, p.item, decision))
+        planned.append(Planned(p.claimed, p.mail, p.item, decision, control=p.control,
+                               rule_hits=p.rule_hits))  # fmt: skip
         if decision.action is Action.NEW_TICKET:
             # Later mail of the same batch may already reply to this one.
             placeholder = TicketRef(

@@ -11,11 +11,13 @@ re-run message by message so that one poison message cannot block the others.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import secrets
 import traceback
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -25,6 +27,8 @@ from pytrs.parsers import parse_mail
 from pytrs.postmaster.apply import ApplyContext, Planned, apply_batch
 from pytrs.postmaster.planning import (
     Parsed,
+    control_headers,
+    is_ignored,
     name_placeholders,
     plan_batch,
     routing_input,
@@ -33,7 +37,7 @@ from pytrs.postmaster.planning import (
 )
 from pytrs.routing.decision import Action, Known
 from pytrs.routing.ticket_number import TicketNumberGenerator, make_generator
-from pytrs.schema import inbox_repo, ticket_repo
+from pytrs.schema import filter_repo, inbox_repo, ticket_repo
 from pytrs.schema.database import Database, utcnow
 from pytrs.schema.inbox_repo import ClaimedMessage
 
@@ -66,6 +70,7 @@ class PostmasterWorker:
         self.lease = timedelta(seconds=pm.lease_seconds)
         self.poll_interval = pm.poll_interval_seconds
         self.limits = config.parser.limits()
+        self.rules = filter_repo.NO_RULES
         tc = config.ticket
         self.numbers: TicketNumberGenerator = make_generator(
             tc.number_generator, tc.system_id, tc.hook, tc.check_system_id, tc.min_counter_size
@@ -165,6 +170,7 @@ class PostmasterWorker:
         claimed = await inbox_repo.claim(self.db, self.batch_size, self.lease)
         if not claimed:
             return 0
+        self.rules = await filter_repo.current_rules(self.db, self.rules)
         parsed, failed = await self._parse_all(claimed)
         for message, error in failed:
             await self._fail(message, error)
@@ -194,7 +200,9 @@ class PostmasterWorker:
             for message in claimed:
                 try:
                     mail = parse_mail(message.raw, self.limits)
-                    ok.append(Parsed(message, mail, routing_input(message, mail)))
+                    control, hits = control_headers(message, mail, self.rules.compiled)
+                    item = routing_input(message, mail, control)
+                    ok.append(Parsed(message, mail, item, control, hits))
                 except Exception as exc:
                     bad.append((message, describe(exc)))
             return ok, bad
@@ -212,6 +220,10 @@ class PostmasterWorker:
                 conn, [p.claimed.id for p in batch], batch[0].claimed.claim_token
             )
             batch = [p for p in batch if p.claimed.id in owned]
+            ignored = [p for p in batch if is_ignored(p.control)]
+            if ignored:
+                await inbox_repo.mark_processed(conn, [_ignored_outcome(p) for p in ignored])
+                batch = [p for p in batch if not is_ignored(p.control)]
             if not batch:
                 return
             known = await ticket_repo.load_known(conn, tns, refs)
@@ -282,6 +294,17 @@ class PostmasterWorker:
             plan.claimed.id, plan.mail.message_id, d.action.value, d.queue,
             plan.tn or (d.ticket.tn if d.ticket else ""), d.followup_via or "-",
         )  # fmt: skip
+
+
+def _ignored_outcome(p: Parsed) -> dict[str, Any]:
+    """X-PyTRS-Ignore: no ticket, but the mail is kept in the inbox with the reason."""
+    trace = {
+        "action": "ignore",
+        "reasons": [f"X-PyTRS-Ignore: {p.control.get('X-PyTRS-Ignore', '')}"],
+        "rules": [{"rule": h.rule, "matched": [list(m) for m in h.matched]} for h in p.rule_hits],
+        "control": p.control,
+    }
+    return {"id": p.claimed.id, "state": inbox_repo.IGNORED, "trace": json.dumps(trace)}
 
 
 def describe(exc: BaseException) -> str:

@@ -6,15 +6,19 @@ replaced in one transaction: an import applies completely or not at all.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from itertools import groupby
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, func, insert, select
 
 from pytrs.postmaster.control import canonical
-from pytrs.postmaster.filters import CompiledRules, MatchRow, Rule, SetRow
+from pytrs.postmaster.filters import CompiledRules, MatchRow, Rule, RuleError, SetRow
 from pytrs.schema.database import Database
 from pytrs.schema.tables import postmaster_filter
+
+log = logging.getLogger(__name__)
 
 
 async def load_rules(db: Database) -> list[Rule]:
@@ -61,3 +65,36 @@ async def replace_rules(db: Database, rules: Sequence[Rule]) -> None:
         await conn.execute(delete(postmaster_filter))
         if rows:
             await conn.execute(insert(postmaster_filter), rows)
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedRules:
+    """Compiled rules and the table version they came from (row count, highest id)."""
+
+    compiled: CompiledRules
+    version: tuple[int, int]
+
+
+NO_RULES = LoadedRules(CompiledRules.compile([]), (-1, -1))
+
+
+async def current_rules(db: Database, loaded: LoadedRules) -> LoadedRules:
+    """`loaded` while the table is unchanged (one cheap query), else freshly compiled rules.
+
+    An import replaces every row, so new ids mark a new version; a stored rule that no longer
+    compiles (edited by hand) leaves the previous rules in force, logged, rather than none.
+    """
+    async with db.connect() as conn:
+        row = (
+            await conn.execute(
+                select(func.count(), func.coalesce(func.max(postmaster_filter.c.id), 0))
+            )
+        ).one()
+    version = (int(row[0]), int(row[1]))
+    if version == loaded.version:
+        return loaded
+    try:
+        return LoadedRules(CompiledRules.compile(await load_rules(db)), version)
+    except RuleError:
+        log.exception("stored postmaster filters do not compile; keeping the previous ones")
+        return LoadedRules(loaded.compiled, version)

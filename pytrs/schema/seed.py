@@ -67,6 +67,9 @@ GROUPS = [(1, "users"), (2, "admin"), (3, "stats")]
 # The default queues Znuny ships; follow-up option 1 (possible), group `users`.
 QUEUES = [(1, "Postmaster"), (2, "Raw"), (3, "Junk"), (4, "Misc")]
 
+PRIORITY_IDS = {name: i for i, name in PRIORITIES}
+STATE_IDS = {name: i for i, name, _type in STATES}
+
 # Ids pytrs code refers to.
 STATE_NEW, STATE_OPEN = 1, 4
 STATE_TYPE_NEW, STATE_TYPE_CLOSED, STATE_TYPE_REMOVED, STATE_TYPE_MERGED = 1, 3, 6, 7
