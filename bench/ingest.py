@@ -502,6 +502,27 @@ def run_engine(
     return result
 
 
+def bench_rules(count: int) -> str:
+    """`count` postmaster rules of the everyday kinds (subject words, sender domains, a body
+    phrase) that, like most of an admin's rules, do not match most mail."""
+    kinds = [
+        ("Subject", r"\b(?:invoice|rechnung|factura)\s+#?{n}\b"),
+        ("From", r"EMAILADDRESS:.*@customer{n}\.example\.net"),
+        ("Body", r"contract number CN-{n}-[0-9]{{4}}"),
+        ("To", r"team{n}@"),
+    ]
+    lines = []
+    for n in range(count):
+        header, pattern = kinds[n % len(kinds)]
+        # TOML literal strings ('…') take the backslashes of the patterns as they are.
+        lines += [
+            "[[filters]]", f'name = "{n:04d}-bench"',
+            f"match = [ {{ header = \"{header}\", value = '{pattern.format(n=n)}' }} ]",
+            'set = [ { header = "X-PyTRS-Priority", value = "4 high" } ]', "",
+        ]  # fmt: skip
+    return "\n".join(lines)
+
+
 def measure(
     result: Result,
     store: Store,
@@ -516,6 +537,14 @@ def measure(
     done = subprocess.run(upgrade, env=env, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"db upgrade failed:\n{done.stdout}{done.stderr}")
+    if args.rules:
+        rules = scratch / "rules.toml"
+        rules.write_text(bench_rules(args.rules))
+        load = [sys.executable, "-m", "pytrs", "--config", str(config), "filters", "import",
+                str(rules)]  # fmt: skip
+        done = subprocess.run(load, env=env, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"filters import failed:\n{done.stdout}{done.stderr}")
     log = OUT_DIR / f"daemon-{result.engine}.log"
     result.log = str(log)
     daemon = DaemonProcess(config, log, env, spy)
@@ -770,6 +799,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--pg-url", default=DEFAULT_PG_URL, help="PostgreSQL server (SQLAlchemy URL)"
     )
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    parser.add_argument(
+        "--rules", type=int, default=0, help="load this many postmaster filter rules first"
+    )
     parser.add_argument(
         "--profile",
         action="store_true",
