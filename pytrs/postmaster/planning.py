@@ -51,7 +51,7 @@ def control_headers(
         known = canonical(name)
         if known and known not in control:
             control[known] = value
-    result = rules.apply(headers, mail.body)
+    result = rules.apply(headers, mail.body, explain=False)
     control.update(result.control)
     return control, result.hits
 
