@@ -20,10 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from pytrs.config import MailAccountConfig
-from pytrs.schema.database import Database, utcnow
+from pytrs.schema.database import Database, conflict_insert, utcnow
 from pytrs.schema.tables import mailbox_oauth2_token
 
 # Refresh this long before the provider's expiry, so a token never runs out mid-session.
@@ -65,9 +64,8 @@ async def _save(db: Database, account: str, refresh: str, access: str, expires: 
     values = {"refresh_token": refresh, "access_token": access, "expires_at": expires,
               "updated_at": utcnow()}  # fmt: skip
     async with db.transaction() as conn:
-        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
         await conn.execute(
-            dialect.insert(mailbox_oauth2_token)
+            conflict_insert(conn, mailbox_oauth2_token)
             .values(account=account, **values)
             .on_conflict_do_update(index_elements=["account"], set_=values)
         )

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
@@ -117,3 +118,9 @@ def _install_sqlite_hooks(engine: AsyncEngine) -> None:
     @event.listens_for(sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def conflict_insert(conn: AsyncConnection, table: Any) -> Any:
+    """INSERT that supports ON CONFLICT (DO NOTHING / DO UPDATE) on the connection's engine."""
+    module = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return module.insert(table)

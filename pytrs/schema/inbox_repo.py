@@ -20,10 +20,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, bindparam, case, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from pytrs.schema.database import Database, utcnow
+from pytrs.schema.database import Database, conflict_insert, utcnow
 from pytrs.schema.tables import inbox
 
 PENDING, DONE, IGNORED, QUARANTINED = "pending", "done", "ignored", "quarantined"
@@ -80,9 +79,8 @@ def dedup_key(raw: bytes) -> tuple[str, str]:
     return message_id.decode("utf-8", "replace")[:MESSAGE_ID_MAX], digest.hexdigest()
 
 
-def _insert_ignoring_duplicates(dialect: str) -> Any:
-    module = postgresql if dialect == "postgresql" else sqlite
-    return module.insert(inbox).on_conflict_do_nothing(
+def _insert_ignoring_duplicates(conn: AsyncConnection) -> Any:
+    return conflict_insert(conn, inbox).on_conflict_do_nothing(
         index_elements=["source", "recipient", "dedup_key"]
     )
 
@@ -112,7 +110,7 @@ async def store(conn: AsyncConnection, items: Sequence[InboxItem]) -> None:
             }
         )
     if rows:
-        await conn.execute(_insert_ignoring_duplicates(conn.dialect.name), rows)
+        await conn.execute(_insert_ignoring_duplicates(conn), rows)
 
 
 def process_identity() -> str:

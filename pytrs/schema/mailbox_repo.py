@@ -15,11 +15,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pytrs.schema import inbox_repo
-from pytrs.schema.database import Database, utcnow
+from pytrs.schema.database import Database, conflict_insert, utcnow
 from pytrs.schema.inbox_repo import InboxItem
 from pytrs.schema.tables import mailbox_cursor, mailbox_state, pop3_seen
 
@@ -28,10 +27,6 @@ from pytrs.schema.tables import mailbox_cursor, mailbox_state, pop3_seen
 class Cursor:
     uidvalidity: int
     last_uid: int
-
-
-def _insert(conn: AsyncConnection, table: Any) -> Any:
-    return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(table)
 
 
 async def get_cursor(db: Database, account: str, folder: str) -> Cursor | None:
@@ -54,7 +49,7 @@ async def _put_cursor(conn: AsyncConnection, account: str, folder: str, cursor: 
         "last_uid": cursor.last_uid,
         "updated_at": utcnow(),
     }
-    statement = _insert(conn, mailbox_cursor).values(**values)
+    statement = conflict_insert(conn, mailbox_cursor).values(**values)
     await conn.execute(
         statement.on_conflict_do_update(
             index_elements=["account", "folder"],
@@ -85,7 +80,7 @@ async def store_and_advance(
 
 async def _ensure_state(conn: AsyncConnection, account: str) -> None:
     await conn.execute(
-        _insert(conn, mailbox_state)
+        conflict_insert(conn, mailbox_state)
         .values(account=account, messages_fetched=0, consecutive_failures=0)
         .on_conflict_do_nothing(index_elements=["account"])
     )
@@ -205,7 +200,9 @@ async def store_pop3(
         await inbox_repo.store(conn, items)
         if uidls:
             await conn.execute(
-                _insert(conn, pop3_seen).on_conflict_do_nothing(index_elements=["account", "uidl"]),
+                conflict_insert(conn, pop3_seen).on_conflict_do_nothing(
+                    index_elements=["account", "uidl"]
+                ),
                 [{"account": account, "uidl": u, "seen_at": now} for u in uidls],
             )
         await _ensure_state(conn, account)

@@ -12,12 +12,11 @@ from datetime import date
 from typing import Any, cast
 
 from sqlalchemy import Row, Select, Table, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pytrs.parsers import message_id_md5
 from pytrs.routing.decision import Known, TicketRef
-from pytrs.schema.database import Database, utcnow
+from pytrs.schema.database import Database, conflict_insert, utcnow
 from pytrs.schema.seed import FOLLOW_UP_IDS
 from pytrs.schema.tables import (
     TicketState,
@@ -128,9 +127,8 @@ async def allocate_counter(conn: AsyncConnection, scope: str, count: int) -> int
     and daemons never get the same value. Call it in a short transaction of its own where the
     engine allows (PostgreSQL), so the row lock is not held while a batch is written.
     """
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     await conn.execute(
-        dialect.insert(ticket_number_counter)
+        conflict_insert(conn, ticket_number_counter)
         .values(counter_uid=scope, counter=0, create_time=utcnow())
         .on_conflict_do_nothing(index_elements=["counter_uid"])
     )
