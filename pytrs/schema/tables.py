@@ -453,6 +453,45 @@ class PostmasterFilter(Base):
     f_not: Mapped[int] = mapped_column(SmallInteger, default=0)
 
 
+class DynamicField(AuditMixin, Base):
+    """Znuny's dynamic field definitions; pytrs writes Ticket text fields (e.g. the external
+    ticket number an ETNR rule recognised, REFERENCE §3)."""
+
+    __tablename__ = "dynamic_field"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    internal_field: Mapped[int] = mapped_column(SmallInteger, default=0)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    label: Mapped[str] = mapped_column(String(200))
+    field_order: Mapped[int] = mapped_column(Integer, default=1)
+    field_type: Mapped[str] = mapped_column(String(200), default="Text")
+    object_type: Mapped[str] = mapped_column(String(100), default="Ticket")
+    config: Mapped[str | None] = mapped_column(Text)
+    valid_id: Mapped[int] = _valid_fk()
+
+
+class DynamicFieldValue(Base):
+    __tablename__ = "dynamic_field_value"
+    __table_args__ = (Index("ix_dynamic_field_value_field_object", "field_id", "object_id"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    field_id: Mapped[int] = mapped_column(Integer, ForeignKey("dynamic_field.id"))
+    object_id: Mapped[int] = mapped_column(BigInteger)
+    value_text: Mapped[str | None] = mapped_column(Text)
+    value_date: Mapped[datetime | None] = mapped_column(DateTime)
+    value_int: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class ArticleDataMimeSendError(Base):
+    """Transmission errors of an article (Znuny's send-error): a bounce naming one of our
+    Message-IDs, or a permanent refusal by the relay."""
+
+    __tablename__ = "article_data_mime_send_error"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    article_id: Mapped[int] = mapped_column(BigId, ForeignKey("article.id"), index=True)
+    message_id: Mapped[str | None] = mapped_column(Text)
+    log_message: Mapped[str | None] = mapped_column(Text)
+    create_time: Mapped[datetime] = mapped_column(DateTime)
+
+
 inbox = cast(Table, InboxMessage.__table__)
 mail_account = cast(Table, MailAccount.__table__)
 mailbox_cursor = cast(Table, MailboxCursor.__table__)
@@ -471,3 +510,6 @@ queue = cast(Table, Queue.__table__)
 system_address = cast(Table, SystemAddress.__table__)
 customer_user = cast(Table, CustomerUser.__table__)
 users = cast(Table, User.__table__)
+dynamic_field = cast(Table, DynamicField.__table__)
+dynamic_field_value = cast(Table, DynamicFieldValue.__table__)
+article_data_mime_send_error = cast(Table, ArticleDataMimeSendError.__table__)
