@@ -63,6 +63,37 @@ def regex(value: str) -> str | None:
     return None
 
 
+def re2_regex(value: str) -> str | None:
+    """A pattern for RE2 (linear time): admin patterns run against untrusted mail."""
+    import re2  # local: only configurations with such patterns pay for the import
+
+    try:
+        re2.compile(value)
+    except re2.error as exc:
+        return f"is not a valid RE2 regular expression: {exc}"
+    return None
+
+
+def re2_with_group(value: str) -> str | None:
+    """A non-empty RE2 pattern whose first group captures the wanted text."""
+    import re2
+
+    if not value:
+        return "must not be empty"
+    try:
+        pattern = re2.compile(value)
+    except re2.error as exc:
+        return f"is not a valid RE2 regular expression: {exc}"
+    return None if pattern.groups >= 1 else "needs a capture group: (…) around the number"
+
+
+def field_name(value: str) -> str | None:
+    # Znuny dynamic field names are alphanumeric; they appear in header names.
+    if value.isascii() and value.isalnum():
+        return None
+    return f"must be letters and digits only, not {value!r}"
+
+
 def identifier(value: str) -> str | None:
     # The schema name ends up in "SET search_path", so only plain identifiers are allowed.
     if value == "" or _IDENTIFIER.fullmatch(value):

@@ -5,11 +5,15 @@ that could not be built were already reported and are absent here; ``positions``
 remaining entry back to its index in the file so that errors still name the right key.
 """
 
+import ipaddress
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
 from pytrs.config.errors import ErrorList, dotted
+from pytrs.config.listen import listen_address
 from pytrs.config.model import BUILTIN_QUEUES, Config
+from pytrs.schema.seed import STATE_IDS, STATE_TYPES
 
 T = TypeVar("T")
 
@@ -24,12 +28,14 @@ def cross_check(
     errors: ErrorList,
 ) -> None:
     """Record every cross-entry problem of ``config`` in ``errors``."""
+    _check_outbound(config, errors)
     queues = _check_queue_names(raw.get("queues"), errors)
     _check_queue_references(config, positions, queues, errors)
     _check_duplicates(config, positions, errors)
     _check_mail_accounts(config, positions, errors)
     _check_trusted_sources(config, errors)
     _check_agent_addresses(config, positions, errors)
+    _check_routing_policy(config, positions, errors)
 
 
 def _located(
@@ -143,9 +149,71 @@ def _check_agent_addresses(
             errors.add(dotted(key, "email"), f"{agent.email!r} is also a system address")
 
 
+def _check_routing_policy(
+    config: Config, positions: Mapping[str, tuple[int, ...]], errors: ErrorList
+) -> None:
+    pm = config.postmaster
+    for key, state in (
+        ("postmaster.followup_state", pm.followup_state),
+        ("postmaster.followup_state_closed", pm.followup_state_closed),
+    ):
+        if state and state not in STATE_IDS:
+            errors.add(key, f"unknown state {state!r}; one of {', '.join(STATE_IDS)}")
+    rules = _located("external_ticket_numbers", config.external_ticket_numbers, positions)
+    _report_duplicates(
+        [(dotted(k, "name"), r.name) for k, r in rules], "external ticket number rule", errors
+    )
+    state_types = {name for _, name in STATE_TYPES}
+    for key, rule in rules:
+        for index, name in enumerate(rule.state_types):
+            if name not in state_types:
+                errors.add(
+                    dotted(key, "state_types", index),
+                    f"unknown state type {name!r}; one of {', '.join(sorted(state_types))}",
+                )
+
+
 def _report_duplicates(items: Iterable[tuple[str, object]], what: str, errors: ErrorList) -> None:
     first_seen: dict[object, str] = {}
     for key, value in items:
         first = first_seen.setdefault(value, key)
         if first != key:
             errors.add(key, f"duplicate {what} {value!r} (first at {first})")
+
+
+def _check_outbound(config: Config, errors: ErrorList) -> None:
+    out = config.outbound
+    for secret in ("password", "loop_secret"):
+        if getattr(out, secret) and getattr(out, f"{secret}_file"):
+            errors.add(f"outbound.{secret}_file", f"set either {secret} or {secret}_file")
+    if out.username and not (out.password or out.password_file):
+        errors.add("outbound.username", "AUTH needs password or password_file too")
+    try:
+        relay: tuple[str, int] | str | None = listen_address(out.relay)
+    except ValueError:
+        relay = None  # already reported by the field rule
+    if isinstance(relay, str) and out.tls != "none":
+        errors.add("outbound.tls", "a unix socket relay takes no TLS; use tls = \"none\"")
+    if isinstance(relay, tuple) and out.username and out.tls == "none" and not _local(relay[0]):
+        # The password would cross the network in clear.
+        errors.add("outbound.username", "AUTH to a remote relay needs tls = starttls or tls")
+    if out.lease_seconds < 4 * out.timeout_seconds:
+        # A lease that ends while a transaction is still waiting for the relay would let a
+        # second sender take the row over and send it again.
+        errors.add("outbound.lease_seconds", "must be at least 4 × outbound.timeout_seconds")
+    domain = out.message_id_domain
+    if domain and not _DOMAIN.fullmatch(domain):
+        errors.add("outbound.message_id_domain", f"must be a domain name, not {domain!r}")
+
+
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_DOMAIN = re.compile(rf"(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*")
+
+
+def _local(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

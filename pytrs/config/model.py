@@ -20,12 +20,15 @@ from pytrs.config.checks import (
     at_least,
     digits,
     email_address,
+    field_name,
     identifier,
     listen_spec,
     non_empty,
     one_of,
     optional_host_port,
     optional_listen_spec,
+    re2_regex,
+    re2_with_group,
     regex,
     rule,
 )
@@ -40,6 +43,8 @@ MAIL_ACCOUNT_TYPES = ("imap", "imaps", "imap+starttls", "pop3", "pop3s", "pop3+s
 MAIL_ACCOUNT_MODES = ("keep", "move", "delete")
 NUMBER_GENERATORS = ("DateChecksum", "Date", "AutoIncrement", "Random")
 SUBJECT_FORMATS = ("Left", "Right", "None")
+SAME_MAIL_OTHER_QUEUE = ("new_ticket", "same_ticket")
+SENDER_TYPES = ("customer", "agent", "system")
 AUTO_RESPONSE_TYPES = ("auto reply", "auto reply/new ticket", "auto follow up", "auto reject")
 EVENT_LOOPS = ("auto", "asyncio", "uvloop")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -83,9 +88,52 @@ class WebConfig:
     listen: str = field(default="127.0.0.1:8080", metadata=rule(optional_listen_spec))
 
 
+# How the outbox sender talks to the relay: plain SMTP, STARTTLS (required, not opportunistic)
+# or implicit TLS from the first byte (usually port 465).
+OUTBOUND_TLS_MODES = ("none", "starttls", "tls")
+
+
 @dataclass(frozen=True, slots=True)
 class OutboundConfig:
+    """The smarthost and the outbox sender (SPEC S8); every key is explained in the example."""
+
     relay: str = field(default="127.0.0.1:25", metadata=rule(listen_spec))
+    tls: str = field(default="none", metadata=rule(one_of(*OUTBOUND_TLS_MODES)))
+    verify_tls: bool = True
+    ca_file: str = ""
+    username: str = ""
+    password: str = field(default="", repr=False)
+    password_file: str = ""
+    helo_name: str = ""
+    timeout_seconds: float = field(default=30.0, metadata=rule(above(0)))
+    connections: int = field(default=1, metadata=rule(at_least(1)))
+    batch_size: int = field(default=20, metadata=rule(at_least(1)))
+    retry_backoff_seconds: float = field(default=60.0, metadata=rule(at_least(0)))
+    max_backoff_seconds: float = field(default=3600.0, metadata=rule(at_least(0)))
+    max_retry_hours: float = field(default=48.0, metadata=rule(at_least(0)))
+    lease_seconds: float = field(default=600.0, metadata=rule(above(0)))
+    poll_interval_seconds: float = field(default=1.0, metadata=rule(above(0)))
+    message_id_domain: str = ""
+    loop_secret: str = field(default="", repr=False)
+    loop_secret_file: str = ""
+    suppression_days: float = field(default=30.0, metadata=rule(at_least(0)))
+
+    def resolve_password(self) -> str:
+        """``password``, else the stripped contents of ``password_file``, else "".
+
+        Read at each connection, so that a rotated credential is picked up. Raises OSError
+        when the file cannot be read.
+        """
+        if self.password or not self.password_file:
+            return self.password
+        return Path(self.password_file).read_text(encoding="utf-8").strip()
+
+    def resolve_loop_secret(self) -> bytes:
+        """The key of the X-PyTRS-Loop marker: ``loop_secret``, else ``loop_secret_file``'s
+        stripped contents, else b"". Raises OSError when the file cannot be read."""
+        if self.loop_secret or not self.loop_secret_file:
+            return self.loop_secret.encode("utf-8")
+        return Path(self.loop_secret_file).read_bytes().strip()
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +233,40 @@ class PostmasterConfig:
     retry_backoff_seconds: float = field(default=10.0, metadata=rule(at_least(0)))
     lease_seconds: float = field(default=300.0, metadata=rule(above(0)))
     poll_interval_seconds: float = field(default=1.0, metadata=rule(above(0)))
+    # Further follow-up checks after subject number and References (REFERENCE §4).
+    followup_check_body: bool = False
+    followup_check_attachments: bool = False
+    # A bounce of our mail goes to the bounced article's ticket as a plain follow-up, whatever
+    # the queue's follow-up option (Znuny's PostmasterBounceEmailAsFollowUp).
+    bounce_as_followup: bool = True
+    # State a follow-up sets (unless X-PyTRS-FollowUp-State or the keep-state header say
+    # otherwise); `followup_state_closed` ("" = same) for follow-ups to closed tickets.
+    followup_state: str = field(default="open", metadata=rule(non_empty))
+    followup_state_closed: str = ""
+    # One mail that reached two system addresses of different queues: a ticket in each queue
+    # (new_ticket), or only the first copy's ticket (same_ticket). Same queue: always one.
+    same_mail_other_queue: str = field(
+        default="new_ticket", metadata=rule(one_of(*SAME_MAIL_OTHER_QUEUE))
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ExternalTicketNumberConfig:
+    """A rule recognising another ticket system's numbers (Znuny's ETNR, REFERENCE §3, §4)."""
+
+    name: str = field(metadata=rule(non_empty))
+    # RE2 pattern whose first group is the external number, e.g. "Incident-(\\d{6})".
+    number_pattern: str = field(metadata=rule(re2_with_group))
+    # Ticket dynamic field (created if missing) that stores the external number.
+    dynamic_field: str = field(metadata=rule(field_name))
+    # Only mail whose From address matches this RE2 pattern ("" = any sender).
+    from_address_pattern: str = field(default="", metadata=rule(re2_regex))
+    search_subject: bool = True
+    search_body: bool = False
+    # Only tickets in these state types count as found (empty = any).
+    state_types: tuple[str, ...] = ()
+    sender_type: str = field(default="customer", metadata=rule(one_of(*SENDER_TYPES)))
+    visible_for_customer: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,6 +356,7 @@ class Config:
     agents: tuple[AgentConfig, ...] = ()
     dkim_keys: tuple[DkimKeyConfig, ...] = ()
     auto_responses: tuple[AutoResponseConfig, ...] = ()
+    external_ticket_numbers: tuple[ExternalTicketNumberConfig, ...] = ()
     # Path of the file this was loaded from; "" for the built-in defaults.
     source: str = ""
 

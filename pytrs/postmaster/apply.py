@@ -14,20 +14,29 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, update
+from sqlalchemy import bindparam, delete, insert, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pytrs.parsers import ParsedMail, message_id_md5
+from pytrs.postmaster.changes import (
+    Lookups,
+    article_kind,
+    dynamic_field_values,
+    follow_up_change,
+    new_ticket_values,
+)
 from pytrs.postmaster.filters import RuleHit
-from pytrs.routing.decision import Action, Decision, RoutingInput
-from pytrs.routing.subject import clean_subject, ticket_title
+from pytrs.routing.decision import SENDER_BOUND, Action, Decision, RoutingInput
+from pytrs.routing.subject import CleanOptions, clean_subject, ticket_title
 from pytrs.schema import seed
-from pytrs.schema.inbox_repo import DONE, ClaimedMessage
+from pytrs.schema.inbox_repo import DONE, DUPLICATE, ClaimedMessage
 from pytrs.schema.tables import (
     article,
     article_data_mime,
     article_data_mime_attachment,
     article_data_mime_plain,
+    article_data_mime_send_error,
+    dynamic_field_value,
     ticket,
     ticket_history,
 )
@@ -57,9 +66,15 @@ class ApplyContext:
     customers: dict[str, CustomerInfo]
     hook: str
     now: datetime
+    lookups: Lookups = field(default_factory=lambda: Lookups({}, {}, {}))
+    # Article ids of referenced Message-IDs: a bounce records a send error on its article.
+    articles_by_message_id: dict[str, int] = field(default_factory=dict)
+    clean: CleanOptions = field(default_factory=lambda: CleanOptions())
     results: list[dict[str, Any]] = field(default_factory=list)
     # Tickets created earlier in this batch, by the placeholder id routing saw (negative).
     created: dict[int, int] = field(default_factory=dict)
+    # Ticket id → state name as this batch leaves it (two follow-ups in one batch).
+    states: dict[int, str] = field(default_factory=dict)
 
 
 class _Rows:
@@ -67,31 +82,39 @@ class _Rows:
 
     def __init__(self) -> None:
         self.by_table: dict[Any, list[dict[str, Any]]] = defaultdict(list)
-        self.state_changes: list[dict[str, Any]] = []
-        self.touched: dict[int, datetime] = {}
+        self.ticket_values: dict[int, dict[str, Any]] = defaultdict(dict)
+        self.replaced_fields: list[dict[str, Any]] = []
 
-    async def flush(self, conn: AsyncConnection, now: datetime) -> None:
+    async def flush(self, conn: AsyncConnection) -> None:
+        if self.replaced_fields:
+            await conn.execute(
+                delete(dynamic_field_value).where(
+                    dynamic_field_value.c.field_id == bindparam("d_field"),
+                    dynamic_field_value.c.object_id == bindparam("d_object"),
+                ),
+                self.replaced_fields,
+            )
         for table in (
             article_data_mime, article_data_mime_plain, article_data_mime_attachment,
-            ticket_history,
+            ticket_history, dynamic_field_value, article_data_mime_send_error,
         ):  # fmt: skip
             rows = self.by_table.get(table)
             if rows:
                 await conn.execute(insert(table), rows)
-        if self.state_changes:
-            await conn.execute(
-                update(ticket)
-                .where(ticket.c.id == bindparam("t_id"))
-                .values(ticket_state_id=bindparam("t_state")),
-                self.state_changes,
+        # One executemany per set of columns, tickets in id order so that concurrent workers
+        # lock them in the same order.
+        groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+        for ticket_id in sorted(self.ticket_values):
+            values = self.ticket_values[ticket_id]
+            groups[tuple(sorted(values))].append(
+                {"t_id": ticket_id, **{f"t_{k}": v for k, v in values.items()}}
             )
-        if self.touched:
+        for columns, params in groups.items():
             await conn.execute(
                 update(ticket)
                 .where(ticket.c.id == bindparam("t_id"))
-                .values(change_time=bindparam("t_time")),
-                # In id order, so concurrent workers lock tickets in the same order.
-                [{"t_id": t, "t_time": self.touched[t]} for t in sorted(self.touched)],
+                .values({c: bindparam(f"t_{c}") for c in columns}),
+                params,
             )
 
 
@@ -109,36 +132,59 @@ async def apply_batch(
     """Write every planned message; returns one inbox outcome per message.
 
     Three round trips carry the batch whatever its size: the new tickets (ids returned in
-    order), the articles (likewise), then one executemany per dependent table.
+    order), the articles (likewise), then one executemany per dependent table. A copy of a
+    mail already stored adds nothing: its outcome points at the stored article.
     """
     rows = _Rows()
-    await _create_tickets(conn, [p for p in planned if p.decision.action is Action.NEW_TICKET], ctx)
-    ticket_ids = [_ticket_id(plan, ctx) for plan in planned]
-    article_ids = await _insert_articles(conn, planned, ticket_ids, ctx)
-    for plan, ticket_id, article_id in zip(planned, ticket_ids, article_ids, strict=True):
-        _record_article(plan, ticket_id, article_id, ctx, rows)
+    stored = [p for p in planned if p.decision.action is not Action.DUPLICATE]
+    await _create_tickets(conn, [p for p in stored if p.decision.action is Action.NEW_TICKET], ctx)
+    ticket_ids = [_ticket_id(plan, ctx) for plan in stored]
+    kinds = [article_kind(plan.decision, plan.control) for plan in stored]
+    article_ids = await _insert_articles(conn, stored, ticket_ids, kinds, ctx)
+    article_by_inbox: dict[int, int] = {}
+    for plan, ticket_id, article_id, kind in zip(
+        stored, ticket_ids, article_ids, kinds, strict=True
+    ):
+        article_by_inbox[plan.claimed.id] = article_id
+        notes = _record_article(plan, ticket_id, article_id, kind[0], ctx, rows)
         ctx.results.append(
             {
                 "id": plan.claimed.id,
                 "state": DONE,
                 "ticket_id": ticket_id,
                 "article_id": article_id,
-                "trace": json.dumps(_trace(plan), ensure_ascii=False),
+                "trace": json.dumps(_trace(plan, notes), ensure_ascii=False),
             }
         )
-    await rows.flush(conn, ctx.now)
+    for plan in planned:
+        if plan.decision.action is Action.DUPLICATE:
+            ctx.results.append(_duplicate_outcome(plan, ctx, article_by_inbox))
+    await rows.flush(conn)
     return ctx.results
 
 
-def _trace(plan: Planned) -> dict[str, Any]:
-    d = plan.decision
+def _duplicate_outcome(
+    plan: Planned, ctx: ApplyContext, article_by_inbox: dict[int, int]
+) -> dict[str, Any]:
+    copy = plan.decision.duplicate_of
+    assert copy is not None
+    ticket_id = ctx.created.get(copy.ticket.id, copy.ticket.id)
+    article_id = copy.article_id or article_by_inbox.get(copy.inbox_id)
     return {
+        "id": plan.claimed.id, "state": DUPLICATE, "ticket_id": ticket_id,
+        "article_id": article_id, "trace": json.dumps(_trace(plan, []), ensure_ascii=False),
+    }  # fmt: skip
+
+
+def _trace(plan: Planned, notes: list[str]) -> dict[str, Any]:
+    d = plan.decision
+    trace: dict[str, Any] = {
         "action": d.action.value,
         "queue": d.queue,
         "ticket": plan.tn or (d.ticket.tn if d.ticket else ""),
         "followup_via": d.followup_via,
         "reopen": d.reopen,
-        "reasons": list(d.reasons),
+        "reasons": [*d.reasons, *notes],
         "warnings": list(plan.mail.warnings),
         "classification": _classification(plan.mail),
         "rules": [
@@ -146,6 +192,15 @@ def _trace(plan: Planned) -> dict[str, Any]:
         ],
         "control": plan.control,
     }
+    if d.action is Action.NEW_TICKET and d.ticket is not None:
+        trace["linked_ticket"] = d.ticket.tn
+    if d.internal:
+        trace["review"] = True
+    if d.new_state:
+        trace["new_state"] = d.new_state
+    if d.external is not None:
+        trace["external_number"] = {"rule": d.external.rule, "value": d.external.value}
+    return trace
 
 
 def _classification(mail: ParsedMail) -> dict[str, Any]:
@@ -164,16 +219,26 @@ def _classification(mail: ParsedMail) -> dict[str, Any]:
     return found
 
 
+@dataclass(slots=True)
+class _Where:
+    """The ticket row a history entry describes."""
+
+    ticket_id: int
+    queue_id: int
+    state_id: int = 1
+    owner_id: int = seed.USER_ROOT
+    priority_id: int = seed.PRIORITY_NORMAL
+
+
 def _history(
-    rows: _Rows, name: str, kind: str, ticket_id: int, article_id: int | None,
-    queue_id: int, state_id: int, now: datetime,
-) -> None:  # fmt: skip
+    rows: _Rows, name: str, kind: str, where: _Where, article_id: int | None, now: datetime
+) -> None:
     rows.by_table[ticket_history].append(
         {
             "name": name[:200], "history_type_id": seed.history_type_id(kind),
-            "ticket_id": ticket_id, "article_id": article_id, "type_id": 1, "queue_id": queue_id,
-            "owner_id": seed.USER_ROOT, "priority_id": seed.PRIORITY_NORMAL, "state_id": state_id,
-            **_audit(now),
+            "ticket_id": where.ticket_id, "article_id": article_id, "type_id": 1,
+            "queue_id": where.queue_id, "owner_id": where.owner_id,
+            "priority_id": where.priority_id, "state_id": where.state_id, **_audit(now),
         }
     )  # fmt: skip
 
@@ -183,23 +248,17 @@ def _ticket_row(plan: Planned, ctx: ApplyContext) -> dict[str, Any]:
     sender = plan.mail.from_address
     customer = ctx.customers.get(sender)
     subject = plan.mail.subject
-    if decision.ticket is not None:  # a follow-up to a closed ticket that opens a new one
-        subject = clean_subject(subject, decision.ticket.tn, hook=ctx.hook)
+    if decision.ticket is not None:  # opened instead of a follow-up to that ticket
+        subject = clean_subject(subject, decision.ticket.tn, hook=ctx.hook, **ctx.clean)
     control = plan.control
     customer_user = control.get("X-PyTRS-CustomerUser") or (customer.login if customer else sender)
     customer_id = control.get("X-PyTRS-CustomerNo") or (
         customer.customer_id if customer else sender
     )
+    values, _notes = new_ticket_values(control, ctx.lookups)
     return {
         "tn": plan.tn, "title": ticket_title(control.get("X-PyTRS-Title") or subject),
-        "queue_id": ctx.queues[decision.queue].id,
-        "ticket_lock_id": seed.LOCK_UNLOCK, "type_id": 1, "user_id": seed.USER_ROOT,
-        "responsible_user_id": seed.USER_ROOT,
-        # Unknown names fall back to the defaults, as in Znuny.
-        "ticket_priority_id": seed.PRIORITY_IDS.get(
-            control.get("X-PyTRS-Priority", ""), seed.PRIORITY_NORMAL
-        ),
-        "ticket_state_id": seed.STATE_IDS.get(control.get("X-PyTRS-State", ""), seed.STATE_NEW),
+        "queue_id": ctx.queues[decision.queue].id, "type_id": 1, **values,
         "customer_id": customer_id[:150] or None,
         "customer_user_id": customer_user[:250] or None,
         "timeout": 0, "until_time": 0, "escalation_time": 0, "escalation_update_time": 0,
@@ -228,28 +287,35 @@ def _ticket_id(plan: Planned, ctx: ApplyContext) -> int:
 
 
 async def _insert_articles(
-    conn: AsyncConnection, planned: list[Planned], ticket_ids: list[int], ctx: ApplyContext
-) -> list[int]:
+    conn: AsyncConnection, planned: list[Planned], ticket_ids: list[int],
+    kinds: list[tuple[int, int]], ctx: ApplyContext,
+) -> list[int]:  # fmt: skip
+    if not planned:
+        return []
     result = await conn.execute(
         insert(article).returning(article.c.id, sort_by_parameter_order=True),
         [
             {
-                "ticket_id": ticket_id, "article_sender_type_id": seed.SENDER_CUSTOMER,
-                "communication_channel_id": seed.CHANNEL_EMAIL, "is_visible_for_customer": 1,
-                "search_index_needs_rebuild": 1,
+                "ticket_id": ticket_id, "article_sender_type_id": sender_type,
+                "communication_channel_id": seed.CHANNEL_EMAIL,
+                "is_visible_for_customer": visible, "search_index_needs_rebuild": 1,
                 "insert_fingerprint": f"inbox-{plan.claimed.id}", **_audit(ctx.now),
             }
-            for plan, ticket_id in zip(planned, ticket_ids, strict=True)
+            for plan, ticket_id, (sender_type, visible) in zip(
+                planned, ticket_ids, kinds, strict=True
+            )
         ],
     )  # fmt: skip
     return [int(i) for i in result.scalars()]
 
 
 def _record_article(
-    plan: Planned, ticket_id: int, article_id: int, ctx: ApplyContext, rows: _Rows
-) -> None:
-    """Queue the rows that hang off one article: MIME fields, raw mail, attachments, history."""
-    mail, now, decision = plan.mail, ctx.now, plan.decision
+    plan: Planned, ticket_id: int, article_id: int, sender_type: int, ctx: ApplyContext,
+    rows: _Rows,
+) -> list[str]:  # fmt: skip
+    """Queue the rows that hang off one article (MIME fields, raw mail, attachments) and the
+    ticket changes and history it causes; returns notes for the routing trace."""
+    mail, now = plan.mail, ctx.now
     rows.by_table[article_data_mime].append(
         {
             "article_id": article_id, "a_from": _field(mail.from_),
@@ -267,29 +333,115 @@ def _record_article(
         {"article_id": article_id, "body": plan.claimed.raw, **_audit(now)}
     )
     rows.by_table[article_data_mime_attachment].extend(_attachment_rows(mail, article_id, now))
-    queue_id = ctx.queues[decision.queue].id if decision.queue in ctx.queues else 1
-    if decision.action is Action.NEW_TICKET:
-        priority = plan.control.get("X-PyTRS-Priority", "")
-        state = plan.control.get("X-PyTRS-State", "")
-        priority = priority if priority in seed.PRIORITY_IDS else "3 normal"
-        state = state if state in seed.STATE_IDS else "new"
-        name = f"%%{plan.tn}%%{decision.queue}%%{priority}%%{state}%%{ticket_id}"
-        if decision.ticket is not None:  # opened because the old ticket was closed
-            name += f"%%{decision.ticket.tn}"
-        _history(rows, name, "NewTicket", ticket_id, None, queue_id, seed.STATE_NEW, now)
-        _history(rows, "%%", "EmailCustomer", ticket_id, article_id, queue_id, 1, now)
-        return
-    assert decision.ticket is not None
-    tn = decision.ticket.tn
-    if decision.reopen:
-        rows.state_changes.append({"t_id": ticket_id, "t_state": seed.STATE_OPEN})
+    notes = _store_dynamic_fields(plan, ticket_id, ctx, rows)
+    email_kind = "EmailCustomer" if sender_type == seed.SENDER_CUSTOMER else "EmailAgent"
+    if plan.decision.action is Action.NEW_TICKET:
+        return notes + _new_ticket_history(plan, ticket_id, article_id, email_kind, ctx, rows)
+    return notes + _follow_up_effects(plan, ticket_id, article_id, ctx, rows)
+
+
+def _new_ticket_history(
+    plan: Planned, ticket_id: int, article_id: int, email_kind: str, ctx: ApplyContext,
+    rows: _Rows,
+) -> list[str]:  # fmt: skip
+    decision, now = plan.decision, ctx.now
+    values, notes = new_ticket_values(plan.control, ctx.lookups)
+    where = _Where(
+        ticket_id, ctx.queues[decision.queue].id, values["ticket_state_id"], values["user_id"],
+        values["ticket_priority_id"],
+    )  # fmt: skip
+    priority = _name(seed.PRIORITIES, values["ticket_priority_id"])
+    state = _name([(i, n) for i, n, _ in seed.STATES], values["ticket_state_id"])
+    name = f"%%{plan.tn}%%{decision.queue}%%{priority}%%{state}%%{ticket_id}"
+    old = decision.ticket
+    if old is not None:  # opened instead of a follow-up to that ticket
+        name += f"%%{old.tn}"
+    _history(rows, name, "NewTicket", where, None, now)
+    _history(rows, "%%", email_kind, where, article_id, now)
+    if old is not None:
+        old_id = ctx.created.get(old.id, old.id)
+        _history(rows, f"%%{old.tn}%%{old_id}%%Normal", "TicketLinkAdd", where, None, now)
         _history(
-            rows, f"%%{decision.ticket.state}%%open%%", "StateUpdate", ticket_id, None,
-            queue_id, seed.STATE_OPEN, now,
+            rows, f"%%{plan.tn}%%{ticket_id}%%Normal", "TicketLinkAdd",
+            _Where(old_id, ctx.queues[old.queue].id if old.queue in ctx.queues else 1), None, now,
         )  # fmt: skip
-    rows.touched[ticket_id] = now
+        if decision.followup_via in SENDER_BOUND:
+            _history(
+                rows, f"%%Opened instead of a follow-up to {old.tn}: "
+                f"{plan.item.sender or 'sender'} is not a participant",
+                "Misc", where, article_id, now,
+            )  # fmt: skip
+    return notes
+
+
+def _follow_up_effects(
+    plan: Planned, ticket_id: int, article_id: int, ctx: ApplyContext, rows: _Rows
+) -> list[str]:
+    decision, now = plan.decision, ctx.now
+    assert decision.ticket is not None
+    ref = decision.ticket
+    current = ctx.states.get(ticket_id, ref.state)
+    change = follow_up_change(decision, plan.control, ctx.lookups, current)
+    where = _Where(ticket_id, ctx.queues[ref.queue].id if ref.queue in ctx.queues else 1)
+    if "ticket_state_id" in change.values:
+        ctx.states[ticket_id] = decision.new_state
+    rows.ticket_values[ticket_id].update(change.values)
+    rows.ticket_values[ticket_id]["change_time"] = now
+    for kind, name in change.history:
+        _history(rows, name, kind, where, None, now)
     note = "%%Follow up rejected." if decision.action is Action.REJECT else ""
-    _history(rows, f"%%{tn}{note}", "FollowUp", ticket_id, article_id, queue_id, 1, now)
+    _history(rows, f"%%{ref.tn}{note}", "FollowUp", where, article_id, now)
+    if decision.internal:
+        _history(
+            rows, f"%%Follow-up from {plan.item.sender or 'sender'} kept internal for review: "
+            "not a participant of this ticket", "Misc", where, article_id, now,
+        )  # fmt: skip
+    if decision.followup_via == "bounce":
+        _record_bounce(plan, ctx, rows)
+    return change.notes
+
+
+def _record_bounce(plan: Planned, ctx: ApplyContext, rows: _Rows) -> None:
+    """Znuny's BounceEmail check: the bounced article gets a send error."""
+    bounce = plan.mail.bounce
+    bounced = ctx.articles_by_message_id.get(plan.item.bounced_message_id)
+    if bounce is None or bounced is None:
+        return
+    detail = " ".join(
+        part for part in (bounce.status, bounce.recipient, "permanent" if bounce.permanent
+                          else "temporary") if part
+    )  # fmt: skip
+    rows.by_table[article_data_mime_send_error].append(
+        {
+            "article_id": bounced, "message_id": plan.item.bounced_message_id[:1000],
+            "log_message": f"bounced: {detail}"[:4000], "create_time": ctx.now,
+        }
+    )  # fmt: skip
+
+
+def _store_dynamic_fields(
+    plan: Planned, ticket_id: int, ctx: ApplyContext, rows: _Rows
+) -> list[str]:
+    values, notes = dynamic_field_values(plan.decision, plan.control, ctx.lookups)
+    if not values:
+        return notes
+    names = {i: n for n, i in ctx.lookups.fields.items()}
+    where = _Where(ticket_id, ctx.queues[plan.decision.queue].id)
+    for field_id, value in values.items():
+        if plan.decision.action is Action.FOLLOW_UP:
+            rows.replaced_fields.append({"d_field": field_id, "d_object": ticket_id})
+        rows.by_table[dynamic_field_value].append(
+            {"field_id": field_id, "object_id": ticket_id, "value_text": value}
+        )
+        _history(
+            rows, f"%%FieldName%%{names[field_id]}%%Value%%{value[:100]}",
+            "TicketDynamicFieldUpdate", where, None, ctx.now,
+        )  # fmt: skip
+    return notes
+
+
+def _name(pairs: list[tuple[int, str]], wanted: int) -> str:
+    return next((name for i, name in pairs if i == wanted), str(wanted))
 
 
 def _epoch(naive_utc: datetime) -> int:

@@ -1,16 +1,17 @@
 """Planning a batch: parsed mail → routing inputs → decisions, in a safe order (pure).
 
 The worker hands over a parsed batch and what the database knows (`Known`); this module builds
-each mail's routing input (recipients in dispatch order), orders replies after their parents,
-holds back replies whose parent is still in flight elsewhere, and asks `routing.decide` for a
-decision per mail. Tickets created earlier in the same batch are known under placeholder ids
-(the negative inbox id) until the batch is written.
+each mail's routing input (recipients in dispatch order, ticket numbers in body and attachments,
+external numbers, the bounced Message-ID), names the keys to look up, orders replies after their
+parents, holds back mail whose parent or first copy is still in flight elsewhere, and asks
+`routing.decide` for a decision per mail. Tickets created earlier in the same batch are known
+under placeholder ids (the negative inbox id) until the batch is written.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
-from dataclasses import dataclass, field
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field, replace
 
 from pytrs.gateway.addresses import base_address
 from pytrs.parsers import ParsedMail
@@ -20,15 +21,22 @@ from pytrs.postmaster.filters import CompiledRules, RuleHit
 from pytrs.routing.decision import (
     DISPATCH_HEADERS,
     Action,
-    Decision,
     Known,
+    Policy,
     RoutingInput,
+    SameMail,
     TicketRef,
     decide,
+    fingerprint,
 )
+from pytrs.routing.external import ExternalNumber, ExternalRule, recognise
 from pytrs.routing.ticket_number import TicketNumberGenerator
 from pytrs.schema.inbox_repo import MESSAGE_ID_MAX, ClaimedMessage
+from pytrs.schema.known_repo import Wanted
 from pytrs.schema.ticket_repo import QueueInfo
+
+# Body and attachment number checks read at most this much of each (numbers sit near the top).
+_SCAN_CHARS = 256 * 1024
 
 
 @dataclass(slots=True)
@@ -62,24 +70,88 @@ def is_ignored(control: dict[str, str]) -> bool:
     return "yes" in value or "true" in value
 
 
+@dataclass(frozen=True, slots=True)
+class Recognition:
+    """What the planner looks for in a mail beyond its headers (from `[postmaster]` and
+    `[[external_ticket_numbers]]`)."""
+
+    numbers: TicketNumberGenerator
+    check_body: bool = False
+    check_attachments: bool = False
+    external: tuple[ExternalRule, ...] = ()
+
+
 def routing_input(
-    message: ClaimedMessage, mail: ParsedMail, control: dict[str, str] | None = None
+    message: ClaimedMessage,
+    mail: ParsedMail,
+    control: dict[str, str] | None = None,
+    recognition: Recognition | None = None,
 ) -> RoutingInput:
-    """Recipients in REFERENCE §9 order, the envelope recipient standing in for Envelope-To."""
+    """Recipients in REFERENCE §9 order (the envelope recipient standing in for Envelope-To),
+    plus every clue to an existing ticket the configured follow-up checks look for."""
+    control = control or {}
     header_addresses = [base_address(a) for a in mail.addresses(*DISPATCH_HEADERS)]
     resent = [base_address(a) for a in mail.addresses("Resent-To")]
     recipients: list[str] = resent[:]
     if message.recipient:
         recipients.append(base_address(message.recipient))
     recipients.extend(a for a in header_addresses if a not in recipients)
+    body_number = attachment_number = ""
+    external: tuple[ExternalNumber, ...] = ()
+    if recognition is not None:
+        numbers = recognition.numbers
+        if recognition.check_body:
+            body_number = numbers.find(mail.body[:_SCAN_CHARS]) or ""
+        if recognition.check_attachments:
+            attachment_number = _attachment_number(mail, numbers)
+        external = recognise(recognition.external, mail.from_address, mail.subject, mail.body)
     return RoutingInput(
         subject=mail.subject,
         message_id=mail.message_id,
         references=mail.references,
         recipients=recipients,
         # X-PyTRS-Queue beats a mail account's or the pipe's fixed queue (REFERENCE §1.2).
-        queue_override=(control or {}).get("X-PyTRS-Queue", "") or message.queue_name,
+        queue_override=control.get("X-PyTRS-Queue", "") or message.queue_name,
+        sender=mail.from_address.lower(),
+        body_number=body_number,
+        attachment_number=attachment_number,
+        bounced_message_id=mail.bounce.original_message_id if mail.bounce else "",
+        external=external,
+        dedup_key=message.dedup_key,
+        fingerprint=fingerprint(mail.from_, mail.to, mail.cc, mail.subject),
+        control=control,
     )
+
+
+def _attachment_number(mail: ParsedMail, numbers: TicketNumberGenerator) -> str:
+    """The first ticket number in an attached (not inline) file (Znuny's Attachments check)."""
+    for part in mail.attachments:
+        if part.disposition and part.disposition != "inline":
+            # Ticket numbers are ASCII: latin-1 decodes any bytes without failing.
+            found = numbers.find(part.content[:_SCAN_CHARS].decode("latin-1"))
+            if found:
+                return found
+    return ""
+
+
+def lookup_keys(batch: list[Parsed], numbers: TicketNumberGenerator) -> Wanted:
+    """Every key the batch's follow-up checks need looked up."""
+    tns: set[str] = set()
+    message_ids: set[str] = set()
+    externals: set[tuple[str, str]] = set()
+    for p in batch:
+        item = p.item
+        tn = numbers.find(item.subject)
+        tns.update(n for n in (tn, item.body_number, item.attachment_number) if n)
+        message_ids.update(item.references)
+        if item.bounced_message_id:
+            message_ids.add(item.bounced_message_id)
+        externals.update((e.field, e.value) for e in item.external)
+    return Wanted(
+        tns, message_ids, externals,
+        {p.claimed.dedup_key for p in batch if p.claimed.dedup_key},
+        [p.claimed.id for p in batch],
+    )  # fmt: skip
 
 
 def unresolved_references(batch: list[Parsed], known: Known) -> set[str]:
@@ -94,19 +166,27 @@ def unresolved_references(batch: list[Parsed], known: Known) -> set[str]:
 
 
 def split_waiting(
-    batch: list[Parsed], known: Known, pending: Collection[str], numbers: TicketNumberGenerator
+    batch: list[Parsed],
+    known: Known,
+    pending: Collection[str],
+    numbers: TicketNumberGenerator,
+    earlier_copies: Mapping[str, int] | None = None,
 ) -> tuple[list[Parsed], list[Parsed]]:
-    """(route now, wait): replies whose parent is still `pending` in the inbox wait.
+    """(route now, wait): mail whose parent, or an earlier copy of itself, is still pending.
 
     With several workers a reply can be routed while its parent is uncommitted in another
     worker's batch; it would become a ticket of its own. It waits a moment instead (without
-    counting an attempt), unless its subject already names a known ticket.
+    counting an attempt), unless its subject already names a known ticket. Likewise a second
+    copy of one mail (sent to two system addresses) waits for the first copy's outcome.
     """
+    earlier_copies = earlier_copies or {}
     keep: list[Parsed] = []
     wait: list[Parsed] = []
     for p in batch:
         has_number = (tn := numbers.find(p.item.subject)) and tn in known.by_tn
         waits = not has_number and any(ref[:MESSAGE_ID_MAX] in pending for ref in p.item.references)
+        first_copy = earlier_copies.get(p.claimed.dedup_key)
+        waits = waits or (first_copy is not None and first_copy < p.claimed.id)
         (wait if waits else keep).append(p)
     return keep, wait
 
@@ -116,44 +196,42 @@ def plan_batch(
     known: Known,
     queues: dict[str, QueueInfo],
     numbers: TicketNumberGenerator,
-    queue_for_address: dict[str, str],
-    default_queue: str,
+    policy: Policy,
 ) -> list[Planned]:
-    """A decision per mail, parents before their replies; `known` learns the new tickets."""
+    """A decision per mail, parents before their replies; `known` learns the new tickets and
+    where each mail went, so later mail of the batch can refer to it."""
     planned: list[Planned] = []
     for p in parents_first(batch):
-        decision = decide(p.item, numbers, known, queue_for_address, default_queue)
+        decision = decide(p.item, numbers, known, policy)
         if decision.queue not in queues:
-            reason = f"queue {decision.queue} does not exist → {default_queue}"
-            decision = Decision(
-                decision.action, default_queue, decision.ticket, decision.reopen,
-                decision.followup_via, (*decision.reasons, reason),
-            )  # fmt: skip
+            reason = f"queue {decision.queue} does not exist → {policy.default_queue}"
+            decision = replace(
+                decision, queue=policy.default_queue, reasons=(*decision.reasons, reason)
+            )
         planned.append(Planned(p.claimed, p.mail, p.item, decision, control=p.control,
                                rule_hits=p.rule_hits))  # fmt: skip
+        target = decision.ticket
         if decision.action is Action.NEW_TICKET:
             # Later mail of the same batch may already reply to this one.
-            placeholder = TicketRef(
-                -p.claimed.id, "", decision.queue, "new", "new", queues[decision.queue].follow_up
-            )
-            known.by_message_id.setdefault(p.mail.message_id, placeholder)
+            queue = queues[decision.queue]
+            target = TicketRef(
+                -p.claimed.id, "", decision.queue, "new", "new", queue.follow_up,
+                queue.follow_up_lock,
+            )  # fmt: skip
+            known.by_message_id.setdefault(p.mail.message_id, target)
+        if target is not None and p.claimed.dedup_key and decision.action is not Action.DUPLICATE:
+            key = (p.claimed.dedup_key, p.item.fingerprint)
+            known.same_mail.setdefault(key, SameMail(target, p.claimed.id))
     return planned
 
 
 def name_placeholders(planned: list[Planned]) -> None:
-    """Follow-ups to a ticket created in the same batch learn its number (history, trace)."""
+    """Mail routed to a ticket created in the same batch learns its number (history, trace)."""
     tn_by_placeholder = {-p.claimed.id: p.tn for p in planned if p.tn}
     for p in planned:
         ref = p.decision.ticket
         if ref is not None and ref.id < 0 and ref.id in tn_by_placeholder:
-            fixed = TicketRef(
-                ref.id, tn_by_placeholder[ref.id], ref.queue, ref.state, ref.state_type,
-                ref.follow_up,
-            )  # fmt: skip
-            p.decision = Decision(
-                p.decision.action, p.decision.queue, fixed, p.decision.reopen,
-                p.decision.followup_via, p.decision.reasons,
-            )  # fmt: skip
+            p.decision = replace(p.decision, ticket=replace(ref, tn=tn_by_placeholder[ref.id]))
 
 
 def parents_first(batch: list[Parsed]) -> list[Parsed]:

@@ -25,21 +25,27 @@ from pytrs.config import Config
 from pytrs.gateway.addresses import AddressBook
 from pytrs.parsers import parse_mail
 from pytrs.postmaster.apply import ApplyContext, Planned, apply_batch
+from pytrs.postmaster.changes import Lookups
 from pytrs.postmaster.planning import (
     Parsed,
+    Recognition,
     control_headers,
     is_ignored,
+    lookup_keys,
     name_placeholders,
     plan_batch,
     routing_input,
     split_waiting,
     unresolved_references,
 )
-from pytrs.routing.decision import Action, Known
+from pytrs.routing.decision import Action, Known, Policy
+from pytrs.routing.external import ExternalRule
+from pytrs.routing.subject import CleanOptions
 from pytrs.routing.ticket_number import TicketNumberGenerator, make_generator
-from pytrs.schema import filter_repo, inbox_repo, ticket_repo
+from pytrs.schema import filter_repo, inbox_repo, known_repo, seed, ticket_repo
 from pytrs.schema.database import Database, utcnow
 from pytrs.schema.inbox_repo import ClaimedMessage
+from pytrs.schema.ticket_repo import QueueInfo
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +80,13 @@ class PostmasterWorker:
         tc = config.ticket
         self.numbers: TicketNumberGenerator = make_generator(
             tc.number_generator, tc.system_id, tc.hook, tc.check_system_id, tc.min_counter_size
+        )
+        self.recognition = Recognition(
+            self.numbers, pm.followup_check_body, pm.followup_check_attachments,
+            tuple(ExternalRule.compile(rule) for rule in config.external_ticket_numbers),
+        )  # fmt: skip
+        self.clean = CleanOptions(
+            re_prefixes=tc.subject_re, fwd_prefixes=tc.subject_fwd, size=tc.subject_size
         )
         self.wakeup = asyncio.Event()
         self._stopping = False
@@ -201,7 +214,7 @@ class PostmasterWorker:
                 try:
                     mail = parse_mail(message.raw, self.limits)
                     control, hits = control_headers(message, mail, self.rules.compiled)
-                    item = routing_input(message, mail, control)
+                    item = routing_input(message, mail, control, self.recognition)
                     ok.append(Parsed(message, mail, item, control, hits))
                 except Exception as exc:
                     bad.append((message, describe(exc)))
@@ -211,9 +224,16 @@ class PostmasterWorker:
             return await asyncio.to_thread(work)
         return work()
 
+    def policy(self) -> Policy:
+        pm = self.config.postmaster
+        return Policy(
+            self.addresses.queues_by_address, pm.default_queue, frozenset(seed.STATE_IDS),
+            pm.unknown_sender_followup, pm.bounce_as_followup, pm.followup_state,
+            pm.followup_state_closed, pm.same_mail_other_queue,
+        )  # fmt: skip
+
     async def _process(self, batch: list[Parsed]) -> None:
-        tns = {tn for p in batch if (tn := self.numbers.find(p.item.subject))}
-        refs = {m for p in batch for m in p.item.references}
+        wanted = lookup_keys(batch, self.numbers)
         senders = {p.mail.from_address for p in batch if p.mail.from_address}
         async with self.db.transaction() as conn:
             owned = await inbox_repo.lock_claimed(
@@ -226,35 +246,38 @@ class PostmasterWorker:
                 batch = [p for p in batch if not is_ignored(p.control)]
             if not batch:
                 return
-            known = await ticket_repo.load_known(conn, tns, refs)
-            batch, waiting = await self._hold_back_early_replies(conn, batch, known)
+            lookup = await known_repo.load_known(conn, wanted)
+            known = lookup.known
+            batch, waiting = await self._hold_back(conn, batch, known)
             queues = await ticket_repo.load_queues(conn)
             customers = await ticket_repo.find_customers(conn, senders)
-            planned = plan_batch(
-                batch, known, queues, self.numbers, self.addresses.queues_by_address,
-                self.config.postmaster.default_queue,
-            )  # fmt: skip
+            planned = plan_batch(batch, known, queues, self.numbers, self.policy())
             await self._assign_numbers(conn, planned)
-            ctx = ApplyContext(queues, customers, self.config.ticket.hook, utcnow())
+            ctx = ApplyContext(
+                queues, customers, self.config.ticket.hook, utcnow(),
+                await _lookups(conn, planned, queues), lookup.article_by_message_id, self.clean,
+            )  # fmt: skip
             results = await apply_batch(conn, planned, ctx)
             await inbox_repo.mark_processed(conn, results, ctx.now)
         if waiting:
             await inbox_repo.defer(self.db, [p.claimed for p in waiting], REPLY_WAIT)
-            log.info("%s: %d repl(ies) wait for their parent mail", self.name, len(waiting))
+            log.info("%s: %d message(s) wait for a parent or first copy", self.name, len(waiting))
         for plan in planned:
             self._log_decision(plan)
 
-    async def _hold_back_early_replies(
+    async def _hold_back(
         self, conn: AsyncConnection, batch: list[Parsed], known: Known
     ) -> tuple[list[Parsed], list[Parsed]]:
-        """Split off replies whose parent is still in the inbox, being processed elsewhere."""
+        """Split off mail whose parent, or an earlier copy of itself, is still in the inbox
+        (being processed elsewhere)."""
+        ids = [p.claimed.id for p in batch]
         unresolved = unresolved_references(batch, known)
-        if not unresolved:
+        pending = await inbox_repo.pending_among(conn, unresolved, ids) if unresolved else set()
+        keys = {p.claimed.dedup_key for p in batch if p.claimed.dedup_key}
+        copies = await inbox_repo.earlier_copies_pending(conn, keys, ids)
+        if not pending and not copies:
             return batch, []
-        pending = await inbox_repo.pending_among(conn, unresolved, [p.claimed.id for p in batch])
-        if not pending:
-            return batch, []
-        return split_waiting(batch, known, pending, self.numbers)
+        return split_waiting(batch, known, pending, self.numbers, copies)
 
     async def _assign_numbers(self, conn: object, planned: list[Planned]) -> None:
         new = [p for p in planned if p.decision.action is Action.NEW_TICKET]
@@ -294,6 +317,22 @@ class PostmasterWorker:
             plan.claimed.id, plan.mail.message_id, d.action.value, d.queue,
             plan.tn or (d.ticket.tn if d.ticket else ""), d.followup_via or "-",
         )  # fmt: skip
+
+
+async def _lookups(
+    conn: AsyncConnection, planned: list[Planned], queues: dict[str, QueueInfo]
+) -> Lookups:
+    """Agents and dynamic fields, loaded only when a control header or rule needs them."""
+    names = {name for p in planned for name in p.control}
+    wants_users = any(("Owner" in n or "Responsible" in n) for n in names)
+    wants_fields = any("DynamicField-" in n for n in names) or any(
+        p.decision.external is not None for p in planned
+    )
+    return Lookups(
+        await ticket_repo.valid_users(conn) if wants_users else {},
+        await ticket_repo.dynamic_field_ids(conn) if wants_fields else {},
+        {name: q.id for name, q in queues.items()},
+    )
 
 
 def _ignored_outcome(p: Parsed) -> dict[str, Any]:

@@ -1,28 +1,49 @@
 """Routing policy: from a parsed mail and what the database knows, a Decision (pure).
 
 The postmaster worker looks up, in one batch, every ticket a mail could belong to (by the ticket
-number in its subject and by the Message-IDs it references) and passes them in as `Known`; this
-module then decides, without I/O, between a new ticket and a follow-up, following Znuny's
-PostMaster (REFERENCE §1.2, §4, §5, §9), and records why in `reasons` (the routing trace).
+numbers in its subject, body and attachments, by the Message-IDs it references or bounced, by
+external ticket numbers, and earlier copies of the same mail) and passes them in as `Known`;
+this module then decides, without I/O, between a new ticket, a follow-up, a reject and "already
+stored", following Znuny's PostMaster (REFERENCE §1.2, §4, §5, §9), and records why in
+`reasons` (the routing trace).
+
+Beyond Znuny: a follow-up found only through a number (subject, body, attachment) from a sender
+who is not a participant of that ticket does not silently join it (SPEC S7).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import enum
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from pytrs.routing.external import ExternalNumber
 from pytrs.routing.ticket_number import TicketNumberGenerator
 
 # Header order in which recipients select the queue (REFERENCE §9). The SMTP/LMTP envelope
 # recipient stands in for Envelope-To: it is what the sending MTA actually delivered to us.
 DISPATCH_HEADERS = ("Resent-To", "Envelope-To", "To", "Cc", "Delivered-To", "X-Original-To")
 
+KEEP_STATE = "X-PyTRS-FollowUp-State-Keep"
+FOLLOWUP_STATE = "X-PyTRS-FollowUp-State"
+
+# Follow-up checks that only see a number, which anybody can copy into a mail; a follow-up
+# found this way is bound to the ticket's participants. References and bounces name one of
+# our Message-IDs, and external numbers come from rules an admin wrote for a known system.
+SENDER_BOUND = frozenset({"subject", "body", "attachment"})
+
+# The user a ticket belongs to when nobody took it (Znuny's PostmasterUserID): follow-up lock
+# would lock the ticket to nobody in particular.
+SYSTEM_USER_ID = 1
+
 
 class Action(enum.Enum):
     NEW_TICKET = "new_ticket"  # Znuny return code 1 (or 3: follow-up to a closed ticket)
     FOLLOW_UP = "follow_up"  # 2
     REJECT = "reject"  # 4: stored on the closed ticket, not reopened
+    DUPLICATE = "duplicate"  # another copy of this very mail is already stored
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,18 +56,35 @@ class TicketRef:
     state: str
     state_type: str
     follow_up: str  # the ticket's current queue's option: possible | reject | new_ticket
+    follow_up_lock: bool = False
+    owner_id: int = SYSTEM_USER_ID
+    merged_from: tuple[str, ...] = ()  # numbers of merged tickets followed to reach this one
 
     @property
     def is_closed(self) -> bool:
         return self.state_type.startswith(("close", "removed"))
 
 
+@dataclass(frozen=True, slots=True)
+class SameMail:
+    """An earlier copy of this very mail (same Message-ID and body) and where it went."""
+
+    ticket: TicketRef
+    inbox_id: int
+    article_id: int | None = None  # None while the copy is in the same batch
+
+
 @dataclass(slots=True)
 class Known:
-    """Tickets found for a batch: by ticket number and by stored Message-ID."""
+    """What the database (and the batch so far) knows that routing may need."""
 
     by_tn: dict[str, TicketRef] = field(default_factory=dict)
     by_message_id: dict[str, TicketRef] = field(default_factory=dict)
+    by_external: dict[tuple[str, str], TicketRef] = field(default_factory=dict)  # (field, value)
+    # Ticket id → lower-cased addresses of its customer and of customer-visible correspondence.
+    participants: dict[int, frozenset[str]] = field(default_factory=dict)
+    # By (inbox dedup key, fingerprint): see `fingerprint`.
+    same_mail: dict[tuple[str, str], SameMail] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,75 +93,254 @@ class RoutingInput:
     message_id: str
     references: Sequence[str]
     recipients: Sequence[str]  # addresses in DISPATCH_HEADERS order, envelope recipient included
-    queue_override: str = ""  # a mail account's or `pytrs deliver --queue`'s fixed queue
+    queue_override: str = ""  # X-PyTRS-Queue, else a mail account's or the pipe's fixed queue
+    sender: str = ""  # the From address, lower-cased
+    body_number: str = ""  # a ticket number found in the body (when that check is on)
+    attachment_number: str = ""  # … in an attached file (when that check is on)
+    bounced_message_id: str = ""  # the Message-ID a bounce reports as undeliverable
+    external: tuple[ExternalNumber, ...] = ()
+    dedup_key: str = ""  # the inbox's Message-ID + body key
+    fingerprint: str = ""  # see `fingerprint`
+    control: Mapping[str, str] = field(default_factory=dict)  # X-PyTRS-* in force
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """The configuration routing applies (from `[postmaster]`, `[[system_addresses]]`)."""
+
+    queue_for_address: Mapping[str, str]
+    default_queue: str
+    states: frozenset[str] = frozenset()  # known state names (X-PyTRS-FollowUp-State)
+    unknown_sender_followup: str = "new_ticket"  # new_ticket | internal
+    bounce_as_followup: bool = True
+    followup_state: str = "open"
+    followup_state_closed: str = ""
+    same_mail_other_queue: str = "new_ticket"  # new_ticket | same_ticket
 
 
 @dataclass(frozen=True, slots=True)
 class Decision:
     action: Action
     queue: str
-    ticket: TicketRef | None = None  # the existing ticket (follow-up, reject, linked new ticket)
-    reopen: bool = False
+    # The existing ticket: followed up, rejected, already holding this mail, or (new ticket)
+    # the one this ticket is opened instead of.
+    ticket: TicketRef | None = None
+    new_state: str = ""  # the state a follow-up sets; "" keeps the ticket's state
+    lock: bool = False  # follow-up lock: lock the reopened ticket to its owner
+    internal: bool = False  # follow-up from a non-participant: internal, flagged for review
     followup_via: str = ""
     reasons: tuple[str, ...] = ()
+    external: ExternalNumber | None = None  # the number that routed it, or to store
+    duplicate_of: SameMail | None = None
+
+    @property
+    def reopen(self) -> bool:
+        return bool(self.new_state)
+
+
+def fingerprint(from_: str, to: str, cc: str, subject: str) -> str:
+    """What, besides Message-ID and body, makes two inbox rows copies of one mail.
+
+    Copies of a mail sent to several system addresses differ only in trace headers (Received,
+    Delivered-To …); a message re-sent with another subject or other recipients is a new mail,
+    even when a sloppy client reuses the Message-ID.
+    """
+    parts = (" ".join(value.split()) for value in (from_, to, cc, subject))
+    return hashlib.sha256("\n".join(parts).encode("utf-8", "replace")).hexdigest()[:32]
 
 
 def find_followup(
     item: RoutingInput, numbers: TicketNumberGenerator, known: Known
-) -> tuple[TicketRef | None, str, list[str]]:
-    """Znuny's follow-up checks in order: subject ticket number, then In-Reply-To/References."""
+) -> tuple[TicketRef | None, str, list[str], ExternalNumber | None]:
+    """Znuny's follow-up checks in order (REFERENCE §4): subject number, In-Reply-To and
+    References, the bounced Message-ID, body and attachment numbers, external numbers."""
     reasons: list[str] = []
     tn = numbers.find(item.subject)
-    if tn:
-        ticket = known.by_tn.get(tn)
-        if ticket:
-            reasons.append(f"subject carries ticket number {tn}")
-            return ticket, "subject", reasons
-        reasons.append(f"subject number {tn} matches no ticket")
+    found = _by_number(tn, "subject", known, reasons)
+    if found:
+        return found, "subject", reasons, None
     for message_id in item.references:
         ticket = known.by_message_id.get(message_id)
         if ticket:
-            reasons.append(f"references {message_id} of ticket {ticket.tn}")
-            return ticket, "references", reasons
-    return None, "", reasons
+            reasons.append(f"references {message_id} of ticket {ticket.tn}{_merged(ticket)}")
+            return ticket, "references", reasons, None
+    if item.bounced_message_id:
+        ticket = known.by_message_id.get(item.bounced_message_id)
+        if ticket:
+            reasons.append(f"bounce of {item.bounced_message_id}, an article of ticket {ticket.tn}")
+            return ticket, "bounce", reasons, None
+        reasons.append(f"bounce of {item.bounced_message_id}, which is none of our articles")
+    for via, number in (("body", item.body_number), ("attachment", item.attachment_number)):
+        found = _by_number(number, via, known, reasons)
+        if found:
+            return found, via, reasons, None
+    for external in item.external:
+        ticket = known.by_external.get((external.field, external.value))
+        if ticket and (not external.state_types or ticket.state_type in external.state_types):
+            reasons.append(
+                f"external number {external.value} (rule {external.rule}) is stored on "
+                f"ticket {ticket.tn}"
+            )
+            return ticket, "external", reasons, external
+    return None, "", reasons, None
 
 
-def choose_queue(
-    item: RoutingInput, queue_for_address: Mapping[str, str], default_queue: str
-) -> tuple[str, str]:
+def _by_number(tn: str | None, where: str, known: Known, reasons: list[str]) -> TicketRef | None:
+    if not tn:
+        return None
+    ticket = known.by_tn.get(tn)
+    if ticket is None:
+        reasons.append(f"{where} number {tn} matches no ticket")
+        return None
+    reasons.append(f"{where} carries ticket number {tn}{_merged(ticket)}")
+    return ticket
+
+
+def _merged(ticket: TicketRef) -> str:
+    if not ticket.merged_from:
+        return ""
+    return f", merged into ticket {ticket.tn}" if len(ticket.merged_from) == 1 else (
+        f", merged via {' → '.join(ticket.merged_from[1:])} into ticket {ticket.tn}"
+    )  # fmt: skip
+
+
+def is_participant(ticket: TicketRef, item: RoutingInput, known: Known) -> bool:
+    """The sender is the ticket's customer or a correspondent, or the mail references one of
+    the ticket's messages."""
+    if item.sender and item.sender in known.participants.get(ticket.id, frozenset()):
+        return True
+    for ref in item.references:
+        referenced = known.by_message_id.get(ref)
+        if referenced is not None and referenced.id == ticket.id:
+            return True
+    return False
+
+
+def choose_queue(item: RoutingInput, policy: Policy) -> tuple[str, str]:
     """(queue, why): fixed queue, else the first recipient that is a system address."""
     if item.queue_override:
-        return item.queue_override, f"queue fixed by source: {item.queue_override}"
+        return item.queue_override, f"queue fixed by X-PyTRS-Queue or source: {item.queue_override}"
     for address in item.recipients:
-        queue = queue_for_address.get(address)
+        queue = policy.queue_for_address.get(address)
         if queue:
             return queue, f"recipient {address} → queue {queue}"
-    return default_queue, f"no system address among recipients → default queue {default_queue}"
+    default = policy.default_queue
+    return default, f"no system address among recipients → default queue {default}"
 
 
 def decide(
-    item: RoutingInput,
-    numbers: TicketNumberGenerator,
-    known: Known,
-    queue_for_address: Mapping[str, str],
-    default_queue: str,
+    item: RoutingInput, numbers: TicketNumberGenerator, known: Known, policy: Policy
 ) -> Decision:
     """The routing decision for one mail."""
-    ticket, via, reasons = find_followup(item, numbers, known)
+    ticket, via, reasons, external = find_followup(item, numbers, known)
+    internal = False
+    if ticket is not None and via in SENDER_BOUND and not is_participant(ticket, item, known):
+        reasons.append(
+            f"{item.sender or 'the sender'} is neither customer nor correspondent of ticket "
+            f"{ticket.tn} and references none of its messages"
+        )
+        if policy.unknown_sender_followup == "internal":
+            internal = True
+            reasons.append("→ internal article, flagged for review")
+        else:
+            reasons.append("→ a new ticket, not a follow-up")
+            decision = _new_ticket(item, policy, reasons, ticket, via, external)
+            return _same_mail(decision, item, known, policy)
     if ticket is not None:
-        if ticket.is_closed and ticket.follow_up == "reject":
-            reasons.append(f"ticket is {ticket.state} and its queue rejects follow-ups")
-            return Decision(Action.REJECT, ticket.queue, ticket, False, via, tuple(reasons))
-        if ticket.is_closed and ticket.follow_up == "new_ticket":
-            reasons.append(f"ticket is {ticket.state} and its queue opens new tickets")
-            queue, why = choose_queue(item, queue_for_address, default_queue)
-            reasons.append(why)
-            return Decision(Action.NEW_TICKET, queue, ticket, False, via, tuple(reasons))
-        # Znuny: a `new` ticket stays new; open, pending and closed ones become `open`.
-        reopen = ticket.state_type not in ("new", "open")
-        if reopen:
-            reasons.append(f"follow-up reopens ticket from {ticket.state}")
-        return Decision(Action.FOLLOW_UP, ticket.queue, ticket, reopen, via, tuple(reasons))
-    queue, why = choose_queue(item, queue_for_address, default_queue)
+        decision = _follow_up(item, policy, ticket, via, internal, reasons, external)
+    else:
+        # An unknown external number is stored on the new ticket (Znuny's ETNR).
+        decision = _new_ticket(item, policy, reasons, None, "", next(iter(item.external), None))
+    return _same_mail(decision, item, known, policy)
+
+
+def _new_ticket(
+    item: RoutingInput, policy: Policy, reasons: list[str], linked: TicketRef | None,
+    via: str, external: ExternalNumber | None,
+) -> Decision:  # fmt: skip
+    queue, why = choose_queue(item, policy)
     reasons.append(why)
-    return Decision(Action.NEW_TICKET, queue, None, False, "", tuple(reasons))
+    return Decision(
+        Action.NEW_TICKET, queue, linked, followup_via=via, reasons=tuple(reasons),
+        external=external,
+    )  # fmt: skip
+
+
+def _follow_up(
+    item: RoutingInput, policy: Policy, ticket: TicketRef, via: str, internal: bool,
+    reasons: list[str], external: ExternalNumber | None,
+) -> Decision:  # fmt: skip
+    closed = ticket.is_closed
+    if via == "bounce" and policy.bounce_as_followup:
+        reasons.append("bounces are follow-ups whatever the queue's option")
+    elif closed and not internal and ticket.follow_up == "reject":
+        reasons.append(f"ticket is {ticket.state} and its queue rejects follow-ups")
+        return Decision(
+            Action.REJECT, ticket.queue, ticket, followup_via=via, reasons=tuple(reasons),
+            external=external,
+        )  # fmt: skip
+    elif closed and not internal and ticket.follow_up == "new_ticket":
+        reasons.append(f"ticket is {ticket.state} and its queue opens new tickets")
+        return _new_ticket(item, policy, reasons, ticket, via, None)
+    new_state = "" if internal else _follow_up_state(item, policy, ticket, reasons)
+    lock = not internal and closed and ticket.follow_up_lock and ticket.owner_id != SYSTEM_USER_ID
+    if lock:
+        reasons.append("queue has follow-up lock: ticket locked to its owner")
+    return Decision(
+        Action.FOLLOW_UP, ticket.queue, ticket, new_state, lock, internal, via, tuple(reasons),
+        external,
+    )  # fmt: skip
+
+
+def _follow_up_state(
+    item: RoutingInput, policy: Policy, ticket: TicketRef, reasons: list[str]
+) -> str:
+    """Znuny's follow-up state (REFERENCE §5): the keep-state header keeps it; an explicit
+    X-PyTRS-FollowUp-State sets it; else a `new` ticket stays new and others take the
+    configured follow-up state (open)."""
+    if item.control.get(KEEP_STATE, "").strip() not in ("", "0"):
+        reasons.append("state kept (X-PyTRS-FollowUp-State-Keep)")
+        return ""
+    wanted = item.control.get(FOLLOWUP_STATE, "").strip()
+    if wanted and policy.states and wanted not in policy.states:
+        reasons.append(f"X-PyTRS-FollowUp-State {wanted!r} is no known state; ignored")
+        wanted = ""
+    if wanted:
+        explicit = True
+    elif ticket.state_type == "new":
+        return ""
+    else:
+        explicit = False
+        closed_state = policy.followup_state_closed if ticket.is_closed else ""
+        wanted = closed_state or policy.followup_state
+    if wanted == ticket.state:
+        return ""
+    source = "X-PyTRS-FollowUp-State" if explicit else "follow-up"
+    reasons.append(f"{source} moves ticket from {ticket.state} to {wanted}")
+    return wanted
+
+
+def _same_mail(decision: Decision, item: RoutingInput, known: Known, policy: Policy) -> Decision:
+    """One mail that reached several system addresses is stored once per queue (or once at
+    all, per `same_mail_other_queue`) — Znuny's MessageID follow-up check, made exact by
+    comparing the body as well as the Message-ID."""
+    copy = known.same_mail.get((item.dedup_key, item.fingerprint)) if item.dedup_key else None
+    if copy is None:
+        return decision
+    if decision.action is Action.NEW_TICKET:
+        same = copy.ticket.queue == decision.queue
+    else:
+        same = decision.ticket is not None and copy.ticket.id == decision.ticket.id
+    where = f"ticket {copy.ticket.tn or '(new)'} in queue {copy.ticket.queue}"
+    if not same and policy.same_mail_other_queue == "new_ticket":
+        return dataclasses.replace(
+            decision,
+            reasons=(*decision.reasons, f"another copy went to {where}; other queue → own ticket"),
+        )
+    return Decision(
+        Action.DUPLICATE, copy.ticket.queue, copy.ticket, followup_via="same-mail",
+        reasons=(
+            *decision.reasons, f"the same mail is already stored on {where} (inbox {copy.inbox_id})"
+        ),
+        duplicate_of=copy,
+    )  # fmt: skip

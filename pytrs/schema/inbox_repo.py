@@ -26,6 +26,9 @@ from pytrs.schema.database import Database, conflict_insert, utcnow
 from pytrs.schema.tables import inbox
 
 PENDING, DONE, IGNORED, QUARANTINED = "pending", "done", "ignored", "quarantined"
+# A further copy of a mail already stored (sent to several system addresses of one queue):
+# processed, its raw kept, ticket_id/article_id pointing at the stored copy.
+DUPLICATE = "duplicate"
 MESSAGE_ID_MAX = 250  # inbox.message_id is indexed; longer ids are cut (the dedup key is whole)
 
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
@@ -56,6 +59,7 @@ class ClaimedMessage:
     queue_name: str
     attempts: int
     claim_token: str
+    dedup_key: str = ""
 
 
 def dedup_key(raw: bytes) -> tuple[str, str]:
@@ -146,6 +150,7 @@ async def claim(
             select(
                 inbox.c.id, inbox.c.raw, inbox.c.source, inbox.c.recipient,
                 inbox.c.envelope_from, inbox.c.trusted, inbox.c.queue_name, inbox.c.attempts,
+                inbox.c.dedup_key,
             )
             .where(inbox.c.id.in_(ids))
             .order_by(inbox.c.id)
@@ -153,7 +158,7 @@ async def claim(
         return [
             ClaimedMessage(
                 r.id, r.raw or b"", r.source, r.recipient, r.envelope_from,
-                bool(r.trusted), r.queue_name, r.attempts, token,
+                bool(r.trusted), r.queue_name, r.attempts, token, r.dedup_key,
             )
             for r in rows
         ]  # fmt: skip
@@ -265,6 +270,28 @@ async def pending_among(
         inbox.c.id.not_in(list(exclude)),
     )
     return set((await conn.execute(query)).scalars())
+
+
+async def earlier_copies_pending(
+    conn: AsyncConnection, keys: Collection[str], exclude: Collection[int]
+) -> dict[str, int]:
+    """For each dedup key, the lowest id of a still pending row outside `exclude`.
+
+    One mail delivered to several system addresses is several inbox rows with one dedup key;
+    the lowest id is routed first, and later copies wait for it (see `routing._same_mail`).
+    """
+    if not keys:
+        return {}
+    rows = await conn.execute(
+        select(inbox.c.dedup_key, func.min(inbox.c.id))
+        .where(
+            inbox.c.dedup_key.in_(list(keys)),
+            inbox.c.state == PENDING,
+            inbox.c.id.not_in(list(exclude)),
+        )
+        .group_by(inbox.c.dedup_key)
+    )
+    return {key: int(first) for key, first in rows}
 
 
 async def defer(db: Database, messages: Sequence[ClaimedMessage], delay: timedelta) -> None:

@@ -123,3 +123,24 @@ def seed_rows(now: Any) -> dict[str, list[dict[str, Any]]]:
             for i, n in QUEUES
         ],
     }  # fmt: skip
+
+
+# Written by migration 0005 (issue 6): Znuny's auto-response types under their fixed ids.
+# "auto remove" is shipped but unused (REFERENCE §8).
+AUTO_RESPONSE_TYPES = [
+    (1, "auto reply", "Sent when a mail opens a new ticket."),
+    (2, "auto reject", "Sent when a follow-up is rejected (queue follow-up option: reject)."),
+    (3, "auto follow up", "Sent when a follow-up was added to a ticket."),
+    (4, "auto reply/new ticket", "Sent when a follow-up to a closed ticket opened a new one."),
+    (5, "auto remove", "Unused, kept for Znuny compatibility."),
+]
+AUTO_RESPONSE_TYPE_IDS = {name: i for i, name, _comment in AUTO_RESPONSE_TYPES}
+
+
+def auto_response_type_rows(now: Any) -> list[dict[str, Any]]:
+    """Rows of ``auto_response_type`` for migration 0005."""
+    audit = {"create_time": now, "create_by": 1, "change_time": now, "change_by": 1}
+    return [
+        {"id": i, "name": n, "comments": c, "valid_id": 1, **audit}
+        for i, n, c in AUTO_RESPONSE_TYPES
+    ]

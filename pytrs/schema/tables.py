@@ -345,6 +345,8 @@ class InboxMessage(Base):
         # two addresses, is legitimately two copies (REFERENCE Part B #2).
         UniqueConstraint("source", "recipient", "dedup_key"),
         Index("ix_inbox_message_claim", "state", "next_attempt_at"),
+        # Copies of one mail sent to several system addresses find each other (routing).
+        Index("ix_inbox_message_dedup_key", "dedup_key"),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     source: Mapped[str] = mapped_column(String(100))
@@ -513,3 +515,106 @@ users = cast(Table, User.__table__)
 dynamic_field = cast(Table, DynamicField.__table__)
 dynamic_field_value = cast(Table, DynamicFieldValue.__table__)
 article_data_mime_send_error = cast(Table, ArticleDataMimeSendError.__table__)
+
+
+# --- Responders (issue 6): the outbox, auto-responses, loop protection, suppressed addresses ---
+
+
+class OutboxMessage(Base):
+    """The durable outbound queue: one row per mail pytrs sends (SPEC S8).
+
+    A row is written in the same transaction as the ticket change that caused it and holds the
+    final message bytes, unsigned (DKIM signs at send time, so a key rotation applies to the
+    queue). ``state`` moves pending → sending → sent | failed, or back to pending for a retry;
+    while ``sending``, the row is leased to ``claimed_by`` until ``lease_until``. ``results``
+    keeps each recipient's last relay reply (JSON), so a retry goes only to the recipients that
+    have not been answered for good. ``raw`` is dropped once sent (the article keeps its copy);
+    the row stays for threading and for matching bounces by ``message_id``.
+    """
+
+    __tablename__ = "outbox_message"
+    __table_args__ = (Index("ix_outbox_message_due", "state", "next_attempt_at"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    ticket_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("ticket.id"), index=True)
+    article_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("article.id"))
+    # What the mail is ("auto-reply", "agent-relay" …), for logs and operators.
+    kind: Mapped[str] = mapped_column(String(50), default="mail")
+    state: Mapped[str] = mapped_column(String(20), default="pending")
+    envelope_from: Mapped[str] = mapped_column(String(250), default="")
+    recipients: Mapped[str] = mapped_column(Text)
+    results: Mapped[str | None] = mapped_column(Text)
+    message_id: Mapped[str] = mapped_column(String(250), index=True)
+    raw: Mapped[bytes | None] = mapped_column(LargeBinary)
+    size: Mapped[int] = mapped_column(Integer)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime)
+    claim_token: Mapped[str | None] = mapped_column(String(32))
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class TicketLoopProtection(Base):
+    """Znuny's per-address auto-response counter: one row per auto-response sent (REFERENCE §7).
+    pytrs adds an id (Znuny's table has no key)."""
+
+    __tablename__ = "ticket_loop_protection"
+    __table_args__ = (Index("ix_ticket_loop_protection_sent_to_date", "sent_to", "sent_date"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    sent_to: Mapped[str] = mapped_column(String(250))
+    sent_date: Mapped[str] = mapped_column(String(150))  # 'YYYY-MM-DD', as in Znuny
+
+
+class AutoResponseType(AuditMixin, Base):
+    __tablename__ = "auto_response_type"
+    id: Mapped[int] = mapped_column(SmallId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    comments: Mapped[str | None] = mapped_column(String(250))
+    valid_id: Mapped[int] = _valid_fk()
+
+
+class AutoResponse(AuditMixin, Base):
+    """Znuny's auto-response templates: ``text0`` is the body, ``text1`` the subject
+    (REFERENCE §8). ``language`` is pytrs's: one template per queue, type and language."""
+
+    __tablename__ = "auto_response"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    text0: Mapped[str | None] = mapped_column(Text)
+    text1: Mapped[str | None] = mapped_column(Text)
+    type_id: Mapped[int] = mapped_column(SmallInteger, ForeignKey("auto_response_type.id"))
+    system_address_id: Mapped[int] = mapped_column(SmallInteger, ForeignKey("system_address.id"))
+    content_type: Mapped[str | None] = mapped_column(String(250))
+    comments: Mapped[str | None] = mapped_column(String(250))
+    language: Mapped[str] = mapped_column(String(20), default="en")
+    valid_id: Mapped[int] = _valid_fk()
+
+
+class QueueAutoResponse(AuditMixin, Base):
+    __tablename__ = "queue_auto_response"
+    __table_args__ = (UniqueConstraint("queue_id", "auto_response_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    queue_id: Mapped[int] = mapped_column(Integer, ForeignKey("queue.id"))
+    auto_response_id: Mapped[int] = mapped_column(Integer, ForeignKey("auto_response.id"))
+
+
+class AddressSuppression(Base):
+    """Addresses pytrs does not send to until ``suppressed_until``: hard bounces (a 5.1.x
+    refusal by the relay, or a DSN saying so). ``reason`` is what the ticket shows."""
+
+    __tablename__ = "address_suppression"
+    address: Mapped[str] = mapped_column(String(250), primary_key=True)  # lower-cased
+    reason: Mapped[str] = mapped_column(Text)
+    suppressed_until: Mapped[datetime] = mapped_column(DateTime)
+    ticket_id: Mapped[int | None] = mapped_column(BigId)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+outbox = cast(Table, OutboxMessage.__table__)
+ticket_loop_protection = cast(Table, TicketLoopProtection.__table__)
+auto_response_type = cast(Table, AutoResponseType.__table__)
+auto_response = cast(Table, AutoResponse.__table__)
+queue_auto_response = cast(Table, QueueAutoResponse.__table__)
+address_suppression = cast(Table, AddressSuppression.__table__)

@@ -1,7 +1,7 @@
-"""Ticket-side reads and counters for the postmaster: batch look-ups that feed routing.
+"""Ticket-side reads and counters for the postmaster: queues, customers, users, fields, numbers.
 
-One query per kind per batch (tickets by number, tickets by referenced Message-ID, customers by
-address, queues), so the cost of routing does not grow with round trips per message.
+One query per kind per batch, so the cost of routing does not grow with round trips per
+message. What routing needs to know about existing tickets is loaded by `known_repo`.
 """
 
 from __future__ import annotations
@@ -9,29 +9,21 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, cast
 
-from sqlalchemy import Row, Select, Table, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from pytrs.parsers import message_id_md5
-from pytrs.routing.decision import Known, TicketRef
 from pytrs.schema.database import Database, conflict_insert, utcnow
 from pytrs.schema.seed import FOLLOW_UP_IDS
 from pytrs.schema.tables import (
-    TicketState,
-    TicketStateType,
-    article,
-    article_data_mime,
     customer_user,
+    dynamic_field,
     queue,
-    ticket,
     ticket_number_counter,
+    users,
 )
 
-_FOLLOW_UP_NAMES = {v: k for k, v in FOLLOW_UP_IDS.items()}
-_state = cast(Table, TicketState.__table__)
-_state_type = cast(Table, TicketStateType.__table__)
+FOLLOW_UP_NAMES = {v: k for k, v in FOLLOW_UP_IDS.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +31,7 @@ class QueueInfo:
     id: int
     name: str
     follow_up: str
+    follow_up_lock: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,64 +40,34 @@ class CustomerInfo:
     customer_id: str
 
 
-def _ticket_ref_query() -> Select[Any]:
-    return (
-        select(
-            ticket.c.id, ticket.c.tn, queue.c.name.label("queue"), _state.c.name.label("state"),
-            _state_type.c.name.label("state_type"), queue.c.follow_up_id,
-        )
-        .join(queue, queue.c.id == ticket.c.queue_id)
-        .join(_state, _state.c.id == ticket.c.ticket_state_id)
-        .join(_state_type, _state_type.c.id == _state.c.type_id)
-    )  # fmt: skip
-
-
-def _ref(row: Row[Any]) -> TicketRef:
-    return TicketRef(
-        row.id, row.tn, row.queue, row.state, row.state_type,
-        _FOLLOW_UP_NAMES.get(row.follow_up_id, "possible"),
-    )  # fmt: skip
-
-
-async def load_known(
-    conn: AsyncConnection, tns: Collection[str], message_ids: Collection[str]
-) -> Known:
-    """Tickets by number and by a stored article's Message-ID (looked up by its md5)."""
-    known = Known()
-    message_id_md5s = {message_id_md5(m): m for m in message_ids}
-    if tns:
-        rows = await conn.execute(_ticket_ref_query().where(ticket.c.tn.in_(list(tns))))
-        known.by_tn = {r.tn: _ref(r) for r in rows}
-    if message_id_md5s:
-        # Znuny gives up when a Message-ID is stored on several tickets; pytrs takes the
-        # oldest article, which is where the conversation started.
-        first_article = (
-            select(
-                article_data_mime.c.a_message_id_md5.label("md5"),
-                func.min(article.c.id).label("article_id"),
-            )
-            .join(article, article.c.id == article_data_mime.c.article_id)
-            .where(article_data_mime.c.a_message_id_md5.in_(list(message_id_md5s)))
-            .group_by(article_data_mime.c.a_message_id_md5)
-            .subquery()
-        )
-        query = (
-            _ticket_ref_query()
-            .add_columns(first_article.c.md5)
-            .join(article, article.c.ticket_id == ticket.c.id)
-            .join(first_article, first_article.c.article_id == article.c.id)
-        )
-        for row in await conn.execute(query):
-            known.by_message_id[message_id_md5s[row.md5]] = _ref(row)
-    return known
-
-
 async def load_queues(conn: AsyncConnection) -> dict[str, QueueInfo]:
     rows = await conn.execute(
-        select(queue.c.id, queue.c.name, queue.c.follow_up_id).where(queue.c.valid_id == 1)
+        select(queue.c.id, queue.c.name, queue.c.follow_up_id, queue.c.follow_up_lock).where(
+            queue.c.valid_id == 1
+        )
     )
-    return {r.name: QueueInfo(r.id, r.name, _FOLLOW_UP_NAMES.get(r.follow_up_id, "possible"))
-            for r in rows}  # fmt: skip
+    return {
+        r.name: QueueInfo(
+            r.id, r.name, FOLLOW_UP_NAMES.get(r.follow_up_id, "possible"), bool(r.follow_up_lock)
+        )
+        for r in rows
+    }
+
+
+async def valid_users(conn: AsyncConnection) -> dict[str, int]:
+    """Valid agents' ids by login (X-PyTRS-Owner / -Responsible name agents)."""
+    rows = await conn.execute(select(users.c.login, users.c.id).where(users.c.valid_id == 1))
+    return {r.login: int(r.id) for r in rows}
+
+
+async def dynamic_field_ids(conn: AsyncConnection) -> dict[str, int]:
+    """Valid ticket dynamic fields by name."""
+    rows = await conn.execute(
+        select(dynamic_field.c.name, dynamic_field.c.id).where(
+            dynamic_field.c.valid_id == 1, dynamic_field.c.object_type == "Ticket"
+        )
+    )
+    return {r.name: int(r.id) for r in rows}
 
 
 async def find_customers(conn: AsyncConnection, emails: Collection[str]) -> dict[str, CustomerInfo]:

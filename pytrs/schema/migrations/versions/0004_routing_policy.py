@@ -5,7 +5,8 @@ Revises: 0003
 Create Date: 2026-11-25
 
 Znuny's dynamic_field / dynamic_field_value (external ticket numbers recognised by rules) and
-article_data_mime_send_error (bounces and permanent relay refusals of our own mail).
+article_data_mime_send_error (bounces and permanent relay refusals of our own mail), and an
+index that lets copies of one mail sent to several addresses find each other.
 """
 
 from collections.abc import Sequence
@@ -31,6 +32,7 @@ def _audit() -> list[sa.Column]:
 
 
 def upgrade() -> None:
+    op.create_index("ix_inbox_message_dedup_key", "inbox_message", ["dedup_key"], unique=False)
     op.create_table(
         "dynamic_field",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -101,3 +103,4 @@ def downgrade() -> None:
     op.drop_index("ix_dynamic_field_value_field_object", table_name="dynamic_field_value")
     op.drop_table("dynamic_field_value")
     op.drop_table("dynamic_field")
+    op.drop_index("ix_inbox_message_dedup_key", table_name="inbox_message")
