@@ -365,3 +365,21 @@ async def test_random_clash_alone_costs_an_attempt_and_a_stuck_source_quarantine
     await run_workers(config, 1, [10])
     assert sorted(await ticket_numbers(db)) == ["100000000007", "100000000008"]
     assert (await attempts_and_states(db))[-1] == (2, "quarantined")
+
+
+@pytest.mark.parametrize("config", ["AutoIncrement", "DateChecksum"], indirect=True)
+async def test_counter_behind_existing_tickets_skips_taken_numbers(
+    config: Config, db: Database
+) -> None:
+    """A counter reset (or a database taken over from Znuny) must not block new tickets: taken
+    numbers are skipped, on SQLite (counter rolled back with a failed batch) as on PostgreSQL."""
+    await provision(db, config)
+    await fill_inbox(db, 3)
+    await run_workers(config, 1, [10])
+    async with db.transaction() as conn:
+        await conn.execute(text("DELETE FROM ticket_number_counter"))
+    await fill_inbox(db, 4)
+    await run_workers(config, 1, [10])
+    numbers = await ticket_numbers(db)
+    assert len(numbers) == len(set(numbers)) == 7
+    assert await attempts_and_states(db) == [(1, "done")] * 7

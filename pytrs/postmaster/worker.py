@@ -55,6 +55,8 @@ _THREAD_PARSE_BYTES = 256 * 1024
 REPLY_WAIT = timedelta(seconds=0.5)
 # Longest wait for a fuller batch after a partial one (adds at most this to routing latency).
 GATHER_SECONDS = 0.05
+# Rounds of skipping ticket numbers already taken before a batch gives up (see _assign_numbers).
+_MAX_NUMBER_TRIES = 1000
 # How often an idle worker looks for claims left by a dead daemon of this host.
 FREE_DEAD_CLAIMS_SECONDS = 10.0
 
@@ -279,7 +281,7 @@ class PostmasterWorker:
             return batch, []
         return split_waiting(batch, known, pending, self.numbers, copies)
 
-    async def _assign_numbers(self, conn: object, planned: list[Planned]) -> None:
+    async def _assign_numbers(self, conn: AsyncConnection, planned: list[Planned]) -> None:
         new = [p for p in planned if p.decision.action is Action.NEW_TICKET]
         if not new:
             return
@@ -290,9 +292,23 @@ class PostmasterWorker:
                 p.tn = self.numbers.build(0, today, secrets.randbelow(10**10))
         else:
             scope_key = ticket_repo.counter_scope(scope, self.numbers.daily(), today)
-            first = await self._allocate(conn, scope_key, len(new))
-            for offset, p in enumerate(new):
-                p.tn = self.numbers.build(first + offset, today)
+            unnumbered = new
+            # A counter behind existing tickets (a database taken over from Znuny, a reset
+            # counter row, another generator before) would hand out taken numbers forever on
+            # SQLite, where a failed batch rolls the counter back too. Like Znuny's
+            # TicketCreateNumber, skip taken numbers, with a bound on the tries.
+            for _ in range(_MAX_NUMBER_TRIES):
+                first = await self._allocate(conn, scope_key, len(unnumbered))
+                for offset, p in enumerate(unnumbered):
+                    p.tn = self.numbers.build(first + offset, today)
+                taken = await ticket_repo.existing_numbers(conn, [p.tn for p in unnumbered])
+                unnumbered = [p for p in unnumbered if p.tn in taken]
+                if not unnumbered:
+                    break
+            else:
+                raise RuntimeError(
+                    f"no free ticket number after {_MAX_NUMBER_TRIES} tries in {scope_key}"
+                )
         name_placeholders(planned)
 
     async def _allocate(self, conn: object, scope: str, count: int) -> int:

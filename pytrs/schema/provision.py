@@ -1,5 +1,8 @@
 """Declarative provisioning: `[[queues]]`, `[[system_addresses]]` and `[[agents]]` synced at start.
 
+The ticket dynamic fields that `[[external_ticket_numbers]]` rules store numbers in are created
+when missing (never removed: tickets keep their values).
+
 Rows created from the configuration are marked (comments = "pytrs.toml") so that a later start
 can update them, and retire (valid_id = 2) those removed from the file, without touching rows
 an admin created by other means.
@@ -13,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from pytrs.config import Config
 from pytrs.schema import seed
 from pytrs.schema.database import Database, utcnow
-from pytrs.schema.tables import mail_account, queue, system_address, users
+from pytrs.schema.tables import dynamic_field, mail_account, queue, system_address, users
 
 MARK = "pytrs.toml"
 
@@ -25,6 +28,7 @@ async def provision(db: Database, config: Config) -> None:
         await _sync_addresses(conn, config, queue_ids)
         await _sync_agents(conn, config)
         await _sync_mail_accounts(conn, config, queue_ids)
+        await _ensure_dynamic_fields(conn, config)
 
 
 def _audit() -> dict[str, object]:
@@ -126,3 +130,17 @@ async def _sync_mail_accounts(
         await conn.execute(
             update(mail_account).where(mail_account.c.comments.in_(retired)).values(valid_id=2)
         )
+
+
+async def _ensure_dynamic_fields(conn: AsyncConnection, config: Config) -> None:
+    wanted = {rule.dynamic_field for rule in config.external_ticket_numbers}
+    if not wanted:
+        return
+    existing = set((await conn.execute(select(dynamic_field.c.name))).scalars())
+    for name in sorted(wanted - existing):
+        await conn.execute(
+            dynamic_field.insert().values(
+                internal_field=0, name=name, label=name, field_order=1, field_type="Text",
+                object_type="Ticket", config="{}", valid_id=1, **_audit(),
+            )
+        )  # fmt: skip

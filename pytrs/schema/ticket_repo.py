@@ -19,6 +19,7 @@ from pytrs.schema.tables import (
     customer_user,
     dynamic_field,
     queue,
+    ticket,
     ticket_number_counter,
     users,
 )
@@ -81,6 +82,14 @@ async def find_customers(conn: AsyncConnection, emails: Collection[str]) -> dict
         .order_by(customer_user.c.login)
     )
     return {r.email.lower(): CustomerInfo(r.login, r.customer_id) for r in rows}
+
+
+async def existing_numbers(conn: AsyncConnection, tns: Collection[str]) -> set[str]:
+    """Which of `tns` are already ticket numbers."""
+    if not tns:
+        return set()
+    rows = await conn.execute(select(ticket.c.tn).where(ticket.c.tn.in_(list(tns))))
+    return set(rows.scalars())
 
 
 async def allocate_counter(conn: AsyncConnection, scope: str, count: int) -> int:
