@@ -6,9 +6,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pytrs.schema.tables import postmaster_filter
+from pytrs.config import load_config
+from pytrs.gateway.addresses import AddressBook
+from pytrs.postmaster.worker import PostmasterWorker
+from pytrs.schema import inbox_repo
+from pytrs.schema.inbox_repo import InboxItem
+from pytrs.schema.provision import provision
+from pytrs.schema.tables import article, inbox, postmaster_filter
+from pytrs.schema.tables import ticket as ticket_table
 
-from .helpers import count, make_mail
+from .helpers import count, make_mail, tickets
 from .test_cli import pytrs, write_config
 
 RULES = r"""
@@ -75,3 +82,44 @@ async def test_invalid_import_changes_nothing(
     errors = refused.stderr.decode()
     assert "010-backref" in errors and "020-bad-set" in errors  # every problem, by rule name
     assert await count(db, postmaster_filter) == 4  # the old rules are untouched
+
+
+async def test_dry_run_prints_the_routing_decision_and_changes_nothing(
+    tmp_path: Path, database_settings: dict[str, Any], db: Any
+) -> None:
+    config_path = write_config(tmp_path / "pytrs.toml", database_settings)
+    config = load_config(config_path)
+    await provision(db, config)
+    first = make_mail(sender="Alice <alice@customer.example>", subject="printer on fire")
+    async with db.transaction() as conn:
+        await inbox_repo.store(conn, [InboxItem("smtp", first, recipient="support@example.com")])
+    addresses = AddressBook()
+    await addresses.reload(db)
+    await PostmasterWorker(config, db, addresses).drain()
+    [ticket] = await tickets(db)
+    before = (await count(db, ticket_table), await count(db, article), await count(db, inbox))
+
+    reply = tmp_path / "reply.eml"
+    subject = f"Re: [Ticket#{ticket['tn']}] printer on fire"
+    reply.write_bytes(make_mail(sender="Alice <alice@customer.example>", subject=subject))
+    out = pytrs(config_path, "filters", "test", str(reply)).stdout.decode()
+    assert f"routing: follow-up to ticket {ticket['tn']} (queue Support)" in out
+    assert "found via: subject" in out
+
+    stranger = tmp_path / "stranger.eml"
+    stranger.write_bytes(make_mail(sender="Mallory <m@evil.example>",
+                                   subject=f"Re: [Ticket#{ticket['tn']}] hi"))  # fmt: skip
+    out = pytrs(config_path, "filters", "test", str(stranger), "--recipient",
+                "support@example.com").stdout.decode()  # fmt: skip
+    assert "routing: new ticket in queue Support" in out
+    assert "neither customer nor correspondent" in out
+
+    forged = tmp_path / "forged.eml"
+    forged.write_bytes(make_mail(subject="hello", extra={"X-OTRS-Ignore": "yes"}))
+    assert (
+        "routing: new ticket" in pytrs(config_path, "filters", "test", str(forged)).stdout.decode()
+    )
+    trusted = pytrs(config_path, "filters", "test", str(forged), "--trusted").stdout.decode()
+    assert "routing: ignore" in trusted and "X-PyTRS-Ignore: yes" in trusted
+    after = (await count(db, ticket_table), await count(db, article), await count(db, inbox))
+    assert after == before

@@ -2,7 +2,7 @@
 
 `import` validates the whole file (every bad rule reported with its name and field) and
 changes nothing unless all of it is valid; `test` shows, for one mail, each rule matched or
-not and why, and the control headers the rules would set, changing nothing.
+not and why, the control headers in force and the routing decision, changing nothing.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import tomllib
 from pathlib import Path
 
 from pytrs.config import Config
-from pytrs.parsers import parse_mail
+from pytrs.postmaster.dryrun import describe, dry_run
 from pytrs.postmaster.filters import (
     CompiledRules,
     Rule,
@@ -35,13 +35,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     load.add_argument("file")
     test = actions.add_parser("test", help="show what the rules do with a mail (changes nothing)")
     test.add_argument("file", help="an .eml file, or - for stdin")
+    test.add_argument(
+        "--recipient", default="", help="envelope recipient, as if delivered to that address"
+    )
+    test.add_argument(
+        "--trusted", action="store_true", help="honour the mail's own X-PyTRS-* headers"
+    )
 
 
 def run(config: Config, args: argparse.Namespace) -> int:
     if args.action == "import":
         return _import(config, args.file)
-    stored = asyncio.run(_stored(config))
     if args.action == "export":
+        stored = asyncio.run(_stored(config))
         text = rules_to_toml(stored)
         if args.output:
             Path(args.output).write_text(text, encoding="utf-8")
@@ -49,14 +55,17 @@ def run(config: Config, args: argparse.Namespace) -> int:
             sys.stdout.write(text)
         return 0
     raw = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
-    mail = parse_mail(raw, config.parser.limits())
-    result = CompiledRules.compile(stored).apply(mail.headers, mail.body)
-    for line in result.explanations:
+    for line in asyncio.run(_dry_run(config, raw, args.trusted, args.recipient)):
         print(line)
-    print("control headers set:" if result.control else "control headers set: none")
-    for name, value in sorted(result.control.items()):
-        print(f"  {name}: {value}")
     return 0
+
+
+async def _dry_run(config: Config, raw: bytes, trusted: bool, recipient: str) -> list[str]:
+    db = create_database(config.database, pool=False)
+    try:
+        return describe(await dry_run(config, db, raw, trusted=trusted, recipient=recipient))
+    finally:
+        await db.close()
 
 
 def _import(config: Config, file: str) -> int:
