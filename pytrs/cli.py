@@ -60,8 +60,8 @@ def _parser() -> argparse.ArgumentParser:
     box = sub.add_parser("inbox", help="the inbound queue and the quarantine")
     box_sub = box.add_subparsers(dest="action", required=True)
     listing = box_sub.add_parser("list", help="list inbox rows")
-    listing.add_argument("--state", choices=("pending", "done", "ignored", "quarantined", "all"),
-                         default="all")  # fmt: skip
+    states = ("pending", "done", "duplicate", "ignored", "quarantined", "all")
+    listing.add_argument("--state", choices=states, default="all")
     listing.add_argument("--limit", type=int, default=50)
     listing.add_argument("--json", action="store_true")
     show = box_sub.add_parser("show", help="show one inbox row with its error and trace")
