@@ -84,3 +84,28 @@ async def test_control_headers_in_mail_count_only_when_trusted(config: Any, db: 
     assert (by_title["trusted"]["queue"], by_title["trusted"]["ticket_priority_id"]) == (
         "Sales", 5,
     )  # fmt: skip
+
+
+async def test_rules_match_on_what_pytrs_detected(config: Any, db: Any) -> None:
+    """Like Znuny's DetectAttachment/DetectBounceEmail: rules see X-PyTRS-AttachmentExists,
+    -AttachmentCount, -Loop and -Bounce, computed by pytrs and not forgeable by the mail."""
+    from email.message import EmailMessage
+    from email.policy import SMTP
+
+    worker = await _worker(config, db)
+    await replace_rules(db, [
+        Rule("010-attachments", (MatchRow("X-OTRS-AttachmentExists", "^yes$"),),
+             (SetRow("X-PyTRS-Queue", "Sales"),)),
+        Rule("020-auto", (MatchRow("X-PyTRS-Loop", "yes"),), (SetRow("X-PyTRS-Queue", "Junk"),)),
+    ])  # fmt: skip
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = "alice@customer.example", "support@example.com", "pdf"
+    msg.set_content("see attached")
+    msg.add_attachment(b"%PDF-1.4", maintype="application", subtype="pdf", filename="a.pdf")
+    await _store(db, msg.as_bytes(policy=SMTP))
+    forged = {"X-PyTRS-AttachmentExists": "yes", "X-PyTRS-AttachmentCount": "3"}
+    await _store(db, make_mail(subject="no attachment", extra=forged), trusted=True, source="pipe")
+    await _store(db, make_mail(subject="away", extra={"Auto-Submitted": "auto-replied"}))
+    await worker.drain()
+    by_title = {t["title"]: t["queue"] for t in await tickets(db)}
+    assert by_title == {"pdf": "Sales", "no attachment": "Support", "away": "Junk"}

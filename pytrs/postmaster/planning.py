@@ -52,8 +52,13 @@ def control_headers(
     message: ClaimedMessage, mail: ParsedMail, rules: CompiledRules
 ) -> tuple[dict[str, str], tuple[RuleHit, ...]]:
     """The control headers in force for a mail: its own, only when its source is trusted
-    (REFERENCE §1.3), then what the postmaster filter rules set on top."""
-    headers = mail.headers if message.trusted else strip_untrusted(mail.headers)[0]
+    (REFERENCE §1.3), then what pytrs detected (loop, bounce, attachments), then what the
+    postmaster filter rules set on top. Rules can match on the detected headers, as Znuny's
+    rules match on what its DetectBounceEmail and DetectAttachment filters set."""
+    own = mail.headers if message.trusted else strip_untrusted(mail.headers)[0]
+    detected = detected_headers(mail)
+    replaced = {name for name, _ in detected}
+    headers = [(n, v) for n, v in own if canonical(n) not in replaced] + detected
     control: dict[str, str] = {}
     for name, value in headers:
         known = canonical(name)
@@ -62,6 +67,28 @@ def control_headers(
     result = rules.apply(headers, mail.body, explain=False)
     control.update(result.control)
     return control, result.hits
+
+
+def detected_headers(mail: ParsedMail) -> list[tuple[str, str]]:
+    """Control headers from what the parser recognised. These replace any the mail carries:
+    a mail cannot claim not to be a bounce, or hide that it is a loop."""
+    found: list[tuple[str, str]] = []
+    if mail.loop or mail.is_auto_reply or mail.is_list or mail.bounce is not None:
+        found.append(("X-PyTRS-Loop", "yes"))
+    if mail.bounce is not None:
+        found.append(("X-PyTRS-Bounce", "1"))
+        if mail.bounce.original_message_id:
+            found.append(("X-PyTRS-Bounce-OriginalMessageID", mail.bounce.original_message_id))
+        error = " ".join(p for p in (mail.bounce.status, mail.bounce.recipient) if p)
+        found.append(("X-PyTRS-Bounce-ErrorMessage", error or "undeliverable"))
+    # Znuny's DetectAttachment: parts with a disposition, except inline images shown in HTML.
+    attached = [
+        part for part in mail.attachments
+        if part.disposition and not (part.disposition == "inline" and part.content_id)
+    ]  # fmt: skip
+    found.append(("X-PyTRS-AttachmentExists", "yes" if attached else "no"))
+    found.append(("X-PyTRS-AttachmentCount", str(len(attached))))
+    return found
 
 
 def is_ignored(control: dict[str, str]) -> bool:
