@@ -11,7 +11,10 @@ unanchored; `EMAILADDRESS:<regex>` compares each address of the header to `^<reg
 substitute `[***]` and `[**\\name**]`; a matching rule with `stop` ends the run.
 
 Work per mail is bounded: each regex sees at most the first `MAX_SUBJECT_CHARS` characters of a
-value (1 MiB), and RE2 matches in time linear in that, whatever the pattern.
+value (1 MiB), and RE2 matches in time linear in that, whatever the pattern. With hundreds of
+rules the cost is in calling RE2 once per row, so the worker's path (`explain=False`) first
+searches each header once with an RE2 Set of all its rows (`_Prefilter`) and runs in full only
+the rules that can still match; the result is the same as running every rule.
 """
 
 from __future__ import annotations
@@ -120,6 +123,7 @@ class _Row:
     key: str  # lookup key: canonical control name, or the lower-cased header name
     control: str | None  # canonical name when the row reads a control header
     pattern: str  # as written, for the trace and for `[***]` of an EMAILADDRESS row
+    source: str  # what RE2 compiled (grouped, `(?P<name>`), for the prefilter's Set
     regex: Any  # re2._Regexp; the module ships no type information
     negate: bool
     email: bool
@@ -144,10 +148,15 @@ def _re2_options() -> Any:
 _OPTIONS = _re2_options()
 
 
+def _re2_source(pattern: str) -> str:
+    """The pattern in RE2's spelling of named groups."""
+    return _PERL_NAMED_GROUP.sub(r"\1(?P<\2>", pattern)
+
+
 def _compile_regex(pattern: str) -> Any:
     """Compile with RE2, case-insensitive; raises ValueError with RE2's reason."""
     try:
-        return re2.compile(_PERL_NAMED_GROUP.sub(r"\1(?P<\2>", pattern), _OPTIONS)
+        return re2.compile(_re2_source(pattern), _OPTIONS)
     except re2.error as exc:
         reason = exc.args[0] if exc.args else exc
         if isinstance(reason, bytes):
@@ -162,15 +171,16 @@ def _compile_row(row: MatchRow, problems: list[Problem], rule: str, field: str) 
         return None
     email = row.value.startswith(EMAIL_PREFIX)
     pattern = row.value[len(EMAIL_PREFIX) :] if email else row.value
+    # Grouping keeps `^a|b$` from splitting into `^a` or `b$` (Znuny pastes it in bare).
+    grouped = f"(?:{pattern})" if email else pattern
     try:
-        # Grouping keeps `^a|b$` from splitting into `^a` or `b$` (Znuny pastes it in bare).
-        regex = _compile_regex(f"(?:{pattern})" if email else pattern)
+        regex = _compile_regex(grouped)
     except ValueError as exc:
         problems.append(Problem(rule, f"{field}.value", str(exc)))
         return None
     control = canonical(header)
     key = control or (BODY if header.lower() == BODY.lower() else header.lower())
-    return _Row(header, key, control, pattern, regex, row.negate, email)
+    return _Row(header, key, control, pattern, _re2_source(grouped), regex, row.negate, email)
 
 
 def _compile_rule(rule: Rule, problems: list[Problem]) -> _Rule:
@@ -193,10 +203,11 @@ def _compile_rule(rule: Rule, problems: list[Problem]) -> _Rule:
 class CompiledRules:
     """A validated, compiled rule set: compile once at load time, apply to every mail."""
 
-    __slots__ = ("_rules",)
+    __slots__ = ("_prefilter", "_rules")
 
     def __init__(self, rules: tuple[_Rule, ...]) -> None:
         self._rules = rules
+        self._prefilter = _Prefilter(rules)
 
     @classmethod
     def compile(cls, rules: Sequence[Rule]) -> CompiledRules:
@@ -222,31 +233,140 @@ class CompiledRules:
     ) -> FilterResult:
         """Run the rules in name order over one mail's decoded headers and body.
 
-        `explain=False` (the worker) skips writing why each rule did not match, which with
-        hundreds of rules costs more than the matching itself.
+        `explain=False` (the worker) writes no explanations and runs only the rules the
+        prefilter leaves (same control headers and hits); `explain=True` runs every rule and
+        says why each did or did not match.
         """
         values = _index(headers, body)
-        control: dict[str, str] = {}
-        hits: list[RuleHit] = []
-        lines: list[str] = []
-        stopped_by = ""
-        for rule in self._rules:
-            if stopped_by:
-                lines.append(f"{rule.name}: not run (stopped after {stopped_by})")
-                continue
-            outcome = _run_rule(rule, values, control, explain)
-            if isinstance(outcome, str):
-                if explain:
-                    lines.append(f"{rule.name}: not matched: {outcome}")
-                continue
-            hits.append(outcome)
+        rules = self._rules
+        if not explain:
+            picked = self._prefilter.candidates(values)
+            if picked is not None:
+                rules = tuple(rules[i] for i in picked)
+        return _run_rules(rules, values, explain)
+
+
+def _run_rules(rules: Sequence[_Rule], values: dict[str, str], explain: bool) -> FilterResult:
+    """Run `rules` in order over one mail's values, until a matching rule says stop."""
+    control: dict[str, str] = {}
+    hits: list[RuleHit] = []
+    lines: list[str] = []
+    stopped_by = ""
+    for rule in rules:
+        if stopped_by:
+            if not explain:
+                break
+            lines.append(f"{rule.name}: not run (stopped after {stopped_by})")
+            continue
+        outcome = _run_rule(rule, values, control, explain)
+        if isinstance(outcome, str):
             if explain:
-                written = ", ".join(f"{h}={control[h]!r}" for h, _ in rule.sets) or "nothing"
-                matched = "; ".join(f"{h} {t!r}" for h, t in outcome.matched)
-                lines.append(f"{rule.name}: matched ({matched}); set {written}")
-            if rule.stop:
-                stopped_by = rule.name
-        return FilterResult(control, tuple(hits), tuple(lines))
+                lines.append(f"{rule.name}: not matched: {outcome}")
+            continue
+        hits.append(outcome)
+        if explain:
+            written = ", ".join(f"{h}={control[h]!r}" for h, _ in rule.sets) or "nothing"
+            matched = "; ".join(f"{h} {t!r}" for h, t in outcome.matched)
+            lines.append(f"{rule.name}: matched ({matched}); set {written}")
+        if rule.stop:
+            stopped_by = rule.name
+    return FilterResult(control, tuple(hits), tuple(lines))
+
+
+# Ends every Set: it matches only where a value ends (and, in the anchored Set of addresses,
+# any address), so a Set reports it exactly when RE2 scanned the whole value. The binding drops
+# RE2's error result, and a DFA that runs out of memory on a hostile value would otherwise read
+# as "no row matches".
+_SCANNED = {False: r"\z", True: r"(?s:.*)"}
+
+
+class _Screen:
+    """The rows of one header in one RE2 Set: one pass over the value tells which rows match
+    (EMAILADDRESS rows: one pass per address, anchored at both ends)."""
+
+    __slots__ = ("_sentinel", "_set", "email", "key", "negated", "owners")
+
+    def __init__(self, key: str, email: bool, rows: Sequence[tuple[int, _Row]]) -> None:
+        """Raises re2.error when RE2 cannot build the Set (program too large)."""
+        self.key = key
+        self.email = email
+        self.owners = tuple((index, row.negate) for index, row in rows)  # Set index → rule
+        self.negated = frozenset(index for index, row in rows if row.negate)
+        self._set = re2.Set.FullMatchSet(_OPTIONS) if email else re2.Set.SearchSet(_OPTIONS)
+        for _, row in rows:
+            self._set.Add(row.source)
+        self._sentinel = self._set.Add(_SCANNED[email])
+        self._set.Compile()
+
+    def matching(self, value: str) -> set[int] | None:
+        """Indexes into `owners` of the rows whose regex matches `value` (for an EMAILADDRESS
+        row: some address of it), or None when RE2 could not decide."""
+        value = value[:MAX_SUBJECT_CHARS]
+        texts = _addresses(value) if self.email else (value,)
+        found: set[int] = set()
+        try:
+            for text in texts:
+                got = self._set.Match(text)
+                if got is None or self._sentinel not in got:
+                    return None
+                found.update(got)
+        except UnicodeEncodeError:
+            # A lone surrogate: leave it to the full run, which fails on it as it always did.
+            return None
+        found.discard(self._sentinel)
+        return found
+
+
+class _Prefilter:
+    """Which rules can still match a mail, from one Set pass per header instead of one regex
+    call per row. A rule is left out only when one of its rows is sure to fail: a plain row
+    whose regex does not match or whose header is missing, a negated row whose regex matches or
+    whose header is missing. The rules left run in full (captures, matched text, stop), so the
+    result is the same as running every rule. Rows on control headers are not screened: an
+    earlier rule may set the value they see."""
+
+    __slots__ = ("_always", "_need", "_screens")
+
+    def __init__(self, rules: Sequence[_Rule]) -> None:
+        groups: dict[tuple[str, bool], list[tuple[int, _Row]]] = {}
+        for index, rule in enumerate(rules):
+            for row in rule.rows:
+                if row.control is None:
+                    groups.setdefault((row.key, row.email), []).append((index, row))
+        screens: list[_Screen] = []
+        need = [0] * len(rules)  # screened plain rows per rule: all of them must match
+        for (key, email), rows in groups.items():
+            try:
+                screens.append(_Screen(key, email, rows))
+            except re2.error:
+                continue  # too large for one Set: these rows are simply not screened
+            for index, row in rows:
+                need[index] += not row.negate
+        self._screens = tuple(screens)
+        self._need = tuple(need)
+        self._always = frozenset(i for i, n in enumerate(need) if n == 0)
+
+    def candidates(self, values: dict[str, str]) -> list[int] | None:
+        """Indexes of the rules that can match, in order; None when a Set could not decide."""
+        counts: dict[int, int] = {}
+        failed: set[int] = set()
+        for screen in self._screens:
+            value = values.get(screen.key)
+            if value is None:
+                failed.update(screen.negated)
+                continue
+            found = screen.matching(value)
+            if found is None:
+                return None
+            for i in found:
+                index, negate = screen.owners[i]
+                if negate:
+                    failed.add(index)
+                else:
+                    counts[index] = counts.get(index, 0) + 1
+        need = self._need
+        picked = self._always.union(i for i, n in counts.items() if n == need[i])
+        return sorted(picked - failed)
 
 
 def _index(headers: Sequence[tuple[str, str]], body: str) -> dict[str, str]:

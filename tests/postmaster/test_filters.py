@@ -8,9 +8,11 @@ import time
 import tomllib
 
 import pytest
+import re2
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pytrs.postmaster import filters
 from pytrs.postmaster.filters import (
     CompiledRules,
     FilterResult,
@@ -231,6 +233,65 @@ def test_x_otrs_aliases_are_stored_canonical() -> None:
 def test_trusted_mail_control_headers_match_under_either_name() -> None:
     headers = (("X-OTRS-Queue", "Sales"),)
     assert run(rule("r", [("X-PyTRS-Queue", "^sales$")]), headers=headers).hits
+
+
+# The worker's run (explain=False): prefiltered, same outcome, no explanations
+
+
+def _mixed_rules() -> list[Rule]:
+    return [
+        rule("010-from", [("From", "EMAILADDRESS:.*@example\\.com")], [("X-PyTRS-Queue", "A")]),
+        rule(
+            "020-not",
+            [("Subject", "(?<tn>\\d+)", False), ("To", "nobody", True)],
+            [("X-PyTRS-Title", "[**\\tn**]")],
+        ),
+        rule("030-no", [("Body", "absent")], [("X-PyTRS-Queue", "B")]),
+        rule("040-chain", [("X-OTRS-Queue", "^A$")], [("X-PyTRS-Priority", "[***]")], stop=True),
+        rule("050-after", [("Subject", "Some")], [("X-PyTRS-Queue", "C")]),
+    ]
+
+
+def test_worker_run_matches_the_explained_run_without_explanations() -> None:
+    rules = CompiledRules.compile(_mixed_rules())
+    fast = rules.apply(HEADERS, "the body text", explain=False)
+    full = rules.apply(HEADERS, "the body text", explain=True)
+    assert (
+        fast.control
+        == full.control
+        == {
+            "X-PyTRS-Queue": "A",
+            "X-PyTRS-Title": "123456",
+            "X-PyTRS-Priority": "",
+        }
+    )
+    assert fast.hits == full.hits
+    assert [h.rule for h in fast.hits] == ["010-from", "020-not", "040-chain"]
+    assert fast.explanations == ()
+    assert full.explanations[-1] == "050-after: not run (stopped after 040-chain)"
+
+
+def test_a_header_the_prefilter_cannot_decide_runs_every_rule(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The binding answers a Set whose DFA ran out of memory like one that matched nothing (None);
+    # with the always-matching sentinel in every Set, None can only mean the former, and the
+    # mail then runs every rule.
+    expected = CompiledRules.compile(_mixed_rules()).apply(HEADERS, "body", explain=True)
+    monkeypatch.setattr(re2.Set, "Match", lambda self, text: None)
+    result = CompiledRules.compile(_mixed_rules()).apply(HEADERS, "body", explain=False)
+    assert (result.control, result.hits) == (expected.control, expected.hits)
+
+
+def test_rows_without_a_set_are_run_unscreened(monkeypatch: pytest.MonkeyPatch) -> None:
+    expected = CompiledRules.compile(_mixed_rules()).apply(HEADERS, "body", explain=True)
+
+    def too_large(*args: object) -> None:
+        raise re2.error("pattern too large - compile failed")
+
+    monkeypatch.setattr(filters._Screen, "__init__", too_large)
+    result = CompiledRules.compile(_mixed_rules()).apply(HEADERS, "body", explain=False)
+    assert (result.control, result.hits) == (expected.control, expected.hits)
 
 
 # Compile-time validation
