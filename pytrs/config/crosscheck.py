@@ -193,7 +193,7 @@ def _check_outbound(config: Config, errors: ErrorList) -> None:
     except ValueError:
         relay = None  # already reported by the field rule
     if isinstance(relay, str) and out.tls != "none":
-        errors.add("outbound.tls", "a unix socket relay takes no TLS; use tls = \"none\"")
+        errors.add("outbound.tls", 'a unix socket relay takes no TLS; use tls = "none"')
     if isinstance(relay, tuple) and out.username and out.tls == "none" and not _local(relay[0]):
         # The password would cross the network in clear.
         errors.add("outbound.username", "AUTH to a remote relay needs tls = starttls or tls")

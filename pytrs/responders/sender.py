@@ -1,0 +1,272 @@
+"""The outbox sender: outbox rows in, mail at the relay out (SPEC S8).
+
+One service per daemon (role "sender") with ``[outbound] connections`` lanes. Each lane claims
+a batch of due rows (``outbox_repo.claim``: a lease, ``SKIP LOCKED`` on PostgreSQL), signs them
+with DKIM in a worker thread, sends them one after another over its own reused relay
+connection (``responders.smarthost``), and hands each outcome (``responders.delivery``) to the
+recorder, which commits it at once, grouping whatever arrives while a commit is running.
+Lanes wake when ``notify()`` says rows were enqueued in this process, and poll otherwise.
+
+Never sent twice. A row is sent only by the lane that holds its claim, and its outcome is
+written only under that claim (the token is checked), so two senders — in one daemon or in
+several sharing a PostgreSQL database — cannot both send it. What remains is the window that
+every store-and-forward system has: the relay has answered 250 and the process dies before
+the commit that marks the row sent. That row is still "sending"; after a restart on the same
+host (``release_dead_claims``) or once its lease ends it is sent again. pytrs keeps the window
+to one commit: the outcome is committed right after the relay's answer, not at the end of the
+batch, and the next mail's SMTP transaction overlaps that commit instead of waiting for it.
+A lease outlives any transaction (``lease_seconds`` ≥ 4 × ``timeout_seconds``, and a lane stops
+taking mail from its batch at half the lease), so a slow relay alone never causes a resend.
+
+Recipients refused by some but not all: the mail goes to those who accepted it; refusals for
+good are recorded on the ticket and the article (send-error) and the row ends ``sent``; a
+temporary refusal is retried for that recipient only (``delivery.settle``). Addresses on the
+suppression list (hard bounces) are not sent to: they count as refused for good.
+
+Shutdown: ``stop()`` lets each lane finish the mail in hand, gives the rest of its batch back
+untouched, and commits every outcome before ``run()`` returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from datetime import timedelta
+
+from pytrs.config import Config
+from pytrs.responders import delivery
+from pytrs.responders.delivery import NO_REPLY, Reply, RetryPolicy
+from pytrs.responders.dkim import DkimSigner
+from pytrs.responders.smarthost import Smarthost
+from pytrs.schema import outbox_repo
+from pytrs.schema.database import Database, utcnow
+from pytrs.schema.outbox_repo import ClaimedMail, Settlement
+
+log = logging.getLogger(__name__)
+
+# How long the recorder keeps retrying a commit that fails (database restarting …) before it
+# gives up; the outcome is then lost and the row is sent again after its lease.
+RECORD_RETRY_SECONDS = 120.0
+
+
+class OutboxSender:
+    """Delivers the outbox until stopped; ``run_once()`` sends one batch (used by tests)."""
+
+    def __init__(
+        self,
+        config: Config,
+        db: Database,
+        signer: DkimSigner | None = None,
+        *,
+        name: str = "outbox-sender",
+    ) -> None:
+        out = config.outbound
+        self.config = out
+        self.db = db
+        self.signer = signer or DkimSigner()
+        self.name = name
+        self.policy = RetryPolicy.from_config(out)
+        self.lease = timedelta(seconds=out.lease_seconds)
+        self.recorder = Recorder(db)
+        self._wakeup = asyncio.Event()
+        self._stopping = False
+        self._host: Smarthost | None = None
+
+    def notify(self, count: int = 1) -> None:
+        """Rows were enqueued (and committed) in this process: look now, not at the next poll."""
+        self._wakeup.set()
+
+    def stop(self) -> None:
+        """Finish the mail in hand, give the rest back, then return from ``run()``."""
+        self._stopping = True
+        self._wakeup.set()
+
+    async def run(self) -> None:
+        """Deliver until stopped, over ``[outbound] connections`` connections."""
+        freed = await outbox_repo.release_dead_claims(self.db)
+        if freed:
+            log.info("%s: %d outbox row(s) of a dead daemon are due again", self.name, freed)
+        try:
+            async with asyncio.TaskGroup() as lanes:
+                for index in range(self.config.connections):
+                    lanes.create_task(self._lane(), name=f"{self.name}-{index + 1}")
+        finally:
+            await self.recorder.drain()
+
+    async def run_once(self) -> int:
+        """Claim and send one batch over a connection kept between calls; rows claimed."""
+        if self._host is None:
+            self._host = Smarthost(self.config)
+        try:
+            return await self._batch(self._host)
+        finally:
+            await self.recorder.drain()
+
+    async def close(self) -> None:
+        """Close the connection ``run_once`` keeps."""
+        if self._host is not None:
+            await self._host.close()
+            self._host = None
+
+    async def _lane(self) -> None:
+        host = Smarthost(self.config)
+        try:
+            while not self._stopping:
+                try:
+                    claimed = await self._batch(host)
+                except Exception:
+                    # The database went away, most likely; the rows keep their leases.
+                    log.exception("%s: batch failed; retrying after a pause", self.name)
+                    claimed = 0
+                if claimed == 0 and not self._stopping:
+                    await self._idle(self.config.poll_interval_seconds)
+        except asyncio.CancelledError:
+            host.abort()
+            raise
+        await host.close()
+
+    async def _idle(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._wakeup.wait()
+        self._wakeup.clear()
+
+    async def _batch(self, host: Smarthost) -> int:
+        """Claim, sign and send one batch; returns how many rows were claimed."""
+        mails = await outbox_repo.claim(self.db, self.config.batch_size, self.lease)
+        if not mails:
+            return 0
+        loop = asyncio.get_running_loop()
+        # Past half the lease, the rest goes back: a row must never be sent after its lease
+        # ended, since another sender may have claimed it by then.
+        give_back_at = loop.time() + self.lease.total_seconds() / 2
+        untried = list(mails)
+        relay_down: Reply | None = None
+        try:
+            async with self.db.connect() as conn:
+                blocked = await outbox_repo.suppressed(conn, {r for m in mails for r in m.pending})
+            data = await self._sign(mails)
+            while untried and not self._stopping and loop.time() < give_back_at:
+                mail = untried.pop(0)
+                if relay_down is not None:
+                    # Not worth a connection attempt per mail: the same answer for the batch.
+                    replies = dict.fromkeys(mail.pending, relay_down)
+                else:
+                    replies = await self._deliver(host, mail, data[mail.id], blocked)
+                    if replies and all(r.code == NO_REPLY for r in replies.values()):
+                        relay_down = next(iter(replies.values()))
+                self.recorder.add(delivery.settle(mail, replies, self.policy, utcnow()))
+                _log_outcome(mail, replies)
+        finally:
+            # Shielded: a cancelled lane must still give its untouched rows back. The mail in
+            # hand when it was cancelled keeps its lease: it may have reached the relay.
+            if untried:
+                await asyncio.shield(outbox_repo.release(self.db, untried))
+        if relay_down is not None and not self._stopping:
+            await self._idle(self.config.poll_interval_seconds)
+        return len(mails)
+
+    async def _deliver(
+        self,
+        host: Smarthost,
+        mail: ClaimedMail,
+        data: bytes,
+        blocked: dict[str, outbox_repo.Suppression],
+    ) -> dict[str, Reply]:
+        replies = {r: _suppressed(blocked[r.lower()]) for r in mail.pending if r.lower() in blocked}
+        targets = [r for r in mail.pending if r not in replies]
+        if targets:
+            replies.update(await host.transact(mail.envelope_from, targets, data))
+        return replies
+
+    async def _sign(self, mails: Sequence[ClaimedMail]) -> dict[int, bytes]:
+        if not self.signer:
+            return {m.id: m.raw for m in mails}
+        return await asyncio.to_thread(self._sign_all, mails)
+
+    def _sign_all(self, mails: Sequence[ClaimedMail]) -> dict[int, bytes]:
+        signed = {}
+        for mail in mails:
+            try:
+                signed[mail.id] = self.signer.sign(mail.raw, mail.envelope_from)
+            except Exception as exc:
+                # A header dkimpy cannot parse: better delivered unsigned than not at all.
+                log.warning("outbox %d %s: not DKIM-signed: %s", mail.id, mail.message_id, exc)
+                signed[mail.id] = mail.raw
+        return signed
+
+
+class Recorder:
+    """Commits outcomes as soon as they are made, in groups.
+
+    While one commit runs, the next outcomes accumulate and go in the following one, so the
+    time between the relay's 250 and the commit stays one commit long without every mail
+    waiting for a commit of its own.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._queue: list[Settlement] = []
+        self._task: asyncio.Task[None] | None = None
+
+    def add(self, settlement: Settlement) -> None:
+        self._queue.append(settlement)
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._commit_all(), name="outbox-recorder")
+
+    async def drain(self) -> None:
+        """Return once everything added so far is committed (or given up on)."""
+        while self._task is not None and not self._task.done():
+            await asyncio.shield(self._task)
+
+    async def _commit_all(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue, []
+            await self._commit(batch)
+
+    async def _commit(self, batch: list[Settlement]) -> None:
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + RECORD_RETRY_SECONDS
+        delay = 0.1
+        while True:
+            try:
+                stale = await outbox_repo.settle(self.db, batch)
+            except Exception:
+                if loop.time() > give_up:
+                    log.critical(
+                        "could not record the outcome of %d outbox row(s) (ids %s); they will "
+                        "be sent again when their lease ends",
+                        len(batch), ", ".join(str(s.mail.id) for s in batch),
+                    )  # fmt: skip
+                    return
+                log.exception("recording outbox outcomes failed; retrying in %.1f s", delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            for mail_id in stale:
+                log.error(
+                    "outbox %d: its lease ran out and another sender took it over while it "
+                    "was being sent; it may have been sent twice",
+                    mail_id,
+                )
+            return
+
+
+def _suppressed(entry: outbox_repo.Suppression) -> Reply:
+    until = entry.until.strftime("%Y-%m-%d %H:%M")
+    # 5.7.1 (not 5.1.x): the refusal is ours, and must not extend the suppression itself.
+    text = f"5.7.1 not sent by pytrs: address suppressed until {until} UTC ({entry.reason})"
+    return Reply(550, text)
+
+
+def _log_outcome(mail: ClaimedMail, replies: dict[str, Reply]) -> None:
+    for recipient, reply in replies.items():
+        if reply.accepted:
+            log.info("outbox %d %s: sent to %s (%s)", mail.id, mail.message_id, recipient, reply)
+        else:
+            log.warning(
+                "outbox %d %s: %s to %s: %s", mail.id, mail.message_id,
+                "refused" if reply.permanent else "deferred", recipient, reply,
+            )  # fmt: skip

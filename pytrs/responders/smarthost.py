@@ -1,0 +1,197 @@
+"""One SMTP connection to the configured relay (``[outbound] relay``), reused across mails.
+
+Place in the flow: the outbox sender hands each signed mail to ``Smarthost.transact`` and gets
+one ``Reply`` per recipient back; it never sees an exception for what the relay says. The
+connection (aiosmtplib: STARTTLS or implicit TLS, AUTH) is opened on first use, checked with
+NOOP before reuse after an idle spell, and dropped on any connection or protocol trouble, so
+the next mail starts on a fresh one. Every network call has a deadline: aiosmtplib's per
+command, plus one for the whole transaction.
+
+The transaction is written out (MAIL, each RCPT, DATA) rather than using ``sendmail`` so that
+each recipient's own reply is kept even when DATA fails afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import ssl
+from collections.abc import Sequence
+
+import aiosmtplib
+from aiosmtplib import (
+    SMTPException,
+    SMTPRecipientRefused,
+    SMTPResponseException,
+)
+
+from pytrs.config import OutboundConfig, listen_address
+from pytrs.responders.delivery import Reply, no_reply
+
+log = logging.getLogger(__name__)
+
+# A connection idle for longer than this is checked with NOOP before it is used again: relays
+# close idle sessions (Postfix after 300 s), and a mail must not be the one that finds out.
+IDLE_CHECK_SECONDS = 5.0
+
+
+class Smarthost:
+    """The relay connection of one sender task; not shared between concurrent tasks."""
+
+    def __init__(self, config: OutboundConfig, *, helo_name: str | None = None) -> None:
+        self.config = config
+        self.timeout = config.timeout_seconds
+        self._helo_name = helo_name or config.helo_name or None
+        self._smtp: aiosmtplib.SMTP | None = None
+        self._last_used = 0.0
+
+    async def transact(
+        self, envelope_from: str, recipients: Sequence[str], data: bytes
+    ) -> dict[str, Reply]:
+        """Send one mail; each recipient's reply (NO_REPLY ones when the relay failed us)."""
+        try:
+            smtp = await self._connection()
+        except (SMTPException, OSError, TimeoutError) as exc:
+            # Refusals while connecting (a 554 greeting, a failed AUTH) are about us, not the
+            # mail: they are retried like an unreachable relay, and logged for the admin.
+            log.warning("relay %s: cannot connect: %s", self.config.relay, _describe(exc))
+            return {r: no_reply(f"relay unreachable: {_describe(exc)}") for r in recipients}
+        replies: dict[str, Reply] = {}
+        stage = "MAIL FROM"
+        try:
+            # Per-command deadlines are aiosmtplib's; this one bounds the whole transaction.
+            async with asyncio.timeout(self.timeout * (3 + len(recipients))):
+                stage = "MAIL FROM"
+                options = _mail_options(smtp, envelope_from, recipients, data)
+                await smtp.mail(envelope_from, options=options, encoding=_encoding(envelope_from))
+                accepted = []
+                for recipient in recipients:
+                    stage = f"RCPT TO:<{recipient}>"
+                    try:
+                        await smtp.rcpt(recipient, encoding=_encoding(recipient))
+                        accepted.append(recipient)
+                    except SMTPRecipientRefused as exc:
+                        replies[recipient] = Reply(exc.code, exc.message)
+                if not accepted:
+                    await smtp.rset()
+                    return replies
+                stage = "DATA"
+                answer = await smtp.data(data)
+                replies.update((r, Reply(answer.code, answer.message)) for r in accepted)
+        except SMTPResponseException as exc:
+            # MAIL or DATA refused: the same answer for everyone not answered yet.
+            replies.update(
+                (r, Reply(exc.code, exc.message)) for r in recipients if r not in replies
+            )
+            await self._reset()
+        except (SMTPException, OSError, TimeoutError, ValueError) as exc:
+            # Lost, timed out or unusable mid-transaction: whatever was not answered is retried.
+            # Lost after DATA was sent but before the reply, the relay may have taken the mail;
+            # without its 250 we cannot know, so we retry (SMTP's own duplicate risk, RFC 1047).
+            what = f"no reply to {stage}: {_describe(exc)}"
+            replies.update((r, no_reply(what)) for r in recipients if r not in replies)
+            self._drop()
+        self._last_used = asyncio.get_running_loop().time()
+        return replies
+
+    def abort(self) -> None:
+        """Drop the connection at once (a cancelled transaction leaves it in an unknown state)."""
+        self._drop()
+
+    async def close(self) -> None:
+        """QUIT politely (bounded by the timeout) and forget the connection."""
+        smtp, self._smtp = self._smtp, None
+        if smtp is None or not smtp.is_connected:
+            return
+        try:
+            async with asyncio.timeout(self.timeout):
+                await smtp.quit()
+        except (SMTPException, OSError, TimeoutError):
+            smtp.close()
+
+    async def _connection(self) -> aiosmtplib.SMTP:
+        loop = asyncio.get_running_loop()
+        smtp = self._smtp
+        if smtp is not None and smtp.is_connected:
+            if loop.time() - self._last_used < IDLE_CHECK_SECONDS:
+                return smtp
+            try:
+                async with asyncio.timeout(self.timeout):
+                    await smtp.noop()
+                return smtp
+            except (SMTPException, OSError, TimeoutError):
+                self._drop()
+        if self._helo_name is None:
+            self._helo_name = await asyncio.to_thread(socket.getfqdn)
+        smtp = await self._client()
+        async with asyncio.timeout(self.timeout * 4):  # connect, EHLO, STARTTLS, AUTH
+            await smtp.connect()
+        self._smtp = smtp
+        self._last_used = loop.time()
+        return smtp
+
+    async def _client(self) -> aiosmtplib.SMTP:
+        out = self.config
+        target = listen_address(out.relay)
+        tls_context = await asyncio.to_thread(self._tls_context) if out.tls != "none" else None
+        password = await asyncio.to_thread(out.resolve_password) if out.username else None
+        return aiosmtplib.SMTP(
+            hostname=None if isinstance(target, str) else target[0],
+            port=None if isinstance(target, str) else target[1],
+            socket_path=target if isinstance(target, str) else None,
+            username=out.username or None,
+            password=password,
+            local_hostname=self._helo_name,
+            timeout=self.timeout,
+            use_tls=out.tls == "tls",
+            start_tls=out.tls == "starttls",
+            tls_context=tls_context,
+        )
+
+    def _tls_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=self.config.ca_file or None)
+        if not self.config.verify_tls:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
+
+    async def _reset(self) -> None:
+        smtp = self._smtp
+        if smtp is None or not smtp.is_connected:
+            return
+        try:
+            async with asyncio.timeout(self.timeout):
+                await smtp.rset()
+        except (SMTPException, OSError, TimeoutError):
+            self._drop()
+
+    def _drop(self) -> None:
+        smtp, self._smtp = self._smtp, None
+        if smtp is not None:
+            smtp.close()
+
+
+def _encoding(address: str) -> str:
+    return "ascii" if address.isascii() else "utf-8"
+
+
+def _mail_options(
+    smtp: aiosmtplib.SMTP, envelope_from: str, recipients: Sequence[str], data: bytes
+) -> list[str]:
+    options = []
+    if smtp.supports_extension("size"):
+        options.append(f"SIZE={len(data)}")
+    if not data.isascii() and smtp.supports_extension("8bitmime"):
+        options.append("BODY=8BITMIME")
+    if not all(a.isascii() for a in (envelope_from, *recipients)):
+        # Internationalised addresses; a relay without SMTPUTF8 refuses them for good (5xx).
+        options.append("SMTPUTF8")
+    return options
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, SMTPResponseException):
+        return f"{exc.code} {exc.message}"
+    text = str(exc) or type(exc).__name__
+    return text if isinstance(exc, SMTPException) else f"{type(exc).__name__}: {text}"
