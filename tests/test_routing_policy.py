@@ -463,3 +463,26 @@ async def test_same_message_id_with_other_content_is_another_mail(database_setti
         assert len(await tickets(db)) == 2
     finally:
         await db.close()
+
+
+async def test_replies_to_mail_we_sent_thread_by_its_message_id(database_settings: Any) -> None:
+    """SPEC S7: In-Reply-To/References match any Message-ID pytrs stored *or sent*."""
+    from pytrs.schema import outbox_repo
+    from pytrs.schema.outbox_repo import OutboxMail
+
+    flow, db = await _flow(database_settings, postmaster={"followup_check_body": False})
+    try:
+        t = await _first_ticket(flow, sender=CUSTOMER)
+        sent_id = "<20261125.abc.pytrs@example.com>"
+        async with db.transaction() as conn:
+            await outbox_repo.enqueue(
+                conn, OutboxMail(b"Subject: answer\r\n\r\nhi\r\n", "support@example.com",
+                                 ["alice@customer.example"], sent_id),
+                ticket_id=t["id"],
+            )  # fmt: skip
+        await flow.deliver(make_mail(sender=CUSTOMER, subject="thanks", in_reply_to=sent_id))
+        assert len(await tickets(db)) == 1
+        assert len(await articles(db, t["id"])) == 2
+        assert (await flow.traces())[-1]["followup_via"] == "references"
+    finally:
+        await db.close()

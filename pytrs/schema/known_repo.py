@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pytrs.parsers import message_id_md5
 from pytrs.routing.decision import Known, SameMail, TicketRef, fingerprint
-from pytrs.schema import seed
+from pytrs.schema import outbox_repo, seed
 from pytrs.schema.inbox_repo import DONE
 from pytrs.schema.tables import (
     TicketState,
@@ -130,7 +130,28 @@ async def _by_message_id(
     for row in await conn.execute(query):
         known.by_message_id[md5s[row.md5]] = _ref(row)
         articles[md5s[row.md5]] = int(row.article_id)
+    await _by_sent_message_id(conn, [m for m in message_ids if m not in articles], known, articles)
     return articles
+
+
+async def _by_sent_message_id(
+    conn: AsyncConnection, message_ids: list[str], known: Known, articles: dict[str, int]
+) -> None:
+    """Mail pytrs sent (auto-responses, relayed agent answers) threads replies and bounces
+    back to its ticket by the Message-ID it went out with (SPEC S7)."""
+    sent = await outbox_repo.find_by_message_ids(
+        conn, [m for m in message_ids if len(m) <= outbox_repo.MESSAGE_ID_MAX]
+    )
+    ticket_ids = {t for t, _ in sent.values() if t is not None}
+    if not ticket_ids:
+        return
+    rows = await conn.execute(_ticket_ref_query().where(ticket.c.id.in_(ticket_ids)))
+    refs = {r.id: _ref(r) for r in rows}
+    for message_id, (ticket_id, article_id) in sent.items():
+        if ticket_id in refs:
+            known.by_message_id[message_id] = refs[ticket_id]
+            if article_id is not None:
+                articles[message_id] = article_id
 
 
 async def _by_external(
