@@ -1,11 +1,12 @@
 """`pytrs run`: every service of one process as named tasks, and an orderly shutdown.
 
 Start-up: check the schema is at head, provision queues/addresses/agents from the
-configuration, then start the inbox writer, the postmaster workers and the SMTP/LMTP
-listeners, and tell systemd we are ready. On SIGTERM/SIGINT: stop accepting connections, let
-sessions in DATA finish for a moment, commit what the writer holds, let the workers drain the
-inbox until the deadline, and exit 0. A second signal exits at once. Whatever was acknowledged
-is in the inbox table, so even `kill -9` loses nothing: the next start finishes the work.
+configuration, then start the inbox writer, the postmaster workers, the outbox sender and
+the SMTP/LMTP listeners, and tell systemd we are ready. On SIGTERM/SIGINT: stop accepting
+connections, let sessions in DATA finish for a moment, commit what the writer holds, let the
+workers drain the inbox until the deadline, let the sender finish the mail in hand, and exit 0.
+A second signal exits at once. Whatever was acknowledged is in the inbox table, and whatever is
+to be sent in the outbox, so even `kill -9` loses nothing: the next start finishes the work.
 """
 
 from __future__ import annotations
@@ -20,12 +21,14 @@ import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from pytrs.config import Config, listen_address
+from pytrs.config import Config, ConfigError, listen_address
 from pytrs.gateway.addresses import AddressBook
 from pytrs.gateway.fetchers import MailboxFetchers
 from pytrs.gateway.inbox_writer import InboxWriter
 from pytrs.gateway.smtp import IngressHandler, start_server
 from pytrs.postmaster.worker import PostmasterWorker
+from pytrs.responders.dkim import DkimSigner
+from pytrs.responders.sender import OutboxSender
 from pytrs.schema import inbox_repo, migrate
 from pytrs.schema.database import Database, create_database
 from pytrs.schema.provision import provision
@@ -68,6 +71,8 @@ class Daemon:
         self.addresses = AddressBook()
         self.workers: list[PostmasterWorker] = []
         self.writer: InboxWriter | None = None
+        self.sender: OutboxSender | None = None
+        self._sender_task: asyncio.Task[None] | None = None
         self.servers: list[asyncio.Server] = []
         self.bound: list[tuple[str, Any]] = []  # (kind, sockname) of each listener
         self.started = asyncio.Event()
@@ -110,6 +115,8 @@ class Daemon:
                 PostmasterWorker(self.config, self.db, self.addresses, name=f"worker-{i + 1}")
                 for i in range(max(1, self.config.postmaster.workers))
             ]
+        if "sender" in self.roles:
+            self.sender = self._make_sender()
         smtp = self.config.smtp
         self.writer = InboxWriter(
             self.db,
@@ -117,6 +124,21 @@ class Daemon:
             delay_ms=smtp.commit_delay_ms,
             on_commit=self._wake_workers,
         )
+
+    def _make_sender(self) -> OutboxSender:
+        assert self.db is not None
+        try:
+            # DKIM keys are read once, here: an unreadable key stops the start, naming it.
+            signer = DkimSigner.from_config(self.config.dkim_keys)
+        except ConfigError as exc:
+            raise StartupError(str(exc)) from exc
+        return OutboxSender(self.config, self.db, signer)
+
+    def wake_sender(self, count: int = 1) -> None:
+        """Rows were committed to the outbox in this process: send them now, not at the next
+        poll. Hand this to whatever enqueues mail."""
+        if self.sender is not None:
+            self.sender.notify(count)
 
     def _wake_workers(self, count: int) -> None:
         for worker in self.workers:
@@ -172,6 +194,10 @@ class Daemon:
                     if self.notify_stdin
                     else None
                 )
+                if self.sender is not None:
+                    self._sender_task = tasks.create_task(
+                        supervise("outbox-sender", self.sender.run), name="outbox-sender"
+                    )
                 fetchers_task = None
                 if "gateway" in self.roles:
                     await self._start_listeners()
@@ -202,6 +228,8 @@ class Daemon:
             parts.append(f"{len(self.workers)} postmaster worker(s)")
         if self.children is not None:
             parts.append(f"{self.children.count} worker process(es)")
+        if self.sender is not None:
+            parts.append(f"outbox sender to {self.config.outbound.relay}")
         return ", ".join(parts) or "nothing"
 
     def _on_signal(self) -> None:
@@ -244,6 +272,21 @@ class Daemon:
         )
         for task in pending:
             log.warning("%s did not finish before the drain deadline; cancelling", task.get_name())
+            task.cancel()
+        await self._stop_sender(deadline)
+
+    async def _stop_sender(self, deadline: float) -> None:
+        """After the workers (which may still enqueue mail): finish the mail in hand and record
+        every outcome. A cancelled sender loses nothing: unsent rows go back to the queue."""
+        task = self._sender_task
+        if self.sender is None or task is None:
+            return
+        self.sender.stop()
+        # At least a moment, so that a transaction already under way can end with its reply.
+        remaining = max(2.0, deadline - asyncio.get_running_loop().time())
+        _done, pending = await asyncio.wait({task}, timeout=remaining)
+        if pending:
+            log.warning("outbox-sender did not finish before the drain deadline; cancelling")
             task.cancel()
 
 

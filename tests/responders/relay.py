@@ -3,7 +3,8 @@
 It accepts every transaction and records it (envelope and exact bytes), unless the test has
 queued a fault: a reply for the next MAIL or DATA ("451 …", "550 …"), "disconnect" (drop the
 connection after the data arrived, before answering — the relay may or may not have kept the
-mail, from the client's point of view), or "hold" (keep DATA waiting until released). RCPT
+mail, from the client's point of view), or "hold" (keep the command waiting until
+``released`` is set). RCPT
 replies are set per address. STARTTLS, implicit TLS and AUTH are available for the
 connection tests.
 """
@@ -46,7 +47,7 @@ class RecordingRelay:
         # address → reply for every RCPT of it (a str), or for the next ones (a deque).
         self.rcpt_replies: dict[str, str | deque[str]] = {}
         self.connections = 0
-        self.data_started = asyncio.Event()
+        self.held = asyncio.Event()  # a "hold" fault is holding a transaction
         self.released = asyncio.Event()
         self.logins: list[str] = []
         self.port = 0
@@ -105,8 +106,13 @@ class RecordingRelay:
     async def handle_MAIL(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: Any
     ) -> str:
-        if self.mail_faults:
-            return self.mail_faults.popleft()
+        fault = self.mail_faults.popleft() if self.mail_faults else ""
+        if fault == "hold":
+            self.held.set()
+            await self.released.wait()
+            return "421 4.3.0 released"  # the client is gone by then
+        if fault:
+            return fault
         envelope.mail_from = address
         return "250 2.1.0 OK"
 
@@ -124,7 +130,7 @@ class RecordingRelay:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         fault = self.data_faults.popleft() if self.data_faults else ""
         if fault == "hold":
-            self.data_started.set()
+            self.held.set()
             await self.released.wait()
             fault = self.data_faults.popleft() if self.data_faults else ""
         if fault == "disconnect":
