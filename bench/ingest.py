@@ -509,52 +509,105 @@ def run_engine(
 # match a given mail. The last entry of each cycle is one of `_BENCH_MATCHING`, rules that do
 # match part of the corpus (urgent subjects, one sender domain, order numbers, error codes).
 _BENCH_RULES: list[tuple[list[tuple[str, str, bool]], list[tuple[str, str]], bool]] = [
-    ([("From", r"EMAILADDRESS:.*@customer{n}\.example\.net", False)],
-     [("X-PyTRS-CustomerNo", "C{n}")], False),
-    ([("Subject", r"\b(?:invoice|rechnung|factura)\s+#?{n}\b", False)],
-     [("X-PyTRS-Priority", "4 high")], False),
-    ([("Body", r"contract number CN-{n}-[0-9]{{4}}", False)],
-     [("X-PyTRS-CustomerNo", "CN-{n}")], False),
+    (
+        [("From", r"EMAILADDRESS:.*@customer{n}\.example\.net", False)],
+        [("X-PyTRS-CustomerNo", "C{n}")],
+        False,
+    ),
+    (
+        [("Subject", r"\b(?:invoice|rechnung|factura)\s+#?{n}\b", False)],
+        [("X-PyTRS-Priority", "4 high")],
+        False,
+    ),
+    (
+        [("Body", r"contract number CN-{n}-[0-9]{{4}}", False)],
+        [("X-PyTRS-CustomerNo", "CN-{n}")],
+        False,
+    ),
     ([("To", r"team{n}@", False)], [("X-PyTRS-Priority", "4 high")], False),
-    ([("From", r"@partner{n}\.example\.(?:com|org)>?$", False),
-      ("Subject", r"order #(?<order>\d+)", False)],
-     [("X-PyTRS-Title", "Partner {n} order [**\\order**]")], True),
-    ([("From", r"EMAILADDRESS:.*@vendor{n}\.example\.com", False),
-      ("Subject", r"newsletter|unsubscribe", True)],
-     [("X-PyTRS-Priority", "2 low")], False),
-    ([("Body", r"ticket reference:?\s*(REF-{n}-\d+)", False)],
-     [("X-PyTRS-Title", "[***]")], False),
+    (
+        [
+            ("From", r"@partner{n}\.example\.(?:com|org)>?$", False),
+            ("Subject", r"order #(?<order>\d+)", False),
+        ],
+        [("X-PyTRS-Title", "Partner {n} order [**\\order**]")],
+        True,
+    ),
+    (
+        [
+            ("From", r"EMAILADDRESS:.*@vendor{n}\.example\.com", False),
+            ("Subject", r"newsletter|unsubscribe", True),
+        ],
+        [("X-PyTRS-Priority", "2 low")],
+        False,
+    ),
+    ([("Body", r"ticket reference:?\s*(REF-{n}-\d+)", False)], [("X-PyTRS-Title", "[***]")], False),
     ([("Subject", r"\[PRJ-{n}\]", False)], [("X-PyTRS-CustomerNo", "PRJ-{n}")], False),
-    ([("From", r"EMAILADDRESS:billing{n}@example\.com", False)],
-     [("X-PyTRS-CustomerUser", "[***]")], False),
-    ([("To", r"EMAILADDRESS:(?:sales|vertrieb){n}@helpdesk\.example\.com", False)],
-     [("X-PyTRS-Priority", "3 normal")], False),
-    ([("Subject", r"^(?:re|aw|fwd?|wg):\s*.*\bcase {n}\b", False)],
-     [("X-PyTRS-Priority", "4 high")], False),
+    (
+        [("From", r"EMAILADDRESS:billing{n}@example\.com", False)],
+        [("X-PyTRS-CustomerUser", "[***]")],
+        False,
+    ),
+    (
+        [("To", r"EMAILADDRESS:(?:sales|vertrieb){n}@helpdesk\.example\.com", False)],
+        [("X-PyTRS-Priority", "3 normal")],
+        False,
+    ),
+    (
+        [("Subject", r"^(?:re|aw|fwd?|wg):\s*.*\bcase {n}\b", False)],
+        [("X-PyTRS-Priority", "4 high")],
+        False,
+    ),
     ([("List-Id", r"<list{n}\.example\.org>", False)], [("X-PyTRS-Priority", "1 very low")], True),
     # Rows in Znuny's order (by header name), so the body is searched first.
-    ([("Body", r"unsubscribe", True), ("Subject", r"alert {n}\b", False)],
-     [("X-PyTRS-Priority", "5 very high")], False),
+    (
+        [("Body", r"unsubscribe", True), ("Subject", r"alert {n}\b", False)],
+        [("X-PyTRS-Priority", "5 very high")],
+        False,
+    ),
     ([("Subject", r"\bSR-0*{n}\b", False)], [("X-PyTRS-Priority", "4 high")], False),
     ([("X-OTRS-CustomerNo", r"^C{n}$", False)], [("X-PyTRS-Priority", "4 high")], False),
-    ([("Body", r"serial(?: number)?:?\s*SN{n}[A-Z]{{2}}", False)],
-     [("X-PyTRS-Title", "Device SN{n}")], False),
-    ([("From", r"monitor{n}@", False), ("Auto-Submitted", r"auto-(?:generated|replied)", False)],
-     [("X-PyTRS-Priority", "5 very high")], False),
-    ([("X-Spam-Flag", r"^yes", False), ("X-Spam-Score", r"^(?:[1-9]\d|{n})\.", False)],
-     [("X-PyTRS-Priority", "1 very low")], True),
-    ([("Body", r"(?:kundennummer|customer (?:no|number)):?\s*K{n}\b", False)],
-     [("X-PyTRS-CustomerNo", "K{n}")], False),
+    (
+        [("Body", r"serial(?: number)?:?\s*SN{n}[A-Z]{{2}}", False)],
+        [("X-PyTRS-Title", "Device SN{n}")],
+        False,
+    ),
+    (
+        [("From", r"monitor{n}@", False), ("Auto-Submitted", r"auto-(?:generated|replied)", False)],
+        [("X-PyTRS-Priority", "5 very high")],
+        False,
+    ),
+    (
+        [("X-Spam-Flag", r"^yes", False), ("X-Spam-Score", r"^(?:[1-9]\d|{n})\.", False)],
+        [("X-PyTRS-Priority", "1 very low")],
+        True,
+    ),
+    (
+        [("Body", r"(?:kundennummer|customer (?:no|number)):?\s*K{n}\b", False)],
+        [("X-PyTRS-CustomerNo", "K{n}")],
+        False,
+    ),
 ]
 _BENCH_MATCHING: list[tuple[list[tuple[str, str, bool]], list[tuple[str, str]], bool]] = [
     ([("Subject", r"^(?:urgent|dringend)\b", False)], [("X-PyTRS-Priority", "4 high")], False),
-    ([("From", r"EMAILADDRESS:.*@corp\.example\.org", False)],
-     [("X-PyTRS-CustomerNo", "corp-{n}")], False),
-    ([("Subject", r"order #(?<order>\d+)", False)],
-     [("X-PyTRS-Title", "Order [**\\order**] ({n})")], False),
-    ([("Body", r"error code(?: shown)?(?: was)?:?\s*(E\d+)", False),
-      ("From", r"EMAILADDRESS:.*@helpdesk\.example\.com", True)],
-     [("X-PyTRS-Title", "Error [***] ({n})")], False),
+    (
+        [("From", r"EMAILADDRESS:.*@corp\.example\.org", False)],
+        [("X-PyTRS-CustomerNo", "corp-{n}")],
+        False,
+    ),
+    (
+        [("Subject", r"order #(?<order>\d+)", False)],
+        [("X-PyTRS-Title", "Order [**\\order**] ({n})")],
+        False,
+    ),
+    (
+        [
+            ("Body", r"error code(?: shown)?(?: was)?:?\s*(E\d+)", False),
+            ("From", r"EMAILADDRESS:.*@helpdesk\.example\.com", True),
+        ],
+        [("X-PyTRS-Title", "Error [***] ({n})")],
+        False,
+    ),
 ]
 
 
@@ -574,9 +627,7 @@ def bench_rules(count: int) -> str:
             f"{{ header = \"{h}\", value = '{v.format(n=n)}', not = {str(neg).lower()} }}"
             for h, v, neg in match
         )
-        actions = ", ".join(
-            f"{{ header = \"{h}\", value = '{v.format(n=n)}' }}" for h, v in sets
-        )
+        actions = ", ".join(f"{{ header = \"{h}\", value = '{v.format(n=n)}' }}" for h, v in sets)
         lines += [
             "[[filters]]", f'name = "{n:04d}-bench"', f"stop = {str(stop).lower()}",
             f"match = [ {rows} ]", f"set = [ {actions} ]", "",
