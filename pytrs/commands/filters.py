@@ -15,12 +15,11 @@ from pathlib import Path
 
 from pytrs.config import Config
 from pytrs.postmaster.dryrun import describe, dry_run
+from pytrs.postmaster.filter_toml import rules_from_toml, rules_to_toml
 from pytrs.postmaster.filters import (
     CompiledRules,
     Rule,
     RuleError,
-    rules_from_toml,
-    rules_to_toml,
 )
 from pytrs.schema.database import create_database
 from pytrs.schema.filter_repo import load_rules, replace_rules

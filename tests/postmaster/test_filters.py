@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pytrs.postmaster import filters
+from pytrs.postmaster.filter_toml import rules_from_toml, rules_to_toml
 from pytrs.postmaster.filters import (
     CompiledRules,
     FilterResult,
@@ -20,8 +21,6 @@ from pytrs.postmaster.filters import (
     Rule,
     RuleError,
     SetRow,
-    rules_from_toml,
-    rules_to_toml,
 )
 
 HEADERS = (
