@@ -29,7 +29,6 @@ from pytrs.config.checks import (
     optional_listen_spec,
     re2_regex,
     re2_with_group,
-    regex,
     rule,
 )
 from pytrs.parsers.model import DEFAULT_LIMITS, ParseLimits
@@ -299,8 +298,15 @@ class AgentConfig:
 
 @dataclass(frozen=True, slots=True)
 class AuthenticationConfig:
+    """Whether mail from an agent's address is the agent's (``responders.authenticity``)."""
+
     trusted_authserv_ids: tuple[str, ...] = field(default=(), metadata=rule(non_empty, each=True))
     dns_resolver: str = field(default="", metadata=rule(optional_host_port))
+    # The whole DKIM check of one mail (DNS lookups and verification) gives up after this.
+    dkim_timeout_seconds: float = field(default=5.0, metadata=rule(above(0)))
+    # Key of the reply tokens in agent notifications; "" falls back to [outbound] loop_secret.
+    reply_token_secret_file: str = ""
+    reply_token_days: float = field(default=14.0, metadata=rule(above(0)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,12 +316,49 @@ class DkimKeyConfig:
     private_key_file: str = field(metadata=rule(non_empty))
 
 
+def _address_limit(value: str) -> str | None:
+    address, equals, limit = value.rpartition("=")
+    if equals and email_address(address.strip()) is None and limit.strip().isdigit():
+        return None
+    return f'must be "address=limit" (e.g. "vip@example.com=100"), not {value!r}'
+
+
+def _re2_pattern(value: str) -> str | None:
+    # Compiled with RE2 at run time (linear time on untrusted addresses), so checked with it.
+    problem = re2_regex(value)
+    return None if problem is None else f"is not a valid regular expression (RE2 syntax): {value!r}"
+
+
+def _optional_email_address(value: str) -> str | None:
+    return None if value == "" else email_address(value)
+
+
 @dataclass(frozen=True, slots=True)
 class LoopProtectionConfig:
+    """Which mail gets no auto-response, and how many one address gets per day (UTC)."""
+
     max_auto_responses_per_address_per_day: int = field(default=40, metadata=rule(at_least(0)))
+    # RE2, matched case-insensitively anywhere in the recipient's address.
     no_auto_response_pattern: str = field(
-        default="(MAILER-DAEMON|postmaster|no-?reply|do-?not-?reply)@", metadata=rule(regex)
+        default="(MAILER-DAEMON|postmaster|no-?reply|do-?not-?reply)@", metadata=rule(_re2_pattern)
     )
+    # "address=limit" entries overriding the daily limit for one address (Znuny's
+    # PostmasterMaxEmailsPerAddress); a list of strings so PYTRS_LOOP_PROTECTION_… can set it.
+    per_address_limits: tuple[str, ...] = field(
+        default=(), metadata=rule(_address_limit, each=True)
+    )
+
+    def limit_for(self, address: str) -> int:
+        """The daily auto-response limit of `address` (compared case-insensitively)."""
+        wanted = address.strip().lower()
+        for entry in self.per_address_limits:
+            listed, _, limit = entry.rpartition("=")
+            if listed.strip().lower() == wanted:
+                return int(limit)
+        return self.max_auto_responses_per_address_per_day
+
+
+AUTO_RESPONSE_CONTENT_TYPES = ("", "text/plain", "text/html")
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,7 +367,15 @@ class AutoResponseConfig:
     type: str = field(metadata=rule(one_of(*AUTO_RESPONSE_TYPES)))
     subject: str = field(metadata=rule(non_empty))
     language: str = field(default="en", metadata=rule(non_empty))
+    # The body template: a file (relative paths from the config file's directory), or inline.
     body_file: str = ""
+    body: str = ""
+    # "" = text/html for a body_file ending in .html.j2/.html/.htm, else text/plain.
+    content_type: str = field(default="", metadata=rule(one_of(*AUTO_RESPONSE_CONTENT_TYPES)))
+    # Name of the auto_response row; "" = "<queue>-<type>-<language>" in kebab case.
+    name: str = ""
+    # System address it is sent from; "" = the queue's first in [[system_addresses]].
+    sender: str = field(default="", metadata=rule(_optional_email_address))
 
 
 @dataclass(frozen=True, slots=True)
