@@ -155,8 +155,8 @@ class OutboxSender:
                     replies = dict.fromkeys(mail.pending, relay_down)
                 else:
                     replies = await self._deliver(host, mail, data[mail.id], blocked)
-                    if replies and all(r.code == NO_REPLY for r in replies.values()):
-                        relay_down = next(iter(replies.values()))
+                    if host.unreachable:
+                        relay_down = next(r for r in replies.values() if r.code == NO_REPLY)
                 self.recorder.add(delivery.settle(mail, replies, self.policy, utcnow()))
                 _log_outcome(mail, replies)
         finally:

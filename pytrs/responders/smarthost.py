@@ -44,15 +44,22 @@ class Smarthost:
         self.timeout = config.timeout_seconds
         self._helo_name = helo_name or config.helo_name or None
         self._smtp: aiosmtplib.SMTP | None = None
+        # Connecting and one transaction each take at most a quarter of the claim's lease, so
+        # a mail started before half the lease is over is answered before the lease ends.
+        self._budget = config.lease_seconds / 4
+        # Whether the last transact() could not even connect (rather than lose a transaction).
+        self.unreachable = False
         self._last_used = 0.0
 
     async def transact(
         self, envelope_from: str, recipients: Sequence[str], data: bytes
     ) -> dict[str, Reply]:
         """Send one mail; each recipient's reply (NO_REPLY ones when the relay failed us)."""
+        self.unreachable = False
         try:
             smtp = await self._connection()
         except (SMTPException, OSError, TimeoutError) as exc:
+            self.unreachable = True
             # Refusals while connecting (a 554 greeting, a failed AUTH) are about us, not the
             # mail: they are retried like an unreachable relay, and logged for the admin.
             log.warning("relay %s: cannot connect: %s", self.config.relay, _describe(exc))
@@ -61,7 +68,7 @@ class Smarthost:
         stage = "MAIL FROM"
         try:
             # Per-command deadlines are aiosmtplib's; this one bounds the whole transaction.
-            async with asyncio.timeout(self.timeout * (3 + len(recipients))):
+            async with asyncio.timeout(min(self.timeout * (3 + len(recipients)), self._budget)):
                 stage = "MAIL FROM"
                 options = _mail_options(smtp, envelope_from, recipients, data)
                 await smtp.mail(envelope_from, options=options, encoding=_encoding(envelope_from))
@@ -125,7 +132,8 @@ class Smarthost:
         if self._helo_name is None:
             self._helo_name = await asyncio.to_thread(socket.getfqdn)
         smtp = await self._client()
-        async with asyncio.timeout(self.timeout * 4):  # connect, EHLO, STARTTLS, AUTH
+        # Connect, EHLO, STARTTLS, AUTH.
+        async with asyncio.timeout(min(self.timeout * 4, self._budget)):
             await smtp.connect()
         self._smtp = smtp
         self._last_used = loop.time()
