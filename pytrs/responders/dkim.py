@@ -7,7 +7,9 @@ configured (``[[dkim_keys]]``) for the domain of its From address — the alignm
 or a parent domain of it, else for its envelope sender's domain; otherwise it goes unsigned.
 
 The signature is dkimpy's: its message parser, canonicalisation, header selection, tag layout
-and folding, so the header is byte for byte what ``dkim.sign`` writes (a test checks it). Only
+and folding (its module-level ``fold``, ``RE_BTAG`` and ``hash_headers``), so the header is byte
+for byte what ``dkim.sign`` writes; ``tests/responders/test_dkim.py`` checks exactly that, so a
+dkimpy release that changes those helpers is caught there. Only
 the private-key operation is done by OpenSSL through ``cryptography``, because dkimpy's pure
 Python RSA costs ≈6 ms per RSA-2048 signature — alone more than the 300 messages/s on two cores
 the sender must reach — against ≈0.3 ms.
