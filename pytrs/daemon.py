@@ -32,6 +32,7 @@ from pytrs.responders.sender import OutboxSender
 from pytrs.schema import inbox_repo, migrate
 from pytrs.schema.database import Database, create_database
 from pytrs.schema.provision import provision
+from pytrs.schema.system_data import with_runtime_secrets
 from pytrs.worker_processes import WorkerProcesses, follow_parent
 
 log = logging.getLogger(__name__)
@@ -103,6 +104,8 @@ class Daemon:
                 "run `pytrs db upgrade`"
             )
         await provision(self.db, self.config)
+        # Before any service is built: they all sign or check loop markers with this key.
+        self.config = await with_runtime_secrets(self.db, self.config)
         released = await inbox_repo.release_dead_claims(self.db)
         if released:
             log.info("released %d inbox claim(s) of a daemon that died", released)

@@ -494,6 +494,16 @@ class ArticleDataMimeSendError(Base):
     create_time: Mapped[datetime] = mapped_column(DateTime)
 
 
+
+class SystemData(AuditMixin, Base):
+    """Znuny's key/value store for facts about the installation; pytrs keeps the generated
+    key of its X-PyTRS-Loop marker here when the configuration names none."""
+
+    __tablename__ = "system_data"
+    data_key: Mapped[str] = mapped_column(String(160), primary_key=True)
+    data_value: Mapped[str | None] = mapped_column(Text)
+
+
 inbox = cast(Table, InboxMessage.__table__)
 mail_account = cast(Table, MailAccount.__table__)
 mailbox_cursor = cast(Table, MailboxCursor.__table__)
@@ -618,3 +628,4 @@ auto_response_type = cast(Table, AutoResponseType.__table__)
 auto_response = cast(Table, AutoResponse.__table__)
 queue_auto_response = cast(Table, QueueAutoResponse.__table__)
 address_suppression = cast(Table, AddressSuppression.__table__)
+system_data = cast(Table, SystemData.__table__)
