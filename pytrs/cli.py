@@ -16,6 +16,7 @@ from pytrs.commands import accounts
 from pytrs.commands import filters as filters_command
 from pytrs.commands import inbox as inbox_command
 from pytrs.commands import parse as parse_command
+from pytrs.commands import responses as responses_command
 from pytrs.config import Config, ConfigError, load_config
 from pytrs.schema import migrate
 from pytrs.schema.database import create_database
@@ -53,6 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     cfg.add_argument("action", choices=("check",))
 
     filters_command.add_parser(sub)
+    responses_command.add_parser(sub)
 
     accounts = sub.add_parser("accounts", help="mail accounts: health and progress")
     accounts.add_argument("--json", action="store_true")
@@ -103,6 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "accounts": accounts.run,
         "parse": parse_command.run,
         "filters": filters_command.run,
+        "responses": responses_command.run,
     }  # fmt: skip
     return handlers[args.command](config, args)
 

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from pytrs.config import Config
 from pytrs.schema import seed
 from pytrs.schema.database import Database, utcnow
+from pytrs.schema.response_repo import sync_auto_responses
 from pytrs.schema.tables import dynamic_field, mail_account, queue, system_address, users
 
 MARK = "pytrs.toml"
@@ -29,6 +30,7 @@ async def provision(db: Database, config: Config) -> None:
         await _sync_agents(conn, config)
         await _sync_mail_accounts(conn, config, queue_ids)
         await _ensure_dynamic_fields(conn, config)
+        await sync_auto_responses(conn, config)
 
 
 def _audit() -> dict[str, object]:

@@ -1,0 +1,82 @@
+"""`pytrs responses export|import`: auto-responses (Znuny's auto_response rows) as TOML.
+
+`import` validates the whole file first (every template compiled, queues, types and senders
+looked up; every problem reported with the response's name and field) and changes nothing
+unless all of it is valid. It creates or updates the responses it names and leaves the others
+alone; `valid = false` retires one. Responses provisioned from `[[auto_responses]]` in
+pytrs.toml are exported too (marked by a comment) but can only be changed there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tomllib
+from pathlib import Path
+
+from pytrs.config import Config
+from pytrs.responders.response_toml import parse_toml, specs_to_toml
+from pytrs.responders.responses import Problem, ResponseError, ResponseSpec
+from pytrs.schema.database import create_database
+from pytrs.schema.response_repo import ImportReport, export_responses, import_responses
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    responses = sub.add_parser("responses", help="auto-response templates")
+    actions = responses.add_subparsers(dest="action", required=True)
+    export = actions.add_parser("export", help="print the stored auto-responses as TOML")
+    export.add_argument("--output", help="write to this file instead of stdout")
+    load = actions.add_parser("import", help="create or update auto-responses from a TOML file")
+    load.add_argument("file")
+
+
+def run(config: Config, args: argparse.Namespace) -> int:
+    if args.action == "import":
+        return _import(config, args.file)
+    text = specs_to_toml(asyncio.run(_export(config)))
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _import(config: Config, file: str) -> int:
+    try:
+        data = tomllib.loads(Path(file).read_text(encoding="utf-8"))
+        specs, problems = parse_toml(data, relative_to=file)
+        report = asyncio.run(_store(config, specs, problems))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        print(f"responses: cannot read {file}: {exc}", file=sys.stderr)
+        return 1
+    except ResponseError as exc:
+        print(f"responses: {file} not imported, nothing changed:", file=sys.stderr)
+        print(str(exc), file=sys.stderr)
+        return 1
+    print(
+        f"{len(specs)} response(s) imported: {len(report.created)} created, "
+        f"{len(report.updated)} updated, {len(report.unchanged)} unchanged"
+    )
+    return 0
+
+
+async def _store(
+    config: Config, specs: list[ResponseSpec], problems: list[Problem]
+) -> ImportReport:
+    db = create_database(config.database, pool=False)
+    try:
+        # A ResponseError raised inside rolls the transaction back: all or nothing.
+        async with db.transaction() as conn:
+            return await import_responses(conn, specs, problems)
+    finally:
+        await db.close()
+
+
+async def _export(config: Config) -> list[ResponseSpec]:
+    db = create_database(config.database, pool=False)
+    try:
+        async with db.connect() as conn:
+            return await export_responses(conn)
+    finally:
+        await db.close()

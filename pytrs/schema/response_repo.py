@@ -1,0 +1,438 @@
+"""Auto-responses in the database: Znuny's ``auto_response`` and ``queue_auto_response`` rows.
+
+Place in the flow: at start, ``provision`` calls ``sync_auto_responses`` so that the rows match
+``[[auto_responses]]``; ``pytrs responses import|export`` go through ``import_responses`` and
+``export_responses``; the postmaster reads the valid ones as a ``ResponseTable`` with
+``load_responses`` (again only when ``current_responses`` sees the tables change) or asks
+``find_response`` for one. Nothing is stored before every template in it has compiled, and an
+import is all or nothing: it runs in the caller's transaction and raises before writing.
+
+Rows provisioned from the configuration are marked (comments = "pytrs.toml", as in
+``provision``): a later start updates them and retires (valid_id 2) those removed from the file,
+and an import may not change them (it would be undone at the next start).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from pytrs.config import Config, ConfigError
+from pytrs.responders.responses import (
+    AutoResponse,
+    Problem,
+    ResponseError,
+    ResponseSpec,
+    ResponseTable,
+    check_spec,
+    specs_from_config,
+)
+from pytrs.responders.templates import CONTENT_TYPES, TEXT_PLAIN, TemplateError, compile_response
+from pytrs.schema.database import utcnow
+from pytrs.schema.tables import (
+    auto_response,
+    auto_response_type,
+    queue,
+    queue_auto_response,
+    system_address,
+)
+
+log = logging.getLogger(__name__)
+
+MARK = "pytrs.toml"  # the mark of provision.py: rows the configuration owns
+VALID, INVALID = 1, 2
+
+
+@dataclass(frozen=True, slots=True)
+class ImportReport:
+    created: tuple[str, ...]
+    updated: tuple[str, ...]
+    unchanged: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    id: int
+    spec: ResponseSpec
+
+
+@dataclass(frozen=True, slots=True)
+class _Lookups:
+    queues: dict[str, int]
+    types: dict[str, int]  # valid types only
+    addresses: dict[str, tuple[int, int, bool]]  # value0 → (id, queue id, valid)
+
+    def default_sender(self, queue_name: str) -> str:
+        """The queue's first valid system address (lowest id), "" if it has none."""
+        wanted = self.queues.get(queue_name)
+        found = [(i, a) for a, (i, q, ok) in self.addresses.items() if q == wanted and ok]
+        return min(found)[1] if found else ""
+
+    def is_sender(self, address: str) -> bool:
+        return address in self.addresses and self.addresses[address][2]
+
+
+# --- provisioning ---------------------------------------------------------------------------
+
+
+async def sync_auto_responses(conn: AsyncConnection, config: Config) -> None:
+    """Make the auto-responses the configuration owns match ``[[auto_responses]]``.
+
+    Runs in provision's transaction, after queues and system addresses. Raises ConfigError
+    naming each bad key (body file, template, sender).
+    """
+    specs = specs_from_config(config)
+    look = await _lookups(conn)
+    errors: list[str] = []
+    resolved: list[ResponseSpec] = []
+    for index, spec in enumerate(specs):
+        sender = spec.sender or look.default_sender(spec.queues[0])
+        if not look.is_sender(sender):
+            errors.append(
+                f"auto_responses[{index}].sender: {sender!r} is not a valid system address"
+                if sender
+                else f"auto_responses[{index}].sender: queue {spec.queues[0]!r} has no system "
+                "address to send from; set sender"
+            )
+        resolved.append(dataclasses.replace(spec, sender=sender, comments=MARK))
+    if errors:
+        raise ConfigError(errors, config.source)
+    stored = await _stored(conn)
+    for spec in resolved:
+        old = stored.get(spec.name)
+        if old is not None and old.spec.comments != MARK:
+            log.warning(
+                "auto response %s: [[auto_responses]] takes over the row of that name", spec.name
+            )
+        await _write(conn, spec, old, look)
+    wanted = {spec.name for spec in resolved}
+    retired = [
+        s.id
+        for name, s in stored.items()
+        if s.spec.comments == MARK and name not in wanted and s.spec.valid
+    ]
+    if retired:
+        await conn.execute(
+            update(auto_response)
+            .where(auto_response.c.id.in_(retired))
+            .values(valid_id=INVALID, change_time=utcnow(), change_by=1)
+        )
+    for problem in _conflicts(resolved, stored, look):
+        log.warning("auto responses: %s", problem)
+
+
+# --- import and export ----------------------------------------------------------------------
+
+
+async def import_responses(
+    conn: AsyncConnection, specs: Sequence[ResponseSpec], problems: Sequence[Problem] = ()
+) -> ImportReport:
+    """Create or update the named responses (others stay as they are), in `conn`'s transaction.
+
+    Raises ResponseError listing every problem (templates, types, queues, senders, conflicts,
+    rows the configuration owns, plus the `problems` already found in the file) before
+    anything is written.
+    """
+    problems = [*problems, *(p for spec in specs for p in check_spec(spec))]
+    look = await _lookups(conn)
+    stored = await _stored(conn)
+    resolved: list[ResponseSpec] = []
+    unchanged: list[str] = []
+    for spec in specs:
+        spec = _resolve(spec, look, problems)
+        old = stored.get(spec.name)
+        if old is not None and _same(old.spec, spec):
+            unchanged.append(spec.name)
+        elif old is not None and old.spec.comments == MARK:
+            problems.append(
+                Problem(
+                    spec.name,
+                    "name",
+                    f"provisioned from {MARK} ([[auto_responses]]); change it there",
+                )
+            )
+        elif spec.comments == MARK:
+            problems.append(
+                Problem(
+                    spec.name,
+                    "comments",
+                    f'"{MARK}" marks responses provisioned from the configuration',
+                )
+            )
+        else:
+            resolved.append(spec)
+    problems += _conflicts(resolved, stored, look)
+    if problems:
+        raise ResponseError(problems)
+    for spec in resolved:
+        await _write(conn, spec, stored.get(spec.name), look)
+    created = tuple(s.name for s in resolved if s.name not in stored)
+    updated = tuple(s.name for s in resolved if s.name in stored)
+    return ImportReport(created, updated, tuple(unchanged))
+
+
+def _resolve(spec: ResponseSpec, look: _Lookups, problems: list[Problem]) -> ResponseSpec:
+    """`spec` with its sender filled in; what the database lacks for it recorded."""
+    if spec.type not in look.types:
+        problems.append(
+            Problem(spec.name, "type", f"{spec.type!r} is not a valid auto-response type")
+        )
+    for queue_name in spec.queues:
+        if queue_name not in look.queues:
+            problems.append(Problem(spec.name, "queues", f"unknown queue {queue_name!r}"))
+    sender = spec.sender or (look.default_sender(spec.queues[0]) if spec.queues else "")
+    unknown_queue = not spec.sender and (not spec.queues or spec.queues[0] not in look.queues)
+    if not look.is_sender(sender) and not unknown_queue:  # else the queue is the problem
+        why = (
+            f"{sender!r} is not a valid system address"
+            if sender
+            else "no system address to send from"
+        )
+        problems.append(Problem(spec.name, "sender", why))
+    return dataclasses.replace(spec, sender=sender)
+
+
+def _same(a: ResponseSpec, b: ResponseSpec) -> bool:
+    return dataclasses.replace(a, queues=tuple(sorted(a.queues))) == dataclasses.replace(
+        b, queues=tuple(sorted(b.queues))
+    )
+
+
+def _conflicts(
+    specs: Sequence[ResponseSpec], stored: dict[str, _Stored], look: _Lookups
+) -> list[Problem]:
+    """Two valid responses for one queue, type and language: only the first would ever be used."""
+    names = {spec.name for spec in specs}
+    taken: dict[tuple[str, str, str], str] = {}
+    for name, row in sorted(stored.items(), key=lambda item: item[1].id):
+        if name not in names and row.spec.valid:
+            for queue_name in row.spec.queues:
+                taken.setdefault((queue_name, row.spec.type, row.spec.language), name)
+    problems = []
+    for spec in (s for s in specs if s.valid):
+        for queue_name in spec.queues:
+            other = taken.setdefault((queue_name, spec.type, spec.language), spec.name)
+            if other != spec.name:
+                why = f"{queue_name} already has {other!r} for {spec.type} in {spec.language}"
+                problems.append(Problem(spec.name, "queues", why))
+    return problems
+
+
+async def export_responses(conn: AsyncConnection) -> list[ResponseSpec]:
+    """Every stored response (retired ones with valid = false), by name."""
+    return [row.spec for _, row in sorted((await _stored(conn)).items())]
+
+
+# --- reading for the postmaster ---------------------------------------------------------------
+
+
+async def load_responses(conn: AsyncConnection) -> ResponseTable:
+    """The valid responses (with a valid type and a valid sender address), compiled."""
+    version = await _version(conn)
+    return ResponseTable(await _usable(conn), version)
+
+
+async def current_responses(conn: AsyncConnection, loaded: ResponseTable | None) -> ResponseTable:
+    """`loaded` while the tables are unchanged (one cheap query), else a fresh table.
+
+    A change is a new row count or a newer change_time in auto_response, queue_auto_response or
+    system_address; pytrs sets change_time on every write.
+    """
+    version = await _version(conn)
+    if loaded is not None and loaded.version == version:
+        return loaded
+    return ResponseTable(await _usable(conn), version)
+
+
+async def find_response(
+    conn: AsyncConnection, queue_id: int, type_name: str, languages: Sequence[str]
+) -> AutoResponse | None:
+    """The valid response of `queue_id` and `type_name` in the first of `languages` that has
+    one, else in any language; None when the queue has no such response."""
+    rows = await _usable(conn, queue_id=queue_id, type_name=type_name)
+    return ResponseTable(rows).pick(queue_id, type_name, languages)
+
+
+async def _usable(
+    conn: AsyncConnection, *, queue_id: int | None = None, type_name: str | None = None
+) -> list[tuple[int, AutoResponse]]:
+    ar, art, sa, qar = (
+        auto_response.c,
+        auto_response_type.c,
+        system_address.c,
+        queue_auto_response.c,
+    )
+    query = (
+        select(
+            qar.queue_id,
+            ar.id,
+            ar.name,
+            ar.text0,
+            ar.text1,
+            ar.content_type,
+            ar.language,
+            art.name.label("type_name"),
+            sa.value0,
+            sa.value1,
+        )
+        .select_from(queue_auto_response.join(auto_response, ar.id == qar.auto_response_id))
+        .join(auto_response_type, art.id == ar.type_id)
+        .join(system_address, sa.id == ar.system_address_id)
+        .where(ar.valid_id == VALID, art.valid_id == VALID, sa.valid_id == VALID)
+        .order_by(ar.id, qar.queue_id)
+    )
+    if queue_id is not None:
+        query = query.where(qar.queue_id == queue_id)
+    if type_name is not None:
+        query = query.where(art.name == type_name)
+    built: dict[int, AutoResponse] = {}
+    out = []
+    for row in await conn.execute(query):
+        response = built.get(row.id)
+        if response is None:
+            response = built[row.id] = _response(row)
+        out.append((row.queue_id, response))
+    return out
+
+
+def _response(row: Any) -> AutoResponse:
+    content_type = _content_type(row.content_type)
+    subject, body = row.text1 or "", row.text0 or ""
+    template, error = None, None
+    try:
+        template = compile_response(row.name, subject, body, content_type)
+    except TemplateError as exc:  # edited outside pytrs: refused at render time, logged now
+        log.error("auto response %s does not compile: %s", row.name, exc)
+        error = exc
+    except ValueError as exc:
+        error = TemplateError(row.name, str(exc))
+    return AutoResponse(
+        row.id, row.name, row.type_name, row.language, content_type, row.value0, row.value1 or "",
+        subject, body, template, error,
+    )  # fmt: skip
+
+
+def _content_type(value: str | None) -> str:
+    # Znuny stores e.g. "text/plain; charset=utf-8"; only the type matters here.
+    kind = (value or TEXT_PLAIN).split(";")[0].strip().lower()
+    return kind if kind in CONTENT_TYPES else kind or TEXT_PLAIN
+
+
+async def _version(conn: AsyncConnection) -> tuple[Any, ...]:
+    # A count and the newest change of each table the table is built from, in one query.
+    query = select(
+        *(
+            select(aggregate).select_from(table).scalar_subquery()
+            for table in (auto_response, queue_auto_response, system_address)
+            for aggregate in (func.count(), func.max(table.c.change_time))
+        )
+    )
+    return tuple((await conn.execute(query)).one())
+
+
+# --- shared by provisioning and import ---------------------------------------------------------
+
+
+async def _lookups(conn: AsyncConnection) -> _Lookups:
+    queues = {r.name: r.id for r in await conn.execute(select(queue.c.id, queue.c.name))}
+    types = {
+        r.name: r.id
+        for r in await conn.execute(
+            select(auto_response_type.c.id, auto_response_type.c.name).where(
+                auto_response_type.c.valid_id == VALID
+            )
+        )
+    }
+    sa = system_address.c
+    addresses = {
+        r.value0.lower(): (r.id, r.queue_id, r.valid_id == VALID)
+        for r in await conn.execute(select(sa.id, sa.value0, sa.queue_id, sa.valid_id))
+    }
+    return _Lookups(queues, types, addresses)
+
+
+async def _stored(conn: AsyncConnection) -> dict[str, _Stored]:
+    """Every auto_response row as a spec, by name."""
+    links: dict[int, list[str]] = {}
+    query = (
+        select(queue_auto_response.c.auto_response_id, queue.c.name)
+        .join(queue, queue.c.id == queue_auto_response.c.queue_id)
+        .order_by(queue_auto_response.c.id)
+    )
+    for row in await conn.execute(query):
+        links.setdefault(row.auto_response_id, []).append(row.name)
+    ar = auto_response.c
+    rows = await conn.execute(
+        select(auto_response, auto_response_type.c.name.label("type_name"), system_address.c.value0)
+        .join(auto_response_type, auto_response_type.c.id == ar.type_id)
+        .outerjoin(system_address, system_address.c.id == ar.system_address_id)
+    )
+    return {row.name: _Stored(row.id, _spec(row, links.get(row.id, ()))) for row in rows}
+
+
+def _spec(row: Any, queues: Iterable[str]) -> ResponseSpec:
+    return ResponseSpec(
+        name=row.name, queues=tuple(queues), type=row.type_name, subject=row.text1 or "",
+        body=row.text0 or "", language=row.language, content_type=_content_type(row.content_type),
+        sender=(row.value0 or "").lower(), valid=row.valid_id == VALID, comments=row.comments or "",
+    )  # fmt: skip
+
+
+async def _write(
+    conn: AsyncConnection, spec: ResponseSpec, old: _Stored | None, look: _Lookups
+) -> None:
+    """Store `spec` (whose sender and queues exist) over `old`, unless it is the same."""
+    if old is not None and _same(old.spec, spec):
+        return
+    now = utcnow()
+    values = {
+        "text0": spec.body, "text1": spec.subject, "type_id": look.types[spec.type],
+        "system_address_id": look.addresses[spec.sender][0], "content_type": spec.content_type,
+        "language": spec.language, "valid_id": VALID if spec.valid else INVALID,
+        "comments": spec.comments, "change_time": now, "change_by": 1,
+    }  # fmt: skip
+    if old is None:
+        result = await conn.execute(
+            insert(auto_response).values(name=spec.name, create_time=now, create_by=1, **values)
+        )
+        key = result.inserted_primary_key
+        assert key is not None  # a single-row INSERT always reports its key
+        response_id = int(key[0])
+    else:
+        response_id = old.id
+        await conn.execute(
+            update(auto_response).where(auto_response.c.id == old.id).values(**values)
+        )
+    await _link(conn, response_id, [look.queues[name] for name in spec.queues], now)
+
+
+async def _link(
+    conn: AsyncConnection, response_id: int, queue_ids: Iterable[int], now: Any
+) -> None:
+    qar = queue_auto_response.c
+    wanted = list(dict.fromkeys(queue_ids))
+    existing = set(
+        (
+            await conn.execute(select(qar.queue_id).where(qar.auto_response_id == response_id))
+        ).scalars()
+    )
+    stale = existing - set(wanted)
+    if stale:
+        await conn.execute(
+            delete(queue_auto_response).where(
+                qar.auto_response_id == response_id, qar.queue_id.in_(stale)
+            )
+        )
+    fresh = [q for q in wanted if q not in existing]
+    if fresh:
+        audit = {"create_time": now, "create_by": 1, "change_time": now, "change_by": 1}
+        await conn.execute(
+            insert(queue_auto_response),
+            [{"queue_id": q, "auto_response_id": response_id, **audit} for q in fresh],
+        )
