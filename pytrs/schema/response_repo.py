@@ -112,18 +112,20 @@ async def sync_auto_responses(conn: AsyncConnection, config: Config) -> None:
             )
         await _write(conn, spec, old, look)
     wanted = {spec.name for spec in resolved}
-    retired = [
-        s.id
+    retired = {
+        name
         for name, s in stored.items()
         if s.spec.comments == MARK and name not in wanted and s.spec.valid
-    ]
+    }
     if retired:
         await conn.execute(
             update(auto_response)
-            .where(auto_response.c.id.in_(retired))
+            .where(auto_response.c.name.in_(retired))
             .values(valid_id=INVALID, change_time=utcnow(), change_by=1)
         )
-    for problem in _conflicts(resolved, stored, look):
+    # Rows made by other means may still compete with the configured ones; the oldest wins.
+    others = {name: s for name, s in stored.items() if name not in retired}
+    for problem in _conflicts(resolved, others):
         log.warning("auto responses: %s", problem)
 
 
@@ -167,7 +169,7 @@ async def import_responses(
             )
         else:
             resolved.append(spec)
-    problems += _conflicts(resolved, stored, look)
+    problems += _conflicts(resolved, stored)
     if problems:
         raise ResponseError(problems)
     for spec in resolved:
@@ -204,9 +206,7 @@ def _same(a: ResponseSpec, b: ResponseSpec) -> bool:
     )
 
 
-def _conflicts(
-    specs: Sequence[ResponseSpec], stored: dict[str, _Stored], look: _Lookups
-) -> list[Problem]:
+def _conflicts(specs: Sequence[ResponseSpec], stored: dict[str, _Stored]) -> list[Problem]:
     """Two valid responses for one queue, type and language: only the first would ever be used."""
     names = {spec.name for spec in specs}
     taken: dict[tuple[str, str, str], str] = {}

@@ -148,12 +148,22 @@ async def test_provisioning_creates_updates_and_retires(
 
 
 async def test_rows_made_by_other_means_are_left_alone(
-    tmp_path: Path, database_settings: dict[str, Any], db: Database
+    tmp_path: Path,
+    database_settings: dict[str, Any],
+    db: Database,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     await provision(db, responses_config(tmp_path, database_settings))
     await import_one(db, "hand-made", ("Support",))
-    await provision(db, responses_config(tmp_path, database_settings))
-    assert (await rows(db))["hand-made"].valid_id == 1
+    # A configured response for the same queue, type and language: both stay, the older one
+    # is used (Znuny's "first valid one"), and the start-up log says so.
+    with caplog.at_level(logging.WARNING, "pytrs.schema.response_repo"):
+        await provision(db, responses_config(tmp_path, database_settings, entry()))
+    assert {n: r.valid_id for n, r in (await rows(db)).items()} == {
+        "hand-made": 1, "support-auto-reply-en": 1,
+    }  # fmt: skip
+    assert "Support already has 'hand-made' for auto reply in en" in caplog.text
+    assert (await find(db, "Support", "auto reply", "en")).name == "hand-made"
 
 
 PROVISIONING_ERRORS = [
