@@ -18,6 +18,8 @@ from pytrs.commands import inbox as inbox_command
 from pytrs.commands import parse as parse_command
 from pytrs.commands import responses as responses_command
 from pytrs.config import Config, ConfigError, load_config
+from pytrs.responders.dkim import DkimSigner
+from pytrs.responders.responses import specs_from_config
 from pytrs.schema import migrate
 from pytrs.schema.database import create_database
 
@@ -133,6 +135,21 @@ def _deliver(config: Config, args: argparse.Namespace) -> int:
 
 
 def _config(config: Config, args: argparse.Namespace) -> int:
+    # What the daemon checks at start beyond the file's syntax: templates compile, body files
+    # exist, keys load — so a reload fails here and not in production.
+    errors: list[str] = []
+    for check in (
+        lambda: specs_from_config(config),
+        lambda: DkimSigner.from_config(config.dkim_keys),
+    ):
+        try:
+            check()
+        except ConfigError as exc:
+            errors.extend(exc.errors)
+    for error in errors:
+        print(f"config: {error}", file=sys.stderr)
+    if errors:
+        return 1
     print(f"configuration OK ({config.source or 'built-in defaults'})")
     return 0
 

@@ -103,7 +103,10 @@ class Daemon:
                 f"database schema is at {current or 'nothing'}, expected {head}: "
                 "run `pytrs db upgrade`"
             )
-        await provision(self.db, self.config)
+        try:
+            await provision(self.db, self.config)
+        except ConfigError as exc:  # e.g. an auto-response template that does not compile
+            raise StartupError(str(exc)) from exc
         # Before any service is built: they all sign or check loop markers with this key.
         self.config = await with_runtime_secrets(self.db, self.config)
         released = await inbox_repo.release_dead_claims(self.db)

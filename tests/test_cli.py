@@ -81,6 +81,20 @@ def test_config_check_names_bad_keys(tmp_path: Path) -> None:
     assert b"smtp2" in result.stderr and b"ticket.number_generater" in result.stderr
 
 
+def test_config_check_compiles_templates_and_reads_keys(tmp_path: Path) -> None:
+    """What only shows when the daemon starts is checked too: templates and DKIM keys."""
+    entries = (
+        '[[auto_responses]]\nqueue = "Support"\ntype = "auto reply"\n'
+        'subject = "Re: {{ article.subject }"\nbody = "hello"\n'
+        '[[dkim_keys]]\ndomain = "example.com"\nselector = "s1"\n'
+        f'private_key_file = "{tmp_path / "missing.key"}"\n'
+    )
+    bad = write_config(tmp_path / "bad.toml", {"url": "sqlite+aiosqlite:///x.db"}, extra=entries)
+    result = pytrs(bad, "config", "check")
+    assert result.returncode == 1
+    assert b"auto_responses[0]" in result.stderr and b"dkim_keys[0]" in result.stderr
+
+
 async def test_inbox_list_show_json(
     tmp_path: Path, database_settings: dict[str, Any], db: Any
 ) -> None:
