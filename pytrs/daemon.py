@@ -117,10 +117,16 @@ class Daemon:
         if "worker" in self.roles and processes and not self.notify_stdin:
             self.children = WorkerProcesses(self.config, processes)
         elif "worker" in self.roles:
-            self.workers = [
-                PostmasterWorker(self.config, self.db, self.addresses, name=f"worker-{i + 1}")
-                for i in range(max(1, self.config.postmaster.workers))
-            ]
+            try:
+                self.workers = [
+                    PostmasterWorker(
+                        self.config, self.db, self.addresses, name=f"worker-{i + 1}",
+                        on_outbox=self.wake_sender,
+                    )
+                    for i in range(max(1, self.config.postmaster.workers))
+                ]  # fmt: skip
+            except ConfigError as exc:  # e.g. an unresolvable [authentication] dns_resolver
+                raise StartupError(str(exc)) from exc
         if "sender" in self.roles:
             self.sender = self._make_sender()
         smtp = self.config.smtp

@@ -19,6 +19,7 @@ from pytrs.config.load import load_config
 from pytrs.config.model import (
     BUILTIN_QUEUES,
     AgentConfig,
+    AgentMailConfig,
     AuthenticationConfig,
     AutoResponseConfig,
     Config,
@@ -40,6 +41,7 @@ from pytrs.config.parse import parse_config
 __all__ = [
     "BUILTIN_QUEUES",
     "AgentConfig",
+    "AgentMailConfig",
     "AuthenticationConfig",
     "AutoResponseConfig",
     "Config",

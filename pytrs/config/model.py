@@ -297,6 +297,22 @@ class AgentConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class AgentMailConfig:
+    """Agents answering by mail, and the notifications that invite them to (SPEC S8)."""
+
+    # `local+<tag>@domain` of a system address takes an agent's internal note.
+    comment_tag: str = field(default="comment", metadata=rule(field_name))
+    # Relay an authenticated agent's answer to the ticket's customer.
+    relay: bool = True
+    # Drop the quoted history (everything from the first "On … wrote:" / "> " block) from
+    # relayed answers; the ticket keeps the agent's mail whole.
+    trim_quoted: bool = True
+    # Tell the agents of a queue about new tickets and customer follow-ups by mail.
+    notify_new_ticket: bool = True
+    notify_follow_up: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class AuthenticationConfig:
     """Whether mail from an agent's address is the agent's (``responders.authenticity``)."""
 
@@ -399,6 +415,7 @@ class Config:
     postmaster: PostmasterConfig = field(default_factory=PostmasterConfig)
     parser: ParserConfig = field(default_factory=ParserConfig)
     authentication: AuthenticationConfig = field(default_factory=AuthenticationConfig)
+    agent_mail: AgentMailConfig = field(default_factory=AgentMailConfig)
     loop_protection: LoopProtectionConfig = field(default_factory=LoopProtectionConfig)
     daemon: DaemonConfig = field(default_factory=DaemonConfig)
     queues: tuple[QueueConfig, ...] = ()

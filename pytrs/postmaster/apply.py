@@ -139,7 +139,12 @@ async def apply_batch(
     stored = [p for p in planned if p.decision.action is not Action.DUPLICATE]
     await _create_tickets(conn, [p for p in stored if p.decision.action is Action.NEW_TICKET], ctx)
     ticket_ids = [_ticket_id(plan, ctx) for plan in stored]
-    kinds = [article_kind(plan.decision, plan.control) for plan in stored]
+    kinds = [
+        article_kind(
+            plan.decision, plan.control, agent=bool(plan.item.agent), comment=plan.item.comment
+        )
+        for plan in stored
+    ]
     article_ids = await _insert_articles(conn, stored, ticket_ids, kinds, ctx)
     article_by_inbox: dict[int, int] = {}
     for plan, ticket_id, article_id, kind in zip(
@@ -233,14 +238,21 @@ class _Where:
 def _history(
     rows: _Rows, name: str, kind: str, where: _Where, article_id: int | None, now: datetime
 ) -> None:
-    rows.by_table[ticket_history].append(
-        {
-            "name": name[:200], "history_type_id": seed.history_type_id(kind),
-            "ticket_id": where.ticket_id, "article_id": article_id, "type_id": 1,
-            "queue_id": where.queue_id, "owner_id": where.owner_id,
-            "priority_id": where.priority_id, "state_id": where.state_id, **_audit(now),
-        }
-    )  # fmt: skip
+    row = history_row(name, kind, where.ticket_id, article_id, where.queue_id, now)
+    row.update(owner_id=where.owner_id, priority_id=where.priority_id, state_id=where.state_id)
+    rows.by_table[ticket_history].append(row)
+
+
+def history_row(
+    name: str, kind: str, ticket_id: int, article_id: int | None, queue_id: int, now: datetime
+) -> dict[str, Any]:
+    """A `ticket_history` row of type `kind` (a seeded Znuny history type name)."""
+    return {
+        "name": name[:200], "history_type_id": seed.history_type_id(kind),
+        "ticket_id": ticket_id, "article_id": article_id, "type_id": 1, "queue_id": queue_id,
+        "owner_id": seed.USER_ROOT, "priority_id": seed.PRIORITY_NORMAL, "state_id": 1,
+        **_audit(now),
+    }  # fmt: skip
 
 
 def _ticket_row(plan: Planned, ctx: ApplyContext) -> dict[str, Any]:
@@ -326,7 +338,7 @@ def _record_article(
             "a_in_reply_to": _field(mail.in_reply_to),
             "a_references": _field(" ".join(mail.references)),
             "a_content_type": mail.content_type[:250], "a_body": mail.body,
-            "incoming_time": _epoch(now), "content_path": f"{now:%Y/%m/%d}", **_audit(now),
+            "incoming_time": epoch(now), "content_path": f"{now:%Y/%m/%d}", **_audit(now),
         }
     )  # fmt: skip
     rows.by_table[article_data_mime_plain].append(
@@ -358,6 +370,7 @@ def _new_ticket_history(
         name += f"%%{old.tn}"
     _history(rows, name, "NewTicket", where, None, now)
     _history(rows, "%%", email_kind, where, article_id, now)
+    _flag_unverified_agent(plan, where, article_id, rows, now)
     if old is not None:
         old_id = ctx.created.get(old.id, old.id)
         _history(rows, f"%%{old.tn}%%{old_id}%%Normal", "TicketLinkAdd", where, None, now)
@@ -391,6 +404,7 @@ def _follow_up_effects(
         _history(rows, name, kind, where, None, now)
     note = "%%Follow up rejected." if decision.action is Action.REJECT else ""
     _history(rows, f"%%{ref.tn}{note}", "FollowUp", where, article_id, now)
+    _flag_unverified_agent(plan, where, article_id, rows, now)
     if decision.internal:
         _history(
             rows, f"%%Follow-up from {plan.item.sender or 'sender'} kept internal for review: "
@@ -399,6 +413,17 @@ def _follow_up_effects(
     if decision.followup_via == "bounce":
         _record_bounce(plan, ctx, rows)
     return change.notes
+
+
+def _flag_unverified_agent(
+    plan: Planned, where: _Where, article_id: int, rows: _Rows, now: datetime
+) -> None:
+    """Mail from an agent's address that did not authenticate is customer mail, flagged."""
+    if plan.item.unverified_agent:
+        _history(
+            rows, f"%%Mail from agent address {plan.item.sender} not authenticated: "
+            f"{plan.item.unverified_agent}", "Misc", where, article_id, now,
+        )  # fmt: skip
 
 
 def _record_bounce(plan: Planned, ctx: ApplyContext, rows: _Rows) -> None:
@@ -444,7 +469,7 @@ def _name(pairs: list[tuple[int, str]], wanted: int) -> str:
     return next((name for i, name in pairs if i == wanted), str(wanted))
 
 
-def _epoch(naive_utc: datetime) -> int:
+def epoch(naive_utc: datetime) -> int:
     return int(naive_utc.replace(tzinfo=UTC).timestamp())
 
 

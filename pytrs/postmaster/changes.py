@@ -49,9 +49,14 @@ class TicketChange:
     notes: list[str] = field(default_factory=list)  # for the routing trace
 
 
-def article_kind(decision: Decision, control: Mapping[str, str]) -> tuple[int, int]:
+def article_kind(
+    decision: Decision, control: Mapping[str, str], *, agent: bool = False, comment: bool = False
+) -> tuple[int, int]:
     """(article_sender_type_id, is_visible_for_customer) of the mail's article."""
     follow_up = decision.action is Action.FOLLOW_UP
+    if agent and follow_up:
+        # An authenticated agent's answer; to the comment address, an internal note.
+        return seed.SENDER_AGENT, int(not comment)
     prefix = "X-PyTRS-FollowUp-" if follow_up else "X-PyTRS-"
     external = decision.external
     default_type = external.sender_type if external else "customer"

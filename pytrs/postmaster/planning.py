@@ -18,6 +18,7 @@ from pytrs.parsers import ParsedMail
 from pytrs.postmaster.apply import Planned
 from pytrs.postmaster.control import canonical, strip_untrusted
 from pytrs.postmaster.filters import CompiledRules, RuleHit
+from pytrs.responders.authenticity import Verdict
 from pytrs.routing.decision import (
     DISPATCH_HEADERS,
     Action,
@@ -46,6 +47,8 @@ class Parsed:
     item: RoutingInput
     control: dict[str, str] = field(default_factory=dict)  # X-PyTRS-* values for this mail
     rule_hits: tuple[RuleHit, ...] = ()
+    # How a mail from an agent's address authenticated (None: not from an agent's address).
+    agent_check: Verdict | None = None
 
 
 def control_headers(
@@ -106,6 +109,7 @@ class Recognition:
     check_body: bool = False
     check_attachments: bool = False
     external: tuple[ExternalRule, ...] = ()
+    comment_tag: str = "comment"
 
 
 def routing_input(
@@ -117,7 +121,8 @@ def routing_input(
     """Recipients in REFERENCE §9 order (the envelope recipient standing in for Envelope-To),
     plus every clue to an existing ticket the configured follow-up checks look for."""
     control = control or {}
-    header_addresses = [base_address(a) for a in mail.addresses(*DISPATCH_HEADERS)]
+    addressed = [*mail.addresses(*DISPATCH_HEADERS), message.recipient]
+    header_addresses = [base_address(a) for a in addressed[:-1]]
     resent = [base_address(a) for a in mail.addresses("Resent-To")]
     recipients: list[str] = resent[:]
     if message.recipient:
@@ -125,7 +130,10 @@ def routing_input(
     recipients.extend(a for a in header_addresses if a not in recipients)
     body_number = attachment_number = ""
     external: tuple[ExternalNumber, ...] = ()
+    comment = False
     if recognition is not None:
+        suffix = f"+{recognition.comment_tag}@".lower()
+        comment = any(suffix in a.lower() for a in addressed if a)
         numbers = recognition.numbers
         if recognition.check_body:
             body_number = numbers.find(mail.body[:_SCAN_CHARS]) or ""
@@ -147,6 +155,7 @@ def routing_input(
         dedup_key=message.dedup_key,
         fingerprint=fingerprint(mail.from_, mail.to, mail.cc, mail.subject),
         control=control,
+        comment=comment,
     )
 
 

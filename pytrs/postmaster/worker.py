@@ -15,13 +15,14 @@ import json
 import logging
 import secrets
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from pytrs.config import Config
+from pytrs.config import Config, ConfigError
 from pytrs.gateway.addresses import AddressBook
 from pytrs.parsers import parse_mail
 from pytrs.postmaster.apply import ApplyContext, Planned, apply_batch
@@ -38,11 +39,16 @@ from pytrs.postmaster.planning import (
     split_waiting,
     unresolved_references,
 )
+from pytrs.postmaster.respond import Responder
+from pytrs.responders.authenticity import AgentAuthenticator
+from pytrs.responders.loop_protection import LoopPolicy
+from pytrs.responders.message import Composer
+from pytrs.responders.responses import ResponseTable
 from pytrs.routing.decision import Action, Known, Policy
 from pytrs.routing.external import ExternalRule
 from pytrs.routing.subject import CleanOptions
 from pytrs.routing.ticket_number import TicketNumberGenerator, make_generator
-from pytrs.schema import filter_repo, inbox_repo, known_repo, seed, ticket_repo
+from pytrs.schema import filter_repo, inbox_repo, known_repo, response_repo, seed, ticket_repo
 from pytrs.schema.database import Database, utcnow
 from pytrs.schema.inbox_repo import ClaimedMessage
 from pytrs.schema.ticket_repo import QueueInfo
@@ -65,12 +71,19 @@ class PostmasterWorker:
     """Processes the inbox until stopped; `run_once()` processes one batch (used by tests)."""
 
     def __init__(
-        self, config: Config, db: Database, addresses: AddressBook, *, name: str = "worker-1"
-    ) -> None:
+        self, config: Config, db: Database, addresses: AddressBook, *, name: str = "worker-1",
+        on_outbox: Callable[[int], None] | None = None,
+    ) -> None:  # fmt: skip
+        """`on_outbox(n)` is told after each commit that queued `n` outbox rows (the daemon
+        wakes its sender). Raises ConfigError for unusable authentication settings."""
         self.config = config
         self.db = db
         self.addresses = addresses
         self.name = name
+        self.on_outbox = on_outbox
+        self.responder = _responder(config, name)
+        self.responses: ResponseTable | None = None
+        self.authenticator = AgentAuthenticator(config)
         pm = config.postmaster
         self.batch_size = pm.batch_size
         self.max_attempts = pm.max_attempts
@@ -86,6 +99,7 @@ class PostmasterWorker:
         self.recognition = Recognition(
             self.numbers, pm.followup_check_body, pm.followup_check_attachments,
             tuple(ExternalRule.compile(rule) for rule in config.external_ticket_numbers),
+            config.agent_mail.comment_tag,
         )  # fmt: skip
         self.clean = CleanOptions(
             re_prefixes=tc.subject_re, fwd_prefixes=tc.subject_fwd, size=tc.subject_size
@@ -190,6 +204,7 @@ class PostmasterWorker:
         for message, error in failed:
             await self._fail(message, error)
         if parsed:
+            await self._identify_agents(parsed)
             try:
                 await self._process(parsed)
             except Exception as exc:
@@ -260,12 +275,68 @@ class PostmasterWorker:
                 await _lookups(conn, planned, queues), lookup.article_by_message_id, self.clean,
             )  # fmt: skip
             results = await apply_batch(conn, planned, ctx)
+            queued = await self._respond(conn, planned, ctx)
             await inbox_repo.mark_processed(conn, results, ctx.now)
+        if queued and self.on_outbox is not None:
+            self.on_outbox(queued)
         if waiting:
             await inbox_repo.defer(self.db, [p.claimed for p in waiting], REPLY_WAIT)
             log.info("%s: %d message(s) wait for a parent or first copy", self.name, len(waiting))
         for plan in planned:
             self._log_decision(plan)
+
+    async def _respond(
+        self, conn: AsyncConnection, planned: list[Planned], ctx: ApplyContext
+    ) -> int:
+        """Auto-responses, relayed agent answers and notifications, in this transaction; their
+        notes go into each mail's routing trace. Returns the outbox rows queued."""
+        if self.responder is None or not planned:
+            return 0
+        self.responses = await response_repo.current_responses(conn, self.responses)
+        if (
+            not len(self.responses)
+            and not self.responder.agents_of
+            and not any(p.item.agent for p in planned)
+        ):
+            return 0
+        policy = LoopPolicy.build(self.config, self.addresses.queues_by_address)
+        sent = await self.responder.respond(conn, planned, ctx, self.responses, policy)
+        for result in ctx.results:
+            notes = sent.notes.get(result["id"])
+            if notes and result.get("trace"):
+                trace = json.loads(result["trace"])
+                trace["responses"] = notes
+                result["trace"] = json.dumps(trace, ensure_ascii=False)
+        return sent.queued
+
+    async def _identify_agents(self, parsed: list[Parsed]) -> None:
+        """Mail from an agent's address counts as the agent's only when it authenticates
+        (DKIM, a trusted Authentication-Results, or a reply token); DNS is asked here, before
+        the processing transaction, never while it holds locks."""
+        senders = {p.mail.from_address for p in parsed if p.mail.from_address}
+        async with self.db.connect() as conn:
+            agents = await ticket_repo.agents_by_email(conn, senders)
+        candidates = [p for p in parsed if p.mail.from_address in agents]
+        if not candidates:
+            return
+        verdicts = await asyncio.gather(
+            *(
+                self.authenticator.verify(
+                    p.claimed.raw, p.mail, agent_address=p.mail.from_address,
+                    agent_login=agents[p.mail.from_address],
+                    ticket_tn=self.numbers.find(p.mail.subject) or "",
+                    trusted_source=p.claimed.trusted,
+                    recipients=[p.claimed.recipient, *p.mail.addresses("To", "Cc")],
+                )
+                for p in candidates
+            )
+        )  # fmt: skip
+        for p, verdict in zip(candidates, verdicts, strict=True):
+            p.agent_check = verdict
+            if verdict.authenticated:
+                p.item = replace(p.item, agent=agents[p.mail.from_address])
+            else:
+                p.item = replace(p.item, unverified_agent=verdict.detail[:300])
 
     async def _hold_back(
         self, conn: AsyncConnection, batch: list[Parsed], known: Known
@@ -349,6 +420,16 @@ async def _lookups(
         await ticket_repo.dynamic_field_ids(conn) if wants_fields else {},
         {name: q.id for name, q in queues.items()},
     )
+
+
+def _responder(config: Config, name: str) -> Responder | None:
+    """The responder, or None (logged) when no loop-marker key is configured: the daemon
+    always provides one (`schema.system_data`), a worker built by a tool may not."""
+    try:
+        return Responder(config, Composer.from_config(config))
+    except ConfigError as exc:
+        log.warning("%s: sends no mail (auto-responses, answers, notifications): %s", name, exc)
+        return None
 
 
 def _ignored_outcome(p: Parsed) -> dict[str, Any]:

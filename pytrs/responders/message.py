@@ -96,6 +96,8 @@ class Draft:
     envelope_from: str = ""
     attachments: Sequence[Attachment] = ()
     extra_headers: Sequence[tuple[str, str]] = ()
+    # A Message-ID chosen by the caller (a notification's carries its reply token); "" = new.
+    message_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +146,9 @@ class Composer:
         recipients = envelope_recipients([*draft.to, *draft.cc, *draft.bcc])
         if not recipients:
             raise ComposeError("to", "no recipient")
-        message_id = new_message_id(self.message_id_domain or sender.domain, now)
+        message_id = draft.message_id or new_message_id(
+            self.message_id_domain or sender.domain, now
+        )
         subject = self.subject(draft)
         in_reply_to, references = thread_headers(draft.answering)
         msg = EmailMessage(policy=policy.SMTP)

@@ -102,6 +102,9 @@ class RoutingInput:
     dedup_key: str = ""  # the inbox's Message-ID + body key
     fingerprint: str = ""  # see `fingerprint`
     control: Mapping[str, str] = field(default_factory=dict)  # X-PyTRS-* in force
+    agent: str = ""  # login of the agent this mail authenticated as ("" = not an agent's)
+    comment: bool = False  # sent to a system address's comment form (local+comment@domain)
+    unverified_agent: str = ""  # from an agent's address but not authenticated: why
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,8 +236,12 @@ def decide(
 ) -> Decision:
     """The routing decision for one mail."""
     ticket, via, reasons, external = find_followup(item, numbers, known)
+    if item.unverified_agent:
+        reasons.insert(0, f"from an agent's address, not authenticated ({item.unverified_agent}):"
+                       " handled as customer mail")  # fmt: skip
     internal = False
-    if ticket is not None and via in SENDER_BOUND and not is_participant(ticket, item, known):
+    bound = via in SENDER_BOUND and not item.agent  # agents answer any ticket
+    if ticket is not None and bound and not is_participant(ticket, item, known):
         reasons.append(
             f"{item.sender or 'the sender'} is neither customer nor correspondent of ticket "
             f"{ticket.tn} and references none of its messages"
@@ -271,6 +278,16 @@ def _follow_up(
     reasons: list[str], external: ExternalNumber | None,
 ) -> Decision:  # fmt: skip
     closed = ticket.is_closed
+    if item.agent:
+        # An agent's answer or note never reopens, rejects or forks the ticket: the agent
+        # decides its state (Znuny's agent articles do not go through the follow-up options).
+        reasons.append(
+            f"answer by agent {item.agent}" + (" (internal note)" if item.comment else "")
+        )
+        return Decision(
+            Action.FOLLOW_UP, ticket.queue, ticket, followup_via=via, reasons=tuple(reasons),
+            external=external,
+        )  # fmt: skip
     if via == "bounce" and policy.bounce_as_followup:
         reasons.append("bounces are follow-ups whatever the queue's option")
     elif closed and not internal and ticket.follow_up == "reject":

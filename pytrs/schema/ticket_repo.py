@@ -14,8 +14,13 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pytrs.schema.database import Database, conflict_insert, utcnow
-from pytrs.schema.seed import FOLLOW_UP_IDS
+from pytrs.schema.seed import FOLLOW_UP_IDS, SENDER_CUSTOMER
 from pytrs.schema.tables import (
+    TicketPriority,
+    TicketState,
+    TicketStateType,
+    article,
+    article_data_mime,
     customer_user,
     dynamic_field,
     queue,
@@ -59,6 +64,96 @@ async def valid_users(conn: AsyncConnection) -> dict[str, int]:
     """Valid agents' ids by login (X-PyTRS-Owner / -Responsible name agents)."""
     rows = await conn.execute(select(users.c.login, users.c.id).where(users.c.valid_id == 1))
     return {r.login: int(r.id) for r in rows}
+
+
+async def agents_by_email(conn: AsyncConnection, emails: Collection[str]) -> dict[str, str]:
+    """Valid agents' logins by lower-cased e-mail address, for the given addresses."""
+    if not emails:
+        return {}
+    rows = await conn.execute(
+        select(users.c.email, users.c.login).where(
+            func.lower(users.c.email).in_([e.lower() for e in emails]), users.c.valid_id == 1
+        )
+    )
+    return {r.email.lower(): r.login for r in rows if r.email}
+
+
+@dataclass(frozen=True, slots=True)
+class TicketSummary:
+    """A ticket as answers and notifications describe it."""
+
+    id: int
+    tn: str
+    title: str
+    queue: str
+    state: str
+    state_type: str
+    priority: str
+    customer_user: str
+    customer_id: str
+    customer_email: str  # the customer user's address, or the free-text customer if an address
+    first_name: str = ""
+    last_name: str = ""
+    known_customer: bool = False
+    # The newest customer-visible article from the customer's side: what an answer threads to.
+    last_customer_message_id: str = ""
+    last_customer_references: str = ""
+
+
+async def ticket_summaries(conn: AsyncConnection, ids: Collection[int]) -> dict[int, TicketSummary]:
+    """Current summaries of tickets `ids` (as this transaction sees them)."""
+    if not ids:
+        return {}
+    state = TicketState.__table__
+    state_type = TicketStateType.__table__
+    priority = TicketPriority.__table__
+    rows = await conn.execute(
+        select(
+            ticket.c.id, ticket.c.tn, ticket.c.title, queue.c.name.label("queue"),
+            state.c.name.label("state"), state_type.c.name.label("state_type"),
+            priority.c.name.label("priority"), ticket.c.customer_user_id, ticket.c.customer_id,
+            customer_user.c.email, customer_user.c.first_name, customer_user.c.last_name,
+        )
+        .join(queue, queue.c.id == ticket.c.queue_id)
+        .join(state, state.c.id == ticket.c.ticket_state_id)
+        .join(state_type, state_type.c.id == state.c.type_id)
+        .join(priority, priority.c.id == ticket.c.ticket_priority_id)
+        .outerjoin(customer_user, customer_user.c.login == ticket.c.customer_user_id)
+        .where(ticket.c.id.in_(list(ids)))
+    )  # fmt: skip
+    latest = await _last_customer_articles(conn, ids)
+    found: dict[int, TicketSummary] = {}
+    for r in rows:
+        login = r.customer_user_id or ""
+        email = r.email or (login if "@" in login else "")
+        message_id, references = latest.get(r.id, ("", ""))
+        found[r.id] = TicketSummary(
+            r.id, r.tn, r.title or "", r.queue, r.state, r.state_type, r.priority, login,
+            r.customer_id or "", email, r.first_name or "", r.last_name or "", r.email is not None,
+            message_id, references,
+        )  # fmt: skip
+    return found
+
+
+async def _last_customer_articles(
+    conn: AsyncConnection, ids: Collection[int]
+) -> dict[int, tuple[str, str]]:
+    newest = (
+        select(func.max(article.c.id))
+        .where(
+            article.c.ticket_id.in_(list(ids)),
+            article.c.article_sender_type_id == SENDER_CUSTOMER,
+            article.c.is_visible_for_customer == 1,
+        )
+        .group_by(article.c.ticket_id)
+    )
+    rows = await conn.execute(
+        select(article.c.ticket_id, article_data_mime.c.a_message_id,
+               article_data_mime.c.a_references)
+        .join(article_data_mime, article_data_mime.c.article_id == article.c.id)
+        .where(article.c.id.in_(newest))
+    )  # fmt: skip
+    return {r.ticket_id: (r.a_message_id or "", r.a_references or "") for r in rows}
 
 
 async def dynamic_field_ids(conn: AsyncConnection) -> dict[str, int]:

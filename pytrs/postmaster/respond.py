@@ -1,0 +1,392 @@
+"""Mail the postmaster sends in its apply transaction: auto-responses, agents' answers, notices.
+
+Place in the flow: after `apply` has written a batch's tickets and articles, and inside the
+same transaction, this stage decides what pytrs answers (SPEC S8; REFERENCE §7, §8):
+
+* an **auto-response** per queue and type (auto reply, auto reply/new ticket, auto follow up,
+  auto reject), unless loop protection refuses it — stored as a system article and queued in
+  the outbox (`responders.loop_protection`, `responders.responses`);
+* an authenticated agent's **answer by mail**, relayed from the queue's system address to the
+  ticket's customer with the quoted history trimmed (a mail to the comment address stays an
+  internal note);
+* **notifications** of new tickets and customer follow-ups to the agents of the queue, with a
+  reply token in Reply-To and Message-ID so that their answer by mail authenticates.
+
+Nothing is sent here: outbox rows commit with the ticket change that caused them, or not at
+all, and the outbox sender delivers them. What was sent or refused is noted per inbox row for
+the routing trace.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.utils import formataddr
+from typing import Any
+
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from pytrs.config import Config
+from pytrs.parsers import message_id_md5
+from pytrs.postmaster.apply import ApplyContext, Planned, epoch, history_row
+from pytrs.responders.loop_protection import LoopPolicy, clear_to_send, may_auto_answer
+from pytrs.responders.marker import HEADER as LOOP_HEADER
+from pytrs.responders.marker import read_loop_marker
+from pytrs.responders.message import AUTO_GENERATED, AUTO_REPLIED, Composed, Composer, Draft, Parent
+from pytrs.responders.quoting import trim_quoted
+from pytrs.responders.reply_token import ReplyTokens, notification_message_id, reply_address
+from pytrs.responders.responses import ResponseTable, preferred_languages
+from pytrs.responders.templates import (
+    ArticleVars,
+    CustomerVars,
+    SystemVars,
+    TemplateError,
+    TicketVars,
+    quote,
+    template_variables,
+)
+from pytrs.routing.decision import SENDER_BOUND, Action
+from pytrs.schema import outbox_repo, seed, ticket_repo
+from pytrs.schema.inbox_repo import DONE
+from pytrs.schema.tables import (
+    article,
+    article_data_mime,
+    article_data_mime_plain,
+    ticket_history,
+)
+from pytrs.schema.ticket_repo import TicketSummary
+
+log = logging.getLogger(__name__)
+
+# Znuny's history type per auto-response type.
+HISTORY = {
+    "auto reply": "SendAutoReply", "auto reply/new ticket": "SendAutoReply",
+    "auto follow up": "SendAutoFollowUp", "auto reject": "SendAutoReject",
+}  # fmt: skip
+NOTIFY_LINES = 30  # lines of the customer's mail quoted in a notification
+
+
+@dataclass(slots=True)
+class _Outgoing:
+    """A composed mail and what it is stored as."""
+
+    plan: Planned
+    ticket: TicketSummary
+    composed: Composed
+    kind: str  # outbox kind, e.g. "auto reply", "answer", "notification"
+    history: str
+    article_id: int | None = None  # the article it belongs to (an agent's answer)
+    new_article: bool = False  # stored as a system article of its own (auto-responses)
+    queue_id: int = 1
+
+
+@dataclass(slots=True)
+class Responses:
+    """What one batch sent or refused, per inbox id (for the routing trace)."""
+
+    notes: dict[int, list[str]] = field(default_factory=lambda: defaultdict(list))
+    queued: int = 0
+
+
+class Responder:
+    """Built once per worker; `respond` runs once per batch inside its transaction."""
+
+    def __init__(self, config: Config, composer: Composer) -> None:
+        self.config = config
+        self.composer = composer
+        self.tokens = ReplyTokens.from_config(config)
+        self.loop_secret = composer.loop_secret
+        self.senders: dict[str, tuple[str, str]] = {}
+        for entry in config.system_addresses:
+            self.senders.setdefault(entry.queue, (entry.address, entry.name))
+        self._queue_ids: dict[str, int] = {}  # queue name → id, refreshed per batch
+        self.agents_of: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        for agent in config.agents:
+            for queue in agent.queues:
+                self.agents_of[queue].append((agent.login, agent.email))
+
+    async def respond(
+        self, conn: AsyncConnection, planned: list[Planned], ctx: ApplyContext,
+        responses: ResponseTable, policy: LoopPolicy,
+    ) -> Responses:  # fmt: skip
+        """Compose and queue everything this batch answers; returns notes per inbox id."""
+        self._queue_ids = {name: q.id for name, q in ctx.queues.items()}
+        done = {r["id"]: r for r in ctx.results if r["state"] == DONE}
+        answered = [p for p in planned if p.claimed.id in done]
+        tickets = await ticket_repo.ticket_summaries(
+            conn, {done[p.claimed.id]["ticket_id"] for p in answered}
+        )
+        result = Responses()
+        outgoing: list[_Outgoing] = []
+        for plan in answered:
+            outcome = done[plan.claimed.id]
+            ticket = tickets[outcome["ticket_id"]]
+            notes = result.notes[plan.claimed.id]
+            if plan.item.agent:
+                outgoing += self._relay(plan, ticket, outcome["article_id"], notes)
+                continue
+            answer = await self._auto_response(conn, plan, ticket, responses, policy, notes)
+            if answer is not None:
+                outgoing.append(answer)
+            outgoing += self._notifications(plan, ticket, notes)
+        await self._store(conn, outgoing, ctx)
+        result.queued = len(outgoing)
+        return result
+
+    # --- auto-responses ---------------------------------------------------------------------
+
+    async def _auto_response(
+        self, conn: AsyncConnection, plan: Planned, ticket: TicketSummary,
+        responses: ResponseTable, policy: LoopPolicy, notes: list[str],
+    ) -> _Outgoing | None:  # fmt: skip
+        kind = response_type(plan)
+        if kind is None:
+            return None
+        verdict = may_auto_answer(
+            plan.mail, policy, control=plan.control, response_type=kind,
+            ticket_closed=ticket.state_type.startswith(("close", "removed")),
+            marker_verified=self._marker_verified(plan),
+        )  # fmt: skip
+        refused = [str(r) for r in verdict.refusals]
+        if not verdict.allowed:
+            notes.append(f"no {kind}: " + "; ".join(refused))
+            return None
+        queue_id = self._queue_id(ticket)
+        languages = preferred_languages(plan.mail.header("Content-Language") or "")
+        response = responses.pick(queue_id, kind, languages)
+        if response is None:
+            notes.append(f"no {kind}: none configured for queue {ticket.queue}")
+            return None
+        recipients = []
+        for recipient in verdict.recipients:
+            refusal = await clear_to_send(conn, recipient.address, self.config.loop_protection)
+            if refusal is None:
+                recipients.append(recipient.header)
+            else:
+                refused.append(str(refusal))
+        if not recipients:
+            notes.append(f"no {kind}: " + "; ".join(refused))
+            return None
+        try:
+            rendered = response.render(self._variables(plan, ticket, response.sender_address,
+                                                       response.sender_name))  # fmt: skip
+        except TemplateError as exc:
+            notes.append(f"no {kind}: template {response.name} failed: {exc}")
+            log.warning(
+                "inbox %d: auto-response %s failed: %s", plan.claimed.id, response.name, exc
+            )
+            return None
+        composed = self.composer.compose(
+            Draft(
+                sender=response.sender, to=recipients, subject=rendered.subject,
+                text=rendered.text, html=rendered.html, tn=ticket.tn, subject_kind="reply",
+                answering=_parent(plan), automatic=AUTO_REPLIED, language=response.language,
+            )
+        )  # fmt: skip
+        notes.append(f"{kind} {response.name} to {', '.join(recipients)}")
+        if refused:
+            notes.append("not to: " + "; ".join(refused))
+        return _Outgoing(plan, ticket, composed, kind, HISTORY[kind], None, True, queue_id)
+
+    def _marker_verified(self, plan: Planned) -> bool:
+        value = plan.mail.header(LOOP_HEADER)
+        return bool(value) and read_loop_marker(value, self.loop_secret) is not None
+
+    def _variables(
+        self, plan: Planned, ticket: TicketSummary, address: str, name: str
+    ) -> dict[str, Any]:
+        mail = plan.mail
+        customer = (
+            CustomerVars(ticket.customer_user, ticket.customer_email, ticket.first_name,
+                         ticket.last_name)
+            if ticket.known_customer else None
+        )  # fmt: skip
+        return template_variables(
+            TicketVars(
+                ticket.tn, ticket.title, ticket.queue, ticket.state, ticket.priority,
+                self.config.ticket.hook, ticket.customer_user, ticket.customer_id,
+            ),
+            ArticleVars(mail.subject, mail.from_, mail.to, mail.cc, mail.body, mail.message_id,
+                        datetime.now()),
+            SystemVars(address, name),
+            customer,
+        )  # fmt: skip
+
+    # --- agents' answers --------------------------------------------------------------------
+
+    def _relay(
+        self, plan: Planned, ticket: TicketSummary, article_id: int, notes: list[str]
+    ) -> list[_Outgoing]:
+        """An authenticated agent's answer to the customer, from the queue's address."""
+        if plan.item.comment or not self.config.agent_mail.relay:
+            notes.append("internal note by agent: not relayed" if plan.item.comment else
+                         "answer by agent: relaying is off")  # fmt: skip
+            return []
+        sender = self._sender(ticket)
+        if sender is None or not ticket.customer_email:
+            notes.append("answer by agent not relayed: "
+                         + ("no system address for the queue" if sender is None
+                            else "the ticket's customer has no address"))  # fmt: skip
+            return []
+        body = plan.mail.body
+        if self.config.agent_mail.trim_quoted:
+            body = trim_quoted(body)
+        customer = formataddr((f"{ticket.first_name} {ticket.last_name}".strip(),
+                               ticket.customer_email))  # fmt: skip
+        # Only the customer: the agent's own recipients (the tokened notification address,
+        # colleagues) and threading headers are never copied out.
+        composed = self.composer.compose(
+            Draft(
+                sender=formataddr((sender[1], sender[0])), to=[customer],
+                subject=plan.mail.subject, text=body, tn=ticket.tn, subject_kind="reply",
+                answering=Parent(ticket.last_customer_message_id,
+                                 ticket.last_customer_references)
+                if ticket.last_customer_message_id else None,
+            )
+        )  # fmt: skip
+        notes.append(f"answer by agent {plan.item.agent} relayed to {ticket.customer_email}")
+        return [_Outgoing(plan, ticket, composed, "answer", "SendAnswer", article_id, False,
+                          self._queue_id(ticket))]  # fmt: skip
+
+    # --- notifications ----------------------------------------------------------------------
+
+    def _notifications(
+        self, plan: Planned, ticket: TicketSummary, notes: list[str]
+    ) -> list[_Outgoing]:
+        decision, am = plan.decision, self.config.agent_mail
+        new = decision.action is Action.NEW_TICKET
+        if not ((new and am.notify_new_ticket) or (
+            decision.action is Action.FOLLOW_UP and not decision.internal and am.notify_follow_up
+        )):  # fmt: skip
+            return []
+        sender = self._sender(ticket)
+        agents = [a for a in self.agents_of.get(ticket.queue, ())
+                  if a[1].lower() != plan.item.sender]  # fmt: skip
+        if sender is None or not agents:
+            return []
+        address, name = sender
+        what = "New ticket" if new else "Follow-up"
+        text = (
+            f"{what} [{self.config.ticket.hook}{ticket.tn}] in queue {ticket.queue}\n"
+            f"From: {plan.mail.from_}\nSubject: {plan.mail.subject}\n\n"
+            f"{quote(plan.mail.body, NOTIFY_LINES)}\n\n"
+            "Answer this mail to reply to the customer. To add an internal note instead, "
+            f"send it to {_tagged(address, self.config.agent_mail.comment_tag)}.\n"
+        )
+        out: list[_Outgoing] = []
+        for login, email in agents:
+            reply_to, message_id = address, ""
+            if self.tokens.enabled:
+                token = self.tokens.make(ticket.tn, login)
+                reply_to = reply_address(address, token)
+                message_id = notification_message_id(token, address.rpartition("@")[2])
+            composed = self.composer.compose(
+                Draft(
+                    sender=formataddr((name, address)), to=[email], reply_to=reply_to,
+                    subject=f"{what}: {ticket.title or plan.mail.subject}", text=text,
+                    tn=ticket.tn, subject_kind="new", automatic=AUTO_GENERATED,
+                    message_id=message_id,
+                )
+            )  # fmt: skip
+            out.append(_Outgoing(plan, ticket, composed, "notification",
+                                 "SendAgentNotification", None, False,
+                                 self._queue_id(ticket)))  # fmt: skip
+        notes.append(f"notified {', '.join(login for login, _ in agents)}")
+        return out
+
+    # --- storing ----------------------------------------------------------------------------
+
+    def _sender(self, ticket: TicketSummary) -> tuple[str, str] | None:
+        found = self.senders.get(ticket.queue)
+        if found is None and self.config.system_addresses:
+            first = self.config.system_addresses[0]
+            found = (first.address, first.name)
+        return found
+
+    def _queue_id(self, ticket: TicketSummary) -> int:
+        return self._queue_ids.get(ticket.queue, 1)
+
+    async def _store(self, conn: AsyncConnection, outgoing: list[_Outgoing],
+                     ctx: ApplyContext) -> None:  # fmt: skip
+        """Auto-responses become system articles; every mail becomes an outbox row; each gets
+        its history entry."""
+        new = [o for o in outgoing if o.new_article]
+        if new:
+            result = await conn.execute(
+                insert(article).returning(article.c.id, sort_by_parameter_order=True),
+                [
+                    {
+                        "ticket_id": o.ticket.id, "article_sender_type_id": seed.SENDER_SYSTEM,
+                        "communication_channel_id": seed.CHANNEL_EMAIL,
+                        "is_visible_for_customer": 1, "search_index_needs_rebuild": 1,
+                        "insert_fingerprint": f"outbox-{o.composed.message_id}"[:64],
+                        **_audit(ctx.now),
+                    }
+                    for o in new
+                ],
+            )  # fmt: skip
+            for o, article_id in zip(new, result.scalars(), strict=True):
+                o.article_id = int(article_id)
+            await conn.execute(insert(article_data_mime), [_mime_row(o, ctx.now) for o in new])
+            await conn.execute(
+                insert(article_data_mime_plain),
+                [{"article_id": o.article_id, "body": o.composed.raw, **_audit(ctx.now)}
+                 for o in new],
+            )  # fmt: skip
+        history = []
+        for o in outgoing:
+            await outbox_repo.enqueue(
+                conn, o.composed, ticket_id=o.ticket.id, article_id=o.article_id, kind=o.kind,
+                now=ctx.now,
+            )  # fmt: skip
+            history.append(
+                history_row(f"%%{', '.join(o.composed.recipients)}", o.history, o.ticket.id,
+                            o.article_id, o.queue_id, ctx.now)
+            )  # fmt: skip
+        if history:
+            await conn.execute(insert(ticket_history), history)
+
+
+def response_type(plan: Planned) -> str | None:
+    """Znuny's auto-response type for what routing did with a mail (REFERENCE §8)."""
+    decision = plan.decision
+    if decision.action is Action.NEW_TICKET:
+        reopened_elsewhere = (
+            decision.ticket is not None and decision.followup_via not in SENDER_BOUND
+        )
+        return "auto reply/new ticket" if reopened_elsewhere else "auto reply"
+    if decision.action is Action.FOLLOW_UP and not decision.internal:
+        return "auto follow up"
+    if decision.action is Action.REJECT:
+        return "auto reject"
+    return None
+
+
+def _parent(plan: Planned) -> Parent | None:
+    mail = plan.mail
+    if not mail.message_id:
+        return None
+    return Parent(mail.message_id, " ".join(mail.references), mail.in_reply_to)
+
+
+def _tagged(address: str, tag: str) -> str:
+    local, _, domain = address.rpartition("@")
+    return f"{local}+{tag}@{domain}"
+
+
+def _audit(now: datetime) -> dict[str, Any]:
+    return {"create_time": now, "create_by": 1, "change_time": now, "change_by": 1}
+
+
+def _mime_row(o: _Outgoing, now: datetime) -> dict[str, Any]:
+    c = o.composed
+    return {
+        "article_id": o.article_id, "a_from": c.from_, "a_reply_to": c.reply_to, "a_to": c.to,
+        "a_cc": c.cc, "a_bcc": "", "a_subject": c.subject, "a_message_id": c.message_id,
+        "a_message_id_md5": message_id_md5(c.message_id), "a_in_reply_to": c.in_reply_to,
+        "a_references": c.references, "a_content_type": c.content_type, "a_body": c.body,
+        "incoming_time": epoch(now), "content_path": f"{now:%Y/%m/%d}", **_audit(now),
+    }  # fmt: skip
