@@ -494,7 +494,6 @@ class ArticleDataMimeSendError(Base):
     create_time: Mapped[datetime] = mapped_column(DateTime)
 
 
-
 class SystemData(AuditMixin, Base):
     """Znuny's key/value store for facts about the installation; pytrs keeps the generated
     key of its X-PyTRS-Loop marker here when the configuration names none."""
