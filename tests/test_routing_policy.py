@@ -297,6 +297,11 @@ async def test_bounce_goes_to_the_bounced_articles_ticket(database_settings: Any
         [error] = await flow.sql("SELECT article_id, log_message FROM article_data_mime_send_error")
         first_article = (await articles(db, only["id"]))[0]["article_id"]
         assert error[0] == first_article and "5.1.1" in error[1]
+        # The address bounced for good: no more mail to it for a while, and the ticket says so.
+        [(address, reason)] = await flow.sql("SELECT address, reason FROM address_suppression")
+        assert address == "alice@customer.example" and "5.1.1" in reason
+        assert any(n.startswith("%%No mail to alice@customer.example until")
+                   for _, n in await history(db, only["id"]))  # fmt: skip
     finally:
         await db.close()
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, delete, insert, update
@@ -28,7 +28,7 @@ from pytrs.postmaster.changes import (
 from pytrs.postmaster.filters import RuleHit
 from pytrs.routing.decision import SENDER_BOUND, Action, Decision, RoutingInput
 from pytrs.routing.subject import CleanOptions, clean_subject, ticket_title
-from pytrs.schema import seed
+from pytrs.schema import outbox_repo, seed
 from pytrs.schema.inbox_repo import DONE, DUPLICATE, ClaimedMessage
 from pytrs.schema.tables import (
     article,
@@ -75,6 +75,8 @@ class ApplyContext:
     created: dict[int, int] = field(default_factory=dict)
     # Ticket id → state name as this batch leaves it (two follow-ups in one batch).
     states: dict[int, str] = field(default_factory=dict)
+    # How long an address that bounced for good gets no more mail ([outbound]).
+    suppression_days: float = 30.0
 
 
 class _Rows:
@@ -84,8 +86,12 @@ class _Rows:
         self.by_table: dict[Any, list[dict[str, Any]]] = defaultdict(list)
         self.ticket_values: dict[int, dict[str, Any]] = defaultdict(dict)
         self.replaced_fields: list[dict[str, Any]] = []
+        # (address, reason, until, ticket id) of hard bounces.
+        self.suppressions: list[tuple[str, str, datetime, int]] = []
 
     async def flush(self, conn: AsyncConnection) -> None:
+        for address, reason, until, ticket_id in self.suppressions:
+            await outbox_repo.suppress(conn, address, reason, until, ticket_id)
         if self.replaced_fields:
             await conn.execute(
                 delete(dynamic_field_value).where(
@@ -411,7 +417,7 @@ def _follow_up_effects(
             "not a participant of this ticket", "Misc", where, article_id, now,
         )  # fmt: skip
     if decision.followup_via == "bounce":
-        _record_bounce(plan, ctx, rows)
+        _record_bounce(plan, ticket_id, where, ctx, rows)
     return change.notes
 
 
@@ -426,8 +432,12 @@ def _flag_unverified_agent(
         )  # fmt: skip
 
 
-def _record_bounce(plan: Planned, ctx: ApplyContext, rows: _Rows) -> None:
-    """Znuny's BounceEmail check: the bounced article gets a send error."""
+def _record_bounce(
+    plan: Planned, ticket_id: int, where: _Where, ctx: ApplyContext, rows: _Rows
+) -> None:
+    """Znuny's BounceEmail check: the bounced article gets a send error; beyond Znuny, an
+    address that bounced for good (5.x.x) gets no more mail for a while, and the ticket says
+    so (the outbox sender refuses suppressed addresses)."""
     bounce = plan.mail.bounce
     bounced = ctx.articles_by_message_id.get(plan.item.bounced_message_id)
     if bounce is None or bounced is None:
@@ -442,6 +452,14 @@ def _record_bounce(plan: Planned, ctx: ApplyContext, rows: _Rows) -> None:
             "log_message": f"bounced: {detail}"[:4000], "create_time": ctx.now,
         }
     )  # fmt: skip
+    if bounce.permanent and bounce.recipient and ctx.suppression_days > 0:
+        until = ctx.now + timedelta(days=ctx.suppression_days)
+        reason = f"hard bounce {bounce.status or '5.x.x'} ({plan.item.bounced_message_id})"
+        rows.suppressions.append((bounce.recipient.lower(), reason, until, ticket_id))
+        _history(
+            rows, f"%%No mail to {bounce.recipient} until {until:%Y-%m-%d}: {reason}", "Misc",
+            where, None, ctx.now,
+        )  # fmt: skip
 
 
 def _store_dynamic_fields(

@@ -273,6 +273,7 @@ class PostmasterWorker:
             ctx = ApplyContext(
                 queues, customers, self.config.ticket.hook, utcnow(),
                 await _lookups(conn, planned, queues), lookup.article_by_message_id, self.clean,
+                suppression_days=self.config.outbound.suppression_days,
             )  # fmt: skip
             results = await apply_batch(conn, planned, ctx)
             queued = await self._respond(conn, planned, ctx)
