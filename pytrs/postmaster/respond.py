@@ -19,6 +19,7 @@ the routing trace.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from typing import Any
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from pytrs.config import Config
+from pytrs.config import Config, ConfigError
 from pytrs.parsers import message_id_md5
 from pytrs.postmaster.apply import ApplyContext, Planned, epoch, history_row
 from pytrs.responders.loop_protection import LoopPolicy, clear_to_send, may_auto_answer
@@ -94,6 +95,16 @@ class Responses:
 class Responder:
     """Built once per worker; `respond` runs once per batch inside its transaction."""
 
+    @classmethod
+    def from_config(cls, config: Config, name: str) -> Responder | None:
+        """The responder, or None (logged) when no loop-marker key is configured: the daemon
+        always provides one (`schema.system_data`), a worker built by a tool may not."""
+        try:
+            return cls(config, Composer.from_config(config))
+        except ConfigError as exc:
+            log.warning("%s: sends no mail (auto-responses, answers, notifications): %s", name, exc)
+            return None
+
     def __init__(self, config: Config, composer: Composer) -> None:
         self.config = config
         self.composer = composer
@@ -107,6 +118,23 @@ class Responder:
         for agent in config.agents:
             for queue in agent.queues:
                 self.agents_of[queue].append((agent.login, agent.email))
+
+    async def respond_batch(
+        self, conn: AsyncConnection, planned: list[Planned], ctx: ApplyContext,
+        responses: ResponseTable, policy: LoopPolicy,
+    ) -> int:  # fmt: skip
+        """`respond`, skipped when nothing could answer; its notes go into each mail's
+        routing trace (`ctx.results`). Returns the outbox rows queued."""
+        if not len(responses) and not self.agents_of and not any(p.item.agent for p in planned):
+            return 0
+        sent = await self.respond(conn, planned, ctx, responses, policy)
+        for result in ctx.results:
+            notes = sent.notes.get(result["id"])
+            if notes and result.get("trace"):
+                trace = json.loads(result["trace"])
+                trace["responses"] = notes
+                result["trace"] = json.dumps(trace, ensure_ascii=False)
+        return sent.queued
 
     async def respond(
         self, conn: AsyncConnection, planned: list[Planned], ctx: ApplyContext,

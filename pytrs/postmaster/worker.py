@@ -16,15 +16,15 @@ import logging
 import secrets
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from pytrs.config import Config, ConfigError
+from pytrs.config import Config
 from pytrs.gateway.addresses import AddressBook
 from pytrs.parsers import parse_mail
+from pytrs.postmaster.agents import identify_agents
 from pytrs.postmaster.apply import ApplyContext, Planned, apply_batch
 from pytrs.postmaster.changes import Lookups
 from pytrs.postmaster.planning import (
@@ -42,7 +42,6 @@ from pytrs.postmaster.planning import (
 from pytrs.postmaster.respond import Responder
 from pytrs.responders.authenticity import AgentAuthenticator
 from pytrs.responders.loop_protection import LoopPolicy
-from pytrs.responders.message import Composer
 from pytrs.responders.responses import ResponseTable
 from pytrs.routing.decision import Action, Known, Policy
 from pytrs.routing.external import ExternalRule
@@ -81,7 +80,7 @@ class PostmasterWorker:
         self.addresses = addresses
         self.name = name
         self.on_outbox = on_outbox
-        self.responder = _responder(config, name)
+        self.responder = Responder.from_config(config, name)
         self.responses: ResponseTable | None = None
         self.authenticator = AgentAuthenticator(config)
         pm = config.postmaster
@@ -289,55 +288,15 @@ class PostmasterWorker:
     async def _respond(
         self, conn: AsyncConnection, planned: list[Planned], ctx: ApplyContext
     ) -> int:
-        """Auto-responses, relayed agent answers and notifications, in this transaction; their
-        notes go into each mail's routing trace. Returns the outbox rows queued."""
+        """Auto-responses, relayed agent answers and notifications, in this transaction."""
         if self.responder is None or not planned:
             return 0
         self.responses = await response_repo.current_responses(conn, self.responses)
-        if (
-            not len(self.responses)
-            and not self.responder.agents_of
-            and not any(p.item.agent for p in planned)
-        ):
-            return 0
         policy = LoopPolicy.build(self.config, self.addresses.queues_by_address)
-        sent = await self.responder.respond(conn, planned, ctx, self.responses, policy)
-        for result in ctx.results:
-            notes = sent.notes.get(result["id"])
-            if notes and result.get("trace"):
-                trace = json.loads(result["trace"])
-                trace["responses"] = notes
-                result["trace"] = json.dumps(trace, ensure_ascii=False)
-        return sent.queued
+        return await self.responder.respond_batch(conn, planned, ctx, self.responses, policy)
 
     async def _identify_agents(self, parsed: list[Parsed]) -> None:
-        """Mail from an agent's address counts as the agent's only when it authenticates
-        (DKIM, a trusted Authentication-Results, or a reply token); DNS is asked here, before
-        the processing transaction, never while it holds locks."""
-        senders = {p.mail.from_address for p in parsed if p.mail.from_address}
-        async with self.db.connect() as conn:
-            agents = await ticket_repo.agents_by_email(conn, senders)
-        candidates = [p for p in parsed if p.mail.from_address in agents]
-        if not candidates:
-            return
-        verdicts = await asyncio.gather(
-            *(
-                self.authenticator.verify(
-                    p.claimed.raw, p.mail, agent_address=p.mail.from_address,
-                    agent_login=agents[p.mail.from_address],
-                    ticket_tn=self.numbers.find(p.mail.subject) or "",
-                    trusted_source=p.claimed.trusted,
-                    recipients=[p.claimed.recipient, *p.mail.addresses("To", "Cc")],
-                )
-                for p in candidates
-            )
-        )  # fmt: skip
-        for p, verdict in zip(candidates, verdicts, strict=True):
-            p.agent_check = verdict
-            if verdict.authenticated:
-                p.item = replace(p.item, agent=agents[p.mail.from_address])
-            else:
-                p.item = replace(p.item, unverified_agent=verdict.detail[:300])
+        await identify_agents(self.db, self.authenticator, self.numbers, parsed)
 
     async def _hold_back(
         self, conn: AsyncConnection, batch: list[Parsed], known: Known
@@ -421,16 +380,6 @@ async def _lookups(
         await ticket_repo.dynamic_field_ids(conn) if wants_fields else {},
         {name: q.id for name, q in queues.items()},
     )
-
-
-def _responder(config: Config, name: str) -> Responder | None:
-    """The responder, or None (logged) when no loop-marker key is configured: the daemon
-    always provides one (`schema.system_data`), a worker built by a tool may not."""
-    try:
-        return Responder(config, Composer.from_config(config))
-    except ConfigError as exc:
-        log.warning("%s: sends no mail (auto-responses, answers, notifications): %s", name, exc)
-        return None
 
 
 def _ignored_outcome(p: Parsed) -> dict[str, Any]:
