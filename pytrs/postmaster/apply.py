@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, delete, insert, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from pytrs.parsers import ParsedMail, message_id_md5
+from pytrs.parsers import ParsedMail
 from pytrs.postmaster.changes import (
     Lookups,
     article_kind,
@@ -26,6 +26,13 @@ from pytrs.postmaster.changes import (
     new_ticket_values,
 )
 from pytrs.postmaster.filters import RuleHit
+from pytrs.postmaster.rows import (
+    attachment_rows,
+    audit,
+    history_row,
+    mime_row,
+    trace,
+)
 from pytrs.routing.decision import SENDER_BOUND, Action, Decision, RoutingInput
 from pytrs.routing.subject import CleanOptions, clean_subject, ticket_title
 from pytrs.schema import outbox_repo, seed
@@ -41,10 +48,6 @@ from pytrs.schema.tables import (
     ticket_history,
 )
 from pytrs.schema.ticket_repo import CustomerInfo, QueueInfo
-
-# Header fields are single lines (REFERENCE §12) and bounded so one absurd header cannot make
-# the row unstorable.
-_FIELD_MAX = 100_000
 
 
 @dataclass(slots=True)
@@ -124,14 +127,6 @@ class _Rows:
             )
 
 
-def _audit(now: datetime) -> dict[str, Any]:
-    return {"create_time": now, "create_by": 1, "change_time": now, "change_by": 1}
-
-
-def _field(value: str) -> str:
-    return value.replace("\r", " ").replace("\n", " ")[:_FIELD_MAX]
-
-
 async def apply_batch(
     conn: AsyncConnection, planned: list[Planned], ctx: ApplyContext
 ) -> list[dict[str, Any]]:
@@ -164,7 +159,7 @@ async def apply_batch(
                 "state": DONE,
                 "ticket_id": ticket_id,
                 "article_id": article_id,
-                "trace": json.dumps(_trace(plan, notes), ensure_ascii=False),
+                "trace": json.dumps(trace(plan, notes), ensure_ascii=False),
             }
         )
     for plan in planned:
@@ -183,51 +178,8 @@ def _duplicate_outcome(
     article_id = copy.article_id or article_by_inbox.get(copy.inbox_id)
     return {
         "id": plan.claimed.id, "state": DUPLICATE, "ticket_id": ticket_id,
-        "article_id": article_id, "trace": json.dumps(_trace(plan, []), ensure_ascii=False),
+        "article_id": article_id, "trace": json.dumps(trace(plan, []), ensure_ascii=False),
     }  # fmt: skip
-
-
-def _trace(plan: Planned, notes: list[str]) -> dict[str, Any]:
-    d = plan.decision
-    trace: dict[str, Any] = {
-        "action": d.action.value,
-        "queue": d.queue,
-        "ticket": plan.tn or (d.ticket.tn if d.ticket else ""),
-        "followup_via": d.followup_via,
-        "reopen": d.reopen,
-        "reasons": [*d.reasons, *notes],
-        "warnings": list(plan.mail.warnings),
-        "classification": _classification(plan.mail),
-        "rules": [
-            {"rule": hit.rule, "matched": [list(m) for m in hit.matched]} for hit in plan.rule_hits
-        ],
-        "control": plan.control,
-    }
-    if d.action is Action.NEW_TICKET and d.ticket is not None:
-        trace["linked_ticket"] = d.ticket.tn
-    if d.internal:
-        trace["review"] = True
-    if d.new_state:
-        trace["new_state"] = d.new_state
-    if d.external is not None:
-        trace["external_number"] = {"rule": d.external.rule, "value": d.external.value}
-    return trace
-
-
-def _classification(mail: ParsedMail) -> dict[str, Any]:
-    """What the parser recognised, for the trace (responders act on the same flags)."""
-    found: dict[str, Any] = {
-        name: True
-        for name in ("is_auto_reply", "is_out_of_office", "is_list", "loop")
-        if getattr(mail, name)
-    }
-    if mail.bounce is not None:
-        b = mail.bounce
-        found["bounce"] = {
-            "recipient": b.recipient, "status": b.status, "permanent": b.permanent,
-            "original_message_id": b.original_message_id, "format": b.format,
-        }  # fmt: skip
-    return found
 
 
 @dataclass(slots=True)
@@ -247,18 +199,6 @@ def _history(
     row = history_row(name, kind, where.ticket_id, article_id, where.queue_id, now)
     row.update(owner_id=where.owner_id, priority_id=where.priority_id, state_id=where.state_id)
     rows.by_table[ticket_history].append(row)
-
-
-def history_row(
-    name: str, kind: str, ticket_id: int, article_id: int | None, queue_id: int, now: datetime
-) -> dict[str, Any]:
-    """A `ticket_history` row of type `kind` (a seeded Znuny history type name)."""
-    return {
-        "name": name[:200], "history_type_id": seed.history_type_id(kind),
-        "ticket_id": ticket_id, "article_id": article_id, "type_id": 1, "queue_id": queue_id,
-        "owner_id": seed.USER_ROOT, "priority_id": seed.PRIORITY_NORMAL, "state_id": 1,
-        **_audit(now),
-    }  # fmt: skip
 
 
 def _ticket_row(plan: Planned, ctx: ApplyContext) -> dict[str, Any]:
@@ -281,7 +221,7 @@ def _ticket_row(plan: Planned, ctx: ApplyContext) -> dict[str, Any]:
         "customer_user_id": customer_user[:250] or None,
         "timeout": 0, "until_time": 0, "escalation_time": 0, "escalation_update_time": 0,
         "escalation_response_time": 0, "escalation_solution_time": 0, "archive_flag": 0,
-        **_audit(ctx.now),
+        **audit(ctx.now),
     }  # fmt: skip
 
 
@@ -317,7 +257,7 @@ async def _insert_articles(
                 "ticket_id": ticket_id, "article_sender_type_id": sender_type,
                 "communication_channel_id": seed.CHANNEL_EMAIL,
                 "is_visible_for_customer": visible, "search_index_needs_rebuild": 1,
-                "insert_fingerprint": f"inbox-{plan.claimed.id}", **_audit(ctx.now),
+                "insert_fingerprint": f"inbox-{plan.claimed.id}", **audit(ctx.now),
             }
             for plan, ticket_id, (sender_type, visible) in zip(
                 planned, ticket_ids, kinds, strict=True
@@ -334,23 +274,11 @@ def _record_article(
     """Queue the rows that hang off one article (MIME fields, raw mail, attachments) and the
     ticket changes and history it causes; returns notes for the routing trace."""
     mail, now = plan.mail, ctx.now
-    rows.by_table[article_data_mime].append(
-        {
-            "article_id": article_id, "a_from": _field(mail.from_),
-            "a_reply_to": _field(mail.reply_to), "a_to": _field(mail.to), "a_cc": _field(mail.cc),
-            "a_bcc": "", "a_subject": _field(mail.subject),
-            "a_message_id": _field(mail.message_id),
-            "a_message_id_md5": message_id_md5(mail.message_id),
-            "a_in_reply_to": _field(mail.in_reply_to),
-            "a_references": _field(" ".join(mail.references)),
-            "a_content_type": mail.content_type[:250], "a_body": mail.body,
-            "incoming_time": epoch(now), "content_path": f"{now:%Y/%m/%d}", **_audit(now),
-        }
-    )  # fmt: skip
+    rows.by_table[article_data_mime].append(mime_row(mail, article_id, now))
     rows.by_table[article_data_mime_plain].append(
-        {"article_id": article_id, "body": plan.claimed.raw, **_audit(now)}
+        {"article_id": article_id, "body": plan.claimed.raw, **audit(now)}
     )
-    rows.by_table[article_data_mime_attachment].extend(_attachment_rows(mail, article_id, now))
+    rows.by_table[article_data_mime_attachment].extend(attachment_rows(mail, article_id, now))
     notes = _store_dynamic_fields(plan, ticket_id, ctx, rows)
     email_kind = "EmailCustomer" if sender_type == seed.SENDER_CUSTOMER else "EmailAgent"
     if plan.decision.action is Action.NEW_TICKET:
@@ -485,43 +413,3 @@ def _store_dynamic_fields(
 
 def _name(pairs: list[tuple[int, str]], wanted: int) -> str:
     return next((name for i, name in pairs if i == wanted), str(wanted))
-
-
-def epoch(naive_utc: datetime) -> int:
-    return int(naive_utc.replace(tzinfo=UTC).timestamp())
-
-
-def _attachment_rows(mail: ParsedMail, article_id: int, now: datetime) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
-    if mail.safe_html is not None:
-        # Znuny keeps the HTML body as an attachment named file-2 (REFERENCE §12). pytrs keeps
-        # the sanitised HTML there, the one the web view may show; the original is in the raw
-        # mail and can be rendered again with a newer sanitiser.
-        html = mail.safe_html.encode("utf-8", "replace")
-        rows.append(
-            {
-                "article_id": article_id, "filename": "file-2",
-                "content_size": str(len(html)), "content_type": "text/html; charset=utf-8",
-                "content_id": "", "content_alternative": "1", "disposition": "inline",
-                "content": html, **_audit(now),
-            }
-        )  # fmt: skip
-    seen: dict[str, int] = {}
-    for part in mail.attachments:
-        name = part.filename[:250] or "file"
-        if name in seen:  # duplicate names get -1, -2 … as in Znuny's storage
-            seen[name] += 1
-            stem, dot, ext = name.rpartition(".")
-            name = f"{stem}-{seen[name]}.{ext}" if dot and stem else f"{name}-{seen[name]}"
-        else:
-            seen[name] = 0
-        rows.append(
-            {
-                "article_id": article_id, "filename": name,
-                "content_size": str(len(part.content)), "content_type": part.content_type[:450],
-                "content_id": part.content_id[:250],
-                "content_alternative": "1" if part.content_alternative else "",
-                "disposition": part.disposition, "content": part.content, **_audit(now),
-            }
-        )  # fmt: skip
-    return rows

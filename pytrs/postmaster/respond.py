@@ -32,7 +32,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pytrs.config import Config, ConfigError
 from pytrs.parsers import message_id_md5
-from pytrs.postmaster.apply import ApplyContext, Planned, epoch, history_row
+from pytrs.postmaster.apply import ApplyContext, Planned
+from pytrs.postmaster.rows import audit, epoch, history_row
 from pytrs.responders.loop_protection import LoopPolicy, clear_to_send, may_auto_answer
 from pytrs.responders.marker import HEADER as LOOP_HEADER
 from pytrs.responders.marker import read_loop_marker
@@ -351,7 +352,7 @@ class Responder:
                         "communication_channel_id": seed.CHANNEL_EMAIL,
                         "is_visible_for_customer": 1, "search_index_needs_rebuild": 1,
                         "insert_fingerprint": f"outbox-{o.composed.message_id}"[:64],
-                        **_audit(ctx.now),
+                        **audit(ctx.now),
                     }
                     for o in new
                 ],
@@ -361,7 +362,7 @@ class Responder:
             await conn.execute(insert(article_data_mime), [_mime_row(o, ctx.now) for o in new])
             await conn.execute(
                 insert(article_data_mime_plain),
-                [{"article_id": o.article_id, "body": o.composed.raw, **_audit(ctx.now)}
+                [{"article_id": o.article_id, "body": o.composed.raw, **audit(ctx.now)}
                  for o in new],
             )  # fmt: skip
         history = []
@@ -405,10 +406,6 @@ def _tagged(address: str, tag: str) -> str:
     return f"{local}+{tag}@{domain}"
 
 
-def _audit(now: datetime) -> dict[str, Any]:
-    return {"create_time": now, "create_by": 1, "change_time": now, "change_by": 1}
-
-
 def _mime_row(o: _Outgoing, now: datetime) -> dict[str, Any]:
     c = o.composed
     return {
@@ -416,5 +413,5 @@ def _mime_row(o: _Outgoing, now: datetime) -> dict[str, Any]:
         "a_cc": c.cc, "a_bcc": "", "a_subject": c.subject, "a_message_id": c.message_id,
         "a_message_id_md5": message_id_md5(c.message_id), "a_in_reply_to": c.in_reply_to,
         "a_references": c.references, "a_content_type": c.content_type, "a_body": c.body,
-        "incoming_time": epoch(now), "content_path": f"{now:%Y/%m/%d}", **_audit(now),
+        "incoming_time": epoch(now), "content_path": f"{now:%Y/%m/%d}", **audit(now),
     }  # fmt: skip
