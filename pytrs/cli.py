@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pytrs.commands import accounts
 from pytrs.commands import filters as filters_command
 from pytrs.commands import inbox as inbox_command
+from pytrs.commands import outbox as outbox_command
 from pytrs.commands import parse as parse_command
 from pytrs.commands import responses as responses_command
 from pytrs.config import Config, ConfigError, load_config
@@ -57,6 +58,7 @@ def _parser() -> argparse.ArgumentParser:
 
     filters_command.add_parser(sub)
     responses_command.add_parser(sub)
+    outbox_command.add_parser(sub)
 
     accounts = sub.add_parser("accounts", help="mail accounts: health and progress")
     accounts.add_argument("--json", action="store_true")
@@ -108,6 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "parse": parse_command.run,
         "filters": filters_command.run,
         "responses": responses_command.run,
+        "outbox": outbox_command.run,
     }  # fmt: skip
     return handlers[args.command](config, args)
 

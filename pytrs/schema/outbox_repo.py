@@ -117,6 +117,21 @@ class Suppression:
     ticket_id: int | None
 
 
+@dataclass(frozen=True, slots=True)
+class Requeue:
+    """What ``requeue_failed`` found for one row: its state before, whether it still has its
+    bytes, and the recipients it will now be sent to (empty when it was not re-queued)."""
+
+    id: int
+    state: str
+    kept_raw: bool
+    recipients: tuple[str, ...] = ()
+
+    @property
+    def requeued(self) -> bool:
+        return self.state == FAILED and self.kept_raw
+
+
 async def enqueue(
     conn: AsyncConnection,
     mail: Sendable,
@@ -373,6 +388,61 @@ async def lift_suppression(conn: AsyncConnection, address: str) -> bool:
         address_suppression.delete().where(address_suppression.c.address == address.lower())
     )
     return bool(result.rowcount)
+
+
+async def active_suppressions(
+    conn: AsyncConnection, now: datetime | None = None
+) -> list[Suppression]:
+    """Every suppression still in force, by address."""
+    rows = await conn.execute(
+        select(address_suppression)
+        .where(address_suppression.c.suppressed_until > (now or utcnow()))
+        .order_by(address_suppression.c.address)
+    )
+    return [Suppression(r.address, r.reason, r.suppressed_until, r.ticket_id) for r in rows]
+
+
+async def requeue_failed(
+    db: Database, ids: Collection[int] | None = None, now: datetime | None = None
+) -> list[Requeue]:
+    """Put failed rows (all, or `ids`) back in the queue, due now; returns one entry per row found.
+
+    Recipients refused for good are tried again; a failed row has none that accepted it, and
+    were there any they would stay delivered, so nobody gets the mail twice. Rows in other
+    states and failed rows whose bytes are gone are left as they are. The retry horizon
+    (``[outbound] max_retry_hours``) still counts from the row's creation, so an older row gets
+    one attempt: accepted, or failed again.
+    """
+    now = now or utcnow()
+    kept_raw = outbox.c.raw.is_not(None).label("kept_raw")
+    query = select(outbox.c.id, outbox.c.state, outbox.c.recipients, outbox.c.results, kept_raw)
+    query = query.where(outbox.c.state == FAILED if ids is None else outbox.c.id.in_(list(ids)))
+    if db.is_postgresql:
+        query = query.with_for_update(of=outbox)
+    found: list[Requeue] = []
+    async with db.transaction() as conn:
+        for row in list(await conn.execute(query.order_by(outbox.c.id))):
+            outcome = Requeue(row.id, row.state, bool(row.kept_raw))
+            if outcome.requeued:
+                outcome = await _requeue(conn, row, now)
+            found.append(outcome)
+    return found
+
+
+async def _requeue(conn: AsyncConnection, row: Any, now: datetime) -> Requeue:
+    results = json.loads(row.results) if row.results else {}
+    again = tuple(
+        r for r in json.loads(row.recipients) if results.get(r, {}).get("status") != DELIVERED
+    )
+    for recipient in again:
+        # The last reply stays: it is what a later "gave up" names as the last answer.
+        results[recipient] = {**results.get(recipient, {}), "status": RETRY}
+    await conn.execute(
+        update(outbox)
+        .where(outbox.c.id == row.id, outbox.c.state == FAILED)
+        .values(state=PENDING, results=json.dumps(results, sort_keys=True), next_attempt_at=now)
+    )
+    return Requeue(row.id, FAILED, True, again)
 
 
 async def find_by_message_ids(

@@ -1,0 +1,223 @@
+"""`pytrs outbox list|show|retry|suppressed|unsuppress`: the durable outbox, for operators.
+
+Place in the flow: the postmaster queues mail in ``outbox_message`` and the outbox sender
+delivers it (``responders.sender``); these commands let an operator see what is waiting, why a
+mail failed and to whom, send failed mail again once the cause is fixed, and lift address
+suppressions left by hard bounces. They change rows only through ``outbox_repo``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from pytrs.config import Config
+from pytrs.schema import outbox_repo
+from pytrs.schema.database import Database, create_database
+from pytrs.schema.outbox_repo import FAILED, PENDING, SENDING, SENT, Requeue
+from pytrs.schema.tables import outbox
+
+EXIT_USAGE = 2
+_LISTED = (
+    "id", "state", "kind", "ticket_id", "recipients", "attempts", "next_attempt_at",
+    "last_error", "created_at",
+)  # fmt: skip
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    box = sub.add_parser("outbox", help="outbound mail: the queue, failures, suppressions")
+    actions = box.add_subparsers(dest="action", required=True)
+    listing = actions.add_parser("list", help="list outbox rows, newest first")
+    listing.add_argument("--state", choices=(PENDING, SENDING, SENT, FAILED, "all"), default="all")
+    listing.add_argument("--limit", type=int, default=50)
+    listing.add_argument("--json", action="store_true", help="one JSON object per line")
+    show = actions.add_parser("show", help="one row with its per-recipient results")
+    show.add_argument("id", type=int)
+    show.add_argument("--raw", action="store_true", help="print the stored message only")
+    retry = actions.add_parser("retry", help="send failed mail again")
+    retry.add_argument("ids", type=int, nargs="*")
+    retry.add_argument("--all-failed", action="store_true", help="every failed row")
+    held = actions.add_parser("suppressed", help="addresses not sent to (hard bounces)")
+    held.add_argument("--json", action="store_true", help="one JSON object per line")
+    lift = actions.add_parser("unsuppress", help="send to these addresses again")
+    lift.add_argument("addresses", nargs="+", metavar="ADDRESS")
+
+
+def run(config: Config, args: argparse.Namespace) -> int:
+    if args.action == "retry" and bool(args.ids) == args.all_failed:
+        print("outbox retry: give outbox ids or --all-failed (not both)", file=sys.stderr)
+        return EXIT_USAGE
+    return asyncio.run(_outbox_async(config, args))
+
+
+async def _outbox_async(config: Config, args: argparse.Namespace) -> int:
+    db = create_database(config.database, pool=False)
+    try:
+        if args.action == "retry":
+            return await _retry(db, None if args.all_failed else args.ids)
+        if args.action == "unsuppress":
+            return await _unsuppress(db, args.addresses)
+        async with db.connect() as conn:
+            if args.action == "show":
+                return await _show(conn, args.id, raw_only=args.raw)
+            if args.action == "suppressed":
+                _print_suppressions(await outbox_repo.active_suppressions(conn), args.json)
+                return 0
+            _print_list(await _rows(conn, args.state, args.limit), as_json=args.json)
+            return 0
+    finally:
+        await db.close()
+
+
+async def _rows(conn: AsyncConnection, state: str, limit: int) -> list[dict[str, Any]]:
+    query = select(*(outbox.c[name] for name in _LISTED)).order_by(outbox.c.id.desc())
+    if state != "all":
+        query = query.where(outbox.c.state == state)
+    rows = [r._asdict() for r in await conn.execute(query.limit(limit))]
+    for row in rows:
+        row["recipients"] = json.loads(row["recipients"])
+    return rows
+
+
+def _print_list(rows: list[dict[str, Any]], *, as_json: bool) -> None:
+    if as_json:
+        for row in rows:
+            print(json.dumps(row, default=str, ensure_ascii=False))
+        return
+    print(
+        f"{'ID':>8}  {'STATE':<7}  {'KIND':<14}  {'TICKET':>7}  {'TRIES':>5}  "
+        f"{'NEXT ATTEMPT (UTC)':<19}  {'CREATED (UTC)':<19}  RECIPIENTS"
+    )
+    for r in rows:
+        # Sent and failed rows are not tried again; their next_attempt_at means nothing.
+        due = _time(r["next_attempt_at"]) if r["state"] == PENDING else "-"
+        print(
+            f"{r['id']:>8}  {r['state']:<7}  {r['kind']:<14}  {r['ticket_id'] or '-'!s:>7}  "
+            f"{r['attempts']:>5}  {due:<19}  {_time(r['created_at']):<19}  "
+            f"{', '.join(r['recipients'])}"
+        )
+        error = str(r["last_error"] or "").strip().splitlines()
+        if error:
+            print(f"{'':>8}  error: {error[0][:160]}")
+
+
+async def _show(conn: AsyncConnection, row_id: int, *, raw_only: bool) -> int:
+    row = (await conn.execute(select(outbox).where(outbox.c.id == row_id))).first()
+    if row is None:
+        print(f"outbox {row_id}: no such row", file=sys.stderr)
+        return 1
+    if raw_only:
+        if row.raw is None:
+            print(f"outbox {row_id}: {_no_bytes(row.state, row.article_id)}", file=sys.stderr)
+            return 1
+        sys.stdout.buffer.write(row.raw)
+        return 0
+    recipients = json.loads(row.recipients)
+    blocked = await outbox_repo.suppressed(conn, recipients)
+    _print_row(row._asdict(), recipients, blocked)
+    return 0
+
+
+def _print_row(
+    row: dict[str, Any], recipients: list[str], blocked: dict[str, outbox_repo.Suppression]
+) -> None:
+    raw, results, error = row.pop("raw"), row.pop("results"), row.pop("last_error")
+    for key in ("recipients", "claim_token"):
+        row.pop(key)
+    for key, value in row.items():
+        print(f"{key}: {_time(value) if isinstance(value, datetime) else value}")
+    gone = _no_bytes(row["state"], row["article_id"])
+    print(f"raw: {f'kept ({len(raw)} bytes)' if raw is not None else gone}")
+    done = json.loads(results) if results else {}
+    print("recipients:")
+    for address in recipients:
+        result = done.get(address, {})
+        print(f"  {address}: {result.get('status', 'not tried')}  {result.get('reply', '')}")
+        held = blocked.get(address.lower())
+        if held:
+            print(f"    suppressed until {_time(held.until)} UTC: {held.reason}")
+    if error:
+        print("error:")
+        print(error)
+
+
+def _no_bytes(state: str, article_id: int | None) -> str:
+    if state == SENT:
+        where = f"article {article_id}" if article_id else "the article"
+        return f"message bytes not kept once sent ({where} keeps its copy)"
+    return "message bytes not kept"
+
+
+async def _retry(db: Database, ids: list[int] | None) -> int:
+    found = await outbox_repo.requeue_failed(db, ids)
+    missing = sorted(set(ids or ()) - {item.id for item in found})
+    for row_id in missing:
+        print(f"outbox {row_id}: no such row", file=sys.stderr)
+    refused = [item for item in found if not item.requeued]
+    for item in refused:
+        print(f"outbox {item.id}: {_why_not(item)}", file=sys.stderr)
+    requeued = [item for item in found if item.requeued]
+    for item in requeued:
+        print(f"outbox {item.id}: queued again for {', '.join(item.recipients)}")
+    await _warn_suppressed(db, requeued)
+    print(f"{len(requeued)} message(s) re-queued")
+    return 1 if missing or refused else 0
+
+
+def _why_not(item: Requeue) -> str:
+    if item.state == SENT:
+        return "was sent, nothing to retry"
+    if item.state == FAILED:
+        return "failed, but its message bytes are gone; it cannot be sent again"
+    if item.state == SENDING:
+        return "is being sent right now, not failed"
+    return f"is {item.state}, not failed; the sender tries it on its own"
+
+
+async def _warn_suppressed(db: Database, requeued: list[Requeue]) -> None:
+    # The sender refuses suppressed addresses again at once; say so now, not after the fact.
+    addresses = {address for item in requeued for address in item.recipients}
+    async with db.connect() as conn:
+        blocked = await outbox_repo.suppressed(conn, addresses)
+    for address, entry in sorted(blocked.items()):
+        print(
+            f"note: {address} is suppressed until {_time(entry.until)} UTC and will be refused "
+            f"again; `pytrs outbox unsuppress {address}` lifts it",
+            file=sys.stderr,
+        )
+
+
+def _print_suppressions(entries: list[outbox_repo.Suppression], as_json: bool) -> None:
+    if as_json:
+        for e in entries:
+            item = {"address": e.address, "until": e.until, "reason": e.reason,
+                    "ticket_id": e.ticket_id}  # fmt: skip
+            print(json.dumps(item, default=str, ensure_ascii=False))
+        return
+    print(f"{'ADDRESS':<40}  {'UNTIL (UTC)':<19}  {'TICKET':>7}  REASON")
+    for e in entries:
+        reason = (e.reason.strip().splitlines() or [""])[0][:120]
+        print(f"{e.address:<40}  {_time(e.until):<19}  {e.ticket_id or '-'!s:>7}  {reason}")
+
+
+async def _unsuppress(db: Database, addresses: list[str]) -> int:
+    status = 0
+    async with db.transaction() as conn:
+        for address in addresses:
+            if await outbox_repo.lift_suppression(conn, address):
+                print(f"{address}: suppression lifted")
+            else:
+                print(f"{address}: not suppressed", file=sys.stderr)
+                status = 1
+    return status
+
+
+def _time(value: datetime | None) -> str:
+    return value.isoformat(" ", "seconds") if value is not None else "-"
