@@ -218,6 +218,7 @@ def _agent_mail(tn: str, *, to: str = "support@example.com", body: str = "") -> 
         sender=f"John Doe <{AGENT}>",
         to=to,
         subject=f"Re: [Ticket#{tn}] Printer on fire",
+        cc="Bob <bob@customer.example>, support+comment@example.com",
         body=body or "We are sending a technician.\n\nOn Monday, Alice wrote:\n> help\n",
     )
 
@@ -246,7 +247,8 @@ async def test_agent_answer_relayed_only_when_authenticated(
     signed = dkim.sign(raw, b"s1", b"agents.example", dkim_key[0]) + raw
     await send(daemon.port(), signed, sender=AGENT)
     [relayed] = await relay.wait_for(1)
-    assert relayed.rcpt_tos == ("alice@customer.example",)
+    # The customer and the agent's Cc — not our own (comment) address.
+    assert relayed.rcpt_tos == ("alice@customer.example", "bob@customer.example")
     msg = _parsed(relayed)
     assert msg["From"].addresses[0].addr_spec == "support@example.com"
     assert msg["In-Reply-To"] == customer_id
@@ -255,7 +257,9 @@ async def test_agent_answer_relayed_only_when_authenticated(
     assert "technician" in body and "Alice wrote" not in body  # quoted history trimmed
     answer = (await articles(db, ticket["id"]))[-1]
     assert (answer["article_sender_type_id"], answer["is_visible_for_customer"]) == (1, 1)
-    assert ("SendAnswer", "%%alice@customer.example") in await history(db, ticket["id"])
+    assert ("SendAnswer", "%%alice@customer.example, bob@customer.example") in await history(
+        db, ticket["id"]
+    )
     # Signed, to the comment address: an internal note, not relayed.
     note = _agent_mail(ticket["tn"], to="support+comment@example.com", body="checked logs\n")
     note = dkim.sign(note, b"s1", b"agents.example", dkim_key[0]) + note

@@ -121,8 +121,7 @@ def routing_input(
     """Recipients in REFERENCE §9 order (the envelope recipient standing in for Envelope-To),
     plus every clue to an existing ticket the configured follow-up checks look for."""
     control = control or {}
-    addressed = [*mail.addresses(*DISPATCH_HEADERS), message.recipient]
-    header_addresses = [base_address(a) for a in addressed[:-1]]
+    header_addresses = [base_address(a) for a in mail.addresses(*DISPATCH_HEADERS)]
     resent = [base_address(a) for a in mail.addresses("Resent-To")]
     recipients: list[str] = resent[:]
     if message.recipient:
@@ -132,8 +131,11 @@ def routing_input(
     external: tuple[ExternalNumber, ...] = ()
     comment = False
     if recognition is not None:
+        # The address the mail was delivered to decides; a fetched mail has none, then To
+        # does. A Cc to the comment address does not turn an answer into a note.
         suffix = f"+{recognition.comment_tag}@".lower()
-        comment = any(suffix in a.lower() for a in addressed if a)
+        delivered_to = [message.recipient] if message.recipient else mail.addresses("To")
+        comment = any(suffix in a.lower() for a in delivered_to)
         numbers = recognition.numbers
         if recognition.check_body:
             body_number = numbers.find(mail.body[:_SCAN_CHARS]) or ""

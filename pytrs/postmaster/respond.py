@@ -116,6 +116,7 @@ class Responder:
             self.senders.setdefault(entry.queue, (entry.address, entry.name))
         self._queue_ids: dict[str, int] = {}  # queue name → id, refreshed per batch
         self.agents_of: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        self.agent_addresses = frozenset(agent.email.lower() for agent in config.agents)
         for agent in config.agents:
             for queue in agent.queues:
                 self.agents_of[queue].append((agent.login, agent.email))
@@ -155,7 +156,7 @@ class Responder:
             ticket = tickets[outcome["ticket_id"]]
             notes = result.notes[plan.claimed.id]
             if plan.item.agent:
-                outgoing += self._relay(plan, ticket, outcome["article_id"], notes)
+                outgoing += self._relay(plan, ticket, outcome["article_id"], policy, notes)
                 continue
             answer = await self._auto_response(conn, plan, ticket, responses, policy, notes)
             if answer is not None:
@@ -247,8 +248,9 @@ class Responder:
     # --- agents' answers --------------------------------------------------------------------
 
     def _relay(
-        self, plan: Planned, ticket: TicketSummary, article_id: int, notes: list[str]
-    ) -> list[_Outgoing]:
+        self, plan: Planned, ticket: TicketSummary, article_id: int, policy: LoopPolicy,
+        notes: list[str],
+    ) -> list[_Outgoing]:  # fmt: skip
         """An authenticated agent's answer to the customer, from the queue's address."""
         if plan.item.comment or not self.config.agent_mail.relay:
             notes.append("internal note by agent: not relayed" if plan.item.comment else
@@ -265,18 +267,24 @@ class Responder:
             body = trim_quoted(body)
         customer = formataddr((f"{ticket.first_name} {ticket.last_name}".strip(),
                                ticket.customer_email))  # fmt: skip
-        # Only the customer: the agent's own recipients (the tokened notification address,
-        # colleagues) and threading headers are never copied out.
+        # The customer, and whom the agent put on Cc — never our own addresses (the tokened
+        # notification address is one), the agent, or the agent's threading headers.
+        left_out = {plan.item.sender, ticket.customer_email.lower(), *self.agent_addresses}
+        cc = [
+            a for a in plan.mail.addresses("Cc")
+            if not policy.is_system_address(a) and a not in left_out
+        ]  # fmt: skip
         composed = self.composer.compose(
             Draft(
-                sender=formataddr((sender[1], sender[0])), to=[customer],
+                sender=formataddr((sender[1], sender[0])), to=[customer], cc=cc,
                 subject=plan.mail.subject, text=body, tn=ticket.tn, subject_kind="reply",
                 answering=Parent(ticket.last_customer_message_id,
                                  ticket.last_customer_references)
                 if ticket.last_customer_message_id else None,
             )
         )  # fmt: skip
-        notes.append(f"answer by agent {plan.item.agent} relayed to {ticket.customer_email}")
+        notes.append(f"answer by agent {plan.item.agent} relayed to "
+                     + ", ".join([ticket.customer_email, *cc]))  # fmt: skip
         return [_Outgoing(plan, ticket, composed, "answer", "SendAnswer", article_id, False,
                           self._queue_id(ticket))]  # fmt: skip
 
