@@ -24,6 +24,7 @@ from pytrs.schema import migrate
 from pytrs.schema.database import Database, create_database
 
 from .dovecot import DovecotServer
+from .responders.relay import RecordingRelay
 
 TEST_DATABASE_URL = os.environ.get("PYTRS_TEST_DATABASE_URL", "")
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
@@ -148,6 +149,16 @@ async def wait_until(check: Callable[[], Any], within: float = 15.0, interval: f
         if loop.time() > end:
             raise AssertionError(f"condition not met within {within} s (last: {result!r})")
         await asyncio.sleep(interval)
+
+
+@pytest.fixture
+async def relay() -> AsyncIterator[RecordingRelay]:
+    """A recording smarthost on 127.0.0.1:0 (see tests/responders/relay.py)."""
+    server = await RecordingRelay().start()
+    try:
+        yield server
+    finally:
+        await server.stop()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from collections import deque
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -145,15 +144,6 @@ async def test_retry_all_failed_and_the_suppression_warning(cli: Path, db: Datab
     nothing = pytrs(cli, "outbox", "retry", "--all-failed")
     assert nothing.returncode == 0 and b"0 message(s) re-queued" in nothing.stdout
     assert pytrs(cli, "outbox", "retry", str(first), "--all-failed").returncode == 2
-
-
-@pytest.fixture
-async def relay() -> AsyncIterator[RecordingRelay]:
-    server = await RecordingRelay().start()
-    try:
-        yield server
-    finally:
-        await server.stop()
 
 
 async def test_a_retried_mail_is_sent_to_the_recipients_refused_before(

@@ -49,15 +49,6 @@ def dkim_key() -> tuple[bytes, str]:
 
 
 @pytest.fixture
-async def relay() -> AsyncIterator[RecordingRelay]:
-    server = await RecordingRelay().start()
-    try:
-        yield server
-    finally:
-        await server.stop()
-
-
-@pytest.fixture
 async def zone(dkim_key: tuple[bytes, str]) -> AsyncIterator[DnsZone]:
     server = await DnsZone({"s1._domainkey.agents.example": [dkim_key[1]]}).start()
     try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -19,15 +18,6 @@ from ..conftest import make_config
 from .relay import RecordingRelay, write_ed25519_key, write_rsa_key
 
 LOOP_SECRET = "0123456789abcdef-test-secret"
-
-
-@pytest.fixture
-async def relay() -> AsyncIterator[RecordingRelay]:
-    server = await RecordingRelay().start()
-    try:
-        yield server
-    finally:
-        await server.stop()
 
 
 def outbound_config(database: dict[str, Any], relay: RecordingRelay, **outbound: Any) -> Config:
