@@ -19,6 +19,7 @@ from pytrs.commands import outbox as outbox_command
 from pytrs.commands import parse as parse_command
 from pytrs.commands import responses as responses_command
 from pytrs.config import Config, ConfigError, load_config
+from pytrs.postmaster.respond import notification_templates
 from pytrs.responders.dkim import DkimSigner
 from pytrs.responders.responses import specs_from_config
 from pytrs.schema import migrate
@@ -144,6 +145,7 @@ def _config(config: Config, args: argparse.Namespace) -> int:
     for check in (
         lambda: specs_from_config(config),
         lambda: DkimSigner.from_config(config.dkim_keys),
+        lambda: notification_templates(config),
     ):
         try:
             check()

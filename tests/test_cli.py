@@ -88,11 +88,13 @@ def test_config_check_compiles_templates_and_reads_keys(tmp_path: Path) -> None:
         'subject = "Re: {{ article.subject }"\nbody = "hello"\n'
         '[[dkim_keys]]\ndomain = "example.com"\nselector = "s1"\n'
         f'private_key_file = "{tmp_path / "missing.key"}"\n'
+        '[agent_mail]\nnew_ticket_body = "{{ ticket.nope() }}"\n'
     )
     bad = write_config(tmp_path / "bad.toml", {"url": "sqlite+aiosqlite:///x.db"}, extra=entries)
     result = pytrs(bad, "config", "check")
     assert result.returncode == 1
     assert b"auto_responses[0]" in result.stderr and b"dkim_keys[0]" in result.stderr
+    assert b"agent_mail" in result.stderr
 
 
 async def test_inbox_list_show_json(

@@ -275,7 +275,11 @@ async def test_notification_reply_token_authenticates_the_agent(
     assert msg["Auto-Submitted"] == "auto-generated"
     reply_to = msg["Reply-To"].addresses[0].addr_spec
     assert reply_to.startswith("support+r") and reply_to.endswith("@example.com")
-    assert ticket["tn"] in msg["Subject"]
+    assert msg["Subject"] == f"[Ticket#{ticket['tn']}] New ticket: Printer on fire"
+    body = msg.get_content()
+    assert f"New ticket Ticket#{ticket['tn']} in queue Support" in body
+    assert "> Hello, the printer is on fire." in body
+    assert "support+comment@example.com" in body  # how to add an internal note
     # The agent answers from a mail client without DKIM: the token in Reply-To is enough.
     answer = make_mail(
         sender=f"John Doe <{AGENT}>", to=reply_to, subject=f"Re: {msg['Subject']}",

@@ -310,6 +310,30 @@ class AgentMailConfig:
     # Tell the agents of a queue about new tickets and customer follow-ups by mail.
     notify_new_ticket: bool = True
     notify_follow_up: bool = True
+    # Jinja2 templates of those notifications (the auto-response variables; a footer on how
+    # to answer by mail is added by pytrs).
+    new_ticket_subject: str = field(
+        default="New ticket: {{ article.subject }}", metadata=rule(non_empty)
+    )
+    new_ticket_body: str = field(
+        default=(
+            "New ticket {{ ticket.hook }}{{ ticket.tn }} in queue {{ queue.name }}\n"
+            "From: {{ article.from }}\nSubject: {{ article.subject }}\n\n"
+            "{{ article.body | quote(30) }}\n"
+        ),
+        metadata=rule(non_empty),
+    )
+    follow_up_subject: str = field(
+        default="Follow-up: {{ article.subject }}", metadata=rule(non_empty)
+    )
+    follow_up_body: str = field(
+        default=(
+            "Follow-up to {{ ticket.hook }}{{ ticket.tn }} ({{ ticket.state }}) in queue "
+            "{{ queue.name }}\nFrom: {{ article.from }}\nSubject: {{ article.subject }}\n\n"
+            "{{ article.body | quote(30) }}\n"
+        ),
+        metadata=rule(non_empty),
+    )
 
 
 @dataclass(frozen=True, slots=True)

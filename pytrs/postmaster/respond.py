@@ -44,10 +44,11 @@ from pytrs.responders.responses import ResponseTable, preferred_languages
 from pytrs.responders.templates import (
     ArticleVars,
     CustomerVars,
+    ResponseTemplate,
     SystemVars,
     TemplateError,
     TicketVars,
-    quote,
+    compile_response,
     template_variables,
 )
 from pytrs.routing.decision import SENDER_BOUND, Action
@@ -101,14 +102,17 @@ class Responder:
         """The responder, or None (logged) when no loop-marker key is configured: the daemon
         always provides one (`schema.system_data`), a worker built by a tool may not."""
         try:
-            return cls(config, Composer.from_config(config))
+            composer = Composer.from_config(config)
         except ConfigError as exc:
             log.warning("%s: sends no mail (auto-responses, answers, notifications): %s", name, exc)
             return None
+        return cls(config, composer)
 
     def __init__(self, config: Config, composer: Composer) -> None:
+        """Raises ConfigError when a notification template does not compile."""
         self.config = config
         self.composer = composer
+        self.notices = notification_templates(config)
         self.tokens = ReplyTokens.from_config(config)
         self.loop_secret = composer.loop_secret
         self.senders: dict[str, tuple[str, str]] = {}
@@ -305,13 +309,16 @@ class Responder:
         if sender is None or not agents:
             return []
         address, name = sender
-        what = "New ticket" if new else "Follow-up"
+        template = self.notices["new_ticket" if new else "follow_up"]
+        try:
+            rendered = template.render(self._variables(plan, ticket, address, name))
+        except TemplateError as exc:
+            notes.append(f"agents not notified: {exc}")
+            return []
+        comment = _tagged(address, self.config.agent_mail.comment_tag)
         text = (
-            f"{what} [{self.config.ticket.hook}{ticket.tn}] in queue {ticket.queue}\n"
-            f"From: {plan.mail.from_}\nSubject: {plan.mail.subject}\n\n"
-            f"{quote(plan.mail.body, NOTIFY_LINES)}\n\n"
-            "Answer this mail to reply to the customer. To add an internal note instead, "
-            f"send it to {_tagged(address, self.config.agent_mail.comment_tag)}.\n"
+            f"{rendered.text.rstrip()}\n\n-- \nAnswer this mail to reply to the customer. To add "
+            f"an internal note instead, send it to {comment}.\n"
         )
         out: list[_Outgoing] = []
         for login, email in agents:
@@ -323,9 +330,8 @@ class Responder:
             composed = self.composer.compose(
                 Draft(
                     sender=formataddr((name, address)), to=[email], reply_to=reply_to,
-                    subject=f"{what}: {ticket.title or plan.mail.subject}", text=text,
-                    tn=ticket.tn, subject_kind="new", automatic=AUTO_GENERATED,
-                    message_id=message_id,
+                    subject=rendered.subject, text=text, tn=ticket.tn, subject_kind="new",
+                    automatic=AUTO_GENERATED, message_id=message_id,
                 )
             )  # fmt: skip
             out.append(_Outgoing(plan, ticket, composed, "notification",
@@ -385,6 +391,22 @@ class Responder:
             )  # fmt: skip
         if history:
             await conn.execute(insert(ticket_history), history)
+
+
+def notification_templates(config: Config) -> dict[str, ResponseTemplate]:
+    """The agent notification templates of `[agent_mail]`, compiled; raises ConfigError."""
+    am = config.agent_mail
+    try:
+        return {
+            "new_ticket": compile_response(
+                "agent-notification-new-ticket", am.new_ticket_subject, am.new_ticket_body
+            ),
+            "follow_up": compile_response(
+                "agent-notification-follow-up", am.follow_up_subject, am.follow_up_body
+            ),
+        }
+    except TemplateError as exc:
+        raise ConfigError(f"agent_mail: {exc}") from exc
 
 
 def response_type(plan: Planned) -> str | None:
