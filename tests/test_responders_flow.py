@@ -298,3 +298,29 @@ async def test_notification_reply_token_authenticates_the_agent(
     await send(daemon.port(), forged, rcpts=reply_to, sender=AGENT)
     await _settled(db)
     await _quiet(relay, 3)
+
+
+async def test_customer_language_picks_the_response(
+    database_settings: Any, db: Any, start_daemon: Any, relay: RecordingRelay, zone: DnsZone
+) -> None:
+    """The customer user's UserLanguage preference wins over the mail's Content-Language."""
+    async with db.transaction() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO customer_user (login, email, customer_id, first_name, last_name,"
+                " valid_id, create_time, create_by, change_time, change_by) VALUES ('alice',"
+                " 'alice@customer.example', 'ACME', 'Alice', 'Kunde', 1, CURRENT_TIMESTAMP, 1,"
+                " CURRENT_TIMESTAMP, 1)"
+            )
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO customer_preferences (user_id, preferences_key, preferences_value)"
+                " VALUES ('alice', 'UserLanguage', 'de')"
+            )
+        )
+    daemon = await start_daemon(_config(database_settings, relay, zone))
+    english = b"Content-Language: en\r\n" + make_mail(sender=CUSTOMER, subject="Drucker")
+    await send(daemon.port(), english)
+    [reply] = await relay.wait_for(1)
+    assert "Wir haben" in _parsed(reply).get_content()

@@ -189,7 +189,9 @@ class Responder:
             notes.append(f"no {kind}: " + "; ".join(refused))
             return None
         queue_id = self._queue_id(ticket)
-        languages = preferred_languages(plan.mail.header("Content-Language") or "")
+        languages = preferred_languages(
+            ticket.customer_language, plan.mail.header("Content-Language") or ""
+        )
         response = responses.pick(queue_id, kind, languages)
         if response is None:
             notes.append(f"no {kind}: none configured for queue {ticket.queue}")

@@ -503,6 +503,19 @@ class SystemData(AuditMixin, Base):
     data_value: Mapped[str | None] = mapped_column(Text)
 
 
+
+class CustomerPreferences(Base):
+    """Znuny's per-customer-user settings (key/value by login); pytrs reads `UserLanguage` to
+    pick an auto-response's language."""
+
+    __tablename__ = "customer_preferences"
+    __table_args__ = (Index("ix_customer_preferences_user_id", "user_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(250))
+    preferences_key: Mapped[str] = mapped_column(String(150))
+    preferences_value: Mapped[str | None] = mapped_column(String(250))
+
+
 inbox = cast(Table, InboxMessage.__table__)
 mail_account = cast(Table, MailAccount.__table__)
 mailbox_cursor = cast(Table, MailboxCursor.__table__)
@@ -628,3 +641,4 @@ auto_response = cast(Table, AutoResponse.__table__)
 queue_auto_response = cast(Table, QueueAutoResponse.__table__)
 address_suppression = cast(Table, AddressSuppression.__table__)
 system_data = cast(Table, SystemData.__table__)
+customer_preferences = cast(Table, CustomerPreferences.__table__)

@@ -21,6 +21,7 @@ from pytrs.schema.tables import (
     TicketStateType,
     article,
     article_data_mime,
+    customer_preferences,
     customer_user,
     dynamic_field,
     queue,
@@ -98,6 +99,7 @@ class TicketSummary:
     # The newest customer-visible article from the customer's side: what an answer threads to.
     last_customer_message_id: str = ""
     last_customer_references: str = ""
+    customer_language: str = ""  # the customer user's UserLanguage preference
 
 
 async def ticket_summaries(conn: AsyncConnection, ids: Collection[int]) -> dict[int, TicketSummary]:
@@ -122,6 +124,7 @@ async def ticket_summaries(conn: AsyncConnection, ids: Collection[int]) -> dict[
         .where(ticket.c.id.in_(list(ids)))
     )  # fmt: skip
     latest = await _last_customer_articles(conn, ids)
+    languages = await _customer_languages(conn, ids)
     found: dict[int, TicketSummary] = {}
     for r in rows:
         login = r.customer_user_id or ""
@@ -130,9 +133,21 @@ async def ticket_summaries(conn: AsyncConnection, ids: Collection[int]) -> dict[
         found[r.id] = TicketSummary(
             r.id, r.tn, r.title or "", r.queue, r.state, r.state_type, r.priority, login,
             r.customer_id or "", email, r.first_name or "", r.last_name or "", r.email is not None,
-            message_id, references,
+            message_id, references, languages.get(login, ""),
         )  # fmt: skip
     return found
+
+
+async def _customer_languages(conn: AsyncConnection, ids: Collection[int]) -> dict[str, str]:
+    """UserLanguage of the customer users of tickets `ids`, by login."""
+    logins = select(ticket.c.customer_user_id).where(ticket.c.id.in_(list(ids)))
+    rows = await conn.execute(
+        select(customer_preferences.c.user_id, customer_preferences.c.preferences_value).where(
+            customer_preferences.c.user_id.in_(logins),
+            customer_preferences.c.preferences_key == "UserLanguage",
+        )
+    )
+    return {r.user_id: r.preferences_value or "" for r in rows}
 
 
 async def _last_customer_articles(
