@@ -324,3 +324,36 @@ async def test_customer_language_picks_the_response(
     await send(daemon.port(), english)
     [reply] = await relay.wait_for(1)
     assert "Wir haben" in _parsed(reply).get_content()
+
+
+async def test_auto_reject_and_auto_reply_for_a_new_ticket(
+    database_settings: Any, db: Any, start_daemon: Any, relay: RecordingRelay, zone: DnsZone
+) -> None:
+    """A follow-up to a closed ticket: `auto reject` where the queue rejects, `auto reply/new
+    ticket` where it opens a new one (REFERENCE §8)."""
+    responses = [
+        {"queue": "Billing", "type": "auto reject", "subject": "Closed: {{ article.subject }}",
+         "body": "Ticket {{ ticket.tn }} is closed; please write a new mail.\n"},
+        {"queue": "Sales", "type": "auto reply/new ticket", "subject": "New: {{ article.subject }}",
+         "body": "We opened {{ ticket.tn }} for you.\n"},
+        {"queue": "Sales", "type": "auto reply", "subject": "Re: {{ article.subject }}",
+         "body": "Thanks.\n"},
+    ]  # fmt: skip
+    daemon = await start_daemon(_config(database_settings, relay, zone, auto_responses=responses))
+    for to in ("billing@example.com", "sales@example.com"):
+        await send(daemon.port(), make_mail(sender=CUSTOMER, to=to, subject=f"to {to}"), to)
+    await relay.wait_for(1)  # Sales' auto reply; Billing has none for new tickets
+    billing, sales = await tickets(db)
+    async with db.transaction() as conn:
+        await conn.execute(text("UPDATE ticket SET ticket_state_id = 2"))  # closed successful
+    for t, to in ((billing, "billing@example.com"), (sales, "sales@example.com")):
+        subject = f"Re: [Ticket#{t['tn']}] {t['title']}"
+        await send(daemon.port(), make_mail(sender=CUSTOMER, to=to, subject=subject), to)
+    received = await relay.wait_for(3)
+    bodies = sorted(_parsed(r).get_content().replace("\r\n", "\n") for r in received[1:])
+    fresh = (await tickets(db))[-1]
+    assert bodies == sorted(
+        [f"Ticket {billing['tn']} is closed; please write a new mail.\n",
+         f"We opened {fresh['tn']} for you.\n"]
+    )  # fmt: skip
+    assert ("SendAutoReject", "%%alice@customer.example") in await history(db, billing["id"])

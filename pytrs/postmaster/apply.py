@@ -33,7 +33,7 @@ from pytrs.postmaster.rows import (
     mime_row,
     trace,
 )
-from pytrs.routing.decision import SENDER_BOUND, Action, Decision, RoutingInput
+from pytrs.routing.decision import Action, Decision, RoutingInput
 from pytrs.routing.subject import CleanOptions, clean_subject, ticket_title
 from pytrs.schema import outbox_repo, seed
 from pytrs.schema.inbox_repo import DONE, DUPLICATE, ClaimedMessage
@@ -312,7 +312,7 @@ def _new_ticket_history(
             rows, f"%%{plan.tn}%%{ticket_id}%%Normal", "TicketLinkAdd",
             _Where(old_id, ctx.queues[old.queue].id if old.queue in ctx.queues else 1), None, now,
         )  # fmt: skip
-        if decision.followup_via in SENDER_BOUND:
+        if decision.stranger:
             _history(
                 rows, f"%%Opened instead of a follow-up to {old.tn}: "
                 f"{plan.item.sender or 'sender'} is not a participant",

@@ -51,7 +51,7 @@ from pytrs.responders.templates import (
     compile_response,
     template_variables,
 )
-from pytrs.routing.decision import SENDER_BOUND, Action
+from pytrs.routing.decision import Action
 from pytrs.schema import outbox_repo, seed, ticket_repo
 from pytrs.schema.inbox_repo import DONE
 from pytrs.schema.tables import (
@@ -415,10 +415,10 @@ def response_type(plan: Planned) -> str | None:
     """Znuny's auto-response type for what routing did with a mail (REFERENCE §8)."""
     decision = plan.decision
     if decision.action is Action.NEW_TICKET:
-        reopened_elsewhere = (
-            decision.ticket is not None and decision.followup_via not in SENDER_BOUND
-        )
-        return "auto reply/new ticket" if reopened_elsewhere else "auto reply"
+        # A closed ticket's queue opened this one (Znuny's return code 3); a stranger's mail
+        # that only quoted a number gets the plain auto reply.
+        instead_of_closed = decision.ticket is not None and not decision.stranger
+        return "auto reply/new ticket" if instead_of_closed else "auto reply"
     if decision.action is Action.FOLLOW_UP and not decision.internal:
         return "auto follow up"
     if decision.action is Action.REJECT:

@@ -135,6 +135,7 @@ class Decision:
     reasons: tuple[str, ...] = ()
     external: ExternalNumber | None = None  # the number that routed it, or to store
     duplicate_of: SameMail | None = None
+    stranger: bool = False  # a new ticket instead of a follow-up from a non-participant
 
     @property
     def reopen(self) -> bool:
@@ -252,6 +253,7 @@ def decide(
         else:
             reasons.append("→ a new ticket, not a follow-up")
             decision = _new_ticket(item, policy, reasons, ticket, via, external)
+            decision = dataclasses.replace(decision, stranger=True)
             return _same_mail(decision, item, known, policy)
     if ticket is not None:
         decision = _follow_up(item, policy, ticket, via, internal, reasons, external)

@@ -503,7 +503,6 @@ class SystemData(AuditMixin, Base):
     data_value: Mapped[str | None] = mapped_column(Text)
 
 
-
 class CustomerPreferences(Base):
     """Znuny's per-customer-user settings (key/value by login); pytrs reads `UserLanguage` to
     pick an auto-response's language."""

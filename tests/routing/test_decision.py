@@ -69,6 +69,7 @@ def test_follow_up_options(
     assert decision.followup_via == "subject"
     if action is Action.NEW_TICKET:
         assert decision.ticket == ticket and decision.queue == "Support"
+        assert not decision.stranger  # opened because the ticket is closed
 
 
 def test_keep_state_and_explicit_state() -> None:
@@ -145,7 +146,7 @@ def test_external_numbers_respect_state_types() -> None:
 def test_sender_bound_follow_ups() -> None:
     stranger = _item(sender="mallory@evil.example")
     decision = decide(stranger, NUMBERS, _known(), POLICY)
-    assert decision.action is Action.NEW_TICKET and decision.ticket == OPEN
+    assert decision.action is Action.NEW_TICKET and decision.ticket == OPEN and decision.stranger
     internal = decide(
         stranger, NUMBERS, _known(), replace(POLICY, unknown_sender_followup="internal")
     )
