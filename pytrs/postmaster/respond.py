@@ -34,13 +34,13 @@ from pytrs.config import Config, ConfigError
 from pytrs.parsers import message_id_md5
 from pytrs.postmaster.apply import ApplyContext, Planned
 from pytrs.postmaster.rows import audit, epoch, history_row
-from pytrs.responders.loop_protection import LoopPolicy, clear_to_send, may_auto_answer
+from pytrs.responders.loop_protection import LoopPolicy, Recipient, clear_many, may_auto_answer
 from pytrs.responders.marker import HEADER as LOOP_HEADER
 from pytrs.responders.marker import read_loop_marker
 from pytrs.responders.message import AUTO_GENERATED, AUTO_REPLIED, Composed, Composer, Draft, Parent
 from pytrs.responders.quoting import trim_quoted
 from pytrs.responders.reply_token import ReplyTokens, notification_message_id, reply_address
-from pytrs.responders.responses import ResponseTable, preferred_languages
+from pytrs.responders.responses import AutoResponse, ResponseTable, preferred_languages
 from pytrs.responders.templates import (
     ArticleVars,
     CustomerVars,
@@ -84,6 +84,18 @@ class _Outgoing:
     article_id: int | None = None  # the article it belongs to (an agent's answer)
     new_article: bool = False  # stored as a system article of its own (auto-responses)
     queue_id: int = 1
+
+
+@dataclass(slots=True)
+class _Candidate:
+    """A mail that gets an auto-response if its recipients still have budget today."""
+
+    plan: Planned
+    ticket: TicketSummary
+    kind: str
+    response: AutoResponse
+    recipients: tuple[Recipient, ...]
+    refused: list[str]
 
 
 @dataclass(slots=True)
@@ -155,6 +167,7 @@ class Responder:
         )
         result = Responses()
         outgoing: list[_Outgoing] = []
+        candidates: list[_Candidate] = []
         for plan in answered:
             outcome = done[plan.claimed.id]
             ticket = tickets[outcome["ticket_id"]]
@@ -162,20 +175,22 @@ class Responder:
             if plan.item.agent:
                 outgoing += self._relay(plan, ticket, outcome["article_id"], policy, notes)
                 continue
-            answer = await self._auto_response(conn, plan, ticket, responses, policy, notes)
-            if answer is not None:
-                outgoing.append(answer)
+            candidate = self._candidate(plan, ticket, responses, policy, notes)
+            if candidate is not None:
+                candidates.append(candidate)
             outgoing += self._notifications(plan, ticket, notes)
+        outgoing += await self._auto_responses(conn, candidates, result)
         await self._store(conn, outgoing, ctx)
         result.queued = len(outgoing)
         return result
 
     # --- auto-responses ---------------------------------------------------------------------
 
-    async def _auto_response(
-        self, conn: AsyncConnection, plan: Planned, ticket: TicketSummary,
-        responses: ResponseTable, policy: LoopPolicy, notes: list[str],
-    ) -> _Outgoing | None:  # fmt: skip
+    def _candidate(
+        self, plan: Planned, ticket: TicketSummary, responses: ResponseTable,
+        policy: LoopPolicy, notes: list[str],
+    ) -> _Candidate | None:  # fmt: skip
+        """Which auto-response a mail gets and to whom, before the daily budget is asked."""
         kind = response_type(plan)
         if kind is None:
             return None
@@ -188,29 +203,50 @@ class Responder:
         if not verdict.allowed:
             notes.append(f"no {kind}: " + "; ".join(refused))
             return None
-        queue_id = self._queue_id(ticket)
         languages = preferred_languages(
             ticket.customer_language, plan.mail.header("Content-Language") or ""
         )
-        response = responses.pick(queue_id, kind, languages)
+        response = responses.pick(self._queue_id(ticket), kind, languages)
         if response is None:
             notes.append(f"no {kind}: none configured for queue {ticket.queue}")
             return None
-        recipients = []
-        for recipient in verdict.recipients:
-            refusal = await clear_to_send(conn, recipient.address, self.config.loop_protection)
-            if refusal is None:
-                recipients.append(recipient.header)
-            else:
-                refused.append(str(refusal))
-        if not recipients:
-            notes.append(f"no {kind}: " + "; ".join(refused))
-            return None
+        return _Candidate(plan, ticket, kind, response, verdict.recipients, refused)
+
+    async def _auto_responses(
+        self, conn: AsyncConnection, candidates: list[_Candidate], result: Responses
+    ) -> list[_Outgoing]:
+        """The budget of every recipient in one go (`clear_many`), then render and compose."""
+        wanted = [r.address for c in candidates for r in c.recipients]
+        answers = iter(await clear_many(conn, wanted, self.config.loop_protection))
+        out: list[_Outgoing] = []
+        for c in candidates:
+            notes = result.notes[c.plan.claimed.id]
+            recipients = []
+            for recipient in c.recipients:
+                refusal = next(answers)
+                if refusal is None:
+                    recipients.append(recipient.header)
+                else:
+                    c.refused.append(str(refusal))
+            if not recipients:
+                notes.append(f"no {c.kind}: " + "; ".join(c.refused))
+                continue
+            composed = self._compose_response(c, recipients, notes)
+            if composed is not None:
+                queue_id = self._queue_id(c.ticket)
+                out.append(_Outgoing(c.plan, c.ticket, composed, c.kind, HISTORY[c.kind], None,
+                                     True, queue_id))  # fmt: skip
+        return out
+
+    def _compose_response(
+        self, c: _Candidate, recipients: list[str], notes: list[str]
+    ) -> Composed | None:
+        response, plan, ticket = c.response, c.plan, c.ticket
         try:
             rendered = response.render(self._variables(plan, ticket, response.sender_address,
                                                        response.sender_name))  # fmt: skip
         except TemplateError as exc:
-            notes.append(f"no {kind}: template {response.name} failed: {exc}")
+            notes.append(f"no {c.kind}: template {response.name} failed: {exc}")
             log.warning(
                 "inbox %d: auto-response %s failed: %s", plan.claimed.id, response.name, exc
             )
@@ -222,10 +258,10 @@ class Responder:
                 answering=_parent(plan), automatic=AUTO_REPLIED, language=response.language,
             )
         )  # fmt: skip
-        notes.append(f"{kind} {response.name} to {', '.join(recipients)}")
-        if refused:
-            notes.append("not to: " + "; ".join(refused))
-        return _Outgoing(plan, ticket, composed, kind, HISTORY[kind], None, True, queue_id)
+        notes.append(f"{c.kind} {response.name} to {', '.join(recipients)}")
+        if c.refused:
+            notes.append("not to: " + "; ".join(c.refused))
+        return composed
 
     def _marker_verified(self, plan: Planned) -> bool:
         value = plan.mail.header(LOOP_HEADER)

@@ -26,7 +26,7 @@ different time zones share one count, and only mail that passed every other chec
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from email.utils import formataddr, getaddresses
@@ -291,6 +291,70 @@ async def clear_to_send(
     if not await take_budget(conn, address, moment.date(), limit):
         return Refusal("daily-limit", f"{limit} auto-responses a day (UTC) already sent", address)
     return None
+
+
+async def clear_many(
+    conn: AsyncConnection,
+    addresses: Sequence[str],
+    config: LoopProtectionConfig,
+    *,
+    now: datetime | None = None,
+) -> list[Refusal | None]:
+    """`clear_to_send` for a whole batch in a handful of statements: one answer per entry of
+    `addresses`, in order (an address listed twice takes two of its budget).
+
+    The postmaster answers a batch of mail in one transaction; asking address by address cost
+    four or five round trips each. The locks are taken in address order, so two batches that
+    share addresses wait for each other instead of deadlocking.
+    """
+    moment = now or datetime.now(UTC)
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    wanted = [a.strip().lower() for a in addresses]
+    distinct = sorted(set(wanted))
+    if not distinct:
+        return []
+    blocked = await suppressed(conn, distinct, moment)
+    open_ = [a for a in distinct if a not in blocked and config.limit_for(a) > 0]
+    used = await _used_today(conn, open_, moment.date())
+    answers: list[Refusal | None] = []
+    taken: list[dict[str, str]] = []
+    day = moment.date().isoformat()
+    for address in wanted:
+        limit = config.limit_for(address)
+        if address in blocked:
+            answers.append(Refusal("suppressed", blocked[address].reason, address))
+        elif used.get(address, 0) >= limit:
+            answers.append(
+                Refusal("daily-limit", f"{limit} auto-responses a day (UTC) already sent", address)
+            )
+        else:
+            used[address] = used.get(address, 0) + 1
+            taken.append({"sent_to": address, "sent_date": day})
+            answers.append(None)
+    if taken:
+        await conn.execute(insert(tlp), taken)
+    return answers
+
+
+async def _used_today(conn: AsyncConnection, addresses: list[str], today: date) -> dict[str, int]:
+    """Lock `addresses` (PostgreSQL: advisory, in order), drop their earlier days, count today."""
+    if not addresses:
+        return {}
+    if conn.dialect.name == "postgresql":
+        keys = [_lock_key(a) for a in addresses]
+        await conn.execute(
+            text("SELECT pg_advisory_xact_lock(:space, k) FROM unnest(CAST(:keys AS int[])) AS k"),
+            {"space": _LOCK_SPACE, "keys": keys},
+        )
+    day = today.isoformat()
+    await conn.execute(delete(tlp).where(tlp.c.sent_to.in_(addresses), tlp.c.sent_date != day))
+    rows = await conn.execute(
+        select(tlp.c.sent_to, func.count())
+        .where(tlp.c.sent_to.in_(addresses), tlp.c.sent_date == day)
+        .group_by(tlp.c.sent_to)
+    )
+    return {address: int(n) for address, n in rows}
 
 
 def _lock_key(address: str) -> int:

@@ -18,6 +18,7 @@ from pytrs.parsers.model import ParsedMail
 from pytrs.responders.loop_protection import (
     LoopPolicy,
     Recipient,
+    clear_many,
     clear_to_send,
     may_auto_answer,
     purge_loop_protection,
@@ -324,5 +325,49 @@ async def test_many_concurrent_senders_on_two_engines_never_overshoot(
         results = await asyncio.gather(*(attempt(h) for _ in range(10) for h in (db, other)))
         assert sum(results) == 7
         assert await used(db, "alice@customer.example") == 7
+    finally:
+        await other.close()
+
+
+async def test_clear_many_answers_a_batch_in_order(db: Database) -> None:
+    """The batch form: one answer per entry, an address listed twice takes two of its budget,
+    suppressed addresses take none, earlier days do not count."""
+    section = make_config({"url": "sqlite+aiosqlite://"}, loop_protection={
+        "max_auto_responses_per_address_per_day": 2, "per_address_limits": ["vip@x.example=3"],
+    }).loop_protection  # fmt: skip
+    now = datetime(2026, 11, 25, 12, 0)
+    async with db.transaction() as conn:
+        await conn.execute(insert(ticket_loop_protection).values(
+            sent_to="alice@customer.example", sent_date="2026-11-24"))  # fmt: skip
+        await conn.execute(insert(address_suppression).values(
+            address="gone@customer.example", reason="hard bounce 5.1.1",
+            suppressed_until=now + timedelta(days=1), created_at=now))  # fmt: skip
+        answers = await clear_many(
+            conn,
+            ["Alice@customer.example", "alice@customer.example", "alice@customer.example",
+             "gone@customer.example", "vip@x.example", "vip@x.example", "vip@x.example"],
+            section, now=now,
+        )  # fmt: skip
+    reasons = [a.reason if a else None for a in answers]
+    assert reasons == [None, None, "daily-limit", "suppressed", None, None, None]
+    assert await used(db, "alice@customer.example") == 2
+
+
+async def test_clear_many_on_two_engines_never_overshoots(config: Config, db: Database) -> None:
+    other = create_database(config.database)
+    section = replace(config.loop_protection, max_auto_responses_per_address_per_day=5)
+    try:
+
+        async def batch(handle: Database) -> int:
+            async with handle.transaction() as conn:
+                answers = await clear_many(
+                    conn, ["b@customer.example", "a@customer.example"] * 2, section
+                )
+                await asyncio.sleep(0.05)  # hold the locks while the others try
+                return sum(a is None for a in answers)
+
+        results = await asyncio.gather(*(batch(h) for _ in range(4) for h in (db, other)))
+        assert sum(results) == 10  # 5 for each of the two addresses, never more
+        assert await used(db, "a@customer.example") == await used(db, "b@customer.example") == 5
     finally:
         await other.close()
