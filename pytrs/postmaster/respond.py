@@ -417,12 +417,13 @@ class Responder:
                 [{"article_id": o.article_id, "body": o.composed.raw, **audit(ctx.now)}
                  for o in new],
             )  # fmt: skip
+        await outbox_repo.enqueue_many(
+            conn,
+            [outbox_repo.Queued(o.composed, o.ticket.id, o.article_id, o.kind) for o in outgoing],
+            now=ctx.now,
+        )
         history = []
         for o in outgoing:
-            await outbox_repo.enqueue(
-                conn, o.composed, ticket_id=o.ticket.id, article_id=o.article_id, kind=o.kind,
-                now=ctx.now,
-            )  # fmt: skip
             history.append(
                 history_row(f"%%{', '.join(o.composed.recipients)}", o.history, o.ticket.id,
                             o.article_id, o.queue_id, ctx.now)

@@ -132,6 +132,16 @@ class Requeue:
         return self.state == FAILED and self.kept_raw
 
 
+@dataclass(frozen=True, slots=True)
+class Queued:
+    """One mail for `enqueue_many`, with what it belongs to."""
+
+    mail: Sendable
+    ticket_id: int | None = None
+    article_id: int | None = None
+    kind: str = "mail"
+
+
 async def enqueue(
     conn: AsyncConnection,
     mail: Sendable,
@@ -148,23 +158,38 @@ async def enqueue(
     ``wake_sender``), or it finds the row within ``[outbound] poll_interval_seconds``. Raises
     ValueError for a mail without recipients, bytes or Message-ID.
     """
+    now = now or utcnow()
+    row = _row(Queued(mail, ticket_id, article_id, kind), now, not_before or now)
+    result = await conn.execute(outbox.insert().values(**row).returning(outbox.c.id))
+    return int(result.scalar_one())
+
+
+async def enqueue_many(
+    conn: AsyncConnection, items: Sequence[Queued], *, now: datetime | None = None
+) -> None:
+    """`enqueue` for a batch in one statement (the postmaster answers a batch at a time).
+
+    Raises ValueError for a bad entry before anything is written.
+    """
+    now = now or utcnow()
+    rows = [_row(item, now, now) for item in items]
+    if rows:
+        await conn.execute(outbox.insert(), rows)
+
+
+def _row(item: Queued, now: datetime, due: datetime) -> dict[str, Any]:
+    mail = item.mail
     recipients = list(dict.fromkeys(mail.recipients))
     if not recipients or not mail.raw or not mail.message_id:
         raise ValueError("an outbox mail needs recipients, bytes and a Message-ID")
     if len(mail.message_id) > MESSAGE_ID_MAX:
         raise ValueError(f"Message-ID longer than {MESSAGE_ID_MAX} characters")
-    now = now or utcnow()
-    result = await conn.execute(
-        outbox.insert()
-        .values(
-            ticket_id=ticket_id, article_id=article_id, kind=kind[:50], state=PENDING,
-            envelope_from=mail.envelope_from[:250], recipients=json.dumps(recipients),
-            message_id=mail.message_id, raw=mail.raw, size=len(mail.raw), attempts=0,
-            next_attempt_at=not_before or now, created_at=now,
-        )
-        .returning(outbox.c.id)
-    )  # fmt: skip
-    return int(result.scalar_one())
+    return {
+        "ticket_id": item.ticket_id, "article_id": item.article_id, "kind": item.kind[:50],
+        "state": PENDING, "envelope_from": mail.envelope_from[:250],
+        "recipients": json.dumps(recipients), "message_id": mail.message_id, "raw": mail.raw,
+        "size": len(mail.raw), "attempts": 0, "next_attempt_at": due, "created_at": now,
+    }  # fmt: skip
 
 
 def _due(now: datetime) -> Any:
