@@ -122,7 +122,9 @@ async def test_two_senders_on_two_engines_never_send_a_row_twice(
     assert_each_sent_once(relay, found)
     assert {r.attempts for r in found} == {1}  # nobody claimed a row another had
     assert len({r.claimed_by for r in found}) == 1  # one process, four lanes
-    assert relay.connections == 4
+    # Connections are reused: at most one per lane (two senders × two), not one per mail. A
+    # lane that never got a row (one sender can take most of them) never connects.
+    assert 1 <= relay.connections <= 4
 
 
 async def test_the_daemon_runs_the_sender_and_wakes_it(
