@@ -357,3 +357,18 @@ async def test_auto_reject_and_auto_reply_for_a_new_ticket(
          f"We opened {fresh['tn']} for you.\n"]
     )  # fmt: skip
     assert ("SendAutoReject", "%%alice@customer.example") in await history(db, billing["id"])
+
+
+async def test_an_unanswerable_sender_does_not_fail_the_mail(
+    database_settings: Any, db: Any, start_daemon: Any, relay: RecordingRelay, zone: DnsZone
+) -> None:
+    """An address no relay would take (no domain) gets no auto-response, and says why; the
+    mail itself becomes its ticket as usual, never quarantined for it."""
+    daemon = await start_daemon(_config(database_settings, relay, zone))
+    await send(daemon.port(), make_mail(sender="Root <root@localhost>", subject="cron output"))
+    await _settled(db)
+    await _quiet(relay, 0, 0.5)
+    assert [t["title"] for t in await tickets(db)] == ["cron output"]
+    async with db.connect() as conn:
+        state, trace = (await conn.execute(text("SELECT state, trace FROM inbox_message"))).one()
+    assert state == "done" and "no auto reply" in trace

@@ -37,7 +37,15 @@ from pytrs.postmaster.rows import audit, epoch, history_row
 from pytrs.responders.loop_protection import LoopPolicy, Recipient, clear_many, may_auto_answer
 from pytrs.responders.marker import HEADER as LOOP_HEADER
 from pytrs.responders.marker import read_loop_marker
-from pytrs.responders.message import AUTO_GENERATED, AUTO_REPLIED, Composed, Composer, Draft, Parent
+from pytrs.responders.message import (
+    AUTO_GENERATED,
+    AUTO_REPLIED,
+    Composed,
+    ComposeError,
+    Composer,
+    Draft,
+    Parent,
+)
 from pytrs.responders.quoting import trim_quoted
 from pytrs.responders.reply_token import ReplyTokens, notification_message_id, reply_address
 from pytrs.responders.responses import AutoResponse, ResponseTable, preferred_languages
@@ -251,13 +259,15 @@ class Responder:
                 "inbox %d: auto-response %s failed: %s", plan.claimed.id, response.name, exc
             )
             return None
-        composed = self.composer.compose(
+        composed = self._compose(
             Draft(
                 sender=response.sender, to=recipients, subject=rendered.subject,
                 text=rendered.text, html=rendered.html, tn=ticket.tn, subject_kind="reply",
                 answering=_parent(plan), automatic=AUTO_REPLIED, language=response.language,
-            )
+            ), plan, f"no {c.kind}", notes,
         )  # fmt: skip
+        if composed is None:
+            return None
         notes.append(f"{c.kind} {response.name} to {', '.join(recipients)}")
         if c.refused:
             notes.append("not to: " + "; ".join(c.refused))
@@ -316,15 +326,17 @@ class Responder:
             a for a in plan.mail.addresses("Cc")
             if not policy.is_system_address(a) and a not in left_out
         ]  # fmt: skip
-        composed = self.composer.compose(
+        composed = self._compose(
             Draft(
                 sender=formataddr((sender[1], sender[0])), to=[customer], cc=cc,
                 subject=plan.mail.subject, text=body, tn=ticket.tn, subject_kind="reply",
                 answering=Parent(ticket.last_customer_message_id,
                                  ticket.last_customer_references)
                 if ticket.last_customer_message_id else None,
-            )
+            ), plan, "answer by agent not relayed", notes,
         )  # fmt: skip
+        if composed is None:
+            return []
         notes.append(f"answer by agent {plan.item.agent} relayed to "
                      + ", ".join([ticket.customer_email, *cc]))  # fmt: skip
         return [_Outgoing(plan, ticket, composed, "answer", "SendAnswer", article_id, False,
@@ -365,18 +377,30 @@ class Responder:
                 token = self.tokens.make(ticket.tn, login)
                 reply_to = reply_address(address, token)
                 message_id = notification_message_id(token, address.rpartition("@")[2])
-            composed = self.composer.compose(
+            composed = self._compose(
                 Draft(
                     sender=formataddr((name, address)), to=[email], reply_to=reply_to,
                     subject=rendered.subject, text=text, tn=ticket.tn, subject_kind="new",
                     automatic=AUTO_GENERATED, message_id=message_id,
-                )
+                ), plan, f"{login} not notified", notes,
             )  # fmt: skip
+            if composed is None:
+                continue
             out.append(_Outgoing(plan, ticket, composed, "notification",
                                  "SendAgentNotification", None, False,
                                  self._queue_id(ticket)))  # fmt: skip
         notes.append(f"notified {', '.join(login for login, _ in agents)}")
         return out
+
+    def _compose(self, draft: Draft, plan: Planned, what: str, notes: list[str]) -> Composed | None:
+        """The mail, or None with the reason noted: an address in a customer's mail (or in the
+        configuration) that no relay would take must not fail the mail that caused it."""
+        try:
+            return self.composer.compose(draft)
+        except (ComposeError, ValueError) as exc:
+            notes.append(f"{what}: {exc}")
+            log.warning("inbox %d: %s: %s", plan.claimed.id, what, exc)
+            return None
 
     # --- storing ----------------------------------------------------------------------------
 
