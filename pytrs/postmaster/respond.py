@@ -375,8 +375,11 @@ class Responder:
             reply_to, message_id = address, ""
             if self.tokens.enabled:
                 token = self.tokens.make(ticket.tn, login)
-                reply_to = reply_address(address, token)
-                message_id = notification_message_id(token, address.rpartition("@")[2])
+                try:
+                    reply_to = reply_address(address, token)
+                    message_id = notification_message_id(token, address.rpartition("@")[2])
+                except ValueError as exc:  # a local part too long to carry a token
+                    notes.append(f"no reply token for {login}: {exc}")
             composed = self._compose(
                 Draft(
                     sender=formataddr((name, address)), to=[email], reply_to=reply_to,
