@@ -82,6 +82,7 @@ class PostmasterWorker:
         self.on_outbox = on_outbox
         self.responder = Responder.from_config(config, name)
         self.responses: ResponseTable | None = None
+        self._loop_policy: tuple[dict[str, str], LoopPolicy] | None = None
         self.authenticator = AgentAuthenticator(config)
         pm = config.postmaster
         self.batch_size = pm.batch_size
@@ -292,7 +293,11 @@ class PostmasterWorker:
         if self.responder is None or not planned:
             return 0
         self.responses = await response_repo.current_responses(conn, self.responses)
-        policy = LoopPolicy.build(self.config, self.addresses.queues_by_address)
+        addresses = self.addresses.queues_by_address
+        if self._loop_policy is None or self._loop_policy[0] is not addresses:
+            # Rebuilt only when the address book was reloaded (it is replaced as a whole).
+            self._loop_policy = (addresses, LoopPolicy.build(self.config, addresses))
+        policy = self._loop_policy[1]
         return await self.responder.respond_batch(conn, planned, ctx, self.responses, policy)
 
     async def _identify_agents(self, parsed: list[Parsed]) -> None:
