@@ -204,7 +204,14 @@ class PostmasterWorker:
         for message, error in failed:
             await self._fail(message, error)
         if parsed:
-            await self._identify_agents(parsed)
+            try:
+                await self._identify_agents(parsed)
+            except Exception as exc:
+                # Without knowing which mail is an agent's, none can be routed correctly:
+                # every message of the batch backs off and tries again.
+                for one in parsed:
+                    await self._fail(one.claimed, describe(exc))
+                return len(claimed)
             try:
                 await self._process(parsed)
             except Exception as exc:
