@@ -23,7 +23,7 @@ import json
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from email.utils import formataddr
 from typing import Any
 
@@ -292,7 +292,7 @@ class Responder:
                 self.config.ticket.hook, ticket.customer_user, ticket.customer_id,
             ),
             ArticleVars(mail.subject, mail.from_, mail.to, mail.cc, mail.body, mail.message_id,
-                        datetime.now()),
+                        datetime.now(UTC)),
             SystemVars(address, name),
             customer,
         )  # fmt: skip
