@@ -31,9 +31,8 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pytrs.config import Config, ConfigError
-from pytrs.parsers import message_id_md5
 from pytrs.postmaster.apply import ApplyContext, Planned
-from pytrs.postmaster.rows import audit, epoch, history_row
+from pytrs.postmaster.rows import audit, history_row, sent_mime_row
 from pytrs.responders.loop_protection import LoopPolicy, Recipient, clear_many, may_auto_answer
 from pytrs.responders.marker import HEADER as LOOP_HEADER
 from pytrs.responders.marker import read_loop_marker
@@ -438,7 +437,10 @@ class Responder:
             )  # fmt: skip
             for o, article_id in zip(new, result.scalars(), strict=True):
                 o.article_id = int(article_id)
-            await conn.execute(insert(article_data_mime), [_mime_row(o, ctx.now) for o in new])
+            await conn.execute(
+                insert(article_data_mime),
+                [sent_mime_row(o.composed, o.article_id, ctx.now) for o in new],
+            )
             await conn.execute(
                 insert(article_data_mime_plain),
                 [{"article_id": o.article_id, "body": o.composed.raw, **audit(ctx.now)}
@@ -500,14 +502,3 @@ def _parent(plan: Planned) -> Parent | None:
 def _tagged(address: str, tag: str) -> str:
     local, _, domain = address.rpartition("@")
     return f"{local}+{tag}@{domain}"
-
-
-def _mime_row(o: _Outgoing, now: datetime) -> dict[str, Any]:
-    c = o.composed
-    return {
-        "article_id": o.article_id, "a_from": c.from_, "a_reply_to": c.reply_to, "a_to": c.to,
-        "a_cc": c.cc, "a_bcc": "", "a_subject": c.subject, "a_message_id": c.message_id,
-        "a_message_id_md5": message_id_md5(c.message_id), "a_in_reply_to": c.in_reply_to,
-        "a_references": c.references, "a_content_type": c.content_type, "a_body": c.body,
-        "incoming_time": epoch(now), "content_path": f"{now:%Y/%m/%d}", **audit(now),
-    }  # fmt: skip

@@ -15,6 +15,7 @@ from pytrs.schema import seed
 
 if TYPE_CHECKING:
     from pytrs.postmaster.apply import Planned
+    from pytrs.responders.message import Composed
 
 # Header fields are single lines (REFERENCE §12) and bounded so one absurd header cannot make
 # the row unstorable.
@@ -40,6 +41,18 @@ def mime_row(mail: ParsedMail, article_id: int, now: datetime) -> dict[str, Any]
         "a_in_reply_to": header_field(mail.in_reply_to),
         "a_references": header_field(" ".join(mail.references)),
         "a_content_type": mail.content_type[:250], "a_body": mail.body,
+        "incoming_time": epoch(now), "content_path": f"{now:%Y/%m/%d}", **audit(now),
+    }  # fmt: skip
+
+
+def sent_mime_row(composed: Composed, article_id: int | None, now: datetime) -> dict[str, Any]:
+    """The `article_data_mime` row of a mail pytrs composed (an auto-response)."""
+    c = composed
+    return {
+        "article_id": article_id, "a_from": c.from_, "a_reply_to": c.reply_to, "a_to": c.to,
+        "a_cc": c.cc, "a_bcc": "", "a_subject": c.subject, "a_message_id": c.message_id,
+        "a_message_id_md5": message_id_md5(c.message_id), "a_in_reply_to": c.in_reply_to,
+        "a_references": c.references, "a_content_type": c.content_type, "a_body": c.body,
         "incoming_time": epoch(now), "content_path": f"{now:%Y/%m/%d}", **audit(now),
     }  # fmt: skip
 

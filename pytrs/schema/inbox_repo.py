@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from pytrs.schema.claims import lease_due
 from pytrs.schema.database import Database, conflict_insert, utcnow
 from pytrs.schema.tables import inbox
 
@@ -129,23 +130,14 @@ async def claim(
     now = now or utcnow()
     token = secrets.token_hex(8)
     due = and_(inbox.c.state == PENDING, inbox.c.next_attempt_at <= now)
-    query = select(inbox.c.id).where(due).order_by(inbox.c.id).limit(limit)
-    if db.is_postgresql:
-        query = query.with_for_update(skip_locked=True)
     async with db.transaction() as conn:
-        ids = list((await conn.execute(query)).scalars())
+        ids = await lease_due(
+            conn, inbox, due, limit,
+            {"attempts": inbox.c.attempts + 1, "next_attempt_at": now + lease,
+             "claim_token": token, "claimed_by": process_identity()},
+        )  # fmt: skip
         if not ids:
             return []
-        await conn.execute(
-            update(inbox)
-            .where(inbox.c.id.in_(ids))
-            .values(
-                attempts=inbox.c.attempts + 1,
-                next_attempt_at=now + lease,
-                claim_token=token,
-                claimed_by=process_identity(),
-            )
-        )
         rows = await conn.execute(
             select(
                 inbox.c.id, inbox.c.raw, inbox.c.source, inbox.c.recipient,

@@ -27,6 +27,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pytrs.schema import seed
+from pytrs.schema.claims import lease_due
 from pytrs.schema.database import Database, conflict_insert, utcnow
 from pytrs.schema.inbox_repo import is_dead_local_process, process_identity
 from pytrs.schema.tables import (
@@ -206,21 +207,14 @@ async def claim(
     """Lease up to `limit` due rows to the caller, oldest first, counting an attempt each."""
     now = now or utcnow()
     token = secrets.token_hex(8)
-    query = select(outbox.c.id).where(_due(now)).order_by(outbox.c.id).limit(limit)
-    if db.is_postgresql:
-        query = query.with_for_update(skip_locked=True)
     async with db.transaction() as conn:
-        ids = list((await conn.execute(query)).scalars())
+        ids = await lease_due(
+            conn, outbox, _due(now), limit,
+            {"state": SENDING, "attempts": outbox.c.attempts + 1, "claim_token": token,
+             "claimed_by": process_identity(), "lease_until": now + lease},
+        )  # fmt: skip
         if not ids:
             return []
-        await conn.execute(
-            update(outbox)
-            .where(outbox.c.id.in_(ids))
-            .values(
-                state=SENDING, attempts=outbox.c.attempts + 1, claim_token=token,
-                claimed_by=process_identity(), lease_until=now + lease,
-            )
-        )  # fmt: skip
         rows = await conn.execute(select(outbox).where(outbox.c.id.in_(ids)).order_by(outbox.c.id))
         return [_claimed(row, token) for row in rows]
 
