@@ -372,3 +372,52 @@ async def test_an_unanswerable_sender_does_not_fail_the_mail(
     async with db.connect() as conn:
         state, trace = (await conn.execute(text("SELECT state, trace FROM inbox_message"))).one()
     assert state == "done" and "no auto reply" in trace
+
+
+def _raw(*headers: str, body: str = "Hello, the printer is on fire.\r\n") -> bytes:
+    """A mail written byte for byte: what a hostile client sends, not what a library makes."""
+    fields = [*headers, "To: support@example.com", f"Message-ID: {unique_id()}",
+              "Date: Mon, 07 Dec 2026 10:00:00 +0000"]  # fmt: skip
+    return ("\r\n".join(fields) + "\r\n\r\n" + body).encode()
+
+
+async def test_auto_responses_go_only_to_addresses_not_to_display_text(
+    database_settings: Any, db: Any, start_daemon: Any, relay: RecordingRelay, zone: DnsZone
+) -> None:
+    """An encoded display name that decodes to "victim@…, x" is a name, not a recipient."""
+    daemon = await start_daemon(_config(database_settings, relay, zone))
+    await send(daemon.port(), _raw(
+        "From: =?utf-8?q?victim=40external.example=2C_x?= <att@evil.example>",
+        "Subject: first",
+    ))  # fmt: skip
+    await send(daemon.port(), _raw(
+        "From: Mallory <mallory@evil.example>",
+        "Reply-To: =?utf-8?b?dmljdGltQGV4dGVybmFsLmV4YW1wbGUsIHk=?= <reply@evil.example>",
+        "Subject: second",
+    ))  # fmt: skip
+    await _settled(db)
+    first, second = sorted(await relay.wait_for(2), key=lambda r: _parsed(r)["Subject"])
+    await _quiet(relay, 2, 0.3)
+    assert first.rcpt_tos == ("att@evil.example",)
+    assert second.rcpt_tos == ("reply@evil.example",)
+    assert [a.addr_spec for a in _parsed(first)["To"].addresses] == ["att@evil.example"]
+    assert [t["customer_user_id"] for t in await tickets(db)] == [
+        "att@evil.example",
+        "mallory@evil.example",
+    ]
+
+
+async def test_one_auto_response_has_a_bounded_number_of_recipients(
+    database_settings: Any, db: Any, start_daemon: Any, relay: RecordingRelay, zone: DnsZone
+) -> None:
+    """A Reply-To of 1,000 addresses gets one reply to the first few, never a spam run."""
+    daemon = await start_daemon(_config(database_settings, relay, zone))
+    many = ", ".join(f"u{n}@spam.example" for n in range(1000))
+    await send(daemon.port(), _raw(f"Reply-To: {many}", "From: a@evil.example", "Subject: buy"))
+    await _settled(db)
+    [reply] = await relay.wait_for(1)
+    await _quiet(relay, 1, 0.3)
+    assert reply.rcpt_tos == tuple(f"u{n}@spam.example" for n in range(5))
+    async with db.connect() as conn:
+        trace = (await conn.execute(text("SELECT trace FROM inbox_message"))).scalar_one()
+    assert "995 more recipients than max_recipients_per_mail (5)" in trace

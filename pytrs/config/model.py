@@ -387,6 +387,9 @@ class LoopProtectionConfig:
     per_address_limits: tuple[str, ...] = field(
         default=(), metadata=rule(_address_limit, each=True)
     )
+    # Most recipients one auto-response goes to (Reply-To can list any number): the first
+    # ones get it, the rest nothing, so that pytrs never mails a list an attacker wrote.
+    max_recipients_per_mail: int = field(default=5, metadata=rule(at_least(1)))
 
     def limit_for(self, address: str) -> int:
         """The daily auto-response limit of `address` (compared case-insensitively)."""

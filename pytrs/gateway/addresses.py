@@ -10,17 +10,9 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
+from pytrs.parsers.addresses import base_address
 from pytrs.schema.database import Database
 from pytrs.schema.tables import queue, system_address
-
-
-def base_address(address: str) -> str:
-    """`Support+Tag@Example.COM` → `support@example.com` (the `+tag` and case removed)."""
-    address = address.strip().strip("<>").lower()
-    local, at, domain = address.rpartition("@")
-    if not at:
-        return address
-    return f"{local.split('+', 1)[0]}@{domain}"
 
 
 @dataclass

@@ -19,7 +19,7 @@ from email.policy import compat32
 from typing import Any
 
 from pytrs.parsers import boundary
-from pytrs.parsers.addresses import extract_addresses
+from pytrs.parsers.addresses import parse_mailboxes
 from pytrs.parsers.bodies import EMPTY, Content, split_parts
 from pytrs.parsers.charsets import resolve_charset
 from pytrs.parsers.classify import classify
@@ -30,9 +30,9 @@ from pytrs.parsers.fields import (
     parse_date,
     references,
 )
-from pytrs.parsers.headers import MAX_HEADER_CHARS, decode_header_value
+from pytrs.parsers.headers import MAX_HEADER_CHARS, decode_header_value, raw_header_text
 from pytrs.parsers.html import render_html
-from pytrs.parsers.model import DEFAULT_LIMITS, ParsedMail, ParseLimits
+from pytrs.parsers.model import ADDRESS_FIELDS, DEFAULT_LIMITS, Mailbox, ParsedMail, ParseLimits
 from pytrs.parsers.parts import charset
 from pytrs.parsers.repair import rejoin_stray_header_lines
 
@@ -71,7 +71,7 @@ def parse_mail(
             else str(raw).encode("utf-8", "surrogatepass")
         )
     msg, complete = _parse_within(raw, limits, warnings)
-    headers = _decode_headers(msg, warnings, limits)
+    headers, address_values = _decode_headers(msg, warnings, limits)
     content = EMPTY
     try:
         if complete:
@@ -80,6 +80,12 @@ def parse_mail(
         warnings.append(f"MIME walk failed ({type(exc).__name__}), body and attachments lost")
     try:
         record = _record(raw, headers, content, warnings)
+        fields = _address_fields(address_values)
+        senders = dict(fields).get("from", ())
+        # The last: clients that write an address as the display name ("a@b <c@d>", unquoted)
+        # put the real one in the angle brackets.
+        from_address = senders[-1].address if senders else ""
+        record = replace(record, address_fields=fields, from_address=from_address)
     except Exception as exc:
         warnings.append(f"header fields failed ({type(exc).__name__})")
         return _minimal(raw, warnings)
@@ -209,8 +215,11 @@ def _lost_headers(msg: Message) -> bool:
 
 def _decode_headers(
     msg: Message, warnings: list[str], limits: ParseLimits
-) -> tuple[tuple[str, str], ...]:
+) -> tuple[tuple[tuple[str, str], ...], list[tuple[str, str]]]:
+    """(decoded header fields, raw text of the address fields): addresses are read from the
+    raw text, where encoded words cannot pass for addresses (`parsers.addresses`)."""
     decoded = []
+    address_values = []
     try:
         # Raw 8-bit header bytes that are not utf-8 are most likely in the body's charset.
         body_charset = resolve_charset(charset(msg) or "")
@@ -223,9 +232,25 @@ def _decode_headers(
                 warnings.append(f"header {name} cut to 64 KiB")
                 value = value[:MAX_HEADER_CHARS]
             decoded.append((name, value))
+            if name.lower() in ADDRESS_FIELDS:
+                raw_text = raw_header_text(str(raw_value), limits.max_header_bytes)
+                address_values.append((name.lower(), raw_text))
     except Exception as exc:
         warnings.append(f"header decoding failed ({type(exc).__name__})")
-    return tuple(decoded)
+    return tuple(decoded), address_values
+
+
+def _address_fields(
+    values: list[tuple[str, str]],
+) -> tuple[tuple[str, tuple[Mailbox, ...]], ...]:
+    """Mailboxes per address field; repeated fields are joined, except those a mail carries
+    once (From, Reply-To), of which the first counts, as for their text."""
+    found: dict[str, list[Mailbox]] = {}
+    for name, value in values:
+        if name in _SINGLE and name in found:
+            continue
+        found.setdefault(name, []).extend(parse_mailboxes(value))
+    return tuple((name, tuple(mailboxes)) for name, mailboxes in found.items())
 
 
 def _record(
@@ -248,13 +273,12 @@ def _record(
 
     in_reply_to = tuple(values.get("in-reply-to", ()))
     sender = first("from")
-    senders = extract_addresses(sender)
     msgid = message_id(first("message-id"), raw, warnings)
     date = parse_date(first("date"), warnings)
     return ParsedMail(
         subject=first("subject"),
         from_=sender,
-        from_address=senders[-1] if senders else "",
+        from_address="",  # read from the raw field, with the other addresses
         reply_to=first("reply-to"),
         to=", ".join(values.get("to", ())),
         cc=", ".join(values.get("cc", ())),

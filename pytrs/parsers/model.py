@@ -9,8 +9,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
-from pytrs.parsers.addresses import extract_addresses
+# The fields whose mailboxes `parse_mail` records (`ParsedMail.mailboxes`), lower-cased.
+ADDRESS_FIELDS = frozenset({
+    "from", "sender", "reply-to", "to", "cc", "bcc", "resent-from", "resent-sender",
+    "resent-to", "resent-cc", "resent-bcc", "delivered-to", "x-original-to", "envelope-to",
+    "return-path", "errors-to", "disposition-notification-to",
+})  # fmt: skip
+
+
+class Mailbox(NamedTuple):
+    """One entry of an address field: the decoded display name (for showing only) and the
+    lower-cased addr-spec, read from the raw field (`parsers.addresses`)."""
+
+    name: str
+    address: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +97,9 @@ class ParsedMail:
     is_out_of_office: bool = False  # an auto-reply that says its sender is away
     is_list: bool = False  # sent through a mailing list (List-Id and friends)
     loop: bool = False  # Znuny's X-OTRS-Loop rule (REFERENCE §1.3): never auto-answer it
+    # Lower-cased field name → its mailboxes, for the fields in `ADDRESS_FIELDS`
+    # (From and Reply-To: the first field only, like `from_` and `reply_to`).
+    address_fields: tuple[tuple[str, tuple[Mailbox, ...]], ...] = ()
 
     @property
     def is_bounce(self) -> bool:
@@ -101,15 +118,23 @@ class ParsedMail:
         wanted = name.lower()
         return tuple(value for key, value in self.headers if key.lower() == wanted)
 
-    def addresses(self, *names: str) -> tuple[str, ...]:
-        """Return the lower-cased addr-specs of the named headers, in order, without duplicates.
+    def mailboxes(self, *names: str) -> tuple[Mailbox, ...]:
+        """Return the mailboxes of the named address fields, in order, each address once.
 
-        Malformed entries are skipped rather than reported, since recipient matching only needs
-        what can be recognised as an address.
+        Addresses come from the raw fields, never from decoded display text; anything that
+        pytrs sends mail to is taken from here. Raises KeyError for a field that is not
+        recorded (not in `ADDRESS_FIELDS`).
         """
-        seen: dict[str, None] = {}
+        by_field = dict(self.address_fields)
+        seen: dict[str, Mailbox] = {}
         for name in names:
-            for value in self.header_all(name):
-                for address in extract_addresses(value):
-                    seen.setdefault(address, None)
-        return tuple(seen)
+            wanted = name.lower()
+            if wanted not in ADDRESS_FIELDS:
+                raise KeyError(f"{name} is not an address field")
+            for mailbox in by_field.get(wanted, ()):
+                seen.setdefault(mailbox.address, mailbox)
+        return tuple(seen.values())
+
+    def addresses(self, *names: str) -> tuple[str, ...]:
+        """Return the lower-cased addr-specs of the named address fields (see `mailboxes`)."""
+        return tuple(mailbox.address for mailbox in self.mailboxes(*names))

@@ -40,7 +40,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from pytrs.config import Config
-from pytrs.parsers.addresses import extract_addresses
 from pytrs.parsers.model import ParsedMail
 from pytrs.responders.authres import AuthResults, ResInfo, parse_authentication_results
 from pytrs.responders.dkim_verify import DkimVerifier, aligned, idna
@@ -187,6 +186,6 @@ def _from_problem(mail: ParsedMail, address: str) -> str:
     if froms != 1:
         # Which From would a mail client show? Two mean a trick, none an unroutable mail.
         return f"{froms} From fields"
-    if extract_addresses(mail.from_) != [address]:
+    if mail.addresses("From") != (address,):
         return f"From is not only {address}"
     return ""

@@ -12,10 +12,12 @@ pytrs made); bounces; out-of-office and other auto-replies; mailing-list mail; m
 a loop (X-Loop, Precedence, …); mail whose X-PyTRS-Loop control header (set by the postmaster
 for all of the above, by a filter rule or by a trusted source) is anything but false/no; an
 ``auto reply`` to a ticket that is already closed (Znuny sends ``auto reply/new ticket`` or
-nothing then). Recipients (Reply-To, else From) are dropped when they match
+nothing then). Recipients (Reply-To, else From) are the parsed addresses of the field, never
+display names (``ParsedMail.mailboxes``); they are dropped when they match
 ``[loop_protection] no_auto_response_pattern`` or are one of our system addresses (or a
-``+tag`` of one). A Message-ID of ours in In-Reply-To does *not* count as our own mail: every
-customer answering our auto-reply carries one.
+``+tag`` of one), and only the first ``max_recipients_per_mail`` of the rest get the mail. A
+Message-ID of ours in In-Reply-To does *not* count as our own mail: every customer answering
+our auto-reply carries one.
 
 The daily budget follows Znuny's ``ticket_loop_protection`` (one row per auto-response, a limit
 per address per calendar day), with two differences: days are UTC days, so that daemons in
@@ -29,7 +31,7 @@ import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from email.utils import formataddr, getaddresses
+from email.utils import formataddr
 from typing import Any
 
 import re2
@@ -37,8 +39,7 @@ from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pytrs.config import Config, LoopProtectionConfig
-from pytrs.gateway.addresses import base_address
-from pytrs.parsers.addresses import extract_addresses
+from pytrs.parsers.addresses import base_address
 from pytrs.parsers.model import ParsedMail
 from pytrs.schema.outbox_repo import suppressed
 from pytrs.schema.tables import ticket_loop_protection as tlp
@@ -91,6 +92,7 @@ class LoopPolicy:
     no_auto_response: Any  # compiled RE2 pattern, or None for no pattern
     system_addresses: frozenset[str]
     own_domains: frozenset[str]  # domains of the Message-IDs pytrs makes
+    max_recipients: int = 5  # [loop_protection] max_recipients_per_mail
 
     @classmethod
     def build(
@@ -114,6 +116,7 @@ class LoopPolicy:
             _compile(config.loop_protection.no_auto_response_pattern),
             frozenset(addresses),
             frozenset(domains),
+            config.loop_protection.max_recipients_per_mail,
         )
 
     def is_system_address(self, address: str) -> bool:
@@ -176,6 +179,14 @@ def may_auto_answer(
             refusals.append(Refusal("system-address", "is one of our system addresses", address))
         else:
             kept.append(recipient)
+    if len(kept) > policy.max_recipients:
+        left_out = len(kept) - policy.max_recipients
+        refusals.append(Refusal(
+            "too-many-recipients",
+            f"{left_out} more recipients than max_recipients_per_mail ({policy.max_recipients})"
+            f", from {kept[policy.max_recipients].address} on: not sent to them",
+        ))  # fmt: skip
+        kept = kept[: policy.max_recipients]
     return Verdict(tuple(kept), tuple(refusals))
 
 
@@ -216,13 +227,14 @@ def _loop_control(control: Mapping[str, str]) -> str:
 
 
 def _recipients(mail: ParsedMail) -> list[Recipient]:
-    """Reply-To's addresses if it has any, else From's (REFERENCE §8 step 5), each once."""
-    for value in (mail.reply_to, mail.from_):
-        addresses = extract_addresses(value)
-        if addresses:
-            names = {addr.lower(): name for name, addr in getaddresses([value])}
-            unique = dict.fromkeys(addresses)
-            return [Recipient(a, names.get(a, "")) for a in unique]
+    """Reply-To's addresses if it has any, else From's (REFERENCE §8 step 5), each once.
+
+    Parsed addresses only: a display name is shown, never mailed to, whatever it decodes to.
+    """
+    for field_name in ("Reply-To", "From"):
+        mailboxes = mail.mailboxes(field_name)
+        if mailboxes:
+            return [Recipient(m.address, m.name) for m in mailboxes]
     return []
 
 
