@@ -407,6 +407,41 @@ async def test_stranger_follow_up_kept_internal_when_configured(database_setting
         await db.close()
 
 
+async def test_mail_claiming_our_own_address_is_a_strangers(database_settings: Any) -> None:
+    # support@example.com is on the To of every customer article: a stranger who writes as
+    # that address (any case, any +tag) must not join the ticket through it.
+    flow, db = await _flow(database_settings)
+    try:
+        t = await _first_ticket(flow, sender=CUSTOMER)
+        for n, sender in enumerate(("support@example.com", "Support <Support+x@Example.COM>")):
+            await flow.deliver(_reply(t, sender=sender))
+            all_tickets = await tickets(db)
+            assert len(all_tickets) == 2 + n and len(await articles(db, t["id"])) == 1
+            trace = (await flow.traces())[-1]
+            assert trace["action"] == "new_ticket" and trace["linked_ticket"] == t["tn"]
+            assert any("one of our own addresses" in r for r in trace["reasons"])
+            flagged = [name for _, name in await history(db, all_tickets[-1]["id"])]
+            address = sender.split("<")[-1].rstrip(">").lower()
+            assert any(f"{address} is one of our own addresses" in f for f in flagged)
+    finally:
+        await db.close()
+
+
+async def test_every_from_address_must_be_a_participant(database_settings: Any) -> None:
+    flow, db = await _flow(database_settings)
+    try:
+        t = await _first_ticket(flow, sender=CUSTOMER)
+        # The customer's address last (the one pytrs takes as the sender) must not carry the
+        # stranger in front of it into the ticket.
+        both = "Mallory <mallory@evil.example>, Alice <alice@customer.example>"
+        await flow.deliver(_reply(t, sender=both, extra={"Sender": "alice@customer.example"}))
+        assert len(await tickets(db)) == 2 and len(await articles(db, t["id"])) == 1
+        trace = (await flow.traces())[-1]
+        assert any("mallory@evil.example is neither" in r for r in trace["reasons"])
+    finally:
+        await db.close()
+
+
 # --- one mail, several system addresses -------------------------------------------------------
 
 

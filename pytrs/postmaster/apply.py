@@ -304,7 +304,7 @@ def _new_ticket_history(
         name += f"%%{old.tn}"
     _history(rows, name, "NewTicket", where, None, now)
     _history(rows, "%%", email_kind, where, article_id, now)
-    _flag_unverified_agent(plan, where, article_id, rows, now)
+    _flag_sender(plan, where, article_id, rows, now)
     if old is not None:
         old_id = ctx.created.get(old.id, old.id)
         _history(rows, f"%%{old.tn}%%{old_id}%%Normal", "TicketLinkAdd", where, None, now)
@@ -338,7 +338,7 @@ def _follow_up_effects(
         _history(rows, name, kind, where, None, now)
     note = "%%Follow up rejected." if decision.action is Action.REJECT else ""
     _history(rows, f"%%{ref.tn}{note}", "FollowUp", where, article_id, now)
-    _flag_unverified_agent(plan, where, article_id, rows, now)
+    _flag_sender(plan, where, article_id, rows, now)
     if decision.internal:
         _history(
             rows, f"%%Follow-up from {plan.item.sender or 'sender'} kept internal for review: "
@@ -349,14 +349,18 @@ def _follow_up_effects(
     return change.notes
 
 
-def _flag_unverified_agent(
-    plan: Planned, where: _Where, article_id: int, rows: _Rows, now: datetime
-) -> None:
-    """Mail from an agent's address that did not authenticate is customer mail, flagged."""
+def _flag_sender(plan: Planned, where: _Where, article_id: int, rows: _Rows, now: datetime) -> None:
+    """Mail from an agent's address that did not authenticate is customer mail, and mail
+    claiming one of our own addresses a stranger's: both flagged for the agents."""
     if plan.item.unverified_agent:
         _history(
             rows, f"%%Mail from agent address {plan.item.sender} not authenticated: "
             f"{plan.item.unverified_agent}", "Misc", where, article_id, now,
+        )  # fmt: skip
+    if plan.decision.own_address:
+        _history(
+            rows, f"%%Mail from {plan.decision.own_address} is one of our own addresses, but "
+            "came from outside: handled as a stranger's mail", "Misc", where, article_id, now,
         )  # fmt: skip
 
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 
-from pytrs.gateway.addresses import base_address
 from pytrs.parsers import ParsedMail
+from pytrs.parsers.addresses import base_address
 from pytrs.postmaster.apply import Planned
 from pytrs.postmaster.control import canonical, strip_untrusted
 from pytrs.postmaster.filters import CompiledRules, RuleHit
@@ -150,6 +150,7 @@ def routing_input(
         # X-PyTRS-Queue beats a mail account's or the pipe's fixed queue (REFERENCE §1.2).
         queue_override=control.get("X-PyTRS-Queue", "") or message.queue_name,
         sender=mail.from_address.lower(),
+        senders=mail.addresses("From"),
         body_number=body_number,
         attachment_number=attachment_number,
         bounced_message_id=mail.bounce.original_message_id if mail.bounce else "",

@@ -129,6 +129,8 @@ def trace(plan: Planned, notes: list[str]) -> dict[str, Any]:
         trace["linked_ticket"] = d.ticket.tn
     if d.internal:
         trace["review"] = True
+    if d.own_address:
+        trace["own_address"] = d.own_address  # claimed by mail from outside
     if d.new_state:
         trace["new_state"] = d.new_state
     if d.external is not None:

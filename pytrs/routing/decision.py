@@ -8,7 +8,9 @@ stored", following Znuny's PostMaster (REFERENCE §1.2, §4, §5, §9), and reco
 `reasons` (the routing trace).
 
 Beyond Znuny: a follow-up found only through a number (subject, body, attachment) from a sender
-who is not a participant of that ticket does not silently join it (SPEC S7).
+who is not a participant of that ticket does not silently join it (SPEC S7). Every From address
+must be a participant, and none of our own system addresses ever is: mail that claims one comes
+from outside (pytrs does not mail itself), so it is a stranger's, and flagged.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from pytrs.parsers.addresses import base_address
 from pytrs.routing.external import ExternalNumber
 from pytrs.routing.ticket_number import TicketNumberGenerator
 
@@ -81,7 +84,8 @@ class Known:
     by_tn: dict[str, TicketRef] = field(default_factory=dict)
     by_message_id: dict[str, TicketRef] = field(default_factory=dict)
     by_external: dict[tuple[str, str], TicketRef] = field(default_factory=dict)  # (field, value)
-    # Ticket id → lower-cased addresses of its customer and of customer-visible correspondence.
+    # Ticket id → lower-cased addresses of its customer and of customer-visible correspondence
+    # (which includes our own addresses: `is_participant` never counts those).
     participants: dict[int, frozenset[str]] = field(default_factory=dict)
     # By (inbox dedup key, fingerprint): see `fingerprint`.
     same_mail: dict[tuple[str, str], SameMail] = field(default_factory=dict)
@@ -94,7 +98,8 @@ class RoutingInput:
     references: Sequence[str]
     recipients: Sequence[str]  # addresses in DISPATCH_HEADERS order, envelope recipient included
     queue_override: str = ""  # X-PyTRS-Queue, else a mail account's or the pipe's fixed queue
-    sender: str = ""  # the From address, lower-cased
+    sender: str = ""  # the From address the ticket's customer is taken from, lower-cased
+    senders: tuple[str, ...] = ()  # every From address, lower-cased; () = just `sender`
     body_number: str = ""  # a ticket number found in the body (when that check is on)
     attachment_number: str = ""  # … in an attached file (when that check is on)
     bounced_message_id: str = ""  # the Message-ID a bounce reports as undeliverable
@@ -120,6 +125,10 @@ class Policy:
     followup_state_closed: str = ""
     same_mail_other_queue: str = "new_ticket"  # new_ticket | same_ticket
 
+    def is_own_address(self, address: str) -> bool:
+        """One of our system addresses, in any case and with any `+tag`."""
+        return base_address(address) in self.queue_for_address
+
 
 @dataclass(frozen=True, slots=True)
 class Decision:
@@ -136,6 +145,7 @@ class Decision:
     external: ExternalNumber | None = None  # the number that routed it, or to store
     duplicate_of: SameMail | None = None
     stranger: bool = False  # a new ticket instead of a follow-up from a non-participant
+    own_address: str = ""  # a From address of ours, on mail from outside: flagged
 
     @property
     def reopen(self) -> bool:
@@ -208,16 +218,35 @@ def _merged(ticket: TicketRef) -> str:
     )  # fmt: skip
 
 
-def is_participant(ticket: TicketRef, item: RoutingInput, known: Known) -> bool:
-    """The sender is the ticket's customer or a correspondent, or the mail references one of
-    the ticket's messages."""
-    if item.sender and item.sender in known.participants.get(ticket.id, frozenset()):
+def senders(item: RoutingInput) -> tuple[str, ...]:
+    """Every From address of the mail."""
+    return item.senders or ((item.sender,) if item.sender else ())
+
+
+def own_sender(item: RoutingInput, policy: Policy) -> str:
+    """The first From address that is one of ours, or ""."""
+    return next((s for s in senders(item) if policy.is_own_address(s)), "")
+
+
+def is_participant(ticket: TicketRef, item: RoutingInput, known: Known, policy: Policy) -> bool:
+    """Every From address is the ticket's customer or a correspondent, and none is ours; or
+    the mail references one of the ticket's messages."""
+    participants = known.participants.get(ticket.id, frozenset())
+    found = senders(item)
+    if found and all(s in participants and not policy.is_own_address(s) for s in found):
         return True
     for ref in item.references:
         referenced = known.by_message_id.get(ref)
         if referenced is not None and referenced.id == ticket.id:
             return True
     return False
+
+
+def _stranger(ticket: TicketRef, item: RoutingInput, known: Known, policy: Policy) -> str:
+    """Who of the senders makes the mail a stranger's, for the routing trace."""
+    participants = known.participants.get(ticket.id, frozenset())
+    outsider = next((s for s in senders(item) if s not in participants), "")
+    return outsider or own_sender(item, policy) or "the sender"
 
 
 def choose_queue(item: RoutingInput, policy: Policy) -> tuple[str, str]:
@@ -240,12 +269,16 @@ def decide(
     if item.unverified_agent:
         reasons.insert(0, f"from an agent's address, not authenticated ({item.unverified_agent}):"
                        " handled as customer mail")  # fmt: skip
+    own = "" if item.agent else own_sender(item, policy)
+    if own:
+        reasons.insert(0, f"from {own}, one of our own addresses, but from outside: handled "
+                       "as a stranger's mail")  # fmt: skip
     internal = False
     bound = via in SENDER_BOUND and not item.agent  # agents answer any ticket
-    if ticket is not None and bound and not is_participant(ticket, item, known):
+    if ticket is not None and bound and not is_participant(ticket, item, known, policy):
         reasons.append(
-            f"{item.sender or 'the sender'} is neither customer nor correspondent of ticket "
-            f"{ticket.tn} and references none of its messages"
+            f"{_stranger(ticket, item, known, policy)} is neither customer nor correspondent "
+            f"of ticket {ticket.tn} and references none of its messages"
         )
         if policy.unknown_sender_followup == "internal":
             internal = True
@@ -253,14 +286,14 @@ def decide(
         else:
             reasons.append("→ a new ticket, not a follow-up")
             decision = _new_ticket(item, policy, reasons, ticket, via, external)
-            decision = dataclasses.replace(decision, stranger=True)
+            decision = dataclasses.replace(decision, stranger=True, own_address=own)
             return _same_mail(decision, item, known, policy)
     if ticket is not None:
         decision = _follow_up(item, policy, ticket, via, internal, reasons, external)
     else:
         # An unknown external number is stored on the new ticket (Znuny's ETNR).
         decision = _new_ticket(item, policy, reasons, None, "", next(iter(item.external), None))
-    return _same_mail(decision, item, known, policy)
+    return _same_mail(dataclasses.replace(decision, own_address=own), item, known, policy)
 
 
 def _new_ticket(
