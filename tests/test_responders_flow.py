@@ -23,6 +23,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import text
 
+from pytrs.postmaster.filters import MatchRow, Rule, SetRow
+from pytrs.schema.filter_repo import replace_rules
+
 from .conftest import make_config, wait_until
 from .helpers import articles, history, make_mail, send, tickets, unique_id
 from .responders.dns_zone import DnsZone
@@ -421,3 +424,27 @@ async def test_one_auto_response_has_a_bounded_number_of_recipients(
     async with db.connect() as conn:
         trace = (await conn.execute(text("SELECT trace FROM inbox_message"))).scalar_one()
     assert "995 more recipients than max_recipients_per_mail (5)" in trace
+
+
+async def test_an_answer_is_relayed_only_to_a_customer_that_is_one_address(
+    database_settings: Any, db: Any, start_daemon: Any, relay: RecordingRelay, zone: DnsZone,
+    dkim_key: tuple[bytes, str],
+) -> None:  # fmt: skip
+    """A web-form rule takes the customer from the body: text that holds two addresses is no
+    address to relay an agent's answer to."""
+    await replace_rules(db, [Rule("010-web-form", (MatchRow("Body", r"Email: (\S.*)"),),
+                                  (SetRow("X-PyTRS-CustomerUser", "[***]"),))])  # fmt: skip
+    daemon = await start_daemon(_config(database_settings, relay, zone, auto_responses=[]))
+    form = "Email: alice@customer.example, victim@external.example\n"
+    await send(daemon.port(), make_mail(sender="form@web.example", body=form))
+    await _settled(db)
+    [ticket] = await tickets(db)
+    assert ticket["customer_user_id"] == "alice@customer.example, victim@external.example"
+    raw = _agent_mail(ticket["tn"])
+    await send(daemon.port(), dkim.sign(raw, b"s1", b"agents.example", dkim_key[0]) + raw,
+               sender=AGENT)  # fmt: skip
+    await _settled(db)
+    await _quiet(relay, 0, 0.5)
+    async with db.connect() as conn:
+        traces = [r[0] for r in await conn.execute(text("SELECT trace FROM inbox_message"))]
+    assert "not one e-mail address" in traces[-1]

@@ -53,6 +53,13 @@ def extract_addresses(value: str) -> list[str]:
     return [mailbox.address for mailbox in parse_mailboxes(value)]
 
 
+def single_address(value: str) -> str:
+    """The lower-cased addr-spec of a value that is one mailbox, else "" (none, or several:
+    free text such as a customer login may hold a whole list)."""
+    found = parse_mailboxes(value)
+    return found[0].address if len(found) == 1 else ""
+
+
 def parse_mailboxes(value: str) -> list[Mailbox]:
     """Return the mailboxes of one *raw* header value (encoded words not decoded), in order.
 

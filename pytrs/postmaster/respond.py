@@ -31,6 +31,7 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pytrs.config import Config, ConfigError
+from pytrs.parsers.addresses import single_address
 from pytrs.postmaster.apply import ApplyContext, Planned
 from pytrs.postmaster.rows import audit, history_row, sent_mime_row
 from pytrs.responders.loop_protection import LoopPolicy, Recipient, clear_many, may_auto_answer
@@ -308,19 +309,23 @@ class Responder:
                          "answer by agent: relaying is off")  # fmt: skip
             return []
         sender = self._sender(ticket)
-        if sender is None or not ticket.customer_email:
-            notes.append("answer by agent not relayed: "
-                         + ("no system address for the queue" if sender is None
-                            else "the ticket's customer has no address"))  # fmt: skip
+        # The customer's address is free text (a login, or what a filter rule set): it is
+        # mailed only when it is exactly one address, never a list someone slipped in.
+        address = single_address(ticket.customer_email)
+        if sender is None or not address:
+            notes.append("answer by agent not relayed: " + (
+                "no system address for the queue" if sender is None
+                else f"the ticket's customer {ticket.customer_email[:100]!r} is not one e-mail "
+                "address" if ticket.customer_email else "the ticket's customer has no address"
+            ))  # fmt: skip
             return []
         body = plan.mail.body
         if self.config.agent_mail.trim_quoted:
             body = trim_quoted(body)
-        customer = formataddr((f"{ticket.first_name} {ticket.last_name}".strip(),
-                               ticket.customer_email))  # fmt: skip
+        customer = formataddr((f"{ticket.first_name} {ticket.last_name}".strip(), address))
         # The customer, and whom the agent put on Cc — never our own addresses (the tokened
         # notification address is one), the agent, or the agent's threading headers.
-        left_out = {plan.item.sender, ticket.customer_email.lower(), *self.agent_addresses}
+        left_out = {plan.item.sender, address, *self.agent_addresses}
         cc = [
             a for a in plan.mail.addresses("Cc")
             if not policy.is_system_address(a) and a not in left_out
@@ -337,7 +342,7 @@ class Responder:
         if composed is None:
             return []
         notes.append(f"answer by agent {plan.item.agent} relayed to "
-                     + ", ".join([ticket.customer_email, *cc]))  # fmt: skip
+                     + ", ".join([address, *cc]))  # fmt: skip
         return [_Outgoing(plan, ticket, composed, "answer", "SendAnswer", article_id, False,
                           self._queue_id(ticket))]  # fmt: skip
 
