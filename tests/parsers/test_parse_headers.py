@@ -186,6 +186,35 @@ def test_from_address(from_value: bytes, expected: str) -> None:
     assert mail_with(b"From: " + from_value).from_address == expected
 
 
+@pytest.mark.parametrize(
+    ("from_value", "mailboxes"),
+    [
+        # RFC 2047 words stand in names, never in an addr-spec: what they decode to is a name.
+        (b"=?utf-8?q?victim=40external.example=2C_x?= <att@evil.example>",
+         [("victim@external.example, x", "att@evil.example")]),
+        (b"=?utf-8?b?dmljdGltQGV4dGVybmFsLmV4YW1wbGU=?= <att@evil.example>",
+         [("victim@external.example", "att@evil.example")]),
+        (b"att@evil.example (=?utf-8?q?victim=40external.example?=)",
+         [("victim@external.example", "att@evil.example")]),
+        (b"=?utf-8?q?victim@external.example?= <att@evil.example>", [("", "att@evil.example")]),
+        (b'"=?utf-8?q?J=C3=BCrgen?=" <j@example.org>, Bob <bob@example.org>',
+         [("J\u00fcrgen", "j@example.org"), ("Bob", "bob@example.org")]),
+    ],
+)  # fmt: skip
+def test_addresses_come_from_the_raw_field_not_from_decoded_names(
+    from_value: bytes, mailboxes: list[tuple[str, str]]
+) -> None:
+    mail = mail_with(b"From: " + from_value + b"\r\nReply-To: " + from_value)
+    assert [tuple(m) for m in mail.mailboxes("From")] == mailboxes
+    assert mail.addresses("Reply-To") == tuple(address for _, address in mailboxes)
+    assert mail.from_address == mailboxes[-1][1]
+
+
+def test_only_address_fields_have_addresses() -> None:
+    with pytest.raises(KeyError):
+        mail_with(b"From: a@example.org").addresses("Subject")
+
+
 def test_message_id_md5() -> None:
     message_id = "<4614B72A.9020509@znuny.org>"
     assert message_id_md5(message_id) == hashlib.md5(message_id.encode()).hexdigest()

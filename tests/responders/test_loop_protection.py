@@ -69,6 +69,26 @@ def test_reply_to_wins_over_from_and_each_address_is_judged(policy: LoopPolicy) 
     ]
 
 
+def test_recipients_are_parsed_addresses_never_display_text(policy: LoopPolicy) -> None:
+    raw = make_mail(sender="x@example.org").replace(
+        b"From: x@example.org",
+        b"From: =?utf-8?q?victim=40external.example=2C_x?= <att@evil.example>",
+    )
+    verdict = may_auto_answer(parse_mail(raw), policy)
+    assert [r.address for r in verdict.recipients] == ["att@evil.example"]
+    assert verdict.recipients[0].header == '"victim@external.example, x" <att@evil.example>'
+
+
+def test_one_auto_response_has_at_most_max_recipients(policy: LoopPolicy) -> None:
+    many = ", ".join(f"u{n}@spam.example" for n in range(1000))
+    verdict = may_auto_answer(mail(extra={"Reply-To": many}), policy)
+    assert [r.address for r in verdict.recipients] == [f"u{n}@spam.example" for n in range(5)]
+    [refusal] = verdict.refusals
+    assert refusal.reason == "too-many-recipients" and "995 more" in refusal.detail
+    two = replace(policy, max_recipients=2)
+    assert len(may_auto_answer(mail(extra={"Reply-To": many}), two).recipients) == 2
+
+
 FLAGS = [
     ({"bounce": object()}, "bounce"),
     ({"is_out_of_office": True, "is_auto_reply": True}, "out-of-office"),

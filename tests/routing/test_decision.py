@@ -158,6 +158,29 @@ def test_sender_bound_follow_ups() -> None:
     assert decide(quoting, NUMBERS, known, POLICY).action is Action.FOLLOW_UP
 
 
+@pytest.mark.parametrize("own", ["support@example.com", "support+x@example.com"])
+def test_our_own_addresses_are_never_participants(own: str) -> None:
+    # Our address is on the To of every customer article, so it is among the correspondents.
+    known = _known(participants=frozenset({"alice@customer.example", "support@example.com"}))
+    decision = decide(_item(sender=own), NUMBERS, known, POLICY)
+    assert decision.action is Action.NEW_TICKET and decision.stranger
+    assert decision.own_address == own
+    assert "one of our own addresses" in decision.reasons[0]
+    # Also on mail that is no follow-up at all.
+    fresh = decide(_item(sender=own, subject="hello"), NUMBERS, known, POLICY)
+    assert fresh.own_address == own
+
+
+def test_every_from_address_must_be_a_participant() -> None:
+    both = _item(senders=("mallory@evil.example", "alice@customer.example"))
+    decision = decide(both, NUMBERS, _known(), POLICY)
+    assert decision.action is Action.NEW_TICKET and decision.stranger
+    assert any(r.startswith("mallory@evil.example is neither") for r in decision.reasons)
+    known = _known(participants=frozenset({"alice@customer.example", "bob@customer.example"}))
+    pair = replace(both, senders=("bob@customer.example", "alice@customer.example"))
+    assert decide(pair, NUMBERS, known, POLICY).action is Action.FOLLOW_UP
+
+
 def test_same_mail_same_queue_is_a_duplicate_other_queue_per_policy() -> None:
     item = _item(subject="new question", dedup_key="k", fingerprint="f")
     known = Known()
