@@ -15,9 +15,9 @@ for all of the above, by a filter rule or by a trusted source) is anything but f
 nothing then). Recipients (Reply-To, else From) are the parsed addresses of the field, never
 display names (``ParsedMail.mailboxes``); they are dropped when they match
 ``[loop_protection] no_auto_response_pattern`` or are one of our system addresses (or a
-``+tag`` of one), and only the first ``max_recipients_per_mail`` of the rest get the mail. A
-Message-ID of ours in In-Reply-To does *not* count as our own mail: every customer answering
-our auto-reply carries one.
+``+tag`` of one); only the first ``max_recipients_per_mail`` addresses of the field are
+looked at at all. A Message-ID of ours in In-Reply-To does *not* count as our own mail: every
+customer answering our auto-reply carries one.
 
 The daily budget follows Znuny's ``ticket_loop_protection`` (one row per auto-response, a limit
 per address per calendar day), with two differences: days are UTC days, so that daemons in
@@ -167,8 +167,8 @@ def may_auto_answer(
     candidates = _recipients(mail)
     if not candidates:
         return Verdict((), (Refusal("no-recipient", "no usable Reply-To or From address"),))
+    candidates, refusals = _first_recipients(candidates, policy.max_recipients)
     kept: list[Recipient] = []
-    refusals: list[Refusal] = []
     for recipient in candidates:
         address = recipient.address
         if policy.refuses_address(address):
@@ -179,15 +179,22 @@ def may_auto_answer(
             refusals.append(Refusal("system-address", "is one of our system addresses", address))
         else:
             kept.append(recipient)
-    if len(kept) > policy.max_recipients:
-        left_out = len(kept) - policy.max_recipients
-        refusals.append(Refusal(
-            "too-many-recipients",
-            f"{left_out} more recipients than max_recipients_per_mail ({policy.max_recipients})"
-            f", from {kept[policy.max_recipients].address} on: not sent to them",
-        ))  # fmt: skip
-        kept = kept[: policy.max_recipients]
     return Verdict(tuple(kept), tuple(refusals))
+
+
+def _first_recipients(
+    candidates: list[Recipient], limit: int
+) -> tuple[list[Recipient], list[Refusal]]:
+    """The first `limit` recipients, judged or not; the rest is neither mailed nor listed one
+    by one, so that a field of a thousand addresses costs neither mail nor a long trace."""
+    if len(candidates) <= limit:
+        return candidates, []
+    refusal = Refusal(
+        "too-many-recipients",
+        f"{len(candidates) - limit} more recipients than max_recipients_per_mail ({limit}), "
+        f"from {candidates[limit].address} on: not sent to them",
+    )
+    return candidates[:limit], [refusal]
 
 
 def _mail_refusal(
