@@ -1,7 +1,9 @@
 """Which recipients pytrs accepts: its system addresses and their `+tag` forms.
 
 Used by the SMTP/LMTP RCPT check (anything else is refused with 550, so pytrs is never a
-relay) and by the pipe. Loaded from the `system_address` table at start and on reload.
+relay) and by the pipe. Loaded from the `system_address` table at start and on reload. An
+address the inbox could not store as it is (too long for its column, a NUL, bytes that are not
+UTF-8) is refused at once rather than accepted and then failed or silently altered.
 """
 
 from __future__ import annotations
@@ -11,8 +13,14 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 
 from pytrs.parsers.addresses import base_address
+from pytrs.schema import storable
 from pytrs.schema.database import Database
-from pytrs.schema.tables import queue, system_address
+from pytrs.schema.tables import inbox, queue, system_address
+
+
+def recipient_problem(address: str) -> str | None:
+    """Why the envelope recipient `address` cannot be stored in the inbox, or None."""
+    return storable.problem(inbox.c.recipient, address.lower())
 
 
 @dataclass

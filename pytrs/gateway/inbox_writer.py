@@ -2,8 +2,10 @@
 
 Every SMTP/LMTP session hands its message here and waits; a single writer task gathers what
 arrived meanwhile into one transaction, so one fsync acknowledges many messages. A caller is
-answered only after its rows are committed; if the commit fails every waiting caller gets a
-StorageError (→ "451 4.3.0", the MTA retries) and nothing is acknowledged.
+answered only after its rows are committed, with their inbox ids. If the group's commit fails,
+each caller's rows are committed again on their own, so a storage error in one message (a
+value the database refuses) fails only that caller with a StorageError (→ "451 4.3.0", the MTA
+retries), never the others that happened to share its transaction.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pytrs.schema.inbox_repo import InboxItem
 
 log = logging.getLogger(__name__)
 
-_Pending = tuple[Sequence[InboxItem], asyncio.Future[None]]
+_Pending = tuple[Sequence[InboxItem], asyncio.Future[list[int]]]
 
 
 class InboxWriter:
@@ -41,13 +43,16 @@ class InboxWriter:
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._closed = False
 
-    async def store(self, items: Sequence[InboxItem]) -> None:
-        """Store `items` in one transaction with others; raises StorageError when it failed."""
+    async def store(self, items: Sequence[InboxItem]) -> list[int]:
+        """Store `items` in one transaction with others; returns their inbox ids, in order.
+
+        Raises StorageError when they could not be stored.
+        """
         if self._closed:
             raise StorageError("inbox writer is shutting down")
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((items, future))
-        await future
+        return await future
 
     async def run(self) -> None:
         """The writer task: commit what is waiting, batch after batch, until cancelled."""
@@ -70,20 +75,58 @@ class InboxWriter:
             await self._commit(batch)
 
     async def _commit(self, batch: list[_Pending]) -> None:
-        items = [item for pending_items, _ in batch for item in pending_items]
         try:
             async with asyncio.timeout(self._timeout):
-                async with self._db.transaction() as conn:
-                    await inbox_repo.store(conn, items)
+                ids = await self._insert([items for items, _ in batch])
         except Exception as exc:  # every storage failure becomes a temporary failure
-            log.error("inbox commit of %d message(s) failed: %s", len(batch), exc)
-            error = StorageError(str(exc))
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(error)
+            if len(batch) == 1:
+                self._fail(batch, exc)
+            else:
+                log.warning("inbox commit of %d messages failed, storing them one by one: %s",
+                            len(batch), exc)  # fmt: skip
+                await self._commit_one_by_one(batch)
             return
+        for (_, future), stored in zip(batch, ids, strict=True):
+            if not future.done():
+                future.set_result(stored)
+        self._committed(sum(len(items) for items, _ in batch))
+
+    async def _commit_one_by_one(self, batch: list[_Pending]) -> None:
+        # One deadline for the whole pass: when the database itself is gone, every caller
+        # still gets its 451 within twice the timeout, not after one timeout per message.
+        try:
+            async with asyncio.timeout(self._timeout):
+                for pending in batch:
+                    try:
+                        (ids,) = await self._insert([pending[0]])
+                    except Exception as exc:  # only this caller's rows failed
+                        self._fail([pending], exc)
+                    else:
+                        if not pending[1].done():
+                            pending[1].set_result(ids)
+                        self._committed(len(pending[0]))
+        except TimeoutError as exc:
+            self._fail([p for p in batch if not p[1].done()], exc)
+
+    async def _insert(self, groups: list[Sequence[InboxItem]]) -> list[list[int]]:
+        """Insert every group in one transaction; returns each group's inbox ids."""
+        async with self._db.transaction() as conn:
+            ids = await inbox_repo.store(conn, [item for items in groups for item in items])
+        found, start = [], 0
+        for items in groups:
+            found.append(ids[start : start + len(items)])
+            start += len(items)
+        return found
+
+    def _fail(self, batch: list[_Pending], exc: BaseException) -> None:
+        if not batch:
+            return
+        log.error("inbox commit of %d message(s) failed: %s", len(batch), exc)
+        error = StorageError(str(exc) or type(exc).__name__)
         for _, future in batch:
             if not future.done():
-                future.set_result(None)
+                future.set_exception(error)
+
+    def _committed(self, count: int) -> None:
         if self._on_commit:
-            self._on_commit(len(items))
+            self._on_commit(count)

@@ -2,7 +2,12 @@
 
 The exit status is the contract with the MTA (sysexits.h): 0 once the message is committed,
 75 (EX_TEMPFAIL) when it could not be stored so the MTA keeps it and retries, 65 (EX_DATAERR)
-for input that is not mail at all, which retrying cannot fix.
+for input that is not mail at all and 67 (EX_NOUSER) for a `--recipient` the inbox cannot
+store (longer than its column, a NUL, not UTF-8), which retrying cannot fix.
+
+Nothing is written to stdout: some MTAs treat any output as a failure (Exim's
+`return_output`). The inbox id goes to the log on stderr ("queued as 12"), like the "250" of
+the SMTP listener; Postfix's pipe discards it when the exit status is 0.
 """
 
 from __future__ import annotations
@@ -12,13 +17,14 @@ import logging
 import re
 
 from pytrs.config import Config
+from pytrs.gateway.addresses import recipient_problem
 from pytrs.schema import inbox_repo
 from pytrs.schema.database import create_database
 from pytrs.schema.inbox_repo import InboxItem
 
 log = logging.getLogger(__name__)
 
-EX_OK, EX_DATAERR, EX_TEMPFAIL = 0, 65, 75
+EX_OK, EX_DATAERR, EX_NOUSER, EX_TEMPFAIL = 0, 65, 67, 75
 STORE_TIMEOUT_SECONDS = 60.0
 
 # A message starts with a header field (or an mbox "From " line); anything else is not mail.
@@ -36,11 +42,12 @@ def check_input(raw: bytes, max_size: int) -> str | None:
     return None
 
 
-async def _store(config: Config, item: InboxItem) -> None:
+async def _store(config: Config, item: InboxItem) -> int:
     db = create_database(config.database, pool=False)
     try:
         async with asyncio.timeout(STORE_TIMEOUT_SECONDS), db.transaction() as conn:
-            await inbox_repo.store(conn, [item])
+            (inbox_id,) = await inbox_repo.store(conn, [item])
+            return inbox_id
     finally:
         await db.close()
 
@@ -54,6 +61,10 @@ def deliver(
     if problem:
         log.error("deliver: rejected: %s", problem)
         return EX_DATAERR
+    unstorable = recipient_problem(recipient)
+    if unstorable:
+        log.error("deliver: rejected: recipient %s", unstorable)
+        return EX_NOUSER
     item = InboxItem(
         source="pipe",
         raw=raw,
@@ -63,8 +74,9 @@ def deliver(
         queue_name=queue,
     )
     try:
-        asyncio.run(_store(config, item))
+        inbox_id = asyncio.run(_store(config, item))
     except Exception as exc:  # any failure to store is temporary from the MTA's view
         log.error("deliver: could not store the message, the MTA should retry: %s", exc)
         return EX_TEMPFAIL
+    log.info("deliver: queued as %d (Message-ID %s)", inbox_id, inbox_repo.dedup_key(raw)[0])
     return EX_OK

@@ -1,9 +1,11 @@
 """SMTP and LMTP ingress: aiosmtpd servers running inside the daemon's event loop.
 
 The handler does almost nothing per message: it checks recipients against the system
-addresses (550 for anything else — pytrs is never a relay) and hands the bytes to the
-InboxWriter; "250" is sent only after the inbox commit. Parsing and routing happen later, in
-the postmaster worker. Status lines live in one place below.
+addresses (550 for anything else — pytrs is never a relay; 553 for an address the inbox could
+not store) and hands the bytes to the InboxWriter; "250" is sent only after the inbox commit
+and names the inbox rows ("queued as 12", as MTAs do), so a mail can be followed from the
+MTA's log into `pytrs inbox show`. Parsing and routing happen later, in the postmaster worker.
+Status lines live in one place below.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from pytrs.gateway.addresses import AddressBook
+from pytrs.gateway.addresses import AddressBook, recipient_problem
 from pytrs.gateway.inbox_writer import InboxWriter
 from pytrs.schema.database import StorageError
 from pytrs.schema.inbox_repo import InboxItem
@@ -25,11 +27,14 @@ from pytrs.schema.inbox_repo import InboxItem
 log = logging.getLogger(__name__)
 
 OK_RCPT = "250 2.1.5 Recipient OK"
-OK_DATA = "250 2.0.0 Message accepted for delivery"
+OK_DATA = "250 2.0.0 Ok: queued as {}"
 REJECT_RCPT = "550 5.1.1 <{}>: Recipient address rejected: not a local address"
+# The address is not echoed: it may be huge or hold bytes a log or client would choke on.
+UNSTORABLE_RCPT = "553 5.1.3 Recipient address rejected: {}"
 TOO_MANY_RCPT = "452 4.5.3 Too many recipients"
 TEMP_FAILURE = "451 4.3.0 Temporary failure, please try again later"
 BAD_INPUT = "554 5.6.0 Message content rejected"
+QUEUED_AS_MAX = 10
 
 
 class IngressHandler:
@@ -55,6 +60,10 @@ class IngressHandler:
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
+        problem = recipient_problem(address)
+        if problem:
+            log.info("rejected RCPT (%s) from %s", problem, session.peer)
+            return UNSTORABLE_RCPT.format(problem)
         if not self.addresses.accepts(address):
             log.info("rejected RCPT %s from %s", address, session.peer)
             return REJECT_RCPT.format(address)
@@ -81,24 +90,34 @@ class IngressHandler:
             for rcpt in envelope.rcpt_tos
         ]
         try:
-            await self.writer.store(items)
+            ids = await self.writer.store(items)
         except StorageError:
-            status = TEMP_FAILURE
-        else:
-            status = OK_DATA
-        return self._per_recipient(status, envelope.rcpt_tos)
+            return self._per_recipient([TEMP_FAILURE] * len(items))
+        if self.per_recipient_status:
+            return self._per_recipient([OK_DATA.format(i) for i in ids])
+        return OK_DATA.format(queued_as(ids))
 
     async def handle_exception(self, error: Exception) -> str:
         # The default answer would leak the exception's name to the client.
         log.exception("SMTP session error", exc_info=error)
         return "421 4.3.0 Internal error, closing connection"
 
-    def _per_recipient(self, status: str, rcpts: Sequence[str]) -> str:
-        # LMTP answers DATA once per accepted recipient (RFC 2033); one transaction stores all
-        # of them, so they share the outcome.
-        if not self.per_recipient_status or len(rcpts) <= 1:
-            return status
-        return "\r\n".join([status] * len(rcpts))
+    def _per_recipient(self, statuses: Sequence[str]) -> str:
+        # LMTP answers DATA once per accepted recipient (RFC 2033), each naming its own row;
+        # one transaction stores all of them, so they share the outcome.
+        if not self.per_recipient_status:
+            return statuses[0]
+        return "\r\n".join(statuses)
+
+
+def queued_as(ids: Sequence[int]) -> str:
+    """The inbox ids an SMTP "250" names: all of them up to ten, else the first and the count.
+
+    RFC 5321 keeps a reply line under 512 octets; a hundred recipients would not fit.
+    """
+    if len(ids) <= QUEUED_AS_MAX:
+        return ",".join(str(i) for i in ids)
+    return f"{ids[0]} and {len(ids) - 1} more"
 
 
 def _peer_text(peer: Any) -> str:

@@ -35,7 +35,7 @@ from pytrs.postmaster.rows import (
 )
 from pytrs.routing.decision import Action, Decision, RoutingInput
 from pytrs.routing.subject import CleanOptions, clean_subject, ticket_title
-from pytrs.schema import outbox_repo, seed
+from pytrs.schema import outbox_repo, seed, storable
 from pytrs.schema.inbox_repo import DONE, DUPLICATE, ClaimedMessage
 from pytrs.schema.tables import (
     article,
@@ -109,12 +109,14 @@ class _Rows:
         ):  # fmt: skip
             rows = self.by_table.get(table)
             if rows:
-                await conn.execute(insert(table), rows)
+                # Header values, file names and control headers are hostile input: cleaned
+                # and cut to their columns, so one mail cannot fail the batch.
+                await conn.execute(insert(table), storable.rows(table, rows))
         # One executemany per set of columns, tickets in id order so that concurrent workers
         # lock them in the same order.
         groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
         for ticket_id in sorted(self.ticket_values):
-            values = self.ticket_values[ticket_id]
+            values = storable.row(ticket, self.ticket_values[ticket_id])
             groups[tuple(sorted(values))].append(
                 {"t_id": ticket_id, **{f"t_{k}": v for k, v in values.items()}}
             )
@@ -217,8 +219,7 @@ def _ticket_row(plan: Planned, ctx: ApplyContext) -> dict[str, Any]:
     return {
         "tn": plan.tn, "title": ticket_title(control.get("X-PyTRS-Title") or subject),
         "queue_id": ctx.queues[decision.queue].id, "type_id": 1, **values,
-        "customer_id": customer_id[:150] or None,
-        "customer_user_id": customer_user[:250] or None,
+        "customer_id": customer_id or None, "customer_user_id": customer_user or None,
         "timeout": 0, "until_time": 0, "escalation_time": 0, "escalation_update_time": 0,
         "escalation_response_time": 0, "escalation_solution_time": 0, "archive_flag": 0,
         **audit(ctx.now),
@@ -230,7 +231,7 @@ async def _create_tickets(conn: AsyncConnection, new: list[Planned], ctx: ApplyC
         return
     result = await conn.execute(
         insert(ticket).returning(ticket.c.id, sort_by_parameter_order=True),
-        [_ticket_row(plan, ctx) for plan in new],
+        storable.rows(ticket, [_ticket_row(plan, ctx) for plan in new]),
     )
     for plan, ticket_id in zip(new, result.scalars(), strict=True):
         # Routing saw tickets created in this batch under a placeholder id (negative).

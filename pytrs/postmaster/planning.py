@@ -32,7 +32,7 @@ from pytrs.routing.decision import (
 )
 from pytrs.routing.external import ExternalNumber, ExternalRule, recognise
 from pytrs.routing.ticket_number import TicketNumberGenerator
-from pytrs.schema.inbox_repo import MESSAGE_ID_MAX, ClaimedMessage
+from pytrs.schema.inbox_repo import ClaimedMessage, stored_message_id
 from pytrs.schema.known_repo import Wanted
 from pytrs.schema.ticket_repo import QueueInfo
 
@@ -223,7 +223,9 @@ def split_waiting(
     wait: list[Parsed] = []
     for p in batch:
         has_number = (tn := numbers.find(p.item.subject)) and tn in known.by_tn
-        waits = not has_number and any(ref[:MESSAGE_ID_MAX] in pending for ref in p.item.references)
+        waits = not has_number and any(
+            stored_message_id(ref) in pending for ref in p.item.references
+        )
         first_copy = earlier_copies.get(p.claimed.dedup_key)
         waits = waits or (first_copy is not None and first_copy < p.claimed.id)
         (wait if waits else keep).append(p)

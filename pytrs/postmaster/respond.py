@@ -60,7 +60,7 @@ from pytrs.responders.templates import (
     template_variables,
 )
 from pytrs.routing.decision import Action
-from pytrs.schema import outbox_repo, seed, ticket_repo
+from pytrs.schema import outbox_repo, seed, storable, ticket_repo
 from pytrs.schema.inbox_repo import DONE
 from pytrs.schema.tables import (
     article,
@@ -444,7 +444,10 @@ class Responder:
                 o.article_id = int(article_id)
             await conn.execute(
                 insert(article_data_mime),
-                [sent_mime_row(o.composed, o.article_id, ctx.now) for o in new],
+                storable.rows(
+                    article_data_mime,
+                    [sent_mime_row(o.composed, o.article_id, ctx.now) for o in new],
+                ),
             )
             await conn.execute(
                 insert(article_data_mime_plain),
@@ -463,7 +466,7 @@ class Responder:
                             o.article_id, o.queue_id, ctx.now)
             )  # fmt: skip
         if history:
-            await conn.execute(insert(ticket_history), history)
+            await conn.execute(insert(ticket_history), storable.rows(ticket_history, history))
 
 
 def notification_templates(config: Config) -> dict[str, ResponseTemplate]:

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from pytrs.parsers import ParsedMail, message_id_md5
 from pytrs.routing.decision import Action
-from pytrs.schema import seed
+from pytrs.schema import seed, storable
+from pytrs.schema.tables import article_data_mime_attachment
 
 if TYPE_CHECKING:
     from pytrs.postmaster.apply import Planned
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 # Header fields are single lines (REFERENCE §12) and bounded so one absurd header cannot make
 # the row unstorable.
 FIELD_MAX = 100_000
+_EXTENSION_MAX = 20  # longer than that, a "suffix" is part of the name
 
 
 def audit(now: datetime) -> dict[str, Any]:
@@ -90,13 +92,7 @@ def attachment_rows(mail: ParsedMail, article_id: int, now: datetime) -> list[di
         )  # fmt: skip
     seen: dict[str, int] = {}
     for part in mail.attachments:
-        name = part.filename[:250] or "file"
-        if name in seen:  # duplicate names get -1, -2 … as in Znuny's storage
-            seen[name] += 1
-            stem, dot, ext = name.rpartition(".")
-            name = f"{stem}-{seen[name]}.{ext}" if dot and stem else f"{name}-{seen[name]}"
-        else:
-            seen[name] = 0
+        name = _unique_filename(part.filename or "file", seen)
         rows.append(
             {
                 "article_id": article_id, "filename": name,
@@ -107,6 +103,29 @@ def attachment_rows(mail: ParsedMail, article_id: int, now: datetime) -> list[di
             }
         )  # fmt: skip
     return rows
+
+
+def _unique_filename(name: str, seen: dict[str, int]) -> str:
+    """`name` made storable, with -1, -2 … for duplicates as in Znuny's storage.
+
+    A name too long for its column loses the end of its stem, never its extension or the
+    duplicate's suffix: the stem is shortened to make room for them.
+    """
+    name = storable.clean(name)
+    stem, dot, ext = name.rpartition(".")
+    if not (dot and stem) or len(ext) > _EXTENSION_MAX:
+        stem, dot, ext = name, "", ""
+    base = _fit(stem, dot + ext)
+    if base not in seen:
+        seen[base] = 0
+        return base
+    seen[base] += 1
+    return _fit(stem, f"-{seen[base]}{dot}{ext}")
+
+
+def _fit(stem: str, tail: str) -> str:
+    limit = storable.column_limit(article_data_mime_attachment.c.filename) or 250
+    return stem[: max(limit - len(tail), 0)] + tail
 
 
 def trace(plan: Planned, notes: list[str]) -> dict[str, Any]:

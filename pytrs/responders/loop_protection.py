@@ -41,6 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from pytrs.config import Config, LoopProtectionConfig
 from pytrs.parsers.addresses import base_address
 from pytrs.parsers.model import ParsedMail
+from pytrs.schema import storable
 from pytrs.schema.outbox_repo import suppressed
 from pytrs.schema.tables import ticket_loop_protection as tlp
 
@@ -261,7 +262,7 @@ async def take_budget(conn: AsyncConnection, address: str, today: date, limit: i
     nothing to lock. Take budgets in address order where one transaction takes several, to keep
     lock waits from turning into deadlocks. SQLite's BEGIN IMMEDIATE already serialises writers.
     """
-    address = address.strip().lower()
+    address = _key(address)
     if limit <= 0:
         return False
     if conn.dialect.name == "postgresql":
@@ -302,7 +303,7 @@ async def clear_to_send(
     moment = now or datetime.now(UTC)
     if moment.tzinfo is not None:  # naive values are UTC already, as in the database
         moment = moment.astimezone(UTC).replace(tzinfo=None)
-    address = address.strip().lower()
+    address = _key(address)
     found = await suppressed(conn, [address], moment)
     if address in found:
         return Refusal("suppressed", found[address].reason, address)
@@ -329,7 +330,7 @@ async def clear_many(
     moment = now or datetime.now(UTC)
     if moment.tzinfo is not None:
         moment = moment.astimezone(UTC).replace(tzinfo=None)
-    wanted = [a.strip().lower() for a in addresses]
+    wanted = [_key(a) for a in addresses]
     distinct = sorted(set(wanted))
     if not distinct:
         return []
@@ -374,6 +375,12 @@ async def _used_today(conn: AsyncConnection, addresses: list[str], today: date) 
         .group_by(tlp.c.sent_to)
     )
     return {address: int(n) for address, n in rows}
+
+
+def _key(address: str) -> str:
+    """An address as `ticket_loop_protection.sent_to` holds it: lower-cased and storable (a
+    sender's address is hostile input and may be longer than the column)."""
+    return storable.value(tlp.c.sent_to, address.strip().lower())
 
 
 def _lock_key(address: str) -> int:

@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from pytrs.schema import storable
 from pytrs.schema.claims import lease_due
 from pytrs.schema.database import Database, conflict_insert, utcnow
 from pytrs.schema.tables import inbox
@@ -30,7 +31,6 @@ PENDING, DONE, IGNORED, QUARANTINED = "pending", "done", "ignored", "quarantined
 # A further copy of a mail already stored (sent to several system addresses of one queue):
 # processed, its raw kept, ticket_id/article_id pointing at the stored copy.
 DUPLICATE = "duplicate"
-MESSAGE_ID_MAX = 250  # inbox.message_id is indexed; longer ids are cut (the dedup key is whole)
 
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 _MESSAGE_ID = re.compile(rb"^message-id:[ \t]*(.*(?:\r?\n[ \t].*)*)", re.IGNORECASE | re.MULTILINE)
@@ -81,7 +81,12 @@ def dedup_key(raw: bytes) -> tuple[str, str]:
         digest.update(body.replace(b"\r\n", b"\n").rstrip(b"\n"))
     else:
         digest.update(raw.replace(b"\r\n", b"\n"))
-    return message_id.decode("utf-8", "replace")[:MESSAGE_ID_MAX], digest.hexdigest()
+    return stored_message_id(message_id.decode("utf-8", "replace")), digest.hexdigest()
+
+
+def stored_message_id(message_id: str) -> str:
+    """A Message-ID as the inbox's message_id column holds it (cleaned and cut), for lookups."""
+    return storable.value(inbox.c.message_id, message_id)
 
 
 def _insert_ignoring_duplicates(conn: AsyncConnection) -> Any:
@@ -90,32 +95,41 @@ def _insert_ignoring_duplicates(conn: AsyncConnection) -> Any:
     )
 
 
-async def store(conn: AsyncConnection, items: Sequence[InboxItem]) -> None:
-    """Insert `items` in the caller's transaction; an identical re-delivery is kept once."""
+async def store(conn: AsyncConnection, items: Sequence[InboxItem]) -> list[int]:
+    """Insert `items` in the caller's transaction; returns their inbox ids, in order.
+
+    An identical re-delivery is kept once: its id is the stored row's. Every text value is made
+    storable first (NUL stripped, bad UTF-8 replaced, cut to the column), so a hostile envelope
+    or Message-ID cannot fail the transaction; the raw bytes are stored as they came.
+    """
     now = utcnow()
     rows = []
     for item in items:
         message_id, key = dedup_key(item.raw)
-        rows.append(
-            {
-                "source": item.source,
-                "recipient": item.recipient,
-                "envelope_from": item.envelope_from[:250],
-                "peer": item.peer[:100],
-                "trusted": int(item.trusted),
-                "queue_name": item.queue_name,
-                "message_id": message_id,
-                "dedup_key": key,
-                "size": len(item.raw),
-                "raw": item.raw,
-                "state": PENDING,
-                "attempts": 0,
-                "next_attempt_at": now,
-                "received_at": now,
-            }
+        values = {
+            "source": item.source, "recipient": item.recipient,
+            "envelope_from": item.envelope_from, "peer": item.peer,
+            "trusted": int(item.trusted), "queue_name": item.queue_name,
+            "message_id": message_id, "dedup_key": key, "size": len(item.raw), "raw": item.raw,
+            "state": PENDING, "attempts": 0, "next_attempt_at": now, "received_at": now,
+        }  # fmt: skip
+        rows.append(storable.row(inbox, values))
+    if not rows:
+        return []
+    await conn.execute(_insert_ignoring_duplicates(conn), rows)
+    return await _ids_of(conn, rows)
+
+
+async def _ids_of(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> list[int]:
+    # Read back by the unique key rather than RETURNING: a re-delivery inserts nothing and
+    # returns nothing, yet its sender is told the id of the row that holds the mail.
+    found = await conn.execute(
+        select(inbox.c.id, inbox.c.source, inbox.c.recipient, inbox.c.dedup_key).where(
+            inbox.c.dedup_key.in_({r["dedup_key"] for r in rows})
         )
-    if rows:
-        await conn.execute(_insert_ignoring_duplicates(conn), rows)
+    )
+    ids = {(r.source, r.recipient, r.dedup_key): int(r.id) for r in found}
+    return [ids[(r["source"], r["recipient"], r["dedup_key"])] for r in rows]
 
 
 def process_identity() -> str:
@@ -257,7 +271,7 @@ async def pending_among(
     if not message_ids:
         return set()
     query = select(inbox.c.message_id).where(
-        inbox.c.message_id.in_([m[:MESSAGE_ID_MAX] for m in message_ids]),
+        inbox.c.message_id.in_([stored_message_id(m) for m in message_ids]),
         inbox.c.state == PENDING,
         inbox.c.id.not_in(list(exclude)),
     )

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pytrs.parsers import message_id_md5
 from pytrs.routing.decision import Known, SameMail, TicketRef, fingerprint
-from pytrs.schema import outbox_repo, seed
+from pytrs.schema import outbox_repo, seed, storable
 from pytrs.schema.inbox_repo import DONE
 from pytrs.schema.tables import (
     TicketState,
@@ -139,9 +139,7 @@ async def _by_sent_message_id(
 ) -> None:
     """Mail pytrs sent (auto-responses, relayed agent answers) threads replies and bounces
     back to its ticket by the Message-ID it went out with (SPEC S7)."""
-    sent = await outbox_repo.find_by_message_ids(
-        conn, [m for m in message_ids if len(m) <= outbox_repo.MESSAGE_ID_MAX]
-    )
+    sent = await outbox_repo.find_by_message_ids(conn, message_ids)
     ticket_ids = {t for t, _ in sent.values() if t is not None}
     if not ticket_ids:
         return
@@ -157,7 +155,8 @@ async def _by_sent_message_id(
 async def _by_external(
     conn: AsyncConnection, externals: Collection[tuple[str, str]], known: Known
 ) -> None:
-    wanted = set(externals)
+    # Stored values were made storable; look the same form up (a NUL would fail the query).
+    wanted = {(f, storable.clean(v)): (f, v) for f, v in externals}
     query = (
         _ticket_ref_query()
         .add_columns(dynamic_field.c.name.label("field"), dynamic_field_value.c.value_text)
@@ -172,7 +171,7 @@ async def _by_external(
     for row in await conn.execute(query):
         key = (row.field, row.value_text)
         if key in wanted:
-            known.by_external.setdefault(key, _ref(row))
+            known.by_external.setdefault(wanted[key], _ref(row))
 
 
 async def _same_mail(

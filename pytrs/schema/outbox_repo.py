@@ -26,7 +26,7 @@ from typing import Any, Protocol
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from pytrs.schema import seed
+from pytrs.schema import seed, storable
 from pytrs.schema.claims import lease_due
 from pytrs.schema.database import Database, conflict_insert, utcnow
 from pytrs.schema.inbox_repo import is_dead_local_process, process_identity
@@ -185,12 +185,12 @@ def _row(item: Queued, now: datetime, due: datetime) -> dict[str, Any]:
         raise ValueError("an outbox mail needs recipients, bytes and a Message-ID")
     if len(mail.message_id) > MESSAGE_ID_MAX:
         raise ValueError(f"Message-ID longer than {MESSAGE_ID_MAX} characters")
-    return {
-        "ticket_id": item.ticket_id, "article_id": item.article_id, "kind": item.kind[:50],
-        "state": PENDING, "envelope_from": mail.envelope_from[:250],
+    return storable.row(outbox, {
+        "ticket_id": item.ticket_id, "article_id": item.article_id, "kind": item.kind,
+        "state": PENDING, "envelope_from": mail.envelope_from,
         "recipients": json.dumps(recipients), "message_id": mail.message_id, "raw": mail.raw,
         "size": len(mail.raw), "attempts": 0, "next_attempt_at": due, "created_at": now,
-    }  # fmt: skip
+    })  # fmt: skip
 
 
 def _due(now: datetime) -> Any:
@@ -367,8 +367,8 @@ async def suppress(
     """Put `address` on the suppression list until `until` (extending an existing entry)."""
     now = now or utcnow()
     insert = conflict_insert(conn, address_suppression).values(
-        address=address.lower()[:250], reason=reason[:2000], suppressed_until=until,
-        ticket_id=ticket_id, created_at=now,
+        address=_suppression_key(address), reason=storable.cut(storable.clean(reason), 2000),
+        suppressed_until=until, ticket_id=ticket_id, created_at=now,
     )  # fmt: skip
     await conn.execute(
         insert.on_conflict_do_update(
@@ -383,6 +383,11 @@ async def suppress(
     )
 
 
+def _suppression_key(address: str) -> str:
+    """`address` as the suppression list's key holds it (lower-cased, storable)."""
+    return storable.value(address_suppression.c.address, address.lower())
+
+
 async def suppressed(
     conn: AsyncConnection, addresses: Collection[str], now: datetime | None = None
 ) -> dict[str, Suppression]:
@@ -390,14 +395,16 @@ async def suppressed(
     if not addresses:
         return {}
     now = now or utcnow()
+    keys = {_suppression_key(a): a.lower() for a in addresses}
     rows = await conn.execute(
         select(address_suppression).where(
-            address_suppression.c.address.in_({a.lower() for a in addresses}),
+            address_suppression.c.address.in_(keys),
             address_suppression.c.suppressed_until > now,
         )
     )
     return {
-        r.address: Suppression(r.address, r.reason, r.suppressed_until, r.ticket_id) for r in rows
+        keys[r.address]: Suppression(keys[r.address], r.reason, r.suppressed_until, r.ticket_id)
+        for r in rows
     }
 
 
@@ -470,9 +477,13 @@ async def find_by_message_ids(
     """(ticket id, article id) of our own mail by Message-ID: threading and bounce matching."""
     if not message_ids:
         return {}
+    # A referenced id we could never have stored (a NUL, too long) would fail the query.
+    storable_ids = [m for m in message_ids if storable.problem(outbox.c.message_id, m) is None]
+    if not storable_ids:
+        return {}
     rows = await conn.execute(
         select(outbox.c.message_id, outbox.c.ticket_id, outbox.c.article_id).where(
-            outbox.c.message_id.in_(list(message_ids))
+            outbox.c.message_id.in_(storable_ids)
         )
     )
     return {r.message_id: (r.ticket_id, r.article_id) for r in rows}

@@ -13,6 +13,7 @@ from datetime import date
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from pytrs.schema import storable
 from pytrs.schema.database import Database, conflict_insert, utcnow
 from pytrs.schema.seed import FOLLOW_UP_IDS, SENDER_CUSTOMER
 from pytrs.schema.tables import (
@@ -69,6 +70,7 @@ async def valid_users(conn: AsyncConnection) -> dict[str, int]:
 
 async def agents_by_email(conn: AsyncConnection, emails: Collection[str]) -> dict[str, str]:
     """Valid agents' logins by lower-cased e-mail address, for the given addresses."""
+    emails = _comparable(emails)
     if not emails:
         return {}
     rows = await conn.execute(
@@ -184,6 +186,7 @@ async def dynamic_field_ids(conn: AsyncConnection) -> dict[str, int]:
 async def find_customers(conn: AsyncConnection, emails: Collection[str]) -> dict[str, CustomerInfo]:
     """Customer users by lower-cased address; several matches → the alphabetically last login
     wins, as in Znuny."""
+    emails = _comparable(emails)
     if not emails:
         return {}
     rows = await conn.execute(
@@ -192,6 +195,12 @@ async def find_customers(conn: AsyncConnection, emails: Collection[str]) -> dict
         .order_by(customer_user.c.login)
     )
     return {r.email.lower(): CustomerInfo(r.login, r.customer_id) for r in rows}
+
+
+def _comparable(values: Collection[str]) -> list[str]:
+    # A value holding a NUL or bytes that are not UTF-8 matches nothing stored (stored values
+    # were cleaned), and PostgreSQL would refuse it as a query parameter: leave it out.
+    return [v for v in values if storable.clean(v) == v]
 
 
 async def existing_numbers(conn: AsyncConnection, tns: Collection[str]) -> set[str]:
