@@ -19,13 +19,14 @@ from pytrs.commands import outbox as outbox_command
 from pytrs.commands import parse as parse_command
 from pytrs.commands import responses as responses_command
 from pytrs.config import Config, ConfigError, load_config
-from pytrs.postmaster.respond import notification_templates
-from pytrs.responders.dkim import DkimSigner
-from pytrs.responders.responses import specs_from_config
+from pytrs.preflight import check_startup
 from pytrs.schema import migrate
 from pytrs.schema.database import create_database
 
+# Exit codes: 2 for a configuration that does not load (or bad arguments), 1 for one that loads
+# but cannot be started with (`run` and `config check` alike).
 EXIT_USAGE = 2
+EXIT_STARTUP = 1
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -91,8 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = load_config(args.config)
     except ConfigError as exc:
-        for error in exc.errors:
-            print(f"config: {error}", file=sys.stderr)
+        _print_config_errors(exc)
         if args.command != "parse":
             return 75 if args.command == "deliver" else EXIT_USAGE
         # A debugging tool needs only the parser limits; the built-in ones will do.
@@ -116,6 +116,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     return handlers[args.command](config, args)
 
 
+def _print_config_errors(exc: ConfigError) -> None:
+    for error in exc.errors:
+        print(f"config: {error}", file=sys.stderr)
+
+
 def _run(config: Config, args: argparse.Namespace) -> int:
     from pytrs.daemon import ROLES, StartupError, run_daemon
 
@@ -123,9 +128,12 @@ def _run(config: Config, args: argparse.Namespace) -> int:
     try:
         roles = tuple(args.role) if args.role else ROLES
         return run_daemon(config, roles, notify_stdin=args.notify_stdin)
+    except ConfigError as exc:  # check_startup: the same lines as `pytrs config check`
+        _print_config_errors(exc)
+        return EXIT_STARTUP
     except StartupError as exc:
         print(f"pytrs: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_STARTUP
 
 
 def _deliver(config: Config, args: argparse.Namespace) -> int:
@@ -139,22 +147,13 @@ def _deliver(config: Config, args: argparse.Namespace) -> int:
 
 
 def _config(config: Config, args: argparse.Namespace) -> int:
-    # What the daemon checks at start beyond the file's syntax: templates compile, body files
-    # exist, keys load — so a reload fails here and not in production.
-    errors: list[str] = []
-    for check in (
-        lambda: specs_from_config(config),
-        lambda: DkimSigner.from_config(config.dkim_keys),
-        lambda: notification_templates(config),
-    ):
-        try:
-            check()
-        except ConfigError as exc:
-            errors.extend(exc.errors)
-    for error in errors:
-        print(f"config: {error}", file=sys.stderr)
-    if errors:
-        return 1
+    # Exactly what `pytrs run` checks before it starts (templates compile, keys load …), so a
+    # reload fails here and not in production.
+    try:
+        check_startup(config)
+    except ConfigError as exc:
+        _print_config_errors(exc)
+        return EXIT_STARTUP
     print(f"configuration OK ({config.source or 'built-in defaults'})")
     return 0
 

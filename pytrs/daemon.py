@@ -27,6 +27,7 @@ from pytrs.gateway.fetchers import MailboxFetchers
 from pytrs.gateway.inbox_writer import InboxWriter
 from pytrs.gateway.smtp import IngressHandler, start_server
 from pytrs.postmaster.worker import PostmasterWorker
+from pytrs.preflight import check_startup
 from pytrs.responders.dkim import DkimSigner
 from pytrs.responders.sender import OutboxSender
 from pytrs.schema import inbox_repo, migrate
@@ -334,15 +335,18 @@ async def supervise(
 def run_daemon(
     config: Config, roles: tuple[str, ...] = ROLES, *, notify_stdin: bool = False
 ) -> int:
-    """Entry point of `pytrs run`: choose the event loop and run the daemon."""
-    use_uvloop = config.daemon.event_loop in ("auto", "uvloop")
+    """Entry point of `pytrs run`: check the configuration as `pytrs config check` does,
+    choose the event loop and run the daemon.
+
+    Raises ConfigError (before anything starts) and StartupError.
+    """
+    check_startup(config)
     runner: Callable[..., Any] = asyncio.run
-    if use_uvloop:
+    if config.daemon.event_loop in ("auto", "uvloop"):
         try:
             import uvloop
 
             runner = uvloop.run
         except ImportError:
-            if config.daemon.event_loop == "uvloop":
-                raise StartupError("event_loop = uvloop but uvloop is not installed") from None
+            pass  # "auto"; an explicit "uvloop" without uvloop was refused by check_startup
     return int(runner(Daemon(config, roles, notify_stdin=notify_stdin).run()))

@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from pytrs.schema.tables import inbox
 
 from .helpers import count, make_mail
@@ -28,9 +30,14 @@ def write_config(path: Path, database: dict[str, Any], extra: str = "") -> Path:
 
 
 def pytrs(
-    config: Path, *args: str, stdin: bytes = b"", timeout: float = 60
+    config: Path,
+    *args: str,
+    stdin: bytes = b"",
+    timeout: float = 60,
+    environ: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTRS_")}
+    env.update(environ or {})
     return subprocess.run(
         [sys.executable, "-m", "pytrs", "--config", str(config), *args],
         input=stdin, capture_output=True, timeout=timeout, env=env, check=False,
@@ -95,6 +102,51 @@ def test_config_check_compiles_templates_and_reads_keys(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert b"auto_responses[0]" in result.stderr and b"dkim_keys[0]" in result.stderr
     assert b"agent_mail" in result.stderr
+
+
+# (what the file adds, environment, the key the one error names, exit code): what `pytrs run`
+# refuses, each of which `pytrs config check` must refuse the same way. "{dir}" is tmp_path.
+REFUSED = [
+    ('[outbound]\nloop_secret = "short"\n', {}, "outbound.loop_secret", 1),
+    ('[outbound]\nloop_secret_file = "{dir}/short.key"\n', {}, "outbound.loop_secret_file", 1),
+    ('[outbound]\nloop_secret_file = "{dir}/none.key"\n', {}, "outbound.loop_secret_file", 1),
+    ("", {"PYTRS_OUTBOUND_LOOP_SECRET": "short"}, "outbound.loop_secret", 1),
+    (
+        '[authentication]\nreply_token_secret_file = "{dir}/short.key"\n',
+        {}, "authentication.reply_token_secret_file", 1,
+    ),
+    ('[agent_mail]\nnew_ticket_body = "{{{{ x"\n', {}, "agent_mail", 1),
+    (
+        '[[dkim_keys]]\ndomain = "example.com"\nselector = "s"\n'
+        'private_key_file = "{dir}/none.key"\n',
+        {}, "dkim_keys[0].private_key_file", 1,
+    ),
+    ("[outbound]\nbatch_size = 100000000000000000000000\n", {}, "outbound.batch_size", 2),
+    ("[postmaster]\nlease_seconds = 1e300\n", {}, "postmaster.lease_seconds", 2),
+    ("[postmaster]\nworkers = true\n", {}, "postmaster.workers", 2),
+    ('[[mail_accounts]]\ntype = "imap"\nhost = "h"\nuser = "u"\nport = 70000\n', {},
+     "mail_accounts[0].port", 2),
+    ("", {"PYTRS_DATABASE_URL": "postgres://pytrs@db/pytrs"}, "database.url", 2),
+    ("", {"PYTRS_SMTP_LISTN": "127.0.0.1:25"}, "PYTRS_SMTP_LISTN", 2),
+    ("", {"PYTRS_POSTMASTER_BATCH_SIZE": "true"}, "PYTRS_POSTMASTER_BATCH_SIZE", 2),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("extra", "environ", "key", "code"), REFUSED)
+def test_config_check_refuses_what_run_refuses(
+    tmp_path: Path, extra: str, environ: dict[str, str], key: str, code: int
+) -> None:
+    """One line naming the key, no traceback, and the same from `config check` and `run`."""
+    (tmp_path / "short.key").write_text("0123456789\n")
+    url = f"sqlite+aiosqlite:///{tmp_path}/x.db"
+    config = write_config(tmp_path / "pytrs.toml", {"url": url}, extra=extra.format(dir=tmp_path))
+    checked = pytrs(config, "config", "check", environ=environ)
+    lines = checked.stderr.decode().splitlines()
+    assert checked.returncode == code, checked.stderr
+    assert len(lines) == 1 and lines[0].startswith(f"config: {key}"), lines
+    started = pytrs(config, "run", environ=environ)
+    assert (started.returncode, started.stderr) == (code, checked.stderr)
+    assert not (tmp_path / "x.db").exists()  # refused before opening the database
 
 
 async def test_inbox_list_show_json(

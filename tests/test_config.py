@@ -4,6 +4,7 @@ import dataclasses
 import pickle
 import re
 import tomllib
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -510,11 +511,86 @@ def test_unrelated_environment_variables_are_ignored() -> None:
     environ = {
         "PYTRS_TEST_DATABASE_URL": "postgresql+asyncpg://test@db/test",
         "PYTRS_CONFIG": "/nonexistent.toml",
-        "PYTRS_SMTP_NO_SUCH_KEY": "1",
-        "PYTRS_smtp_listen": "",
         "HOME": "/root",
     }
     assert parse_config({}, environ) == Config()
+
+
+@pytest.mark.parametrize(
+    ("variable", "suggestion"),
+    [
+        ("PYTRS_SMTP_LISTN", "PYTRS_SMTP_LISTEN"),
+        ("PYTRS_SMPT_LISTEN", "PYTRS_SMTP_LISTEN"),
+        ("PYTRS_outbound_batch_size", "PYTRS_OUTBOUND_BATCH_SIZE"),
+        ("PYTRS_NOTHING_LIKE_IT_AT_ALL", ""),
+    ],
+)
+def test_unknown_environment_variable_is_an_error(variable: str, suggestion: str) -> None:
+    """As an unknown key in the file is: a misspelt override must not be silently ignored."""
+    error = only_error({}, {variable: "1"})
+    assert error.startswith(f"{variable}: names no configuration key")
+    assert suggestion in error
+
+
+def _numeric_fields() -> list[tuple[str, str, type]]:
+    """(table or array, key, int or float) of every number in the model."""
+    found = []
+    for name, cls in {**SECTIONS, **ARRAYS}.items():
+        hints = typing.get_type_hints(cls)
+        found += [(name, f.name, hints[f.name]) for f in dataclasses.fields(cls)]
+    return [(name, key, hint) for name, key, hint in found if hint in (int, float)]
+
+
+def _minimal_entry(array: str) -> dict[str, Any]:
+    return {
+        "queues": {"name": "Raw"},
+        "system_addresses": {"address": "a@example.com", "queue": "Raw"},
+        "mail_accounts": {"type": "imap", "host": "mail", "user": "u"},
+        "agents": {"login": "a", "email": "agent@example.com"},
+        "dkim_keys": {"domain": "example.com", "selector": "s", "private_key_file": "k"},
+        "auto_responses": {"queue": "Raw", "type": "auto reply", "subject": "s"},
+        "external_ticket_numbers": {"name": "x", "number_pattern": "(\\d+)", "dynamic_field": "X"},
+    }[array]
+
+
+@pytest.mark.parametrize(("where", "key", "hint"), _numeric_fields())
+@pytest.mark.parametrize("huge", [10**23, 1e300, -1])
+def test_every_number_has_a_range(where: str, key: str, hint: type, huge: float) -> None:
+    """1e300 seconds overflows a timedelta, 10**23 rows a SQL LIMIT: every key is bounded."""
+    if hint is int and isinstance(huge, float):
+        huge = 10**23  # a float for an integer key is a type error, tested elsewhere
+    if where in ARRAYS:
+        data: dict[str, Any] = {where: [{**_minimal_entry(where), key: huge}]}
+        dotted_key = f"{where}[0].{key}"
+    else:
+        data = {where: {key: huge}}
+        dotted_key = f"{where}.{key}"
+    errors = errors_of(data)
+    assert any(e.startswith(f"{dotted_key}: must be") for e in errors), errors
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgres://pytrs:secret@db/pytrs",
+        "postgresql://db/pytrs",
+        "sqlite:///var/pytrs.db",
+        "mysql+aiomysql://db/pytrs",
+        "pytrs.db",
+        "postgresql+asyncpg://db:99999/pytrs",
+    ],
+)
+def test_unusable_database_url_names_the_forms_that_work(url: str) -> None:
+    error = only_error({"database": {"url": url}})
+    assert error.startswith("database.url: ")
+    assert "secret" not in error  # the URL may hold a password
+    if "99999" not in url:
+        assert "postgresql+asyncpg://" in error and "sqlite+aiosqlite:///" in error
+
+
+def test_usable_database_urls() -> None:
+    for url in ("postgresql+asyncpg://pytrs@db:5432/pytrs", "sqlite+aiosqlite:///x.db"):
+        assert parse_config({"database": {"url": url}}).database.url == url
 
 
 def test_parse_config_ignores_the_process_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -643,3 +719,8 @@ def test_listen_address(spec: str, expected: tuple[str, int] | str) -> None:
 def test_bad_listen_address(spec: str) -> None:
     with pytest.raises(ValueError):
         listen_address(spec)
+
+
+def test_per_address_limit_is_bounded_too() -> None:
+    error = only_error({"loop_protection": {"per_address_limits": [f"vip@example.com={10**23}"]}})
+    assert error.startswith("loop_protection.per_address_limits[0]: limit must be at most")

@@ -1,8 +1,11 @@
 """`pytrs filters export|import|test`: postmaster filter rules as TOML, and a dry run on a mail.
 
-`import` validates the whole file (every bad rule reported with its name and field) and
-changes nothing unless all of it is valid; `test` shows, for one mail, each rule matched or
-not and why, the control headers in force and the routing decision, changing nothing.
+`import` validates the whole file (every bad rule reported with its name and field, including
+set values the database knows no such name for) and changes nothing unless all of it is valid;
+`test` shows, for one mail, each rule matched or not and why, the control headers in force and
+the routing decision, changing nothing, and refuses while a stored rule sets such a value.
+Both warn about values taken from the mail, which can only be checked when one matches.
+Exit codes: 0 done, 1 refused (nothing changed).
 """
 
 from __future__ import annotations
@@ -11,18 +14,22 @@ import argparse
 import asyncio
 import sys
 import tomllib
+from collections.abc import Sequence
 from pathlib import Path
 
 from pytrs.config import Config
 from pytrs.postmaster.dryrun import describe, dry_run
 from pytrs.postmaster.filter_toml import rules_from_toml, rules_to_toml
+from pytrs.postmaster.filter_values import check_set_values
 from pytrs.postmaster.filters import (
     CompiledRules,
+    Problem,
     Rule,
     RuleError,
 )
-from pytrs.schema.database import create_database
+from pytrs.schema.database import Database, create_database
 from pytrs.schema.filter_repo import load_rules, replace_rules
+from pytrs.schema.names_repo import valid_names
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -54,41 +61,77 @@ def run(config: Config, args: argparse.Namespace) -> int:
             sys.stdout.write(text)
         return 0
     raw = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
-    for line in asyncio.run(_dry_run(config, raw, args.trusted, args.recipient)):
+    lines, problems = asyncio.run(_dry_run(config, raw, args.trusted, args.recipient))
+    if problems:
+        print(
+            "filters: stored rules set values that would do nothing; fix them and import again:",
+            file=sys.stderr,
+        )
+        print("\n".join(str(p) for p in problems), file=sys.stderr)
+        return 1
+    for line in lines:
         print(line)
     return 0
 
 
-async def _dry_run(config: Config, raw: bytes, trusted: bool, recipient: str) -> list[str]:
+async def _dry_run(
+    config: Config, raw: bytes, trusted: bool, recipient: str
+) -> tuple[list[str], list[Problem]]:
+    """The dry run's lines, or none and the problems of the stored rules' values."""
     db = create_database(config.database, pool=False)
     try:
-        return describe(await dry_run(config, db, raw, trusted=trusted, recipient=recipient))
+        problems = await _check_values(db, await load_rules(db))
+        if problems:
+            return [], problems
+        run = await dry_run(config, db, raw, trusted=trusted, recipient=recipient)
+        return describe(run), []
     finally:
         await db.close()
+
+
+async def _check_values(db: Database, rules: Sequence[Rule]) -> list[Problem]:
+    """Problems of the values `rules` set; warnings (unchecked values) are printed here."""
+    problems, warnings = check_set_values(rules, await valid_names(db))
+    for warning in warnings:
+        print(f"filters: warning: {warning}", file=sys.stderr)
+    return problems
 
 
 def _import(config: Config, file: str) -> int:
     try:
         rules = rules_from_toml(tomllib.loads(Path(file).read_text(encoding="utf-8")))
-        CompiledRules.compile(rules)
     except (OSError, tomllib.TOMLDecodeError) as exc:
         print(f"filters: cannot read {file}: {exc}", file=sys.stderr)
         return 1
     except RuleError as exc:
-        print(f"filters: {file} not imported, nothing changed:", file=sys.stderr)
-        print(str(exc), file=sys.stderr)
-        return 1
+        return _refuse(file, exc.problems)
+    try:
+        CompiledRules.compile(rules)
+        problems: list[Problem] = []
+    except RuleError as exc:
+        problems = list(exc.problems)
 
-    async def store() -> None:
+    async def store() -> list[Problem]:
         db = create_database(config.database, pool=False)
         try:
-            await replace_rules(db, rules)
+            found = problems + await _check_values(db, rules)
+            if not found:
+                await replace_rules(db, rules)
+            return found
         finally:
             await db.close()
 
-    asyncio.run(store())
+    found = asyncio.run(store())
+    if found:
+        return _refuse(file, found)
     print(f"{len(rules)} rule(s) imported")
     return 0
+
+
+def _refuse(file: str, problems: Sequence[Problem]) -> int:
+    print(f"filters: {file} not imported, nothing changed:", file=sys.stderr)
+    print("\n".join(str(p) for p in problems), file=sys.stderr)
+    return 1
 
 
 async def _stored(config: Config) -> list[Rule]:

@@ -47,12 +47,79 @@ def above(minimum: float) -> Check:
     return check
 
 
+def between(low: float, high: float, *, low_open: bool = False) -> Check:
+    """A number from ``low`` (excluded if ``low_open``) to ``high``.
+
+    Every numeric key has an upper bound too: a value such as 1e300 seconds or 10**23 rows
+    passes a lower bound, then overflows a timedelta or a SQL LIMIT at run time.
+    """
+    lower = f"greater than {low:g}" if low_open else f"at least {low:g}"
+
+    def check(value: float) -> str | None:
+        inside = (value > low if low_open else value >= low) and value <= high
+        shown = value if isinstance(value, int) else f"{value:g}"
+        return None if inside else f"must be {lower} and at most {high:g}, not {shown}"
+
+    return check
+
+
+# Upper bounds shared by many keys; generous, far below anything that overflows.
+MAX_SECONDS = 7 * 24 * 3600.0  # a week: backoffs, leases, polls, drains
+MAX_TIMEOUT_SECONDS = 3600.0  # one network operation
+MAX_BYTES = 1 << 30  # one mail or part of it (1 GiB)
+MAX_COUNT = 1_000_000  # rows per batch, parts, links, recipients …
+
+
+def count(low: int, high: int = MAX_COUNT) -> Check:
+    return between(low, high)
+
+
+def size(low: int) -> Check:
+    return between(low, MAX_BYTES)
+
+
+def seconds(high: float = MAX_SECONDS) -> Check:
+    """Zero or more seconds (zero: no wait)."""
+    return between(0, high)
+
+
+def positive(high: float = MAX_SECONDS) -> Check:
+    """More than zero (a lease, an interval, a timeout), up to ``high``."""
+    return between(0, high, low_open=True)
+
+
 def non_empty(value: str) -> str | None:
     return None if value.strip() else "must not be empty"
 
 
 def digits(value: str) -> str | None:
     return None if value.isascii() and value.isdigit() else f"must be digits only, not {value!r}"
+
+
+# The URL forms pytrs has drivers for (SQLAlchemy dialect+driver names).
+DATABASE_DRIVERS = ("postgresql+asyncpg", "sqlite+aiosqlite")
+
+
+def database_url(value: str) -> str | None:
+    """A SQLAlchemy URL with one of the async drivers pytrs ships with.
+
+    Only the scheme is repeated in the message: the rest of the URL may hold a password.
+    """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    forms = "postgresql+asyncpg://user@host/dbname or sqlite+aiosqlite:///path/to/pytrs.db"
+    scheme = value.partition(":")[0]
+    try:
+        url = make_url(value)
+        port = url.port
+    except (ArgumentError, ValueError):
+        return f"is not a database URL; write {forms}"
+    if url.drivername not in DATABASE_DRIVERS:
+        return f"{scheme}:// cannot be used; write {forms}"
+    if port is not None and not 0 < port <= 65535:
+        return f"port {port} is not a number from 1 to 65535"
+    return None
 
 
 def regex(value: str) -> str | None:

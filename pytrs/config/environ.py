@@ -2,12 +2,13 @@
 
 Place in the flow: the first step of ``parse_config``; the overridden values then go through
 the same type and rule checks as the file's. Only the ``[section]`` tables can be overridden,
-not the ``[[array]]`` entries. Variables with the prefix that name no known section and key are
-ignored, because the prefix is shared with other settings (``PYTRS_CONFIG``, the test suite's
-``PYTRS_TEST_DATABASE_URL``).
+not the ``[[array]]`` entries. A variable with the prefix that names no section and key is an
+error, as an unknown key in the file is: a misspelt override would otherwise be silently
+ignored. The few other variables that share the prefix are listed here.
 """
 
 import dataclasses
+import difflib
 import math
 import typing
 from collections.abc import Mapping
@@ -17,6 +18,11 @@ from pytrs.config.errors import ErrorList, dotted
 from pytrs.config.model import SECTIONS
 
 PREFIX = "PYTRS_"
+
+# Variables with the prefix that are not configuration keys: where the file is (``load``), and
+# the test suite's database.
+OTHER_VARIABLES = ("PYTRS_CONFIG",)
+OTHER_PREFIXES = ("PYTRS_TEST_",)
 
 _BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
@@ -33,6 +39,8 @@ def apply_environ(
     for variable in sorted(environ):
         target = match_variable(variable)
         if target is None:
+            if _is_ours(variable):
+                errors.add(variable, _unknown_variable(variable))
             continue
         section, key = target
         hint = typing.get_type_hints(SECTIONS[section])[key]
@@ -64,6 +72,26 @@ def match_variable(variable: str) -> tuple[str, str] | None:
             if key is not None:
                 return section, key
     return None
+
+
+def _is_ours(variable: str) -> bool:
+    """Whether ``variable`` carries the prefix and is not one of the other settings."""
+    return (
+        variable.startswith(PREFIX)
+        and variable not in OTHER_VARIABLES
+        and not variable.startswith(OTHER_PREFIXES)
+    )
+
+
+def _unknown_variable(variable: str) -> str:
+    known = [
+        f"{PREFIX}{section.upper()}_{f.name.upper()}"
+        for section, cls in SECTIONS.items()
+        for f in dataclasses.fields(cls)
+    ]
+    close = difflib.get_close_matches(variable.upper(), known, n=1)
+    hint = f"did you mean {close[0]}?" if close else "see PYTRS_<SECTION>_<KEY> in the README"
+    return f"names no configuration key ({hint}); unset it"
 
 
 _DESCRIPTION: dict[Any, str] = {

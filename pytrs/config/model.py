@@ -16,8 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pytrs.config.checks import (
-    above,
-    at_least,
+    MAX_COUNT,
+    MAX_TIMEOUT_SECONDS,
+    between,
+    count,
+    database_url,
     digits,
     email_address,
     field_name,
@@ -27,9 +30,12 @@ from pytrs.config.checks import (
     one_of,
     optional_host_port,
     optional_listen_spec,
+    positive,
     re2_regex,
     re2_with_group,
     rule,
+    seconds,
+    size,
 )
 from pytrs.parsers.model import DEFAULT_LIMITS, ParseLimits
 
@@ -56,10 +62,10 @@ DEFAULT_PORTS = {
 
 @dataclass(frozen=True, slots=True)
 class DatabaseConfig:
-    url: str = field(default="sqlite+aiosqlite:///var/pytrs.db", metadata=rule(non_empty))
+    url: str = field(default="sqlite+aiosqlite:///var/pytrs.db", metadata=rule(database_url))
     # PostgreSQL schema used as search_path ("" = the server default); ignored on SQLite.
     schema: str = field(default="", metadata=rule(identifier))
-    pool_size: int = field(default=5, metadata=rule(at_least(1)))
+    pool_size: int = field(default=5, metadata=rule(count(1, 1000)))
     echo: bool = False
 
 
@@ -69,13 +75,13 @@ class SmtpConfig:
         default=("127.0.0.1:2525",), metadata=rule(listen_spec, each=True)
     )
     lmtp_listen: tuple[str, ...] = field(default=(), metadata=rule(listen_spec, each=True))
-    max_message_size: int = field(default=26214400, metadata=rule(at_least(1)))
+    max_message_size: int = field(default=26214400, metadata=rule(size(1)))
     hostname: str = ""
-    max_recipients: int = field(default=100, metadata=rule(at_least(1)))
+    max_recipients: int = field(default=100, metadata=rule(count(1, 100_000)))
     # Group commit of the inbox writer: at most this many messages per transaction, and how
     # long the writer waits for more before committing.
-    commit_batch_max: int = field(default=256, metadata=rule(at_least(1)))
-    commit_delay_ms: float = field(default=2.0, metadata=rule(at_least(0)))
+    commit_batch_max: int = field(default=256, metadata=rule(count(1, 100_000)))
+    commit_delay_ms: float = field(default=2.0, metadata=rule(between(0, 10_000)))
 
     def server_hostname(self) -> str:
         """The name announced in the banner: ``hostname``, or the machine's FQDN if unset."""
@@ -104,18 +110,18 @@ class OutboundConfig:
     password: str = field(default="", repr=False)
     password_file: str = ""
     helo_name: str = ""
-    timeout_seconds: float = field(default=30.0, metadata=rule(above(0)))
-    connections: int = field(default=1, metadata=rule(at_least(1)))
-    batch_size: int = field(default=20, metadata=rule(at_least(1)))
-    retry_backoff_seconds: float = field(default=60.0, metadata=rule(at_least(0)))
-    max_backoff_seconds: float = field(default=3600.0, metadata=rule(at_least(0)))
-    max_retry_hours: float = field(default=48.0, metadata=rule(at_least(0)))
-    lease_seconds: float = field(default=600.0, metadata=rule(above(0)))
-    poll_interval_seconds: float = field(default=1.0, metadata=rule(above(0)))
+    timeout_seconds: float = field(default=30.0, metadata=rule(positive(MAX_TIMEOUT_SECONDS)))
+    connections: int = field(default=1, metadata=rule(count(1, 1000)))
+    batch_size: int = field(default=20, metadata=rule(count(1, 100_000)))
+    retry_backoff_seconds: float = field(default=60.0, metadata=rule(seconds()))
+    max_backoff_seconds: float = field(default=3600.0, metadata=rule(seconds()))
+    max_retry_hours: float = field(default=48.0, metadata=rule(between(0, 24 * 365)))
+    lease_seconds: float = field(default=600.0, metadata=rule(positive()))
+    poll_interval_seconds: float = field(default=1.0, metadata=rule(positive(3600)))
     message_id_domain: str = ""
     loop_secret: str = field(default="", repr=False)
     loop_secret_file: str = ""
-    suppression_days: float = field(default=30.0, metadata=rule(at_least(0)))
+    suppression_days: float = field(default=30.0, metadata=rule(between(0, 3650)))
 
     def resolve_password(self) -> str:
         """``password``, else the stripped contents of ``password_file``, else "".
@@ -160,7 +166,7 @@ class MailAccountConfig:
     type: str = field(metadata=rule(one_of(*MAIL_ACCOUNT_TYPES)))
     host: str = field(metadata=rule(non_empty))
     user: str = field(metadata=rule(non_empty))
-    port: int = field(default=0, metadata=rule(at_least(0)))
+    port: int = field(default=0, metadata=rule(between(0, 65535)))
     password: str = field(default="", repr=False)
     password_file: str = ""
     folder: str = field(default="INBOX", metadata=rule(non_empty))
@@ -170,13 +176,13 @@ class MailAccountConfig:
     queue: str = ""
     name: str = ""
     start_from_now: bool = False
-    poll_interval_seconds: float = field(default=60.0, metadata=rule(above(0)))
-    timeout_seconds: float = field(default=60.0, metadata=rule(above(0)))
-    max_message_size: int = field(default=0, metadata=rule(at_least(0)))
-    batch_size: int = field(default=50, metadata=rule(at_least(1)))
+    poll_interval_seconds: float = field(default=60.0, metadata=rule(positive()))
+    timeout_seconds: float = field(default=60.0, metadata=rule(positive(MAX_TIMEOUT_SECONDS)))
+    max_message_size: int = field(default=0, metadata=rule(size(0)))
+    batch_size: int = field(default=50, metadata=rule(count(1, 100_000)))
     verify_tls: bool = True
     ca_file: str = ""
-    lease_seconds: float = field(default=90.0, metadata=rule(above(0)))
+    lease_seconds: float = field(default=90.0, metadata=rule(positive()))
     auth: str = field(default="password", metadata=rule(one_of("password", "xoauth2")))
     oauth2_token_url: str = ""
     oauth2_client_id: str = ""
@@ -210,11 +216,11 @@ class TicketConfig:
     hook: str = field(default="Ticket#", metadata=rule(non_empty))
     subject_format: str = field(default="Left", metadata=rule(one_of(*SUBJECT_FORMATS)))
     check_system_id: bool = True
-    min_counter_size: int = field(default=5, metadata=rule(at_least(1)))
+    min_counter_size: int = field(default=5, metadata=rule(between(1, 30)))
     subject_re: tuple[str, ...] = field(default=("Re",), metadata=rule(non_empty, each=True))
     subject_fwd: tuple[str, ...] = field(default=("Fwd",), metadata=rule(non_empty, each=True))
     # 0 means subjects are never cut (as in Znuny).
-    subject_size: int = field(default=100, metadata=rule(at_least(0)))
+    subject_size: int = field(default=100, metadata=rule(between(0, 10_000)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,13 +231,13 @@ class PostmasterConfig:
         default="new_ticket", metadata=rule(one_of("new_ticket", "internal"))
     )
     default_queue: str = field(default="Raw", metadata=rule(non_empty))
-    workers: int = field(default=1, metadata=rule(at_least(1)))
-    processes: int = field(default=0, metadata=rule(at_least(0)))
-    batch_size: int = field(default=100, metadata=rule(at_least(1)))
-    max_attempts: int = field(default=5, metadata=rule(at_least(1)))
-    retry_backoff_seconds: float = field(default=10.0, metadata=rule(at_least(0)))
-    lease_seconds: float = field(default=300.0, metadata=rule(above(0)))
-    poll_interval_seconds: float = field(default=1.0, metadata=rule(above(0)))
+    workers: int = field(default=1, metadata=rule(count(1, 1000)))
+    processes: int = field(default=0, metadata=rule(count(0, 1000)))
+    batch_size: int = field(default=100, metadata=rule(count(1, 100_000)))
+    max_attempts: int = field(default=5, metadata=rule(count(1, 10_000)))
+    retry_backoff_seconds: float = field(default=10.0, metadata=rule(seconds()))
+    lease_seconds: float = field(default=300.0, metadata=rule(positive()))
+    poll_interval_seconds: float = field(default=1.0, metadata=rule(positive(3600)))
     # Further follow-up checks after subject number and References (REFERENCE §4).
     followup_check_body: bool = False
     followup_check_attachments: bool = False
@@ -272,17 +278,13 @@ class ExternalTicketNumberConfig:
 class ParserConfig:
     """Bounds on the work one mail may cost the parser (SPEC S6); see ``ParseLimits``."""
 
-    max_message_bytes: int = field(
-        default=DEFAULT_LIMITS.max_message_bytes, metadata=rule(at_least(1))
-    )
-    max_parts: int = field(default=DEFAULT_LIMITS.max_parts, metadata=rule(at_least(1)))
-    max_depth: int = field(default=DEFAULT_LIMITS.max_depth, metadata=rule(at_least(1)))
-    max_header_bytes: int = field(
-        default=DEFAULT_LIMITS.max_header_bytes, metadata=rule(at_least(1))
-    )
-    max_html_bytes: int = field(default=DEFAULT_LIMITS.max_html_bytes, metadata=rule(at_least(1)))
-    max_html_links: int = field(default=DEFAULT_LIMITS.max_html_links, metadata=rule(at_least(1)))
-    max_html_depth: int = field(default=DEFAULT_LIMITS.max_html_depth, metadata=rule(at_least(1)))
+    max_message_bytes: int = field(default=DEFAULT_LIMITS.max_message_bytes, metadata=rule(size(1)))
+    max_parts: int = field(default=DEFAULT_LIMITS.max_parts, metadata=rule(count(1)))
+    max_depth: int = field(default=DEFAULT_LIMITS.max_depth, metadata=rule(count(1, 10_000)))
+    max_header_bytes: int = field(default=DEFAULT_LIMITS.max_header_bytes, metadata=rule(size(1)))
+    max_html_bytes: int = field(default=DEFAULT_LIMITS.max_html_bytes, metadata=rule(size(1)))
+    max_html_links: int = field(default=DEFAULT_LIMITS.max_html_links, metadata=rule(count(1)))
+    max_html_depth: int = field(default=DEFAULT_LIMITS.max_html_depth, metadata=rule(count(1)))
 
     def limits(self) -> ParseLimits:
         """The ``ParseLimits`` to hand to ``parse_mail``."""
@@ -343,10 +345,10 @@ class AuthenticationConfig:
     trusted_authserv_ids: tuple[str, ...] = field(default=(), metadata=rule(non_empty, each=True))
     dns_resolver: str = field(default="", metadata=rule(optional_host_port))
     # The whole DKIM check of one mail (DNS lookups and verification) gives up after this.
-    dkim_timeout_seconds: float = field(default=5.0, metadata=rule(above(0)))
+    dkim_timeout_seconds: float = field(default=5.0, metadata=rule(positive(MAX_TIMEOUT_SECONDS)))
     # Key of the reply tokens in agent notifications; "" falls back to [outbound] loop_secret.
     reply_token_secret_file: str = ""
-    reply_token_days: float = field(default=14.0, metadata=rule(above(0)))
+    reply_token_days: float = field(default=14.0, metadata=rule(between(0, 3650, low_open=True)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -358,8 +360,9 @@ class DkimKeyConfig:
 
 def _address_limit(value: str) -> str | None:
     address, equals, limit = value.rpartition("=")
-    if equals and email_address(address.strip()) is None and limit.strip().isdigit():
-        return None
+    limit = limit.strip()
+    if equals and email_address(address.strip()) is None and limit.isascii() and limit.isdigit():
+        return None if int(limit) <= MAX_COUNT else f"limit must be at most {MAX_COUNT}"
     return f'must be "address=limit" (e.g. "vip@example.com=100"), not {value!r}'
 
 
@@ -377,7 +380,7 @@ def _optional_email_address(value: str) -> str | None:
 class LoopProtectionConfig:
     """Which mail gets no auto-response, and how many one address gets per day (UTC)."""
 
-    max_auto_responses_per_address_per_day: int = field(default=40, metadata=rule(at_least(0)))
+    max_auto_responses_per_address_per_day: int = field(default=40, metadata=rule(count(0)))
     # RE2, matched case-insensitively anywhere in the recipient's address.
     no_auto_response_pattern: str = field(
         default="(MAILER-DAEMON|postmaster|no-?reply|do-?not-?reply)@", metadata=rule(_re2_pattern)
@@ -389,7 +392,7 @@ class LoopProtectionConfig:
     )
     # Most recipients one auto-response goes to (Reply-To can list any number): the first
     # ones get it, the rest nothing, so that pytrs never mails a list an attacker wrote.
-    max_recipients_per_mail: int = field(default=5, metadata=rule(at_least(1)))
+    max_recipients_per_mail: int = field(default=5, metadata=rule(count(1, 10_000)))
 
     def limit_for(self, address: str) -> int:
         """The daily auto-response limit of `address` (compared case-insensitively)."""
@@ -424,7 +427,7 @@ class AutoResponseConfig:
 @dataclass(frozen=True, slots=True)
 class DaemonConfig:
     event_loop: str = field(default="auto", metadata=rule(one_of(*EVENT_LOOPS)))
-    drain_seconds: float = field(default=30.0, metadata=rule(at_least(0)))
+    drain_seconds: float = field(default=30.0, metadata=rule(seconds(3600)))
     # Accepted in any case ("debug" is what people type in an environment variable).
     log_level: str = field(default="INFO", metadata=rule(one_of(*LOG_LEVELS, ignore_case=True)))
 

@@ -9,7 +9,7 @@ headers under the names `canonical` returns, and routing reads only those canoni
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 PREFIX = "X-PyTRS-"
 ALIAS_PREFIX = "X-OTRS-"
@@ -85,6 +85,67 @@ _BY_SUFFIX = {s.lower(): s for s in _GLOBAL + _NEW_TICKET + _FOLLOW_UP}
 # Dynamic-field headers carry the field's name, which keeps its own spelling (field names are
 # case-sensitive in the ticket store); Znuny field names are alphanumeric.
 _DYNAMIC_FIELD = re.compile(r"(followup-)?dynamicfield-([A-Za-z0-9]+)", re.IGNORECASE)
+
+
+# Which values each control header can take, by kind of name (FollowUp-* as their base). The
+# database knows the names of each kind (`schema.names_repo`); the yes/no values are fixed.
+# A header missing here takes any text (Title, CustomerNo, a pending time …).
+VALUE_KINDS = {
+    "Queue": "queue",
+    "State": "state",
+    "StateID": "state_id",
+    "Priority": "priority",
+    "PriorityID": "priority_id",
+    "Type": "type",
+    "TypeID": "type_id",
+    "Owner": "agent",
+    "OwnerID": "agent",
+    "Responsible": "agent",
+    "ResponsibleID": "agent",
+    "Lock": "lock",
+    "SenderType": "sender_type",
+    "IsVisibleForCustomer": "yes_no",
+    "State-Keep": "yes_no",
+    "Ignore": "ignore",
+}
+# Kinds compared without regard to case, as the worker reads them.
+_ANY_CASE = frozenset({"sender_type", "yes_no", "ignore"})
+FIXED_VALUES = {
+    # Znuny's yes/no spellings as `changes.article_kind` reads them.
+    "yes_no": frozenset({"yes", "no", "true", "false", "on", "off", "1", "0"}),
+    # What `planning.is_ignored` honours; any other value leaves the mail alone.
+    "ignore": frozenset({"yes", "true"}),
+}
+DYNAMIC_FIELD_KIND = "dynamic_field"
+
+
+def value_kind(header: str) -> str | None:
+    """The kind of name canonical control header `header` takes, or None for any text."""
+    suffix = header[len(PREFIX) :] if header.startswith(PREFIX) else header
+    return VALUE_KINDS.get(suffix.removeprefix("FollowUp-"))
+
+
+def value_problem(header: str, value: str, names: Mapping[str, Collection[str]]) -> str | None:
+    """Why `value` in canonical control header `header` would do nothing at mail time, or None.
+
+    `names` holds the valid names of each kind from the database; a dynamic field header must
+    name an existing field. The value is stripped as the worker strips it.
+    """
+    field = _DYNAMIC_FIELD.fullmatch(header[len(PREFIX) :]) if header.startswith(PREFIX) else None
+    if field is not None and field.group(2) not in names.get(DYNAMIC_FIELD_KIND, ()):
+        return f"there is no ticket dynamic field {field.group(2)!r}"
+    kind = value_kind(header)
+    if kind is None:
+        return None
+    valid = FIXED_VALUES.get(kind) or names.get(kind, ())
+    wanted = value.strip().lower() if kind in _ANY_CASE else value.strip()
+    # An empty value is meaningful: it clears what an earlier rule set.
+    if not wanted or wanted in valid:
+        return None
+    listed = sorted(valid)
+    shown = ", ".join(listed[:12]) + (", …" if len(listed) > 12 else "")
+    what = {"yes_no": "yes/no value", "ignore": "value"}.get(kind, kind.replace("_", " "))
+    return f"{value!r} is no valid {what}; one of: {shown or '(none)'}"
 
 
 def _suffix(name: str) -> str | None:

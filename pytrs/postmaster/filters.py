@@ -44,6 +44,12 @@ FIRST_GROUP = "[***]"
 _PERL_NAMED_GROUP = re.compile(r"(?<!\\)((?:\\\\)*)\(\?<([A-Za-z_][A-Za-z0-9_]*)>")
 _NAMED_PLACEHOLDER = re.compile(r"\[\*\*\\([A-Za-z_][A-Za-z0-9_]*)\*\*\]")
 
+
+def has_placeholder(template: str) -> bool:
+    """Whether a set value takes text from the mail (`[***]`, `[**\\name**]`) when it matches."""
+    return FIRST_GROUP in template or _NAMED_PLACEHOLDER.search(template) is not None
+
+
 # How much of a matched text (or, for a negated row, of the compared value) the trace keeps:
 # enough to recognise it, without copying a megabyte body into every routing trace.
 _TRACE_CHARS = 200

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from pytrs.postmaster.control import CONTROL_HEADERS, KEEP_STATE, canonical, strip_untrusted
+from pytrs.postmaster.control import (
+    CONTROL_HEADERS,
+    FIXED_VALUES,
+    KEEP_STATE,
+    VALUE_KINDS,
+    canonical,
+    strip_untrusted,
+)
+from pytrs.schema.names_repo import KINDS
 
 REQUIRED = [
     "Ignore",
@@ -83,3 +91,9 @@ def test_strip_untrusted_removes_both_prefixes_and_keeps_order() -> None:
 def test_strip_untrusted_without_control_headers_is_identity() -> None:
     headers = [("From", "a@example.org"), ("Subject", "X-OTRS-Queue: in a value")]
     assert strip_untrusted(headers) == (tuple(headers), ())
+
+
+def test_every_kind_of_value_has_its_names() -> None:
+    """Each kind a control header takes is either fixed here or read from the database."""
+    for kind in VALUE_KINDS.values():
+        assert kind in FIXED_VALUES or kind in KINDS, kind

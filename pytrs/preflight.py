@@ -1,0 +1,66 @@
+"""What `pytrs run` checks before it opens the database; `pytrs config check` runs the same.
+
+Place in the flow: after ``load_config`` (keys, types, ranges, cross-references) and before any
+service is built. Checked here is everything that needs only the configuration and the files
+it names: templates compile, body files and keys are readable and long enough, DKIM keys load,
+the DNS resolver's host resolves, the chosen event loop exists. One function for both commands,
+so that a configuration `config check` accepts cannot be refused by `run`, or the other way
+round. What needs the database (the schema version, an auto-response's sender address) is
+checked by the daemon once it has connected.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable
+
+from pytrs.config import Config, ConfigError
+from pytrs.postmaster.respond import notification_templates
+from pytrs.responders.dkim import DkimSigner
+from pytrs.responders.dkim_verify import DkimVerifier
+from pytrs.responders.marker import loop_secret_from_config
+from pytrs.responders.reply_token import ReplyTokens
+from pytrs.responders.responses import specs_from_config
+
+
+def check_startup(config: Config) -> None:
+    """Raise ConfigError listing every problem found, each naming its key; else return."""
+    errors: list[str] = []
+    for check in CHECKS:
+        try:
+            check(config)
+        except ConfigError as exc:
+            # Two checks reading one key (the loop secret) report it once.
+            errors.extend(e for e in exc.errors if e not in errors)
+    if errors:
+        raise ConfigError(errors, config.source)
+
+
+def _loop_secret(config: Config) -> None:
+    # Unset is fine (the daemon keeps a generated one in the database); set but unusable is
+    # not: the workers would otherwise start and send no mail at all.
+    out = config.outbound
+    if out.loop_secret or out.loop_secret_file:
+        loop_secret_from_config(out)
+
+
+def _dns_resolver(config: Config) -> None:
+    auth = config.authentication
+    DkimVerifier(auth.dns_resolver, auth.dkim_timeout_seconds)
+
+
+def _event_loop(config: Config) -> None:
+    if config.daemon.event_loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
+        raise ConfigError('daemon.event_loop: uvloop is not installed; use "auto" or "asyncio"')
+
+
+# Each raises ConfigError naming its keys; the order is the order of the messages.
+CHECKS: tuple[Callable[[Config], object], ...] = (
+    _loop_secret,
+    ReplyTokens.from_config,  # [authentication] reply_token_secret_file
+    specs_from_config,  # [[auto_responses]] templates and body files
+    notification_templates,  # [agent_mail] templates
+    lambda config: DkimSigner.from_config(config.dkim_keys),
+    _dns_resolver,
+    _event_loop,
+)
