@@ -81,7 +81,7 @@ async def _valid(db: Database) -> dict[tuple[str, str], int]:
     out = {}
     async with db.connect() as conn:
         for table, key in KINDS.items():
-            rows = await conn.execute(text(f"SELECT {key}, valid_id FROM {table}"))  # noqa: S608
+            rows = await conn.execute(text(f"SELECT {key}, valid_id FROM {table}"))
             out.update({(table, str(name)): valid for name, valid in rows})
     return out
 
@@ -91,7 +91,8 @@ async def _links(db: Database) -> set[tuple[str, str]]:
         rows = await conn.execute(
             text(
                 "SELECT r.name, q.name FROM queue_auto_response l "
-                "JOIN auto_response r ON r.id = l.auto_response_id JOIN queue q ON q.id = l.queue_id"
+                "JOIN auto_response r ON r.id = l.auto_response_id "
+                "JOIN queue q ON q.id = l.queue_id"
             )
         )
         return {(r, q) for r, q in rows}
