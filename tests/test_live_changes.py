@@ -37,7 +37,18 @@ queues = ["Support"]
 type = "auto reply"
 subject = "Re: {{ article.subject }}"
 body = "%s"
+
+[[responses]]
+name = "sales-reply"
+queues = ["Sales"]
+type = "auto reply"
+subject = "Re: {{ article.subject }}"
+body = "Sales will answer."
 """
+
+
+# One worker, so that every mail meets the cache the first one filled.
+ONE_WORKER = {"workers": 1, "poll_interval_seconds": 0.2, "retry_backoff_seconds": 0.1}
 
 
 def _answering(database: dict[str, Any], relay: RecordingRelay, **overrides: Any) -> Config:
@@ -45,7 +56,7 @@ def _answering(database: dict[str, Any], relay: RecordingRelay, **overrides: Any
         "relay": relay.address, "loop_secret": "0123456789abcdef-loop-secret-for-tests",
         "poll_interval_seconds": 0.05, "retry_backoff_seconds": 0.05, "timeout_seconds": 5.0,
     }  # fmt: skip
-    return make_config(database, outbound=outbound, **overrides)
+    return make_config(database, outbound=outbound, postmaster=ONE_WORKER, **overrides)
 
 
 async def _import(tmp_path: Path, database: dict[str, Any], what: str, content: str) -> None:
@@ -70,7 +81,7 @@ async def test_a_reimported_filter_set_of_the_same_size_is_used(
 ) -> None:
     """On SQLite, set B gets the ids set A had (every row deleted, then as many inserted): the
     row count and highest id are the same, yet B must route the next mail."""
-    daemon = await start_daemon(make_config(database_settings))
+    daemon = await start_daemon(make_config(database_settings, postmaster=ONE_WORKER))
     await _import(tmp_path, database_settings, "filters", ROUTE % "Sales")
     assert await _ticket_queue(db, daemon, "first") == "Sales"
     await _import(tmp_path, database_settings, "filters", ROUTE % "Billing")
@@ -88,9 +99,10 @@ async def test_a_reimported_auto_response_is_used(
     tmp_path: Path, database_settings: dict[str, Any], db: Database, start_daemon: Any,
     relay: RecordingRelay,
 ) -> None:  # fmt: skip
-    """The new template answers the next mail even when the row it replaces carries a newer
-    change_time than the import writes: written by a daemon on a host whose clock runs ahead
-    (PostgreSQL shared by several hosts), or by a clock stepped back since."""
+    """The new template answers the next mail even when the newest change_time among the
+    responses stays the same: the rows were written on a host whose clock runs ahead (several
+    hosts share a PostgreSQL database) or before the clock was stepped back, so the import of
+    B writes an older time than the untouched Sales response already has."""
     daemon = await start_daemon(_answering(database_settings, relay))
     await _import(tmp_path, database_settings, "responses", RESPONSE % "Version A")
     async with db.transaction() as conn:
