@@ -40,6 +40,9 @@ log = logging.getLogger(__name__)
 
 ROLES = ("gateway", "worker", "sender", "scheduler", "web")
 SESSION_GRACE_SECONDS = 3.0
+# How soon the SMTP/LMTP listeners accept an address another daemon's start provisioned (or
+# stop accepting one it retired); the workers check before every batch anyway.
+ADDRESS_BOOK_REFRESH_SECONDS = 2.0
 
 
 class StartupError(Exception):
@@ -211,8 +214,11 @@ class Daemon:
                     self._sender_task = tasks.create_task(
                         supervise("outbox-sender", self.sender.run), name="outbox-sender"
                     )
-                fetchers_task = None
+                fetchers_task = addresses_task = None
                 if "gateway" in self.roles:
+                    addresses_task = tasks.create_task(
+                        supervise("address-book", self._follow_address_book), name="address-book"
+                    )
                     await self._start_listeners()
                     assert self.db is not None
                     self.fetchers = MailboxFetchers(self.config, self.db, self._wake_workers)
@@ -223,7 +229,7 @@ class Daemon:
                 await self._stop.wait()
                 sd_notify("STOPPING=1")
                 await self._shutdown(writer_task, worker_tasks, fetchers_task)
-                for task in (children_task, parent_task):
+                for task in (children_task, parent_task, addresses_task):
                     if task is not None:
                         task.cancel()
         finally:
@@ -231,6 +237,22 @@ class Daemon:
                 loop.remove_signal_handler(signum)
         log.info("pytrs stopped")
         return 0
+
+    async def _follow_address_book(self) -> None:
+        """Keep the listeners' address book current. There is no event to wait for: the change
+        may come from another process or daemon, so the database is asked now and then."""
+        assert self.db is not None
+        while True:
+            await asyncio.sleep(ADDRESS_BOOK_REFRESH_SECONDS)
+            try:
+                changed = await self.addresses.refresh(self.db)
+            except Exception as exc:  # a database outage: keep the book we have, ask again later
+                log.warning("could not check the system addresses: %s", str(exc).partition("\n")[0])
+                continue
+            if changed:
+                log.info(
+                    "system addresses changed: %d accepted", len(self.addresses.queues_by_address)
+                )
 
     def _describe_services(self) -> str:
         """What this process actually runs (roles of later issues are not listed until built)."""

@@ -199,7 +199,10 @@ class PostmasterWorker:
         claimed = await inbox_repo.claim(self.db, self.batch_size, self.lease)
         if not claimed:
             return 0
+        # What the daemon caches may have changed meanwhile (an import, another daemon's start):
+        # one cheap query each tells, and only a change reloads.
         self.rules = await filter_repo.current_rules(self.db, self.rules)
+        await self.addresses.refresh(self.db)
         parsed, failed = await self._parse_all(claimed)
         for message, error in failed:
             await self._fail(message, error)

@@ -1,7 +1,8 @@
 """Postmaster filter rules in the database (Znuny's postmaster_filter rows) and back.
 
 Rules are validated as a whole (`CompiledRules.compile`) before anything is written, and
-replaced in one transaction: an import applies completely or not at all.
+replaced in one transaction: an import applies completely or not at all. The same transaction
+raises the filters' change generation, by which running workers notice the new rules.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from sqlalchemy import delete, func, insert, select
 
 from pytrs.postmaster.control import canonical
 from pytrs.postmaster.filters import CompiledRules, MatchRow, Rule, RuleError, SetRow
+from pytrs.schema import generations
 from pytrs.schema.database import Database
 from pytrs.schema.tables import postmaster_filter
 
@@ -65,32 +67,35 @@ async def replace_rules(db: Database, rules: Sequence[Rule]) -> None:
         await conn.execute(delete(postmaster_filter))
         if rows:
             await conn.execute(insert(postmaster_filter), rows)
+        await generations.bump(conn, generations.FILTERS)
 
 
 @dataclass(frozen=True, slots=True)
 class LoadedRules:
-    """Compiled rules and the table version they came from (row count, highest id)."""
+    """Compiled rules and the table version they came from (generation, row count, highest id)."""
 
     compiled: CompiledRules
-    version: tuple[int, int]
+    version: tuple[int, int, int]
 
 
-NO_RULES = LoadedRules(CompiledRules.compile([]), (-1, -1))
+NO_RULES = LoadedRules(CompiledRules.compile([]), (-1, -1, -1))
 
 
 async def current_rules(db: Database, loaded: LoadedRules) -> LoadedRules:
     """`loaded` while the table is unchanged (one cheap query), else freshly compiled rules.
 
-    An import replaces every row, so new ids mark a new version; a stored rule that no longer
-    compiles (edited by hand) leaves the previous rules in force, logged, rather than none.
+    An import raises the generation; the row count and highest id catch most edits made by
+    other means (which do not). A stored rule that no longer compiles (edited by hand) leaves
+    the previous rules in force, logged, rather than none.
     """
+    query = select(
+        generations.value(generations.FILTERS),
+        select(func.count()).select_from(postmaster_filter).scalar_subquery(),
+        select(func.coalesce(func.max(postmaster_filter.c.id), 0)).scalar_subquery(),
+    )
     async with db.connect() as conn:
-        row = (
-            await conn.execute(
-                select(func.count(), func.coalesce(func.max(postmaster_filter.c.id), 0))
-            )
-        ).one()
-    version = (int(row[0]), int(row[1]))
+        row = (await conn.execute(query)).one()
+    version = (int(row[0]), int(row[1]), int(row[2]))
     if version == loaded.version:
         return loaded
     try:

@@ -1,29 +1,41 @@
-"""Declarative provisioning: `[[queues]]`, `[[system_addresses]]` and `[[agents]]` synced at start.
+"""Declarative provisioning: the configuration's queues, system addresses, agents, mail accounts
+and auto-responses synced into the database at every start.
+
+The file owns every row it names: rows it creates, and rows of the same name made by other
+means, which it takes over (logged). Both are recorded in ``provisioned_row`` (see
+``ownership``); a later start updates them and retires (valid_id = 2) the recorded rows the file
+no longer names. Rows the file never named are left alone, whatever their comments say.
 
 The ticket dynamic fields that `[[external_ticket_numbers]]` rules store numbers in are created
 when missing (never removed: tickets keep their values).
 
-Rows created from the configuration are marked (comments = "pytrs.toml") so that a later start
-can update them, and retire (valid_id = 2) those removed from the file, without touching rows
-an admin created by other means.
+Every start raises the change generations of the address book and the auto-responses (see
+``generations``), so that other daemons sharing the database reload them.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from sqlalchemy import Table, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from pytrs.config import Config
-from pytrs.schema import seed
+from pytrs.config import Config, MailAccountConfig
+from pytrs.schema import generations, ownership, seed
 from pytrs.schema.database import Database, utcnow
 from pytrs.schema.response_repo import sync_auto_responses
 from pytrs.schema.tables import dynamic_field, mail_account, queue, system_address, users
 
-MARK = "pytrs.toml"
+log = logging.getLogger(__name__)
+
+MARK = "pytrs.toml"  # the comment of rows the file creates (for admins reading the tables)
+INVALID = 2
 
 
 async def provision(db: Database, config: Config) -> None:
-    """Make queues, system addresses and agents in the database match the configuration."""
+    """Make the rows the configuration owns match it; raises ConfigError for bad entries."""
     async with db.transaction() as conn:
         queue_ids = await _sync_queues(conn, config)
         await _sync_addresses(conn, config, queue_ids)
@@ -31,6 +43,7 @@ async def provision(db: Database, config: Config) -> None:
         await _sync_mail_accounts(conn, config, queue_ids)
         await _ensure_dynamic_fields(conn, config)
         await sync_auto_responses(conn, config)
+        await generations.bump(conn, generations.ADDRESSES, generations.RESPONSES)
 
 
 def _audit() -> dict[str, object]:
@@ -38,70 +51,96 @@ def _audit() -> dict[str, object]:
     return {"create_time": now, "create_by": 1, "change_time": now, "change_by": 1}
 
 
+def _changed() -> dict[str, object]:
+    return {"change_time": utcnow(), "change_by": 1}
+
+
+async def _keys(conn: AsyncConnection, table: Table, key: str) -> dict[str, int]:
+    """Every row of `table` as key → id."""
+    rows = await conn.execute(select(table.c[key], table.c.id))
+    return {row[0]: row[1] for row in rows if row[0] is not None}
+
+
+async def _upsert(
+    conn: AsyncConnection,
+    table: Table,
+    key: str,
+    entries: dict[str, dict[str, Any]],
+    creating: Callable[[str], dict[str, Any]],
+) -> None:
+    """Update the rows whose `key` is in `entries`, insert the others (`creating(key)` gives
+    the columns set only on insert)."""
+    existing = await _keys(conn, table, key)
+    for name, values in entries.items():
+        if name in existing:
+            await conn.execute(
+                update(table).where(table.c[key] == name).values(**values, **_changed())
+            )
+        else:
+            row = {key: name, **creating(name), **values, **_audit()}
+            await conn.execute(table.insert().values(row))
+
+
+async def _settle(
+    conn: AsyncConnection, table: Table, key: str, before: dict[str, int], wanted: Iterable[str]
+) -> None:
+    """Own the rows the file names and retire the owned rows it no longer names.
+
+    `before` is key → id as it was before this start's writes: a named row in it that the file
+    did not own yet is taken over, which the log says.
+    """
+    kind, wanted = table.name, set(wanted)
+    now = await _keys(conn, table, key)
+    owned = await ownership.owned(conn, kind, {i: k for k, i in now.items()})
+    for name in sorted(wanted & before.keys()):
+        if before[name] not in owned:
+            log.warning("%s %s: the configuration takes over a row made by other means", kind, name)
+    await ownership.own(conn, kind, {now[name]: name for name in wanted})
+    retired = [i for name, i in now.items() if i in owned and name not in wanted]
+    if retired:
+        await conn.execute(
+            update(table).where(table.c.id.in_(retired)).values(valid_id=INVALID, **_changed())
+        )
+        log.info("%s: retired %d row(s) no longer in the configuration", kind, len(retired))
+
+
 async def _sync_queues(conn: AsyncConnection, config: Config) -> dict[str, int]:
-    existing = {
-        r.name: r for r in await conn.execute(select(queue.c.id, queue.c.name, queue.c.comments))
-    }
-    for q in config.queues:
-        values = {
+    before = await _keys(conn, queue, "name")
+    entries = {
+        q.name: {
             "follow_up_id": seed.FOLLOW_UP_IDS[q.follow_up],
             "follow_up_lock": int(q.follow_up_lock),
             "valid_id": 1,
+            **({"comments": q.comments} if q.comments else {}),
         }
-        if q.name in existing:
-            await conn.execute(update(queue).where(queue.c.name == q.name).values(**values))
-        else:
-            await conn.execute(
-                queue.insert().values(
-                    name=q.name, group_id=seed.GROUP_USERS, comments=q.comments or MARK,
-                    **values, **_audit(),
-                )
-            )  # fmt: skip
-    wanted = {q.name for q in config.queues}
-    retired = [n for n, r in existing.items() if r.comments == MARK and n not in wanted]
-    if retired:
-        await conn.execute(update(queue).where(queue.c.name.in_(retired)).values(valid_id=2))
-    return {r.name: r.id for r in await conn.execute(select(queue.c.id, queue.c.name))}
+        for q in config.queues
+    }
+    created = {"group_id": seed.GROUP_USERS, "comments": MARK}
+    await _upsert(conn, queue, "name", entries, lambda _name: created)
+    await _settle(conn, queue, "name", before, entries)
+    return await _keys(conn, queue, "name")
 
 
 async def _sync_addresses(conn: AsyncConnection, config: Config, queue_ids: dict[str, int]) -> None:
-    rows = await conn.execute(select(system_address.c.value0, system_address.c.comments))
-    existing = {r.value0: r.comments for r in rows}
-    for a in config.system_addresses:
-        address = a.address.lower()
-        values = {"value1": a.name, "queue_id": queue_ids[a.queue], "valid_id": 1}
-        if address in existing:
-            await conn.execute(
-                update(system_address).where(system_address.c.value0 == address).values(**values)
-            )
-        else:
-            await conn.execute(
-                system_address.insert().values(value0=address, comments=MARK, **values, **_audit())
-            )
-    wanted = {a.address.lower() for a in config.system_addresses}
-    retired = [v for v, c in existing.items() if c == MARK and v not in wanted]
-    if retired:
-        await conn.execute(
-            update(system_address).where(system_address.c.value0.in_(retired)).values(valid_id=2)
-        )
+    before = await _keys(conn, system_address, "value0")
+    entries = {
+        a.address.lower(): {"value1": a.name, "queue_id": queue_ids[a.queue], "valid_id": 1}
+        for a in config.system_addresses
+    }
+    await _upsert(conn, system_address, "value0", entries, lambda _address: {"comments": MARK})
+    await _settle(conn, system_address, "value0", before, entries)
 
 
 async def _sync_agents(conn: AsyncConnection, config: Config) -> None:
-    existing = set((await conn.execute(select(users.c.login))).scalars())
-    for agent in config.agents:
-        if agent.login in existing:
-            await conn.execute(
-                update(users)
-                .where(users.c.login == agent.login)
-                .values(email=agent.email.lower(), valid_id=1)
-            )
-        else:
-            await conn.execute(
-                users.insert().values(
-                    login=agent.login, email=agent.email.lower(), pw="", first_name=agent.login,
-                    last_name="", valid_id=1, **_audit(),
-                )
-            )  # fmt: skip
+    before = await _keys(conn, users, "login")
+    entries = {a.login: {"email": a.email.lower(), "valid_id": 1} for a in config.agents}
+    await _upsert(conn, users, "login", entries, _new_agent)
+    await _settle(conn, users, "login", before, entries)
+
+
+def _new_agent(login: str) -> dict[str, Any]:
+    # Znuny lists agents by name: a new agent's first name is its login.
+    return {"pw": "", "first_name": login, "last_name": ""}
 
 
 async def _sync_mail_accounts(
@@ -109,29 +148,22 @@ async def _sync_mail_accounts(
 ) -> None:
     """Mirror `[[mail_accounts]]` into Znuny's mail_account (keyed by name in `comments`);
     passwords are never written to the database."""
-    existing = set((await conn.execute(select(mail_account.c.comments))).scalars())
-    for account in config.mail_accounts:
-        values = {
-            "login": account.user, "pw": "", "host": account.host,
-            "account_type": account.type.upper().replace("+", ""),
-            "queue_id": queue_ids.get(account.queue, 0) if account.queue else 0,
-            "trusted": int(account.trusted), "imap_folder": account.folder,
-            "authentication_type": "password", "valid_id": 1,
-        }  # fmt: skip
-        if account.name in existing:
-            await conn.execute(
-                update(mail_account).where(mail_account.c.comments == account.name).values(**values)
-            )
-        else:
-            await conn.execute(
-                mail_account.insert().values(comments=account.name, **values, **_audit())
-            )
-    wanted = {a.name for a in config.mail_accounts}
-    retired = [name for name in existing if name not in wanted]
-    if retired:
-        await conn.execute(
-            update(mail_account).where(mail_account.c.comments.in_(retired)).values(valid_id=2)
-        )
+    before = await _keys(conn, mail_account, "comments")
+    entries = {
+        account.name: _account_values(account, queue_ids) for account in config.mail_accounts
+    }
+    await _upsert(conn, mail_account, "comments", entries, lambda _name: {})
+    await _settle(conn, mail_account, "comments", before, entries)
+
+
+def _account_values(account: MailAccountConfig, queue_ids: dict[str, int]) -> dict[str, Any]:
+    return {
+        "login": account.user, "pw": "", "host": account.host,
+        "account_type": account.type.upper().replace("+", ""),
+        "queue_id": queue_ids.get(account.queue, 0) if account.queue else 0,
+        "trusted": int(account.trusted), "imap_folder": account.folder,
+        "authentication_type": "password", "valid_id": 1,
+    }  # fmt: skip
 
 
 async def _ensure_dynamic_fields(conn: AsyncConnection, config: Config) -> None:

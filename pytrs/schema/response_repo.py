@@ -7,9 +7,12 @@ Place in the flow: at start, ``provision`` calls ``sync_auto_responses`` so that
 ``find_response`` for one. Nothing is stored before every template in it has compiled, and an
 import is all or nothing: it runs in the caller's transaction and raises before writing.
 
-Rows provisioned from the configuration are marked (comments = "pytrs.toml", as in
-``provision``): a later start updates them and retires (valid_id 2) those removed from the file,
-and an import may not change them (it would be undone at the next start).
+Rows the configuration owns (created or taken over from ``[[auto_responses]]``, recorded in
+``provisioned_row`` as ``provision`` does for its kinds) carry the comment "pytrs.toml" too: a
+later start updates them and retires (valid_id 2) those removed from the file, and an import may
+not change them (it would be undone at the next start). Of their queue links, a start deletes
+only those it made: a link added by other means stays. Every write raises the auto-responses'
+change generation in the same transaction, which is how running workers notice it.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from pytrs.responders.responses import (
     specs_from_config,
 )
 from pytrs.responders.templates import CONTENT_TYPES, TEXT_PLAIN, TemplateError, compile_response
+from pytrs.schema import generations, ownership
 from pytrs.schema.database import utcnow
 from pytrs.schema.tables import (
     auto_response,
@@ -45,8 +49,9 @@ from pytrs.schema.tables import (
 
 log = logging.getLogger(__name__)
 
-MARK = "pytrs.toml"  # the mark of provision.py: rows the configuration owns
+MARK = "pytrs.toml"  # the comment of rows the configuration owns, as in provision.py
 VALID, INVALID = 1, 2
+RESPONSES, LINKS = "auto_response", "queue_auto_response"  # kinds in provisioned_row
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,18 +109,19 @@ async def sync_auto_responses(conn: AsyncConnection, config: Config) -> None:
     if errors:
         raise ConfigError(errors, config.source)
     stored = await _stored(conn)
+    owned = await _owned(conn, stored)
+    mine: dict[int, str] = {}
     for spec in resolved:
         old = stored.get(spec.name)
-        if old is not None and old.spec.comments != MARK:
+        if old is not None and old.id not in owned:
             log.warning(
                 "auto response %s: [[auto_responses]] takes over the row of that name", spec.name
             )
-        await _write(conn, spec, old, look)
+        mine[await _write(conn, spec, old, look, provisioned=True)] = spec.name
+    await ownership.own(conn, RESPONSES, mine)
     wanted = {spec.name for spec in resolved}
     retired = {
-        name
-        for name, s in stored.items()
-        if s.spec.comments == MARK and name not in wanted and s.spec.valid
+        name for name, s in stored.items() if s.id in owned and name not in wanted and s.spec.valid
     }
     if retired:
         await conn.execute(
@@ -127,6 +133,12 @@ async def sync_auto_responses(conn: AsyncConnection, config: Config) -> None:
     others = {name: s for name, s in stored.items() if name not in retired}
     for problem in _conflicts(resolved, others):
         log.warning("auto responses: %s", problem)
+    await generations.bump(conn, generations.RESPONSES)
+
+
+async def _owned(conn: AsyncConnection, stored: dict[str, _Stored]) -> set[int]:
+    """Ids of the responses the configuration owns."""
+    return await ownership.owned(conn, RESPONSES, {s.id: name for name, s in stored.items()})
 
 
 # --- import and export ----------------------------------------------------------------------
@@ -144,6 +156,7 @@ async def import_responses(
     problems = [*problems, *(p for spec in specs for p in check_spec(spec))]
     look = await _lookups(conn)
     stored = await _stored(conn)
+    owned = await _owned(conn, stored)
     resolved: list[ResponseSpec] = []
     unchanged: list[str] = []
     for spec in specs:
@@ -151,7 +164,7 @@ async def import_responses(
         old = stored.get(spec.name)
         if old is not None and _same(old.spec, spec):
             unchanged.append(spec.name)
-        elif old is not None and old.spec.comments == MARK:
+        elif old is not None and old.id in owned:
             problems.append(
                 Problem(
                     spec.name,
@@ -173,7 +186,9 @@ async def import_responses(
     if problems:
         raise ResponseError(problems)
     for spec in resolved:
-        await _write(conn, spec, stored.get(spec.name), look)
+        await _write(conn, spec, stored.get(spec.name), look, provisioned=False)
+    if resolved:
+        await generations.bump(conn, generations.RESPONSES)
     created = tuple(s.name for s in resolved if s.name not in stored)
     updated = tuple(s.name for s in resolved if s.name in stored)
     return ImportReport(created, updated, tuple(unchanged))
@@ -241,8 +256,9 @@ async def load_responses(conn: AsyncConnection) -> ResponseTable:
 async def current_responses(conn: AsyncConnection, loaded: ResponseTable | None) -> ResponseTable:
     """`loaded` while the tables are unchanged (one cheap query), else a fresh table.
 
-    A change is a new row count or a newer change_time in auto_response, queue_auto_response or
-    system_address; pytrs sets change_time on every write.
+    A change is a new generation of the auto-responses or of the system addresses (raised by
+    every write pytrs makes), or a new row count or newest change_time in auto_response,
+    queue_auto_response or system_address (for edits made by other means).
     """
     version = await _version(conn)
     if loaded is not None and loaded.version == version:
@@ -325,13 +341,16 @@ def _content_type(value: str | None) -> str:
 
 
 async def _version(conn: AsyncConnection) -> tuple[Any, ...]:
-    # A count and the newest change of each table the table is built from, in one query.
+    # The generations, then a count and the newest change of each table the table is built
+    # from, in one query.
     query = select(
+        generations.value(generations.RESPONSES),
+        generations.value(generations.ADDRESSES),
         *(
             select(aggregate).select_from(table).scalar_subquery()
             for table in (auto_response, queue_auto_response, system_address)
             for aggregate in (func.count(), func.max(table.c.change_time))
-        )
+        ),
     )
     return tuple((await conn.execute(query)).one())
 
@@ -385,12 +404,21 @@ def _spec(row: Any, queues: Iterable[str]) -> ResponseSpec:
 
 
 async def _write(
-    conn: AsyncConnection, spec: ResponseSpec, old: _Stored | None, look: _Lookups
-) -> None:
-    """Store `spec` (whose sender and queues exist) over `old`, unless it is the same."""
-    if old is not None and _same(old.spec, spec):
-        return
+    conn: AsyncConnection,
+    spec: ResponseSpec,
+    old: _Stored | None,
+    look: _Lookups,
+    *,
+    provisioned: bool,
+) -> int:
+    """Store `spec` (whose sender and queues exist) over `old`, unless it is the same; returns
+    the row's id. `provisioned`: the configuration writes it (see `_link`)."""
     now = utcnow()
+    if old is not None and _same(old.spec, spec):
+        if provisioned:  # its links become the configuration's too (taken over, upgraded)
+            queue_ids = [look.queues[name] for name in spec.queues]
+            await _link(conn, old.id, queue_ids, now, provisioned=True)
+        return old.id
     values = {
         "text0": spec.body, "text1": spec.subject, "type_id": look.types[spec.type],
         "system_address_id": look.addresses[spec.sender][0], "content_type": spec.content_type,
@@ -409,26 +437,31 @@ async def _write(
         await conn.execute(
             update(auto_response).where(auto_response.c.id == old.id).values(**values)
         )
-    await _link(conn, response_id, [look.queues[name] for name in spec.queues], now)
+    queue_ids = [look.queues[name] for name in spec.queues]
+    await _link(conn, response_id, queue_ids, now, provisioned=provisioned)
+    return response_id
 
 
 async def _link(
-    conn: AsyncConnection, response_id: int, queue_ids: Iterable[int], now: Any
-) -> None:
+    conn: AsyncConnection, response_id: int, queue_ids: Iterable[int], now: Any, *,
+    provisioned: bool,
+) -> None:  # fmt: skip
+    """Link the response to exactly `queue_ids`; when `provisioned`, the configuration deletes
+    only the links it made (and records the ones it makes)."""
     qar = queue_auto_response.c
     wanted = list(dict.fromkeys(queue_ids))
-    existing = set(
-        (
-            await conn.execute(select(qar.queue_id).where(qar.auto_response_id == response_id))
-        ).scalars()
-    )
-    stale = existing - set(wanted)
-    if stale:
-        await conn.execute(
-            delete(queue_auto_response).where(
-                qar.auto_response_id == response_id, qar.queue_id.in_(stale)
-            )
+    existing = {
+        r.queue_id: r.id
+        for r in await conn.execute(
+            select(qar.id, qar.queue_id).where(qar.auto_response_id == response_id)
         )
+    }
+    keys = {i: _link_key(q, response_id) for q, i in existing.items()}
+    mine = await ownership.owned(conn, LINKS, keys) if provisioned else set(keys)
+    stale = [i for q, i in existing.items() if q not in wanted and i in mine]
+    if stale:
+        await conn.execute(delete(queue_auto_response).where(qar.id.in_(stale)))
+        await ownership.disown(conn, LINKS, stale)
     fresh = [q for q in wanted if q not in existing]
     if fresh:
         audit = {"create_time": now, "create_by": 1, "change_time": now, "change_by": 1}
@@ -436,3 +469,14 @@ async def _link(
             insert(queue_auto_response),
             [{"queue_id": q, "auto_response_id": response_id, **audit} for q in fresh],
         )
+    if provisioned:
+        rows = await conn.execute(
+            select(qar.id, qar.queue_id).where(
+                qar.auto_response_id == response_id, qar.queue_id.in_(wanted)
+            )
+        )
+        await ownership.own(conn, LINKS, {r.id: _link_key(r.queue_id, response_id) for r in rows})
+
+
+def _link_key(queue_id: int, response_id: int) -> str:
+    return f"{queue_id}/{response_id}"

@@ -641,3 +641,30 @@ queue_auto_response = cast(Table, QueueAutoResponse.__table__)
 address_suppression = cast(Table, AddressSuppression.__table__)
 system_data = cast(Table, SystemData.__table__)
 customer_preferences = cast(Table, CustomerPreferences.__table__)
+
+
+class ProvisionedRow(Base):
+    """The rows the configuration file owns (issue: provisioning must leave alone what it did
+    not make): one per row that provisioning created or took over by name, under the table's
+    name as `kind` and with the row's key (queue name, address, login, account name, response
+    name, "queue id/response id" of a link). A later start retires only these; the key must
+    still match, so a row made by hand under a reused id is never mistaken for ours."""
+
+    __tablename__ = "provisioned_row"
+    kind: Mapped[str] = mapped_column(String(50), primary_key=True)
+    row_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    row_key: Mapped[str] = mapped_column(String(250))
+
+
+class ChangeGeneration(Base):
+    """A counter per kind of cached data (filters, auto-responses, the address book), raised in
+    the same transaction as every change pytrs makes to it, so that a running daemon sees a
+    change even when row counts and ids come out the same (SQLite reuses ids)."""
+
+    __tablename__ = "change_generation"
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    generation: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+provisioned_row = cast(Table, ProvisionedRow.__table__)
+change_generation = cast(Table, ChangeGeneration.__table__)
