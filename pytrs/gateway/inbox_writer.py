@@ -82,8 +82,11 @@ class InboxWriter:
             if len(batch) == 1:
                 self._fail(batch, exc)
             else:
-                log.warning("inbox commit of %d messages failed, storing them one by one: %s",
-                            len(batch), exc)  # fmt: skip
+                log.warning(
+                    "inbox commit of %d messages failed, storing them one by one: %s",
+                    len(batch),
+                    exc,
+                )
                 await self._commit_one_by_one(batch)
             return
         for (_, future), stored in zip(batch, ids, strict=True):
