@@ -5,8 +5,8 @@ queued a fault: a reply for the next MAIL or DATA ("451 …", "550 …"), "disco
 connection after the data arrived, before answering — the relay may or may not have kept the
 mail, from the client's point of view), or "hold" (keep the command waiting until
 ``released`` is set). RCPT
-replies are set per address. STARTTLS, implicit TLS and AUTH are available for the
-connection tests.
+replies are set per address; ``data_seconds`` makes every DATA reply that late (a slow relay).
+STARTTLS, implicit TLS and AUTH are available for the connection tests.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ class RecordingRelay:
         # address → reply for every RCPT of it (a str), or for the next ones (a deque).
         self.rcpt_replies: dict[str, str | deque[str]] = {}
         self.connections = 0
+        self.data_seconds = 0.0  # how long each DATA takes to be answered
         self.held = asyncio.Event()  # a "hold" fault is holding a transaction
         self.released = asyncio.Event()
         self.logins: list[str] = []
@@ -129,6 +130,7 @@ class RecordingRelay:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         fault = self.data_faults.popleft() if self.data_faults else ""
+        await asyncio.sleep(self.data_seconds)
         if fault == "hold":
             self.held.set()
             await self.released.wait()
