@@ -2,21 +2,30 @@
 
 One service per daemon (role "sender") with ``[outbound] connections`` lanes. Each lane claims
 a batch of due rows (``outbox_repo.claim``: a lease, ``SKIP LOCKED`` on PostgreSQL), signs them
-with DKIM in a worker thread, sends them one after another over its own reused relay
-connection (``responders.smarthost``), and hands each outcome (``responders.delivery``) to the
-recorder, which commits it at once, grouping whatever arrives while a commit is running.
+with DKIM in a worker thread, and sends them one after another over its own reused relay
+connection (``responders.smarthost``); each mail's outcome (``responders.delivery``) is
+committed in a transaction of its own before the lane sends the next one (``Recorder``).
 Lanes wake when ``notify()`` says rows were enqueued in this process, and poll otherwise.
 
 Never sent twice. A row is sent only by the lane that holds its claim, and its outcome is
 written only under that claim (the token is checked), so two senders — in one daemon or in
 several sharing a PostgreSQL database — cannot both send it. What remains is the window that
-every store-and-forward system has: the relay has answered 250 and the process dies before
-the commit that marks the row sent. That row is still "sending"; after a restart on the same
-host (``release_dead_claims``) or once its lease ends it is sent again. pytrs keeps the window
-to one commit: the outcome is committed right after the relay's answer, not at the end of the
-batch, and the next mail's SMTP transaction overlaps that commit instead of waiting for it.
-A lease outlives any transaction (``lease_seconds`` ≥ 4 × ``timeout_seconds``, and a lane stops
-taking mail from its batch at half the lease), so a slow relay alone never causes a resend.
+every store-and-forward system has: the relay has the mail (its DATA went out, its 250 may
+have come back) and the process dies before the commit that marks the row sent. That row is
+still "sending"; after a restart on the same host (``release_dead_claims``) or once its lease
+ends it is sent again. A lane has at most one mail in that window, since it waits for the
+commit of each outcome before the next mail's MAIL FROM: a crash sends at most
+``connections`` mails twice, whatever the batch size. (A connection lost after DATA went out
+leaves the same doubt without a crash; that mail is retried too, as any MTA does.)
+
+A lease is never outlived. Counted from before the claim (the lease in the database ends no
+earlier), a lane starts mail only in the first half of the lease, every relay conversation
+ends by three quarters of it (``transact``'s deadline covers connecting, NOOP and the
+transaction), and the outcome is committed in the last quarter (≥ ``timeout_seconds``, as
+``lease_seconds`` ≥ 4 × ``timeout_seconds``). Another sender takes a row over only when its
+lease has ended, and by then its holder is no longer sending it: a slow relay or a claim that
+waited for the database never causes a resend. Lease ends are wall-clock times, so daemons
+sharing a database need synchronised clocks.
 
 Recipients refused by some but not all: the mail goes to those who accepted it; refusals for
 good are recorded on the ticket and the article (send-error) and the row ends ``sent``; a
