@@ -93,6 +93,11 @@ class RecordingRelay:
                     session.transport.abort()
             await self._server.wait_closed()
 
+    async def all_closed(self) -> bool:
+        """Whether every connection is closed: a dead client's are once the relay has read
+        what it sent (aiosmtpd drops a transaction cut off by the close)."""
+        return all(session.transport is None for session in self._sessions)
+
     def message_ids(self) -> list[str]:
         return [r.message_id for r in self.received]
 
