@@ -2,21 +2,30 @@
 
 One service per daemon (role "sender") with ``[outbound] connections`` lanes. Each lane claims
 a batch of due rows (``outbox_repo.claim``: a lease, ``SKIP LOCKED`` on PostgreSQL), signs them
-with DKIM in a worker thread, sends them one after another over its own reused relay
-connection (``responders.smarthost``), and hands each outcome (``responders.delivery``) to the
-recorder, which commits it at once, grouping whatever arrives while a commit is running.
+with DKIM in a worker thread, and sends them one after another over its own reused relay
+connection (``responders.smarthost``); each mail's outcome (``responders.delivery``) is
+committed in a transaction of its own before the lane sends the next one (``Recorder``).
 Lanes wake when ``notify()`` says rows were enqueued in this process, and poll otherwise.
 
 Never sent twice. A row is sent only by the lane that holds its claim, and its outcome is
 written only under that claim (the token is checked), so two senders — in one daemon or in
 several sharing a PostgreSQL database — cannot both send it. What remains is the window that
-every store-and-forward system has: the relay has answered 250 and the process dies before
-the commit that marks the row sent. That row is still "sending"; after a restart on the same
-host (``release_dead_claims``) or once its lease ends it is sent again. pytrs keeps the window
-to one commit: the outcome is committed right after the relay's answer, not at the end of the
-batch, and the next mail's SMTP transaction overlaps that commit instead of waiting for it.
-A lease outlives any transaction (``lease_seconds`` ≥ 4 × ``timeout_seconds``, and a lane stops
-taking mail from its batch at half the lease), so a slow relay alone never causes a resend.
+every store-and-forward system has: the relay has the mail (its DATA went out, its 250 may
+have come back) and the process dies before the commit that marks the row sent. That row is
+still "sending"; after a restart on the same host (``release_dead_claims``) or once its lease
+ends it is sent again. A lane has at most one mail in that window, since it waits for the
+commit of each outcome before the next mail's MAIL FROM: a crash sends at most
+``connections`` mails twice, whatever the batch size. (A connection lost after DATA went out
+leaves the same doubt without a crash; that mail is retried too, as any MTA does.)
+
+A lease is never outlived. Counted from before the claim (the lease in the database ends no
+earlier), a lane starts mail only in the first half of the lease, every relay conversation
+ends by three quarters of it (``transact``'s deadline covers connecting, NOOP and the
+transaction), and the outcome is committed in the last quarter (≥ ``timeout_seconds``, as
+``lease_seconds`` ≥ 4 × ``timeout_seconds``). Another sender takes a row over only when its
+lease has ended, and by then its holder is no longer sending it: a slow relay or a claim that
+waited for the database never causes a resend. Lease ends are wall-clock times, so daemons
+sharing a database need synchronised clocks.
 
 Recipients refused by some but not all: the mail goes to those who accepted it; refusals for
 good are recorded on the ticket and the article (send-error) and the row ends ``sent``; a
@@ -135,29 +144,38 @@ class OutboxSender:
 
     async def _batch(self, host: Smarthost) -> int:
         """Claim, sign and send one batch; returns how many rows were claimed."""
+        loop = asyncio.get_running_loop()
+        # Read before the claim, so the lease in the database ends no earlier than this + lease.
+        lease = self.lease.total_seconds()
+        started = loop.time()
         mails = await outbox_repo.claim(self.db, self.config.batch_size, self.lease)
         if not mails:
             return 0
-        loop = asyncio.get_running_loop()
-        # Past half the lease, the rest goes back: a row must never be sent after its lease
-        # ended, since another sender may have claimed it by then.
-        give_back_at = loop.time() + self.lease.total_seconds() / 2
+        # The lease's timetable: a mail is started in its first half, is off the wire by three
+        # quarters (``transact``'s deadline), and its outcome committed in the last quarter
+        # (≥ timeout_seconds). Another sender can take a row over only once its lease ended,
+        # and by then this one can no longer be sending it.
+        last_start, off_the_wire = started + lease / 2, started + lease * 3 / 4
         untried = list(mails)
         relay_down: Reply | None = None
         try:
             async with self.db.connect() as conn:
                 blocked = await outbox_repo.suppressed(conn, {r for m in mails for r in m.pending})
             data = await self._sign(mails)
-            while untried and not self._stopping and loop.time() < give_back_at:
+            while untried and not self._stopping and loop.time() < last_start:
                 mail = untried.pop(0)
                 if relay_down is not None:
                     # Not worth a connection attempt per mail: the same answer for the batch.
                     replies = dict.fromkeys(mail.pending, relay_down)
                 else:
-                    replies = await self._deliver(host, mail, data[mail.id], blocked)
+                    replies = await self._deliver(
+                        host, mail, data[mail.id], blocked, deadline=off_the_wire
+                    )
                     if host.unreachable:
                         relay_down = next(r for r in replies.values() if r.code == NO_REPLY)
-                self.recorder.add(delivery.settle(mail, replies, self.policy, utcnow()))
+                # Committed before the next mail goes out: a crash finds at most this one mail
+                # of the lane accepted by the relay and not recorded, so sent again later.
+                await self.recorder.record(delivery.settle(mail, replies, self.policy, utcnow()))
                 _log_outcome(mail, replies)
         finally:
             # Shielded: a cancelled lane must still give its untouched rows back. The mail in
@@ -174,11 +192,15 @@ class OutboxSender:
         mail: ClaimedMail,
         data: bytes,
         blocked: dict[str, outbox_repo.Suppression],
+        *,
+        deadline: float,
     ) -> dict[str, Reply]:
         replies = {r: _suppressed(blocked[r.lower()]) for r in mail.pending if r.lower() in blocked}
         targets = [r for r in mail.pending if r not in replies]
         if targets:
-            replies.update(await host.transact(mail.envelope_from, targets, data))
+            replies.update(
+                await host.transact(mail.envelope_from, targets, data, deadline=deadline)
+            )
         return replies
 
     async def _sign(self, mails: Sequence[ClaimedMail]) -> dict[int, bytes]:
@@ -199,49 +221,53 @@ class OutboxSender:
 
 
 class Recorder:
-    """Commits outcomes as soon as they are made, in groups.
+    """Commits each outcome in a short transaction of its own while its lane waits.
 
-    While one commit runs, the next outcomes accumulate and go in the following one, so the
-    time between the relay's 250 and the commit stays one commit long without every mail
-    waiting for a commit of its own.
+    A lane sends its next mail only once the last one's outcome is committed, so a crash finds
+    at most one mail per lane (per relay connection) accepted by the relay and not recorded.
+    Outcomes are not grouped: a group would hold accepted mail in memory, several per lane,
+    for as long as the commit before it takes. The commit is shielded, so a lane cancelled
+    meanwhile still has its outcome stored; ``drain`` waits for such commits.
     """
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._queue: list[Settlement] = []
-        self._task: asyncio.Task[None] | None = None
+        self._running: set[asyncio.Task[None]] = set()
 
-    def add(self, settlement: Settlement) -> None:
-        self._queue.append(settlement)
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._commit_all(), name="outbox-recorder")
+    async def record(self, settlement: Settlement) -> None:
+        """Commit `settlement` (retrying a failing database for a while); never raises."""
+        task = asyncio.create_task(
+            self._commit(settlement), name=f"outbox-record-{settlement.mail.id}"
+        )
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+        await asyncio.shield(task)
 
     async def drain(self) -> None:
-        """Return once everything added so far is committed (or given up on)."""
-        while self._task is not None and not self._task.done():
-            await asyncio.shield(self._task)
+        """Return once every outcome handed over so far is committed (or given up on)."""
+        while self._running:
+            await asyncio.shield(asyncio.gather(*self._running))
 
-    async def _commit_all(self) -> None:
-        while self._queue:
-            batch, self._queue = self._queue, []
-            await self._commit(batch)
-
-    async def _commit(self, batch: list[Settlement]) -> None:
+    async def _commit(self, settlement: Settlement) -> None:
         loop = asyncio.get_running_loop()
         give_up = loop.time() + RECORD_RETRY_SECONDS
         delay = 0.1
+        mail = settlement.mail
         while True:
             try:
-                stale = await outbox_repo.settle(self.db, batch)
+                stale = await outbox_repo.settle(self.db, [settlement])
             except Exception:
                 if loop.time() > give_up:
                     log.critical(
-                        "could not record the outcome of %d outbox row(s) (ids %s); they will "
-                        "be sent again when their lease ends",
-                        len(batch), ", ".join(str(s.mail.id) for s in batch),
-                    )  # fmt: skip
+                        "outbox %d %s: could not record its outcome; it will be sent again "
+                        "when its lease ends",
+                        mail.id,
+                        mail.message_id,
+                    )
                     return
-                log.exception("recording outbox outcomes failed; retrying in %.1f s", delay)
+                log.exception(
+                    "outbox %d: recording its outcome failed; retrying in %.1f s", mail.id, delay
+                )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
                 continue

@@ -5,7 +5,9 @@ one ``Reply`` per recipient back; it never sees an exception for what the relay 
 connection (aiosmtplib: STARTTLS or implicit TLS, AUTH) is opened on first use, checked with
 NOOP before reuse after an idle spell, and dropped on any connection or protocol trouble, so
 the next mail starts on a fresh one. Every network call has a deadline: aiosmtplib's per
-command, plus one for the whole transaction.
+command, one for connecting and one for the whole transaction, and the caller's: the moment by
+which the relay's part of a mail must be over (the sender derives it from the claim's lease, so
+that no mail is on the wire once its lease may have ended).
 
 The transaction is written out (MAIL, each RCPT, DATA) rather than using ``sendmail`` so that
 each recipient's own reply is kept even when DATA fails afterwards.
@@ -44,21 +46,26 @@ class Smarthost:
         self.timeout = config.timeout_seconds
         self._helo_name = helo_name or config.helo_name or None
         self._smtp: aiosmtplib.SMTP | None = None
-        # Connecting and one transaction each take at most a quarter of the claim's lease, so
-        # a mail started before half the lease is over is answered before the lease ends.
-        self._budget = config.lease_seconds / 4
         # Whether the last transact() could not even connect (rather than lose a transaction).
         self.unreachable = False
         self._last_used = 0.0
 
     async def transact(
-        self, envelope_from: str, recipients: Sequence[str], data: bytes
+        self, envelope_from: str, recipients: Sequence[str], data: bytes, *, deadline: float
     ) -> dict[str, Reply]:
-        """Send one mail; each recipient's reply (NO_REPLY ones when the relay failed us)."""
+        """Send one mail; each recipient's reply (NO_REPLY ones when the relay failed us).
+
+        Nothing of it is on the wire after `deadline` (event loop time): a transaction still
+        running then is dropped, its recipients unanswered.
+        """
         self.unreachable = False
+        loop = asyncio.get_running_loop()
         try:
-            smtp = await self._connection()
+            async with asyncio.timeout_at(deadline):
+                smtp = await self._connection()
         except (SMTPException, OSError, TimeoutError) as exc:
+            # Cut off by the deadline, a NOOP's answer may still be on its way: start afresh.
+            self._drop()
             self.unreachable = True
             # Refusals while connecting (a 554 greeting, a failed AUTH) are about us, not the
             # mail: they are retried like an unreachable relay, and logged for the admin.
@@ -68,7 +75,8 @@ class Smarthost:
         stage = "MAIL FROM"
         try:
             # Per-command deadlines are aiosmtplib's; this one bounds the whole transaction.
-            async with asyncio.timeout(min(self.timeout * (3 + len(recipients)), self._budget)):
+            own = loop.time() + self.timeout * (3 + len(recipients))
+            async with asyncio.timeout_at(min(own, deadline)):
                 stage = "MAIL FROM"
                 options = _mail_options(smtp, envelope_from, recipients, data)
                 await smtp.mail(envelope_from, options=options, encoding=_encoding(envelope_from))
@@ -99,7 +107,7 @@ class Smarthost:
             what = f"no reply to {stage}: {_describe(exc)}"
             replies.update((r, no_reply(what)) for r in recipients if r not in replies)
             self._drop()
-        self._last_used = asyncio.get_running_loop().time()
+        self._last_used = loop.time()
         return replies
 
     def abort(self) -> None:
@@ -133,7 +141,7 @@ class Smarthost:
             self._helo_name = await asyncio.to_thread(socket.getfqdn)
         smtp = await self._client()
         # Connect, EHLO, STARTTLS, AUTH.
-        async with asyncio.timeout(min(self.timeout * 4, self._budget)):
+        async with asyncio.timeout(self.timeout * 4):
             await smtp.connect()
         self._smtp = smtp
         self._last_used = loop.time()

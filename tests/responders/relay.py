@@ -5,8 +5,8 @@ queued a fault: a reply for the next MAIL or DATA ("451 …", "550 …"), "disco
 connection after the data arrived, before answering — the relay may or may not have kept the
 mail, from the client's point of view), or "hold" (keep the command waiting until
 ``released`` is set). RCPT
-replies are set per address. STARTTLS, implicit TLS and AUTH are available for the
-connection tests.
+replies are set per address; ``data_seconds`` makes every DATA reply that late (a slow relay).
+STARTTLS, implicit TLS and AUTH are available for the connection tests.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ class RecordingRelay:
         # address → reply for every RCPT of it (a str), or for the next ones (a deque).
         self.rcpt_replies: dict[str, str | deque[str]] = {}
         self.connections = 0
+        self.data_seconds = 0.0  # how long each DATA takes to be answered
         self.held = asyncio.Event()  # a "hold" fault is holding a transaction
         self.released = asyncio.Event()
         self.logins: list[str] = []
@@ -92,6 +93,11 @@ class RecordingRelay:
                     session.transport.abort()
             await self._server.wait_closed()
 
+    async def all_closed(self) -> bool:
+        """Whether every connection is closed: a dead client's are once the relay has read
+        what it sent (aiosmtpd drops a transaction cut off by the close)."""
+        return all(session.transport is None for session in self._sessions)
+
     def message_ids(self) -> list[str]:
         return [r.message_id for r in self.received]
 
@@ -129,6 +135,7 @@ class RecordingRelay:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         fault = self.data_faults.popleft() if self.data_faults else ""
+        await asyncio.sleep(self.data_seconds)
         if fault == "hold":
             self.held.set()
             await self.released.wait()

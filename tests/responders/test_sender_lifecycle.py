@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import text, update
 
 from pytrs.config import Config
 from pytrs.daemon import Daemon, StartupError
@@ -100,6 +100,47 @@ async def test_a_killed_sender_process_loses_nothing_and_sends_nothing_twice(
 
 async def _count(db: Database, state: str, n: int) -> bool:
     return (await states(db)).get(state, 0) >= n
+
+
+async def _claimed_or_done(db: Database, task: asyncio.Task[int]) -> bool:
+    return task.done() or await _count(db, "sending", 1)
+
+
+async def test_a_claim_that_waited_for_the_database_sends_nothing_past_its_lease(
+    db: Database, database_settings: dict[str, Any], relay: RecordingRelay
+) -> None:
+    # A short lease, a slow relay (0.15 s per mail), and a claim that waits 1.8 s of its 2 s
+    # lease for a write lock another transaction holds (SQLite's writers queue; on PostgreSQL
+    # a table lock stands in for it). The lease counts from the claim's start, so what is left
+    # of it is too short to send in: the claim must give its rows back rather than send them
+    # while a second sender takes them over once the lease has ended.
+    config = outbound_config(database_settings, relay, lease_seconds=2.0, timeout_seconds=0.5)
+    relay.data_seconds = 0.15
+    await enqueue(db, config, 10)
+    engines = [create_database(config.database) for _ in range(3)]
+    locker, first, second = engines
+    locked = asyncio.Event()
+
+    async def hold_the_write_lock() -> None:
+        async with locker.transaction() as conn:
+            if locker.is_postgresql:
+                await conn.execute(text(f"LOCK TABLE {outbox.name} IN EXCLUSIVE MODE"))
+            locked.set()
+            await asyncio.sleep(1.8)
+
+    holder = asyncio.create_task(hold_the_write_lock())
+    try:
+        await asyncio.wait_for(locked.wait(), 10)
+        waiting = asyncio.create_task(OutboxSender(config, first).run_once())
+        # The second starts once the first has its claim (or has given it back already).
+        await wait_until(lambda: _claimed_or_done(db, waiting), within=10)
+        await run_until(OutboxSender(config, second, name="second"), relay, 10)
+        await asyncio.wait_for(waiting, 10)
+        await holder
+    finally:
+        for engine in engines:
+            await engine.close()
+    assert_each_sent_once(relay, await rows(db))
 
 
 async def test_two_senders_on_two_engines_never_send_a_row_twice(
