@@ -13,6 +13,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+from pytrs.commands.database import opened
 from pytrs.config import Config
 from pytrs.postmaster.dryrun import describe, dry_run
 from pytrs.postmaster.filter_toml import rules_from_toml, rules_to_toml
@@ -21,7 +22,6 @@ from pytrs.postmaster.filters import (
     Rule,
     RuleError,
 )
-from pytrs.schema.database import create_database
 from pytrs.schema.filter_repo import load_rules, replace_rules
 
 
@@ -60,11 +60,8 @@ def run(config: Config, args: argparse.Namespace) -> int:
 
 
 async def _dry_run(config: Config, raw: bytes, trusted: bool, recipient: str) -> list[str]:
-    db = create_database(config.database, pool=False)
-    try:
+    async with opened(config) as db:
         return describe(await dry_run(config, db, raw, trusted=trusted, recipient=recipient))
-    finally:
-        await db.close()
 
 
 def _import(config: Config, file: str) -> int:
@@ -80,11 +77,8 @@ def _import(config: Config, file: str) -> int:
         return 1
 
     async def store() -> None:
-        db = create_database(config.database, pool=False)
-        try:
+        async with opened(config) as db:
             await replace_rules(db, rules)
-        finally:
-            await db.close()
 
     asyncio.run(store())
     print(f"{len(rules)} rule(s) imported")
@@ -92,8 +86,5 @@ def _import(config: Config, file: str) -> int:
 
 
 async def _stored(config: Config) -> list[Rule]:
-    db = create_database(config.database, pool=False)
-    try:
+    async with opened(config) as db:
         return await load_rules(db)
-    finally:
-        await db.close()
