@@ -115,7 +115,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     deliver = command_of(words) == "deliver"
     debug = "--debug" in words
     try:
-        return _main(words)
+        status = _main(words)
+        # Flushed here, not at interpreter exit, so that a closed pipe is caught below.
+        sys.stdout.flush()
+        return status
     except BrokenPipeError:
         # Our reader went away (`pytrs parse … | head`): stop quietly, as Unix tools do. Only
         # stdout can raise it here; the database drivers report broken sockets as their own
@@ -160,6 +163,9 @@ def _main(words: list[str]) -> int:
     )
     # aiosmtpd logs every connection at INFO; pytrs logs what matters about each message.
     logging.getLogger("mail.log").setLevel(logging.WARNING)
+    if (args.command, getattr(args, "action", None)) != ("db", "upgrade"):
+        # Every command checks the schema; only `db upgrade` has migrations worth listing.
+        logging.getLogger("alembic").setLevel(logging.WARNING)
     handlers = {
         "run": _run, "deliver": _deliver, "db": _db, "config": _config, "inbox": inbox_command.run,
         "accounts": accounts.run,
@@ -181,7 +187,6 @@ def _writes(args: argparse.Namespace) -> bool:
 def _run(config: Config, args: argparse.Namespace) -> int:
     from pytrs.daemon import ROLES, run_daemon
 
-    logging.getLogger("alembic").setLevel(logging.WARNING)  # the start-up schema check
     roles = tuple(args.role) if args.role else ROLES
     return run_daemon(config, roles, notify_stdin=args.notify_stdin)
 

@@ -172,9 +172,10 @@ class Daemon:
                     )  # fmt: skip
                 except OSError as exc:  # address in use, not ours, permission denied …
                     key = "smtp.listen" if kind == "smtp" else "smtp.lmtp_listen"
+                    # asyncio's strerror repeats the address; the errno's own text does not.
+                    why = os.strerror(exc.errno) if exc.errno else str(exc)
                     raise StartupError(
-                        f"cannot listen for {kind.upper()} on {spec}: "
-                        f"{(exc.strerror or str(exc)).lower()} (see {key})"
+                        f"cannot listen for {kind.upper()} on {spec}: {why.lower()} (see {key})"
                     ) from exc
                 self.servers.append(server)
                 for sock in server.sockets:

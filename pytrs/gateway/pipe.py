@@ -13,7 +13,7 @@ import re
 
 from pytrs.config import Config
 from pytrs.schema import inbox_repo
-from pytrs.schema.database import create_database
+from pytrs.schema.database import create_database, reason
 from pytrs.schema.inbox_repo import InboxItem
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,9 @@ def check_input(raw: bytes, max_size: int) -> str | None:
 
 
 async def _store(config: Config, item: InboxItem) -> None:
-    db = create_database(config.database, pool=False)
+    # Creating the database is `pytrs db upgrade`'s job: a pipe pointed at the wrong file
+    # defers the mail and says so rather than storing it where nobody looks.
+    db = create_database(config.database, pool=False, create_missing=False)
     try:
         async with asyncio.timeout(STORE_TIMEOUT_SECONDS), db.transaction() as conn:
             await inbox_repo.store(conn, [item])
@@ -65,6 +67,6 @@ def deliver(
     try:
         asyncio.run(_store(config, item))
     except Exception as exc:  # any failure to store is temporary from the MTA's view
-        log.error("deliver: could not store the message, the MTA should retry: %s", exc)
+        log.error("deliver: could not store the message, the MTA should retry: %s", reason(exc))
         return EX_TEMPFAIL
     return EX_OK

@@ -150,11 +150,13 @@ async def probe(db: Database, seconds: float = CONNECT_TIMEOUT_SECONDS) -> None:
     except TimeoutError:
         raise DatabaseUnavailable(location(db), f"no answer within {seconds:.0f} s") from None
     except (OSError, DBAPIError) as exc:
-        raise DatabaseUnavailable(location(db), _reason(exc)) from exc
+        raise DatabaseUnavailable(location(db), reason(exc)) from exc
 
 
-def _reason(exc: BaseException) -> str:
-    # SQLAlchemy wraps the driver's error; asyncpg's text comes as "<class '…'>: message".
+def reason(exc: BaseException) -> str:
+    """The driver's own words for a database error, on one line, without the SQL and
+    parameters SQLAlchemy appends (a log line about a message must not carry its bytes)."""
+    # asyncpg's text comes wrapped as "<class '…'>: message".
     original = getattr(exc, "orig", None) or exc
     lines = str(original).strip().splitlines() or [type(original).__name__]
     return lines[0].split(">: ", 1)[-1] if lines[0].startswith("<class ") else lines[0]
