@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import json
 import os
 import subprocess
@@ -9,9 +11,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pytrs.cli import _parser
 from pytrs.schema.tables import inbox
 
-from .conftest import engine_name
+from .conftest import engine_name, wait_until
 from .helpers import count, make_mail
 
 
@@ -127,3 +130,120 @@ def test_run_refuses_an_unmigrated_or_unreachable_database(tmp_path: Path) -> No
     down = write_config(tmp_path / "down.toml", {"url": "postgresql+asyncpg://u@127.0.0.1:9/x"})
     result = pytrs(down, "run")
     assert result.returncode == 3 and b"cannot open the database" in result.stderr
+
+
+def leaf_commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> list[Any]:
+    """Every runnable subcommand path with its parser, e.g. (("inbox", "list"), parser)."""
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subs:
+        return [(path, parser)]
+    return [
+        leaf for name, sub in subs[0].choices.items() for leaf in leaf_commands(sub, (*path, name))
+    ]
+
+
+def test_every_subcommand_takes_the_global_options() -> None:
+    leaves = leaf_commands(_parser())
+    assert len(leaves) > 15
+    for path, parser in leaves:
+        options = {option for action in parser._actions for option in action.option_strings}
+        assert {"--config", "--defaults", "--debug"} <= options, path
+
+
+async def test_config_after_the_subcommand(
+    tmp_path: Path, database_settings: dict[str, Any], db: Any
+) -> None:
+    config = str(write_config(tmp_path / "pytrs.toml", database_settings))
+    for command in (
+        ["inbox", "list"], ["outbox", "list"], ["db", "check"], ["config", "check"],
+        ["accounts"], ["filters", "export"], ["responses", "export"],
+    ):  # fmt: skip
+        result = pytrs_bare(*command, "--config", config)
+        assert result.returncode == 0, (command, result.stderr)
+    # Given both before and after the subcommand, the later one wins, as options do.
+    result = pytrs_bare("--config", "/nonexistent.toml", "db", "check", "--config", config)
+    assert result.returncode == 0, result.stderr
+
+
+def pytrs_bare(*args: str) -> subprocess.CompletedProcess[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTRS_")}
+    return subprocess.run(
+        [sys.executable, "-m", "pytrs", *args], capture_output=True, timeout=60, env=env,
+        check=False,
+    )  # fmt: skip
+
+
+def test_version() -> None:
+    result = pytrs_bare("--version")
+    assert result.returncode == 0 and result.stdout.startswith(b"pytrs ")
+
+
+async def test_inbox_list_columns_stay_aligned(
+    tmp_path: Path, database_settings: dict[str, Any], db: Any
+) -> None:
+    config = write_config(tmp_path / "pytrs.toml", database_settings)
+    long_name = "Bartholomew " * 12
+    mails = [
+        make_mail(subject="short", sender="Al <al@customer.example>"),
+        make_mail(subject="=?utf-8?q?Dr=C3=BCcker?= " + "very long subject " * 10,
+                  sender=f"{long_name}<bart@customer.example>"),
+    ]  # fmt: skip
+    for mail in mails:
+        assert pytrs(config, "deliver", stdin=mail).returncode == 0
+    listing = pytrs(config, "inbox", "list").stdout.decode()
+    header, *lines = listing.splitlines()
+    assert header.split() == ["ID", "STATE", "SRC", "TRIES", "TICKET", "FROM", "SUBJECT"]
+    # Every column starts where its title does, whatever the length of the values before it.
+    starts = [header.index(title) for title in ("STATE", "TICKET", "FROM", "SUBJECT")]
+    for line in lines:
+        assert all(line[start - 2 : start] == "  " and line[start] != " " for start in starts), line
+    newest, oldest = lines
+    assert "Drücker very long subject" in newest and newest.endswith("…")
+    assert "Bartholomew" in newest and "bart@customer.example" not in newest  # cut, not wrapped
+    assert "Al <al@customer.example>" in oldest and oldest.endswith("short")
+
+
+async def test_inbox_of_processed_mail(
+    tmp_path: Path, database_settings: dict[str, Any], daemon: Any, db: Any
+) -> None:
+    """Once processed: the ticket number, From and Subject from the article, the raw copy from
+    article_data_mime_plain, and a retry that says why it does nothing."""
+    config = write_config(tmp_path / "pytrs.toml", database_settings)
+
+    def cli(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
+        # In a thread: the daemon runs in this test's event loop and must keep going.
+        return pytrs(config, *args, stdin=stdin)
+
+    mail = make_mail(subject="Processed printer", sender="Bob <bob@customer.example>")
+    stored = await asyncio.to_thread(
+        cli, "deliver", "--recipient", "support@example.com", stdin=mail
+    )
+    assert stored.returncode == 0, stored.stderr
+
+    async def processed() -> Any:
+        rows = json.loads((await asyncio.to_thread(cli, "inbox", "list", "--json")).stdout)
+        return rows if rows and rows[0]["state"] == "done" else None
+
+    [row] = await wait_until(processed, within=60, interval=0.5)
+    assert row["tn"] and row["from"] == "Bob <bob@customer.example>"
+    assert row["subject"] == "Processed printer"
+    line = (await asyncio.to_thread(cli, "inbox", "list")).stdout.decode().splitlines()[1]
+    assert row["tn"] in line and "Bob <bob@customer.example>" in line
+    raw = await asyncio.to_thread(cli, "inbox", "show", str(row["id"]), "--raw")
+    assert raw.returncode == 0, raw.stderr
+    assert raw.stdout == mail
+    retry = await asyncio.to_thread(cli, "inbox", "retry", str(row["id"]))
+    assert retry.returncode == 1
+    assert f"inbox {row['id']}: is done, not quarantined".encode() in retry.stderr
+    missing = await asyncio.to_thread(cli, "inbox", "retry", "424242")
+    assert missing.returncode == 1 and b"inbox 424242: no such row" in missing.stderr
+
+
+async def test_json_with_nothing_to_show_is_an_empty_list(
+    tmp_path: Path, database_settings: dict[str, Any], db: Any
+) -> None:
+    config = write_config(tmp_path / "pytrs.toml", database_settings)
+    for command in (["inbox", "list"], ["outbox", "list"], ["outbox", "suppressed"], ["accounts"]):
+        result = pytrs(config, *command, "--json")
+        assert (result.returncode, json.loads(result.stdout)) == (0, []), command
+        assert pytrs(config, *command, "--jsonl").stdout == b"", command
