@@ -10,30 +10,40 @@ import argparse
 import asyncio
 import logging
 import sys
+import traceback
 from collections.abc import Sequence
+from importlib import metadata
+from pathlib import Path
 
 from pytrs.commands import accounts
+from pytrs.commands import args as arg_types
 from pytrs.commands import filters as filters_command
 from pytrs.commands import inbox as inbox_command
 from pytrs.commands import outbox as outbox_command
 from pytrs.commands import parse as parse_command
 from pytrs.commands import responses as responses_command
+from pytrs.commands.args import Parser, add_global_options, command_of
+from pytrs.commands.database import opened
+from pytrs.commands.failures import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_PIPE,
+    EXIT_USAGE,
+    CommandError,
+    StartupRefused,
+    explain,
+    silence_stdout,
+)
+from pytrs.commands.output import add_json_options
 from pytrs.config import Config, ConfigError, load_config
+from pytrs.gateway.pipe import EX_TEMPFAIL
 from pytrs.preflight import check_startup
 from pytrs.schema import migrate
-from pytrs.schema.database import create_database
-
-# Exit codes: 2 for a configuration that does not load (or bad arguments), 1 for one that loads
-# but cannot be started with (`run` and `config check` alike).
-EXIT_USAGE = 2
-EXIT_STARTUP = 1
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pytrs", description="pytrs mail gateway")
-    parser.add_argument(
-        "--config", help="configuration file (default: $PYTRS_CONFIG, ./pytrs.toml)"
-    )
+    parser = Parser(prog="pytrs", description="pytrs mail gateway")
+    parser.add_argument("--version", action="version", version=f"pytrs {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run the daemon")
@@ -63,20 +73,20 @@ def _parser() -> argparse.ArgumentParser:
     outbox_command.add_parser(sub)
 
     accounts = sub.add_parser("accounts", help="mail accounts: health and progress")
-    accounts.add_argument("--json", action="store_true")
+    add_json_options(accounts)
 
     box = sub.add_parser("inbox", help="the inbound queue and the quarantine")
     box_sub = box.add_subparsers(dest="action", required=True)
-    listing = box_sub.add_parser("list", help="list inbox rows")
+    listing = box_sub.add_parser("list", help="list inbox rows, newest first")
     states = ("pending", "done", "duplicate", "ignored", "quarantined", "all")
     listing.add_argument("--state", choices=states, default="all")
-    listing.add_argument("--limit", type=int, default=50)
-    listing.add_argument("--json", action="store_true")
+    listing.add_argument("--limit", type=arg_types.limit, default=50, help="at most this many rows")
+    add_json_options(listing)
     show = box_sub.add_parser("show", help="show one inbox row with its error and trace")
-    show.add_argument("id", type=int)
+    show.add_argument("id", type=arg_types.row_id)
     show.add_argument("--raw", action="store_true", help="print the raw message only")
     retry = box_sub.add_parser("retry", help="re-queue quarantined messages")
-    retry.add_argument("ids", type=int, nargs="*")
+    retry.add_argument("ids", type=arg_types.row_id, nargs="*")
     retry.add_argument("--all", action="store_true", help="every quarantined message")
 
     parse = sub.add_parser("parse", help="print how the parser reads mail files (no database)")
@@ -84,20 +94,67 @@ def _parser() -> argparse.ArgumentParser:
     output = parse.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="pretty JSON (a list for many files)")
     output.add_argument("--jsonl", action="store_true", help="one JSON object per line")
+    # Last, so that every subcommand built above (and in the command modules) gets them.
+    add_global_options(parser)
     return parser
 
 
+def _version() -> str:
+    try:
+        return metadata.version("pytrs")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "(not installed)"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    """Run one command; every failure becomes one line on stderr and a documented exit code."""
+    words = list(sys.argv[1:] if argv is None else argv)
+    # For `deliver` every failure is temporary: a mistyped pipe line must defer mail (75),
+    # never bounce it, whatever went wrong — even arguments argparse could not read.
+    deliver = command_of(words) == "deliver"
+    debug = "--debug" in words
+    try:
+        status = _main(words)
+        # Flushed here, not at interpreter exit, so that a closed pipe is caught below.
+        sys.stdout.flush()
+        return status
+    except BrokenPipeError:
+        # Our reader went away (`pytrs parse … | head`): stop quietly, as Unix tools do. Only
+        # stdout can raise it here; the database drivers report broken sockets as their own
+        # errors, which SQLAlchemy wraps.
+        silence_stdout()
+        return EXIT_PIPE
+    except (Exception, KeyboardInterrupt) as exc:
+        if debug:
+            traceback.print_exc()
+        failure = explain(exc)
+        lines = failure.lines
+        if deliver and lines:
+            lines[-1] += " (exit 75: the MTA keeps the message and retries)"
+        for line in lines:
+            print(f"pytrs: {line}", file=sys.stderr)
+        return EX_TEMPFAIL if deliver else failure.exit_code
+
+
+def _main(words: list[str]) -> int:
+    args = _parser().parse_args(words)
     try:
         config = load_config(args.config)
     except ConfigError as exc:
-        _print_config_errors(exc)
         if args.command != "parse":
-            return 75 if args.command == "deliver" else EXIT_USAGE
+            raise
         # A debugging tool needs only the parser limits; the built-in ones will do.
-        print("config: using the built-in parser limits", file=sys.stderr)
+        for line in explain(exc).lines:
+            print(f"pytrs: {line}", file=sys.stderr)
+        print("pytrs: config: using the built-in parser limits", file=sys.stderr)
         config = Config()
+    if not config.source and _writes(args) and not args.defaults:
+        raise CommandError(
+            "no configuration file (none given with --config, $PYTRS_CONFIG is not set and "
+            f"there is no pytrs.toml in {Path.cwd()}): give --config FILE, or --defaults "
+            "to use the built-in defaults (SQLite var/pytrs.db under this directory)",
+            EXIT_USAGE,
+        )
     logging.basicConfig(
         level=config.daemon.log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -105,6 +162,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     # aiosmtpd logs every connection at INFO; pytrs logs what matters about each message.
     logging.getLogger("mail.log").setLevel(logging.WARNING)
+    if (args.command, getattr(args, "action", None)) != ("db", "upgrade"):
+        # Every command checks the schema; only `db upgrade` has migrations worth listing.
+        logging.getLogger("alembic").setLevel(logging.WARNING)
     handlers = {
         "run": _run, "deliver": _deliver, "db": _db, "config": _config, "inbox": inbox_command.run,
         "accounts": accounts.run,
@@ -116,24 +176,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     return handlers[args.command](config, args)
 
 
-def _print_config_errors(exc: ConfigError) -> None:
-    for error in exc.errors:
-        print(f"config: {error}", file=sys.stderr)
+def _writes(args: argparse.Namespace) -> bool:
+    """Commands that would put mail or a schema into whatever database the defaults name: the
+    MTA pipe run from the wrong directory used to create ./var/pytrs.db and store mail there."""
+    action = getattr(args, "action", None)
+    return args.command in ("run", "deliver") or (args.command, action) == ("db", "upgrade")
 
 
 def _run(config: Config, args: argparse.Namespace) -> int:
-    from pytrs.daemon import ROLES, StartupError, run_daemon
+    from pytrs.daemon import ROLES, run_daemon
 
-    logging.getLogger("alembic").setLevel(logging.WARNING)  # the start-up schema check
+    roles = tuple(args.role) if args.role else ROLES
     try:
-        roles = tuple(args.role) if args.role else ROLES
         return run_daemon(config, roles, notify_stdin=args.notify_stdin)
     except ConfigError as exc:  # check_startup: the same lines as `pytrs config check`
-        _print_config_errors(exc)
-        return EXIT_STARTUP
-    except StartupError as exc:
-        print(f"pytrs: {exc}", file=sys.stderr)
-        return EXIT_STARTUP
+        raise StartupRefused(exc.errors) from exc
 
 
 def _deliver(config: Config, args: argparse.Namespace) -> int:
@@ -152,25 +209,24 @@ def _config(config: Config, args: argparse.Namespace) -> int:
     try:
         check_startup(config)
     except ConfigError as exc:
-        _print_config_errors(exc)
-        return EXIT_STARTUP
+        raise StartupRefused(exc.errors) from exc
     print(f"configuration OK ({config.source or 'built-in defaults'})")
     return 0
 
 
 def _db(config: Config, args: argparse.Namespace) -> int:
     async def go() -> int:
-        db = create_database(config.database, pool=False)
-        try:
-            if args.action == "upgrade":
+        if args.action == "upgrade":
+            async with opened(config, create_missing=True, at_head=False) as db:
                 await migrate.upgrade(db)
-                print(f"database at {migrate.head_revision()}")
-                return 0
+            print(f"database at {migrate.head_revision()}")
+            return EXIT_OK
+        async with opened(config, at_head=False) as db:
             at_head, current, head = await migrate.is_at_head(db)
-            print(f"database at {current or 'nothing'}; head is {head}")
-            return 0 if at_head else 1
-        finally:
-            await db.close()
+        print(f"database at {current or 'nothing'}; head is {head}")
+        if not at_head:
+            print("pytrs: database schema is not at head: run `pytrs db upgrade`", file=sys.stderr)
+        return EXIT_OK if at_head else EXIT_FAILED
 
     return asyncio.run(go())
 

@@ -31,7 +31,7 @@ from pytrs.preflight import check_startup
 from pytrs.responders.dkim import DkimSigner
 from pytrs.responders.sender import OutboxSender
 from pytrs.schema import inbox_repo, migrate
-from pytrs.schema.database import Database, create_database
+from pytrs.schema.database import Database, create_database, probe
 from pytrs.schema.provision import provision
 from pytrs.schema.system_data import with_runtime_secrets
 from pytrs.worker_processes import WorkerProcesses, follow_parent
@@ -89,7 +89,8 @@ class Daemon:
 
     async def run(self) -> int:
         """Run until a stop is requested; returns the process exit code."""
-        self.db = create_database(self.config.database)
+        # Never create the database here: a daemon pointed at a mistyped path says so and stops.
+        self.db = create_database(self.config.database, create_missing=False)
         try:
             await self._start()
             return await self._serve()
@@ -98,15 +99,10 @@ class Daemon:
 
     async def _start(self) -> None:
         assert self.db is not None
-        try:
-            at_head, current, head = await migrate.is_at_head(self.db)
-        except Exception as exc:  # unreachable server, unreadable file, wrong credentials …
-            raise StartupError(f"cannot open the database: {exc}") from exc
-        if not at_head:
-            raise StartupError(
-                f"database schema is at {current or 'nothing'}, expected {head}: "
-                "run `pytrs db upgrade`"
-            )
+        # Unreachable server, unreadable file, wrong credentials, schema of another version:
+        # each raises its own StorageError, which `pytrs run` reports in one line.
+        await probe(self.db)
+        await migrate.require_head(self.db)
         try:
             await provision(self.db, self.config)
         except ConfigError as exc:  # e.g. an auto-response template that does not compile
@@ -172,11 +168,19 @@ class Daemon:
                 max_recipients=smtp.max_recipients, per_recipient_status=kind == "lmtp",
             )  # fmt: skip
             for spec in specs:
-                server = await start_server(
-                    handler, listen_address(spec), lmtp=kind == "lmtp",
-                    hostname=smtp.hostname, max_message_size=smtp.max_message_size,
-                    sessions=self._sessions,
-                )  # fmt: skip
+                try:
+                    server = await start_server(
+                        handler, listen_address(spec), lmtp=kind == "lmtp",
+                        hostname=smtp.hostname, max_message_size=smtp.max_message_size,
+                        sessions=self._sessions,
+                    )  # fmt: skip
+                except OSError as exc:  # address in use, not ours, permission denied …
+                    key = "smtp.listen" if kind == "smtp" else "smtp.lmtp_listen"
+                    # asyncio's strerror repeats the address; the errno's own text does not.
+                    why = os.strerror(exc.errno) if exc.errno else str(exc)
+                    raise StartupError(
+                        f"cannot listen for {kind.upper()} on {spec}: {why.lower()} (see {key})"
+                    ) from exc
                 self.servers.append(server)
                 for sock in server.sockets:
                     self.bound.append((kind, sock.getsockname()))
@@ -191,47 +195,16 @@ class Daemon:
                 loop.add_signal_handler(signum, self._on_signal)
                 installed.append(signum)
         try:
-            async with asyncio.TaskGroup() as tasks:
-                writer_task = tasks.create_task(
-                    supervise("inbox-writer", self.writer.run), name="inbox-writer"
-                )
-                worker_tasks = [
-                    tasks.create_task(supervise(w.name, w.run), name=w.name) for w in self.workers
-                ]
-                children_task = (
-                    tasks.create_task(self.children.run(), name="worker-processes")
-                    if self.children is not None
-                    else None
-                )
-                parent_task = (
-                    tasks.create_task(
-                        follow_parent(self._wake_workers, self.request_stop), name="parent"
-                    )
-                    if self.notify_stdin
-                    else None
-                )
-                if self.sender is not None:
-                    self._sender_task = tasks.create_task(
-                        supervise("outbox-sender", self.sender.run), name="outbox-sender"
-                    )
-                fetchers_task = addresses_task = None
-                if "gateway" in self.roles:
-                    addresses_task = tasks.create_task(
-                        supervise("address-book", self._follow_address_book), name="address-book"
-                    )
-                    await self._start_listeners()
-                    assert self.db is not None
-                    self.fetchers = MailboxFetchers(self.config, self.db, self._wake_workers)
-                    fetchers_task = tasks.create_task(self.fetchers.run(), name="fetchers")
-                sd_notify("READY=1")
-                self.started.set()
-                log.info("pytrs started: %s", self._describe_services())
-                await self._stop.wait()
-                sd_notify("STOPPING=1")
-                await self._shutdown(writer_task, worker_tasks, fetchers_task)
-                for task in (children_task, parent_task, addresses_task):
-                    if task is not None:
-                        task.cancel()
+            await self._run_services()
+        except ExceptionGroup as group:
+            # A listener that cannot bind fails inside the task group; report it alone, not
+            # wrapped in an ExceptionGroup, so that `pytrs run` can say it in one line.
+            startup = group.subgroup(StartupError)
+            if startup is None:
+                raise
+            for server in self.servers:  # the listeners bound before the one that failed
+                server.close()
+            raise startup.exceptions[0] from None
         finally:
             for signum in installed:
                 loop.remove_signal_handler(signum)
@@ -253,6 +226,50 @@ class Daemon:
                 log.info(
                     "system addresses changed: %d accepted", len(self.addresses.queues_by_address)
                 )
+
+    async def _run_services(self) -> None:
+        assert self.writer is not None
+        async with asyncio.TaskGroup() as tasks:
+            writer_task = tasks.create_task(
+                supervise("inbox-writer", self.writer.run), name="inbox-writer"
+            )
+            worker_tasks = [
+                tasks.create_task(supervise(w.name, w.run), name=w.name) for w in self.workers
+            ]
+            children_task = (
+                tasks.create_task(self.children.run(), name="worker-processes")
+                if self.children is not None
+                else None
+            )
+            parent_task = (
+                tasks.create_task(
+                    follow_parent(self._wake_workers, self.request_stop), name="parent"
+                )
+                if self.notify_stdin
+                else None
+            )
+            if self.sender is not None:
+                self._sender_task = tasks.create_task(
+                    supervise("outbox-sender", self.sender.run), name="outbox-sender"
+                )
+            fetchers_task = addresses_task = None
+            if "gateway" in self.roles:
+                addresses_task = tasks.create_task(
+                    supervise("address-book", self._follow_address_book), name="address-book"
+                )
+                await self._start_listeners()
+                assert self.db is not None
+                self.fetchers = MailboxFetchers(self.config, self.db, self._wake_workers)
+                fetchers_task = tasks.create_task(self.fetchers.run(), name="fetchers")
+            sd_notify("READY=1")
+            self.started.set()
+            log.info("pytrs started: %s", self._describe_services())
+            await self._stop.wait()
+            sd_notify("STOPPING=1")
+            await self._shutdown(writer_task, worker_tasks, fetchers_task)
+            for task in (children_task, parent_task, addresses_task):
+                if task is not None:
+                    task.cancel()
 
     def _describe_services(self) -> str:
         """What this process actually runs (roles of later issues are not listed until built)."""

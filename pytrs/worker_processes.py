@@ -39,6 +39,8 @@ class WorkerProcesses:
         command = [sys.executable, "-m", "pytrs"]
         if self.config.source:
             command += ["--config", os.path.abspath(self.config.source)]
+        else:  # the parent runs on the built-in defaults (`--defaults`): so does the child
+            command.append("--defaults")
         return [*command, "run", "--role", "worker", "--notify-stdin"]
 
     async def _spawn(self) -> asyncio.subprocess.Process:

@@ -65,7 +65,9 @@ async def test_list_and_show(cli: Path, db: Database) -> None:
 
     listing = pytrs(cli, "outbox", "list", "--json")
     assert listing.returncode == 0, listing.stderr
-    rows = [json.loads(line) for line in listing.stdout.splitlines()]
+    rows = json.loads(listing.stdout)
+    lines = pytrs(cli, "outbox", "list", "--jsonl").stdout.splitlines()
+    assert [json.loads(line) for line in lines] == rows
     assert [(r["id"], r["state"]) for r in rows] == [
         (pending, "pending"), (sent, "sent"), (failed, "failed")
     ]  # fmt: skip
@@ -182,7 +184,7 @@ async def test_suppressed_and_unsuppress(cli: Path, db: Database) -> None:
 
     listing = pytrs(cli, "outbox", "suppressed", "--json")
     assert listing.returncode == 0, listing.stderr
-    entries = [json.loads(line) for line in listing.stdout.splitlines()]
+    entries = json.loads(listing.stdout)
     assert [(e["address"], e["ticket_id"]) for e in entries] == [
         ("gone@customer.example", ticket_id), ("moved@customer.example", None)
     ]  # fmt: skip

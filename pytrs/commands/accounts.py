@@ -6,19 +6,17 @@ import argparse
 import asyncio
 import json
 
+from pytrs.commands.database import opened
+from pytrs.commands.output import print_json
 from pytrs.config import Config
-from pytrs.schema.database import create_database
 
 
 def run(config: Config, args: argparse.Namespace) -> int:
     from pytrs.schema import mailbox_repo
 
     async def go() -> list[dict[str, object]]:
-        db = create_database(config.database, pool=False)
-        try:
+        async with opened(config) as db:
             return await mailbox_repo.states(db)
-        finally:
-            await db.close()
 
     found = {str(s["account"]): s for s in asyncio.run(go())}
     rows = []
@@ -33,9 +31,7 @@ def run(config: Config, args: argparse.Namespace) -> int:
             "next_attempt_at": state.get("next_attempt_at"), "owner": state.get("owner"),
             "skipped": json.loads(str(state["skipped"])) if state.get("skipped") else [],
         })  # fmt: skip
-    if args.json:
-        for row in rows:
-            print(json.dumps(row, default=str))
+    if print_json(rows, args):
         return 0
     if not rows:
         print("no [[mail_accounts]] configured")

@@ -17,6 +17,7 @@ import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 
+from pytrs.commands.database import opened
 from pytrs.config import Config
 from pytrs.postmaster.dryrun import describe, dry_run
 from pytrs.postmaster.filter_toml import rules_from_toml, rules_to_toml
@@ -27,7 +28,7 @@ from pytrs.postmaster.filters import (
     Rule,
     RuleError,
 )
-from pytrs.schema.database import Database, create_database
+from pytrs.schema.database import Database
 from pytrs.schema.filter_repo import load_rules, replace_rules
 from pytrs.schema.names_repo import valid_names
 
@@ -78,15 +79,12 @@ async def _dry_run(
     config: Config, raw: bytes, trusted: bool, recipient: str
 ) -> tuple[list[str], list[Problem]]:
     """The dry run's lines, or none and the problems of the stored rules' values."""
-    db = create_database(config.database, pool=False)
-    try:
+    async with opened(config) as db:
         problems = await _check_values(db, await load_rules(db))
         if problems:
             return [], problems
         run = await dry_run(config, db, raw, trusted=trusted, recipient=recipient)
         return describe(run), []
-    finally:
-        await db.close()
 
 
 async def _check_values(db: Database, rules: Sequence[Rule]) -> list[Problem]:
@@ -112,14 +110,11 @@ def _import(config: Config, file: str) -> int:
         problems = list(exc.problems)
 
     async def store() -> list[Problem]:
-        db = create_database(config.database, pool=False)
-        try:
+        async with opened(config) as db:
             found = problems + await _check_values(db, rules)
             if not found:
                 await replace_rules(db, rules)
             return found
-        finally:
-            await db.close()
 
     found = asyncio.run(store())
     if found:
@@ -135,8 +130,5 @@ def _refuse(file: str, problems: Sequence[Problem]) -> int:
 
 
 async def _stored(config: Config) -> list[Rule]:
-    db = create_database(config.database, pool=False)
-    try:
+    async with opened(config) as db:
         return await load_rules(db)
-    finally:
-        await db.close()

@@ -6,82 +6,119 @@ import argparse
 import asyncio
 import json
 import sys
+from email import policy
+from email.header import decode_header, make_header
+from email.parser import BytesHeaderParser
+from typing import Any
 
-from sqlalchemy import select
-
+from pytrs.commands.database import opened
+from pytrs.commands.failures import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandError
+from pytrs.commands.output import fit, print_json
 from pytrs.config import Config
-from pytrs.schema import inbox_repo
-from pytrs.schema.database import create_database
-from pytrs.schema.tables import inbox
+from pytrs.schema import inbox_admin
+from pytrs.schema.inbox_repo import QUARANTINED
 
-EXIT_USAGE = 2
+# Column widths of `inbox list`: long values are cut so that the columns never shift.
+_COLUMNS = (("ID", 8), ("STATE", 11), ("SRC", 5), ("TRIES", 5), ("TICKET", 16), ("FROM", 30))
 
 
 def run(config: Config, args: argparse.Namespace) -> int:
+    if args.action == "retry" and bool(args.ids) == args.all:
+        raise CommandError("inbox retry: give inbox ids or --all (not both)", EXIT_USAGE)
     return asyncio.run(_inbox_async(config, args))
 
 
 async def _inbox_async(config: Config, args: argparse.Namespace) -> int:
-    db = create_database(config.database, pool=False)
-    try:
+    async with opened(config) as db:
         if args.action == "retry":
-            if not args.ids and not args.all:
-                print("give inbox ids or --all", file=sys.stderr)
-                return EXIT_USAGE
-            count = await inbox_repo.retry(db, None if args.all else args.ids)
-            print(f"{count} message(s) re-queued")
-            return 0
+            before = await inbox_admin.requeue(db, None if args.all else args.ids)
+            return _report_retry(before, args.ids)
         async with db.connect() as conn:
             if args.action == "show":
-                row = (await conn.execute(select(inbox).where(inbox.c.id == args.id))).first()
+                row = await inbox_admin.row(conn, args.id)
                 if row is None:
-                    print(f"no inbox row {args.id}", file=sys.stderr)
-                    return 1
-                return _print_row(row._asdict(), raw_only=args.raw)
-            query = select(
-                inbox.c.id, inbox.c.state, inbox.c.source, inbox.c.recipient,
-                inbox.c.message_id, inbox.c.attempts, inbox.c.received_at, inbox.c.ticket_id,
-                inbox.c.last_error,
-            ).order_by(inbox.c.id.desc()).limit(args.limit)  # fmt: skip
-            if args.state != "all":
-                query = query.where(inbox.c.state == args.state)
-            rows = [r._asdict() for r in await conn.execute(query)]
-        _print_list(rows, as_json=args.json)
-        return 0
-    finally:
-        await db.close()
+                    raise CommandError(f"inbox {args.id}: no such row")
+                if args.raw:
+                    return _print_raw(row, await _article_raw(conn, row))
+                _print_row(row)
+                return EXIT_OK
+            found = await inbox_admin.listing(conn, args.state, args.limit)
+    rows = [_described(row) for row in found]
+    if not print_json(rows, args):
+        _print_list(rows)
+    return EXIT_OK
 
 
-def _print_list(rows: list[dict[str, object]], *, as_json: bool) -> None:
-    if as_json:
-        for row in rows:
-            print(json.dumps(row, default=str))
-        return
-    print(
-        f"{'ID':>8}  {'STATE':<11}  {'SRC':<5}  {'TRIES':>5}  {'TICKET':>7}  RECIPIENT / MESSAGE-ID"
-    )
+def _report_retry(before: dict[int, str], ids: list[int]) -> int:
+    refused = False
+    for row_id in ids:
+        state = before.get(row_id)
+        if state != QUARANTINED:
+            refused = True
+            why = f"is {state}, not quarantined: nothing to retry" if state else "no such row"
+            print(f"inbox {row_id}: {why}", file=sys.stderr)
+    count = sum(1 for state in before.values() if state == QUARANTINED)
+    print(f"{count} message(s) re-queued")
+    return EXIT_FAILED if refused else EXIT_OK
+
+
+async def _article_raw(conn: Any, row: dict[str, Any]) -> bytes | None:
+    if row["raw"] is not None or not row["article_id"]:
+        return None
+    return await inbox_admin.article_raw(conn, row["article_id"])
+
+
+def _print_raw(row: dict[str, Any], from_article: bytes | None) -> int:
+    # A processed row gives its raw copy to the article (article_data_mime_plain).
+    raw = row["raw"] if row["raw"] is not None else from_article
+    if raw is None:
+        raise CommandError(f"inbox {row['id']}: no raw copy, neither in the row nor in an article")
+    sys.stdout.buffer.write(raw)
+    sys.stdout.buffer.flush()
+    return EXIT_OK
+
+
+def _described(row: dict[str, Any]) -> dict[str, Any]:
+    """A listing row with `from` and `subject`: the article's once processed, else the raw
+    message's own header."""
+    head = row.pop("head")
+    sender, subject = row.pop("a_from"), row.pop("a_subject")
+    if head is not None and (sender is None or subject is None):
+        header = _header(bytes(head))
+        sender = sender if sender is not None else header.get("from")
+        subject = subject if subject is not None else header.get("subject")
+    return {**row, "from": sender, "subject": subject}
+
+
+def _header(head: bytes) -> dict[str, str]:
+    # compat32 never raises on a bad header; the decoding of RFC 2047 words is ours to guard.
+    message = BytesHeaderParser(policy=policy.compat32).parsebytes(head)
+    fields = {}
+    for name in ("from", "subject"):
+        value = message.get(name)
+        if value is None:
+            continue
+        try:
+            fields[name] = str(make_header(decode_header(str(value))))
+        except (ValueError, LookupError, UnicodeError):  # a broken encoded word: show it as is
+            fields[name] = str(value)
+    return fields
+
+
+def _print_list(rows: list[dict[str, Any]]) -> None:
+    print("  ".join(fit(title, width) for title, width in _COLUMNS) + "  SUBJECT")
     for r in rows:
+        ticket = r["tn"] or (f"id {r['ticket_id']}" if r["ticket_id"] else "-")
+        cells = (r["id"], r["state"], r["source"], r["attempts"], ticket, r["from"])
+        line = "  ".join(fit(cell, width) for cell, (_, width) in zip(cells, _COLUMNS, strict=True))
+        print(f"{line}  {fit(r['subject'], 60).rstrip()}")
         error = str(r["last_error"] or "").strip().splitlines()
-        print(
-            f"{r['id']:>8}  {r['state']:<11}  {r['source']!s:<5}  {r['attempts']:>5}  "
-            f"{r['ticket_id'] or '-'!s:>7}  {r['recipient'] or '-'} {r['message_id']}"
-        )
         if error:
             print(f"{'':>8}  error: {error[0][:160]}")
 
 
-def _print_row(row: dict[str, object], *, raw_only: bool) -> int:
-    raw = row.pop("raw")
-    if raw_only:
-        if raw is None:
-            print("the raw message was moved to the article (see ticket_id/article_id)",
-                  file=sys.stderr)  # fmt: skip
-            return 1
-        assert isinstance(raw, bytes)
-        sys.stdout.buffer.write(raw)
-        return 0
-    trace = row.pop("trace")
-    error = row.pop("last_error")
+def _print_row(row: dict[str, Any]) -> None:
+    raw, trace, error = row.pop("raw"), row.pop("trace"), row.pop("last_error")
     for key, value in row.items():
         print(f"{key}: {value}")
     print(f"raw: {'kept in inbox' if raw is not None else 'stored with the article'}")
@@ -91,4 +128,3 @@ def _print_row(row: dict[str, object], *, raw_only: bool) -> int:
     if error:
         print("error:")
         print(error)
-    return 0

@@ -18,13 +18,16 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from pytrs.commands import args as arg_types
+from pytrs.commands.database import opened
+from pytrs.commands.failures import EXIT_USAGE, CommandError
+from pytrs.commands.output import add_json_options, print_json
 from pytrs.config import Config
 from pytrs.schema import outbox_repo
-from pytrs.schema.database import Database, create_database
+from pytrs.schema.database import Database
 from pytrs.schema.outbox_repo import FAILED, PENDING, SENDING, SENT, Requeue
 from pytrs.schema.tables import outbox
 
-EXIT_USAGE = 2
 _LISTED = (
     "id", "state", "kind", "ticket_id", "recipients", "attempts", "next_attempt_at",
     "last_error", "created_at",
@@ -36,30 +39,28 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     actions = box.add_subparsers(dest="action", required=True)
     listing = actions.add_parser("list", help="list outbox rows, newest first")
     listing.add_argument("--state", choices=(PENDING, SENDING, SENT, FAILED, "all"), default="all")
-    listing.add_argument("--limit", type=int, default=50)
-    listing.add_argument("--json", action="store_true", help="one JSON object per line")
+    listing.add_argument("--limit", type=arg_types.limit, default=50, help="at most this many rows")
+    add_json_options(listing)
     show = actions.add_parser("show", help="one row with its per-recipient results")
-    show.add_argument("id", type=int)
+    show.add_argument("id", type=arg_types.row_id)
     show.add_argument("--raw", action="store_true", help="print the stored message only")
     retry = actions.add_parser("retry", help="send failed mail again")
-    retry.add_argument("ids", type=int, nargs="*")
+    retry.add_argument("ids", type=arg_types.row_id, nargs="*")
     retry.add_argument("--all-failed", action="store_true", help="every failed row")
     held = actions.add_parser("suppressed", help="addresses not sent to (hard bounces)")
-    held.add_argument("--json", action="store_true", help="one JSON object per line")
+    add_json_options(held)
     lift = actions.add_parser("unsuppress", help="send to these addresses again")
     lift.add_argument("addresses", nargs="+", metavar="ADDRESS")
 
 
 def run(config: Config, args: argparse.Namespace) -> int:
     if args.action == "retry" and bool(args.ids) == args.all_failed:
-        print("outbox retry: give outbox ids or --all-failed (not both)", file=sys.stderr)
-        return EXIT_USAGE
+        raise CommandError("outbox retry: give outbox ids or --all-failed (not both)", EXIT_USAGE)
     return asyncio.run(_outbox_async(config, args))
 
 
 async def _outbox_async(config: Config, args: argparse.Namespace) -> int:
-    db = create_database(config.database, pool=False)
-    try:
+    async with opened(config) as db:
         if args.action == "retry":
             return await _retry(db, None if args.all_failed else args.ids)
         if args.action == "unsuppress":
@@ -68,12 +69,12 @@ async def _outbox_async(config: Config, args: argparse.Namespace) -> int:
             if args.action == "show":
                 return await _show(conn, args.id, raw_only=args.raw)
             if args.action == "suppressed":
-                _print_suppressions(await outbox_repo.active_suppressions(conn), args.json)
+                _print_suppressions(await outbox_repo.active_suppressions(conn), args)
                 return 0
-            _print_list(await _rows(conn, args.state, args.limit), as_json=args.json)
-            return 0
-    finally:
-        await db.close()
+            rows = await _rows(conn, args.state, args.limit)
+    if not print_json(rows, args):
+        _print_list(rows)
+    return 0
 
 
 async def _rows(conn: AsyncConnection, state: str, limit: int) -> list[dict[str, Any]]:
@@ -86,11 +87,7 @@ async def _rows(conn: AsyncConnection, state: str, limit: int) -> list[dict[str,
     return rows
 
 
-def _print_list(rows: list[dict[str, Any]], *, as_json: bool) -> None:
-    if as_json:
-        for row in rows:
-            print(json.dumps(row, default=str, ensure_ascii=False))
-        return
+def _print_list(rows: list[dict[str, Any]]) -> None:
     print(
         f"{'ID':>8}  {'STATE':<7}  {'KIND':<14}  {'TICKET':>7}  {'TRIES':>5}  "
         f"{'NEXT ATTEMPT (UTC)':<19}  {'CREATED (UTC)':<19}  RECIPIENTS"
@@ -194,12 +191,12 @@ async def _warn_suppressed(db: Database, requeued: list[Requeue]) -> None:
         )
 
 
-def _print_suppressions(entries: list[outbox_repo.Suppression], as_json: bool) -> None:
-    if as_json:
-        for e in entries:
-            item = {"address": e.address, "until": e.until, "reason": e.reason,
-                    "ticket_id": e.ticket_id}  # fmt: skip
-            print(json.dumps(item, default=str, ensure_ascii=False))
+def _print_suppressions(entries: list[outbox_repo.Suppression], args: argparse.Namespace) -> None:
+    items = [
+        {"address": e.address, "until": e.until, "reason": e.reason, "ticket_id": e.ticket_id}
+        for e in entries
+    ]
+    if print_json(items, args):
         return
     print(f"{'ADDRESS':<40}  {'UNTIL (UTC)':<19}  {'TICKET':>7}  REASON")
     for e in entries:

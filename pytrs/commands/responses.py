@@ -15,10 +15,10 @@ import sys
 import tomllib
 from pathlib import Path
 
+from pytrs.commands.database import opened
 from pytrs.config import Config
 from pytrs.responders.response_toml import parse_toml, specs_to_toml
 from pytrs.responders.responses import Problem, ResponseError, ResponseSpec
-from pytrs.schema.database import create_database
 from pytrs.schema.response_repo import ImportReport, export_responses, import_responses
 
 
@@ -64,19 +64,11 @@ def _import(config: Config, file: str) -> int:
 async def _store(
     config: Config, specs: list[ResponseSpec], problems: list[Problem]
 ) -> ImportReport:
-    db = create_database(config.database, pool=False)
-    try:
-        # A ResponseError raised inside rolls the transaction back: all or nothing.
-        async with db.transaction() as conn:
-            return await import_responses(conn, specs, problems)
-    finally:
-        await db.close()
+    # A ResponseError raised inside rolls the transaction back: all or nothing.
+    async with opened(config) as db, db.transaction() as conn:
+        return await import_responses(conn, specs, problems)
 
 
 async def _export(config: Config) -> list[ResponseSpec]:
-    db = create_database(config.database, pool=False)
-    try:
-        async with db.connect() as conn:
-            return await export_responses(conn)
-    finally:
-        await db.close()
+    async with opened(config) as db, db.connect() as conn:
+        return await export_responses(conn)

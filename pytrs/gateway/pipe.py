@@ -19,7 +19,7 @@ import re
 from pytrs.config import Config
 from pytrs.gateway.addresses import recipient_problem
 from pytrs.schema import inbox_repo
-from pytrs.schema.database import create_database
+from pytrs.schema.database import create_database, reason
 from pytrs.schema.inbox_repo import InboxItem
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,9 @@ def check_input(raw: bytes, max_size: int) -> str | None:
 
 
 async def _store(config: Config, item: InboxItem) -> int:
-    db = create_database(config.database, pool=False)
+    # Creating the database is `pytrs db upgrade`'s job: a pipe pointed at the wrong file
+    # defers the mail and says so rather than storing it where nobody looks.
+    db = create_database(config.database, pool=False, create_missing=False)
     try:
         async with asyncio.timeout(STORE_TIMEOUT_SECONDS), db.transaction() as conn:
             (inbox_id,) = await inbox_repo.store(conn, [item])
@@ -76,7 +78,7 @@ def deliver(
     try:
         inbox_id = asyncio.run(_store(config, item))
     except Exception as exc:  # any failure to store is temporary from the MTA's view
-        log.error("deliver: could not store the message, the MTA should retry: %s", exc)
+        log.error("deliver: could not store the message, the MTA should retry: %s", reason(exc))
         return EX_TEMPFAIL
     log.info("deliver: queued as %d (Message-ID %s)", inbox_id, inbox_repo.dedup_key(raw)[0])
     return EX_OK

@@ -8,23 +8,45 @@ schema through ``search_path`` (used by tests and by shared databases).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 if TYPE_CHECKING:
     from pytrs.config import DatabaseConfig
 
+# A CLI command or a daemon start waits this long for the server before saying it is down.
+CONNECT_TIMEOUT_SECONDS = 15.0
+
 
 class StorageError(Exception):
     """The database could not durably store or read something; the caller answers "try later"."""
+
+
+class DatabaseNotFound(StorageError):
+    """The SQLite file named by the configuration does not exist (and was not to be created)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        super().__init__(f"database not found at {path}")
+
+
+class DatabaseUnavailable(StorageError):
+    """The database cannot be opened: server down, no such database, login refused …"""
+
+    def __init__(self, location: str, reason: str) -> None:
+        self.location, self.reason = location, reason
+        super().__init__(f"cannot open the database {location}: {reason}")
 
 
 def utcnow() -> datetime:
@@ -62,12 +84,19 @@ class Database:
         await self.engine.dispose()
 
 
-def create_database(config: DatabaseConfig, *, pool: bool = True) -> Database:
-    """Build the engine for `config`; `pool=False` gives one connection per use (CLI tools)."""
+def create_database(
+    config: DatabaseConfig, *, pool: bool = True, create_missing: bool = True
+) -> Database:
+    """Build the engine for `config`; `pool=False` gives one connection per use (CLI tools).
+
+    With `create_missing=False` a missing SQLite file raises DatabaseNotFound instead of being
+    created (with its directories) at the first connection: a mistyped path in a command that
+    only reads, or in a daemon pointed at the wrong file, must not leave an empty database.
+    """
     url = make_url(config.url)
     kwargs: dict[str, Any] = {"echo": config.echo}
     if url.get_backend_name() == "sqlite":
-        _prepare_sqlite_path(url.database)
+        _prepare_sqlite_path(url.database, create_missing)
         # One connection serialises writers inside the process (an asyncio wait instead of
         # SQLite's sleeping busy handler); other processes still queue on busy_timeout.
         kwargs.update(pool_size=1, max_overflow=0, pool_timeout=120)
@@ -91,12 +120,46 @@ def create_database(config: DatabaseConfig, *, pool: bool = True) -> Database:
     return Database(engine)
 
 
-def _prepare_sqlite_path(database: str | None) -> None:
+def _prepare_sqlite_path(database: str | None, create_missing: bool) -> None:
     if not database or database == ":memory:":
         return
-    from pathlib import Path
+    path = Path(database)
+    if create_missing:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    elif not path.exists():
+        raise DatabaseNotFound(str(path.absolute()))
 
-    Path(database).parent.mkdir(parents=True, exist_ok=True)
+
+def location(db: Database) -> str:
+    """Where `db` lives, for messages: the SQLite file, or the URL without its password."""
+    url = db.engine.url
+    if db.is_sqlite:
+        return str(Path(url.database or ":memory:").absolute())
+    return url.render_as_string(hide_password=True)
+
+
+async def probe(db: Database, seconds: float = CONNECT_TIMEOUT_SECONDS) -> None:
+    """Connect once, so that an unusable database is reported before any work starts.
+
+    Raises DatabaseUnavailable with the driver's reason (no such database, connection refused,
+    login failed, not a database file …).
+    """
+    try:
+        async with asyncio.timeout(seconds), db.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except TimeoutError:
+        raise DatabaseUnavailable(location(db), f"no answer within {seconds:.0f} s") from None
+    except (OSError, DBAPIError) as exc:
+        raise DatabaseUnavailable(location(db), reason(exc)) from exc
+
+
+def reason(exc: BaseException) -> str:
+    """The driver's own words for a database error, on one line, without the SQL and
+    parameters SQLAlchemy appends (a log line about a message must not carry its bytes)."""
+    # asyncpg's text comes wrapped as "<class '…'>: message".
+    original = getattr(exc, "orig", None) or exc
+    lines = str(original).strip().splitlines() or [type(original).__name__]
+    return lines[0].split(">: ", 1)[-1] if lines[0].startswith("<class ") else lines[0]
 
 
 def _install_sqlite_hooks(engine: AsyncEngine) -> None:

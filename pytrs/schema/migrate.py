@@ -16,7 +16,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 
-from pytrs.schema.database import Database
+from pytrs.schema.database import Database, StorageError
 from pytrs.schema.tables import Base
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
@@ -55,6 +55,25 @@ async def is_at_head(db: Database) -> tuple[bool, str | None, str | None]:
     """(at head?, current revision, head revision)."""
     current, head = await current_revision(db), head_revision()
     return current == head, current, head
+
+
+class SchemaNotAtHead(StorageError):
+    """The database was never upgraded, or not to this version's migrations."""
+
+    def __init__(self, current: str | None, head: str | None) -> None:
+        self.current, self.head = current, head
+        super().__init__(
+            f"database schema is not at head (it is at {current or 'nothing'}, head is {head}): "
+            "run `pytrs db upgrade`"
+        )
+
+
+async def require_head(db: Database) -> None:
+    """Raise SchemaNotAtHead unless every migration is applied: reading or writing tables of
+    another version would fail half-way with the driver's "no such table"."""
+    at_head, current, head = await is_at_head(db)
+    if not at_head:
+        raise SchemaNotAtHead(current, head)
 
 
 async def diff_models(db: Database) -> list[Any]:

@@ -1,0 +1,75 @@
+"""The inbox as operators see it (`pytrs inbox list|show|retry`): read-mostly queries.
+
+Place in the flow: beside ``inbox_repo`` (which the gateway and the postmaster use); these
+queries join what an operator needs to recognise a mail — its ticket number, and its From and
+Subject, kept in the article once the inbox row has given up its raw copy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from pytrs.schema.database import Database, utcnow
+from pytrs.schema.inbox_repo import PENDING, QUARANTINED
+from pytrs.schema.tables import article_data_mime, article_data_mime_plain, inbox, ticket
+
+# Enough of a raw message to hold its header; the listing never reads whole messages.
+HEAD_BYTES = 16384
+
+
+async def listing(conn: AsyncConnection, state: str, limit: int) -> list[dict[str, Any]]:
+    """Newest rows first, each with `tn`, the article's `a_from`/`a_subject` when processed,
+    and `head`, the start of the raw message while the row still holds it."""
+    query = (
+        select(
+            inbox.c.id, inbox.c.state, inbox.c.source, inbox.c.recipient, inbox.c.message_id,
+            inbox.c.attempts, inbox.c.received_at, inbox.c.ticket_id, ticket.c.tn,
+            inbox.c.last_error, article_data_mime.c.a_from, article_data_mime.c.a_subject,
+            func.substr(inbox.c.raw, 1, HEAD_BYTES).label("head"),
+        )
+        .outerjoin(ticket, ticket.c.id == inbox.c.ticket_id)
+        .outerjoin(article_data_mime, article_data_mime.c.article_id == inbox.c.article_id)
+        .order_by(inbox.c.id.desc())
+        .limit(limit)
+    )  # fmt: skip
+    if state != "all":
+        query = query.where(inbox.c.state == state)
+    return [row._asdict() for row in await conn.execute(query)]
+
+
+async def row(conn: AsyncConnection, row_id: int) -> dict[str, Any] | None:
+    found = (await conn.execute(select(inbox).where(inbox.c.id == row_id))).first()
+    return None if found is None else found._asdict()
+
+
+async def article_raw(conn: AsyncConnection, article_id: int) -> bytes | None:
+    """The raw copy the article keeps (``article_data_mime_plain``) once the inbox row drops it."""
+    query = select(article_data_mime_plain.c.body).where(
+        article_data_mime_plain.c.article_id == article_id
+    )
+    return (await conn.execute(query)).scalar_one_or_none()
+
+
+async def requeue(db: Database, ids: Sequence[int] | None) -> dict[int, str]:
+    """Put quarantined rows (all, or those of `ids`) back in the queue with a fresh attempt
+    budget. Returns the state each row had before, so that a caller can say why a row it
+    named was left alone; ids with no row are missing from the answer."""
+    found = select(inbox.c.id, inbox.c.state)
+    if ids is None:
+        found = found.where(inbox.c.state == QUARANTINED)
+    else:
+        found = found.where(inbox.c.id.in_(list(ids)))
+    async with db.transaction() as conn:
+        states = {r.id: r.state for r in await conn.execute(found)}
+        chosen = [row_id for row_id, state in states.items() if state == QUARANTINED]
+        if chosen:
+            where = [inbox.c.state == QUARANTINED]
+            if ids is not None:  # --all updates by state alone: no list of thousands of ids
+                where.append(inbox.c.id.in_(chosen))
+            fresh = {"state": PENDING, "attempts": 0, "next_attempt_at": utcnow()}
+            await conn.execute(update(inbox).where(*where).values(**fresh))
+    return states
