@@ -280,6 +280,12 @@ class ParserConfig:
     max_header_bytes: int = field(
         default=DEFAULT_LIMITS.max_header_bytes, metadata=rule(at_least(1))
     )
+    max_header_count: int = field(
+        default=DEFAULT_LIMITS.max_header_count, metadata=rule(at_least(1))
+    )
+    max_header_block_bytes: int = field(
+        default=DEFAULT_LIMITS.max_header_block_bytes, metadata=rule(at_least(1))
+    )
     max_html_bytes: int = field(default=DEFAULT_LIMITS.max_html_bytes, metadata=rule(at_least(1)))
     max_html_links: int = field(default=DEFAULT_LIMITS.max_html_links, metadata=rule(at_least(1)))
     max_html_depth: int = field(default=DEFAULT_LIMITS.max_html_depth, metadata=rule(at_least(1)))
