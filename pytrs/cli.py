@@ -12,6 +12,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from pytrs.allocator import release_big_buffers
 from pytrs.commands import accounts
 from pytrs.commands import filters as filters_command
 from pytrs.commands import inbox as inbox_command
@@ -105,6 +106,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     # aiosmtpd logs every connection at INFO; pytrs logs what matters about each message.
     logging.getLogger("mail.log").setLevel(logging.WARNING)
+    # Before any mail is read: a 25 MB mail must not leave its buffers resident (see allocator).
+    release_big_buffers()
     handlers = {
         "run": _run, "deliver": _deliver, "db": _db, "config": _config, "inbox": inbox_command.run,
         "accounts": accounts.run,

@@ -228,6 +228,7 @@ class PostmasterConfig:
     workers: int = field(default=1, metadata=rule(at_least(1)))
     processes: int = field(default=0, metadata=rule(at_least(0)))
     batch_size: int = field(default=100, metadata=rule(at_least(1)))
+    batch_max_bytes: int = field(default=16 * 1024 * 1024, metadata=rule(at_least(1)))
     max_attempts: int = field(default=5, metadata=rule(at_least(1)))
     retry_backoff_seconds: float = field(default=10.0, metadata=rule(at_least(0)))
     lease_seconds: float = field(default=300.0, metadata=rule(above(0)))

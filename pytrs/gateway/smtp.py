@@ -19,6 +19,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from pytrs.gateway.addresses import AddressBook
 from pytrs.gateway.inbox_writer import InboxWriter
+from pytrs.gateway.smtp_data import BufferedData
 from pytrs.schema.database import StorageError
 from pytrs.schema.inbox_repo import InboxItem
 
@@ -129,11 +130,11 @@ class _SessionTracking:
             self.transport.close()
 
 
-class TrackedSMTP(_SessionTracking, SMTP):
+class TrackedSMTP(_SessionTracking, BufferedData, SMTP):
     pass
 
 
-class TrackedLMTP(_SessionTracking, LMTP):
+class TrackedLMTP(_SessionTracking, BufferedData, LMTP):
     pass
 
 
