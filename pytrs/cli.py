@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 
+from pytrs.allocator import release_big_buffers
 from pytrs.commands import accounts
 from pytrs.commands import args as arg_types
 from pytrs.commands import filters as filters_command
@@ -165,6 +166,8 @@ def _main(words: list[str]) -> int:
     if (args.command, getattr(args, "action", None)) != ("db", "upgrade"):
         # Every command checks the schema; only `db upgrade` has migrations worth listing.
         logging.getLogger("alembic").setLevel(logging.WARNING)
+    # Before any mail is read: a 25 MB mail must not leave its buffers resident (see allocator).
+    release_big_buffers()
     handlers = {
         "run": _run, "deliver": _deliver, "db": _db, "config": _config, "inbox": inbox_command.run,
         "accounts": accounts.run,

@@ -316,3 +316,14 @@ async def test_overlong_lines_are_accepted_not_bounced(daemon: Any, db: Any) -> 
     async with db.connect() as conn:
         stored = (await conn.execute(text("SELECT body FROM article_data_mime_plain"))).scalar()
     assert stored == raw
+
+
+async def test_dot_stuffed_lines_and_long_lines_arrive_as_sent(daemon: Any, db: Any) -> None:
+    # smtplib doubles a leading dot; the gateway's DATA reader must take exactly one away.
+    head = make_mail().partition(b"\r\n\r\n")[0].replace(b"quoted-printable", b"8bit")
+    raw = head + b"\r\n\r\n.\r\n..two dots\r\n.one dot\r\n" + b"x" * 200_000 + b"\r\nend\r\n"
+    await send(daemon.port(), raw)
+    await _processed(db, 1)
+    async with db.connect() as conn:
+        stored = (await conn.execute(text("SELECT body FROM article_data_mime_plain"))).scalar()
+    assert bytes(stored) == raw

@@ -28,12 +28,12 @@ LISTENING = re.compile(r"SMTP listening on \('127\.0\.0\.1', (\d+)\)")
 class DaemonProcess:
     """`python -m pytrs run` in a child process, its log in a file."""
 
-    def __init__(self, config: Path, log: Path) -> None:
+    def __init__(self, config: Path, log: Path, *options: str) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PYTRS_")}
         self.log = log
         with log.open("ab") as stderr:  # the child keeps its own descriptor
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "pytrs", "--config", str(config), "run"],
+                [sys.executable, "-m", "pytrs", "--config", str(config), "run", *options],
                 stdout=subprocess.DEVNULL, stderr=stderr, env=env,
             )  # fmt: skip
         self.port = self._wait_port()

@@ -234,6 +234,7 @@ class PostmasterConfig:
     workers: int = field(default=1, metadata=rule(count(1, 1000)))
     processes: int = field(default=0, metadata=rule(count(0, 1000)))
     batch_size: int = field(default=100, metadata=rule(count(1, 100_000)))
+    batch_max_bytes: int = field(default=16 * 1024 * 1024, metadata=rule(size(1)))
     max_attempts: int = field(default=5, metadata=rule(count(1, 10_000)))
     retry_backoff_seconds: float = field(default=10.0, metadata=rule(seconds()))
     lease_seconds: float = field(default=300.0, metadata=rule(positive()))
@@ -282,6 +283,10 @@ class ParserConfig:
     max_parts: int = field(default=DEFAULT_LIMITS.max_parts, metadata=rule(count(1)))
     max_depth: int = field(default=DEFAULT_LIMITS.max_depth, metadata=rule(count(1, 10_000)))
     max_header_bytes: int = field(default=DEFAULT_LIMITS.max_header_bytes, metadata=rule(size(1)))
+    max_header_count: int = field(default=DEFAULT_LIMITS.max_header_count, metadata=rule(count(1)))
+    max_header_block_bytes: int = field(
+        default=DEFAULT_LIMITS.max_header_block_bytes, metadata=rule(size(1))
+    )
     max_html_bytes: int = field(default=DEFAULT_LIMITS.max_html_bytes, metadata=rule(size(1)))
     max_html_links: int = field(default=DEFAULT_LIMITS.max_html_links, metadata=rule(count(1)))
     max_html_depth: int = field(default=DEFAULT_LIMITS.max_html_depth, metadata=rule(count(1)))

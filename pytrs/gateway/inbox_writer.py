@@ -64,6 +64,8 @@ class InboxWriter:
             while not self._queue.empty() and len(batch) < self._batch_max:
                 batch.append(self._queue.get_nowait())
             await self._commit(batch)
+            # Not kept while waiting for the next one: the batch holds whole mails.
+            del batch
 
     async def close(self) -> None:
         """Refuse new work and commit what is already waiting."""

@@ -5,7 +5,8 @@ once, iteratively and within the bounds of `ParseLimits` (parts and depth), in d
 The first text/plain part not marked as a file is the body and the first such text/html part is
 the HTML; every other leaf becomes an `Attachment`. Nested messages (message/*) are not descended
 into: each is one attachment, so a bounce's original mail can never be mistaken for the body. A
-multipart whose declared boundary never occurs is re-read with the boundary its body uses.
+multipart whose declared boundary never occurs is re-read with the boundary its body uses. The
+walk consumes the tree: an attachment's encoded payload is dropped once it is decoded.
 """
 
 from __future__ import annotations
@@ -79,10 +80,13 @@ def split_parts(msg: Message, warnings: list[str], limits: ParseLimits = DEFAULT
     else:
         # HTML-only mail: the parse stage fills the body from the bounded HTML rendering.
         body, body_type = "", BODY_CONTENT_TYPE
-    attachments = tuple(
-        _attachment_or_stub(leaf, number, warnings) for number, leaf in enumerate(files, start=1)
-    )
-    return Content(body, body_type, html, attachments)
+    attachments = []
+    for number, leaf in enumerate(files, start=1):
+        attachments.append(_attachment_or_stub(leaf, number, warnings))
+        # Nothing reads the encoded payload again: it goes before the next part is decoded,
+        # so that encoded and decoded copies of big attachments do not pile up.
+        leaf.part.set_payload("")
+    return Content(body, body_type, html, tuple(attachments))
 
 
 def _leaves(msg: Message, warnings: list[str], limits: ParseLimits) -> list[_Leaf]:

@@ -4,15 +4,20 @@ The mail is parsed once with the compat32 policy (several times faster than poli
 header text is decoded here rather than by the policy. Nothing in this stage raises: a failure
 in any step degrades to a record holding what could be recovered plus a warning, because the
 caller keeps the raw bytes and must still route the mail somewhere. `ParseLimits` bound the work:
-a mail over `max_message_bytes` is read for its headers only.
+a mail over `max_message_bytes` is read for its headers only, and the header block is cut to its
+bounds before the `email` package sees it (`headblock`).
+
+Memory is bounded too, because a mail at the size limit should cost a small multiple of its size:
+the stdlib parser is fed in chunks (it would otherwise hold the whole mail as text and as a list
+of lines at once), and the message tree is dropped as soon as the parts are taken out of it.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import replace
-from email import message_from_bytes
 from email.errors import MissingHeaderBodySeparatorDefect
+from email.feedparser import FeedParser
 from email.message import Message
 from email.parser import BytesHeaderParser
 from email.policy import compat32
@@ -30,6 +35,7 @@ from pytrs.parsers.fields import (
     parse_date,
     references,
 )
+from pytrs.parsers.headblock import bound_header_block
 from pytrs.parsers.headers import MAX_HEADER_CHARS, decode_header_value, raw_header_text
 from pytrs.parsers.html import render_html
 from pytrs.parsers.model import ADDRESS_FIELDS, DEFAULT_LIMITS, Mailbox, ParsedMail, ParseLimits
@@ -37,12 +43,11 @@ from pytrs.parsers.parts import charset
 from pytrs.parsers.repair import rejoin_stray_header_lines
 
 _MAX_WARNINGS = 100
-_BLANK_LINE = re.compile(rb"\r?\n\r?\n|\r\r")
 _BOUNDARY_PARAM = re.compile(rb"""boundary\s*=\s*["']?([^"';\r\n]{1,70})""", re.IGNORECASE)
 _MAX_BOUNDARIES = 200
-# The header block of a mail over `max_message_bytes` is looked for within this many bytes,
-# whatever the limit: the headers of an oversized mail are still needed to route it.
-_MAX_HEAD_BYTES = 4 * 1024 * 1024
+# The stdlib parser is fed this many bytes at a time, decoded to text chunk by chunk: its own
+# `message_from_bytes` first turns the whole mail into one string, a second copy of it.
+_FEED_BYTES = 64 * 1024
 # Fields a mail should carry once; when repeated, the first is the one every client shows.
 _SINGLE = ("subject", "from", "date", "message-id", "reply-to", "in-reply-to")
 # Recipient fields are joined when repeated, so that nobody who was addressed goes missing.
@@ -78,6 +83,8 @@ def parse_mail(
             content = split_parts(msg, warnings, limits)
     except Exception as exc:  # A bug or an absurd structure; keep the header fields.
         warnings.append(f"MIME walk failed ({type(exc).__name__}), body and attachments lost")
+    # Everything needed is out of the tree now; its encoded payloads go before HTML rendering.
+    del msg
     try:
         record = _record(raw, headers, content, warnings)
         fields = _address_fields(address_values)
@@ -145,8 +152,11 @@ def _parse_within(raw: bytes, limits: ParseLimits, warnings: list[str]) -> tuple
             f"message larger than {limits.max_message_bytes} bytes: headers only, "
             "body and attachments skipped"
         )
-        return _parse_head(raw, warnings), False
-    bounded = _within_part_limit(raw, limits.max_parts, warnings)
+        return _parse_head(raw, limits, warnings), False
+    bounded = bound_header_block(
+        raw, limits.max_header_count, limits.max_header_block_bytes, warnings
+    )
+    bounded = _within_part_limit(bounded, limits.max_parts, warnings)
     msg, complete = _parse(bounded, warnings)
     if complete and _lost_headers(msg):
         repaired = rejoin_stray_header_lines(bounded)
@@ -161,7 +171,7 @@ def _parse_within(raw: bytes, limits: ParseLimits, warnings: list[str]) -> tuple
 def _parse(raw: bytes, warnings: list[str]) -> tuple[Message, bool]:
     """Return the parsed message and whether its MIME structure was parsed too."""
     try:
-        return message_from_bytes(raw, policy=compat32), True
+        return _message_from_bytes(raw), True
     except Exception as exc:  # RecursionError on absurd nesting, mostly.
         warnings.append(f"MIME structure unparsable ({type(exc).__name__}), headers only")
     try:
@@ -171,17 +181,23 @@ def _parse(raw: bytes, warnings: list[str]) -> tuple[Message, bool]:
         return Message(), False
 
 
-def _parse_head(raw: bytes, warnings: list[str]) -> Message:
-    """Parse only the header block of an oversized mail, read within `_MAX_HEAD_BYTES`."""
-    blank = _BLANK_LINE.search(raw, 0, _MAX_HEAD_BYTES)
-    if blank is not None:
-        end = blank.start()
-    else:
-        # No end of the header block within the bound: keep the whole lines that fit.
-        last = max(raw.rfind(b"\n", 0, _MAX_HEAD_BYTES), raw.rfind(b"\r", 0, _MAX_HEAD_BYTES))
-        end = last + 1 if last >= 0 else _MAX_HEAD_BYTES
+def _message_from_bytes(raw: bytes) -> Message:
+    """`email.message_from_bytes` with the compat32 policy, fed chunk by chunk."""
+    parser = FeedParser(policy=compat32)
+    view = memoryview(raw)
+    for start in range(0, len(raw), _FEED_BYTES):
+        # What BytesParser does to the whole mail: 8-bit bytes become surrogate escapes.
+        parser.feed(str(view[start : start + _FEED_BYTES], "ascii", "surrogateescape"))
+    return parser.close()
+
+
+def _parse_head(raw: bytes, limits: ParseLimits, warnings: list[str]) -> Message:
+    """Parse only the header block of an oversized mail, within the header block bounds."""
+    head = bound_header_block(
+        raw, limits.max_header_count, limits.max_header_block_bytes, warnings, body=False
+    )
     try:
-        return BytesHeaderParser(policy=compat32).parsebytes(raw[:end])
+        return BytesHeaderParser(policy=compat32).parsebytes(head)
     except Exception:
         warnings.append("headers unparsable")
         return Message()

@@ -23,6 +23,8 @@ _CONTINUATION = re.compile(r"([^*]+)\*(\d{1,3})(\*?)")
 _QUOTED_PAIR = re.compile(r"\\(.)")
 _BASE64_SYNTAX = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=\r\n\t "
 _NOT_BASE64 = re.compile(rb"[^A-Za-z0-9+/]")
+# A base64 payload is checked for noise this many characters at a time (bounded copies).
+_CHECK_CHARS = 1024 * 1024
 # "=" must start a hex pair or a soft line break (which may have transport padding before it).
 _BAD_QP = re.compile(r"=(?![0-9A-Fa-f]{2}|[ \t]*(?:\r\n|\n|\r|$))")
 
@@ -80,19 +82,33 @@ def _base64(part: Message, warnings: list[str]) -> bytes:
     text = part.get_payload()
     if not isinstance(text, str):
         return b""
-    # Characters outside ASCII are never base64; "ignore" drops them with the other noise.
-    return decode_base64(text.encode("ascii", "ignore"), warnings)
+    if not text.isascii():
+        # Characters outside ASCII are never base64; "ignore" drops them with the other noise.
+        return decode_base64(text.encode("ascii", "ignore"), warnings)
+    # binascii reads an ASCII str in place: no encoded copy of a big payload is made.
+    if any(
+        text[start : start + _CHECK_CHARS].encode("ascii").translate(None, _BASE64_SYNTAX)
+        for start in range(0, len(text), _CHECK_CHARS)
+    ):
+        warnings.append("characters outside base64 skipped")
+    return _decode_base64(text, warnings)
 
 
 def decode_base64(data: bytes, warnings: list[str]) -> bytes:
     """Decode base64 leniently: noise skipped, a truncated end decoded as far as it goes."""
     if data.translate(None, _BASE64_SYNTAX):
         warnings.append("characters outside base64 skipped")
+    return _decode_base64(data, warnings)
+
+
+def _decode_base64(data: bytes | str, warnings: list[str]) -> bytes:
     try:
         return binascii.a2b_base64(data)
     except binascii.Error:
         pass
     # Cut short (a lost line, a truncated file): decode every whole byte that is there.
+    if isinstance(data, str):
+        data = data.encode("ascii")
     compact = _NOT_BASE64.sub(b"", data.partition(b"=")[0])
     if len(compact) % 4 == 1:
         compact = compact[:-1]

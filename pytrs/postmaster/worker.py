@@ -86,6 +86,7 @@ class PostmasterWorker:
         self.authenticator = AgentAuthenticator(config)
         pm = config.postmaster
         self.batch_size = pm.batch_size
+        self.batch_max_bytes = pm.batch_max_bytes
         self.max_attempts = pm.max_attempts
         self.backoff = timedelta(seconds=pm.retry_backoff_seconds)
         self.lease = timedelta(seconds=pm.lease_seconds)
@@ -112,6 +113,7 @@ class PostmasterWorker:
         self._arrived = 0
         self._batch_ready = asyncio.Event()
         self.gather_seconds = GATHER_SECONDS
+        self._full = False
         self._freed_at = 0.0
 
     def notify(self, count: int = 1) -> None:
@@ -141,7 +143,7 @@ class PostmasterWorker:
                     return
                 await self._free_dead_claims()
                 await self._sleep(self.poll_interval)
-            elif done < self.batch_size and not self._stopping:
+            elif done < self.batch_size and not self._full and not self._stopping:
                 await self._gather()
 
     async def _free_dead_claims(self) -> None:
@@ -196,9 +198,14 @@ class PostmasterWorker:
     async def run_once(self) -> int:
         """Claim and process one batch; returns the number of rows claimed."""
         self._arrived = 0
-        claimed = await inbox_repo.claim(self.db, self.batch_size, self.lease)
+        claimed = await inbox_repo.claim(
+            self.db, self.batch_size, self.lease, max_bytes=self.batch_max_bytes
+        )
         if not claimed:
             return 0
+        # A batch already holding half its byte bound is worth its transaction: no gathering
+        # after it (the byte bound, not a lack of mail, may have made it short).
+        self._full = sum(len(m.raw) for m in claimed) * 2 >= self.batch_max_bytes
         # What the daemon caches may have changed meanwhile (an import, another daemon's start):
         # one cheap query each tells, and only a change reloads.
         self.rules = await filter_repo.current_rules(self.db, self.rules)

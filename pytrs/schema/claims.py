@@ -17,13 +17,23 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 async def lease_due(
     conn: AsyncConnection, table: Table, due: ColumnElement[bool], limit: int,
-    values: Mapping[str, Any],
+    values: Mapping[str, Any], *, max_bytes: int = 0,
 ) -> list[int]:  # fmt: skip
-    """Ids of up to `limit` rows matching `due`, oldest first, updated with `values`."""
-    query = select(table.c.id).where(due).order_by(table.c.id).limit(limit)
+    """Ids of up to `limit` rows matching `due`, oldest first, updated with `values`.
+
+    With `max_bytes`, rows are taken only while the sum of their `size` stays within it, and
+    always at least one: a batch of big mails is held in memory whole by its worker.
+    """
+    query = select(table.c.id, table.c.size).where(due).order_by(table.c.id).limit(limit)
     if conn.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
-    ids = list((await conn.execute(query)).scalars())
+    ids: list[int] = []
+    total = 0
+    for row_id, size in await conn.execute(query):
+        total += size or 0
+        if ids and max_bytes and total > max_bytes:
+            break
+        ids.append(row_id)
     if ids:
         await conn.execute(update(table).where(table.c.id.in_(ids)).values(**values))
     return ids

@@ -33,6 +33,8 @@ PENDING, DONE, IGNORED, QUARANTINED = "pending", "done", "ignored", "quarantined
 DUPLICATE = "duplicate"
 
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
+# The dedup key hashes the mail this many bytes at a time.
+_HASH_SLICE = 1024 * 1024
 _MESSAGE_ID = re.compile(rb"^message-id:[ \t]*(.*(?:\r?\n[ \t].*)*)", re.IGNORECASE | re.MULTILINE)
 
 
@@ -71,22 +73,42 @@ def dedup_key(raw: bytes) -> tuple[str, str]:
     hashed, the best we can do.
     """
     match = _HEADER_END.search(raw)
-    head, body = (raw[: match.start()], raw[match.end() :]) if match else (raw, b"")
-    found = _MESSAGE_ID.search(head)
+    head_end, body_start = (match.start(), match.end()) if match else (len(raw), len(raw))
+    found = _MESSAGE_ID.search(raw, 0, head_end)
     message_id = b"".join(found.group(1).split()) if found else b""
     digest = hashlib.sha256()
     if message_id:
         digest.update(message_id)
         digest.update(b"\0")
-        digest.update(body.replace(b"\r\n", b"\n").rstrip(b"\n"))
+        _hash_unix_lines(digest, raw, body_start, strip=True)
     else:
-        digest.update(raw.replace(b"\r\n", b"\n"))
+        _hash_unix_lines(digest, raw, 0, strip=False)
     return stored_message_id(message_id.decode("utf-8", "replace")), digest.hexdigest()
 
 
 def stored_message_id(message_id: str) -> str:
     """A Message-ID as the inbox's message_id column holds it (cleaned and cut), for lookups."""
     return storable.value(inbox.c.message_id, message_id)
+
+
+def _hash_unix_lines(digest: Any, raw: bytes, start: int, *, strip: bool) -> None:
+    """Hash `raw[start:]` with CRLF as LF (and, with `strip`, without trailing line ends),
+    a slice at a time: the key must not cost copies of a 25 MB mail."""
+    end = len(raw)
+    while strip and end > start:
+        if raw.endswith(b"\r\n", start, end):
+            end -= 2
+        elif raw.endswith(b"\n", start, end):
+            end -= 1
+        else:
+            break
+    view = memoryview(raw)
+    while start < end:
+        stop = min(start + _HASH_SLICE, end)
+        while stop < end and raw[stop - 1] == 0x0D:
+            stop += 1  # never split a CRLF between two slices
+        digest.update(view[start:stop].tobytes().replace(b"\r\n", b"\n"))
+        start = stop
 
 
 def _insert_ignoring_duplicates(conn: AsyncConnection) -> Any:
@@ -138,9 +160,11 @@ def process_identity() -> str:
 
 
 async def claim(
-    db: Database, limit: int, lease: timedelta, now: datetime | None = None
-) -> list[ClaimedMessage]:
-    """Claim up to `limit` due pending rows: count the attempt and lease them to this caller."""
+    db: Database, limit: int, lease: timedelta, now: datetime | None = None, *,
+    max_bytes: int = 0,
+) -> list[ClaimedMessage]:  # fmt: skip
+    """Claim up to `limit` due pending rows, together at most `max_bytes` of mail (but at
+    least one row): count the attempt and lease them to this caller."""
     now = now or utcnow()
     token = secrets.token_hex(8)
     due = and_(inbox.c.state == PENDING, inbox.c.next_attempt_at <= now)
@@ -149,6 +173,7 @@ async def claim(
             conn, inbox, due, limit,
             {"attempts": inbox.c.attempts + 1, "next_attempt_at": now + lease,
              "claim_token": token, "claimed_by": process_identity()},
+            max_bytes=max_bytes,
         )  # fmt: skip
         if not ids:
             return []

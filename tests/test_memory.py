@@ -1,0 +1,159 @@
+"""Memory per mail: a real daemon fed over SMTP with mail at `max_message_size` stays under
+250 MB peak RSS (VmHWM of its own process), `pytrs parse` too; a claim is bounded in bytes."""
+
+from __future__ import annotations
+
+import base64
+import os
+import smtplib
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from pytrs.schema import inbox_repo
+from pytrs.schema.inbox_repo import InboxItem
+
+from .conftest import wait_until
+from .helpers import inbox_states
+from .test_cli import pytrs, write_config
+from .test_lifecycle import DaemonProcess
+
+MAX_MESSAGE_SIZE = 26214400  # the [smtp] default
+PEAK_MB = 250
+HEAD = (
+    "From: Alice <alice@customer.example>\r\nTo: support@example.com\r\n"
+    "Subject: {subject}\r\nDate: Mon, 7 Dec 2026 10:00:00 +0000\r\n"
+    "Message-ID: <{subject}@customer.example>\r\n"
+)
+
+
+def many_headers(subject: str) -> bytes:
+    """About a million short header lines, just under the size limit."""
+    head = HEAD.format(subject=subject).encode()
+    line = b"X-Spam-Flag: 1234567890123\r\n"
+    return head + line * ((MAX_MESSAGE_SIZE - 4096 - len(head)) // len(line)) + b"\r\nbody\r\n"
+
+
+def one_attachment(subject: str) -> bytes:
+    """One base64 attachment; the encoded mail is just under the size limit."""
+    head = HEAD.format(subject=subject).encode() + (
+        b'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="BB"\r\n\r\n'
+        b"--BB\r\nContent-Type: text/plain\r\n\r\nsee the attachment\r\n"
+        b"--BB\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64"
+        b'\r\nContent-Disposition: attachment; filename="dump.bin"\r\n\r\n'
+    )  # fmt: skip
+    lines = (MAX_MESSAGE_SIZE - 4096 - len(head)) // 78  # 57 bytes in 76 characters + CRLF
+    encoded = base64.encodebytes(os.urandom(57 * lines)).replace(b"\n", b"\r\n")
+    return head + encoded + b"--BB--\r\n"
+
+
+def peak_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM")
+
+
+def _send(port: int, *mails: bytes) -> None:
+    with smtplib.SMTP("127.0.0.1", port, timeout=120) as client:
+        for raw in mails:
+            client.sendmail("alice@customer.example", ["support@example.com"], raw)
+
+
+def _prepared(tmp_path: Path, database_settings: dict[str, Any]) -> Path:
+    config = write_config(tmp_path / "pytrs.toml", database_settings,
+                          extra="[postmaster]\npoll_interval_seconds = 0.2\n")  # fmt: skip
+    assert pytrs(config, "db", "upgrade").returncode == 0
+    return config
+
+
+async def _processed(db: Any, count: int) -> None:
+    async def done() -> bool:
+        return (await inbox_states(db)).get("done", 0) == count
+
+    await wait_until(done, within=120, interval=0.2)
+
+
+async def _peak_of_daemon_fed(
+    tmp_path: Path, database_settings: dict[str, Any], db: Any, raw: bytes
+) -> float:
+    daemon = DaemonProcess(_prepared(tmp_path, database_settings), tmp_path / "daemon.log")
+    try:
+        _send(daemon.port, raw)
+        del raw
+        await _processed(db, 1)
+        return peak_mb(daemon.proc.pid)
+    finally:
+        assert daemon.stop() == 0
+
+
+async def test_a_mail_of_a_million_header_lines_keeps_the_daemon_small(
+    tmp_path: Path, database_settings: dict[str, Any], db: Any
+) -> None:
+    peak = await _peak_of_daemon_fed(tmp_path, database_settings, db, many_headers("headers"))
+    assert peak <= PEAK_MB, f"daemon peaked at {peak:.0f} MB"
+
+
+async def test_a_mail_with_one_big_attachment_keeps_the_daemon_small(
+    tmp_path: Path, database_settings: dict[str, Any], db: Any
+) -> None:
+    peak = await _peak_of_daemon_fed(tmp_path, database_settings, db, one_attachment("attach"))
+    assert peak <= PEAK_MB, f"daemon peaked at {peak:.0f} MB"
+
+
+async def test_a_batch_of_big_mails_keeps_the_daemon_small(
+    tmp_path: Path, database_settings: dict[str, Any], db: Any
+) -> None:
+    # A gateway-only daemon takes them in; the daemon measured finds them all due at once.
+    config = _prepared(tmp_path, database_settings)
+    gateway = DaemonProcess(config, tmp_path / "gateway.log", "--role", "gateway")
+    try:
+        _send(gateway.port, one_attachment("a1"), many_headers("h1"), one_attachment("a2"))
+        received = peak_mb(gateway.proc.pid)
+    finally:
+        assert gateway.stop() == 0
+    assert (await inbox_states(db)).get("pending") == 3
+    daemon = DaemonProcess(config, tmp_path / "daemon.log")
+    try:
+        await _processed(db, 3)
+        peak = peak_mb(daemon.proc.pid)
+    finally:
+        assert daemon.stop() == 0
+    peaks = f"gateway peaked at {received:.0f} MB, the daemon at {peak:.0f} MB"
+    assert received <= PEAK_MB and peak <= PEAK_MB, peaks
+
+
+def test_pytrs_parse_of_a_million_header_lines_stays_small(tmp_path: Path) -> None:
+    mail = tmp_path / "headers.eml"
+    mail.write_bytes(many_headers("parse"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTRS_")}
+    # The command as `python -m pytrs` runs it, telling its own VmHWM on the way out (wait4's
+    # ru_maxrss would start from the forking test process's size).
+    report = (
+        "import atexit, runpy, sys\n"
+        "atexit.register(lambda: print(next(l for l in open('/proc/self/status')"
+        " if l.startswith('VmHWM')), file=sys.stderr))\n"
+        "runpy.run_module('pytrs', run_name='__main__', alter_sys=True)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", report, "--config", str(tmp_path / "none.toml"), "parse",
+         "--json", str(mail)],
+        capture_output=True, env=env, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0 and b"more than 1000 header fields" in done.stdout
+    peak = int(done.stderr.decode().rpartition("VmHWM:")[2].split()[0]) / 1024
+    assert peak <= 150, f"pytrs parse peaked at {peak:.0f} MB"
+
+
+async def test_a_claim_stops_at_its_byte_bound_but_takes_one_row(db: Any) -> None:
+    async with db.transaction() as conn:
+        await inbox_repo.store(conn, [
+            InboxItem("smtp", b"Subject: %d\r\n\r\n" % n + b"x" * 1000, recipient="a@b.example")
+            for n in range(5)
+        ])  # fmt: skip
+    lease = timedelta(seconds=60)
+    assert len(await inbox_repo.claim(db, 10, lease, max_bytes=2100)) == 2
+    assert len(await inbox_repo.claim(db, 10, lease, max_bytes=10)) == 1  # one, however big
+    assert len(await inbox_repo.claim(db, 10, lease)) == 2  # no bound: the rest
