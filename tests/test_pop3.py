@@ -15,6 +15,7 @@ from pytrs.schema import mailbox_repo
 
 from .dovecot import DovecotServer
 from .helpers import inbox_ids, make_mail, put
+from .pop3_server import pop3_server
 
 
 def pop3_account(
@@ -163,3 +164,38 @@ async def test_pop3_account_runs_as_a_daemon_service(
     shown = pytrs(write_config(tmp_path / "pytrs.toml", database_settings, extra), "accounts")
     assert shown.returncode == 0, shown.stderr
     assert b"pop-service" in shown.stdout and b"fetched: 2" in shown.stdout
+
+
+@pytest.mark.parametrize(
+    "uidls",
+    [
+        pytest.param([b"nul\x00a", b"nul\x00b"], id="nul"),
+        pytest.param([b"u" * 300 + b"a", b"u" * 300 + b"b"], id="over-long"),
+    ],
+)
+async def test_uidls_a_broken_server_sends_are_stored_and_kept_apart(
+    db: Any, uidls: list[bytes]
+) -> None:
+    # A NUL (PostgreSQL refuses it in text) used to fail the commit; a UIDL over the column's
+    # 250 characters was cut, so a later message sharing its first 250 looked seen and was
+    # never fetched.
+    first, second = (
+        (uidl, make_mail(subject=f"m{i}").replace(b"\n", b"\r\n")) for i, uidl in enumerate(uidls)
+    )
+    mails = [first]
+    with pop3_server(mails) as port:
+        acct = MailAccountConfig(
+            type="pop3",
+            host="127.0.0.1",
+            port=port,
+            user="u",
+            password="p",
+            mode="keep",
+            name="broken-pop",
+            timeout_seconds=10.0,
+        )
+        assert (await fetcher(acct, db).sync()).fetched == 1
+        mails.append(second)
+        assert (await fetcher(acct, db).sync()).fetched == 1
+        assert (await fetcher(acct, db).sync()).fetched == 0  # both remembered, apart
+    assert sum((await inbox_ids(db)).values()) == 2

@@ -15,8 +15,9 @@ import logging
 import poplib
 
 from pytrs.gateway.imap import AccountFetcher, SyncResult, tls_context
-from pytrs.schema import mailbox_repo
+from pytrs.schema import mailbox_repo, storable
 from pytrs.schema.inbox_repo import InboxItem
+from pytrs.schema.tables import pop3_seen
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +134,9 @@ def _uidls(client: poplib.POP3) -> list[tuple[int, str]]:
     listing = []
     for line in lines:
         num, _, uidl = line.decode("ascii", "replace").partition(" ")
-        listing.append((int(num), uidl.strip()[:250]))
+        # The server's word, stored as a key: a NUL or an over-long UIDL from a broken server
+        # must neither fail the commit nor make two messages one (cut with a digest).
+        listing.append((int(num), storable.value(pop3_seen.c.uidl, uidl.strip())))
     return listing
 
 

@@ -316,7 +316,8 @@ async def _update_row(conn: AsyncConnection, item: Settlement, now: datetime) ->
             outbox.c.claim_token == mail.claim_token,
             outbox.c.state == SENDING,
         )
-        .values(**values)
+        # last_error is the relay's reply text, the remote side's words: made storable.
+        .values(**storable.row(outbox, values))
     )
     return bool(result.rowcount)
 
@@ -327,10 +328,18 @@ async def _record_failure(conn: AsyncConnection, item: Settlement, now: datetime
     if mail.article_id is not None:
         await conn.execute(
             article_data_mime_send_error.insert().values(
-                article_id=mail.article_id, message_id=mail.message_id,
-                log_message="\n".join(lines), create_time=now,
+                # The relay's reply text is the remote side's words: made storable like mail.
+                storable.row(
+                    article_data_mime_send_error,
+                    {
+                        "article_id": mail.article_id,
+                        "message_id": mail.message_id,
+                        "log_message": "\n".join(lines),
+                        "create_time": now,
+                    },
+                )
             )
-        )  # fmt: skip
+        )
     if mail.ticket_id is None:
         return
     found = (
@@ -344,10 +353,10 @@ async def _record_failure(conn: AsyncConnection, item: Settlement, now: datetime
     if found is None:
         return
     # Znuny's "Bounce" history type is an agent bouncing a mail on; a delivery failure is Misc.
-    name = f"Mail not delivered to {'; '.join(lines)}"
+    name = storable.value(ticket_history.c.name, f"Mail not delivered to {'; '.join(lines)}")
     await conn.execute(
         ticket_history.insert().values(
-            name=name[:200], history_type_id=seed.history_type_id("Misc"),
+            name=name, history_type_id=seed.history_type_id("Misc"),
             ticket_id=mail.ticket_id, article_id=mail.article_id, type_id=found.type_id,
             queue_id=found.queue_id, owner_id=found.user_id,
             priority_id=found.ticket_priority_id, state_id=found.ticket_state_id,

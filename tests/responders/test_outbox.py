@@ -305,3 +305,26 @@ async def test_a_wrong_password_defers_instead_of_failing_the_mail(
         await relay.stop()
     [row] = await rows(db)
     assert row.state == "pending" and "535" in row.last_error
+
+
+async def test_a_refusal_text_the_database_would_refuse_is_stored(
+    db: Database, sender_config: Config, sender: OutboxSender, relay: RecordingRelay
+) -> None:
+    # The relay's reply text ends up in the send-error row and the ticket history: a NUL in it
+    # (PostgreSQL refuses one in text) used to fail the outcome's commit again and again.
+    relay.data_faults.append("550 5.7.1 rejected\x00 by " + "policy " * 60)
+    ticket_id, article_id = await make_ticket(db)
+    await enqueue(db, sender_config, ticket_ids=(ticket_id, article_id))
+    await send_all(sender)
+    [row] = await rows(db)
+    assert row.state == "failed"
+    async with db.connect() as conn:
+        [error] = (await conn.execute(select(article_data_mime_send_error))).all()
+        [entry] = (
+            await conn.execute(
+                select(ticket_history).where(ticket_history.c.ticket_id == ticket_id)
+            )
+        ).all()
+    assert error.log_message.startswith("alice@customer.example: 550 5.7.1 rejected by policy")
+    assert entry.name.startswith("Mail not delivered to alice@customer.example: 550 5.7.1")
+    assert "\x00" not in entry.name and len(entry.name) <= 200
