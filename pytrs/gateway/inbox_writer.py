@@ -20,6 +20,9 @@ from pytrs.schema.inbox_repo import InboxItem
 
 log = logging.getLogger(__name__)
 
+# Above this many bytes a session's dedup keys are hashed in a thread (≈2 ms of hashing).
+_HASH_IN_THREAD_BYTES = 1024 * 1024
+
 _Pending = tuple[Sequence[InboxItem], asyncio.Future[list[int]]]
 
 
@@ -50,6 +53,12 @@ class InboxWriter:
         """
         if self._closed:
             raise StorageError("inbox writer is shutting down")
+        # Keys are hashed here, by each session, not in the writer's transaction; a big mail in
+        # a thread, so that the loop keeps answering the other sessions meanwhile.
+        if sum(len(item.raw) for item in items) > _HASH_IN_THREAD_BYTES:
+            items = await asyncio.to_thread(inbox_repo.with_keys, items)
+        else:
+            items = inbox_repo.with_keys(items)
         future: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((items, future))
         return await future
