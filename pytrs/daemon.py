@@ -21,6 +21,7 @@ import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from pytrs.big_messages import BigMessageSlots
 from pytrs.config import Config, ConfigError, listen_address
 from pytrs.gateway.addresses import AddressBook
 from pytrs.gateway.fetchers import MailboxFetchers
@@ -162,6 +163,8 @@ class Daemon:
         assert self.writer is not None
         smtp = self.config.smtp
         trusted = self.config.postmaster.trusted_sources
+        # One set of slots for every listener: the bound is on the process's memory.
+        big_messages = BigMessageSlots(smtp.max_concurrent_big_messages)
         for kind, specs in (("smtp", smtp.listen), ("lmtp", smtp.lmtp_listen)):
             handler = IngressHandler(
                 self.addresses, self.writer, source=kind, trusted=kind in trusted,
@@ -172,7 +175,7 @@ class Daemon:
                     server = await start_server(
                         handler, listen_address(spec), lmtp=kind == "lmtp",
                         hostname=smtp.hostname, max_message_size=smtp.max_message_size,
-                        sessions=self._sessions,
+                        sessions=self._sessions, big_messages=big_messages,
                     )  # fmt: skip
                 except OSError as exc:  # address in use, not ours, permission denied …
                     key = "smtp.listen" if kind == "smtp" else "smtp.lmtp_listen"

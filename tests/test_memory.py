@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 import smtplib
@@ -55,15 +56,15 @@ def many_part_headers(subject: str) -> bytes:
     return head + part + inner + line * 1000 + tail
 
 
-def one_attachment(subject: str) -> bytes:
-    """One base64 attachment; the encoded mail is just under the size limit."""
+def one_attachment(subject: str, size: int = MAX_MESSAGE_SIZE - 4096) -> bytes:
+    """One base64 attachment; the encoded mail is just under `size` (the size limit)."""
     head = HEAD.format(subject=subject).encode() + (
         b'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="BB"\r\n\r\n'
         b"--BB\r\nContent-Type: text/plain\r\n\r\nsee the attachment\r\n"
         b"--BB\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64"
         b'\r\nContent-Disposition: attachment; filename="dump.bin"\r\n\r\n'
     )  # fmt: skip
-    lines = (MAX_MESSAGE_SIZE - 4096 - len(head)) // 78  # 57 bytes in 76 characters + CRLF
+    lines = (size - len(head)) // 78  # 57 bytes in 76 characters + CRLF
     encoded = base64.encodebytes(os.urandom(57 * lines)).replace(b"\n", b"\r\n")
     return head + encoded + b"--BB--\r\n"
 
@@ -128,6 +129,23 @@ async def test_a_mail_with_one_big_attachment_keeps_the_daemon_small(
     tmp_path: Path, database_settings: dict[str, Any], db: Any
 ) -> None:
     peak = await _peak_of_daemon_fed(tmp_path, database_settings, db, one_attachment("attach"))
+    assert peak <= PEAK_MB, f"daemon peaked at {peak:.0f} MB"
+
+
+async def test_big_mails_over_parallel_connections_keep_the_daemon_small(
+    tmp_path: Path, database_settings: dict[str, Any], db: Any
+) -> None:
+    # Four clients at once, each with a 24 MB mail: without a bound across sessions each one
+    # buffers its whole mail and the driver copies it, all at the same time.
+    mails = [one_attachment(f"p{n}", 24_000_000) for n in range(4)]
+    daemon = DaemonProcess(_prepared(tmp_path, database_settings), tmp_path / "daemon.log")
+    try:
+        await asyncio.gather(*(asyncio.to_thread(_send, daemon.port, raw) for raw in mails))
+        del mails
+        await _processed(db, 4)  # each was answered 250, or sendmail would have raised
+        peak = peak_mb(daemon.proc.pid)
+    finally:
+        assert daemon.stop() == 0
     assert peak <= PEAK_MB, f"daemon peaked at {peak:.0f} MB"
 
 
