@@ -1,12 +1,14 @@
-"""The gateway-wide bound on big messages in flight over SMTP and LMTP.
+"""The process-wide bound on big messages in flight: SMTP/LMTP sessions and workers share it.
 
-Each session buffers its DATA whole (`smtp_data`) and holds it, plus the database driver's
-copies, until the inbox commit: a few 25 MB mails arriving at once over parallel connections
-would add up past any per-mail bound. A session whose DATA grows past `BIG_MESSAGE_BYTES` must
-take one of `[smtp] max_concurrent_big_messages` slots and keeps it until its message is stored
-or refused. A session waiting for a slot simply stops reading its socket: TCP backpressure
-slows the client down, the session's own timeout still applies, and a waiting session holds
-nothing another one needs, so no wait can deadlock. Small mail never waits.
+Each SMTP/LMTP session buffers its DATA whole (`gateway/smtp_data.py`) and holds it, plus the
+database driver's copies, until the inbox commit; a worker parsing a 25 MB mail holds its
+message tree. A few big mails arriving at once over parallel connections, while a worker parses
+the one before, would add up past any per-mail bound. So a session whose DATA grows past
+`BIG_MESSAGE_BYTES`, and a worker whose claim is that big, take one of `[smtp]
+max_concurrent_big_messages` slots and keep it until the message is stored or refused (the
+worker: until its batch is done). A session waiting for a slot simply stops reading its socket:
+TCP backpressure slows the client down and the session's own timeout still applies. A holder
+never waits for anything a waiter holds, so no wait can deadlock. Small mail never waits.
 """
 
 from __future__ import annotations
