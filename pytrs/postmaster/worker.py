@@ -201,22 +201,25 @@ class PostmasterWorker:
     async def run_once(self) -> int:
         """Claim and process one batch; returns the number of rows claimed."""
         self._arrived = 0
-        claimed = await inbox_repo.claim(
+        leased = await inbox_repo.lease_rows(
             self.db, self.batch_size, self.lease, max_bytes=self.batch_max_bytes
         )
-        if not claimed:
+        if leased is None:
             return 0
-        size = sum(len(m.raw) for m in claimed)
-        if self.big_messages is None or size <= BIG_MESSAGE_BYTES:
-            return await self._run_claimed(claimed, size)
+        if self.big_messages is None or leased.size <= BIG_MESSAGE_BYTES:
+            return await self._run_claimed(await inbox_repo.load_leased(self.db, leased))
         slot = self.big_messages.slot()
         try:
-            await slot.take()  # the claim's bytes are held already; its parse is not yet
-            return await self._run_claimed(claimed, size)
+            # Before the mail is loaded: a big one costs its bytes, then its parse.
+            await slot.take()
+            return await self._run_claimed(await inbox_repo.load_leased(self.db, leased))
         finally:
             slot.release()
 
-    async def _run_claimed(self, claimed: list[ClaimedMessage], size: int) -> int:
+    async def _run_claimed(self, claimed: list[ClaimedMessage]) -> int:
+        if not claimed:
+            return 0
+        size = sum(len(m.raw) for m in claimed)
         # A batch already holding half its byte bound is worth its transaction: no gathering
         # after it (the byte bound, not a lack of mail, may have made it short).
         self._full = size * 2 >= self.batch_max_bytes
