@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -207,10 +207,14 @@ def _install_sqlite_hooks(engine: AsyncEngine) -> None:
 
 
 def _binds_big_blob(parameters: Any, executemany: bool) -> bool:
+    # One row of values or (executemany, and with insertmanyvalues not always) several; a
+    # row is a tuple, or a dict with named parameters.
     rows = parameters if executemany else [parameters]
     total = 0
     for row in rows:
         values = row.values() if isinstance(row, dict) else row
+        if not isinstance(values, Iterable) or isinstance(values, str | bytes):
+            values = (values,)
         total += sum(len(v) for v in values if isinstance(v, bytes | bytearray | memoryview))
         if total > BIG_BLOB_BYTES:
             return True
