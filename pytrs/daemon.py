@@ -21,6 +21,7 @@ import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from pytrs.big_messages import BigMessageSlots
 from pytrs.config import Config, ConfigError, listen_address
 from pytrs.gateway.addresses import AddressBook
 from pytrs.gateway.fetchers import MailboxFetchers
@@ -77,6 +78,8 @@ class Daemon:
         self.workers: list[PostmasterWorker] = []
         self.writer: InboxWriter | None = None
         self.sender: OutboxSender | None = None
+        # One set of slots for the listeners and the workers: the bound is on this process.
+        self.big_messages = BigMessageSlots(config.smtp.max_concurrent_big_messages)
         self._sender_task: asyncio.Task[None] | None = None
         self.servers: list[asyncio.Server] = []
         self.bound: list[tuple[str, Any]] = []  # (kind, sockname) of each listener
@@ -121,7 +124,7 @@ class Daemon:
                 self.workers = [
                     PostmasterWorker(
                         self.config, self.db, self.addresses, name=f"worker-{i + 1}",
-                        on_outbox=self.wake_sender,
+                        on_outbox=self.wake_sender, big_messages=self.big_messages,
                     )
                     for i in range(max(1, self.config.postmaster.workers))
                 ]  # fmt: skip
@@ -172,7 +175,7 @@ class Daemon:
                     server = await start_server(
                         handler, listen_address(spec), lmtp=kind == "lmtp",
                         hostname=smtp.hostname, max_message_size=smtp.max_message_size,
-                        sessions=self._sessions,
+                        sessions=self._sessions, big_messages=self.big_messages,
                     )  # fmt: skip
                 except OSError as exc:  # address in use, not ours, permission denied …
                     key = "smtp.listen" if kind == "smtp" else "smtp.lmtp_listen"

@@ -78,6 +78,9 @@ class SmtpConfig:
     max_message_size: int = field(default=26214400, metadata=rule(size(1)))
     hostname: str = ""
     max_recipients: int = field(default=100, metadata=rule(count(1, 100_000)))
+    # Sessions whose DATA may grow past 1 MiB at once, across all SMTP/LMTP listeners; the
+    # others stop reading until a slot frees (pytrs/big_messages.py).
+    max_concurrent_big_messages: int = field(default=1, metadata=rule(count(1, 1000)))
     # Group commit of the inbox writer: at most this many messages per transaction, and how
     # long the writer waits for more before committing.
     commit_batch_max: int = field(default=256, metadata=rule(count(1, 100_000)))

@@ -19,6 +19,7 @@ from typing import Any
 from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from pytrs.big_messages import BigMessageSlots
 from pytrs.gateway.addresses import AddressBook, recipient_problem
 from pytrs.gateway.inbox_writer import InboxWriter
 from pytrs.gateway.smtp_data import BufferedData
@@ -165,9 +166,10 @@ async def start_server(
     hostname: str = "",
     max_message_size: int = 26214400,
     sessions: MutableSet[Any] | None = None,
+    big_messages: BigMessageSlots | None = None,
 ) -> asyncio.Server:
     """Start one listener (TCP host/port or a unix socket path) in the running loop."""
-    protocol_class: type[SMTP] = TrackedLMTP if lmtp else TrackedSMTP
+    protocol_class: type[TrackedSMTP | TrackedLMTP] = TrackedLMTP if lmtp else TrackedSMTP
     name = hostname or socket.gethostname()
 
     def factory() -> SMTP:
@@ -177,7 +179,7 @@ async def start_server(
         return session
 
     def _make() -> SMTP:
-        return protocol_class(
+        session = protocol_class(
             handler,
             data_size_limit=max_message_size,
             hostname=name,
@@ -186,6 +188,8 @@ async def start_server(
             enable_SMTPUTF8=True,
             timeout=300,
         )
+        session.big_messages = big_messages
+        return session
 
     loop = asyncio.get_running_loop()
     if isinstance(listen, str):

@@ -4,7 +4,8 @@ aiosmtpd keeps every line of a message as a bytearray of its own in a list and j
 the end: about 90 bytes of overhead per line, so a 25 MB mail of a million short header lines
 cost over 100 MB before it was even stored. `BufferedData.smtp_DATA` follows the same rules
 (CRLF lines, dot-unstuffing, the size and line-length limits, an error answered only once the
-whole message was read, RFC 5321 4.2.5) and appends the lines to a single growing buffer.
+whole message was read, RFC 5321 4.2.5) and appends the lines to a single growing buffer. A
+buffer growing past `BIG_MESSAGE_BYTES` waits for a gateway-wide slot (`big_messages`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import logging
 from dataclasses import dataclass
 
 from aiosmtpd.smtp import MISSING, SMTP, syntax
+
+from pytrs.big_messages import BIG_MESSAGE_BYTES, BigMessageSlot, BigMessageSlots
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +36,13 @@ class _Data:
     error: str = ""
 
 
-async def read_data(reader: asyncio.StreamReader, size_limit: int, line_limit: int) -> _Data:
-    """Read lines up to the lone ".", unstuffed; past a limit, read on and return the error."""
+async def read_data(
+    reader: asyncio.StreamReader, size_limit: int, line_limit: int, slot: BigMessageSlot | None
+) -> _Data:
+    """Read lines up to the lone ".", unstuffed; past a limit, read on and return the error.
+
+    Once the buffer is big, reading stops until `slot` is taken (see `big_messages`).
+    """
     buffer = bytearray()
     size = 0
     error = ""
@@ -54,16 +62,23 @@ async def read_data(reader: asyncio.StreamReader, size_limit: int, line_limit: i
             error = LINE_TOO_LONG
         if error:
             buffer.clear()  # nothing of it will be stored; let the memory go at once
+            if slot is not None:
+                slot.release()  # what is left is read and dropped: no memory to bound
         elif line.startswith(b".") and not in_long_line:
             buffer += memoryview(line)[1:]
         else:
             buffer += line
         in_long_line = not line.endswith(b"\r\n")
+        if slot is not None and not slot.held and not error and len(buffer) > BIG_MESSAGE_BYTES:
+            await slot.take()
     return _Data(bytes(buffer), error) if not error else _Data(error=error)
 
 
 class BufferedData(SMTP):
     """An aiosmtpd session whose DATA command reads into one buffer (see the module text)."""
+
+    # Set by the server factory; None (tests, a lone session) leaves big messages unbounded.
+    big_messages: BigMessageSlots | None = None
 
     @syntax("DATA")
     async def smtp_DATA(self, arg: str) -> None:
@@ -77,8 +92,19 @@ class BufferedData(SMTP):
             await self.push(DATA_SYNTAX)
             return
         await self.push(START_DATA)
+        slot = self.big_messages.slot() if self.big_messages is not None else None
         try:
-            data = await read_data(self._reader, self.data_size_limit or 0, self.line_length_limit)
+            await self._read_and_store(slot)
+        finally:
+            # Stored or refused: the buffer and the driver's copies are gone.
+            if slot is not None:
+                slot.release()
+
+    async def _read_and_store(self, slot: BigMessageSlot | None) -> None:
+        assert self.envelope is not None and self._reader is not None
+        size_limit = self.data_size_limit or 0
+        try:
+            data = await read_data(self._reader, size_limit, self.line_length_limit, slot)
         except asyncio.CancelledError:
             log.info("connection lost during DATA")
             self._writer.close()

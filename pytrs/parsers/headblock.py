@@ -41,11 +41,11 @@ def bound_header_block(
     if end <= max_bytes and line_ends < max_count:
         # The common case: far fewer lines than the bound, nothing to walk.
         return raw if body or blank is None else raw[:end]
-    cut, end, warning = _cut(raw, end, max_count, max_bytes)
+    cut, end, warning = cut_block(raw, 0, end, max_count, max_bytes)
     if warning is None:
         return raw if body or blank is None else raw[:end]
     warnings.append(warning)
-    kept: list[bytes | memoryview] = [raw[:cut], *_mime_fields(raw, cut, end, max_bytes)]
+    kept: list[bytes | memoryview] = [raw[:cut], *mime_fields(raw, cut, end, max_bytes)]
     if body and blank is not None and end == blank.start():
         # The body starts after the empty line, whatever was dropped before it.
         kept += [b"\r\n", memoryview(raw)[blank.end() :]]
@@ -54,24 +54,26 @@ def bound_header_block(
     return b"".join(kept)
 
 
-def _cut(raw: bytes, end: int, max_count: int, max_bytes: int) -> tuple[int, int, str | None]:
-    """Walk the field starts: (where to cut, where the header block ends, why, or None)."""
+def cut_block(
+    raw: bytes, start: int, end: int, max_count: int, max_bytes: int
+) -> tuple[int, int, str | None]:
+    """Walk the field starts of the block from `start` to at most `end`: (where to cut, where
+    the header block ends, why, or None when it fits)."""
     fields = 1
-    kept = 0  # the end of the last field within the bounds, its line break included
-    for match in _FIELD_START.finditer(raw, 0, end):
-        start = match.end()
-        if _HEADER_LINE.match(raw, start) is None:
+    kept = start  # the end of the last field within the bounds, its line break included
+    for match in _FIELD_START.finditer(raw, start, end):
+        if _HEADER_LINE.match(raw, match.end()) is None:
             # Not a header line: the stdlib starts the body here, the block is shorter.
             end = match.start()
             break
-        if start > max_bytes:
+        if match.end() - start > max_bytes:
             return kept, end, _too_big(max_bytes, fields - 1)
-        kept = start
+        kept = match.end()
         fields += 1
         if fields > max_count:
             why = f"more than {max_count} header fields: the first {max_count} parsed"
             return kept, end, why + ", the rest skipped"
-    if end > max_bytes:
+    if end - start > max_bytes:
         return kept, end, _too_big(max_bytes, fields - 1)
     return end, end, None
 
@@ -80,7 +82,7 @@ def _too_big(max_bytes: int, parsed: int) -> str:
     return f"header block larger than {max_bytes} bytes: {parsed} fields parsed, the rest skipped"
 
 
-def _mime_fields(raw: bytes, start: int, end: int, max_bytes: int) -> list[bytes]:
+def mime_fields(raw: bytes, start: int, end: int, max_bytes: int) -> list[bytes]:
     """The first MIME-Version, Content-Type and Content-Transfer-Encoding between `start` and
     `end`, each ending in a line break; a field longer than `max_bytes` is left out."""
     found = []

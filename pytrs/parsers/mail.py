@@ -5,7 +5,7 @@ header text is decoded here rather than by the policy. Nothing in this stage rai
 in any step degrades to a record holding what could be recovered plus a warning, because the
 caller keeps the raw bytes and must still route the mail somewhere. `ParseLimits` bound the work:
 a mail over `max_message_bytes` is read for its headers only, and the header block is cut to its
-bounds before the `email` package sees it (`headblock`).
+bounds before the `email` package sees it, every MIME part's too (`headblock`, `partheads`).
 
 Memory is bounded too, because a mail at the size limit should cost a small multiple of its size:
 the stdlib parser is fed in chunks (it would otherwise hold the whole mail as text and as a list
@@ -39,12 +39,11 @@ from pytrs.parsers.headblock import bound_header_block
 from pytrs.parsers.headers import MAX_HEADER_CHARS, decode_header_value, raw_header_text
 from pytrs.parsers.html import render_html
 from pytrs.parsers.model import ADDRESS_FIELDS, DEFAULT_LIMITS, Mailbox, ParsedMail, ParseLimits
+from pytrs.parsers.partheads import bound_part_header_blocks, declared_boundaries
 from pytrs.parsers.parts import charset
 from pytrs.parsers.repair import rejoin_stray_header_lines
 
 _MAX_WARNINGS = 100
-_BOUNDARY_PARAM = re.compile(rb"""boundary\s*=\s*["']?([^"';\r\n]{1,70})""", re.IGNORECASE)
-_MAX_BOUNDARIES = 200
 # The stdlib parser is fed this many bytes at a time, decoded to text chunk by chunk: its own
 # `message_from_bytes` first turns the whole mail into one string, a second copy of it.
 _FEED_BYTES = 64 * 1024
@@ -157,6 +156,9 @@ def _parse_within(raw: bytes, limits: ParseLimits, warnings: list[str]) -> tuple
         raw, limits.max_header_count, limits.max_header_block_bytes, warnings
     )
     bounded = _within_part_limit(bounded, limits.max_parts, warnings)
+    bounded = bound_part_header_blocks(
+        bounded, limits.max_header_count, limits.max_header_block_bytes, warnings
+    )
     msg, complete = _parse(bounded, warnings)
     if complete and _lost_headers(msg):
         repaired = rejoin_stray_header_lines(bounded)
@@ -212,9 +214,7 @@ def _within_part_limit(raw: bytes, max_parts: int, warnings: list[str]) -> bytes
     """
     if raw.count(b"\n--") + raw.count(b"\r--") <= max_parts:
         return raw
-    boundaries = sorted(
-        {match.group(1) for match in _BOUNDARY_PARAM.finditer(raw)}, key=len, reverse=True
-    )[:_MAX_BOUNDARIES]
+    boundaries = declared_boundaries(raw)
     if not boundaries:
         return raw
     delimiter = re.compile(rb"[\r\n]--(?:" + b"|".join(map(re.escape, boundaries)) + rb")")

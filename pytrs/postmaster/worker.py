@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from pytrs.big_messages import BIG_MESSAGE_BYTES, BigMessageSlots
 from pytrs.config import Config
 from pytrs.gateway.addresses import AddressBook
 from pytrs.parsers import parse_mail
@@ -71,15 +72,17 @@ class PostmasterWorker:
 
     def __init__(
         self, config: Config, db: Database, addresses: AddressBook, *, name: str = "worker-1",
-        on_outbox: Callable[[int], None] | None = None,
+        on_outbox: Callable[[int], None] | None = None, big_messages: BigMessageSlots | None = None,
     ) -> None:  # fmt: skip
         """`on_outbox(n)` is told after each commit that queued `n` outbox rows (the daemon
-        wakes its sender). Raises ConfigError for unusable authentication settings."""
+        wakes its sender); a big claim waits for one of `big_messages` (shared with the
+        gateway in the same process). Raises ConfigError for unusable authentication settings."""
         self.config = config
         self.db = db
         self.addresses = addresses
         self.name = name
         self.on_outbox = on_outbox
+        self.big_messages = big_messages
         self.responder = Responder.from_config(config, name)
         self.responses: ResponseTable | None = None
         self._loop_policy: tuple[dict[str, str], LoopPolicy] | None = None
@@ -198,14 +201,28 @@ class PostmasterWorker:
     async def run_once(self) -> int:
         """Claim and process one batch; returns the number of rows claimed."""
         self._arrived = 0
-        claimed = await inbox_repo.claim(
+        leased = await inbox_repo.lease_rows(
             self.db, self.batch_size, self.lease, max_bytes=self.batch_max_bytes
         )
+        if leased is None:
+            return 0
+        if self.big_messages is None or leased.size <= BIG_MESSAGE_BYTES:
+            return await self._run_claimed(await inbox_repo.load_leased(self.db, leased))
+        slot = self.big_messages.slot()
+        try:
+            # Before the mail is loaded: a big one costs its bytes, then its parse.
+            await slot.take()
+            return await self._run_claimed(await inbox_repo.load_leased(self.db, leased))
+        finally:
+            slot.release()
+
+    async def _run_claimed(self, claimed: list[ClaimedMessage]) -> int:
         if not claimed:
             return 0
+        size = sum(len(m.raw) for m in claimed)
         # A batch already holding half its byte bound is worth its transaction: no gathering
         # after it (the byte bound, not a lack of mail, may have made it short).
-        self._full = sum(len(m.raw) for m in claimed) * 2 >= self.batch_max_bytes
+        self._full = size * 2 >= self.batch_max_bytes
         # What the daemon caches may have changed meanwhile (an import, another daemon's start):
         # one cheap query each tells, and only a change reloads.
         self.rules = await filter_repo.current_rules(self.db, self.rules)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -27,6 +27,10 @@ if TYPE_CHECKING:
 
 # A CLI command or a daemon start waits this long for the server before saying it is down.
 CONNECT_TIMEOUT_SECONDS = 15.0
+# SQLite: bound values past this size in one statement get their connection replaced (a
+# cached statement would keep a copy of them); the key in the connection's `info` says so.
+BIG_BLOB_BYTES = 1024 * 1024
+_HELD_BLOBS = "pytrs_held_big_blobs"
 
 
 class StorageError(Exception):
@@ -102,10 +106,9 @@ def create_database(
         kwargs.update(pool_size=1, max_overflow=0, pool_timeout=120)
         if not pool:
             kwargs = {"echo": config.echo, "poolclass": NullPool}
-        # The prepared-statement cache stays on (without it ingest is ~15 % slower on SQLite):
-        # a cached INSERT keeps a copy of the last blob bound to it, so after a 25 MB mail up
-        # to one such copy per statement stays resident until the next mail is bound in its
-        # place; tests/test_memory.py bounds the peak with the cache on.
+        # The prepared-statement cache stays on (without it ingest is ~15 % slower on SQLite),
+        # but a cached statement keeps a copy of the last blob bound to it: a connection that
+        # bound a big one is replaced at its next checkout (`_install_sqlite_hooks`).
         engine = create_async_engine(url, **kwargs)
         _install_sqlite_hooks(engine)
     else:
@@ -182,9 +185,40 @@ def _install_sqlite_hooks(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA busy_timeout=60000")
         cursor.close()
 
+    @event.listens_for(sync_engine, "before_cursor_execute")
+    def _on_execute(
+        conn: Any, _cursor: Any, _sql: str, parameters: Any, _context: Any, executemany: bool
+    ) -> None:
+        if not conn.info.get(_HELD_BLOBS) and _binds_big_blob(parameters, executemany):
+            conn.info[_HELD_BLOBS] = True
+
+    @event.listens_for(sync_engine, "checkout")
+    def _on_checkout(_dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        # Each cached statement that bound a 25 MB mail keeps its copy (one per INSERT, one per
+        # multi-row variant of it) for the connection's life: over a few big mails they add
+        # up to a hundred megabytes and more. A fresh connection costs about a millisecond;
+        # the pool opens one in place of this one.
+        if record.info.pop(_HELD_BLOBS, False):
+            raise DisconnectionError("replaced: its statement cache holds big blobs")
+
     @event.listens_for(sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _binds_big_blob(parameters: Any, executemany: bool) -> bool:
+    # One row of values or (executemany, and with insertmanyvalues not always) several; a
+    # row is a tuple, or a dict with named parameters.
+    rows = parameters if executemany else [parameters]
+    total = 0
+    for row in rows:
+        values = row.values() if isinstance(row, dict) else row
+        if not isinstance(values, Iterable) or isinstance(values, str | bytes):
+            values = (values,)
+        total += sum(len(v) for v in values if isinstance(v, bytes | bytearray | memoryview))
+        if total > BIG_BLOB_BYTES:
+            return True
+    return False
 
 
 def conflict_insert(conn: AsyncConnection, table: Any) -> Any:

@@ -186,6 +186,26 @@ async def claim(
 ) -> list[ClaimedMessage]:  # fmt: skip
     """Claim up to `limit` due pending rows, together at most `max_bytes` of mail (but at
     least one row): count the attempt and lease them to this caller."""
+    leased = await lease_rows(db, limit, lease, now, max_bytes=max_bytes)
+    return await load_leased(db, leased) if leased is not None else []
+
+
+@dataclass(frozen=True, slots=True)
+class Leased:
+    """Rows leased to this caller, their mail not loaded yet: `size` says how big it is."""
+
+    ids: list[int]
+    token: str
+    size: int
+
+
+async def lease_rows(
+    db: Database, limit: int, lease: timedelta, now: datetime | None = None, *,
+    max_bytes: int = 0,
+) -> Leased | None:  # fmt: skip
+    """The first half of `claim`: lease the rows and count the attempt, in one short
+    transaction; None when nothing is due. A caller may wait between the halves (for memory)
+    without holding a connection."""
     now = now or utcnow()
     token = secrets.token_hex(8)
     due = and_(inbox.c.state == PENDING, inbox.c.next_attempt_at <= now)
@@ -197,20 +217,27 @@ async def claim(
             max_bytes=max_bytes,
         )  # fmt: skip
         if not ids:
-            return []
+            return None
+        sizes = await conn.execute(select(inbox.c.size).where(inbox.c.id.in_(ids)))
+        return Leased(ids, token, sum(size or 0 for (size,) in sizes))
+
+
+async def load_leased(db: Database, leased: Leased) -> list[ClaimedMessage]:
+    """The second half of `claim`: the leased rows with their mail."""
+    async with db.connect() as conn:
         rows = await conn.execute(
             select(
                 inbox.c.id, inbox.c.raw, inbox.c.source, inbox.c.recipient,
                 inbox.c.envelope_from, inbox.c.trusted, inbox.c.queue_name, inbox.c.attempts,
                 inbox.c.dedup_key,
             )
-            .where(inbox.c.id.in_(ids))
+            .where(inbox.c.id.in_(leased.ids))
             .order_by(inbox.c.id)
         )  # fmt: skip
         return [
             ClaimedMessage(
                 r.id, r.raw or b"", r.source, r.recipient, r.envelope_from,
-                bool(r.trusted), r.queue_name, r.attempts, token, r.dedup_key,
+                bool(r.trusted), r.queue_name, r.attempts, leased.token, r.dedup_key,
             )
             for r in rows
         ]  # fmt: skip
