@@ -13,11 +13,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 
 from pytrs.commands.database import opened
+from pytrs.commands.tomlfile import read_toml
 from pytrs.config import Config
 from pytrs.postmaster.dryrun import describe, dry_run
 from pytrs.postmaster.filter_toml import rules_from_toml, rules_to_toml
@@ -96,11 +96,9 @@ async def _check_values(db: Database, rules: Sequence[Rule]) -> list[Problem]:
 
 
 def _import(config: Config, file: str) -> int:
+    data = read_toml(file, "filters")
     try:
-        rules = rules_from_toml(tomllib.loads(Path(file).read_text(encoding="utf-8")))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        print(f"filters: cannot read {file}: {exc}", file=sys.stderr)
-        return 1
+        rules = rules_from_toml(data)
     except RuleError as exc:
         return _refuse(file, exc.problems)
     try:
