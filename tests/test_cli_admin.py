@@ -31,3 +31,24 @@ def test_import_files_that_will_not_do(tmp_path: Path, command: str) -> None:
     assert err.strip().endswith("No such file or directory"), err
     one_line(cli(command, "import", str(tmp_path), "--config", config), 2, "Is a directory")
     assert not (tmp_path / "never.db").exists()
+
+
+def test_files_read_at_each_connection_are_checked_at_start(tmp_path: Path) -> None:
+    """A mistyped password or CA file used to pass `config check` and start a daemon that
+    retried a FileNotFoundError forever; now both refuse it, naming the key."""
+    config = unused_config(tmp_path)
+    config.write_text(
+        config.read_text()
+        + f'[outbound]\npassword_file = "{tmp_path}/pw"\nca_file = "{tmp_path}"\n'
+        + '[[queues]]\nname = "Support"\n'
+        + '[[mail_accounts]]\ntype = "imap"\nhost = "localhost"\nuser = "u"\nqueue = "Support"\n'
+        + f'password_file = "{tmp_path}/imap.pw"\n'
+    )
+    needles = (
+        f"config: outbound.password_file: cannot read {tmp_path}/pw: No such file",
+        f"config: outbound.ca_file: cannot read {tmp_path}: Is a directory",
+        f"config: mail_accounts[0].password_file: cannot read {tmp_path}/imap.pw",
+    )
+    one_line(cli("config", "check", "--config", str(config)), 1, *needles)
+    one_line(cli("run", "--config", str(config)), 1, *needles)
+    assert not (tmp_path / "never.db").exists()
