@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from .conftest import TEST_DATABASE_URL, engine_name
 from .test_cli_errors import cli, one_line
 
 
@@ -52,3 +53,14 @@ def test_files_read_at_each_connection_are_checked_at_start(tmp_path: Path) -> N
     one_line(cli("config", "check", "--config", str(config)), 1, *needles)
     one_line(cli("run", "--config", str(config)), 1, *needles)
     assert not (tmp_path / "never.db").exists()
+
+
+@pytest.mark.skipif(engine_name() != "postgresql", reason="a PostgreSQL schema")
+def test_a_missing_postgresql_schema_is_named(tmp_path: Path) -> None:
+    """Reads said "not at head: run pytrs db upgrade", and db upgrade then failed with an
+    internal error (70) on its first CREATE TABLE."""
+    config = tmp_path / "pytrs.toml"
+    config.write_text(f'[database]\nurl = "{TEST_DATABASE_URL}"\nschema = "pytrs_no_such_schema"\n')
+    needle = "no schema of search_path 'pytrs_no_such_schema' exists"
+    for command in (["db", "upgrade"], ["db", "check"], ["inbox", "list"], ["run"]):
+        one_line(cli(*command, "--config", str(config)), 3, needle, "[database] schema")

@@ -151,10 +151,25 @@ async def probe(db: Database, seconds: float = CONNECT_TIMEOUT_SECONDS) -> None:
     try:
         async with asyncio.timeout(seconds), db.connect() as conn:
             await conn.execute(text("SELECT 1"))
+            if db.is_postgresql:
+                await _require_schema(db, conn)
     except TimeoutError:
         raise DatabaseUnavailable(location(db), f"no answer within {seconds:.0f} s") from None
     except (OSError, DBAPIError) as exc:
         raise DatabaseUnavailable(location(db), reason(exc)) from exc
+
+
+async def _require_schema(db: Database, conn: AsyncConnection) -> None:
+    # A [database] schema that does not exist leaves PostgreSQL with no schema to work in:
+    # reads then looked like a database never upgraded, and `db upgrade` failed on its
+    # first CREATE TABLE with an internal error.
+    if (await conn.execute(text("SELECT current_schema()"))).scalar() is None:
+        path = (await conn.execute(text("SHOW search_path"))).scalar()
+        raise DatabaseUnavailable(
+            location(db),
+            f"no schema of search_path {path!r} exists: create it (CREATE SCHEMA) "
+            "or fix [database] schema",
+        )
 
 
 def reason(exc: BaseException) -> str:
