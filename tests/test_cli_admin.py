@@ -3,12 +3,15 @@ is wrong, the documented exit code, no traceback (README, Commands)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from .conftest import TEST_DATABASE_URL, engine_name
-from .test_cli_errors import cli, one_line
+from .test_cli_errors import ROOT, cli, one_line
 
 
 def unused_config(tmp_path: Path) -> Path:
@@ -64,3 +67,33 @@ def test_a_missing_postgresql_schema_is_named(tmp_path: Path) -> None:
     needle = "no schema of search_path 'pytrs_no_such_schema' exists"
     for command in (["db", "upgrade"], ["db", "check"], ["inbox", "list"], ["run"]):
         one_line(cli(*command, "--config", str(config)), 3, needle, "[database] schema")
+
+
+def test_an_empty_configuration_file_is_not_a_configuration(tmp_path: Path) -> None:
+    """`deliver --config empty.toml` stored mail in ./var/pytrs.db, which is what
+    --defaults is there to prevent."""
+    empty = tmp_path / "empty.toml"
+    empty.write_text("# nothing yet\n")
+    mail = b"From: a@example.org\r\nTo: support@example.com\r\nSubject: hi\r\n\r\nbody\r\n"
+    one_line(cli("deliver", "--config", str(empty), cwd=tmp_path, stdin=mail), 75, "sets nothing")
+    for command in (["run"], ["db", "upgrade"]):
+        one_line(cli(*command, "--config", str(empty), cwd=tmp_path), 2, "sets nothing")
+    checked = cli("config", "check", "--config", str(empty), cwd=tmp_path)
+    assert checked.returncode == 0 and b"warning" in checked.stderr, checked.stderr
+    assert not (tmp_path / "var").exists()
+
+
+def test_deliver_with_stdin_closed(tmp_path: Path) -> None:
+    """An internal error (AttributeError on None) before; the exit code was right already."""
+    config = unused_config(tmp_path)
+    result = subprocess_closed_stdin("deliver", "--config", str(config))
+    one_line(result, 75, "deliver: no standard input")
+
+
+def subprocess_closed_stdin(*args: str) -> subprocess.CompletedProcess[bytes]:
+    """`pytrs ARGS <&-`: the child starts with file descriptor 0 closed."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTRS_")}
+    env["PYTHONPATH"] = str(ROOT)
+    script = 'exec 0<&-; exec "$@"'
+    command = ["sh", "-c", script, "sh", sys.executable, "-m", "pytrs", *args]
+    return subprocess.run(command, capture_output=True, env=env, timeout=60, check=False)
