@@ -4,6 +4,7 @@ is wrong, the documented exit code, no traceback (README, Commands)."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -97,3 +98,28 @@ def subprocess_closed_stdin(*args: str) -> subprocess.CompletedProcess[bytes]:
     script = 'exec 0<&-; exec "$@"'
     command = ["sh", "-c", script, "sh", sys.executable, "-m", "pytrs", *args]
     return subprocess.run(command, capture_output=True, env=env, timeout=60, check=False)
+
+
+def test_ctrl_c_stops_the_daemon_cleanly(tmp_path: Path) -> None:
+    """The README's table said 130 for Ctrl-C; `run` drains and exits 0, as on SIGTERM."""
+    config = tmp_path / "pytrs.toml"
+    config.write_text(
+        f'[database]\nurl = "sqlite+aiosqlite:///{tmp_path}/pytrs.db"\n'
+        '[smtp]\nlisten = ["127.0.0.1:0"]\n[web]\nlisten = ""\n'
+    )
+    assert cli("db", "upgrade", "--config", str(config)).returncode == 0
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTRS_")}
+    env["PYTHONPATH"] = str(ROOT)
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "pytrs", "run", "--config", str(config)],
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    assert daemon.stderr is not None
+    for line in daemon.stderr:  # wait until it has started
+        if b"pytrs started" in line:
+            break
+    daemon.send_signal(signal.SIGINT)
+    with daemon.stderr:
+        assert daemon.wait(timeout=60) == 0
+        assert b"Traceback" not in daemon.stderr.read()
