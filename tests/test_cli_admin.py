@@ -123,3 +123,21 @@ def test_ctrl_c_stops_the_daemon_cleanly(tmp_path: Path) -> None:
     with daemon.stderr:
         assert daemon.wait(timeout=60) == 0
         assert b"Traceback" not in daemon.stderr.read()
+
+
+def test_filters_test_warns_of_no_mail_it_would_not_send(tmp_path: Path) -> None:
+    """Without [outbound] loop_secret (the example configuration) every `filters test`
+    logged "worker-1: sends no mail … loop_secret_file: required" though it sends nothing."""
+    config = tmp_path / "pytrs.toml"
+    config.write_text(
+        f'[database]\nurl = "sqlite+aiosqlite:///{tmp_path}/pytrs.db"\n'
+        '[[queues]]\nname = "Support"\n'
+        '[[system_addresses]]\naddress = "support@example.com"\nqueue = "Support"\n'
+    )
+    assert cli("db", "upgrade", "--config", str(config)).returncode == 0
+    mail = tmp_path / "m.eml"
+    mail.write_bytes(b"From: a@example.org\r\nTo: support@example.com\r\nSubject: hi\r\n\r\nx\r\n")
+    tested = cli("filters", "test", str(mail), "--config", str(config))
+    assert tested.returncode == 0, tested.stderr
+    assert b"routing: new ticket" in tested.stdout
+    assert tested.stderr == b"", tested.stderr
