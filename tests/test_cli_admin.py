@@ -141,3 +141,17 @@ def test_filters_test_warns_of_no_mail_it_would_not_send(tmp_path: Path) -> None
     assert tested.returncode == 0, tested.stderr
     assert b"routing: new ticket" in tested.stdout
     assert tested.stderr == b"", tested.stderr
+
+
+def test_filters_import_names_every_problem_at_once(tmp_path: Path) -> None:
+    """One malformed rule hid the bad regexes of all the others: the admin fixed the file
+    one round at a time."""
+    rules = tmp_path / "filters.toml"
+    rules.write_text(
+        '[[filters]]\nname = "a"\nmatch = [ { header = "Subject", value = "([" } ]\n'
+        'set = [ { header = "X-PyTRS-Queue", value = "Sales" } ]\n'
+        '[[filters]]\nname = "b"\nmatch = "Subject"\n'
+    )
+    result = cli("filters", "import", str(rules), "--config", str(unused_config(tmp_path)))
+    one_line(result, 1, "rule b: match: must be an array", "rule a: match[0].value: not a valid")
+    assert not (tmp_path / "never.db").exists()

@@ -20,7 +20,7 @@ from pytrs.commands.database import opened
 from pytrs.commands.tomlfile import read_toml
 from pytrs.config import Config
 from pytrs.postmaster.dryrun import describe, dry_run
-from pytrs.postmaster.filter_toml import rules_from_toml, rules_to_toml
+from pytrs.postmaster.filter_toml import read_rules, rules_to_toml
 from pytrs.postmaster.filter_values import check_set_values
 from pytrs.postmaster.filters import (
     CompiledRules,
@@ -96,16 +96,15 @@ async def _check_values(db: Database, rules: Sequence[Rule]) -> list[Problem]:
 
 
 def _import(config: Config, file: str) -> int:
-    data = read_toml(file, "filters")
-    try:
-        rules = rules_from_toml(data)
-    except RuleError as exc:
-        return _refuse(file, exc.problems)
+    # Malformed rules and those that do not compile are named together, in one answer.
+    rules, problems = read_rules(read_toml(file, "filters"))
+    malformed = bool(problems)
     try:
         CompiledRules.compile(rules)
-        problems: list[Problem] = []
     except RuleError as exc:
-        problems = list(exc.problems)
+        problems += exc.problems
+    if malformed:  # refused whatever the database says; no need to open it
+        return _refuse(file, problems)
 
     async def store() -> list[Problem]:
         async with opened(config) as db:
