@@ -155,3 +155,12 @@ def test_filters_import_names_every_problem_at_once(tmp_path: Path) -> None:
     result = cli("filters", "import", str(rules), "--config", str(unused_config(tmp_path)))
     one_line(result, 1, "rule b: match: must be an array", "rule a: match[0].value: not a valid")
     assert not (tmp_path / "never.db").exists()
+
+
+def test_reading_a_closed_stdin(tmp_path: Path) -> None:
+    """`parse -` and `filters test -` with stdin closed were internal errors (70)."""
+    config = str(unused_config(tmp_path))
+    parsed = subprocess_closed_stdin("parse", "-", "--config", config)
+    assert parsed.returncode == 1 and b"error: standard input is closed" in parsed.stdout
+    tested = subprocess_closed_stdin("filters", "test", "-", "--config", config)
+    one_line(tested, 2, "-: standard input is closed")

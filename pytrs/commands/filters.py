@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pytrs.commands.database import opened
+from pytrs.commands.stdin import read_stdin
 from pytrs.commands.tomlfile import read_toml
 from pytrs.config import Config
 from pytrs.postmaster.dryrun import describe, dry_run
@@ -61,7 +62,7 @@ def run(config: Config, args: argparse.Namespace) -> int:
         else:
             sys.stdout.write(text)
         return 0
-    raw = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
+    raw = read_stdin() if args.file == "-" else Path(args.file).read_bytes()
     lines, problems = asyncio.run(_dry_run(config, raw, args.trusted, args.recipient))
     if problems:
         print(
