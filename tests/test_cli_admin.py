@@ -164,3 +164,19 @@ def test_reading_a_closed_stdin(tmp_path: Path) -> None:
     assert parsed.returncode == 1 and b"error: standard input is closed" in parsed.stdout
     tested = subprocess_closed_stdin("filters", "test", "-", "--config", config)
     one_line(tested, 2, "-: standard input is closed")
+
+
+def test_a_bad_pattern_in_the_configuration_is_one_line(tmp_path: Path) -> None:
+    """RE2 logged "WARNING: All log messages before absl::InitializeLog() …" and its own
+    error line to stderr, and the reason came out as b'…'."""
+    config = unused_config(tmp_path)
+    config.write_text(
+        config.read_text()
+        + '[loop_protection]\nno_auto_response_pattern = "(["\n'
+        + '[[external_ticket_numbers]]\nname = "x"\nnumber_pattern = "I-(\\\\d+)"\n'
+        + 'dynamic_field = "Incident"\nfrom_address_pattern = "(["\n'
+    )
+    err = one_line(cli("config", "check", "--config", str(config)), 2, "from_address_pattern")
+    lines = err.splitlines()
+    assert len(lines) == 2 and all(line.startswith("pytrs: config: ") for line in lines), err
+    assert "missing ]: [" in lines[1] and "b'" not in err, err
