@@ -201,10 +201,21 @@ def _writes(args: argparse.Namespace) -> bool:
     return args.command in ("run", "deliver") or (args.command, action) == ("db", "upgrade")
 
 
+_WORKING_ROLES = ("gateway", "worker", "sender")
+
+
 def _run(config: Config, args: argparse.Namespace) -> int:
     from pytrs.daemon import ROLES, run_daemon
 
     roles = tuple(args.role) if args.role else ROLES
+    if not set(roles) & set(_WORKING_ROLES):
+        # `scheduler` and `web` are reserved for later issues: alone they started a daemon
+        # that logged "pytrs started: nothing" and sat there.
+        raise CommandError(
+            f"run --role {' '.join(roles)}: starts no service yet; choose among "
+            "gateway, worker and sender (or give no --role for all of them)",
+            EXIT_USAGE,
+        )
     try:
         return run_daemon(config, roles, notify_stdin=args.notify_stdin)
     except ConfigError as exc:  # check_startup: the same lines as `pytrs config check`

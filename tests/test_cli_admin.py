@@ -180,3 +180,9 @@ def test_a_bad_pattern_in_the_configuration_is_one_line(tmp_path: Path) -> None:
     lines = err.splitlines()
     assert len(lines) == 2 and all(line.startswith("pytrs: config: ") for line in lines), err
     assert "missing ]: [" in lines[1] and "b'" not in err, err
+
+
+def test_run_with_roles_that_start_nothing(tmp_path: Path) -> None:
+    """`run --role web` started a daemon that logged "pytrs started: nothing" and idled."""
+    config = str(unused_config(tmp_path))
+    one_line(cli("run", "--role", "web", "--config", config), 2, "starts no service yet")
