@@ -186,3 +186,12 @@ def test_run_with_roles_that_start_nothing(tmp_path: Path) -> None:
     """`run --role web` started a daemon that logged "pytrs started: nothing" and idled."""
     config = str(unused_config(tmp_path))
     one_line(cli("run", "--role", "web", "--config", config), 2, "starts no service yet")
+
+
+def test_a_database_url_naming_a_directory(tmp_path: Path) -> None:
+    """SQLite cannot open a directory, and aiosqlite printed a thread traceback ("Event loop
+    is closed") under the one line."""
+    config = tmp_path / "pytrs.toml"
+    config.write_text(f'[database]\nurl = "sqlite+aiosqlite:///{tmp_path}"\n')
+    for command in (["inbox", "list"], ["db", "upgrade"]):
+        one_line(cli(*command, "--config", str(config)), 3, "a directory, not an SQLite file")

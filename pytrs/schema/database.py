@@ -128,6 +128,10 @@ def _prepare_sqlite_path(database: str | None, create_missing: bool) -> None:
     if not database or database == ":memory:":
         return
     path = Path(database)
+    if path.is_dir():
+        # SQLite fails to open it, and aiosqlite (0.22) then reports the failure to an event
+        # loop already closed: a thread traceback under the one line. Said here instead.
+        raise DatabaseUnavailable(str(path.absolute()), "a directory, not an SQLite file")
     if create_missing:
         path.parent.mkdir(parents=True, exist_ok=True)
     elif not path.exists():
