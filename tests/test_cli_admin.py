@@ -195,3 +195,13 @@ def test_a_database_url_naming_a_directory(tmp_path: Path) -> None:
     config.write_text(f'[database]\nurl = "sqlite+aiosqlite:///{tmp_path}"\n')
     for command in (["inbox", "list"], ["db", "upgrade"]):
         one_line(cli(*command, "--config", str(config)), 3, "a directory, not an SQLite file")
+
+
+def test_deliver_logs_a_mail_without_message_id(tmp_path: Path) -> None:
+    config = tmp_path / "pytrs.toml"
+    config.write_text(f'[database]\nurl = "sqlite+aiosqlite:///{tmp_path}/pytrs.db"\n')
+    assert cli("db", "upgrade", "--config", str(config)).returncode == 0
+    mail = b"From: a@example.org\r\nTo: support@example.com\r\nSubject: hi\r\n\r\nbody\r\n"
+    stored = cli("deliver", "--config", str(config), stdin=mail)
+    assert stored.returncode == 0, stored.stderr
+    assert b"queued as 1 (no Message-ID)" in stored.stderr, stored.stderr
