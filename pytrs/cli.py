@@ -34,6 +34,7 @@ from pytrs.commands.failures import (
     CommandError,
     StartupRefused,
     explain,
+    is_output_error,
     silence_stdout,
 )
 from pytrs.commands.output import add_json_options
@@ -130,6 +131,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if debug:
             traceback.print_exc()
         failure = explain(exc)
+        if is_output_error(exc):  # else the interpreter's final flush fails once more
+            silence_stdout()
         lines = failure.lines
         if deliver and lines:
             lines[-1] += " (exit 75: the MTA keeps the message and retries)"

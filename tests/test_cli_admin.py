@@ -205,3 +205,17 @@ def test_deliver_logs_a_mail_without_message_id(tmp_path: Path) -> None:
     stored = cli("deliver", "--config", str(config), stdin=mail)
     assert stored.returncode == 0, stored.stderr
     assert b"queued as 1 (no Message-ID)" in stored.stderr, stored.stderr
+
+
+def test_output_that_cannot_be_written(tmp_path: Path) -> None:
+    """`pytrs parse m.eml > /dev/full` was an internal error (70), as if pytrs had a bug."""
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full")
+    mail = tmp_path / "m.eml"
+    mail.write_bytes(b"From: a@example.org\r\nSubject: hi\r\n\r\nbody\r\n")
+    with open("/dev/full", "wb") as full:
+        result = cli(
+            "parse", str(mail), "--config", str(unused_config(tmp_path)), stdout=full.fileno()
+        )
+    err = one_line(result, 2, "cannot write the output: No space left on device")
+    assert len(err.splitlines()) == 1, err
