@@ -219,3 +219,31 @@ def test_output_that_cannot_be_written(tmp_path: Path) -> None:
         )
     err = one_line(result, 2, "cannot write the output: No space left on device")
     assert len(err.splitlines()) == 1, err
+
+
+def test_ctrl_c_with_worker_processes_drains_them(tmp_path: Path) -> None:
+    """Ctrl-C reaches the whole process group: the worker child took its parent's SIGTERM
+    for a second signal and logged "second signal: exiting now" instead of draining."""
+    config = tmp_path / "pytrs.toml"
+    config.write_text(
+        f'[database]\nurl = "sqlite+aiosqlite:///{tmp_path}/pytrs.db"\n'
+        '[smtp]\nlisten = ["127.0.0.1:0"]\n[web]\nlisten = ""\n[postmaster]\nprocesses = 1\n'
+    )
+    assert cli("db", "upgrade", "--config", str(config)).returncode == 0
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTRS_")}
+    env["PYTHONPATH"] = str(ROOT)
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "pytrs", "run", "--config", str(config)],
+        stderr=subprocess.PIPE,
+        env=env,
+        start_new_session=True,
+    )
+    assert daemon.stderr is not None
+    with daemon.stderr:
+        for line in daemon.stderr:  # the child's start is logged to the same stderr
+            if b"pytrs started: 1 postmaster worker" in line:
+                break
+        os.killpg(daemon.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
+        assert daemon.wait(timeout=60) == 0
+        rest = daemon.stderr.read()
+    assert b"second signal" not in rest and rest.count(b"pytrs stopped") == 2, rest
