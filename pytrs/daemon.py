@@ -190,7 +190,7 @@ class Daemon:
         assert self.writer is not None
         loop = asyncio.get_running_loop()
         installed = []
-        signals = (signal.SIGTERM, signal.SIGINT)
+        signals: tuple[signal.Signals, ...] = (signal.SIGTERM, signal.SIGINT)
         if self.notify_stdin:
             # A worker child: Ctrl-C reaches the whole process group, and the parent then
             # sends SIGTERM as well, which the child took for a second signal and exited
