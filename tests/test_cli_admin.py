@@ -247,3 +247,17 @@ def test_ctrl_c_with_worker_processes_drains_them(tmp_path: Path) -> None:
         assert daemon.wait(timeout=60) == 0
         rest = daemon.stderr.read()
     assert b"second signal" not in rest and rest.count(b"pytrs stopped") == 2, rest
+
+
+def test_responses_import_says_where_a_body_file_was_looked_for(tmp_path: Path) -> None:
+    """ "cannot read reply.j2: not found" left the admin guessing relative to what."""
+    responses = tmp_path / "responses.toml"
+    responses.write_text(
+        '[[responses]]\nname = "r"\ntype = "auto reply"\nqueues = ["Support"]\n'
+        'subject = "Re"\nbody_file = "reply.j2"\n'
+    )
+    config = tmp_path / "pytrs.toml"
+    config.write_text(f'[database]\nurl = "sqlite+aiosqlite:///{tmp_path}/pytrs.db"\n')
+    assert cli("db", "upgrade", "--config", str(config)).returncode == 0
+    result = cli("responses", "import", str(responses), "--config", str(config))
+    one_line(result, 1, f"body_file: cannot read reply.j2: not found ({tmp_path}/reply.j2")
