@@ -250,7 +250,7 @@ def test_ctrl_c_with_worker_processes_drains_them(tmp_path: Path) -> None:
 
 
 def test_responses_import_says_where_a_body_file_was_looked_for(tmp_path: Path) -> None:
-    """ "cannot read reply.j2: not found" left the admin guessing relative to what."""
+    """It said "cannot read reply.j2: not found", relative to what left to guess."""
     responses = tmp_path / "responses.toml"
     responses.write_text(
         '[[responses]]\nname = "r"\ntype = "auto reply"\nqueues = ["Support"]\n'
