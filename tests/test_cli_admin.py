@@ -261,3 +261,14 @@ def test_responses_import_says_where_a_body_file_was_looked_for(tmp_path: Path) 
     assert cli("db", "upgrade", "--config", str(config)).returncode == 0
     result = cli("responses", "import", str(responses), "--config", str(config))
     one_line(result, 1, f"body_file: cannot read reply.j2: not found ({tmp_path}/reply.j2")
+
+
+@pytest.mark.skipif(engine_name() != "postgresql", reason="a PostgreSQL database")
+def test_a_missing_postgresql_database_says_what_makes_it(tmp_path: Path) -> None:
+    """The README promised `db upgrade` creates the database; on PostgreSQL it cannot, and
+    "does not exist" alone did not say what does."""
+    url = TEST_DATABASE_URL.rsplit("/", 1)[0] + "/pytrs_admin_no_such_db"
+    config = tmp_path / "pytrs.toml"
+    config.write_text(f'[database]\nurl = "{url}"\n')
+    result = cli("db", "upgrade", "--config", str(config))
+    one_line(result, 3, "does not exist: create it (createdb pytrs_admin_no_such_db)")

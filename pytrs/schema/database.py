@@ -160,7 +160,14 @@ async def probe(db: Database, seconds: float = CONNECT_TIMEOUT_SECONDS) -> None:
     except TimeoutError:
         raise DatabaseUnavailable(location(db), f"no answer within {seconds:.0f} s") from None
     except (OSError, DBAPIError) as exc:
-        raise DatabaseUnavailable(location(db), reason(exc)) from exc
+        why = reason(exc)
+        if getattr(getattr(exc, "orig", None), "sqlstate", None) == _NO_SUCH_DATABASE:
+            # `db upgrade` makes tables, not the database: say what does.
+            why += f": create it (createdb {db.engine.url.database}), then run pytrs db upgrade"
+        raise DatabaseUnavailable(location(db), why) from exc
+
+
+_NO_SUCH_DATABASE = "3D000"  # PostgreSQL's invalid_catalog_name
 
 
 async def _require_schema(db: Database, conn: AsyncConnection) -> None:
