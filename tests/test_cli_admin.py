@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from .conftest import TEST_DATABASE_URL, engine_name
 from .test_cli_errors import ROOT, cli, one_line
@@ -267,7 +268,8 @@ def test_responses_import_says_where_a_body_file_was_looked_for(tmp_path: Path) 
 def test_a_missing_postgresql_database_says_what_makes_it(tmp_path: Path) -> None:
     """The README promised `db upgrade` creates the database; on PostgreSQL it cannot, and
     "does not exist" alone did not say what does."""
-    url = TEST_DATABASE_URL.rsplit("/", 1)[0] + "/pytrs_admin_no_such_db"
+    missing = make_url(TEST_DATABASE_URL).set(database="pytrs_admin_no_such_db")
+    url = missing.render_as_string(hide_password=False)
     config = tmp_path / "pytrs.toml"
     config.write_text(f'[database]\nurl = "{url}"\n')
     result = cli("db", "upgrade", "--config", str(config))
