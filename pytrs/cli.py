@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import sys
 import traceback
@@ -33,6 +34,7 @@ from pytrs.commands.failures import (
     CommandError,
     StartupRefused,
     explain,
+    is_output_error,
     silence_stdout,
 )
 from pytrs.commands.output import add_json_options
@@ -129,6 +131,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if debug:
             traceback.print_exc()
         failure = explain(exc)
+        if is_output_error(exc):  # else the interpreter's final flush fails once more
+            silence_stdout()
         lines = failure.lines
         if deliver and lines:
             lines[-1] += " (exit 75: the MTA keeps the message and retries)"
@@ -149,6 +153,13 @@ def _main(words: list[str]) -> int:
             print(f"pytrs: {line}", file=sys.stderr)
         print("pytrs: config: using the built-in parser limits", file=sys.stderr)
         config = Config()
+    if config.source and _sets_nothing(config) and _writes(args) and not args.defaults:
+        raise CommandError(
+            f"{config.source} sets nothing (an empty file?), so it means the built-in "
+            f"defaults (SQLite var/pytrs.db under {Path.cwd()}): fill it in from "
+            "config/pytrs.example.toml, or give --defaults if that is what you want",
+            EXIT_USAGE,
+        )
     if not config.source and _writes(args) and not args.defaults:
         raise CommandError(
             "no configuration file (none given with --config, $PYTRS_CONFIG is not set and "
@@ -179,6 +190,13 @@ def _main(words: list[str]) -> int:
     return handlers[args.command](config, args)
 
 
+def _sets_nothing(config: Config) -> bool:
+    """A file (and environment) that leave every default as it is: an empty pytrs.toml, a
+    copy that failed. The writing commands treat it as no file at all (they went on and
+    stored mail in ./var/pytrs.db), and `config check` says so."""
+    return dataclasses.replace(config, source="") == Config()
+
+
 def _writes(args: argparse.Namespace) -> bool:
     """Commands that would put mail or a schema into whatever database the defaults name: the
     MTA pipe run from the wrong directory used to create ./var/pytrs.db and store mail there."""
@@ -186,10 +204,21 @@ def _writes(args: argparse.Namespace) -> bool:
     return args.command in ("run", "deliver") or (args.command, action) == ("db", "upgrade")
 
 
+_WORKING_ROLES = ("gateway", "worker", "sender")
+
+
 def _run(config: Config, args: argparse.Namespace) -> int:
     from pytrs.daemon import ROLES, run_daemon
 
     roles = tuple(args.role) if args.role else ROLES
+    if not set(roles) & set(_WORKING_ROLES):
+        # `scheduler` and `web` are reserved for later issues: alone they started a daemon
+        # that logged "pytrs started: nothing" and sat there.
+        raise CommandError(
+            f"run --role {' '.join(roles)}: starts no service yet; choose among "
+            "gateway, worker and sender (or give no --role for all of them)",
+            EXIT_USAGE,
+        )
     try:
         return run_daemon(config, roles, notify_stdin=args.notify_stdin)
     except ConfigError as exc:  # check_startup: the same lines as `pytrs config check`
@@ -199,6 +228,8 @@ def _run(config: Config, args: argparse.Namespace) -> int:
 def _deliver(config: Config, args: argparse.Namespace) -> int:
     from pytrs.gateway.pipe import deliver
 
+    if sys.stdin is None:  # started with stdin closed (`<&-`): Python gives no stream at all
+        raise CommandError("deliver: no standard input (it is closed): the message is read from it")
     raw = sys.stdin.buffer.read()
     return deliver(
         config, raw, queue=args.queue, recipient=args.recipient, sender=args.sender,
@@ -213,6 +244,12 @@ def _config(config: Config, args: argparse.Namespace) -> int:
         check_startup(config)
     except ConfigError as exc:
         raise StartupRefused(exc.errors) from exc
+    if config.source and _sets_nothing(config):
+        print(
+            f"pytrs: config: warning: {config.source} sets nothing: the built-in defaults; "
+            "run, deliver and db upgrade refuse it without --defaults",
+            file=sys.stderr,
+        )
     print(f"configuration OK ({config.source or 'built-in defaults'})")
     return 0
 

@@ -193,7 +193,14 @@ class Daemon:
         assert self.writer is not None
         loop = asyncio.get_running_loop()
         installed = []
-        for signum in (signal.SIGTERM, signal.SIGINT):
+        signals: tuple[signal.Signals, ...] = (signal.SIGTERM, signal.SIGINT)
+        if self.notify_stdin:
+            # A worker child: Ctrl-C reaches the whole process group, and the parent then
+            # sends SIGTERM as well, which the child took for a second signal and exited
+            # without draining. Its parent alone decides when it stops.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signals = (signal.SIGTERM,)
+        for signum in signals:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(signum, self._on_signal)
                 installed.append(signum)

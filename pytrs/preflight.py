@@ -44,6 +44,34 @@ def _loop_secret(config: Config) -> None:
         loop_secret_from_config(out)
 
 
+def _files_read_later(config: Config) -> None:
+    # Password, CA and client-secret files are read at each connection (so that a rotated
+    # credential is picked up without a restart), which let a mistyped path start a daemon
+    # that then retried a FileNotFoundError forever. Whether they open is checked now; their
+    # contents stay the connection's business.
+    named = [(f"outbound.{key}", getattr(config.outbound, key)) for key in _OUTBOUND_FILES]
+    for index, account in enumerate(config.mail_accounts):
+        named += [
+            (f"mail_accounts[{index}].{key}", getattr(account, key)) for key in _ACCOUNT_FILES
+        ]
+    errors = []
+    for key, path in named:
+        if not path:
+            continue
+        try:
+            with open(path, "rb"):
+                pass
+        except OSError as exc:
+            errors.append(f"{key}: cannot read {path}: {exc.strerror or exc}")
+    if errors:
+        raise ConfigError(errors)
+
+
+_OUTBOUND_FILES = ("password_file", "ca_file")
+# Not oauth2_refresh_token_file: it seeds the database once and may be gone afterwards.
+_ACCOUNT_FILES = ("password_file", "ca_file", "oauth2_client_secret_file")
+
+
 def _dns_resolver(config: Config) -> None:
     auth = config.authentication
     DkimVerifier(auth.dns_resolver, auth.dkim_timeout_seconds)
@@ -61,6 +89,7 @@ CHECKS: tuple[Callable[[Config], object], ...] = (
     specs_from_config,  # [[auto_responses]] templates and body files
     notification_templates,  # [agent_mail] templates
     lambda config: DkimSigner.from_config(config.dkim_keys),
+    _files_read_later,  # password, CA and client-secret files
     _dns_resolver,
     _event_loop,
 )

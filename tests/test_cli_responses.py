@@ -134,8 +134,9 @@ async def test_an_invalid_import_names_every_problem_and_changes_nothing(
     assert "response bad-type: colour: unknown key" in errors
     assert "response unknown-queue: queues: unknown queue 'Nowhere'" in errors
     assert await count(db, auto_response) == 0
+    # A file that cannot be read is a mistake on the command line (2), not a refused import.
     missing = pytrs(config, "responses", "import", str(tmp_path / "nothing-here.toml"))
-    assert missing.returncode == 1 and "cannot read" in missing.stderr.decode()
+    assert missing.returncode == 2 and "cannot read" in missing.stderr.decode()
 
 
 async def test_responses_from_the_configuration_are_exported_but_not_importable(

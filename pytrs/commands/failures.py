@@ -9,6 +9,7 @@ words for an operator.
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from typing import NamedTuple
@@ -72,6 +73,10 @@ def explain(exc: BaseException) -> Failure:
             return Failure([str(exc)], EXIT_DATABASE)
         case StartupError():
             return Failure([str(exc)], EXIT_FAILED)
+        case OSError() if is_output_error(exc):
+            # `pytrs inbox list > /dev/full`, a full disk under a redirect: where the output
+            # goes was chosen on the command line, like an --output file.
+            return Failure([f"cannot write the output: {exc.strerror or exc}"], EXIT_USAGE)
         case OSError(filename=str() as name) if name:
             # A file named on the command line (an .eml, an --output path) that will not do.
             return Failure([f"{name}: {exc.strerror or exc}"], EXIT_USAGE)
@@ -81,6 +86,15 @@ def explain(exc: BaseException) -> Failure:
     return Failure(
         [f"internal error: {reason} (run again with --debug for the traceback)"], EXIT_INTERNAL
     )
+
+
+# Errors of writing only: storage and network errors reach commands wrapped by their drivers.
+_WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
+
+
+def is_output_error(exc: BaseException) -> bool:
+    """An error of writing our output (no file named: stdout), not of a file we were given."""
+    return isinstance(exc, OSError) and not exc.filename and exc.errno in _WRITE_ERRNOS
 
 
 def silence_stdout() -> None:

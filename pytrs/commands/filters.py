@@ -13,14 +13,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 
 from pytrs.commands.database import opened
+from pytrs.commands.stdin import read_stdin
+from pytrs.commands.tomlfile import read_toml
 from pytrs.config import Config
 from pytrs.postmaster.dryrun import describe, dry_run
-from pytrs.postmaster.filter_toml import rules_from_toml, rules_to_toml
+from pytrs.postmaster.filter_toml import read_rules, rules_to_toml
 from pytrs.postmaster.filter_values import check_set_values
 from pytrs.postmaster.filters import (
     CompiledRules,
@@ -61,7 +62,7 @@ def run(config: Config, args: argparse.Namespace) -> int:
         else:
             sys.stdout.write(text)
         return 0
-    raw = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
+    raw = read_stdin() if args.file == "-" else Path(args.file).read_bytes()
     lines, problems = asyncio.run(_dry_run(config, raw, args.trusted, args.recipient))
     if problems:
         print(
@@ -96,18 +97,15 @@ async def _check_values(db: Database, rules: Sequence[Rule]) -> list[Problem]:
 
 
 def _import(config: Config, file: str) -> int:
-    try:
-        rules = rules_from_toml(tomllib.loads(Path(file).read_text(encoding="utf-8")))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        print(f"filters: cannot read {file}: {exc}", file=sys.stderr)
-        return 1
-    except RuleError as exc:
-        return _refuse(file, exc.problems)
+    # Malformed rules and those that do not compile are named together, in one answer.
+    rules, problems = read_rules(read_toml(file, "filters"))
+    malformed = bool(problems)
     try:
         CompiledRules.compile(rules)
-        problems: list[Problem] = []
     except RuleError as exc:
-        problems = list(exc.problems)
+        problems += exc.problems
+    if malformed:  # refused whatever the database says; no need to open it
+        return _refuse(file, problems)
 
     async def store() -> list[Problem]:
         async with opened(config) as db:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from pytrs.commands.stdin import read_stdin
 from pytrs.config import Config
 from pytrs.parsers import ParsedMail, parse_mail
 
@@ -42,7 +42,7 @@ def _parse_files(files: Sequence[str], config: Config) -> Iterator[dict[str, Any
     limits = config.parser.limits()
     for name in files:
         try:
-            raw = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
+            raw = read_stdin() if name == "-" else Path(name).read_bytes()
         except OSError as exc:
             yield {"file": name, "error": exc.strerror or str(exc)}
             continue

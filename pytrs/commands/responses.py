@@ -12,10 +12,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-import tomllib
 from pathlib import Path
 
 from pytrs.commands.database import opened
+from pytrs.commands.tomlfile import read_toml
 from pytrs.config import Config
 from pytrs.responders.response_toml import parse_toml, specs_to_toml
 from pytrs.responders.responses import Problem, ResponseError, ResponseSpec
@@ -43,13 +43,9 @@ def run(config: Config, args: argparse.Namespace) -> int:
 
 
 def _import(config: Config, file: str) -> int:
+    specs, problems = parse_toml(read_toml(file, "responses"), relative_to=file)
     try:
-        data = tomllib.loads(Path(file).read_text(encoding="utf-8"))
-        specs, problems = parse_toml(data, relative_to=file)
         report = asyncio.run(_store(config, specs, problems))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        print(f"responses: cannot read {file}: {exc}", file=sys.stderr)
-        return 1
     except ResponseError as exc:
         print(f"responses: {file} not imported, nothing changed:", file=sys.stderr)
         print(str(exc), file=sys.stderr)

@@ -132,26 +132,34 @@ def regex(value: str) -> str | None:
 
 def re2_regex(value: str) -> str | None:
     """A pattern for RE2 (linear time): admin patterns run against untrusted mail."""
-    import re2  # local: only configurations with such patterns pay for the import
-
-    try:
-        re2.compile(value)
-    except re2.error as exc:
-        return f"is not a valid RE2 regular expression: {exc}"
-    return None
+    return _re2_compile(value)[1]
 
 
 def re2_with_group(value: str) -> str | None:
     """A non-empty RE2 pattern whose first group captures the wanted text."""
-    import re2
-
     if not value:
         return "must not be empty"
-    try:
-        pattern = re2.compile(value)
-    except re2.error as exc:
-        return f"is not a valid RE2 regular expression: {exc}"
+    pattern, problem = _re2_compile(value)
+    if problem is not None:
+        return problem
     return None if pattern.groups >= 1 else "needs a capture group: (…) around the number"
+
+
+def _re2_compile(value: str) -> tuple[Any, str | None]:
+    """The compiled pattern, or None and the problem in RE2's words. RE2's own logging is off:
+    it wrote two lines of absl noise to stderr ahead of the one line `config check` gives,
+    and its reason comes as bytes (shown as b'…' before)."""
+    import re2  # local: only configurations with such patterns pay for the import
+
+    options = re2.Options()
+    options.log_errors = False
+    try:
+        return re2.compile(value, options), None
+    except re2.error as exc:
+        reason = exc.args[0] if exc.args else exc
+        if isinstance(reason, bytes):
+            reason = reason.decode("utf-8", "replace")
+        return None, f"is not a valid RE2 regular expression: {reason}"
 
 
 def field_name(value: str) -> str | None:

@@ -80,5 +80,11 @@ def deliver(
     except Exception as exc:  # any failure to store is temporary from the MTA's view
         log.error("deliver: could not store the message, the MTA should retry: %s", reason(exc))
         return EX_TEMPFAIL
-    log.info("deliver: queued as %d (Message-ID %s)", inbox_id, inbox_repo.dedup_key(raw)[0])
+    message_id = inbox_repo.dedup_key(raw)[0]
+    # A mail without one logged "(Message-ID )", which read as a cut-off line.
+    log.info(
+        "deliver: queued as %d (%s)",
+        inbox_id,
+        f"Message-ID {message_id}" if message_id else "no Message-ID",
+    )
     return EX_OK

@@ -8,6 +8,8 @@ worker would make it — except that no ticket number is allocated for a new tic
 
 from __future__ import annotations
 
+import dataclasses
+import secrets
 from dataclasses import dataclass
 
 from pytrs.config import Config
@@ -55,7 +57,7 @@ async def dry_run(
         return DryRun(mail, explained, control, True, None)
     addresses = AddressBook()
     await addresses.reload(db)
-    worker = PostmasterWorker(config, db, addresses)
+    worker = PostmasterWorker(_sends_nothing(config), db, addresses)
     recognition: Recognition = worker.recognition
     item = routing_input(message, mail, control, recognition)
     batch = [Parsed(message, mail, item, control, hits)]
@@ -64,6 +66,17 @@ async def dry_run(
         queues = await ticket_repo.load_queues(conn)
     [plan] = plan_batch(batch, lookup.known, queues, worker.numbers, worker.policy())
     return DryRun(mail, explained, control, False, plan.decision)
+
+
+def _sends_nothing(config: Config) -> Config:
+    """`config` with a throwaway loop-marker key when it names none. A dry run never uses the
+    worker's responder; without a key the worker warned "sends no mail" on every `filters
+    test` (the daemon's key is in the database, and a dry run must not write one there)."""
+    out = config.outbound
+    if out.loop_secret or out.loop_secret_file:
+        return config
+    throwaway = dataclasses.replace(out, loop_secret=secrets.token_urlsafe(32))
+    return dataclasses.replace(config, outbound=throwaway)
 
 
 def describe(run: DryRun) -> list[str]:

@@ -15,6 +15,15 @@ from pytrs.postmaster.filters import MatchRow, Problem, Rule, RuleError, SetRow
 
 def rules_from_toml(data: Mapping[str, Any]) -> list[Rule]:
     """Rules from parsed `[[filters]]` TOML (SPEC S3); raises RuleError listing all problems."""
+    rules, problems = read_rules(data)
+    if problems:
+        raise RuleError(problems)
+    return rules
+
+
+def read_rules(data: Mapping[str, Any]) -> tuple[list[Rule], list[Problem]]:
+    """The well-formed rules of parsed `[[filters]]` TOML and the problems of the others, so
+    that an import can also compile the well-formed ones and name every problem at once."""
     problems: list[Problem] = []
     for key in data:
         if key != "filters":
@@ -24,9 +33,7 @@ def rules_from_toml(data: Mapping[str, Any]) -> list[Rule]:
         problems.append(Problem("(file)", "filters", "must be an array of tables [[filters]]"))
         tables = []
     rules = [_rule_from_table(t, i, problems) for i, t in enumerate(tables)]
-    if problems:
-        raise RuleError(problems)
-    return [r for r in rules if r is not None]
+    return [r for r in rules if r is not None], problems
 
 
 _RULE_KEYS = {"name", "stop", "match", "set"}
@@ -40,6 +47,7 @@ def _rule_from_table(table: Any, index: int, problems: list[Problem]) -> Rule | 
         return None
     name = table.get("name")
     label = name if isinstance(name, str) and name else f"#{index + 1}"
+    before = len(problems)
     _check_keys(table, _RULE_KEYS, label, "", problems)
     if not isinstance(name, str):
         problems.append(Problem(label, "name", "required, a string"))
@@ -54,6 +62,8 @@ def _rule_from_table(table: Any, index: int, problems: list[Problem]) -> Rule | 
         SetRow(str(r.get("header", "")), str(r.get("value", "")))
         for r in _rows(table, "set", _SET_KEYS, label, problems)
     ]
+    if len(problems) > before:  # compiling it would only repeat what is wrong with it
+        return None
     return Rule(label, tuple(match), tuple(sets), stop is True)
 
 

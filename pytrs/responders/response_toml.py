@@ -126,10 +126,11 @@ def _toml_body(
         problems.append(Problem(label, "body", "set either body or body_file"))
     if body or not body_file:
         return body, TEXT_PLAIN
-    found = next((p for p in template_paths(body_file, relative_to) if p.is_file()), None)
+    tried = template_paths(body_file, relative_to)
+    found = next((p for p in tried if p.is_file()), None)
     try:
-        if found is None:
-            raise OSError("not found")
+        if found is None:  # named with the places looked in, as [[auto_responses]] does
+            raise OSError(f"not found ({', '.join(map(str, tried))})")
         return found.read_text(encoding="utf-8"), content_type_of(body_file)
     except (OSError, UnicodeDecodeError) as exc:
         problems.append(Problem(label, "body_file", f"cannot read {body_file}: {exc}"))

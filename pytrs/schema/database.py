@@ -131,6 +131,10 @@ def _prepare_sqlite_path(database: str | None, create_missing: bool) -> None:
     if not database or database == ":memory:":
         return
     path = Path(database)
+    if path.is_dir():
+        # SQLite fails to open it, and aiosqlite (0.22) then reports the failure to an event
+        # loop already closed: a thread traceback under the one line. Said here instead.
+        raise DatabaseUnavailable(str(path.absolute()), "a directory, not an SQLite file")
     if create_missing:
         path.parent.mkdir(parents=True, exist_ok=True)
     elif not path.exists():
@@ -154,10 +158,32 @@ async def probe(db: Database, seconds: float = CONNECT_TIMEOUT_SECONDS) -> None:
     try:
         async with asyncio.timeout(seconds), db.connect() as conn:
             await conn.execute(text("SELECT 1"))
+            if db.is_postgresql:
+                await _require_schema(db, conn)
     except TimeoutError:
         raise DatabaseUnavailable(location(db), f"no answer within {seconds:.0f} s") from None
     except (OSError, DBAPIError) as exc:
-        raise DatabaseUnavailable(location(db), reason(exc)) from exc
+        why = reason(exc)
+        if getattr(getattr(exc, "orig", None), "sqlstate", None) == _NO_SUCH_DATABASE:
+            # `db upgrade` makes tables, not the database: say what does.
+            why += f": create it (createdb {db.engine.url.database}), then run pytrs db upgrade"
+        raise DatabaseUnavailable(location(db), why) from exc
+
+
+_NO_SUCH_DATABASE = "3D000"  # PostgreSQL's invalid_catalog_name
+
+
+async def _require_schema(db: Database, conn: AsyncConnection) -> None:
+    # A [database] schema that does not exist leaves PostgreSQL with no schema to work in:
+    # reads then looked like a database never upgraded, and `db upgrade` failed on its
+    # first CREATE TABLE with an internal error.
+    if (await conn.execute(text("SELECT current_schema()"))).scalar() is None:
+        path = (await conn.execute(text("SHOW search_path"))).scalar()
+        raise DatabaseUnavailable(
+            location(db),
+            f"no schema of search_path {path!r} exists: create it (CREATE SCHEMA) "
+            "or fix [database] schema",
+        )
 
 
 def reason(exc: BaseException) -> str:
