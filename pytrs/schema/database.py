@@ -233,16 +233,16 @@ def _install_sqlite_hooks(engine: AsyncEngine) -> None:
 
 
 def _binds_big_blob(parameters: Any, executemany: bool) -> bool:
-    # One row of values or (executemany, and with insertmanyvalues not always) several; a
-    # row is a tuple, or a dict with named parameters.
+    # One row of values, or several under executemany; a row is a tuple, or a dict with named
+    # parameters. The driver binds an executemany a row at a time, so the statement keeps the
+    # last row's values only: what counts is the biggest row, not the sum of the rows.
     rows = parameters if executemany else [parameters]
-    total = 0
     for row in rows:
         values = row.values() if isinstance(row, dict) else row
         if not isinstance(values, Iterable) or isinstance(values, str | bytes):
             values = (values,)
-        total += sum(len(v) for v in values if isinstance(v, bytes | bytearray | memoryview))
-        if total > BIG_BLOB_BYTES:
+        size = sum(len(v) for v in values if isinstance(v, bytes | bytearray | memoryview))
+        if size > BIG_BLOB_BYTES:
             return True
     return False
 

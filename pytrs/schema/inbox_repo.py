@@ -155,24 +155,22 @@ async def store(conn: AsyncConnection, items: Sequence[InboxItem]) -> list[int]:
         rows.append(storable.row(inbox, values))
     if not rows:
         return []
-    key_columns = (inbox.c.source, inbox.c.recipient, inbox.c.dedup_key)
-    inserted = await conn.execute(
-        _insert_ignoring_duplicates(conn).returning(inbox.c.id, *key_columns), rows
-    )
-    ids = {(r.source, r.recipient, r.dedup_key): int(r.id) for r in inserted}
-    missing = {r["dedup_key"] for r in rows if _key(r) not in ids}
-    if missing:
-        # A re-delivery inserts nothing and returns nothing, yet its sender is told the id of
-        # the row that holds the mail: read those back by the unique key.
-        found = await conn.execute(
-            select(inbox.c.id, *key_columns).where(inbox.c.dedup_key.in_(missing))
+    # executemany, not one multi-row INSERT … RETURNING: SQLite binds a row at a time, and a
+    # cached statement keeps only its last row's values, not the whole batch's mail.
+    await conn.execute(_insert_ignoring_duplicates(conn), rows)
+    return await _ids_of(conn, rows)
+
+
+async def _ids_of(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> list[int]:
+    # Read back by the unique key: a re-delivery inserts nothing, yet its sender is told the
+    # id of the row that holds the mail.
+    found = await conn.execute(
+        select(inbox.c.id, inbox.c.source, inbox.c.recipient, inbox.c.dedup_key).where(
+            inbox.c.dedup_key.in_({r["dedup_key"] for r in rows})
         )
-        ids.update({(r.source, r.recipient, r.dedup_key): int(r.id) for r in found})
-    return [ids[_key(r)] for r in rows]
-
-
-def _key(row: dict[str, Any]) -> tuple[str, str, str]:
-    return row["source"], row["recipient"], row["dedup_key"]
+    )
+    ids = {(r.source, r.recipient, r.dedup_key): int(r.id) for r in found}
+    return [ids[(r["source"], r["recipient"], r["dedup_key"])] for r in rows]
 
 
 def process_identity() -> str:
