@@ -101,21 +101,29 @@ def subprocess_closed_stdin(*args: str) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(command, capture_output=True, env=env, timeout=60, check=False)
 
 
-def test_ctrl_c_stops_the_daemon_cleanly(tmp_path: Path) -> None:
-    """The README's table said 130 for Ctrl-C; `run` drains and exits 0, as on SIGTERM."""
+def start_daemon_process(
+    tmp_path: Path, extra: str = "", *, new_session: bool = False
+) -> subprocess.Popen[bytes]:
+    """`pytrs run` on an upgraded SQLite database under `tmp_path`, its stderr piped."""
     config = tmp_path / "pytrs.toml"
     config.write_text(
         f'[database]\nurl = "sqlite+aiosqlite:///{tmp_path}/pytrs.db"\n'
-        '[smtp]\nlisten = ["127.0.0.1:0"]\n[web]\nlisten = ""\n'
+        '[smtp]\nlisten = ["127.0.0.1:0"]\n[web]\nlisten = ""\n' + extra
     )
     assert cli("db", "upgrade", "--config", str(config)).returncode == 0
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTRS_")}
     env["PYTHONPATH"] = str(ROOT)
-    daemon = subprocess.Popen(
+    return subprocess.Popen(
         [sys.executable, "-m", "pytrs", "run", "--config", str(config)],
         stderr=subprocess.PIPE,
         env=env,
+        start_new_session=new_session,
     )
+
+
+def test_ctrl_c_stops_the_daemon_cleanly(tmp_path: Path) -> None:
+    """The README's table said 130 for Ctrl-C; `run` drains and exits 0, as on SIGTERM."""
+    daemon = start_daemon_process(tmp_path)
     assert daemon.stderr is not None
     for line in daemon.stderr:  # wait until it has started
         if b"pytrs started" in line:
@@ -225,20 +233,7 @@ def test_output_that_cannot_be_written(tmp_path: Path) -> None:
 def test_ctrl_c_with_worker_processes_drains_them(tmp_path: Path) -> None:
     """Ctrl-C reaches the whole process group: the worker child took its parent's SIGTERM
     for a second signal and logged "second signal: exiting now" instead of draining."""
-    config = tmp_path / "pytrs.toml"
-    config.write_text(
-        f'[database]\nurl = "sqlite+aiosqlite:///{tmp_path}/pytrs.db"\n'
-        '[smtp]\nlisten = ["127.0.0.1:0"]\n[web]\nlisten = ""\n[postmaster]\nprocesses = 1\n'
-    )
-    assert cli("db", "upgrade", "--config", str(config)).returncode == 0
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTRS_")}
-    env["PYTHONPATH"] = str(ROOT)
-    daemon = subprocess.Popen(
-        [sys.executable, "-m", "pytrs", "run", "--config", str(config)],
-        stderr=subprocess.PIPE,
-        env=env,
-        start_new_session=True,
-    )
+    daemon = start_daemon_process(tmp_path, "[postmaster]\nprocesses = 1\n", new_session=True)
     assert daemon.stderr is not None
     with daemon.stderr:
         for line in daemon.stderr:  # the child's start is logged to the same stderr
