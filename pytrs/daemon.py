@@ -29,11 +29,11 @@ from pytrs.gateway.inbox_writer import InboxWriter
 from pytrs.gateway.smtp import IngressHandler, start_server
 from pytrs.postmaster.worker import PostmasterWorker
 from pytrs.preflight import check_startup
+from pytrs.provisioning import provision
 from pytrs.responders.dkim import DkimSigner
 from pytrs.responders.sender import OutboxSender
 from pytrs.schema import inbox_repo, migrate
 from pytrs.schema.database import Database, create_database, probe
-from pytrs.schema.provision import provision
 from pytrs.schema.system_data import with_runtime_secrets
 from pytrs.worker_processes import WorkerProcesses, follow_parent
 

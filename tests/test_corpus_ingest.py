@@ -14,9 +14,9 @@ from sqlalchemy import text
 
 from pytrs.gateway.addresses import AddressBook
 from pytrs.postmaster.worker import PostmasterWorker
+from pytrs.provisioning import provision
 from pytrs.schema import inbox_repo
 from pytrs.schema.inbox_repo import InboxItem
-from pytrs.schema.provision import provision
 
 from .helpers import inbox_states, tickets
 

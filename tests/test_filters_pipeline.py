@@ -10,12 +10,12 @@ from typing import Any
 from sqlalchemy import text
 
 from pytrs.gateway.addresses import AddressBook
+from pytrs.postmaster.filter_rules import replace_rules
 from pytrs.postmaster.filters import MatchRow, Rule, SetRow
 from pytrs.postmaster.worker import PostmasterWorker
+from pytrs.provisioning import provision
 from pytrs.schema import inbox_repo
-from pytrs.schema.filter_repo import replace_rules
 from pytrs.schema.inbox_repo import InboxItem
-from pytrs.schema.provision import provision
 
 from .helpers import inbox_states, make_mail, tickets
 

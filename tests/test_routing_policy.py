@@ -18,13 +18,13 @@ from sqlalchemy import text
 
 from pytrs.config import Config
 from pytrs.gateway.addresses import AddressBook
+from pytrs.postmaster.filter_rules import replace_rules
 from pytrs.postmaster.filters import MatchRow, Rule, SetRow
 from pytrs.postmaster.worker import PostmasterWorker
+from pytrs.provisioning import provision
 from pytrs.schema import inbox_repo, seed
 from pytrs.schema.database import Database
-from pytrs.schema.filter_repo import replace_rules
 from pytrs.schema.inbox_repo import InboxItem
-from pytrs.schema.provision import provision
 
 from .conftest import make_config
 from .helpers import articles, history, inbox_states, make_mail, tickets, unique_id

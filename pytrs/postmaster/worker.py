@@ -28,6 +28,7 @@ from pytrs.parsers import parse_mail
 from pytrs.postmaster.agents import identify_agents
 from pytrs.postmaster.apply import ApplyContext, Planned, apply_batch
 from pytrs.postmaster.changes import Lookups
+from pytrs.postmaster.filter_rules import NO_RULES, current_rules
 from pytrs.postmaster.planning import (
     Parsed,
     Recognition,
@@ -44,11 +45,12 @@ from pytrs.postmaster.respond import Responder
 from pytrs.responders.authenticity import AgentAuthenticator
 from pytrs.responders.loop_protection import LoopPolicy
 from pytrs.responders.responses import ResponseTable
+from pytrs.responders.stored_responses import current_responses
 from pytrs.routing.decision import Action, Known, Policy
 from pytrs.routing.external import ExternalRule
 from pytrs.routing.subject import CleanOptions
 from pytrs.routing.ticket_number import TicketNumberGenerator, make_generator
-from pytrs.schema import filter_repo, inbox_repo, known_repo, response_repo, seed, ticket_repo
+from pytrs.schema import inbox_repo, known_repo, seed, ticket_repo
 from pytrs.schema.database import Database, utcnow
 from pytrs.schema.inbox_repo import ClaimedMessage
 from pytrs.schema.ticket_repo import QueueInfo
@@ -95,7 +97,7 @@ class PostmasterWorker:
         self.lease = timedelta(seconds=pm.lease_seconds)
         self.poll_interval = pm.poll_interval_seconds
         self.limits = config.parser.limits()
-        self.rules = filter_repo.NO_RULES
+        self.rules = NO_RULES
         tc = config.ticket
         self.numbers: TicketNumberGenerator = make_generator(
             tc.number_generator, tc.system_id, tc.hook, tc.check_system_id, tc.min_counter_size
@@ -225,7 +227,7 @@ class PostmasterWorker:
         self._full = size * 2 >= self.batch_max_bytes
         # What the daemon caches may have changed meanwhile (an import, another daemon's start):
         # one cheap query each tells, and only a change reloads.
-        self.rules = await filter_repo.current_rules(self.db, self.rules)
+        self.rules = await current_rules(self.db, self.rules)
         await self.addresses.refresh(self.db)
         parsed, failed = await self._parse_all(claimed)
         for message, error in failed:
@@ -326,7 +328,7 @@ class PostmasterWorker:
         """Auto-responses, relayed agent answers and notifications, in this transaction."""
         if self.responder is None or not planned:
             return 0
-        self.responses = await response_repo.current_responses(conn, self.responses)
+        self.responses = await current_responses(conn, self.responses)
         addresses = self.addresses.queues_by_address
         if self._loop_policy is None or self._loop_policy[0] is not addresses:
             # Rebuilt only when the address book was reloaded (it is replaced as a whole).
