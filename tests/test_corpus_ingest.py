@@ -16,7 +16,7 @@ from pytrs.gateway.addresses import AddressBook
 from pytrs.postmaster.worker import PostmasterWorker
 from pytrs.provisioning import provision
 from pytrs.schema import inbox_repo
-from pytrs.schema.inbox_repo import InboxItem
+from pytrs.vocabulary.inbox import InboxItem
 
 from .helpers import inbox_states, tickets
 

@@ -15,7 +15,7 @@ from pytrs.postmaster.filters import MatchRow, Rule, SetRow
 from pytrs.postmaster.worker import PostmasterWorker
 from pytrs.provisioning import provision
 from pytrs.schema import inbox_repo
-from pytrs.schema.inbox_repo import InboxItem
+from pytrs.vocabulary.inbox import InboxItem
 
 from .helpers import inbox_states, make_mail, tickets
 
