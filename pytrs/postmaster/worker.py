@@ -25,36 +25,31 @@ from pytrs.authentication.authenticity import AgentAuthenticator
 from pytrs.big_messages import BIG_MESSAGE_BYTES, BigMessageSlots
 from pytrs.config import Config
 from pytrs.gateway.addresses import AddressBook
-from pytrs.parsers import parse_mail
 from pytrs.postmaster.agents import identify_agents
 from pytrs.postmaster.apply import ApplyContext, Planned, apply_batch
 from pytrs.postmaster.changes import Lookups
 from pytrs.postmaster.filter_rules import NO_RULES, current_rules
 from pytrs.postmaster.planning import (
     Parsed,
-    Recognition,
-    control_headers,
     is_ignored,
     lookup_keys,
     name_placeholders,
     plan_batch,
-    routing_input,
     split_waiting,
     unresolved_references,
 )
 from pytrs.postmaster.respond import Responder
+from pytrs.postmaster.routing_setup import RoutingSetup
 from pytrs.responders.loop_protection import LoopPolicy
 from pytrs.responders.responses import ResponseTable
 from pytrs.responders.stored_responses import current_responses
 from pytrs.routing.decision import Action, Policy
-from pytrs.routing.external import ExternalRule
 from pytrs.routing.subject import CleanOptions
-from pytrs.routing.ticket_number import TicketNumberGenerator, make_generator
+from pytrs.routing.ticket_number import TicketNumberGenerator
 from pytrs.schema import inbox_repo, known_repo, ticket_repo
 from pytrs.schema.database import Database, utcnow
 from pytrs.schema.inbox_repo import ClaimedMessage
 from pytrs.schema.ticket_repo import QueueInfo
-from pytrs.vocabulary import znuny
 from pytrs.vocabulary.known import Known
 
 log = logging.getLogger(__name__)
@@ -98,17 +93,11 @@ class PostmasterWorker:
         self.backoff = timedelta(seconds=pm.retry_backoff_seconds)
         self.lease = timedelta(seconds=pm.lease_seconds)
         self.poll_interval = pm.poll_interval_seconds
-        self.limits = config.parser.limits()
         self.rules = NO_RULES
+        # Shared with the dry run (`pytrs filters test`), which decides as this worker would.
+        self.routing = RoutingSetup.from_config(config)
+        self.numbers: TicketNumberGenerator = self.routing.numbers
         tc = config.ticket
-        self.numbers: TicketNumberGenerator = make_generator(
-            tc.number_generator, tc.system_id, tc.hook, tc.check_system_id, tc.min_counter_size
-        )
-        self.recognition = Recognition(
-            self.numbers, pm.followup_check_body, pm.followup_check_attachments,
-            tuple(ExternalRule.compile(rule) for rule in config.external_ticket_numbers),
-            config.agent_mail.comment_tag,
-        )  # fmt: skip
         self.clean = CleanOptions(
             re_prefixes=tc.subject_re, fwd_prefixes=tc.subject_fwd, size=tc.subject_size
         )
@@ -267,10 +256,7 @@ class PostmasterWorker:
             bad: list[tuple[ClaimedMessage, str]] = []
             for message in claimed:
                 try:
-                    mail = parse_mail(message.raw, self.limits)
-                    control, hits = control_headers(message, mail, self.rules.compiled)
-                    item = routing_input(message, mail, control, self.recognition)
-                    ok.append(Parsed(message, mail, item, control, hits))
+                    ok.append(self.routing.prepare(message, self.rules.compiled))
                 except Exception as exc:
                     bad.append((message, describe(exc)))
             return ok, bad
@@ -280,12 +266,7 @@ class PostmasterWorker:
         return work()
 
     def policy(self) -> Policy:
-        pm = self.config.postmaster
-        return Policy(
-            self.addresses.queues_by_address, pm.default_queue, frozenset(znuny.STATE_IDS),
-            pm.unknown_sender_followup, pm.bounce_as_followup, pm.followup_state,
-            pm.followup_state_closed, pm.same_mail_other_queue,
-        )  # fmt: skip
+        return self.routing.policy(self.addresses.queues_by_address)
 
     async def _process(self, batch: list[Parsed]) -> None:
         wanted = lookup_keys(batch, self.numbers)
