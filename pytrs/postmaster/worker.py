@@ -366,11 +366,8 @@ class PostmasterWorker:
                 )
         name_placeholders(planned)
 
-    async def _allocate(self, conn: object, scope: str, count: int) -> int:
-        if self.db.is_postgresql:
-            # Its own short transaction: the counter row lock is not held during the batch.
-            return await ticket_repo.allocate_counter_committed(self.db, scope, count)
-        return await ticket_repo.allocate_counter(conn, scope, count)  # type: ignore[arg-type]
+    async def _allocate(self, conn: AsyncConnection, scope: str, count: int) -> int:
+        return await ticket_repo.allocate_counter_for(self.db, conn, scope, count)
 
     async def _fail(self, message: ClaimedMessage, error: str) -> None:
         state = await inbox_repo.record_failure(
