@@ -22,7 +22,6 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pytrs.authentication.authenticity import AgentAuthenticator
-from pytrs.big_messages import BIG_MESSAGE_BYTES, BigMessageSlots
 from pytrs.config import Config
 from pytrs.gateway.addresses import AddressBook
 from pytrs.postmaster.agents import identify_agents
@@ -46,6 +45,8 @@ from pytrs.responders.stored_responses import current_responses
 from pytrs.routing.decision import Action, Policy
 from pytrs.routing.subject import CleanOptions
 from pytrs.routing.ticket_number import TicketNumberGenerator
+from pytrs.runtime.big_messages import BIG_MESSAGE_BYTES, BigMessageSlots
+from pytrs.runtime.waiting import wait_for_event
 from pytrs.schema import inbox_repo, known_repo, ticket_repo
 from pytrs.schema.database import Database, utcnow
 from pytrs.schema.inbox_repo import ClaimedMessage
@@ -162,11 +163,7 @@ class PostmasterWorker:
         if self._arrived >= self.batch_size:
             return
         self._batch_ready.clear()
-        try:
-            async with asyncio.timeout(self.gather_seconds):
-                await self._batch_ready.wait()
-        except TimeoutError:
-            pass
+        await wait_for_event(self._batch_ready, self.gather_seconds)
 
     async def drain(self, patience: float = 2.0) -> int:
         """Process until nothing is due, waiting up to `patience` seconds for rows due soon
@@ -185,11 +182,7 @@ class PostmasterWorker:
 
     async def _sleep(self, seconds: float) -> None:
         self.wakeup.clear()
-        try:
-            async with asyncio.timeout(seconds):
-                await self.wakeup.wait()
-        except TimeoutError:
-            pass
+        await wait_for_event(self.wakeup, seconds)
 
     async def run_once(self) -> int:
         """Claim and process one batch; returns the number of rows claimed."""
