@@ -45,9 +45,9 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from pytrs.config import Config
-from pytrs.gateway.smarthost import Smarthost
+from pytrs.gateway.smarthost import NO_REPLY, Reply, Smarthost
 from pytrs.outbound import delivery
-from pytrs.outbound.delivery import NO_REPLY, Reply, RetryPolicy
+from pytrs.outbound.delivery import RetryPolicy
 from pytrs.outbound.dkim import DkimSigner
 from pytrs.runtime.waiting import wait_for_event
 from pytrs.schema import outbox_repo
