@@ -15,9 +15,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from pytrs.schema.database import Database
+from pytrs.schema.database import Database, for_update
 from pytrs.schema.tables import outbox
 
 from ..conftest import make_config, wait_until
@@ -96,10 +96,20 @@ async def _tell(senders: asyncio.subprocess.Process, command: str) -> None:
 
 
 async def _sent(db: Database) -> set[str]:
-    async with db.connect() as conn:
-        found = await conn.execute(select(outbox.c.message_id).where(outbox.c.state == "sent"))
-        return set(found.scalars())
+    """The Message-IDs recorded as sent, once no transaction of a killed sender is in flight.
+
+    On PostgreSQL a sender killed right after it sent COMMIT still has that commit carried out
+    by its server process, which may happen a moment after the kill, so a plain read could
+    count a recorded mail as exposed. Reading every row FOR UPDATE waits for a transaction that
+    holds any of them (a settle or a claim) to end; SQLite finishes a commit in the process.
+    """
+    async with db.transaction() as conn:
+        query = for_update(conn, select(outbox.c.message_id, outbox.c.state))
+        return {message_id for message_id, state in await conn.execute(query) if state == "sent"}
 
 
 async def _all_sent(db: Database) -> bool:
-    return len(await _sent(db)) == MAILS
+    # A plain read: this polls while a live sender works, whose claims must not be blocked.
+    async with db.connect() as conn:
+        query = select(func.count()).select_from(outbox).where(outbox.c.state == "sent")
+        return (await conn.execute(query)).scalar_one() == MAILS
