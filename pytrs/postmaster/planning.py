@@ -10,7 +10,6 @@ under placeholder ids (the negative inbox id) until the batch is written.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 
 from pytrs.authentication.authenticity import Verdict
@@ -22,7 +21,7 @@ from pytrs.postmaster.filters import CompiledRules, RuleHit
 from pytrs.routing.decision import DISPATCH_HEADERS, Action, Policy, RoutingInput, decide
 from pytrs.routing.external import ExternalNumber, ExternalRule, recognise
 from pytrs.routing.ticket_number import TicketNumberGenerator
-from pytrs.schema.inbox_repo import ClaimedMessage, stored_message_id
+from pytrs.schema.inbox_repo import ClaimedMessage, InFlight, stored_message_id
 from pytrs.schema.known_repo import Wanted
 from pytrs.schema.ticket_repo import QueueInfo
 from pytrs.vocabulary.known import Known, SameMail, TicketRef, fingerprint
@@ -190,40 +189,33 @@ def lookup_keys(batch: list[Parsed], numbers: TicketNumberGenerator) -> Wanted:
     )  # fmt: skip
 
 
-def unresolved_references(batch: list[Parsed], known: Known) -> set[str]:
-    """Message-IDs the batch refers to that are neither stored articles nor in the batch."""
+def outside_references(batch: list[Parsed]) -> set[str]:
+    """Message-IDs the batch refers to that are not mail of the batch itself."""
     in_batch = {p.mail.message_id for p in batch}
-    return {
-        ref
-        for p in batch
-        for ref in p.item.references
-        if ref not in known.by_message_id and ref not in in_batch
-    }
+    return {ref for p in batch for ref in p.item.references if ref not in in_batch}
 
 
 def split_waiting(
-    batch: list[Parsed],
-    known: Known,
-    pending: Collection[str],
-    numbers: TicketNumberGenerator,
-    earlier_copies: Mapping[str, int] | None = None,
+    batch: list[Parsed], known: Known, in_flight: InFlight, numbers: TicketNumberGenerator
 ) -> tuple[list[Parsed], list[Parsed]]:
-    """(route now, wait): mail whose parent, or an earlier copy of itself, is still pending.
+    """(route now, wait): mail whose parent, or an earlier copy of itself, is still in flight.
 
     With several workers a reply can be routed while its parent is uncommitted in another
     worker's batch; it would become a ticket of its own. It waits a moment instead (without
-    counting an attempt), unless its subject already names a known ticket. Likewise a second
-    copy of one mail (sent to two system addresses) waits for the first copy's outcome.
+    counting an attempt), unless its subject already names a known ticket or the parent's
+    article became visible after `in_flight` was read (its batch committed meanwhile).
+    Likewise a second copy of one mail (sent to two system addresses) waits for the first
+    copy's outcome.
     """
-    earlier_copies = earlier_copies or {}
     keep: list[Parsed] = []
     wait: list[Parsed] = []
     for p in batch:
         has_number = (tn := numbers.find(p.item.subject)) and tn in known.by_tn
         waits = not has_number and any(
-            stored_message_id(ref) in pending for ref in p.item.references
+            ref not in known.by_message_id and stored_message_id(ref) in in_flight.message_ids
+            for ref in p.item.references
         )
-        first_copy = earlier_copies.get(p.claimed.dedup_key)
+        first_copy = in_flight.first_copies.get(p.claimed.dedup_key)
         waits = waits or (first_copy is not None and first_copy < p.claimed.id)
         (wait if waits else keep).append(p)
     return keep, wait

@@ -33,9 +33,9 @@ from pytrs.postmaster.planning import (
     is_ignored,
     lookup_keys,
     name_placeholders,
+    outside_references,
     plan_batch,
     split_waiting,
-    unresolved_references,
 )
 from pytrs.postmaster.respond import Responder
 from pytrs.postmaster.routing_setup import RoutingSetup
@@ -51,7 +51,6 @@ from pytrs.schema import inbox_repo, known_repo, ticket_repo
 from pytrs.schema.database import Database, utcnow
 from pytrs.schema.inbox_repo import ClaimedMessage
 from pytrs.schema.ticket_repo import QueueInfo
-from pytrs.vocabulary.known import Known
 
 log = logging.getLogger(__name__)
 
@@ -275,9 +274,11 @@ class PostmasterWorker:
                 batch = [p for p in batch if not is_ignored(p.control)]
             if not batch:
                 return
+            # Before the stored articles and copies: see `inbox_repo.in_flight`.
+            in_flight = await self._in_flight(conn, batch)
             lookup = await known_repo.load_known(conn, wanted)
             known = lookup.known
-            batch, waiting = await self._hold_back(conn, batch, known)
+            batch, waiting = split_waiting(batch, known, in_flight, self.numbers)
             queues = await ticket_repo.load_queues(conn)
             customers = await ticket_repo.find_customers(conn, senders)
             planned = plan_batch(batch, known, queues, self.numbers, self.policy())
@@ -315,19 +316,15 @@ class PostmasterWorker:
     async def _identify_agents(self, parsed: list[Parsed]) -> None:
         await identify_agents(self.db, self.authenticator, self.numbers, parsed)
 
-    async def _hold_back(
-        self, conn: AsyncConnection, batch: list[Parsed], known: Known
-    ) -> tuple[list[Parsed], list[Parsed]]:
-        """Split off mail whose parent, or an earlier copy of itself, is still in the inbox
-        (being processed elsewhere)."""
-        ids = [p.claimed.id for p in batch]
-        unresolved = unresolved_references(batch, known)
-        pending = await inbox_repo.pending_among(conn, unresolved, ids) if unresolved else set()
-        keys = {p.claimed.dedup_key for p in batch if p.claimed.dedup_key}
-        copies = await inbox_repo.earlier_copies_pending(conn, keys, ids)
-        if not pending and not copies:
-            return batch, []
-        return split_waiting(batch, known, pending, self.numbers, copies)
+    async def _in_flight(self, conn: AsyncConnection, batch: list[Parsed]) -> inbox_repo.InFlight:
+        """Parents and earlier copies of the batch's mail still in the inbox (being processed
+        elsewhere)."""
+        return await inbox_repo.in_flight(
+            conn,
+            message_ids=outside_references(batch),
+            keys={p.claimed.dedup_key for p in batch if p.claimed.dedup_key},
+            exclude=[p.claimed.id for p in batch],
+        )
 
     async def _assign_numbers(self, conn: AsyncConnection, planned: list[Planned]) -> None:
         new = [p for p in planned if p.decision.action is Action.NEW_TICKET]

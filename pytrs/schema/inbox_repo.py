@@ -15,11 +15,11 @@ import re
 import secrets
 import socket
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, func, select, update
+from sqlalchemy import and_, bindparam, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pytrs.schema import storable
@@ -319,40 +319,49 @@ async def mark_processed(
     )
 
 
-async def pending_among(
-    conn: AsyncConnection, message_ids: Collection[str], exclude: Collection[int]
-) -> set[str]:
-    """Which of `message_ids` are still pending in the inbox (outside `exclude`)."""
-    if not message_ids:
-        return set()
-    query = select(inbox.c.message_id).where(
-        inbox.c.message_id.in_([stored_message_id(m) for m in message_ids]),
-        inbox.c.state == PENDING,
-        inbox.c.id.not_in(list(exclude)),
-    )
-    return set((await conn.execute(query)).scalars())
+@dataclass(frozen=True, slots=True)
+class InFlight:
+    """What a batch depends on that is still in the inbox, pending or claimed by another
+    worker and not committed yet: referenced Message-IDs (as the column holds them) and, per
+    dedup key, the lowest id of a copy of the same mail."""
+
+    message_ids: frozenset[str] = frozenset()
+    first_copies: dict[str, int] = field(default_factory=dict)
 
 
-async def earlier_copies_pending(
-    conn: AsyncConnection, keys: Collection[str], exclude: Collection[int]
-) -> dict[str, int]:
-    """For each dedup key, the lowest id of a still pending row outside `exclude`.
+async def in_flight(
+    conn: AsyncConnection, *, message_ids: Collection[str], keys: Collection[str],
+    exclude: Collection[int],
+) -> InFlight:  # fmt: skip
+    """Which of `message_ids` and `keys` belong to pending rows outside `exclude` (the batch),
+    in one query.
 
-    One mail delivered to several system addresses is several inbox rows with one dedup key;
-    the lowest id is routed first, and later copies wait for it (see `routing._same_mail`).
+    Read it before the batch looks up stored articles and copies: a row is pending until the
+    commit that stores its article, so whatever is not pending here is visible to every later
+    statement. (Read after them, a batch that commits in between on PostgreSQL, where each
+    statement sees what was committed when it began, would be in neither read.)
     """
-    if not keys:
-        return {}
+    wanted = {stored_message_id(m) for m in message_ids}
+    keys = set(keys)
+    if not wanted and not keys:
+        return InFlight()
     rows = await conn.execute(
-        select(inbox.c.dedup_key, func.min(inbox.c.id))
-        .where(
-            inbox.c.dedup_key.in_(list(keys)),
+        select(inbox.c.id, inbox.c.message_id, inbox.c.dedup_key).where(
             inbox.c.state == PENDING,
             inbox.c.id.not_in(list(exclude)),
+            or_(inbox.c.message_id.in_(wanted), inbox.c.dedup_key.in_(keys)),
         )
-        .group_by(inbox.c.dedup_key)
     )
-    return {key: int(first) for key, first in rows}
+    pending: set[str] = set()
+    first_copies: dict[str, int] = {}
+    for row_id, message_id, key in rows:
+        if message_id in wanted:
+            pending.add(message_id)
+        # One mail delivered to several system addresses is several rows with one dedup key;
+        # the lowest id is routed first, and later copies wait for it (`routing._same_mail`).
+        if key in keys and row_id < first_copies.get(key, row_id + 1):
+            first_copies[key] = row_id
+    return InFlight(frozenset(pending), first_copies)
 
 
 async def defer(db: Database, messages: Sequence[ClaimedMessage], delay: timedelta) -> None:
