@@ -12,22 +12,24 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from pytrs.parsers import ParsedMail, message_id_md5
+from pytrs.parsers import ParsedMail
 from pytrs.responders.message import Composed
-from pytrs.schema import seed, storable
+from pytrs.schema import storable
 from pytrs.schema.tables import article_data_mime_attachment
 from pytrs.tickets.model import ArticleAttachment, ArticleInput, HistoryEntry
+from pytrs.vocabulary import znuny
+from pytrs.vocabulary.message_ids import message_id_md5
 
 # Header fields are single lines (REFERENCE §12) and bounded so one absurd header cannot make
 # the row unstorable.
 FIELD_MAX = 100_000
 _EXTENSION_MAX = 20  # longer than that, a "suffix" is part of the name
 
-SENDER_TYPES = {name: i for i, name in seed.SENDER_TYPES}
+SENDER_TYPES = {name: i for i, name in znuny.SENDER_TYPES}
 CHANNELS = {"email": 1, "phone": 2, "internal": 3, "chat": 4}
 
 
-def audit(now: datetime, by: int = seed.USER_ROOT) -> dict[str, Any]:
+def audit(now: datetime, by: int = znuny.USER_ROOT) -> dict[str, Any]:
     return {"create_time": now, "create_by": by, "change_time": now, "change_by": by}
 
 
@@ -108,11 +110,11 @@ def plain_row(article_id: int, raw: bytes, now: datetime, by: int) -> dict[str, 
     return {"article_id": article_id, "body": raw, **audit(now, by)}
 
 
-def history_row(entry: HistoryEntry, now: datetime, by: int = seed.USER_ROOT) -> dict[str, Any]:
+def history_row(entry: HistoryEntry, now: datetime, by: int = znuny.USER_ROOT) -> dict[str, Any]:
     """A `ticket_history` row of a seeded Znuny history type."""
     e = entry
     return {
-        "name": e.name[:200], "history_type_id": seed.history_type_id(e.kind),
+        "name": e.name[:200], "history_type_id": znuny.history_type_id(e.kind),
         "ticket_id": e.ticket_id, "article_id": e.article_id, "type_id": e.type_id,
         "queue_id": e.queue_id, "owner_id": e.owner_id, "priority_id": e.priority_id,
         "state_id": e.state_id, **audit(now, by),

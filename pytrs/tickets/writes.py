@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Table, bindparam, delete, insert, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from pytrs.schema import seed, storable
+from pytrs.schema import storable
 from pytrs.schema.tables import (
     article,
     article_data_mime,
@@ -30,6 +30,7 @@ from pytrs.schema.tables import (
 )
 from pytrs.tickets import rows
 from pytrs.tickets.model import ArticleInput, Changes, HistoryEntry
+from pytrs.vocabulary import znuny
 
 # Dependent tables in the order they are written (all refer to tickets and articles only).
 _TABLES = (
@@ -62,7 +63,7 @@ async def insert_articles(conn: AsyncConnection, new: list[dict[str, Any]]) -> l
 class Writes:
     """Rows collected for one transaction and written per table by `flush`."""
 
-    def __init__(self, now: datetime, by: int = seed.USER_ROOT) -> None:
+    def __init__(self, now: datetime, by: int = znuny.USER_ROOT) -> None:
         self.now = now
         self.by = by
         self.by_table: dict[Table, list[dict[str, Any]]] = defaultdict(list)
@@ -82,7 +83,9 @@ class Writes:
         )
 
     def history(self, entries: Iterable[HistoryEntry]) -> None:
-        self.by_table[ticket_history].extend(rows.history_row(e, self.now, self.by) for e in entries)
+        self.by_table[ticket_history].extend(
+            rows.history_row(e, self.now, self.by) for e in entries
+        )
 
     def changes(self, changes: Changes) -> None:
         """An update's columns and history; the ticket's change time is bumped."""
