@@ -26,9 +26,10 @@ Allocate = Callable[[str, int], Awaitable[int]]
 
 async def new_numbers(
     conn: AsyncConnection, numbers: TicketNumberGenerator, count: int,
-    allocate: Allocate | None = None,
+    allocate: Allocate | None = None, draw: Callable[[int], int] = secrets.randbelow,
 ) -> list[str]:  # fmt: skip
-    """`count` free ticket numbers. `allocate` defaults to the counter in `conn`'s transaction.
+    """`count` free ticket numbers. `allocate` defaults to the counter in `conn`'s transaction;
+    `draw(n)` picks the random part of a Random generator's numbers.
 
     Raises RuntimeError when no free number turns up within MAX_TRIES rounds.
     """
@@ -37,7 +38,7 @@ async def new_numbers(
     today = utcnow().date()
     scope = numbers.counter_scope
     if scope is None:  # Random: no counter; the unique index on ticket.tn guards clashes
-        return [numbers.build(0, today, secrets.randbelow(10**10)) for _ in range(count)]
+        return [numbers.build(0, today, draw(10**10)) for _ in range(count)]
 
     async def in_transaction(key: str, n: int) -> int:
         return await ticket_repo.allocate_counter(conn, key, n)
