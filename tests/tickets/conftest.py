@@ -13,10 +13,13 @@ from typing import Any
 import pytest
 
 from pytrs.config import Config
-from pytrs.schema import migrate
+from pytrs.gateway.addresses import AddressBook
+from pytrs.postmaster.worker import PostmasterWorker
+from pytrs.schema import inbox_repo, migrate
 from pytrs.schema.database import Database, create_database
 from pytrs.schema.provision import provision
 from pytrs.tickets import Actor, ArticleInput, NewTicket, TicketService
+from pytrs.vocabulary.inbox import InboxItem
 
 from ..conftest import make_config
 
@@ -61,6 +64,14 @@ class Desk:
         )  # fmt: skip
         async with self.db.transaction() as conn:
             return await self.service.create(conn, new, actor=Actor.SYSTEM)
+
+    async def deliver(self, raw: bytes, recipient: str = "support@example.com") -> None:
+        """Store a mail in the inbox as the gateway would and route it with one worker."""
+        async with self.db.transaction() as conn:
+            await inbox_repo.store(conn, [InboxItem("smtp", raw, recipient=recipient)])
+        addresses = AddressBook()
+        await addresses.reload(self.db)
+        await PostmasterWorker(self.config, self.db, addresses).drain()
 
     async def agent(self, login: str = "jdoe") -> Actor:
         async with self.db.connect() as conn:
