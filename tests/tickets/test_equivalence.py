@@ -62,9 +62,7 @@ async def _articles(desk: Desk, ticket_id: int) -> list[dict[str, Any]]:
         )  # fmt: skip
         for r in rows:
             # Columns of the joined tables come back as "id_1", "create_time_1" …
-            row = {
-                k: v for k, v in r._asdict().items() if re.sub(r"_\d+$", "", k) not in _VOLATILE
-            }
+            row = {k: v for k, v in r._asdict().items() if re.sub(r"_\d+$", "", k) not in _VOLATILE}
             files = await conn.execute(
                 select(article_data_mime_attachment)
                 .where(article_data_mime_attachment.c.article_id == r.id)
@@ -111,7 +109,9 @@ async def test_follow_up_by_mail_and_by_service_write_the_same_rows(desk: Desk) 
             actor=Actor.SYSTEM,
         )  # fmt: skip
         await desk.service.add_article(
-            conn, twin["id"], article_input(mail, raw, sender="customer", visible=True),
+            conn,
+            twin["id"],
+            article_input(mail, raw, sender="customer", visible=True),
             actor=Actor.SYSTEM,
         )
     assert len(changes.fields) == 7
