@@ -84,7 +84,9 @@ async def load_tickets(
         return {}
     query = _record_query().where(ticket.c.id.in_(sorted(ids))).order_by(ticket.c.id)
     if lock and conn.dialect.name == "postgresql":
-        query = query.with_for_update(of=ticket)
+        # FOR NO KEY UPDATE: the rows are changed, never their key, so rows that only refer
+        # to them (articles, history of other writers) are not held up.
+        query = query.with_for_update(of=ticket, key_share=True)
     return {r.id: _record(r) for r in await conn.execute(query)}
 
 
