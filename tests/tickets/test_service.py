@@ -282,3 +282,40 @@ async def test_reply_needs_one_customer_address_and_a_system_address(
                 await silent.service.reply(conn, ticket_id, actor=jdoe, body="hi")
     finally:
         await silent.db.close()
+
+
+@pytest.mark.parametrize(
+    ("changes", "error", "message"),
+    [
+        ({"queue": "Nowhere"}, UnknownName, "no valid queue 'Nowhere'"),
+        ({"title": " "}, InvalidChange, "title cannot be empty"),
+        ({"state": "merged"}, InvalidChange, "cannot start merged"),
+        ({"owner": "nobody"}, UnknownName, "no valid agent 'nobody'"),
+        ({"state": "closed successful", "lock": "lock"}, InvalidChange, "cannot be locked"),
+    ],
+)
+async def test_create_refuses_invalid_tickets(
+    desk: Desk, changes: dict[str, str], error: type[Exception], message: str
+) -> None:
+    from pytrs.tickets import NewTicket
+
+    new = NewTicket(**{"title": "Printer", "queue": "Support", **changes})
+    with pytest.raises(error, match=message):
+        async with desk.db.transaction() as conn:
+            await desk.service.create(conn, new, actor=Actor.SYSTEM)
+    assert await tickets(desk.db) == []
+
+
+def test_responders_do_not_import_the_ticket_service() -> None:
+    """The service composes with `responders`; the reverse would be an import circle."""
+    import ast
+    from pathlib import Path
+
+    import pytrs.responders
+
+    for path in Path(pytrs.responders.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                assert not node.module.startswith("pytrs.tickets"), path.name
+            if isinstance(node, ast.Import):
+                assert not any(a.name.startswith("pytrs.tickets") for a in node.names), path.name
