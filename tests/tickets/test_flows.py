@@ -11,11 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import dkim
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from pytrs.config import DkimKeyConfig
 from pytrs.outbound.dkim import DkimSigner
 from pytrs.outbound.sender import OutboxSender
+from pytrs.schema.tables import link_relation
+from pytrs.tickets import Actor, TicketUpdate
 
 from ..helpers import articles, history, make_mail, tickets
 from ..servers.relay import RecordingRelay, write_rsa_key
@@ -91,3 +93,26 @@ async def test_reply_goes_out_signed_through_the_relay(
         assert (await tickets(desk.db))[0]["state"] == "open"
     finally:
         await desk.db.close()
+
+
+async def test_follow_up_opened_as_a_new_ticket_is_linked(desk: Desk) -> None:
+    """Queue Sales opens a new ticket for mail to a closed ticket: both are linked, in
+    `link_relation` and in their history."""
+    await desk.deliver(make_mail(sender=CUSTOMER, subject="Quote"), "sales@example.com")
+    [closed] = await tickets(desk.db)
+    async with desk.db.transaction() as conn:
+        await desk.service.update(conn, closed["id"], TicketUpdate(state="closed successful"),
+                                  actor=Actor.SYSTEM)  # fmt: skip
+    await desk.deliver(make_mail(sender=CUSTOMER, subject=f"Re: [Ticket#{closed['tn']}] Quote"),
+                       "sales@example.com")  # fmt: skip
+    _, new = await tickets(desk.db)
+    async with desk.db.connect() as conn:
+        [link] = (await conn.execute(select(link_relation))).all()
+    assert {link.source_key, link.target_key} == {str(closed["id"]), str(new["id"])}
+    assert link.type_id == 1
+    assert ("TicketLinkAdd", f"%%{closed['tn']}%%{closed['id']}%%Normal") in await history(
+        desk.db, new["id"]
+    )
+    assert ("TicketLinkAdd", f"%%{new['tn']}%%{new['id']}%%Normal") in await history(
+        desk.db, closed["id"]
+    )
