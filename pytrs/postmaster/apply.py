@@ -71,7 +71,8 @@ async def apply_batch(
     """
     batch = _Batch(ctx)
     stored = [p for p in planned if p.decision.action is not Action.DUPLICATE]
-    await _create_tickets(conn, [p for p in stored if p.decision.action is Action.NEW_TICKET], ctx)
+    new = [p for p in stored if p.decision.action is Action.NEW_TICKET]
+    await _create_tickets(conn, new, ctx, batch)
     ticket_ids = [_ticket_id(plan, ctx) for plan in stored]
     await _load_tickets(conn, stored, ticket_ids, ctx)
     contents = [_content(plan) for plan in stored]
@@ -144,13 +145,18 @@ def _ticket_values(plan: Planned, ctx: ApplyContext) -> dict[str, Any]:
     }  # fmt: skip
 
 
-async def _create_tickets(conn: AsyncConnection, new: list[Planned], ctx: ApplyContext) -> None:
-    ids = await insert_tickets(
-        conn, [rows.ticket_row(_ticket_values(plan, ctx), ctx.now, 1) for plan in new]
-    )
-    for plan, ticket_id in zip(new, ids, strict=True):
+async def _create_tickets(
+    conn: AsyncConnection, new: list[Planned], ctx: ApplyContext, batch: _Batch
+) -> None:
+    values = [_ticket_values(plan, ctx) for plan in new]
+    ids = await insert_tickets(conn, [rows.ticket_row(v, ctx.now, 1) for v in values])
+    for plan, ticket_id, columns in zip(new, ids, values, strict=True):
         # Routing saw tickets created in this batch under a placeholder id (negative).
         ctx.created[-plan.claimed.id] = ticket_id
+        # Known without reading it back.
+        ctx.tickets[ticket_id] = reads.new_record(
+            ticket_id, columns, plan.decision.queue, batch.names
+        )
 
 
 def _ticket_id(plan: Planned, ctx: ApplyContext) -> int:
@@ -163,14 +169,14 @@ def _ticket_id(plan: Planned, ctx: ApplyContext) -> int:
 async def _load_tickets(
     conn: AsyncConnection, stored: list[Planned], ticket_ids: list[int], ctx: ApplyContext
 ) -> None:
-    """Every ticket the batch writes to (and the closed tickets new ones are linked to), as
-    they are now; their rows stay locked until the batch commits."""
+    """Every existing ticket the batch writes to (and the closed tickets new ones are linked
+    to), as they are now; their rows stay locked until the batch commits."""
     wanted = set(ticket_ids)
     for plan in stored:
         old = plan.decision.ticket
         if plan.decision.action is Action.NEW_TICKET and old is not None:
             wanted.add(ctx.created.get(old.id, old.id))
-    ctx.tickets = await reads.load_tickets(conn, wanted, lock=True)
+    ctx.tickets.update(await reads.load_tickets(conn, wanted - set(ctx.tickets), lock=True))
 
 
 def _record_article(

@@ -8,7 +8,7 @@ a change describes the ticket as it really was.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Any, cast
 
 from sqlalchemy import Row, Select, Table, func, select
@@ -170,3 +170,32 @@ async def last_customer_text(conn: AsyncConnection, ticket_id: int) -> tuple[str
         )
     ).first()
     return (row.a_subject or "", row.a_body or "") if row is not None else ("", "")
+
+
+def new_record(
+    ticket_id: int, values: dict[str, Any], queue_name: str, names: Names
+) -> TicketRecord:
+    """The record of a ticket just inserted with `values` (columns, as `rows.ticket_row` got
+    them), without reading it back: names come from `names`."""
+
+    def name_of(table: Mapping[str, int], wanted: int) -> str:
+        return next((name for name, i in table.items() if i == wanted), str(wanted))
+
+    state_id = values["ticket_state_id"]
+    state, state_type = next(
+        ((n, kind) for n, (i, kind) in names.states.items() if i == state_id), (str(state_id), "")
+    )
+    owner, responsible = values["user_id"], values["responsible_user_id"]
+    type_id = values.get("type_id") or 1
+    return TicketRecord(
+        id=ticket_id, tn=values["tn"], title=values.get("title") or "", queue=queue_name,
+        queue_id=values["queue_id"], state=state, state_id=state_id, state_type=state_type,
+        priority=name_of(names.priorities, values["ticket_priority_id"]),
+        priority_id=values["ticket_priority_id"],
+        lock=name_of(names.locks, values["ticket_lock_id"]), lock_id=values["ticket_lock_id"],
+        owner=name_of(names.users, owner), owner_id=owner,
+        responsible=name_of(names.users, responsible), responsible_id=responsible,
+        type=name_of(names.types, type_id), type_id=type_id,
+        customer_user=values.get("customer_user_id") or "",
+        customer_id=values.get("customer_id") or "",
+    )  # fmt: skip
