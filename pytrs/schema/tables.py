@@ -712,7 +712,12 @@ link_relation = Table(
     Column("create_time", DateTime, nullable=False),
     Column("create_by", Integer, nullable=False),
     UniqueConstraint(
-        "source_object_id", "source_key", "target_object_id", "target_key", "type_id", "state_id",
+        "source_object_id",
+        "source_key",
+        "target_object_id",
+        "target_key",
+        "type_id",
+        "state_id",
         name="uq_link_relation_link",
     ),
     Index("ix_link_relation_source", "source_object_id", "source_key"),
