@@ -51,7 +51,7 @@ from pytrs.routing.subject import CleanOptions
 from pytrs.routing.ticket_number import TicketNumberGenerator, make_generator
 from pytrs.schema import filter_repo, inbox_repo, known_repo, response_repo, ticket_repo
 from pytrs.schema.database import Database, utcnow
-from pytrs.schema.inbox_repo import ClaimedMessage
+from pytrs.schema.inbox_repo import ClaimedMessage, stored_message_id
 from pytrs.schema.ticket_repo import QueueInfo
 from pytrs.tickets.numbers import new_numbers
 from pytrs.tickets.outgoing import Outgoing, store_outgoing
@@ -301,9 +301,13 @@ class PostmasterWorker:
                 batch = [p for p in batch if not is_ignored(p.control)]
             if not batch:
                 return
+            # What is still in flight is asked before what is stored: a parent (or first copy)
+            # that another worker commits in between is then found by the lookup, instead of
+            # being missed by both and opening a ticket of its own.
+            in_flight = await self._in_flight(conn, batch)
             lookup = await known_repo.load_known(conn, wanted)
             known = lookup.known
-            batch, waiting = await self._hold_back(conn, batch, known)
+            batch, waiting = self._hold_back(batch, known, in_flight)
             queues = await ticket_repo.load_queues(conn)
             customers = await ticket_repo.find_customers(conn, senders)
             planned = plan_batch(batch, known, queues, self.numbers, self.policy())
@@ -365,16 +369,26 @@ class PostmasterWorker:
     async def _identify_agents(self, parsed: list[Parsed]) -> None:
         await identify_agents(self.db, self.authenticator, self.numbers, parsed)
 
-    async def _hold_back(
-        self, conn: AsyncConnection, batch: list[Parsed], known: Known
+    async def _in_flight(
+        self, conn: AsyncConnection, batch: list[Parsed]
+    ) -> tuple[set[str], dict[str, int]]:
+        """(Message-IDs the batch refers to that are still pending in the inbox, the first
+        pending copy of each of its mails) outside the batch."""
+        ids = [p.claimed.id for p in batch]
+        in_batch = {p.mail.message_id for p in batch}
+        refs = {ref for p in batch for ref in p.item.references if ref not in in_batch}
+        pending = await inbox_repo.pending_among(conn, refs, ids) if refs else set()
+        keys = {p.claimed.dedup_key for p in batch if p.claimed.dedup_key}
+        return pending, await inbox_repo.earlier_copies_pending(conn, keys, ids)
+
+    def _hold_back(
+        self, batch: list[Parsed], known: Known, in_flight: tuple[set[str], dict[str, int]]
     ) -> tuple[list[Parsed], list[Parsed]]:
         """Split off mail whose parent, or an earlier copy of itself, is still in the inbox
-        (being processed elsewhere)."""
-        ids = [p.claimed.id for p in batch]
-        unresolved = unresolved_references(batch, known)
-        pending = await inbox_repo.pending_among(conn, unresolved, ids) if unresolved else set()
-        keys = {p.claimed.dedup_key for p in batch if p.claimed.dedup_key}
-        copies = await inbox_repo.earlier_copies_pending(conn, keys, ids)
+        (being processed elsewhere); a parent already stored does not hold its replies."""
+        pending, copies = in_flight
+        unresolved = {stored_message_id(r) for r in unresolved_references(batch, known)}
+        pending &= unresolved
         if not pending and not copies:
             return batch, []
         return split_waiting(batch, known, pending, self.numbers, copies)
