@@ -94,9 +94,24 @@ class Names:
     types: Mapping[str, int]
     users: Mapping[str, int]  # valid agents: login → id
     locks: Mapping[str, int]
+    # Id → name per kind, made when first asked for.
+    _reverse: dict[str, dict[int, str]] = field(default_factory=dict, compare=False, repr=False)
 
-    def login_of(self, user_id: int) -> str:
-        return next((login for login, i in self.users.items() if i == user_id), str(user_id))
+    def name_of(self, kind: str, wanted: int) -> str:
+        """The name of id `wanted` among `kind` ("states", "users" …); the id as text when
+        there is none."""
+        return self._by_id(kind).get(wanted, str(wanted))
+
+    def _by_id(self, kind: str) -> dict[int, str]:
+        found = self._reverse.get(kind)
+        if found is None:
+            table = getattr(self, kind)
+            if kind == "states":
+                found = {i: name for name, (i, _kind) in table.items()}
+            else:
+                found = {i: name for name, i in table.items()}
+            self._reverse[kind] = found
+        return found
 
 
 @dataclass(frozen=True, slots=True)

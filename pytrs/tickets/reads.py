@@ -8,7 +8,7 @@ a change describes the ticket as it really was.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection
 from typing import Any, cast
 
 from sqlalchemy import Row, Select, Table, func, select
@@ -63,6 +63,10 @@ def _record_query() -> Select[Any]:
     )  # fmt: skip
 
 
+# Built once: the postmaster reads tickets with it in every batch.
+_RECORDS = _record_query()
+
+
 def _record(r: Row[Any]) -> TicketRecord:
     return TicketRecord(
         id=int(r.id), tn=r.tn, title=r.title or "", queue=r.queue, queue_id=r.queue_id,
@@ -82,7 +86,7 @@ async def load_tickets(
     """Tickets `ids` by id (missing ones left out); `lock` holds their rows until commit."""
     if not ids:
         return {}
-    query = _record_query().where(ticket.c.id.in_(sorted(ids))).order_by(ticket.c.id)
+    query = _RECORDS.where(ticket.c.id.in_(sorted(ids))).order_by(ticket.c.id)
     if lock and conn.dialect.name == "postgresql":
         # FOR NO KEY UPDATE: the rows are changed, never their key, so rows that only refer
         # to them (articles, history of other writers) are not held up.
@@ -91,7 +95,7 @@ async def load_tickets(
 
 
 async def find_number(conn: AsyncConnection, tn: str) -> TicketRecord | None:
-    row = (await conn.execute(_record_query().where(ticket.c.tn == tn.strip()))).first()
+    row = (await conn.execute(_RECORDS.where(ticket.c.tn == tn.strip()))).first()
     return _record(row) if row is not None else None
 
 
@@ -178,24 +182,21 @@ def new_record(
     """The record of a ticket just inserted with `values` (columns, as `rows.ticket_row` got
     them), without reading it back: names come from `names`."""
 
-    def name_of(table: Mapping[str, int], wanted: int) -> str:
-        return next((name for name, i in table.items() if i == wanted), str(wanted))
-
+    name_of = names.name_of
     state_id = values["ticket_state_id"]
-    state, state_type = next(
-        ((n, kind) for n, (i, kind) in names.states.items() if i == state_id), (str(state_id), "")
-    )
+    state = name_of("states", state_id)
+    state_type = names.states[state][1] if state in names.states else ""
     owner, responsible = values["user_id"], values["responsible_user_id"]
     type_id = values.get("type_id") or 1
     return TicketRecord(
         id=ticket_id, tn=values["tn"], title=values.get("title") or "", queue=queue_name,
         queue_id=values["queue_id"], state=state, state_id=state_id, state_type=state_type,
-        priority=name_of(names.priorities, values["ticket_priority_id"]),
+        priority=name_of("priorities", values["ticket_priority_id"]),
         priority_id=values["ticket_priority_id"],
-        lock=name_of(names.locks, values["ticket_lock_id"]), lock_id=values["ticket_lock_id"],
-        owner=name_of(names.users, owner), owner_id=owner,
-        responsible=name_of(names.users, responsible), responsible_id=responsible,
-        type=name_of(names.types, type_id), type_id=type_id,
+        lock=name_of("locks", values["ticket_lock_id"]), lock_id=values["ticket_lock_id"],
+        owner=name_of("users", owner), owner_id=owner,
+        responsible=name_of("users", responsible), responsible_id=responsible,
+        type=name_of("types", type_id), type_id=type_id,
         customer_user=values.get("customer_user_id") or "",
         customer_id=values.get("customer_id") or "",
     )  # fmt: skip
