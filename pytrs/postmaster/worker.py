@@ -57,7 +57,6 @@ from pytrs.tickets.numbers import new_numbers
 from pytrs.tickets.outgoing import Outgoing, store_outgoing
 from pytrs.tickets.writes import Writes
 from pytrs.vocabulary import znuny
-from pytrs.vocabulary.known import Known
 
 log = logging.getLogger(__name__)
 
@@ -301,13 +300,13 @@ class PostmasterWorker:
                 batch = [p for p in batch if not is_ignored(p.control)]
             if not batch:
                 return
-            # What is still in flight is asked before what is stored: a parent (or first copy)
-            # that another worker commits in between is then found by the lookup, instead of
-            # being missed by both and opening a ticket of its own.
-            in_flight = await self._in_flight(conn, batch)
+            # Earlier copies still in flight are asked before what is stored: a first copy that
+            # another worker commits in between is then found by the lookup, instead of being
+            # missed by both and opening a ticket of its own.
+            copies = await self._earlier_copies(conn, batch)
             lookup = await known_repo.load_known(conn, wanted)
             known = lookup.known
-            batch, waiting = self._hold_back(batch, known, in_flight)
+            batch, waiting = await self._hold_back(conn, batch, lookup, copies)
             queues = await ticket_repo.load_queues(conn)
             customers = await ticket_repo.find_customers(conn, senders)
             planned = plan_batch(batch, known, queues, self.numbers, self.policy())
@@ -369,26 +368,30 @@ class PostmasterWorker:
     async def _identify_agents(self, parsed: list[Parsed]) -> None:
         await identify_agents(self.db, self.authenticator, self.numbers, parsed)
 
-    async def _in_flight(
-        self, conn: AsyncConnection, batch: list[Parsed]
-    ) -> tuple[set[str], dict[str, int]]:
-        """(Message-IDs the batch refers to that are still pending in the inbox, the first
-        pending copy of each of its mails) outside the batch."""
-        ids = [p.claimed.id for p in batch]
-        in_batch = {p.mail.message_id for p in batch}
-        refs = {ref for p in batch for ref in p.item.references if ref not in in_batch}
-        pending = await inbox_repo.pending_among(conn, refs, ids) if refs else set()
+    async def _earlier_copies(self, conn: AsyncConnection, batch: list[Parsed]) -> dict[str, int]:
+        """The first pending copy of each of the batch's mails, outside the batch."""
         keys = {p.claimed.dedup_key for p in batch if p.claimed.dedup_key}
-        return pending, await inbox_repo.earlier_copies_pending(conn, keys, ids)
+        return await inbox_repo.earlier_copies_pending(conn, keys, [p.claimed.id for p in batch])
 
-    def _hold_back(
-        self, batch: list[Parsed], known: Known, in_flight: tuple[set[str], dict[str, int]]
-    ) -> tuple[list[Parsed], list[Parsed]]:
+    async def _hold_back(
+        self, conn: AsyncConnection, batch: list[Parsed], lookup: known_repo.Lookup,
+        copies: dict[str, int],
+    ) -> tuple[list[Parsed], list[Parsed]]:  # fmt: skip
         """Split off mail whose parent, or an earlier copy of itself, is still in the inbox
-        (being processed elsewhere); a parent already stored does not hold its replies."""
-        pending, copies = in_flight
-        unresolved = {stored_message_id(r) for r in unresolved_references(batch, known)}
-        pending &= unresolved
+        (being processed elsewhere)."""
+        known = lookup.known
+        unresolved = unresolved_references(batch, known)
+        ids = [p.claimed.id for p in batch]
+        pending = await inbox_repo.pending_among(conn, unresolved, ids) if unresolved else set()
+        # Neither stored nor pending: another worker may have committed it since the lookup.
+        # Asked once more, it is found if so (else it is mail pytrs never saw).
+        gone = [ref for ref in unresolved if stored_message_id(ref) not in pending]
+        if gone:
+            again = await known_repo.load_known(conn, known_repo.Wanted(message_ids=gone))
+            for ref, found in again.known.by_message_id.items():
+                known.by_message_id.setdefault(ref, found)
+            for ref, article_id in again.article_by_message_id.items():
+                lookup.article_by_message_id.setdefault(ref, article_id)
         if not pending and not copies:
             return batch, []
         return split_waiting(batch, known, pending, self.numbers, copies)
