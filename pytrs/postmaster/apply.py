@@ -74,7 +74,7 @@ async def apply_batch(
     new = [p for p in stored if p.decision.action is Action.NEW_TICKET]
     await _create_tickets(conn, new, ctx, batch)
     ticket_ids = [_ticket_id(plan, ctx) for plan in stored]
-    await _load_tickets(conn, stored, ticket_ids, ctx)
+    await _load_tickets(conn, stored, ticket_ids, ctx, batch)
     contents = [_content(plan) for plan in stored]
     article_ids = await insert_articles(
         conn,
@@ -154,8 +154,8 @@ async def _create_tickets(
         # Routing saw tickets created in this batch under a placeholder id (negative).
         ctx.created[-plan.claimed.id] = ticket_id
         # Known without reading it back.
-        ctx.tickets[ticket_id] = reads.new_record(
-            ticket_id, columns, plan.decision.queue, batch.names
+        ctx.tickets[ticket_id] = reads.record_of(
+            ticket_id, columns, batch.names, queue=plan.decision.queue
         )
 
 
@@ -167,16 +167,26 @@ def _ticket_id(plan: Planned, ctx: ApplyContext) -> int:
 
 
 async def _load_tickets(
-    conn: AsyncConnection, stored: list[Planned], ticket_ids: list[int], ctx: ApplyContext
-) -> None:
+    conn: AsyncConnection, stored: list[Planned], ticket_ids: list[int], ctx: ApplyContext,
+    batch: _Batch,
+) -> None:  # fmt: skip
     """Every existing ticket the batch writes to (and the closed tickets new ones are linked
     to), as they are now; their rows stay locked until the batch commits."""
     wanted = set(ticket_ids)
+    # Routing knew each ticket's queue and state by name: they stand in for names the batch's
+    # lookups lack (a state Znuny does not ship, an invalid queue).
+    known: dict[int, tuple[str, str, str]] = {}
     for plan in stored:
-        old = plan.decision.ticket
-        if plan.decision.action is Action.NEW_TICKET and old is not None:
-            wanted.add(ctx.created.get(old.id, old.id))
-    ctx.tickets.update(await reads.load_tickets(conn, wanted - set(ctx.tickets), lock=True))
+        ref = plan.decision.ticket
+        if ref is None:
+            continue
+        ticket_id = ctx.created.get(ref.id, ref.id)
+        known[ticket_id] = (ref.queue, ref.state, ref.state_type)
+        if plan.decision.action is Action.NEW_TICKET:
+            wanted.add(ticket_id)
+    ctx.tickets.update(await reads.load_records(
+        conn, wanted - set(ctx.tickets), batch.names, lock=True, known=known
+    ))  # fmt: skip
 
 
 def _record_article(
