@@ -18,7 +18,7 @@ from pytrs.authentication.dkim_verify import DkimVerifier
 from pytrs.authentication.reply_token import ReplyTokens
 from pytrs.config import Config, ConfigError
 from pytrs.outbound.dkim import DkimSigner
-from pytrs.postmaster.respond import notification_templates
+from pytrs.responders.answers import notification_templates
 from pytrs.responders.marker import loop_secret_from_config
 from pytrs.responders.responses import specs_from_config
 

@@ -33,7 +33,9 @@ FLOORS: dict[str, frozenset[str]] = {
     "schema": frozenset({"vocabulary", "config"}),
     # 4. stages
     "authentication": frozenset({"vocabulary", "config", "parsers"}),
-    "responders": frozenset({"vocabulary", "config", "parsers", "routing", "schema"}),
+    "responders": frozenset(
+        {"vocabulary", "config", "parsers", "routing", "schema", "authentication"}
+    ),
     "tickets": frozenset({"vocabulary", "config", "parsers", "routing", "schema", "responders"}),
     "gateway": frozenset({"vocabulary", "config", "parsers", "runtime", "schema"}),
     "outbound": frozenset({"vocabulary", "config", "runtime", "schema", "gateway.smarthost"}),

@@ -1,20 +1,22 @@
-"""Control headers turned into ticket and article values (Znuny's NewTicket/FollowUp/Reject).
+"""Control headers read as ticket values (Znuny's NewTicket/FollowUp/Reject, REFERENCE §2, §5).
 
 Called by `apply` for each planned mail: which sender type and visibility its article gets,
-which owner, responsible, lock, priority and state a new ticket starts with, and which changes a
-follow-up makes to its ticket (state, lock, priority, queue, owner, responsible, title), each
-with the history entry Znuny writes for it (REFERENCE §2, §5). Unknown names fall back to the
-defaults, as in Znuny; the fallback is noted in the mail's routing trace.
+which owner, responsible, lock, priority and state a new ticket starts with, and which update
+a follow-up asks of its ticket (state, lock, priority, queue, owner, responsible, title). What
+such an update means — its columns, its order, its history — is the ticket service's
+(`tickets.changes`); this module only reads the X-PyTRS-* headers. Unknown names fall back to
+the defaults, as in Znuny; the fallback is noted in the mail's routing trace.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from pytrs.routing.decision import Action, Decision
+from pytrs.tickets.model import TicketUpdate
 from pytrs.vocabulary import znuny
 
 SENDER_TYPE_IDS = {name: i for i, name in znuny.SENDER_TYPES}
@@ -39,24 +41,18 @@ class Lookups:
             return int(value) if int(value) in self.users.values() else None
         return self.users.get(value)
 
-
-@dataclass(slots=True)
-class TicketChange:
-    """Columns to set on an existing ticket, and the history entries that explain them."""
-
-    values: dict[str, Any] = field(default_factory=dict)
-    history: list[tuple[str, str]] = field(default_factory=list)  # (history type, name)
-    notes: list[str] = field(default_factory=list)  # for the routing trace
+    def login(self, user_id: int) -> str:
+        return next((login for login, i in self.users.items() if i == user_id), str(user_id))
 
 
 def article_kind(
     decision: Decision, control: Mapping[str, str], *, agent: bool = False, comment: bool = False
-) -> tuple[int, int]:
-    """(article_sender_type_id, is_visible_for_customer) of the mail's article."""
+) -> tuple[str, bool]:
+    """(sender type name, visible for the customer) of the mail's article."""
     follow_up = decision.action is Action.FOLLOW_UP
     if agent and follow_up:
         # An authenticated agent's answer; to the comment address, an internal note.
-        return znuny.SENDER_AGENT, int(not comment)
+        return "agent", not comment
     prefix = "X-PyTRS-FollowUp-" if follow_up else "X-PyTRS-"
     external = decision.external
     default_type = external.sender_type if external else "customer"
@@ -68,7 +64,7 @@ def article_kind(
         visible = external.visible_for_customer if external else True
     if decision.internal:
         visible = False
-    return SENDER_TYPE_IDS.get(sender, znuny.SENDER_CUSTOMER), int(visible)
+    return (sender if sender in SENDER_TYPE_IDS else "customer"), visible
 
 
 def new_ticket_values(
@@ -112,65 +108,58 @@ def _named(
         notes.append(f"{header} {name!r} is unknown; default kept")
 
 
-def follow_up_change(
-    decision: Decision, control: Mapping[str, str], lookups: Lookups, current_state: str
-) -> TicketChange:
-    """What a follow-up changes on its ticket (FollowUp.pm's order: owner and responsible,
-    lock, state, priority, queue, title)."""
-    change = TicketChange()
+def follow_up_update(
+    decision: Decision, control: Mapping[str, str], lookups: Lookups
+) -> tuple[TicketUpdate, list[str]]:
+    """What a follow-up asks to change on its ticket, as the ticket service's update, and
+    notes on headers that name nothing valid (ignored, as in Znuny). The order of the steps
+    and their history are the service's (`tickets.changes`)."""
+    notes: list[str] = []
     if decision.action is not Action.FOLLOW_UP or decision.internal:
-        return change
-    for column, kind, names in (
-        ("user_id", "OwnerUpdate", ("X-PyTRS-FollowUp-OwnerID", "X-PyTRS-FollowUp-Owner")),
-        ("responsible_user_id", "ResponsibleUpdate",
-         ("X-PyTRS-FollowUp-ResponsibleID", "X-PyTRS-FollowUp-Responsible")),
-    ):  # fmt: skip
-        for name in names:
-            value = control.get(name, "").strip()
-            if not value:
-                continue
-            user = lookups.user(value)
-            if user is None:
-                change.notes.append(f"{name} {value!r} is no valid agent; ignored")
-                continue
-            change.values[column] = user
-            change.history.append((kind, f"%%{value}%%{user}"))
-            break
-    _follow_up_lock(decision, control, change)
-    if decision.new_state and decision.new_state != current_state:
-        change.values["ticket_state_id"] = znuny.STATE_IDS[decision.new_state]
-        change.history.append(("StateUpdate", f"%%{current_state}%%{decision.new_state}%%"))
-    priority = control.get("X-PyTRS-FollowUp-Priority", "").strip()
-    if priority:
-        if priority in znuny.PRIORITY_IDS:
-            change.values["ticket_priority_id"] = znuny.PRIORITY_IDS[priority]
-            change.history.append(("PriorityUpdate", f"%%%%{priority}%%{priority}"))
-        else:
-            change.notes.append(f"X-PyTRS-FollowUp-Priority {priority!r} is unknown; ignored")
-    queue = control.get("X-PyTRS-FollowUp-Queue", "").strip()
-    if queue and queue != decision.queue:
-        if queue in lookups.queues:
-            change.values["queue_id"] = lookups.queues[queue]
-            change.history.append(("Move", f"%%{queue}%%{lookups.queues[queue]}%%"))
-        else:
-            change.notes.append(f"X-PyTRS-FollowUp-Queue {queue!r} does not exist; ignored")
-    title = control.get("X-PyTRS-FollowUp-Title", "").strip()
-    if title:
-        change.values["title"] = title[:255]
-        change.history.append(("TitleUpdate", f"%%%%{title[:150]}"))
-    return change
+        return TicketUpdate(), notes
+    owner = _follow_up_agent(control, lookups, notes, "Owner")
+    responsible = _follow_up_agent(control, lookups, notes, "Responsible")
+    priority = control.get("X-PyTRS-FollowUp-Priority", "").strip() or None
+    if priority is not None and priority not in znuny.PRIORITY_IDS:
+        notes.append(f"X-PyTRS-FollowUp-Priority {priority!r} is unknown; ignored")
+        priority = None
+    queue = control.get("X-PyTRS-FollowUp-Queue", "").strip() or None
+    if queue is not None and queue not in lookups.queues:
+        notes.append(f"X-PyTRS-FollowUp-Queue {queue!r} does not exist; ignored")
+        queue = None
+    title = control.get("X-PyTRS-FollowUp-Title", "").strip() or None
+    update = TicketUpdate(
+        state=decision.new_state or None, priority=priority, queue=queue, owner=owner,
+        responsible=responsible, lock=_follow_up_lock(decision, control, notes), title=title,
+    )  # fmt: skip
+    return update, notes
 
 
-def _follow_up_lock(decision: Decision, control: Mapping[str, str], change: TicketChange) -> None:
+def _follow_up_agent(
+    control: Mapping[str, str], lookups: Lookups, notes: list[str], role: str
+) -> str | None:
+    """The login an `X-PyTRS-FollowUp-<role>ID` / `-<role>` header names, if valid."""
+    for name in (f"X-PyTRS-FollowUp-{role}ID", f"X-PyTRS-FollowUp-{role}"):
+        value = control.get(name, "").strip()
+        if not value:
+            continue
+        user = lookups.user(value)
+        if user is None:
+            notes.append(f"{name} {value!r} is no valid agent; ignored")
+            continue
+        return lookups.login(user)
+    return None
+
+
+def _follow_up_lock(decision: Decision, control: Mapping[str, str], notes: list[str]) -> str | None:
     wanted = control.get("X-PyTRS-FollowUp-Lock", "").strip()
     if wanted in LOCK_IDS:
-        change.values["ticket_lock_id"] = LOCK_IDS[wanted]
-        change.history.append(("Lock" if wanted != "unlock" else "Unlock", f"%%{wanted}"))
-    elif wanted:
-        change.notes.append(f"X-PyTRS-FollowUp-Lock {wanted!r} is unknown; ignored")
-    elif decision.lock:
-        change.values["ticket_lock_id"] = LOCK_IDS["lock"]
-        change.history.append(("Lock", "%%lock"))
+        return wanted
+    if wanted:
+        notes.append(f"X-PyTRS-FollowUp-Lock {wanted!r} is unknown; ignored")
+        return None
+    # The queue's follow-up lock on a ticket that was closed (routing decided).
+    return "lock" if decision.lock else None
 
 
 def dynamic_field_values(

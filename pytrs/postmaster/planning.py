@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from pytrs.authentication.authenticity import Verdict
 from pytrs.parsers import ParsedMail
 from pytrs.parsers.addresses import base_address
-from pytrs.postmaster.apply import Planned
+from pytrs.postmaster.batch import Planned
 from pytrs.postmaster.control import canonical, strip_untrusted
 from pytrs.postmaster.filters import CompiledRules, RuleHit
 from pytrs.routing.decision import DISPATCH_HEADERS, Action, Policy, RoutingInput, decide

@@ -25,7 +25,8 @@ from pytrs.authentication.authenticity import AgentAuthenticator
 from pytrs.config import Config
 from pytrs.gateway.addresses import AddressBook
 from pytrs.postmaster.agents import identify_agents
-from pytrs.postmaster.apply import ApplyContext, Planned, apply_batch
+from pytrs.postmaster.apply import apply_batch
+from pytrs.postmaster.batch import ApplyContext, Planned
 from pytrs.postmaster.changes import Lookups
 from pytrs.postmaster.filter_rules import NO_RULES, current_rules
 from pytrs.postmaster.planning import (
@@ -37,8 +38,8 @@ from pytrs.postmaster.planning import (
     plan_batch,
     split_waiting,
 )
-from pytrs.postmaster.respond import Responder
 from pytrs.postmaster.routing_setup import RoutingSetup
+from pytrs.responders.answers import Answering, Responder
 from pytrs.responders.loop_protection import LoopPolicy
 from pytrs.responders.responses import ResponseTable
 from pytrs.responders.stored_responses import current_responses
@@ -51,6 +52,9 @@ from pytrs.schema import inbox_repo, known_repo, ticket_repo
 from pytrs.schema.database import Database, utcnow
 from pytrs.schema.inbox_repo import ClaimedMessage
 from pytrs.schema.ticket_repo import QueueInfo
+from pytrs.tickets.numbers import new_numbers
+from pytrs.tickets.outgoing import Outgoing, store_outgoing
+from pytrs.tickets.writes import Writes
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +64,6 @@ _THREAD_PARSE_BYTES = 256 * 1024
 REPLY_WAIT = timedelta(seconds=0.5)
 # Longest wait for a fuller batch after a partial one (adds at most this to routing latency).
 GATHER_SECONDS = 0.05
-# Rounds of skipping ticket numbers already taken before a batch gives up (see _assign_numbers).
-_MAX_NUMBER_TRIES = 1000
 # How often an idle worker looks for claims left by a dead daemon of this host.
 FREE_DEAD_CLAIMS_SECONDS = 10.0
 
@@ -302,16 +304,40 @@ class PostmasterWorker:
     async def _respond(
         self, conn: AsyncConnection, planned: list[Planned], ctx: ApplyContext
     ) -> int:
-        """Auto-responses, relayed agent answers and notifications, in this transaction."""
+        """Auto-responses, relayed agent answers and notifications, in this transaction:
+        decided and composed by the responder, stored by the ticket service; what was sent or
+        refused goes into each mail's routing trace. Returns the outbox rows queued."""
         if self.responder is None or not planned:
             return 0
         self.responses = await current_responses(conn, self.responses)
+        done = {r["id"]: r for r in ctx.results if r["state"] == inbox_repo.DONE}
+        items = [
+            Answering(p.claimed.id, p.mail, p.item, p.decision, p.control,
+                      done[p.claimed.id]["ticket_id"], done[p.claimed.id]["article_id"])
+            for p in planned if p.claimed.id in done
+        ]  # fmt: skip
+        if not items or not self.responder.may_answer(items, self.responses):
+            return 0
         addresses = self.addresses.queues_by_address
         if self._loop_policy is None or self._loop_policy[0] is not addresses:
             # Rebuilt only when the address book was reloaded (it is replaced as a whole).
             self._loop_policy = (addresses, LoopPolicy.build(self.config, addresses))
         policy = self._loop_policy[1]
-        return await self.responder.respond_batch(conn, planned, ctx, self.responses, policy)
+        answers = await self.responder.answer(conn, items, self.responses, policy)
+        writes = Writes(ctx.now)
+        await store_outgoing(conn, [
+            Outgoing(a.ticket, a.composed, a.kind, a.history, a.article_id,
+                     "system" if a.new_article else None)
+            for a in answers.outgoing
+        ], writes)  # fmt: skip
+        await writes.flush(conn)
+        for result in ctx.results:
+            notes = answers.notes.get(result["id"])
+            if notes and result.get("trace"):
+                trace = json.loads(result["trace"])
+                trace["responses"] = notes
+                result["trace"] = json.dumps(trace, ensure_ascii=False)
+        return len(answers.outgoing)
 
     async def _identify_agents(self, parsed: list[Parsed]) -> None:
         await identify_agents(self.db, self.authenticator, self.numbers, parsed)
@@ -330,34 +356,15 @@ class PostmasterWorker:
         new = [p for p in planned if p.decision.action is Action.NEW_TICKET]
         if not new:
             return
-        scope = self.numbers.counter_scope
-        today = utcnow().date()
-        if scope is None:  # Random: no counter; the unique index on ticket.tn guards clashes
-            for p in new:
-                p.tn = self.numbers.build(0, today, secrets.randbelow(10**10))
-        else:
-            scope_key = ticket_repo.counter_scope(scope, self.numbers.daily(), today)
-            unnumbered = new
-            # A counter behind existing tickets (a database taken over from Znuny, a reset
-            # counter row, another generator before) would hand out taken numbers forever on
-            # SQLite, where a failed batch rolls the counter back too. Like Znuny's
-            # TicketCreateNumber, skip taken numbers, with a bound on the tries.
-            for _ in range(_MAX_NUMBER_TRIES):
-                first = await self._allocate(conn, scope_key, len(unnumbered))
-                for offset, p in enumerate(unnumbered):
-                    p.tn = self.numbers.build(first + offset, today)
-                taken = await ticket_repo.existing_numbers(conn, [p.tn for p in unnumbered])
-                unnumbered = [p for p in unnumbered if p.tn in taken]
-                if not unnumbered:
-                    break
-            else:
-                raise RuntimeError(
-                    f"no free ticket number after {_MAX_NUMBER_TRIES} tries in {scope_key}"
-                )
-        name_placeholders(planned)
+        # On PostgreSQL the counter moves in a short transaction of its own, so its row lock is
+        # not held during the batch; SQLite's batch transaction holds the write lock anyway.
+        async def allocate(scope: str, count: int) -> int:
+            return await ticket_repo.allocate_counter_for(self.db, conn, scope, count)
 
-    async def _allocate(self, conn: AsyncConnection, scope: str, count: int) -> int:
-        return await ticket_repo.allocate_counter_for(self.db, conn, scope, count)
+        found = await new_numbers(conn, self.numbers, len(new), allocate, secrets.randbelow)
+        for p, tn in zip(new, found, strict=True):
+            p.tn = tn
+        name_placeholders(planned)
 
     async def _fail(self, message: ClaimedMessage, error: str) -> None:
         state = await inbox_repo.record_failure(

@@ -283,14 +283,17 @@ def conflict_insert(conn: AsyncConnection, table: Any) -> Any:
 
 
 def for_update(
-    conn: AsyncConnection, query: _Query, *, skip_locked: bool = False, of: Any = None
-) -> _Query:
+    conn: AsyncConnection, query: _Query, *, skip_locked: bool = False, of: Any = None,
+    key_share: bool = False,
+) -> _Query:  # fmt: skip
     """`query` locking the rows it reads until the transaction ends (FOR UPDATE; `skip_locked`:
-    rows another transaction holds are passed over; `of`: lock only that table's rows), on
-    PostgreSQL. On SQLite `query` as it is: BEGIN IMMEDIATE already holds the whole database."""
+    rows another transaction holds are passed over; `of`: lock only that table's rows;
+    `key_share`: FOR NO KEY UPDATE, for rows that change but never their key, so that rows
+    referring to them are not held up), on PostgreSQL. On SQLite `query` as it is: BEGIN
+    IMMEDIATE already holds the whole database."""
     if not _is_postgresql(conn):
         return query
-    return query.with_for_update(skip_locked=skip_locked, of=of)
+    return query.with_for_update(skip_locked=skip_locked, of=of, key_share=key_share)
 
 
 async def lock_keys(conn: AsyncConnection, space: int, keys: Sequence[int]) -> None:
