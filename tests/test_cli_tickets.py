@@ -1,0 +1,404 @@
+"""`pytrs tickets …` and `pytrs queues`: the real command, as a subprocess, against tickets a
+running daemon made from mail received over SMTP (SPEC S2; issue 11 part 3).
+
+The daemon and the command share one configuration file. SMTP is a trusted source here, so
+that a mail's X-PyTRS-* headers give its ticket a state, priority or owner; the recording relay
+stands in for the smarthost. Command-line calls run in a thread: the daemon lives in the test's
+event loop and must keep working meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import json
+import subprocess
+import tomllib
+from dataclasses import dataclass
+from datetime import timedelta
+from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
+from email.policy import default as default_policy
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import update
+
+from pytrs.commands.tickets_view import age
+from pytrs.config import Config, parse_config
+from pytrs.schema.database import Database, utcnow
+from pytrs.schema.tables import ticket
+
+from .conftest import RunningDaemon, wait_until
+from .helpers import all_processed, make_mail, send, unique_id
+from .responders.relay import RecordingRelay
+from .test_cli import pytrs
+
+LOOP_SECRET = "0123456789abcdef-desk-secret"
+ALICE = "Alice Customer <alice@customer.example>"
+
+
+def config_text(database: dict[str, Any], relay: RecordingRelay) -> str:
+    """The configuration both the daemon and the commands read."""
+    schema = f'schema = "{database["schema"]}"\n' if database.get("schema") else ""
+    return f"""
+[database]
+url = "{database["url"]}"
+{schema}
+[smtp]
+listen = ["127.0.0.1:0"]
+lmtp_listen = []
+[web]
+listen = ""
+[daemon]
+drain_seconds = 10.0
+[postmaster]
+poll_interval_seconds = 0.1
+retry_backoff_seconds = 0.1
+trusted_sources = ["smtp"]
+[outbound]
+relay = "{relay.address}"
+loop_secret = "{LOOP_SECRET}"
+poll_interval_seconds = 0.05
+retry_backoff_seconds = 0.05
+timeout_seconds = 5.0
+[agent_mail]
+notify_new_ticket = false
+notify_follow_up = false
+[[queues]]
+name = "Support"
+[[queues]]
+name = "Sales"
+[[system_addresses]]
+address = "support@example.com"
+name = "Example Support"
+queue = "Support"
+[[system_addresses]]
+address = "help@example.com"
+name = "Example Help"
+queue = "Support"
+[[system_addresses]]
+address = "sales@example.com"
+name = "Example Sales"
+queue = "Sales"
+[[agents]]
+login = "jdoe"
+email = "jdoe@example.com"
+queues = ["Support", "Sales"]
+"""
+
+
+@dataclass
+class Desk:
+    """A running daemon, its database, and the command line on the same configuration."""
+
+    path: Path
+    config: Config
+    daemon: RunningDaemon
+    db: Database
+    relay: RecordingRelay
+
+    async def cli(self, *args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
+        return await asyncio.to_thread(pytrs, self.path, *args, stdin=stdin)
+
+    async def json(self, *args: str) -> Any:
+        result = await self.cli(*args, "--json")
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+    async def mail(self, raw: bytes, to: str = "support@example.com") -> None:
+        await send(self.daemon.port(), raw, to)
+
+    async def settled(self) -> None:
+        await wait_until(lambda: all_processed(self.db), within=30)
+
+
+@pytest.fixture
+async def desk(
+    tmp_path: Path,
+    database_settings: dict[str, Any],
+    db: Database,
+    start_daemon: Any,
+    relay: RecordingRelay,
+) -> Desk:
+    path = tmp_path / "pytrs.toml"
+    path.write_text(config_text(database_settings, relay))
+    config = parse_config(tomllib.loads(path.read_text()), environ={})
+    return Desk(path, config, await start_daemon(config), db, relay)
+
+
+def failed(result: subprocess.CompletedProcess[bytes], code: int, *needles: str) -> str:
+    """The one stderr line of a command that failed with `code`."""
+    err = result.stderr.decode()
+    assert result.returncode == code, (result.returncode, err)
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    for needle in needles:
+        assert needle in err, err
+    return err
+
+
+async def five_tickets(desk: Desk) -> dict[str, str]:
+    """Five tickets, made one after the other so that their order is known; name → TN."""
+    mails = {
+        "printer": (make_mail(sender=ALICE, subject="Printer on fire"), "support@example.com"),
+        "quote": (
+            make_mail(
+                sender="Bob Buyer <bob@customer.example>",
+                subject="Quote please",
+                extra={
+                    "X-PyTRS-State": "open",
+                    "X-PyTRS-Priority": "4 high",
+                    "X-PyTRS-Owner": "jdoe",
+                },
+            ),
+            "sales@example.com",
+        ),
+        "toner": (
+            make_mail(
+                sender=ALICE,
+                subject="Toner empty",
+                extra={"X-PyTRS-State": "closed successful"},
+            ),
+            "support@example.com",
+        ),
+        "scanner": (
+            make_mail(
+                sender="Carol Jones <carol@elsewhere.example>",
+                subject="Scanner jams",
+                extra={"X-PyTRS-State": "pending reminder"},
+            ),
+            "help@example.com",
+        ),
+        "percent": (
+            make_mail(sender="dave@customer.example", subject="100% broken_now"),
+            "support@example.com",
+        ),
+    }
+    numbers = {}
+    for name, (raw, to) in mails.items():
+        await desk.mail(raw, to)
+        await desk.settled()
+        [row] = (await desk.json("tickets", "list", "--limit", "1"))["tickets"]
+        numbers[name] = row["tn"]
+    return numbers
+
+
+def tns(listing: dict[str, Any]) -> list[str]:
+    return [row["tn"] for row in listing["tickets"]]
+
+
+async def test_list_filters_and_pages(desk: Desk) -> None:
+    t = await five_tickets(desk)
+    everything = await desk.json("tickets", "list")
+    order = [t["percent"], t["scanner"], t["toner"], t["quote"], t["printer"]]
+    assert tns(everything) == order and everything["next_before"] is None
+    quote = everything["tickets"][3]
+    assert quote == {
+        "tn": t["quote"],
+        "id": quote["id"],
+        "title": "Quote please",
+        "queue": "Sales",
+        "state": "open",
+        "state_type": "open",
+        "priority": "4 high",
+        "customer_user": "bob@customer.example",
+        "customer_id": "bob@customer.example",
+        "owner": "jdoe",
+        "created": quote["created"],
+        "changed": quote["changed"],
+        "age": "0 m",
+        "age_seconds": quote["age_seconds"],
+    }
+    assert quote["created"].endswith("Z") and 0 <= quote["age_seconds"] < 120
+
+    async def listed(*args: str) -> list[str]:
+        return tns(await desk.json("tickets", "list", *args))
+
+    assert await listed("--queue", "Sales") == [t["quote"]]
+    assert await listed("--state", "pending reminder") == [t["scanner"]]
+    assert await listed("--open") == [t["percent"], t["scanner"], t["quote"], t["printer"]]
+    assert await listed("--closed") == [t["toner"]]
+    assert await listed("--queue", "Support", "--open") == [t["percent"], t["scanner"], t["printer"]]
+    assert await listed("--customer", "ALICE@Customer.example") == [t["toner"], t["printer"]]
+    # Search: the title, any case; an article's From (the display name is only there); the
+    # customer; and % or _ only as themselves.
+    assert await listed("--search", "TONER") == [t["toner"]]
+    assert await listed("--search", "jones") == [t["scanner"]]
+    assert await listed("--search", "bob@") == [t["quote"]]
+    assert await listed("--search", "0% broken_") == [t["percent"]]
+    assert await listed("--search", "_") == [t["percent"]]
+
+    # Pages of two: the cursor is the last ticket number of a page, until the last page.
+    first = await desk.json("tickets", "list", "--limit", "2")
+    assert tns(first) == order[:2] and first["next_before"] == order[1]
+    second = await desk.json("tickets", "list", "--limit", "2", "--before", order[1])
+    assert tns(second) == order[2:4] and second["next_before"] == order[3]
+    third = await desk.json("tickets", "list", "--limit", "2", "--before", order[3])
+    assert tns(third) == order[4:] and third["next_before"] is None
+    lines = (await desk.cli("tickets", "list", "--jsonl", "--open")).stdout.splitlines()
+    assert [json.loads(line)["tn"] for line in lines] == await listed("--open")
+
+    table = await desk.cli("tickets", "list", "--limit", "2")
+    assert table.returncode == 0, table.stderr
+    header, *rows = table.stdout.decode().splitlines()
+    assert header.split()[:4] == ["TICKET", "AGE", "QUEUE", "STATE"] and header.endswith("TITLE")
+    assert rows[0].split()[:5] == [t["percent"], "0", "m", "Support", "new"]
+    assert rows[0].endswith("100% broken_now") and len(rows) == 2
+    assert f"--before {order[1]}" in table.stderr.decode()
+
+
+async def test_list_says_no(desk: Desk) -> None:
+    await desk.mail(make_mail(sender=ALICE, subject="Printer on fire"))
+    await desk.settled()
+    empty = await desk.cli("tickets", "list", "--queue", "Sales", "--json")
+    assert empty.returncode == 1 and b"no tickets match" in empty.stderr
+    assert json.loads(empty.stdout) == {"tickets": [], "next_before": None}
+    failed(await desk.cli("tickets", "list", "--closed"), 1, "no tickets match")
+    failed(
+        await desk.cli("tickets", "list", "--queue", "Nope"),
+        2,
+        "no queue named 'Nope' (queues: Junk, Misc, Postmaster, Raw, Sales, Support)",
+    )
+    failed(await desk.cli("tickets", "list", "--state", "opened"), 2, "no state named 'opened'")
+    failed(await desk.cli("tickets", "list", "--before", "42"), 1, "--before 42: no ticket")
+    failed(await desk.cli("tickets", "list", "--open", "--closed"), 2, "not allowed with")
+    failed(await desk.cli("tickets", "list", "--limit", "0"), 2, "--limit")
+
+
+def mail_with_attachment(message_id: str) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = ALICE
+    msg["To"] = "support@example.com"
+    msg["Cc"] = "boss@customer.example"
+    msg["Subject"] = "Printer on fire"
+    msg["Message-ID"] = message_id
+    msg.set_content("It smokes.\nPlease help.\n")
+    msg.add_attachment(b"%PDF-1.4 smoke" * 10, maintype="application", subtype="pdf",
+                       filename="smoke.pdf")  # fmt: skip
+    return msg.as_bytes(policy=SMTP_POLICY)
+
+
+async def test_show_articles_history_and_raw(desk: Desk) -> None:
+    first_id = unique_id()
+    raw = mail_with_attachment(first_id)
+    await desk.mail(raw)
+    await desk.settled()
+    [row] = (await desk.json("tickets", "list"))["tickets"]
+    tn = row["tn"]
+    follow_up = make_mail(sender=ALICE, subject=f"Re: [Ticket#{tn}] Printer on fire",
+                          body="Now it burns.\n")  # fmt: skip
+    await desk.mail(follow_up)
+    await desk.settled()
+
+    shown = await desk.json("tickets", "show", tn)
+    assert {key: shown[key] for key in ("tn", "title", "queue", "state", "lock", "type")} == {
+        "tn": tn,
+        "title": "Printer on fire",
+        "queue": "Support",
+        "state": "new",  # a follow-up reopens only closed tickets
+        "lock": "unlock",
+        "type": "Unclassified",
+    }
+    assert shown["owner"] == "root@localhost" and shown["responsible"] == "root@localhost"
+    assert shown["customer_user"] == "alice@customer.example" and "history" not in shown
+    first, second = shown["articles"]
+    assert first["id"] < second["id"]
+    assert {key: first[key] for key in ("sender_type", "channel", "visible_for_customer")} == {
+        "sender_type": "customer",
+        "channel": "Email",
+        "visible_for_customer": True,
+    }
+    assert first["from"] == ALICE and first["to"] == "support@example.com"
+    assert first["cc"] == "boss@customer.example" and first["message_id"] == first_id
+    assert first["body"] == "It smokes.\nPlease help.\n" and first["created"].endswith("Z")
+    assert first["attachments"] == [
+        {"name": "smoke.pdf", "size": 140, "content_type": "application/pdf",
+         "disposition": "attachment"}
+    ]  # fmt: skip
+    assert second["body"] == "Now it burns.\n" and second["attachments"] == []
+
+    with_history = await desk.json("tickets", "show", tn, "--history")
+    kinds = [entry["type"] for entry in with_history["history"]]
+    assert kinds[:2] == ["NewTicket", "EmailCustomer"] and "FollowUp" in kinds
+    assert with_history["history"][0]["name"].startswith(f"%%{tn}%%Support%%3 normal%%new")
+    assert with_history["history"][0]["who"] == "root@localhost"
+
+    text = await desk.cli("tickets", "show", tn, "--history")
+    assert text.returncode == 0, text.stderr
+    out = text.stdout.decode()
+    assert out.startswith(f"Ticket {tn}: Printer on fire\n")
+    assert "state: new" in out and "customer: alice@customer.example" in out
+    assert f"--- article {first['id']}: customer, Email, visible to the customer" in out
+    assert "Cc: boss@customer.example" in out
+    assert "Attachment: smoke.pdf (140 bytes, application/pdf)" in out
+    assert out.index("It smokes.") < out.index("Now it burns.") < out.index("history:")
+
+    stored = await desk.cli("tickets", "show", tn, "--raw", str(first["id"]))
+    assert stored.returncode == 0 and stored.stdout == raw
+    failed(await desk.cli("tickets", "show", "2099010110000001"), 1, "no such ticket number")
+    await desk.mail(make_mail(sender=ALICE, subject="Another one"))
+    await desk.settled()
+    other = (await desk.json("tickets", "list", "--limit", "1"))["tickets"][0]["tn"]
+    failed(
+        await desk.cli("tickets", "show", other, "--raw", str(first["id"])),
+        1,
+        f"ticket {other}: has no article {first['id']}",
+    )
+    failed(await desk.cli("tickets", "show", tn, "--raw", "1", "--json"), 2, "--raw")
+
+
+async def test_queues_and_ages(desk: Desk) -> None:
+    t = await five_tickets(desk)
+    # The printer ticket came two days, three hours and a bit ago.
+    async with desk.db.transaction() as conn:
+        await conn.execute(
+            update(ticket)
+            .where(ticket.c.tn == t["printer"])
+            .values(create_time=utcnow() - timedelta(days=2, hours=3, minutes=10))
+        )
+    overview = await desk.json("queues")
+    by_name = {row["queue"]: row for row in overview}
+    assert list(by_name) == ["Junk", "Misc", "Postmaster", "Raw", "Sales", "Support"]
+    support = by_name["Support"]
+    assert support["addresses"] == ["help@example.com", "support@example.com"]
+    assert (support["new"], support["open"], support["pending"]) == (2, 0, 1)
+    assert support["oldest_open_age"] == "2 d 3 h"
+    assert 2 * 86400 + 3 * 3600 <= support["oldest_open_seconds"] < 2 * 86400 + 4 * 3600
+    sales = by_name["Sales"]
+    assert (sales["new"], sales["open"], sales["pending"], sales["oldest_open_age"]) == (
+        0, 1, 0, "0 m"
+    )  # fmt: skip
+    assert by_name["Raw"] == {
+        "queue": "Raw", "addresses": [], "new": 0, "open": 0, "pending": 0,
+        "oldest_open": None, "oldest_open_age": None, "oldest_open_seconds": None,
+    }  # fmt: skip
+    table = (await desk.cli("queues")).stdout.decode().splitlines()
+    assert table[0].split() == ["QUEUE", "NEW", "OPEN", "PENDING", "OLDEST", "ADDRESSES"]
+    [line] = [line for line in table if line.startswith("Support ")]
+    assert line.split() == ["Support", "2", "0", "1", "2", "d", "3", "h",
+                            "help@example.com,", "support@example.com"]  # fmt: skip
+    listed = await desk.json("tickets", "list", "--search", "printer")
+    assert listed["tickets"][0]["age"] == "2 d 3 h"
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"),
+    [
+        (0, "0 m"),
+        (59, "0 m"),
+        (300, "5 m"),
+        (3600, "1 h 0 m"),
+        (2 * 3600 + 5 * 60 + 59, "2 h 5 m"),
+        (86400 - 1, "23 h 59 m"),
+        (86400, "1 d 0 h"),
+        (2 * 86400 + 3 * 3600 + 59 * 60, "2 d 3 h"),
+        (-30, "0 m"),  # a clock that went back: never a negative age
+    ],
+)
+def test_age_as_znuny_shows_it(seconds: int, shown: str) -> None:
+    assert age(seconds) == shown
+
+
+def parsed(data: bytes) -> email.message.EmailMessage:
+    return email.message_from_bytes(data, policy=default_policy)  # type: ignore[return-value]
