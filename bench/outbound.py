@@ -41,9 +41,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from pytrs.config import Config, DkimKeyConfig, parse_config
-from pytrs.responders.dkim import DkimKey, DkimSigner
+from pytrs.outbound.dkim import DkimKey, DkimSigner
+from pytrs.outbound.sender import OutboxSender
 from pytrs.responders.message import AUTO_REPLIED, Composer, Draft, Parent
-from pytrs.responders.sender import OutboxSender
 from pytrs.schema import migrate, outbox_repo
 from pytrs.schema.database import Database, create_database
 

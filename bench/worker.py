@@ -26,8 +26,8 @@ from pytrs.gateway.addresses import AddressBook
 from pytrs.postmaster.worker import PostmasterWorker
 from pytrs.schema import inbox_repo, migrate
 from pytrs.schema.database import create_database
-from pytrs.schema.inbox_repo import InboxItem
 from pytrs.schema.provision import provision
+from pytrs.vocabulary.inbox import InboxItem
 
 GEN = Path(__file__).resolve().parents[1].parent / "shared" / "bench" / "gen_corpus.py"
 

@@ -27,10 +27,10 @@ from pytrs.gateway.addresses import AddressBook
 from pytrs.gateway.fetchers import MailboxFetchers
 from pytrs.gateway.inbox_writer import InboxWriter
 from pytrs.gateway.smtp import IngressHandler, start_server
+from pytrs.outbound.dkim import DkimSigner
+from pytrs.outbound.sender import OutboxSender
 from pytrs.postmaster.worker import PostmasterWorker
 from pytrs.preflight import check_startup
-from pytrs.responders.dkim import DkimSigner
-from pytrs.responders.sender import OutboxSender
 from pytrs.schema import inbox_repo, migrate
 from pytrs.schema.database import Database, create_database, probe
 from pytrs.schema.provision import provision

@@ -14,12 +14,12 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Callable
 
+from pytrs.authentication.dkim_verify import DkimVerifier
+from pytrs.authentication.reply_token import ReplyTokens
 from pytrs.config import Config, ConfigError
+from pytrs.outbound.dkim import DkimSigner
 from pytrs.postmaster.respond import notification_templates
-from pytrs.responders.dkim import DkimSigner
-from pytrs.responders.dkim_verify import DkimVerifier
 from pytrs.responders.marker import loop_secret_from_config
-from pytrs.responders.reply_token import ReplyTokens
 from pytrs.responders.responses import specs_from_config
 
 

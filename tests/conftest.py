@@ -24,7 +24,7 @@ from pytrs.schema import migrate
 from pytrs.schema.database import Database, create_database
 
 from .dovecot import DovecotServer
-from .responders.relay import RecordingRelay
+from .servers.relay import RecordingRelay
 
 TEST_DATABASE_URL = os.environ.get("PYTRS_TEST_DATABASE_URL", "")
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"

@@ -12,10 +12,10 @@ from pytrs.config import load_config
 from pytrs.gateway.addresses import AddressBook
 from pytrs.postmaster.worker import PostmasterWorker
 from pytrs.schema import inbox_repo
-from pytrs.schema.inbox_repo import InboxItem
 from pytrs.schema.provision import provision
 from pytrs.schema.tables import article, inbox, postmaster_filter
 from pytrs.schema.tables import ticket as ticket_table
+from pytrs.vocabulary.inbox import InboxItem
 
 from .helpers import count, make_mail, tickets
 from .test_cli import pytrs, write_config

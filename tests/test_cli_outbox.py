@@ -13,16 +13,16 @@ import pytest
 from sqlalchemy import select, update
 
 from pytrs.config import OutboundConfig
-from pytrs.responders.delivery import Reply, RetryPolicy, settle
-from pytrs.responders.sender import OutboxSender
+from pytrs.outbound.delivery import Reply, RetryPolicy, settle
+from pytrs.outbound.sender import OutboxSender
 from pytrs.schema import outbox_repo
 from pytrs.schema.database import Database, utcnow
 from pytrs.schema.outbox_repo import OutboxMail
 from pytrs.schema.tables import address_suppression, outbox
 
 from .helpers import count, make_mail, unique_id
-from .responders.conftest import make_ticket, outbound_config
-from .responders.relay import RecordingRelay
+from .outbound.conftest import make_ticket, outbound_config
+from .servers.relay import RecordingRelay
 from .test_cli import pytrs, write_config
 
 LEASE = timedelta(seconds=60)

@@ -15,8 +15,8 @@ from sqlalchemy import text
 from pytrs.gateway.addresses import AddressBook
 from pytrs.postmaster.worker import PostmasterWorker
 from pytrs.schema import inbox_repo
-from pytrs.schema.inbox_repo import InboxItem
 from pytrs.schema.provision import provision
+from pytrs.vocabulary.inbox import InboxItem
 
 from .helpers import inbox_states, tickets
 

@@ -14,8 +14,8 @@ from pytrs.postmaster.filters import MatchRow, Rule, SetRow
 from pytrs.postmaster.worker import PostmasterWorker
 from pytrs.schema import inbox_repo
 from pytrs.schema.filter_repo import replace_rules
-from pytrs.schema.inbox_repo import InboxItem
 from pytrs.schema.provision import provision
+from pytrs.vocabulary.inbox import InboxItem
 
 from .helpers import inbox_states, make_mail, tickets
 

@@ -202,7 +202,7 @@ async def _a_dynamic_field(db: Any) -> int:
 
 async def test_overlong_keys_stay_distinct(db: Any) -> None:
     from pytrs.schema import inbox_repo
-    from pytrs.schema.inbox_repo import InboxItem
+    from pytrs.vocabulary.inbox import InboxItem
 
     raw = make_mail()
     prefix = "support+" + "x" * 300

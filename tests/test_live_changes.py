@@ -20,7 +20,7 @@ from pytrs.schema.provision import provision
 
 from .conftest import make_config, wait_until
 from .helpers import all_processed, make_mail, send, tickets
-from .responders.relay import RecordingRelay
+from .servers.relay import RecordingRelay
 from .test_cli import pytrs, write_config
 
 ROUTE = """

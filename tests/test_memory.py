@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from pytrs.schema import inbox_repo
-from pytrs.schema.inbox_repo import InboxItem
+from pytrs.vocabulary.inbox import InboxItem
 
 from .conftest import wait_until
 from .helpers import inbox_states

@@ -12,8 +12,8 @@ from sqlalchemy import text
 from pytrs.gateway.addresses import AddressBook
 from pytrs.postmaster.worker import PostmasterWorker
 from pytrs.schema import inbox_repo
-from pytrs.schema.inbox_repo import InboxItem
 from pytrs.schema.provision import provision
+from pytrs.vocabulary.inbox import InboxItem
 
 from .conftest import wait_until
 from .helpers import articles, inbox_states, make_mail, tickets

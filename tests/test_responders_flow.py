@@ -28,8 +28,8 @@ from pytrs.schema.filter_repo import replace_rules
 
 from .conftest import make_config, wait_until
 from .helpers import articles, history, make_mail, send, tickets, unique_id
-from .responders.dns_zone import DnsZone
-from .responders.relay import Received, RecordingRelay
+from .servers.dns_zone import DnsZone
+from .servers.relay import Received, RecordingRelay
 
 CUSTOMER = "Alice Customer <alice@customer.example>"
 AGENT = "jdoe@agents.example"

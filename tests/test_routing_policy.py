@@ -20,11 +20,12 @@ from pytrs.config import Config
 from pytrs.gateway.addresses import AddressBook
 from pytrs.postmaster.filters import MatchRow, Rule, SetRow
 from pytrs.postmaster.worker import PostmasterWorker
-from pytrs.schema import inbox_repo, seed
+from pytrs.schema import inbox_repo
 from pytrs.schema.database import Database
 from pytrs.schema.filter_repo import replace_rules
-from pytrs.schema.inbox_repo import InboxItem
 from pytrs.schema.provision import provision
+from pytrs.vocabulary import znuny
+from pytrs.vocabulary.inbox import InboxItem
 
 from .conftest import make_config
 from .helpers import articles, history, inbox_states, make_mail, tickets, unique_id
@@ -64,7 +65,7 @@ class Flow:
     async def close(self, tn: str, state: str = "closed successful") -> None:
         await self.sql(
             "UPDATE ticket SET ticket_state_id = :s WHERE tn = :tn",
-            s=seed.STATE_IDS[state],
+            s=znuny.STATE_IDS[state],
             tn=tn,
         )
 
@@ -239,7 +240,7 @@ async def test_follow_up_to_a_merged_ticket_goes_to_its_target(database_settings
     try:
         a, b, c = [await _first_ticket(flow, sender=CUSTOMER) for _ in range(3)]
         # a was merged into b, b into c (as the web view's merge will record it).
-        merged = seed.STATE_IDS["merged"]
+        merged = znuny.STATE_IDS["merged"]
         for source, target in ((a, b), (b, c)):
             await flow.sql("UPDATE ticket SET ticket_state_id = :s WHERE id = :t", s=merged,
                            t=source["id"])  # fmt: skip
@@ -248,7 +249,7 @@ async def test_follow_up_to_a_merged_ticket_goes_to_its_target(database_settings
                 " owner_id, priority_id, state_id, create_time, create_by, change_time, change_by)"
                 " VALUES (:n, :h, :t, 1, 1, 1, 3, :s, CURRENT_TIMESTAMP, 1, CURRENT_TIMESTAMP, 1)",
                 n=f"%%{source['tn']}%%{source['id']}%%{target['tn']}%%{target['id']}",
-                h=seed.history_type_id("Merged"),
+                h=znuny.history_type_id("Merged"),
                 t=source["id"],
                 s=merged,
             )

@@ -7,9 +7,10 @@ from typing import Any
 
 from sqlalchemy import select, text
 
-from pytrs.schema import migrate, seed, ticket_repo
+from pytrs.schema import migrate, ticket_repo
 from pytrs.schema.provision import provision
 from pytrs.schema.tables import queue, system_address
+from pytrs.vocabulary import znuny
 
 from .conftest import make_config
 
@@ -42,7 +43,7 @@ async def test_znuny_seed_rows(db: Any) -> None:
     assert [tuple(r) for r in senders] == [(1, "agent"), (2, "system"), (3, "customer")]
     assert {"NewTicket", "FollowUp", "EmailCustomer", "StateUpdate", "Merged"} <= history_types
     assert [tuple(r) for r in queues] == [(1, "Postmaster"), (2, "Raw"), (3, "Junk"), (4, "Misc")]
-    assert seed.history_type_id("EmailCustomer") == 12
+    assert znuny.history_type_id("EmailCustomer") == 12
 
 
 async def test_serial_ids_continue_after_seed_rows(db: Any, config: Any) -> None:

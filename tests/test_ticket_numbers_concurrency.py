@@ -36,9 +36,9 @@ from pytrs.postmaster.worker import PostmasterWorker
 from pytrs.routing.ticket_number import TicketNumberGenerator, checksum_digit, make_generator
 from pytrs.schema import inbox_repo, ticket_repo
 from pytrs.schema.database import Database, create_database, utcnow
-from pytrs.schema.inbox_repo import InboxItem
 from pytrs.schema.provision import provision
 from pytrs.schema.tables import inbox, ticket_number_counter
+from pytrs.vocabulary.inbox import InboxItem
 
 from .conftest import make_config
 from .helpers import inbox_states, make_mail

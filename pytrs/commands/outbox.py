@@ -1,7 +1,7 @@
 """`pytrs outbox list|show|retry|suppressed|unsuppress`: the durable outbox, for operators.
 
 Place in the flow: the postmaster queues mail in ``outbox_message`` and the outbox sender
-delivers it (``responders.sender``); these commands let an operator see what is waiting, why a
+delivers it (``outbound.sender``); these commands let an operator see what is waiting, why a
 mail failed and to whom, send failed mail again once the cause is fixed, and lift address
 suppressions left by hard bounces. They change rows only through ``outbox_repo``.
 """

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from pytrs.config.errors import ErrorList, dotted
 from pytrs.config.listen import listen_address
 from pytrs.config.model import BUILTIN_QUEUES, Config
-from pytrs.schema.seed import STATE_IDS, STATE_TYPES
+from pytrs.vocabulary.znuny import STATE_IDS, STATE_TYPES
 
 T = TypeVar("T")
 

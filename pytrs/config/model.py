@@ -37,7 +37,7 @@ from pytrs.config.checks import (
     seconds,
     size,
 )
-from pytrs.parsers.model import DEFAULT_LIMITS, ParseLimits
+from pytrs.vocabulary.parse_limits import DEFAULT_LIMITS, ParseLimits
 
 # Queues every pytrs database is created with (Znuny's ids 1-4); config may refer to them
 # without declaring them in [[queues]].
@@ -348,7 +348,7 @@ class AgentMailConfig:
 
 @dataclass(frozen=True, slots=True)
 class AuthenticationConfig:
-    """Whether mail from an agent's address is the agent's (``responders.authenticity``)."""
+    """Whether mail from an agent's address is the agent's (``authentication.authenticity``)."""
 
     trusted_authserv_ids: tuple[str, ...] = field(default=(), metadata=rule(non_empty, each=True))
     dns_resolver: str = field(default="", metadata=rule(optional_host_port))

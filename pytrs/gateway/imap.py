@@ -26,8 +26,8 @@ import aioimaplib
 from pytrs.config import MailAccountConfig
 from pytrs.schema import mailbox_repo
 from pytrs.schema.database import Database
-from pytrs.schema.inbox_repo import InboxItem
 from pytrs.schema.mailbox_repo import Cursor
+from pytrs.vocabulary.inbox import InboxItem
 
 log = logging.getLogger(__name__)
 

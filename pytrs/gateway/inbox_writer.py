@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 
 from pytrs.schema import inbox_repo
 from pytrs.schema.database import Database, StorageError
-from pytrs.schema.inbox_repo import InboxItem
+from pytrs.vocabulary.inbox import InboxItem
 
 log = logging.getLogger(__name__)
 

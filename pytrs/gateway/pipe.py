@@ -20,7 +20,7 @@ from pytrs.config import Config
 from pytrs.gateway.addresses import recipient_problem
 from pytrs.schema import inbox_repo
 from pytrs.schema.database import create_database, reason
-from pytrs.schema.inbox_repo import InboxItem
+from pytrs.vocabulary.inbox import InboxItem
 
 log = logging.getLogger(__name__)
 

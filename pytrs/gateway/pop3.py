@@ -16,8 +16,8 @@ import poplib
 
 from pytrs.gateway.imap import AccountFetcher, SyncResult, tls_context
 from pytrs.schema import mailbox_repo, storable
-from pytrs.schema.inbox_repo import InboxItem
 from pytrs.schema.tables import pop3_seen
+from pytrs.vocabulary.inbox import InboxItem
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from pytrs.gateway.addresses import AddressBook, recipient_problem
 from pytrs.gateway.inbox_writer import InboxWriter
 from pytrs.gateway.smtp_data import BufferedData
 from pytrs.schema.database import StorageError
-from pytrs.schema.inbox_repo import InboxItem
+from pytrs.vocabulary.inbox import InboxItem
 
 log = logging.getLogger(__name__)
 

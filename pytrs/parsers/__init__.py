@@ -8,9 +8,10 @@ labels, mislabels, guesses), `fields` (ids, dates), `addresses`, `bodies` (the M
 (HTML-only bodies), `model` (the records and limits).
 """
 
-from pytrs.parsers.fields import message_id_md5
 from pytrs.parsers.mail import parse_mail
-from pytrs.parsers.model import DEFAULT_LIMITS, Attachment, ParsedMail, ParseLimits
+from pytrs.parsers.model import Attachment, ParsedMail
+from pytrs.vocabulary.message_ids import message_id_md5
+from pytrs.vocabulary.parse_limits import DEFAULT_LIMITS, ParseLimits
 
 __all__ = [
     "DEFAULT_LIMITS",

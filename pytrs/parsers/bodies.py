@@ -19,7 +19,7 @@ from email.message import Message
 from email.policy import compat32
 
 from pytrs.parsers.charsets import decode_bytes
-from pytrs.parsers.model import DEFAULT_LIMITS, Attachment, ParseLimits
+from pytrs.parsers.model import Attachment
 from pytrs.parsers.nested import message_bytes, nested_filename
 from pytrs.parsers.parts import (
     charset,
@@ -31,6 +31,7 @@ from pytrs.parsers.parts import (
     payload,
     raw_header,
 )
+from pytrs.vocabulary.parse_limits import DEFAULT_LIMITS, ParseLimits
 
 BODY_CONTENT_TYPE = "text/plain; charset=utf-8"
 _LOST_BOUNDARY = (NoBoundaryInMultipartDefect, StartBoundaryNotFoundDefect)

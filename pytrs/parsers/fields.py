@@ -17,12 +17,6 @@ _BRACKETED_ID = re.compile(r"<([^<>]*)>")
 _ISO_DATE = re.compile(r"\s*\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
 
 
-def message_id_md5(message_id: str) -> str:
-    """Return the hex MD5 of a "<...>" Message-ID as stored (utf-8), Znuny's a_message_id_md5."""
-    data = message_id.encode("utf-8", "surrogatepass")
-    return hashlib.md5(data, usedforsecurity=False).hexdigest()
-
-
 def bracketed_ids(value: str) -> list[str]:
     """Return every non-empty "<...>" id in `value`, whitespace inside an id removed."""
     ids = []

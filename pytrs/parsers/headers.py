@@ -13,7 +13,7 @@ import binascii
 import re
 
 from pytrs.parsers.charsets import decode_bytes, decode_unlabelled
-from pytrs.parsers.model import DEFAULT_LIMITS
+from pytrs.vocabulary.parse_limits import DEFAULT_LIMITS
 
 # The decoded text of one field is stored at most this long, whatever the raw limit allowed.
 MAX_HEADER_CHARS = 64 * 1024

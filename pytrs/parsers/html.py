@@ -28,7 +28,7 @@ from urllib.parse import unquote
 import nh3
 
 from pytrs.parsers.htmltext import RAW_TEXT_ELEMENTS, raw_text_end, render_text
-from pytrs.parsers.model import DEFAULT_LIMITS, ParseLimits
+from pytrs.vocabulary.parse_limits import DEFAULT_LIMITS, ParseLimits
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,10 +38,11 @@ from pytrs.parsers.fields import (
 from pytrs.parsers.headblock import bound_header_block
 from pytrs.parsers.headers import MAX_HEADER_CHARS, decode_header_value, raw_header_text
 from pytrs.parsers.html import render_html
-from pytrs.parsers.model import ADDRESS_FIELDS, DEFAULT_LIMITS, Mailbox, ParsedMail, ParseLimits
+from pytrs.parsers.model import ADDRESS_FIELDS, Mailbox, ParsedMail
 from pytrs.parsers.partheads import bound_part_header_blocks, declared_boundaries
 from pytrs.parsers.parts import charset
 from pytrs.parsers.repair import rejoin_stray_header_lines
+from pytrs.vocabulary.parse_limits import DEFAULT_LIMITS, ParseLimits
 
 _MAX_WARNINGS = 100
 # The stdlib parser is fed this many bytes at a time, decoded to text chunk by chunk: its own

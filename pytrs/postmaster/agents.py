@@ -2,7 +2,7 @@
 
 Place in the flow: after parsing and before the processing transaction, the worker hands the
 batch here. Mail whose From is a valid agent's address is checked by
-`responders.authenticity` (a reply token, a trusted Authentication-Results header, or DKIM
+`authentication.authenticity` (a reply token, a trusted Authentication-Results header, or DKIM
 aligned with the From domain); DNS is asked here, never while the transaction holds locks.
 An authenticated mail is routed as the agent's (`RoutingInput.agent`); any other mail from an
 agent's address is customer mail, flagged (`RoutingInput.unverified_agent`) — SPEC S8.
@@ -13,8 +13,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 
+from pytrs.authentication.authenticity import AgentAuthenticator
 from pytrs.postmaster.planning import Parsed
-from pytrs.responders.authenticity import AgentAuthenticator
 from pytrs.routing.ticket_number import TicketNumberGenerator
 from pytrs.schema import ticket_repo
 from pytrs.schema.database import Database

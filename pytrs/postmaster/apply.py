@@ -35,7 +35,7 @@ from pytrs.postmaster.rows import (
 )
 from pytrs.routing.decision import Action, Decision, RoutingInput
 from pytrs.routing.subject import CleanOptions, clean_subject, ticket_title
-from pytrs.schema import outbox_repo, seed, storable
+from pytrs.schema import outbox_repo, storable
 from pytrs.schema.inbox_repo import DONE, DUPLICATE, ClaimedMessage
 from pytrs.schema.tables import (
     article,
@@ -48,6 +48,7 @@ from pytrs.schema.tables import (
     ticket_history,
 )
 from pytrs.schema.ticket_repo import CustomerInfo, QueueInfo
+from pytrs.vocabulary import znuny
 
 
 @dataclass(slots=True)
@@ -191,8 +192,8 @@ class _Where:
     ticket_id: int
     queue_id: int
     state_id: int = 1
-    owner_id: int = seed.USER_ROOT
-    priority_id: int = seed.PRIORITY_NORMAL
+    owner_id: int = znuny.USER_ROOT
+    priority_id: int = znuny.PRIORITY_NORMAL
 
 
 def _history(
@@ -256,7 +257,7 @@ async def _insert_articles(
         [
             {
                 "ticket_id": ticket_id, "article_sender_type_id": sender_type,
-                "communication_channel_id": seed.CHANNEL_EMAIL,
+                "communication_channel_id": znuny.CHANNEL_EMAIL,
                 "is_visible_for_customer": visible, "search_index_needs_rebuild": 1,
                 "insert_fingerprint": f"inbox-{plan.claimed.id}", **audit(ctx.now),
             }
@@ -281,7 +282,7 @@ def _record_article(
     )
     rows.by_table[article_data_mime_attachment].extend(attachment_rows(mail, article_id, now))
     notes = _store_dynamic_fields(plan, ticket_id, ctx, rows)
-    email_kind = "EmailCustomer" if sender_type == seed.SENDER_CUSTOMER else "EmailAgent"
+    email_kind = "EmailCustomer" if sender_type == znuny.SENDER_CUSTOMER else "EmailAgent"
     if plan.decision.action is Action.NEW_TICKET:
         return notes + _new_ticket_history(plan, ticket_id, article_id, email_kind, ctx, rows)
     return notes + _follow_up_effects(plan, ticket_id, article_id, ctx, rows)
@@ -297,8 +298,8 @@ def _new_ticket_history(
         ticket_id, ctx.queues[decision.queue].id, values["ticket_state_id"], values["user_id"],
         values["ticket_priority_id"],
     )  # fmt: skip
-    priority = _name(seed.PRIORITIES, values["ticket_priority_id"])
-    state = _name([(i, n) for i, n, _ in seed.STATES], values["ticket_state_id"])
+    priority = _name(znuny.PRIORITIES, values["ticket_priority_id"])
+    state = _name([(i, n) for i, n, _ in znuny.STATES], values["ticket_state_id"])
     name = f"%%{plan.tn}%%{decision.queue}%%{priority}%%{state}%%{ticket_id}"
     old = decision.ticket
     if old is not None:  # opened instead of a follow-up to that ticket

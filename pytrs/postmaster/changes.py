@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pytrs.routing.decision import Action, Decision
-from pytrs.schema import seed
+from pytrs.vocabulary import znuny
 
-SENDER_TYPE_IDS = {name: i for i, name in seed.SENDER_TYPES}
-LOCK_IDS = {name: i for i, name in seed.LOCK_TYPES}
+SENDER_TYPE_IDS = {name: i for i, name in znuny.SENDER_TYPES}
+LOCK_IDS = {name: i for i, name in znuny.LOCK_TYPES}
 _DYNAMIC_FIELD = re.compile(r"X-PyTRS-(FollowUp-)?DynamicField-([A-Za-z0-9]+)")
 # Znuny's Perl truthiness for yes/no headers, as admins write them.
 _FALSE = frozenset({"", "0", "no", "false", "off"})
@@ -56,7 +56,7 @@ def article_kind(
     follow_up = decision.action is Action.FOLLOW_UP
     if agent and follow_up:
         # An authenticated agent's answer; to the comment address, an internal note.
-        return seed.SENDER_AGENT, int(not comment)
+        return znuny.SENDER_AGENT, int(not comment)
     prefix = "X-PyTRS-FollowUp-" if follow_up else "X-PyTRS-"
     external = decision.external
     default_type = external.sender_type if external else "customer"
@@ -68,7 +68,7 @@ def article_kind(
         visible = external.visible_for_customer if external else True
     if decision.internal:
         visible = False
-    return SENDER_TYPE_IDS.get(sender, seed.SENDER_CUSTOMER), int(visible)
+    return SENDER_TYPE_IDS.get(sender, znuny.SENDER_CUSTOMER), int(visible)
 
 
 def new_ticket_values(
@@ -77,9 +77,9 @@ def new_ticket_values(
     """Owner, responsible, lock, priority and state of a new ticket, and notes on fallbacks."""
     notes: list[str] = []
     values: dict[str, Any] = {
-        "user_id": seed.USER_ROOT, "responsible_user_id": seed.USER_ROOT,
-        "ticket_lock_id": seed.LOCK_UNLOCK, "ticket_priority_id": seed.PRIORITY_NORMAL,
-        "ticket_state_id": seed.STATE_NEW,
+        "user_id": znuny.USER_ROOT, "responsible_user_id": znuny.USER_ROOT,
+        "ticket_lock_id": znuny.LOCK_UNLOCK, "ticket_priority_id": znuny.PRIORITY_NORMAL,
+        "ticket_state_id": znuny.STATE_NEW,
     }  # fmt: skip
     for column, names in (
         ("user_id", ("X-PyTRS-OwnerID", "X-PyTRS-Owner")),
@@ -93,8 +93,8 @@ def new_ticket_values(
                 else:
                     values[column] = user
                     break
-    _named(control, "X-PyTRS-Priority", seed.PRIORITY_IDS, "ticket_priority_id", values, notes)
-    _named(control, "X-PyTRS-State", seed.STATE_IDS, "ticket_state_id", values, notes)
+    _named(control, "X-PyTRS-Priority", znuny.PRIORITY_IDS, "ticket_priority_id", values, notes)
+    _named(control, "X-PyTRS-State", znuny.STATE_IDS, "ticket_state_id", values, notes)
     _named(control, "X-PyTRS-Lock", LOCK_IDS, "ticket_lock_id", values, notes)
     return values, notes
 
@@ -138,12 +138,12 @@ def follow_up_change(
             break
     _follow_up_lock(decision, control, change)
     if decision.new_state and decision.new_state != current_state:
-        change.values["ticket_state_id"] = seed.STATE_IDS[decision.new_state]
+        change.values["ticket_state_id"] = znuny.STATE_IDS[decision.new_state]
         change.history.append(("StateUpdate", f"%%{current_state}%%{decision.new_state}%%"))
     priority = control.get("X-PyTRS-FollowUp-Priority", "").strip()
     if priority:
-        if priority in seed.PRIORITY_IDS:
-            change.values["ticket_priority_id"] = seed.PRIORITY_IDS[priority]
+        if priority in znuny.PRIORITY_IDS:
+            change.values["ticket_priority_id"] = znuny.PRIORITY_IDS[priority]
             change.history.append(("PriorityUpdate", f"%%%%{priority}%%{priority}"))
         else:
             change.notes.append(f"X-PyTRS-FollowUp-Priority {priority!r} is unknown; ignored")

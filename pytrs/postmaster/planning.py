@@ -13,28 +13,19 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 
+from pytrs.authentication.authenticity import Verdict
 from pytrs.parsers import ParsedMail
 from pytrs.parsers.addresses import base_address
 from pytrs.postmaster.apply import Planned
 from pytrs.postmaster.control import canonical, strip_untrusted
 from pytrs.postmaster.filters import CompiledRules, RuleHit
-from pytrs.responders.authenticity import Verdict
-from pytrs.routing.decision import (
-    DISPATCH_HEADERS,
-    Action,
-    Known,
-    Policy,
-    RoutingInput,
-    SameMail,
-    TicketRef,
-    decide,
-    fingerprint,
-)
+from pytrs.routing.decision import DISPATCH_HEADERS, Action, Policy, RoutingInput, decide
 from pytrs.routing.external import ExternalNumber, ExternalRule, recognise
 from pytrs.routing.ticket_number import TicketNumberGenerator
 from pytrs.schema.inbox_repo import ClaimedMessage, stored_message_id
 from pytrs.schema.known_repo import Wanted
 from pytrs.schema.ticket_repo import QueueInfo
+from pytrs.vocabulary.known import Known, SameMail, TicketRef, fingerprint
 
 # Body and attachment number checks read at most this much of each (numbers sit near the top).
 _SCAN_CHARS = 256 * 1024

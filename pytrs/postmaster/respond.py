@@ -30,6 +30,7 @@ from typing import Any
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from pytrs.authentication.reply_token import ReplyTokens, notification_message_id, reply_address
 from pytrs.config import Config, ConfigError
 from pytrs.parsers.addresses import single_address
 from pytrs.postmaster.apply import ApplyContext, Planned
@@ -47,7 +48,6 @@ from pytrs.responders.message import (
     Parent,
 )
 from pytrs.responders.quoting import trim_quoted
-from pytrs.responders.reply_token import ReplyTokens, notification_message_id, reply_address
 from pytrs.responders.responses import AutoResponse, ResponseTable, preferred_languages
 from pytrs.responders.templates import (
     ArticleVars,
@@ -60,7 +60,7 @@ from pytrs.responders.templates import (
     template_variables,
 )
 from pytrs.routing.decision import Action
-from pytrs.schema import outbox_repo, seed, storable, ticket_repo
+from pytrs.schema import outbox_repo, storable, ticket_repo
 from pytrs.schema.inbox_repo import DONE
 from pytrs.schema.tables import (
     article,
@@ -69,6 +69,7 @@ from pytrs.schema.tables import (
     ticket_history,
 )
 from pytrs.schema.ticket_repo import TicketSummary
+from pytrs.vocabulary import znuny
 
 log = logging.getLogger(__name__)
 
@@ -431,8 +432,8 @@ class Responder:
                 insert(article).returning(article.c.id, sort_by_parameter_order=True),
                 [
                     {
-                        "ticket_id": o.ticket.id, "article_sender_type_id": seed.SENDER_SYSTEM,
-                        "communication_channel_id": seed.CHANNEL_EMAIL,
+                        "ticket_id": o.ticket.id, "article_sender_type_id": znuny.SENDER_SYSTEM,
+                        "communication_channel_id": znuny.CHANNEL_EMAIL,
                         "is_visible_for_customer": 1, "search_index_needs_rebuild": 1,
                         "insert_fingerprint": f"outbox-{o.composed.message_id}"[:64],
                         **audit(ctx.now),

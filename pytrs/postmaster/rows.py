@@ -9,10 +9,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from pytrs.parsers import ParsedMail, message_id_md5
+from pytrs.parsers import ParsedMail
 from pytrs.routing.decision import Action
-from pytrs.schema import seed, storable
+from pytrs.schema import storable
 from pytrs.schema.tables import article_data_mime_attachment
+from pytrs.vocabulary import znuny
+from pytrs.vocabulary.message_ids import message_id_md5
 
 if TYPE_CHECKING:
     from pytrs.postmaster.apply import Planned
@@ -64,9 +66,9 @@ def history_row(
 ) -> dict[str, Any]:
     """A `ticket_history` row of type `kind` (a seeded Znuny history type name)."""
     return {
-        "name": name[:200], "history_type_id": seed.history_type_id(kind),
+        "name": name[:200], "history_type_id": znuny.history_type_id(kind),
         "ticket_id": ticket_id, "article_id": article_id, "type_id": 1, "queue_id": queue_id,
-        "owner_id": seed.USER_ROOT, "priority_id": seed.PRIORITY_NORMAL, "state_id": 1,
+        "owner_id": znuny.USER_ROOT, "priority_id": znuny.PRIORITY_NORMAL, "state_id": 1,
         **audit(now),
     }  # fmt: skip
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from pytrs.authentication.authenticity import AgentAuthenticator
 from pytrs.big_messages import BIG_MESSAGE_BYTES, BigMessageSlots
 from pytrs.config import Config
 from pytrs.gateway.addresses import AddressBook
@@ -41,17 +42,18 @@ from pytrs.postmaster.planning import (
     unresolved_references,
 )
 from pytrs.postmaster.respond import Responder
-from pytrs.responders.authenticity import AgentAuthenticator
 from pytrs.responders.loop_protection import LoopPolicy
 from pytrs.responders.responses import ResponseTable
-from pytrs.routing.decision import Action, Known, Policy
+from pytrs.routing.decision import Action, Policy
 from pytrs.routing.external import ExternalRule
 from pytrs.routing.subject import CleanOptions
 from pytrs.routing.ticket_number import TicketNumberGenerator, make_generator
-from pytrs.schema import filter_repo, inbox_repo, known_repo, response_repo, seed, ticket_repo
+from pytrs.schema import filter_repo, inbox_repo, known_repo, response_repo, ticket_repo
 from pytrs.schema.database import Database, utcnow
 from pytrs.schema.inbox_repo import ClaimedMessage
 from pytrs.schema.ticket_repo import QueueInfo
+from pytrs.vocabulary import znuny
+from pytrs.vocabulary.known import Known
 
 log = logging.getLogger(__name__)
 
@@ -278,7 +280,7 @@ class PostmasterWorker:
     def policy(self) -> Policy:
         pm = self.config.postmaster
         return Policy(
-            self.addresses.queues_by_address, pm.default_queue, frozenset(seed.STATE_IDS),
+            self.addresses.queues_by_address, pm.default_queue, frozenset(znuny.STATE_IDS),
             pm.unknown_sender_followup, pm.bounce_as_followup, pm.followup_state,
             pm.followup_state_closed, pm.same_mail_other_queue,
         )  # fmt: skip

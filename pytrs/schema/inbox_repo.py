@@ -26,6 +26,7 @@ from pytrs.schema import storable
 from pytrs.schema.claims import lease_due
 from pytrs.schema.database import Database, conflict_insert, utcnow
 from pytrs.schema.tables import inbox
+from pytrs.vocabulary.inbox import InboxItem
 
 PENDING, DONE, IGNORED, QUARANTINED = "pending", "done", "ignored", "quarantined"
 # A further copy of a mail already stored (sent to several system addresses of one queue):
@@ -36,21 +37,6 @@ _HEADER_END = re.compile(rb"\r?\n\r?\n")
 # The dedup key hashes the mail this many bytes at a time.
 _HASH_SLICE = 1024 * 1024
 _MESSAGE_ID = re.compile(rb"^message-id:[ \t]*(.*(?:\r?\n[ \t].*)*)", re.IGNORECASE | re.MULTILINE)
-
-
-@dataclass(frozen=True, slots=True)
-class InboxItem:
-    """One accepted copy of a message for one recipient, as the gateway hands it over."""
-
-    source: str
-    raw: bytes
-    recipient: str = ""
-    envelope_from: str = ""
-    peer: str = ""
-    trusted: bool = False
-    queue_name: str = ""
-    # (message_id, dedup key) when the caller computed them already (`with_keys`).
-    key: tuple[str, str] | None = None
 
 
 def with_keys(items: Sequence[InboxItem]) -> list[InboxItem]:

@@ -17,9 +17,7 @@ from typing import Any, TypeVar, cast
 from sqlalchemy import Row, Select, Table, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from pytrs.parsers import message_id_md5
-from pytrs.routing.decision import Known, SameMail, TicketRef, fingerprint
-from pytrs.schema import outbox_repo, seed, storable
+from pytrs.schema import outbox_repo, storable
 from pytrs.schema.inbox_repo import DONE
 from pytrs.schema.tables import (
     TicketState,
@@ -35,6 +33,9 @@ from pytrs.schema.tables import (
     ticket_history,
 )
 from pytrs.schema.ticket_repo import FOLLOW_UP_NAMES
+from pytrs.vocabulary import znuny
+from pytrs.vocabulary.known import Known, SameMail, TicketRef, fingerprint
+from pytrs.vocabulary.message_ids import message_id_md5
 
 _state = cast(Table, TicketState.__table__)
 _state_type = cast(Table, TicketStateType.__table__)
@@ -234,7 +235,7 @@ async def _merge_targets(conn: AsyncConnection, refs: dict[int, TicketRef]) -> d
         select(ticket_history.c.ticket_id, ticket_history.c.name)
         .where(
             ticket_history.c.ticket_id.in_([r.id for r in refs.values()]),
-            ticket_history.c.history_type_id == seed.history_type_id("Merged"),
+            ticket_history.c.history_type_id == znuny.history_type_id("Merged"),
         )
         .order_by(ticket_history.c.id.desc())
     )

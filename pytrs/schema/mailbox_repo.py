@@ -19,8 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pytrs.schema import inbox_repo
 from pytrs.schema.database import Database, conflict_insert, utcnow
-from pytrs.schema.inbox_repo import InboxItem
 from pytrs.schema.tables import mailbox_cursor, mailbox_state, pop3_seen
+from pytrs.vocabulary.inbox import InboxItem
 
 
 @dataclass(frozen=True, slots=True)

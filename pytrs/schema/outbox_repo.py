@@ -3,7 +3,7 @@
 Place in the flow: whatever sends mail (auto-responses and agent relays in the postmaster's
 apply transaction, later the web view and the scheduler) calls ``enqueue`` inside its own
 transaction, so the mail exists exactly when the ticket change that caused it does; a
-rollback leaves nothing to send. The sender (``responders.sender``) then ``claim``s due rows in
+rollback leaves nothing to send. The sender (``outbound.sender``) then ``claim``s due rows in
 a short transaction of its own — counting the attempt and leasing the rows, with ``FOR UPDATE
 SKIP LOCKED`` on PostgreSQL so that several senders and daemons share the queue, and under
 SQLite's ``BEGIN IMMEDIATE`` write lock otherwise — and records each outcome with ``settle``:
@@ -26,7 +26,7 @@ from typing import Any, Protocol
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from pytrs.schema import seed, storable
+from pytrs.schema import storable
 from pytrs.schema.claims import lease_due
 from pytrs.schema.database import Database, conflict_insert, utcnow
 from pytrs.schema.inbox_repo import is_dead_local_process, process_identity
@@ -37,6 +37,7 @@ from pytrs.schema.tables import (
     ticket,
     ticket_history,
 )
+from pytrs.vocabulary import znuny
 
 PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
 # Per-recipient status in ``results``: delivered, refused for good, or to be tried again.
@@ -94,7 +95,7 @@ class ClaimedMail:
 
 @dataclass(frozen=True, slots=True)
 class Settlement:
-    """The outcome of one delivery attempt for one claimed row (built by responders.delivery).
+    """The outcome of one delivery attempt for one claimed row (built by outbound.delivery).
 
     ``failed`` maps each recipient that failed for good in this attempt to why; ``suppress``
     those of them whose address does not exist (until ``suppress_until``).
@@ -356,11 +357,11 @@ async def _record_failure(conn: AsyncConnection, item: Settlement, now: datetime
     name = storable.value(ticket_history.c.name, f"Mail not delivered to {'; '.join(lines)}")
     await conn.execute(
         ticket_history.insert().values(
-            name=name, history_type_id=seed.history_type_id("Misc"),
+            name=name, history_type_id=znuny.history_type_id("Misc"),
             ticket_id=mail.ticket_id, article_id=mail.article_id, type_id=found.type_id,
             queue_id=found.queue_id, owner_id=found.user_id,
             priority_id=found.ticket_priority_id, state_id=found.ticket_state_id,
-            create_time=now, create_by=seed.USER_ROOT, change_time=now, change_by=seed.USER_ROOT,
+            create_time=now, create_by=znuny.USER_ROOT, change_time=now, change_by=znuny.USER_ROOT,
         )
     )  # fmt: skip
 

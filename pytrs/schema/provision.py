@@ -23,10 +23,11 @@ from sqlalchemy import Table, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pytrs.config import Config, MailAccountConfig
-from pytrs.schema import generations, ownership, seed
+from pytrs.schema import generations, ownership
 from pytrs.schema.database import Database, utcnow
 from pytrs.schema.response_repo import sync_auto_responses
 from pytrs.schema.tables import dynamic_field, mail_account, queue, system_address, users
+from pytrs.vocabulary import znuny
 
 log = logging.getLogger(__name__)
 
@@ -108,14 +109,14 @@ async def _sync_queues(conn: AsyncConnection, config: Config) -> dict[str, int]:
     before = await _keys(conn, queue, "name")
     entries = {
         q.name: {
-            "follow_up_id": seed.FOLLOW_UP_IDS[q.follow_up],
+            "follow_up_id": znuny.FOLLOW_UP_IDS[q.follow_up],
             "follow_up_lock": int(q.follow_up_lock),
             "valid_id": 1,
             **({"comments": q.comments} if q.comments else {}),
         }
         for q in config.queues
     }
-    created = {"group_id": seed.GROUP_USERS, "comments": MARK}
+    created = {"group_id": znuny.GROUP_USERS, "comments": MARK}
     await _upsert(conn, queue, "name", entries, lambda _name: created)
     await _settle(conn, queue, "name", before, entries)
     return await _keys(conn, queue, "name")

@@ -15,7 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pytrs.schema import storable
 from pytrs.schema.database import Database, conflict_insert, utcnow
-from pytrs.schema.seed import FOLLOW_UP_IDS, SENDER_CUSTOMER
 from pytrs.schema.tables import (
     TicketPriority,
     TicketState,
@@ -30,6 +29,7 @@ from pytrs.schema.tables import (
     ticket_number_counter,
     users,
 )
+from pytrs.vocabulary.znuny import FOLLOW_UP_IDS, SENDER_CUSTOMER
 
 FOLLOW_UP_NAMES = {v: k for k, v in FOLLOW_UP_IDS.items()}
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from pytrs.parsers import parse_mail
 from pytrs.parsers.html import HtmlResult, count_links, nesting_depth, render_html
 from pytrs.parsers.htmltext import html_to_text
-from pytrs.parsers.model import ParseLimits
+from pytrs.vocabulary.parse_limits import ParseLimits
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "parsers"
 PROPERTY = settings(

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import base64
 
-from pytrs.parsers import ParseLimits, parse_mail
+from pytrs.parsers import parse_mail
+from pytrs.vocabulary.parse_limits import ParseLimits
 
 HEAD = (
     b"From: Alice <alice@customer.example>\r\nTo: support@example.com\r\n"

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pytrs.parsers import ParsedMail, message_id_md5, parse_mail
+from pytrs.parsers import ParsedMail, parse_mail
+from pytrs.vocabulary.message_ids import message_id_md5
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "parsers"
 DISPATCH_HEADERS = ("Resent-To", "Envelope-To", "To", "Cc", "Delivered-To", "X-Original-To")

@@ -4,8 +4,9 @@ the rest of the mail is still parsed, the raw mail is kept whole."""
 
 from __future__ import annotations
 
-from pytrs.parsers import ParseLimits, parse_mail
+from pytrs.parsers import parse_mail
 from pytrs.parsers.partheads import bound_part_header_blocks
+from pytrs.vocabulary.parse_limits import ParseLimits
 
 HEAD = (
     b"From: Alice <alice@customer.example>\r\nTo: support@example.com\r\n"

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from pytrs.parsers import ParsedMail, parse_mail
-from pytrs.parsers.model import ParseLimits
+from pytrs.vocabulary.parse_limits import ParseLimits
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "parsers"
 RU = (

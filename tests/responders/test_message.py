@@ -25,7 +25,7 @@ from pytrs.responders.message import (
     thread_headers,
 )
 
-from .conftest import LOOP_SECRET, draft
+from ..outbound.conftest import LOOP_SECRET, draft
 
 SECRET = LOOP_SECRET.encode()
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)

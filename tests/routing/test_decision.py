@@ -11,19 +11,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytrs.routing.decision import (
-    Action,
-    Known,
-    Policy,
-    RoutingInput,
-    SameMail,
-    TicketRef,
-    decide,
-    fingerprint,
-)
+from pytrs.routing.decision import Action, Policy, RoutingInput, decide
 from pytrs.routing.external import ExternalNumber
 from pytrs.routing.ticket_number import make_generator
-from pytrs.schema.seed import STATE_IDS
+from pytrs.vocabulary.known import Known, SameMail, TicketRef, fingerprint
+from pytrs.vocabulary.znuny import STATE_IDS
 
 NUMBERS = make_generator("DateChecksum", "10", "Ticket#", True, 5)
 TN = "2002062310100011"

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from pytrs.schema import seed
+from pytrs.vocabulary import znuny
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -566,10 +566,10 @@ def downgrade() -> None:
 
 
 def _seed() -> None:
-    """Insert the lookup rows Znuny ships (fixed ids, see pytrs.schema.seed)."""
+    """Insert the lookup rows Znuny ships (fixed ids, see pytrs.vocabulary.znuny)."""
     now = sa.func.now()
     bind = op.get_bind()
-    rows = seed.seed_rows(None)
+    rows = znuny.seed_rows(None)
     meta = sa.MetaData()
     meta.reflect(bind=bind, only=list(rows))
     for table_name, table_rows in rows.items():

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from pytrs.schema import seed
+from pytrs.vocabulary import znuny
 
 revision: str = "0005"
 down_revision: str | None = "0004"
@@ -171,7 +171,7 @@ def _auto_responses() -> None:
 
 
 def _seed_auto_response_types() -> None:
-    """Znuny's shipped auto-response types under their fixed ids (see pytrs.schema.seed)."""
+    """Znuny's shipped auto-response types under their fixed ids (see pytrs.vocabulary.znuny)."""
     bind = op.get_bind()
     table = sa.table(
         "auto_response_type",
@@ -179,7 +179,7 @@ def _seed_auto_response_types() -> None:
         *(sa.column(name) for name in ("create_time", "create_by", "change_time", "change_by")),
     )
     now = sa.func.now()
-    for row in seed.auto_response_type_rows(None):
+    for row in znuny.auto_response_type_rows(None):
         bind.execute(table.insert().values({**row, "create_time": now, "change_time": now}))
     if bind.dialect.name == "postgresql":
         # Explicit ids do not advance a serial's sequence; later inserts would collide.

@@ -1,6 +1,6 @@
 """Reading an Authentication-Results header field (RFC 8601).
 
-Place in the flow: ``responders.authenticity`` reads the verdict of the MTA in front of pytrs
+Place in the flow: ``authentication.authenticity`` reads the verdict of the MTA in front of pytrs
 (whether an agent's mail passed DKIM or DMARC there) from the topmost Authentication-Results
 field; this module only turns one field's text into data. Pure and total: any text yields a
 value, never an exception, because the text comes from mail.

@@ -15,13 +15,13 @@ from sqlalchemy import text, update
 
 from pytrs.config import Config
 from pytrs.daemon import Daemon, StartupError
-from pytrs.responders.sender import OutboxSender
+from pytrs.outbound.sender import OutboxSender
 from pytrs.schema.database import Database, create_database, utcnow
 from pytrs.schema.tables import outbox
 
 from ..conftest import RunningDaemon, make_config, wait_until
+from ..servers.relay import RecordingRelay
 from .conftest import LOOP_SECRET, enqueue, outbound_config, rows, states
-from .relay import RecordingRelay
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -82,7 +82,7 @@ async def test_a_killed_sender_process_loses_nothing_and_sends_nothing_twice(
     # The child sends two mails, then hangs in the third transaction and is killed there.
     relay.mail_faults.extend(["", "", "hold"])
     child = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tests.responders.sender_child", json.dumps(settings), cwd=ROOT
+        sys.executable, "-m", "tests.outbound.sender_child", json.dumps(settings), cwd=ROOT
     )
     try:
         await asyncio.wait_for(relay.held.wait(), 20)

@@ -29,7 +29,7 @@ from aiosmtplib import (
 )
 
 from pytrs.config import OutboundConfig, listen_address
-from pytrs.responders.delivery import Reply, no_reply
+from pytrs.outbound.delivery import Reply, no_reply
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytrs.responders.reply_token import (
+from pytrs.authentication.reply_token import (
     MAX_LOCAL_PART,
     MAX_TOKENS,
     TOKEN_LENGTH,

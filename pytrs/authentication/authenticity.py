@@ -6,10 +6,10 @@ Anyone can write any address into From, so a mail that does not authenticate is 
 ordinary customer mail and flagged (SPEC S8); the ``Verdict`` explains itself in one line for
 the routing trace. Three ways pass, tried cheapest first:
 
-1. **reply token** (``responders.reply_token``): the mail answers a notification pytrs sent to
+1. **reply token** (``authentication.reply_token``): the mail answers a notification pytrs sent to
    this agent about this ticket, recently — its recipients or In-Reply-To/References carry
    the token pytrs put in that notification's Reply-To and Message-ID. No I/O.
-2. **Authentication-Results** (RFC 8601; ``responders.authres``): the MTA in front of pytrs
+2. **Authentication-Results** (RFC 8601; ``authentication.authres``): the MTA in front of pytrs
    checked the mail and says ``dkim=pass`` for a domain aligned with From (``header.d``, or
    the domain of ``header.i``, by the rule of ``dkim_verify.aligned``), or ``dmarc=pass``
    with ``header.from`` the From domain. Believed only from a configured authserv-id, on a
@@ -21,7 +21,7 @@ the routing trace. Three ways pass, tried cheapest first:
    (A source whose MTA does neither must not be trusted: nothing in the mail can tell its
    fields from forged ones.) An MTA that writes its results in several fields should put
    them in one, else only the topmost counts, and pytrs's own DKIM check covers the rest.
-3. **DKIM** (``responders.dkim_verify``): a signature that verifies, with d= aligned with
+3. **DKIM** (``authentication.dkim_verify``): a signature that verifies, with d= aligned with
    the From domain (equal to it or a parent domain), verified by pytrs with dkimpy; its key
    lookups go through ``[authentication] dns_resolver`` without blocking the event loop, and
    the check gives up after ``dkim_timeout_seconds``.
@@ -39,11 +39,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from pytrs.authentication.authres import AuthResults, ResInfo, parse_authentication_results
+from pytrs.authentication.dkim_verify import DkimVerifier, aligned, idna
+from pytrs.authentication.reply_token import ReplyTokens, TokenCheck, find_reply_tokens
 from pytrs.config import Config
 from pytrs.parsers.model import ParsedMail
-from pytrs.responders.authres import AuthResults, ResInfo, parse_authentication_results
-from pytrs.responders.dkim_verify import DkimVerifier, aligned, idna
-from pytrs.responders.reply_token import ReplyTokens, TokenCheck, find_reply_tokens
 
 DKIM, AUTHRES, REPLY_TOKEN = "dkim", "authentication-results", "reply-token"
 

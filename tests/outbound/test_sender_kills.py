@@ -21,8 +21,8 @@ from pytrs.schema.database import Database
 from pytrs.schema.tables import outbox
 
 from ..conftest import make_config, wait_until
+from ..servers.relay import RecordingRelay
 from .conftest import LOOP_SECRET, enqueue, rows
-from .relay import RecordingRelay
 
 ROOT = Path(__file__).resolve().parents[2]
 MAILS = 200
@@ -47,7 +47,7 @@ async def test_each_kill_sends_at_most_one_mail_per_connection_twice(
     senders = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "tests.responders.sender_child",
+        "tests.outbound.sender_child",
         json.dumps({"database": database_settings, "outbound": outbound}),
         "--fork",
         cwd=ROOT,

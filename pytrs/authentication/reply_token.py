@@ -5,7 +5,7 @@ Place in the flow: the agent notifications (issue 6, item 6) put a token made wi
 and their Message-ID (``notification_message_id``: ``<pytrs.<token>.<random>@example.com>``).
 When the agent answers from their own mail client, the token comes back in the recipient
 address and in In-Reply-To/References; ``find_reply_tokens`` reads it there and
-``ReplyTokens.check`` tells ``responders.authenticity`` whether it authenticates the mail.
+``ReplyTokens.check`` tells ``authentication.authenticity`` whether it authenticates the mail.
 Pure functions; the only I/O is reading the key in ``ReplyTokens.from_config``.
 
 A token is a version byte, an expiry (hours since the epoch) and an HMAC-SHA256, truncated to

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from pytrs.responders.delivery import Reply, RetryPolicy, no_reply, settle
+from pytrs.outbound.delivery import Reply, RetryPolicy, no_reply, settle
 from pytrs.schema.outbox_repo import ClaimedMail
 
 NOW = datetime(2026, 11, 25, 12, 0)

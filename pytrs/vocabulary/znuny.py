@@ -1,4 +1,4 @@
-"""Lookup rows as Znuny ships them (initial insert), written by the first migration.
+"""Znuny's fixed ids and names, and its lookup rows as shipped (written by the first migration).
 
 Ids are fixed because Znuny admins and scripts know them (state 1 is `new`, priority 3 is
 `3 normal`, sender type 3 is `customer` …) and because pytrs refers to them by constant.

@@ -1,7 +1,7 @@
 """What a relay's replies mean for an outbox row: sent, retry later, or failed for good.
 
 Place in the flow: the outbox sender delivers a claimed row and gets one ``Reply`` per
-recipient (from ``responders.smarthost``); ``settle`` turns them into the ``Settlement`` that
+recipient (from ``gateway.smarthost``); ``settle`` turns them into the ``Settlement`` that
 ``outbox_repo.settle`` records. Pure policy, no I/O, so every rule is a table test:
 
 * 2xx: delivered to that recipient. 5xx: refused for good (recorded on the ticket; a 5.1.x

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytrs.responders.authres import AuthResults, ResInfo, parse_authentication_results
+from pytrs.authentication.authres import AuthResults, ResInfo, parse_authentication_results
 
 
 def results(value: str) -> list[tuple[str, str, dict[str, str]]]:

@@ -3,7 +3,7 @@
 One service per daemon (role "sender") with ``[outbound] connections`` lanes. Each lane claims
 a batch of due rows (``outbox_repo.claim``: a lease, ``SKIP LOCKED`` on PostgreSQL), signs them
 with DKIM in a worker thread, and sends them one after another over its own reused relay
-connection (``responders.smarthost``); each mail's outcome (``responders.delivery``) is
+connection (``gateway.smarthost``); each mail's outcome (``outbound.delivery``) is
 committed before the lane sends the next one (``Recorder``; lanes whose outcomes arrive together
 share a commit).
 Lanes wake when ``notify()`` says rows were enqueued in this process, and poll otherwise.
@@ -46,10 +46,10 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from pytrs.config import Config
-from pytrs.responders import delivery
-from pytrs.responders.delivery import NO_REPLY, Reply, RetryPolicy
-from pytrs.responders.dkim import DkimSigner
-from pytrs.responders.smarthost import Smarthost
+from pytrs.gateway.smarthost import Smarthost
+from pytrs.outbound import delivery
+from pytrs.outbound.delivery import NO_REPLY, Reply, RetryPolicy
+from pytrs.outbound.dkim import DkimSigner
 from pytrs.schema import outbox_repo
 from pytrs.schema.database import Database, utcnow
 from pytrs.schema.outbox_repo import ClaimedMail, Settlement

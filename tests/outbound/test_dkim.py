@@ -13,11 +13,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from pytrs.config import ConfigError, DkimKeyConfig, TicketConfig
-from pytrs.responders.dkim import DkimSigner, load_key, signature_header
+from pytrs.outbound.dkim import DkimSigner, load_key, signature_header
 from pytrs.responders.message import Composer
 
+from ..servers.relay import write_rsa_key
 from .conftest import LOOP_SECRET, draft
-from .relay import write_rsa_key
 
 COMPOSER = Composer(TicketConfig(), LOOP_SECRET.encode())
 MAIL = COMPOSER.compose(draft(text="Grüße\n" + "A line of text.  \n" * 40))

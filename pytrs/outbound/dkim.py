@@ -1,6 +1,6 @@
 """DKIM signing of outbound mail, at send time (RFC 6376; ed25519 per RFC 8463).
 
-Place in the flow: the outbox sender (``responders.sender``) signs each claimed mail just before
+Place in the flow: the outbox sender (``outbound.sender``) signs each claimed mail just before
 delivering it, in a worker thread so the event loop never waits on it; the outbox keeps the
 unsigned bytes, so a rotated key applies to mail already queued. A mail is signed when a key is
 configured (``[[dkim_keys]]``) for the domain of its From address — the alignment DMARC checks —

@@ -17,15 +17,16 @@ import pytest
 from sqlalchemy import select
 
 from pytrs.config import Config, DkimKeyConfig
-from pytrs.responders.dkim import DkimSigner
+from pytrs.outbound.dkim import DkimSigner
+from pytrs.outbound.sender import OutboxSender
 from pytrs.responders.message import Composer
-from pytrs.responders.sender import OutboxSender
-from pytrs.schema import outbox_repo, seed
+from pytrs.schema import outbox_repo
 from pytrs.schema.database import Database, utcnow
 from pytrs.schema.tables import address_suppression, article_data_mime_send_error, ticket_history
+from pytrs.vocabulary import znuny
 
+from ..servers.relay import RecordingRelay, self_signed
 from .conftest import draft, enqueue, make_ticket, outbound_config, rows, states
-from .relay import RecordingRelay, self_signed
 
 
 async def send_all(sender: OutboxSender, rounds: int = 20) -> None:
@@ -128,7 +129,7 @@ async def test_550_fails_for_good_with_send_error_and_history(
     assert [(e.article_id, e.message_id) for e in errors] == [(article_id, row.message_id)]
     assert errors[0].log_message == "alice@customer.example: 550 5.7.1 message content rejected"
     assert [(h.history_type_id, h.article_id) for h in history] == [
-        (seed.history_type_id("Misc"), article_id)
+        (znuny.history_type_id("Misc"), article_id)
     ]
     assert history[0].name.startswith("Mail not delivered to alice@customer.example: 550 5.7.1")
     assert blocked == []  # a content refusal says nothing about the address

@@ -21,13 +21,13 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
+from pytrs.authentication.authenticity import AgentAuthenticator, Verdict
+from pytrs.authentication.dkim_verify import aligned
+from pytrs.authentication.reply_token import notification_message_id, reply_address
 from pytrs.config import AuthenticationConfig, Config, ConfigError, OutboundConfig
 from pytrs.parsers.mail import parse_mail
-from pytrs.responders.authenticity import AgentAuthenticator, Verdict
-from pytrs.responders.dkim_verify import aligned
-from pytrs.responders.reply_token import notification_message_id, reply_address
 
-from .dns_zone import DnsZone, closed_port
+from ..servers.dns_zone import DnsZone, closed_port
 
 TN = "2026060110000017"
 AGENT = "jdoe@example.com"

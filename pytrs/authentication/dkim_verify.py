@@ -1,6 +1,6 @@
 """DKIM verification of incoming mail (RFC 6376; ed25519 per RFC 8463), with dkimpy.
 
-Place in the flow: ``responders.authenticity`` asks ``DkimVerifier.check`` whether a mail
+Place in the flow: ``authentication.authenticity`` asks ``DkimVerifier.check`` whether a mail
 from an agent's address carries a signature of that address's domain; the other
 authentication methods and the decision live there. A signature counts when it verifies, its
 d= is aligned with the From domain, it signs From, and it covers the whole body (one with

@@ -10,12 +10,13 @@ from sqlalchemy import func, select
 
 from pytrs.config import Config
 from pytrs.responders.message import Composer, Draft, Parent
-from pytrs.schema import outbox_repo, seed
+from pytrs.schema import outbox_repo
 from pytrs.schema.database import Database, utcnow
 from pytrs.schema.tables import article, outbox, ticket
+from pytrs.vocabulary import znuny
 
 from ..conftest import make_config
-from .relay import RecordingRelay, write_ed25519_key, write_rsa_key
+from ..servers.relay import RecordingRelay, write_ed25519_key, write_rsa_key
 
 LOOP_SECRET = "0123456789abcdef-test-secret"
 
@@ -54,9 +55,9 @@ async def make_ticket(db: Database, tn: str = "2026112510000017") -> tuple[int, 
             await conn.execute(
                 ticket.insert()
                 .values(
-                    tn=tn, title="Printer on fire", queue_id=2, ticket_lock_id=seed.LOCK_UNLOCK,
-                    type_id=1, user_id=seed.USER_ROOT, responsible_user_id=seed.USER_ROOT,
-                    ticket_priority_id=seed.PRIORITY_NORMAL, ticket_state_id=seed.STATE_NEW,
+                    tn=tn, title="Printer on fire", queue_id=2, ticket_lock_id=znuny.LOCK_UNLOCK,
+                    type_id=1, user_id=znuny.USER_ROOT, responsible_user_id=znuny.USER_ROOT,
+                    ticket_priority_id=znuny.PRIORITY_NORMAL, ticket_state_id=znuny.STATE_NEW,
                     **audit,
                 )
                 .returning(ticket.c.id)
@@ -66,8 +67,8 @@ async def make_ticket(db: Database, tn: str = "2026112510000017") -> tuple[int, 
             await conn.execute(
                 article.insert()
                 .values(
-                    ticket_id=ticket_id, article_sender_type_id=seed.SENDER_SYSTEM,
-                    communication_channel_id=seed.CHANNEL_EMAIL, **audit,
+                    ticket_id=ticket_id, article_sender_type_id=znuny.SENDER_SYSTEM,
+                    communication_channel_id=znuny.CHANNEL_EMAIL, **audit,
                 )
                 .returning(article.c.id)
             )

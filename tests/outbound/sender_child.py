@@ -1,6 +1,6 @@
 """A sender in a process of its own, for the crash tests.
 
-`python -m tests.responders.sender_child '<json>'` runs an OutboxSender with the JSON
+`python -m tests.outbound.sender_child '<json>'` runs an OutboxSender with the JSON
 configuration until it is killed. With ``--fork`` it is a fork server instead, for a test that
 kills senders again and again without paying a Python start-up per kill: each "start" line on
 stdin forks a fresh sender process (its own pid, so its own claims), each "kill" line kills
@@ -16,7 +16,7 @@ import signal
 import sys
 
 from pytrs.config import parse_config
-from pytrs.responders.sender import OutboxSender
+from pytrs.outbound.sender import OutboxSender
 from pytrs.schema.database import create_database
 
 

@@ -1,6 +1,6 @@
 """A real DNS server for a test zone, in the test's own loop: UDP and TCP on 127.0.0.1, port 0.
 
-The DKIM key lookups of ``responders.authenticity`` go to it through ``[authentication]
+The DKIM key lookups of ``authentication.authenticity`` go to it through ``[authentication]
 dns_resolver``, so the tests exercise the same resolver code as production. It answers TXT
 queries from ``records`` (name → texts; each text is one record, split into 255-byte strings),
 NXDOMAIN for unknown names, NOERROR without answer for other types of a known name. Faults per

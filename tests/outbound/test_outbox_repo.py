@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from pytrs.config import Config
-from pytrs.responders.delivery import Reply, RetryPolicy, settle
+from pytrs.outbound.delivery import Reply, RetryPolicy, settle
 from pytrs.schema import outbox_repo
 from pytrs.schema.database import Database, utcnow
 from pytrs.schema.outbox_repo import OutboxMail
