@@ -32,7 +32,7 @@ from pytrs.schema.tables import ticket
 
 from .conftest import RunningDaemon, wait_until
 from .helpers import all_processed, make_mail, send, unique_id
-from .responders.relay import RecordingRelay
+from .servers.relay import RecordingRelay
 from .test_cli import pytrs
 
 LOOP_SECRET = "0123456789abcdef-desk-secret"
@@ -219,7 +219,11 @@ async def test_list_filters_and_pages(desk: Desk) -> None:
     assert await listed("--state", "pending reminder") == [t["scanner"]]
     assert await listed("--open") == [t["percent"], t["scanner"], t["quote"], t["printer"]]
     assert await listed("--closed") == [t["toner"]]
-    assert await listed("--queue", "Support", "--open") == [t["percent"], t["scanner"], t["printer"]]
+    assert await listed("--queue", "Support", "--open") == [
+        t["percent"],
+        t["scanner"],
+        t["printer"],
+    ]
     assert await listed("--customer", "ALICE@Customer.example") == [t["toner"], t["printer"]]
     # Search: the title, any case; an article's From (the display name is only there); the
     # customer; and % or _ only as themselves.
@@ -274,8 +278,9 @@ def mail_with_attachment(message_id: str) -> bytes:
     msg["Subject"] = "Printer on fire"
     msg["Message-ID"] = message_id
     msg.set_content("It smokes.\nPlease help.\n")
-    msg.add_attachment(b"%PDF-1.4 smoke" * 10, maintype="application", subtype="pdf",
-                       filename="smoke.pdf")  # fmt: skip
+    msg.add_attachment(
+        b"%PDF-1.4 smoke" * 10, maintype="application", subtype="pdf", filename="smoke.pdf"
+    )
     return msg.as_bytes(policy=SMTP_POLICY)
 
 
@@ -286,8 +291,9 @@ async def test_show_articles_history_and_raw(desk: Desk) -> None:
     await desk.settled()
     [row] = (await desk.json("tickets", "list"))["tickets"]
     tn = row["tn"]
-    follow_up = make_mail(sender=ALICE, subject=f"Re: [Ticket#{tn}] Printer on fire",
-                          body="Now it burns.\n")  # fmt: skip
+    follow_up = make_mail(
+        sender=ALICE, subject=f"Re: [Ticket#{tn}] Printer on fire", body="Now it burns.\n"
+    )
     await desk.mail(follow_up)
     await desk.settled()
 
@@ -313,9 +319,13 @@ async def test_show_articles_history_and_raw(desk: Desk) -> None:
     assert first["cc"] == "boss@customer.example" and first["message_id"] == first_id
     assert first["body"] == "It smokes.\nPlease help.\n" and first["created"].endswith("Z")
     assert first["attachments"] == [
-        {"name": "smoke.pdf", "size": 140, "content_type": "application/pdf",
-         "disposition": "attachment"}
-    ]  # fmt: skip
+        {
+            "name": "smoke.pdf",
+            "size": 140,
+            "content_type": "application/pdf",
+            "disposition": "attachment",
+        }
+    ]
     assert second["body"] == "Now it burns.\n" and second["attachments"] == []
 
     with_history = await desk.json("tickets", "show", tn, "--history")
@@ -367,17 +377,36 @@ async def test_queues_and_ages(desk: Desk) -> None:
     assert 2 * 86400 + 3 * 3600 <= support["oldest_open_seconds"] < 2 * 86400 + 4 * 3600
     sales = by_name["Sales"]
     assert (sales["new"], sales["open"], sales["pending"], sales["oldest_open_age"]) == (
-        0, 1, 0, "0 m"
-    )  # fmt: skip
+        0,
+        1,
+        0,
+        "0 m",
+    )
     assert by_name["Raw"] == {
-        "queue": "Raw", "addresses": [], "new": 0, "open": 0, "pending": 0,
-        "oldest_open": None, "oldest_open_age": None, "oldest_open_seconds": None,
-    }  # fmt: skip
+        "queue": "Raw",
+        "addresses": [],
+        "new": 0,
+        "open": 0,
+        "pending": 0,
+        "oldest_open": None,
+        "oldest_open_age": None,
+        "oldest_open_seconds": None,
+    }
     table = (await desk.cli("queues")).stdout.decode().splitlines()
     assert table[0].split() == ["QUEUE", "NEW", "OPEN", "PENDING", "OLDEST", "ADDRESSES"]
     [line] = [line for line in table if line.startswith("Support ")]
-    assert line.split() == ["Support", "2", "0", "1", "2", "d", "3", "h",
-                            "help@example.com,", "support@example.com"]  # fmt: skip
+    assert line.split() == [
+        "Support",
+        "2",
+        "0",
+        "1",
+        "2",
+        "d",
+        "3",
+        "h",
+        "help@example.com,",
+        "support@example.com",
+    ]
     listed = await desk.json("tickets", "list", "--search", "printer")
     assert listed["tickets"][0]["age"] == "2 d 3 h"
 

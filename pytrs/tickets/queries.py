@@ -19,7 +19,6 @@ from sqlalchemy import Select, Table, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
-from pytrs.schema.seed import STATE_TYPES
 from pytrs.schema.tables import (
     ArticleSenderType,
     CommunicationChannel,
@@ -40,6 +39,7 @@ from pytrs.schema.tables import (
     ticket_history,
     users,
 )
+from pytrs.vocabulary import znuny
 
 _state = cast(Table, TicketState.__table__)
 _state_type = cast(Table, TicketStateType.__table__)
@@ -52,7 +52,7 @@ _channel = cast(Table, CommunicationChannel.__table__)
 _owner = users.alias("owner")
 _responsible = users.alias("responsible")
 
-_TYPE_NAMES = dict(STATE_TYPES)
+_TYPE_NAMES = dict(znuny.STATE_TYPES)
 # Znuny's "viewable" state types: a ticket in one of these still wants work. `--open` lists
 # them; `--closed` lists every other ticket (closed, merged, removed).
 OPEN_STATE_TYPES = ("new", "open", "pending reminder", "pending auto")
