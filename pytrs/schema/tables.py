@@ -16,6 +16,7 @@ from typing import cast
 
 from sqlalchemy import (
     BigInteger,
+    Column,
     DateTime,
     ForeignKey,
     Index,
@@ -668,3 +669,55 @@ class ChangeGeneration(Base):
 
 provisioned_row = cast(Table, ProvisionedRow.__table__)
 change_generation = cast(Table, ChangeGeneration.__table__)
+
+
+# --- Ticket links (issue 11): Znuny's link_object / link_type / link_state / link_relation ---
+
+
+class LinkObject(Base):
+    """Kinds of linkable objects; pytrs links tickets only (`Ticket`, id 1)."""
+
+    __tablename__ = "link_object"
+    id: Mapped[int] = mapped_column(SmallId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+
+
+class LinkType(AuditMixin, Base):
+    """`Normal` (no direction) and `ParentChild` (a merge target is the parent)."""
+
+    __tablename__ = "link_type"
+    id: Mapped[int] = mapped_column(SmallId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(50), unique=True)
+    valid_id: Mapped[int] = _valid_fk()
+
+
+class LinkState(AuditMixin, Base):
+    __tablename__ = "link_state"
+    id: Mapped[int] = mapped_column(SmallId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(50), unique=True)
+    valid_id: Mapped[int] = _valid_fk()
+
+
+# Znuny's link_relation has no key column, only the uniqueness of a link; keys are the linked
+# objects' ids as text.
+link_relation = Table(
+    "link_relation",
+    Base.metadata,
+    Column("source_object_id", SmallInteger, ForeignKey("link_object.id"), nullable=False),
+    Column("source_key", String(50), nullable=False),
+    Column("target_object_id", SmallInteger, ForeignKey("link_object.id"), nullable=False),
+    Column("target_key", String(50), nullable=False),
+    Column("type_id", SmallInteger, ForeignKey("link_type.id"), nullable=False),
+    Column("state_id", SmallInteger, ForeignKey("link_state.id"), nullable=False),
+    Column("create_time", DateTime, nullable=False),
+    Column("create_by", Integer, nullable=False),
+    UniqueConstraint(
+        "source_object_id", "source_key", "target_object_id", "target_key", "type_id", "state_id",
+        name="uq_link_relation_link",
+    ),
+    Index("ix_link_relation_source", "source_object_id", "source_key"),
+    Index("ix_link_relation_target", "target_object_id", "target_key"),
+)
+link_object = cast(Table, LinkObject.__table__)
+link_type = cast(Table, LinkType.__table__)
+link_state = cast(Table, LinkState.__table__)

@@ -102,6 +102,12 @@ class TicketSummary:
     last_customer_message_id: str = ""
     last_customer_references: str = ""
     customer_language: str = ""  # the customer user's UserLanguage preference
+    # Ids as the ticket's history rows record them.
+    queue_id: int = 1
+    state_id: int = 1
+    priority_id: int = 3
+    owner_id: int = 1
+    type_id: int = 1
 
 
 async def ticket_summaries(conn: AsyncConnection, ids: Collection[int]) -> dict[int, TicketSummary]:
@@ -117,6 +123,8 @@ async def ticket_summaries(conn: AsyncConnection, ids: Collection[int]) -> dict[
             state.c.name.label("state"), state_type.c.name.label("state_type"),
             priority.c.name.label("priority"), ticket.c.customer_user_id, ticket.c.customer_id,
             customer_user.c.email, customer_user.c.first_name, customer_user.c.last_name,
+            ticket.c.queue_id, ticket.c.ticket_state_id, ticket.c.ticket_priority_id,
+            ticket.c.user_id, ticket.c.type_id,
         )
         .join(queue, queue.c.id == ticket.c.queue_id)
         .join(state, state.c.id == ticket.c.ticket_state_id)
@@ -135,7 +143,8 @@ async def ticket_summaries(conn: AsyncConnection, ids: Collection[int]) -> dict[
         found[r.id] = TicketSummary(
             r.id, r.tn, r.title or "", r.queue, r.state, r.state_type, r.priority, login,
             r.customer_id or "", email, r.first_name or "", r.last_name or "", r.email is not None,
-            message_id, references, languages.get(login, ""),
+            message_id, references, languages.get(login, ""), r.queue_id, r.ticket_state_id,
+            r.ticket_priority_id, r.user_id, r.type_id or 1,
         )  # fmt: skip
     return found
 

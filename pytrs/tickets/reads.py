@@ -1,0 +1,170 @@
+"""What the ticket service reads: tickets with their names, valid names, agents, own addresses.
+
+One query per kind, whatever the number of tickets, so the postmaster can load every ticket a
+batch changes in one round trip. `load_tickets(lock=True)` takes the ticket rows' locks (in id
+order, on PostgreSQL) for the rest of the caller's transaction, so that the history written for
+a change describes the ticket as it really was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any, cast
+
+from sqlalchemy import Row, Select, Table, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.orm import aliased
+
+from pytrs.schema.tables import (
+    TicketLockType,
+    TicketPriority,
+    TicketState,
+    TicketStateType,
+    TicketType,
+    article,
+    article_data_mime,
+    queue,
+    system_address,
+    ticket,
+    users,
+)
+from pytrs.tickets.model import Actor, Names, TicketRecord
+from pytrs.vocabulary import znuny
+
+_state = cast(Table, TicketState.__table__)
+_state_type = cast(Table, TicketStateType.__table__)
+_priority = cast(Table, TicketPriority.__table__)
+_lock = cast(Table, TicketLockType.__table__)
+_type = cast(Table, TicketType.__table__)
+
+
+def _record_query() -> Select[Any]:
+    owner = aliased(users, name="owner")
+    responsible = aliased(users, name="responsible")
+    return (
+        select(
+            ticket.c.id, ticket.c.tn, ticket.c.title, queue.c.name.label("queue"),
+            ticket.c.queue_id, _state.c.name.label("state"), ticket.c.ticket_state_id,
+            _state_type.c.name.label("state_type"), _priority.c.name.label("priority"),
+            ticket.c.ticket_priority_id, _lock.c.name.label("lock"), ticket.c.ticket_lock_id,
+            owner.c.login.label("owner"), ticket.c.user_id,
+            responsible.c.login.label("responsible"), ticket.c.responsible_user_id,
+            _type.c.name.label("type"), ticket.c.type_id, ticket.c.customer_user_id,
+            ticket.c.customer_id, ticket.c.create_time, ticket.c.change_time,
+        )
+        .join(queue, queue.c.id == ticket.c.queue_id)
+        .join(_state, _state.c.id == ticket.c.ticket_state_id)
+        .join(_state_type, _state_type.c.id == _state.c.type_id)
+        .join(_priority, _priority.c.id == ticket.c.ticket_priority_id)
+        .join(_lock, _lock.c.id == ticket.c.ticket_lock_id)
+        .outerjoin(owner, owner.c.id == ticket.c.user_id)
+        .outerjoin(responsible, responsible.c.id == ticket.c.responsible_user_id)
+        .outerjoin(_type, _type.c.id == ticket.c.type_id)
+    )  # fmt: skip
+
+
+def _record(r: Row[Any]) -> TicketRecord:
+    return TicketRecord(
+        id=int(r.id), tn=r.tn, title=r.title or "", queue=r.queue, queue_id=r.queue_id,
+        state=r.state, state_id=r.ticket_state_id, state_type=r.state_type,
+        priority=r.priority, priority_id=r.ticket_priority_id, lock=r.lock,
+        lock_id=r.ticket_lock_id, owner=r.owner or str(r.user_id), owner_id=r.user_id,
+        responsible=r.responsible or str(r.responsible_user_id),
+        responsible_id=r.responsible_user_id, type=r.type or "", type_id=r.type_id or 1,
+        customer_user=r.customer_user_id or "", customer_id=r.customer_id or "",
+        create_time=r.create_time, change_time=r.change_time,
+    )  # fmt: skip
+
+
+async def load_tickets(
+    conn: AsyncConnection, ids: Collection[int], *, lock: bool = False
+) -> dict[int, TicketRecord]:
+    """Tickets `ids` by id (missing ones left out); `lock` holds their rows until commit."""
+    if not ids:
+        return {}
+    query = _record_query().where(ticket.c.id.in_(sorted(ids))).order_by(ticket.c.id)
+    if lock and conn.dialect.name == "postgresql":
+        query = query.with_for_update(of=ticket)
+    return {r.id: _record(r) for r in await conn.execute(query)}
+
+
+async def find_number(conn: AsyncConnection, tn: str) -> TicketRecord | None:
+    row = (await conn.execute(_record_query().where(ticket.c.tn == tn.strip()))).first()
+    return _record(row) if row is not None else None
+
+
+async def load_names(conn: AsyncConnection) -> Names:
+    """Every valid state, priority, queue, type and agent, by name."""
+    states = await conn.execute(
+        select(_state.c.name, _state.c.id, _state_type.c.name.label("kind"))
+        .join(_state_type, _state_type.c.id == _state.c.type_id)
+        .where(_state.c.valid_id == 1)
+    )
+    return Names(
+        states={r.name: (r.id, r.kind) for r in states},
+        priorities=await _valid(conn, _priority),
+        queues=await _valid(conn, queue),
+        types=await _valid(conn, _type),
+        users={
+            r.login: int(r.id)
+            for r in await conn.execute(
+                select(users.c.login, users.c.id).where(users.c.valid_id == 1)
+            )
+        },
+        locks={name: i for i, name in znuny.LOCK_TYPES},
+    )
+
+
+async def _valid(conn: AsyncConnection, table: Table) -> dict[str, int]:
+    rows = await conn.execute(select(table.c.name, table.c.id).where(table.c.valid_id == 1))
+    return {r.name: int(r.id) for r in rows}
+
+
+def seed_names(queues: dict[str, int], users: dict[str, int]) -> Names:
+    """Names as Znuny ships them plus the given queues and agents (the mail path, which has
+    always resolved states and priorities by their shipped names)."""
+    kinds = dict(znuny.STATE_TYPES)
+    return Names(
+        states={name: (i, kinds[kind]) for i, name, kind in znuny.STATES},
+        priorities=znuny.PRIORITY_IDS, queues=queues,
+        types={name: i for i, name in znuny.TICKET_TYPES}, users=users,
+        locks={name: i for i, name in znuny.LOCK_TYPES},
+    )  # fmt: skip
+
+
+async def find_agent(conn: AsyncConnection, login: str) -> Actor | None:
+    """The valid agent with this login."""
+    row = (
+        await conn.execute(
+            select(users.c.id, users.c.login, users.c.email, users.c.first_name,
+                   users.c.last_name)
+            .where(users.c.login == login.strip(), users.c.valid_id == 1)
+        )
+    ).first()  # fmt: skip
+    if row is None:
+        return None
+    name = f"{row.first_name or ''} {row.last_name or ''}".strip()
+    return Actor(int(row.id), row.login, row.email or "", name)
+
+
+async def system_addresses(conn: AsyncConnection) -> set[str]:
+    """Our own addresses as the database has them (lower-cased)."""
+    rows = await conn.execute(select(system_address.c.value0))
+    return {r.value0.lower() for r in rows}
+
+
+async def last_customer_text(conn: AsyncConnection, ticket_id: int) -> tuple[str, str]:
+    """(subject, body) of the newest customer-visible article from the customer's side."""
+    newest = select(func.max(article.c.id)).where(
+        article.c.ticket_id == ticket_id,
+        article.c.article_sender_type_id == znuny.SENDER_CUSTOMER,
+        article.c.is_visible_for_customer == 1,
+    )
+    row = (
+        await conn.execute(
+            select(article_data_mime.c.a_subject, article_data_mime.c.a_body).where(
+                article_data_mime.c.article_id == newest.scalar_subquery()
+            )
+        )
+    ).first()
+    return (row.a_subject or "", row.a_body or "") if row is not None else ("", "")
