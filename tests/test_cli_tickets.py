@@ -262,9 +262,9 @@ async def test_list_says_no(desk: Desk) -> None:
     failed(
         await desk.cli("tickets", "list", "--queue", "Nope"),
         2,
-        "no queue named 'Nope' (queues: Junk, Misc, Postmaster, Raw, Sales, Support)",
+        "no valid queue 'Nope' (known: 'Junk', 'Misc', 'Postmaster', 'Raw', 'Sales', 'Support')",
     )
-    failed(await desk.cli("tickets", "list", "--state", "opened"), 2, "no state named 'opened'")
+    failed(await desk.cli("tickets", "list", "--state", "opened"), 2, "no valid state 'opened'")
     failed(await desk.cli("tickets", "list", "--before", "42"), 1, "--before 42: no ticket")
     failed(await desk.cli("tickets", "list", "--open", "--closed"), 2, "not allowed with")
     failed(await desk.cli("tickets", "list", "--limit", "0"), 2, "--limit")
@@ -346,7 +346,11 @@ async def test_show_articles_history_and_raw(desk: Desk) -> None:
 
     stored = await desk.cli("tickets", "show", tn, "--raw", str(first["id"]))
     assert stored.returncode == 0 and stored.stdout == raw
-    failed(await desk.cli("tickets", "show", "2099010110000001"), 1, "no such ticket number")
+    failed(
+        await desk.cli("tickets", "show", "2099010110000001"),
+        1,
+        "no ticket with number '2099010110000001'",
+    )
     await desk.mail(make_mail(sender=ALICE, subject="Another one"))
     await desk.settled()
     other = (await desk.json("tickets", "list", "--limit", "1"))["tickets"][0]["tn"]
@@ -409,6 +413,201 @@ async def test_queues_and_ages(desk: Desk) -> None:
     ]
     listed = await desk.json("tickets", "list", "--search", "printer")
     assert listed["tickets"][0]["age"] == "2 d 3 h"
+
+
+async def one_ticket(desk: Desk, subject: str, message_id: str = "") -> str:
+    """A new ticket from Alice's mail; its number."""
+    await desk.mail(make_mail(sender=ALICE, subject=subject, message_id=message_id or None))
+    await desk.settled()
+    return str((await desk.json("tickets", "list", "--limit", "1"))["tickets"][0]["tn"])
+
+
+async def test_first_ticket_from_smtp_to_the_relay_and_back(desk: Desk) -> None:
+    """The README's "Your first ticket": a customer's mail over SMTP, the ticket listed and
+    shown, an agent's answer through the outbox to the relay on the customer's thread, and
+    the customer's reply to it back on the same ticket."""
+    original = unique_id()
+    tn = await one_ticket(desk, "Printer on fire", original)
+
+    listing = await desk.cli("tickets", "list")
+    _header, row = listing.stdout.decode().splitlines()
+    assert row.split()[:7] == [tn, "0", "m", "Support", "new", "3", "normal"]
+    assert "alice@customer.example" in row and row.endswith("Printer on fire")
+    shown = (await desk.cli("tickets", "show", tn)).stdout.decode()
+    assert shown.startswith(f"Ticket {tn}: Printer on fire\n")
+    assert "From: Alice Customer <alice@customer.example>" in shown
+    assert "Hello, the printer is on fire." in shown
+
+    answered = await desk.cli(
+        "tickets",
+        "reply",
+        tn,
+        "--as",
+        "jdoe",
+        "--cc",
+        "boss@customer.example",
+        stdin=b"Please unplug it.\n",
+    )
+    assert answered.returncode == 0, answered.stderr
+    said = answered.stdout.decode()
+    assert said.startswith(
+        f"ticket {tn}: answer queued for alice@customer.example, boss@customer.example"
+    )
+
+    [sent] = await desk.relay.wait_for(1, within=20)
+    answer = parsed(sent.data)
+    assert sorted(sent.rcpt_tos) == ["alice@customer.example", "boss@customer.example"]
+    assert answer["To"].addresses[0].addr_spec == "alice@customer.example"
+    assert answer["Cc"].addresses[0].addr_spec == "boss@customer.example"
+    assert answer["From"].addresses[0].addr_spec == "support@example.com"
+    assert f"[Ticket#{tn}]" in answer["Subject"] and "Printer on fire" in answer["Subject"]
+    assert answer["In-Reply-To"] == original and original in answer["References"]
+    text = answer.get_content()
+    assert "Please unplug it." in text and "> Hello, the printer is on fire." in text
+
+    # The customer answers from a client that drops the ticket number from the subject: the
+    # In-Reply-To of the answer alone brings the mail to the ticket.
+    await desk.mail(
+        make_mail(
+            sender=ALICE,
+            subject="Re: Printer on fire",
+            body="Unplugged, thanks.\n",
+            in_reply_to=answer["Message-ID"],
+            references=f"{original} {answer['Message-ID']}",
+        )
+    )
+    await desk.settled()
+    assert tns(await desk.json("tickets", "list")) == [tn]
+    articles = (await desk.json("tickets", "show", tn))["articles"]
+    assert [(a["sender_type"], a["visible_for_customer"]) for a in articles] == [
+        ("customer", True),
+        ("agent", True),
+        ("customer", True),
+    ]
+    assert articles[1]["message_id"] == answer["Message-ID"]
+    assert articles[1]["from"].endswith("<support@example.com>")
+    assert articles[1]["body"].startswith("Please unplug it.")
+    assert articles[2]["body"] == "Unplugged, thanks.\n"
+    kinds = [e["type"] for e in (await desk.json("tickets", "show", tn, "--history"))["history"]]
+    assert "SendAnswer" in kinds and kinds[-1] == "FollowUp"
+    assert len(desk.relay.received) == 1  # nothing else went out
+
+
+async def test_reply_json_and_refusals(desk: Desk, tmp_path: Path) -> None:
+    tn = await one_ticket(desk, "Printer on fire")
+    body = tmp_path / "answer.txt"
+    body.write_text("We are on it.\n")
+    result = await desk.json(
+        "tickets", "reply", tn, "--as", "jdoe", "--file", str(body), "--state", "open"
+    )
+    assert result == {
+        "tn": tn,
+        "article_id": result["article_id"],
+        "message_id": result["message_id"],
+        "recipients": ["alice@customer.example"],
+    }
+    [sent] = await desk.relay.wait_for(1, within=20)
+    assert parsed(sent.data)["Message-ID"] == result["message_id"]
+    assert (await desk.json("tickets", "show", tn))["state"] == "open"
+
+    async def reply(*args: str, stdin: bytes = b"Hello\n") -> Any:
+        return await desk.cli("tickets", "reply", *args, stdin=stdin)
+
+    failed(await reply(tn, "--as", "jdoe", stdin=b" \n"), 2, "standard input: the answer is empty")
+    failed(await reply(tn, "--as", "jdoe", stdin=b"\xff\xfe"), 2, "not UTF-8 text")
+    missing = str(tmp_path / "missing.txt")
+    failed(await reply(tn, "--as", "jdoe", "--file", missing), 2, f"{missing}: No such file")
+    failed(
+        await reply(tn, "--as", "nobody"), 2, "--as nobody: no valid agent 'nobody'", "[[agents]]"
+    )
+    failed(await reply("2099010110000001", "--as", "jdoe"), 1, "no ticket with number")
+    failed(await reply(tn, "--as", "jdoe", "--state", "opened"), 2, "no valid state 'opened'")
+    failed(await reply(tn), 2, "--as")
+    assert len(desk.relay.received) == 1
+
+
+async def test_note_set_and_merge(desk: Desk) -> None:
+    first = await one_ticket(desk, "Printer on fire")
+    second = await one_ticket(desk, "Printer still on fire")
+
+    noted = await desk.cli(
+        "tickets", "note", first, "--as", "jdoe", "--subject", "Called", stdin=b"Phoned Alice.\n"
+    )
+    assert noted.returncode == 0, noted.stderr
+    assert noted.stdout.decode().startswith(f"ticket {first}: note added (article ")
+    note = (await desk.json("tickets", "show", first))["articles"][-1]
+    assert (note["sender_type"], note["visible_for_customer"], note["channel"]) == (
+        "agent",
+        False,
+        "Internal",
+    )
+    assert (note["subject"], note["body"]) == ("Called", "Phoned Alice.\n")
+    trail = (await desk.json("tickets", "show", first, "--history"))["history"]
+    assert (trail[-1]["type"], trail[-1]["who"]) == ("AddNote", "jdoe")
+    failed(await desk.cli("tickets", "note", first, "--as", "jdoe"), 2, "the note is empty")
+
+    changed = await desk.json(
+        "tickets",
+        "set",
+        first,
+        "--state",
+        "open",
+        "--priority",
+        "4 high",
+        "--owner",
+        "jdoe",
+        "--title",
+        "Printer fire",
+        "--queue",
+        "Sales",
+        "--as",
+        "jdoe",
+    )
+    assert changed["tn"] == first
+    assert changed["changed"]["state"] == {"from": "new", "to": "open"}
+    assert changed["changed"]["priority"] == {"from": "3 normal", "to": "4 high"}
+    assert changed["changed"]["queue"] == {"from": "Support", "to": "Sales"}
+    assert changed["changed"]["owner"] == {"from": "root@localhost", "to": "jdoe"}
+    assert changed["changed"]["title"] == {"from": "Printer on fire", "to": "Printer fire"}
+    row = (await desk.json("tickets", "list", "--queue", "Sales"))["tickets"][0]
+    assert (row["tn"], row["state"], row["priority"], row["owner"], row["title"]) == (
+        first,
+        "open",
+        "4 high",
+        "jdoe",
+        "Printer fire",
+    )
+    again = await desk.cli("tickets", "set", first, "--state", "open")
+    assert (again.returncode, again.stdout.decode()) == (0, f"ticket {first}: nothing changed\n")
+    said = (await desk.cli("tickets", "set", first, "--priority", "5 very high")).stdout.decode()
+    assert said == f"ticket {first}: priority '4 high' → '5 very high'\n"
+    trail = (await desk.json("tickets", "show", first, "--history"))["history"]
+    assert trail[-1]["type"] == "PriorityUpdate" and trail[-1]["who"] == "root@localhost"
+
+    failed(await desk.cli("tickets", "set", first), 2, "nothing to change")
+    failed(await desk.cli("tickets", "set", first, "--owner", "nobody"), 2, "no valid agent")
+    failed(await desk.cli("tickets", "set", first, "--queue", "Nope"), 2, "no valid queue 'Nope'")
+    failed(await desk.cli("tickets", "set", "2099010110000001", "--state", "open"), 1, "no ticket")
+    failed(await desk.cli("tickets", "set", first, "--state", "merged"), 1, "merged")
+    failed(await desk.cli("tickets", "merge", first, "--into", first), 1, "into itself")
+
+    merged = await desk.cli("tickets", "merge", first, "--into", second, "--as", "jdoe")
+    assert merged.returncode == 0, merged.stderr
+    assert merged.stdout.decode() == f"ticket {first}: merged into {second}\n"
+    source = await desk.json("tickets", "show", first)
+    assert (source["state"], source["merged_into"]) == ("merged", second)
+    assert [a["subject"] for a in source["articles"]] == ["Ticket Merged"]
+    target = await desk.json("tickets", "show", second)
+    subjects = [a["subject"] for a in target["articles"]]
+    assert subjects == ["Printer on fire", "Printer still on fire", "Called"]  # oldest first
+    assert f"merged into {second}" in (await desk.cli("tickets", "show", first)).stdout.decode()
+    assert tns(await desk.json("tickets", "list", "--state", "merged")) == [first]
+
+    refused = f"ticket {first} was merged into {second}: work on that one"
+    failed(await desk.cli("tickets", "reply", first, "--as", "jdoe", stdin=b"Hi\n"), 1, refused)
+    failed(await desk.cli("tickets", "note", first, "--as", "jdoe", stdin=b"Hi\n"), 1, refused)
+    failed(await desk.cli("tickets", "set", first, "--state", "open"), 1, refused)
+    failed(await desk.cli("tickets", "merge", second, "--into", first), 1, refused)
 
 
 @pytest.mark.parametrize(

@@ -81,10 +81,7 @@ async def _page(config: Config, where: TicketFilter, limit: int, before: str | N
             after = await queries.ticket_id(conn, before)
             if after is None:
                 raise CommandError(f"--before {before}: no ticket with that number")
-        try:
-            return await queries.list_tickets(conn, where, limit=limit, before=after)
-        except queries.UnknownName as exc:
-            raise CommandError(str(exc), EXIT_USAGE) from exc
+        return await queries.list_tickets(conn, where, limit=limit, before=after)
 
 
 def _print_list(page: TicketPage, now: datetime) -> None:
@@ -115,7 +112,7 @@ async def _show(config: Config, args: argparse.Namespace) -> int:
     async with opened(config) as db, db.connect() as conn:
         detail = await queries.ticket_detail(conn, args.tn)
         if detail is None:
-            raise CommandError(f"ticket {args.tn}: no such ticket number")
+            raise CommandError(f"no ticket with number {args.tn.strip()!r}")
         if args.raw is not None:
             return await _print_raw(conn, detail, args.raw)
         trail = await queries.history(conn, detail.ticket.id) if args.history else None
@@ -152,6 +149,8 @@ async def _print_raw(conn: AsyncConnection, detail: TicketDetail, article_id: in
 def _print_detail(detail: TicketDetail, now: datetime) -> None:
     t = detail.ticket
     print(f"Ticket {t.tn}: {t.title}")
+    if detail.merged_into:
+        print(f"  merged into {detail.merged_into}: its articles are there now")
     print(
         f"  queue: {t.queue}   state: {t.state}   priority: {t.priority}   "
         f"lock: {detail.lock}   type: {detail.type}"

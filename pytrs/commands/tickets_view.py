@@ -70,6 +70,7 @@ def detail_json(detail: TicketDetail, now: datetime) -> dict[str, Any]:
         "lock": detail.lock,
         "type": detail.type,
         "responsible": detail.responsible,
+        "merged_into": detail.merged_into or None,
         "articles": [article_json(a) for a in detail.articles],
     }
 

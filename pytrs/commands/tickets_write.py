@@ -25,7 +25,16 @@ from pytrs.commands.failures import EXIT_OK, EXIT_USAGE, CommandError
 from pytrs.commands.stdin import read_stdin
 from pytrs.config import Config
 from pytrs.schema.system_data import with_runtime_secrets
-from pytrs.tickets import Actor, TicketService, TicketUpdate
+from pytrs.tickets import (
+    Actor,
+    Changes,
+    TicketMerged,
+    TicketRecord,
+    TicketService,
+    TicketUpdate,
+    UnknownName,
+    queries,
+)
 
 # What a command does inside the transaction: (service, connection) → the JSON-able result.
 _Work = Callable[[TicketService, AsyncConnection], Awaitable[dict[str, Any]]]
@@ -35,8 +44,8 @@ def reply(config: Config, args: argparse.Namespace) -> int:
     body = _body(args.file, "answer")
 
     async def work(service: TicketService, conn: AsyncConnection) -> dict[str, Any]:
-        found = await service.find(conn, args.tn)
-        actor = await service.agent(conn, args.login)
+        found = await _find(service, conn, args.tn)
+        actor = await _actor(service, conn, args.login)
         sent = await service.reply(
             conn, found.id, actor=actor, body=body, cc=list(args.cc), state=args.state
         )
@@ -60,8 +69,8 @@ def note(config: Config, args: argparse.Namespace) -> int:
     body = _body(args.file, "note")
 
     async def work(service: TicketService, conn: AsyncConnection) -> dict[str, Any]:
-        found = await service.find(conn, args.tn)
-        actor = await service.agent(conn, args.login)
+        found = await _find(service, conn, args.tn)
+        actor = await _actor(service, conn, args.login)
         article_id = await service.note(
             conn, found.id, actor=actor, body=body, subject=args.subject
         )
@@ -88,7 +97,7 @@ def change(config: Config, args: argparse.Namespace) -> int:
         )
 
     async def work(service: TicketService, conn: AsyncConnection) -> dict[str, Any]:
-        found = await service.find(conn, args.tn)
+        found = await _find(service, conn, args.tn)
         actor = await _actor(service, conn, args.login)
         changes = await service.update(conn, found.id, update, actor=actor)
         return {"tn": found.tn, "changed": _changed(changes)}
@@ -101,8 +110,8 @@ def change(config: Config, args: argparse.Namespace) -> int:
 
 def merge(config: Config, args: argparse.Namespace) -> int:
     async def work(service: TicketService, conn: AsyncConnection) -> dict[str, Any]:
-        source = await service.find(conn, args.tn)
-        target = await service.find(conn, args.into)
+        source = await _find(service, conn, args.tn)
+        target = await _find(service, conn, args.into)
         actor = await _actor(service, conn, args.login)
         await service.merge(conn, source.id, into=target.id, actor=actor)
         return {"tn": source.tn, "merged_into": target.tn}
@@ -122,16 +131,35 @@ def _run(config: Config, work: _Work) -> dict[str, Any]:
     return asyncio.run(go())
 
 
+async def _find(service: TicketService, conn: AsyncConnection, tn: str) -> TicketRecord:
+    """Ticket number `tn`; a merged one is refused here, naming the ticket it went into (the
+    service's own refusal cannot know it)."""
+    found = await service.find(conn, tn)
+    if found.merged:
+        target = await queries.merged_into(conn, found.id)
+        where = f"into {target}: work on that one" if target else "into another ticket"
+        raise TicketMerged(f"ticket {found.tn} was merged {where}")
+    return found
+
+
 async def _actor(service: TicketService, conn: AsyncConnection, login: str | None) -> Actor:
-    return await service.agent(conn, login) if login else Actor.SYSTEM
+    """The agent `--as` names, or the system user when none is named."""
+    if not login:
+        return Actor.SYSTEM
+    try:
+        return await service.agent(conn, login)
+    except UnknownName as exc:
+        # [[agents]] reach the `users` table when the daemon starts (provisioning).
+        raise CommandError(
+            f"--as {login}: {exc}; agents are the [[agents]] of the configuration, in the "
+            "database once the daemon has started with them",
+            EXIT_USAGE,
+        ) from exc
 
 
-def _changed(changes: Any) -> dict[str, dict[str, Any]]:
+def _changed(changes: Changes) -> dict[str, dict[str, str]]:
     """What `service.update` reports changed, as field → {"from", "to"}."""
-    return {
-        str(item.field): {"from": item.old, "to": item.new}
-        for item in getattr(changes, "items", ())
-    }
+    return {item.field: {"from": item.old, "to": item.new} for item in changes.fields}
 
 
 def _report(args: argparse.Namespace, result: dict[str, Any], line: str) -> int:

@@ -39,6 +39,7 @@ from pytrs.schema.tables import (
     ticket_history,
     users,
 )
+from pytrs.tickets.errors import UnknownName
 from pytrs.vocabulary import znuny
 
 _state = cast(Table, TicketState.__table__)
@@ -57,11 +58,6 @@ _TYPE_NAMES = dict(znuny.STATE_TYPES)
 # them; `--closed` lists every other ticket (closed, merged, removed).
 OPEN_STATE_TYPES = ("new", "open", "pending reminder", "pending auto")
 PENDING_STATE_TYPES = ("pending reminder", "pending auto")
-
-
-class UnknownName(LookupError):
-    """A filter names a queue or state the database does not have; the message lists those
-    it has."""
 
 
 # --- the list ---
@@ -106,7 +102,7 @@ async def list_tickets(
 ) -> TicketPage:
     """Tickets matching `where`, newest first, at most `limit`; `before` is the id of the last
     ticket of the previous page (see `ticket_id`). Raises UnknownName for a filter naming a
-    queue or state that does not exist."""
+    queue or state that does not exist (a TicketError, as the service's)."""
     conditions = await _conditions(conn, where)
     if before is not None:
         conditions.append(ticket.c.id < before)
@@ -172,7 +168,7 @@ async def _conditions(conn: AsyncConnection, where: TicketFilter) -> list[Column
     states = await _states(conn)
     if where.state:
         if where.state not in states:
-            raise UnknownName(f"no state named {where.state!r} (states: {_listed(states)})")
+            raise UnknownName("state", where.state, list(states))
         found.append(ticket.c.ticket_state_id == states[where.state][0])
     if where.state_types:
         ids = [i for i, kind in states.values() if kind in where.state_types]
@@ -191,7 +187,7 @@ async def _queue_id(conn: AsyncConnection, name: str) -> int:
     # Any queue by name, valid or not: tickets stay in a queue the configuration retired.
     rows = {r.name: int(r.id) for r in await conn.execute(select(queue.c.name, queue.c.id))}
     if name not in rows:
-        raise UnknownName(f"no queue named {name!r} (queues: {_listed(rows)})")
+        raise UnknownName("queue", name, list(rows))
     return rows[name]
 
 
@@ -199,10 +195,6 @@ async def _states(conn: AsyncConnection) -> dict[str, tuple[int, str]]:
     """Every state: name → (id, state type name)."""
     rows = await conn.execute(select(_state.c.name, _state.c.id, _state.c.type_id))
     return {r.name: (int(r.id), _TYPE_NAMES.get(r.type_id, "")) for r in rows}
-
-
-def _listed(names: Iterable[str]) -> str:
-    return ", ".join(sorted(names))
 
 
 async def _customer_logins(conn: AsyncConnection, customer: str) -> list[str]:
@@ -289,6 +281,7 @@ class TicketDetail:
     type: str
     responsible: str
     articles: tuple[ArticleView, ...] = ()
+    merged_into: str = ""  # the ticket number a merged ticket went into
 
 
 async def ticket_detail(conn: AsyncConnection, tn: str) -> TicketDetail | None:
@@ -308,12 +301,14 @@ async def ticket_detail(conn: AsyncConnection, tn: str) -> TicketDetail | None:
     r = (await conn.execute(query)).first()
     if r is None:
         return None
+    row = _ticket_row(r)
     return TicketDetail(
-        ticket=_ticket_row(r),
+        ticket=row,
         lock=r.lock or "",
         type=r.type or "",
         responsible=r.responsible or "",
-        articles=await _articles(conn, int(r.id)),
+        articles=await _articles(conn, row.id),
+        merged_into=await merged_into(conn, row.id) if row.state_type == "merged" else "",
     )
 
 
@@ -390,6 +385,22 @@ async def _attachments(
 
 
 # --- history and raw mail ---
+
+
+async def merged_into(conn: AsyncConnection, ticket_id: int) -> str:
+    """The number of the ticket `ticket_id` was merged into, from its newest `Merged` history
+    entry (`%%sourceTN%%sourceID%%targetTN%%targetID`, on both tickets); "" if none."""
+    query = (
+        select(ticket_history.c.name)
+        .join(_history_type, _history_type.c.id == ticket_history.c.history_type_id)
+        .where(ticket_history.c.ticket_id == ticket_id, _history_type.c.name == "Merged")
+        .order_by(ticket_history.c.id.desc())
+        .limit(1)
+    )
+    name = (await conn.execute(query)).scalar_one_or_none() or ""
+    parts = name.split("%%")
+    # The source's own entry names it first; a ticket merged into is never merged itself.
+    return parts[3] if len(parts) == 5 and parts[1] != parts[3] else ""
 
 
 @dataclass(frozen=True, slots=True)
