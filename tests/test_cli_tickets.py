@@ -34,6 +34,7 @@ from .conftest import RunningDaemon, wait_until
 from .helpers import all_processed, make_mail, send, unique_id
 from .servers.relay import RecordingRelay
 from .test_cli import pytrs
+from .test_cli_errors import never_upgraded
 
 LOOP_SECRET = "0123456789abcdef-desk-secret"
 ALICE = "Alice Customer <alice@customer.example>"
@@ -485,6 +486,8 @@ async def test_first_ticket_from_smtp_to_the_relay_and_back(desk: Desk) -> None:
         ("customer", True),
     ]
     assert articles[1]["message_id"] == answer["Message-ID"]
+    stored = await desk.cli("tickets", "show", tn, "--raw", str(articles[1]["id"]))
+    assert parsed(stored.stdout)["Message-ID"] == answer["Message-ID"]
     assert articles[1]["from"].endswith("<support@example.com>")
     assert articles[1]["body"].startswith("Please unplug it.")
     assert articles[2]["body"] == "Unplugged, thanks.\n"
@@ -608,6 +611,16 @@ async def test_note_set_and_merge(desk: Desk) -> None:
     failed(await desk.cli("tickets", "note", first, "--as", "jdoe", stdin=b"Hi\n"), 1, refused)
     failed(await desk.cli("tickets", "set", first, "--state", "open"), 1, refused)
     failed(await desk.cli("tickets", "merge", second, "--into", first), 1, refused)
+
+
+def test_on_a_database_never_upgraded(tmp_path: Path, database_settings: dict[str, Any]) -> None:
+    """Like every reading command: one line and exit 3, no traceback, nothing created."""
+    config = never_upgraded(tmp_path, database_settings)
+    for command in (["tickets", "list"], ["tickets", "show", "1"], ["queues"]):
+        result = pytrs(config, *command)
+        failed(result, 3, "database schema is not at head", "pytrs db upgrade")
+    reply = pytrs(config, "tickets", "reply", "1", "--as", "jdoe", stdin=b"Hello\n")
+    failed(reply, 3, "database schema is not at head")
 
 
 @pytest.mark.parametrize(

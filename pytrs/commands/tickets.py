@@ -11,7 +11,6 @@ import argparse
 
 from pytrs.commands import args as arg_types
 from pytrs.commands import tickets_read
-from pytrs.commands.output import add_json_options
 from pytrs.config import Config
 
 _SEARCH_HELP = (
@@ -47,12 +46,18 @@ def _add_list(actions: argparse._SubParsersAction) -> None:
     )
     listing.add_argument("--search", metavar="TEXT", help=_SEARCH_HELP)
     listing.add_argument(
-        "--limit", type=arg_types.limit, default=50, help="at most this many (default 50)"
+        "--limit", type=arg_types.limit, default=50, metavar="N", help="at most N (default 50)"
     )
     listing.add_argument(
         "--before", metavar="TN", help="the next page: tickets older than this ticket number"
     )
-    add_json_options(listing)
+    output = listing.add_mutually_exclusive_group()
+    output.add_argument(
+        "--json",
+        action="store_true",
+        help='one JSON object: {"tickets": [...], "next_before": TN or null}',
+    )
+    output.add_argument("--jsonl", action="store_true", help="one JSON object per ticket")
 
 
 def _add_show(actions: argparse._SubParsersAction) -> None:

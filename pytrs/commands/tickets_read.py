@@ -35,10 +35,10 @@ from pytrs.tickets.queries import (
 _COLUMNS = (
     ("TICKET", 16),
     ("AGE", 8),
-    ("QUEUE", 14),
-    ("STATE", 19),
+    ("QUEUE", 12),
+    ("STATE", 16),
     ("PRIORITY", 11),
-    ("CUSTOMER", 28),
+    ("CUSTOMER", 26),
     ("OWNER", 14),
 )
 
@@ -129,7 +129,7 @@ async def _show(config: Config, args: argparse.Namespace) -> int:
         print("history:")
         for entry in trail:
             print(
-                f"  {view.when(entry.time)}  {entry.type:<20}  {entry.who or '-':<16}  {entry.name}"
+                f"  {view.when(entry.time)}  {entry.type:<22}  {entry.who or '-':<16}  {entry.name}"
             )
     return EXIT_OK
 
