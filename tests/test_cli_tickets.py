@@ -254,8 +254,14 @@ async def test_list_filters_and_pages(desk: Desk) -> None:
 
 
 async def test_list_says_no(desk: Desk) -> None:
-    await desk.mail(make_mail(sender=ALICE, subject="Printer on fire"))
+    # The body tries to clear the terminal and retitle its window.
+    body = "Hello.\x1b[2J\x1b]0;pwned\x07 Bye.\n"
+    await desk.mail(make_mail(sender=ALICE, subject="Printer on fire", body=body))
     await desk.settled()
+    [row] = (await desk.json("tickets", "list"))["tickets"]
+    assert (await desk.json("tickets", "show", row["tn"]))["articles"][0]["body"] == body
+    text = (await desk.cli("tickets", "show", row["tn"])).stdout.decode()
+    assert "Hello.\ufffd[2J\ufffd]0;pwned\ufffd Bye." in text and "\x1b" not in text
     empty = await desk.cli("tickets", "list", "--queue", "Sales", "--json")
     assert empty.returncode == 1 and b"no tickets match" in empty.stderr
     assert json.loads(empty.stdout) == {"tickets": [], "next_before": None}
@@ -518,6 +524,7 @@ async def test_reply_json_and_refusals(desk: Desk, tmp_path: Path) -> None:
 
     failed(await reply(tn, "--as", "jdoe", stdin=b" \n"), 2, "standard input: the answer is empty")
     failed(await reply(tn, "--as", "jdoe", stdin=b"\xff\xfe"), 2, "not UTF-8 text")
+    failed(await reply(tn, "--as", "jdoe", stdin=b"a\x00b\n"), 2, "holds a NUL character")
     missing = str(tmp_path / "missing.txt")
     failed(await reply(tn, "--as", "jdoe", "--file", missing), 2, f"{missing}: No such file")
     failed(
@@ -621,6 +628,9 @@ def test_on_a_database_never_upgraded(tmp_path: Path, database_settings: dict[st
         failed(result, 3, "database schema is not at head", "pytrs db upgrade")
     reply = pytrs(config, "tickets", "reply", "1", "--as", "jdoe", stdin=b"Hello\n")
     failed(reply, 3, "database schema is not at head")
+    # Bytes that are not UTF-8 (Python's surrogates) can name nothing stored: a usage error.
+    failed(pytrs(config, "tickets", "show", "\udcff"), 2, "TN: not UTF-8 text")
+    failed(pytrs(config, "tickets", "list", "--search", "a\udcff"), 2, "--search: not UTF-8")
 
 
 @pytest.mark.parametrize(

@@ -96,8 +96,10 @@ def _print_list(page: TicketPage, now: datetime) -> None:
             row.customer_user or row.customer_id,
             row.owner,
         )
-        line = "  ".join(fit(cell, width) for cell, (_, width) in zip(cells, _COLUMNS, strict=True))
-        print(f"{line}  {fit(row.title, 60).rstrip()}")
+        line = "  ".join(
+            fit(view.shown(cell), width) for cell, (_, width) in zip(cells, _COLUMNS, strict=True)
+        )
+        print(f"{line}  {fit(view.shown(row.title), 60).rstrip()}")
 
 
 def show_ticket(config: Config, args: argparse.Namespace) -> int:
@@ -128,8 +130,9 @@ async def _show(config: Config, args: argparse.Namespace) -> int:
         print()
         print("history:")
         for entry in trail:
+            who = entry.who or "-"
             print(
-                f"  {view.when(entry.time)}  {entry.type:<22}  {entry.who or '-':<16}  {entry.name}"
+                f"  {view.when(entry.time)}  {entry.type:<22}  {who:<16}  {view.shown(entry.name)}"
             )
     return EXIT_OK
 
@@ -148,7 +151,7 @@ async def _print_raw(conn: AsyncConnection, detail: TicketDetail, article_id: in
 
 def _print_detail(detail: TicketDetail, now: datetime) -> None:
     t = detail.ticket
-    print(f"Ticket {t.tn}: {t.title}")
+    print(f"Ticket {t.tn}: {view.shown(t.title)}")
     if detail.merged_into:
         print(f"  merged into {detail.merged_into}: its articles are there now")
     print(
@@ -158,7 +161,7 @@ def _print_detail(detail: TicketDetail, now: datetime) -> None:
     customer = t.customer_user or "-"
     if t.customer_id and t.customer_id != t.customer_user:
         customer += f" (customer id {t.customer_id})"
-    print(f"  customer: {customer}")
+    print(f"  customer: {view.shown(customer)}")
     print(f"  owner: {t.owner or '-'}   responsible: {detail.responsible or '-'}")
     age = view.age(view.seconds_since(t.created, now))
     print(
@@ -178,8 +181,8 @@ def _print_article(item: ArticleView) -> None:
     headers = {"From": item.from_, "To": item.to, "Cc": item.cc, "Subject": item.subject}
     for label, value in headers.items():
         if value:
-            print(f"{label}: {value}")
+            print(f"{label}: {view.shown(value)}")
     for part in item.attachments:
-        print(f"Attachment: {part.name} ({part.size} bytes, {part.content_type})")
+        print(f"Attachment: {view.shown(part.name)} ({part.size} bytes, {part.content_type})")
     print()
-    print(item.body.rstrip("\n"))
+    print(view.shown(item.body).rstrip("\n"))

@@ -14,6 +14,15 @@ from pytrs.schema.database import utcnow
 from pytrs.tickets.queries import ArticleView, HistoryEntry, QueueOverview, TicketDetail, TicketRow
 
 _DAY, _HOUR, _MINUTE = 86400, 3600, 60
+# Control characters other than tab and newline, C1 included: a mail's subject or body must
+# not drive the terminal that shows it (escape sequences retitle windows, hide text …).
+_CONTROLS = {code: "\ufffd" for code in [*range(0x20), *range(0x7F, 0xA0)] if code not in (9, 10)}
+
+
+def shown(text: str) -> str:
+    """Text from a mail made safe for a terminal: line ends as "\\n", every other control
+    character as U+FFFD. JSON is left alone: it is read by programs, and escapes C0 itself."""
+    return text.replace("\r\n", "\n").translate(_CONTROLS)
 
 
 def age(seconds: float) -> str:

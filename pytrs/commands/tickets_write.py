@@ -172,8 +172,9 @@ def _report(args: argparse.Namespace, result: dict[str, Any], line: str) -> int:
 
 def _body(path: str | None, what: str) -> str:
     """The text of an answer or note: from `path`, else standard input; never empty."""
-    if path and path != "-":
-        raw = Path(path).read_bytes()
+    where = path if path and path != "-" else "standard input"
+    if where == path:
+        raw = Path(where).read_bytes()  # an OSError names the file: exit 2 (failures.py)
     else:
         if sys.stdin is not None and sys.stdin.isatty():
             print(f"reading the {what} from standard input; end it with Ctrl-D", file=sys.stderr)
@@ -181,9 +182,9 @@ def _body(path: str | None, what: str) -> str:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        where = path if path and path != "-" else "standard input"
         raise CommandError(f"{where}: the {what} is not UTF-8 text", EXIT_USAGE) from exc
     if not text.strip():
-        where = path if path and path != "-" else "standard input"
         raise CommandError(f"{where}: the {what} is empty", EXIT_USAGE)
+    if "\x00" in text:  # no mail and no database text column takes it
+        raise CommandError(f"{where}: the {what} holds a NUL character", EXIT_USAGE)
     return text

@@ -26,7 +26,6 @@ from pytrs.schema.tables import (
     TicketLockType,
     TicketPriority,
     TicketState,
-    TicketStateType,
     TicketType,
     article,
     article_data_mime,
@@ -43,7 +42,6 @@ from pytrs.tickets.errors import UnknownName
 from pytrs.vocabulary import znuny
 
 _state = cast(Table, TicketState.__table__)
-_state_type = cast(Table, TicketStateType.__table__)
 _priority = cast(Table, TicketPriority.__table__)
 _lock = cast(Table, TicketLockType.__table__)
 _type = cast(Table, TicketType.__table__)
