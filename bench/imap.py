@@ -31,9 +31,9 @@ from pytrs.gateway.addresses import AddressBook  # noqa: E402
 from pytrs.gateway.fetchers import MailboxFetchers  # noqa: E402
 from pytrs.gateway.imap import ImapFetcher, ImapSession  # noqa: E402
 from pytrs.postmaster.worker import PostmasterWorker  # noqa: E402
+from pytrs.provisioning import provision  # noqa: E402
 from pytrs.schema import migrate  # noqa: E402
 from pytrs.schema.database import create_database  # noqa: E402
-from pytrs.schema.provision import provision  # noqa: E402
 from tests.dovecot import DovecotServer  # noqa: E402
 
 GEN = ROOT.parent / "shared" / "bench" / "gen_corpus.py"

@@ -24,9 +24,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from pytrs.config import parse_config
 from pytrs.gateway.addresses import AddressBook
 from pytrs.postmaster.worker import PostmasterWorker
+from pytrs.provisioning import provision
 from pytrs.schema import inbox_repo, migrate
 from pytrs.schema.database import create_database
-from pytrs.schema.provision import provision
 from pytrs.vocabulary.inbox import InboxItem
 
 GEN = Path(__file__).resolve().parents[1].parent / "shared" / "bench" / "gen_corpus.py"

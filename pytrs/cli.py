@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 
-from pytrs.allocator import release_big_buffers
 from pytrs.commands import accounts
 from pytrs.commands import args as arg_types
 from pytrs.commands import filters as filters_command
@@ -43,6 +42,7 @@ from pytrs.commands.output import add_json_options
 from pytrs.config import Config, ConfigError, load_config
 from pytrs.gateway.pipe import EX_TEMPFAIL
 from pytrs.preflight import check_startup
+from pytrs.runtime.allocator import release_big_buffers
 from pytrs.schema import migrate
 
 

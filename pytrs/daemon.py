@@ -21,7 +21,6 @@ import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from pytrs.big_messages import BigMessageSlots
 from pytrs.config import Config, ConfigError, listen_address
 from pytrs.gateway.addresses import AddressBook
 from pytrs.gateway.fetchers import MailboxFetchers
@@ -31,9 +30,10 @@ from pytrs.outbound.dkim import DkimSigner
 from pytrs.outbound.sender import OutboxSender
 from pytrs.postmaster.worker import PostmasterWorker
 from pytrs.preflight import check_startup
+from pytrs.provisioning import provision
+from pytrs.runtime.big_messages import BigMessageSlots
 from pytrs.schema import inbox_repo, migrate
 from pytrs.schema.database import Database, create_database, probe
-from pytrs.schema.provision import provision
 from pytrs.schema.system_data import with_runtime_secrets
 from pytrs.worker_processes import WorkerProcesses, follow_parent
 

@@ -11,8 +11,8 @@ from sqlalchemy import insert
 from pytrs.config import load_config
 from pytrs.gateway.addresses import AddressBook
 from pytrs.postmaster.worker import PostmasterWorker
+from pytrs.provisioning import provision
 from pytrs.schema import inbox_repo
-from pytrs.schema.provision import provision
 from pytrs.schema.tables import article, inbox, postmaster_filter
 from pytrs.schema.tables import ticket as ticket_table
 from pytrs.vocabulary.inbox import InboxItem

@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import select
 
 from pytrs.config import load_config
+from pytrs.provisioning import provision
 from pytrs.schema.database import Database
-from pytrs.schema.provision import provision
 from pytrs.schema.tables import auto_response, queue_auto_response
 
 from .helpers import count

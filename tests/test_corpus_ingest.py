@@ -14,8 +14,8 @@ from sqlalchemy import text
 
 from pytrs.gateway.addresses import AddressBook
 from pytrs.postmaster.worker import PostmasterWorker
+from pytrs.provisioning import provision
 from pytrs.schema import inbox_repo
-from pytrs.schema.provision import provision
 from pytrs.vocabulary.inbox import InboxItem
 
 from .helpers import inbox_states, tickets

@@ -10,11 +10,11 @@ from typing import Any
 from sqlalchemy import text
 
 from pytrs.gateway.addresses import AddressBook
+from pytrs.postmaster.filter_rules import replace_rules
 from pytrs.postmaster.filters import MatchRow, Rule, SetRow
 from pytrs.postmaster.worker import PostmasterWorker
+from pytrs.provisioning import provision
 from pytrs.schema import inbox_repo
-from pytrs.schema.filter_repo import replace_rules
-from pytrs.schema.provision import provision
 from pytrs.vocabulary.inbox import InboxItem
 
 from .helpers import inbox_states, make_mail, tickets

@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import text
 
 from pytrs.config import Config
+from pytrs.provisioning import provision
 from pytrs.schema.database import Database
-from pytrs.schema.provision import provision
 
 from .conftest import make_config, wait_until
 from .helpers import all_processed, make_mail, send, tickets

@@ -11,9 +11,9 @@ from typing import Any
 from sqlalchemy import text
 
 from pytrs.config import Config
+from pytrs.provisioning import provision
 from pytrs.schema import migrate
 from pytrs.schema.database import Database, create_database
-from pytrs.schema.provision import provision
 
 from .conftest import make_config
 

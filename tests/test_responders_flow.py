@@ -23,8 +23,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import text
 
+from pytrs.postmaster.filter_rules import replace_rules
 from pytrs.postmaster.filters import MatchRow, Rule, SetRow
-from pytrs.schema.filter_repo import replace_rules
 
 from .conftest import make_config, wait_until
 from .helpers import articles, history, make_mail, send, tickets, unique_id

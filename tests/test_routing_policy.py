@@ -18,12 +18,12 @@ from sqlalchemy import text
 
 from pytrs.config import Config
 from pytrs.gateway.addresses import AddressBook
+from pytrs.postmaster.filter_rules import replace_rules
 from pytrs.postmaster.filters import MatchRow, Rule, SetRow
 from pytrs.postmaster.worker import PostmasterWorker
+from pytrs.provisioning import provision
 from pytrs.schema import inbox_repo
 from pytrs.schema.database import Database
-from pytrs.schema.filter_repo import replace_rules
-from pytrs.schema.provision import provision
 from pytrs.vocabulary import znuny
 from pytrs.vocabulary.inbox import InboxItem
 

@@ -12,9 +12,9 @@ from sqlalchemy import text
 
 from pytrs.gateway.addresses import AddressBook
 from pytrs.postmaster.worker import PostmasterWorker
+from pytrs.provisioning import provision
 from pytrs.schema import inbox_repo
 from pytrs.schema.database import create_database
-from pytrs.schema.provision import provision
 from pytrs.vocabulary.inbox import InboxItem
 
 from .helpers import inbox_states, make_mail, unique_id

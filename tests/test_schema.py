@@ -7,8 +7,8 @@ from typing import Any
 
 from sqlalchemy import select, text
 
+from pytrs.provisioning import provision
 from pytrs.schema import migrate, ticket_repo
-from pytrs.schema.provision import provision
 from pytrs.schema.tables import queue, system_address
 from pytrs.vocabulary import znuny
 

@@ -33,10 +33,10 @@ from pytrs.config.model import DatabaseConfig
 from pytrs.gateway.addresses import AddressBook
 from pytrs.postmaster import worker as worker_module
 from pytrs.postmaster.worker import PostmasterWorker
+from pytrs.provisioning import provision
 from pytrs.routing.ticket_number import TicketNumberGenerator, checksum_digit, make_generator
 from pytrs.schema import inbox_repo, ticket_repo
 from pytrs.schema.database import Database, create_database, utcnow
-from pytrs.schema.provision import provision
 from pytrs.schema.tables import inbox, ticket_number_counter
 from pytrs.vocabulary.inbox import InboxItem
 

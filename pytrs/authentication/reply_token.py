@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from pytrs.config import Config, ConfigError
-from pytrs.responders.marker import MIN_SECRET_BYTES, loop_secret_from_config
+from pytrs.config.secrets import MIN_SECRET_BYTES, loop_secret_from_config
 
 TOKEN_LENGTH = 26  # base32 characters of 16 bytes, without padding
 MAX_LOCAL_PART = 64  # RFC 5321 §4.5.3.1.1

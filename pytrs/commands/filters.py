@@ -21,6 +21,7 @@ from pytrs.commands.stdin import read_stdin
 from pytrs.commands.tomlfile import read_toml
 from pytrs.config import Config
 from pytrs.postmaster.dryrun import describe, dry_run
+from pytrs.postmaster.filter_rules import replace_rules
 from pytrs.postmaster.filter_toml import read_rules, rules_to_toml
 from pytrs.postmaster.filter_values import check_set_values
 from pytrs.postmaster.filters import (
@@ -30,7 +31,7 @@ from pytrs.postmaster.filters import (
     RuleError,
 )
 from pytrs.schema.database import Database
-from pytrs.schema.filter_repo import load_rules, replace_rules
+from pytrs.schema.filter_repo import load_rules
 from pytrs.schema.names_repo import valid_names
 
 

@@ -19,7 +19,8 @@ from pytrs.commands.tomlfile import read_toml
 from pytrs.config import Config
 from pytrs.responders.response_toml import parse_toml, specs_to_toml
 from pytrs.responders.responses import Problem, ResponseError, ResponseSpec
-from pytrs.schema.response_repo import ImportReport, export_responses, import_responses
+from pytrs.responders.stored_responses import import_responses
+from pytrs.schema.response_repo import ImportReport, export_responses
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

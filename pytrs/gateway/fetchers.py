@@ -19,6 +19,7 @@ from pytrs.config import Config, MailAccountConfig
 from pytrs.gateway.imap import ImapFetcher, ImapSession
 from pytrs.gateway.oauth2 import access_token
 from pytrs.gateway.pop3 import Pop3Fetcher
+from pytrs.runtime.waiting import wait_for_event
 from pytrs.schema import mailbox_repo
 from pytrs.schema.database import Database, utcnow
 from pytrs.schema.inbox_repo import process_identity
@@ -146,11 +147,7 @@ class AccountTask:
             )
 
     async def _pause(self, seconds: float) -> None:
-        try:
-            async with asyncio.timeout(seconds):
-                await self.stop.wait()
-        except TimeoutError:
-            pass
+        await wait_for_event(self.stop, seconds)
 
 
 class MailboxFetchers:

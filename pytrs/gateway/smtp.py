@@ -19,10 +19,10 @@ from typing import Any
 from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from pytrs.big_messages import BigMessageSlots
 from pytrs.gateway.addresses import AddressBook, recipient_problem
 from pytrs.gateway.inbox_writer import InboxWriter
 from pytrs.gateway.smtp_data import BufferedData
+from pytrs.runtime.big_messages import BigMessageSlots
 from pytrs.schema.database import StorageError
 from pytrs.vocabulary.inbox import InboxItem
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from aiosmtpd.smtp import MISSING, SMTP, syntax
 
-from pytrs.big_messages import BIG_MESSAGE_BYTES, BigMessageSlot, BigMessageSlots
+from pytrs.runtime.big_messages import BIG_MESSAGE_BYTES, BigMessageSlot, BigMessageSlots
 
 log = logging.getLogger(__name__)
 

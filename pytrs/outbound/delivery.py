@@ -18,12 +18,12 @@ recipient (from ``gateway.smarthost``); ``settle`` turns them into the ``Settlem
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pytrs.config import OutboundConfig
+from pytrs.gateway.smarthost import Reply
 from pytrs.schema.outbox_repo import (
     DELIVERED,
     FAILED,
@@ -34,48 +34,6 @@ from pytrs.schema.outbox_repo import (
     ClaimedMail,
     Settlement,
 )
-
-NO_REPLY = 0  # the code of a "reply" that never came: connection failed, lost or timed out
-_ENHANCED = re.compile(r"^([245])\.(\d{1,3})\.(\d{1,3})\b")
-# RFC 3463 X.1.Y codes that say the address itself is bad: bad mailbox (1), bad system (2),
-# bad syntax (3), moved (6), null MX (10). Other 5xx (policy, content, size) are about the mail.
-_BAD_ADDRESS_DETAILS = {1, 2, 3, 6, 10}
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """A relay's answer for one recipient; code NO_REPLY when there was none."""
-
-    code: int
-    text: str
-
-    @property
-    def accepted(self) -> bool:
-        return 200 <= self.code < 300
-
-    @property
-    def permanent(self) -> bool:
-        return 500 <= self.code < 600
-
-    @property
-    def bad_address(self) -> bool:
-        """A permanent refusal saying the address does not exist (RFC 3463 5.1.x)."""
-        found = _ENHANCED.match(self.text)
-        return bool(
-            self.permanent
-            and found
-            and found[1] == "5"
-            and found[2] == "1"
-            and int(found[3]) in _BAD_ADDRESS_DETAILS
-        )
-
-    def __str__(self) -> str:
-        return f"{self.code} {self.text}".strip() if self.code else self.text
-
-
-def no_reply(what: str) -> Reply:
-    """The relay could not be reached or went away: try again later."""
-    return Reply(NO_REPLY, what)
 
 
 @dataclass(frozen=True, slots=True)

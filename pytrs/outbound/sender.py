@@ -40,16 +40,16 @@ untouched, and commits every outcome before ``run()`` returns.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
 from datetime import timedelta
 
 from pytrs.config import Config
-from pytrs.gateway.smarthost import Smarthost
+from pytrs.gateway.smarthost import NO_REPLY, Reply, Smarthost
 from pytrs.outbound import delivery
-from pytrs.outbound.delivery import NO_REPLY, Reply, RetryPolicy
+from pytrs.outbound.delivery import RetryPolicy
 from pytrs.outbound.dkim import DkimSigner
+from pytrs.runtime.waiting import wait_for_event
 from pytrs.schema import outbox_repo
 from pytrs.schema.database import Database, utcnow
 from pytrs.schema.outbox_repo import ClaimedMail, Settlement
@@ -138,9 +138,7 @@ class OutboxSender:
         await host.close()
 
     async def _idle(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(seconds):
-                await self._wakeup.wait()
+        await wait_for_event(self._wakeup, seconds)
         self._wakeup.clear()
 
     async def _batch(self, host: Smarthost) -> int:

@@ -1,35 +1,37 @@
 """A dry run of the postmaster on one mail: which rules match and why, and what routing would do.
 
 Behind `pytrs filters test FILE.eml` (and, later, the web view's rule tester): the mail is
-parsed, the stored rules are applied with explanations, the database is read (never written)
-for the tickets the mail could belong to, and the routing decision is made exactly as the
-worker would make it — except that no ticket number is allocated for a new ticket.
+prepared with the worker's own routing set-up (`routing_setup`: parse, control headers, the
+stored rules, routing input), the rules are explained on the headers they saw, the database is
+read (never written) for the tickets the mail could belong to, and the decision is made as the
+worker would make it. What a dry run cannot know is said in its output (`UNKNOWN`): no ticket
+number is allocated for a new ticket, and mail from an agent's address is checked without
+DKIM, which needs DNS (a reply token or a trusted Authentication-Results header still count).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import secrets
 from dataclasses import dataclass
 
+from pytrs.authentication.authenticity import AgentAuthenticator, Verdict
 from pytrs.config import Config
 from pytrs.gateway.addresses import AddressBook
-from pytrs.parsers import ParsedMail, parse_mail
+from pytrs.parsers import ParsedMail
+from pytrs.postmaster.agents import identify_agents
 from pytrs.postmaster.filters import CompiledRules, FilterResult
-from pytrs.postmaster.planning import (
-    Parsed,
-    Recognition,
-    control_headers,
-    is_ignored,
-    lookup_keys,
-    plan_batch,
-    routing_input,
-)
-from pytrs.postmaster.worker import PostmasterWorker
+from pytrs.postmaster.planning import is_ignored, lookup_keys, rule_headers
+from pytrs.postmaster.routing_setup import RoutingSetup
 from pytrs.routing.decision import Decision
 from pytrs.schema import filter_repo, known_repo, ticket_repo
 from pytrs.schema.database import Database
 from pytrs.schema.inbox_repo import ClaimedMessage, dedup_key
+
+# What the dry run cannot tell, printed after the decision.
+UNKNOWN = (
+    "the number of a new ticket (allocated when the mail is stored)",
+    "DKIM signatures of mail from an agent's address (checking them needs DNS)",
+    "whether the mail would wait for its parent or first copy still in the inbox",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,44 +41,33 @@ class DryRun:
     control: dict[str, str]  # control headers in force (the mail's own if trusted, then rules)
     ignored: bool
     decision: Decision | None  # None when ignored
+    agent: Verdict | None = None  # how mail from an agent's address authenticated (no DKIM)
 
 
 async def dry_run(
     config: Config, db: Database, raw: bytes, *, trusted: bool = False, recipient: str = ""
 ) -> DryRun:
     """What the postmaster would do with `raw`, as if it arrived for `recipient` from a source
-    that is `trusted` (or not) with control headers; changes nothing."""
-    mail = parse_mail(raw, config.parser.limits())
+    that is `trusted` (or not) with control headers; changes nothing and asks no DNS."""
+    routing = RoutingSetup.from_config(config)
     rules = CompiledRules.compile(await filter_repo.load_rules(db))
-    explained = rules.apply(mail.headers, mail.body, explain=True)
     message = ClaimedMessage(
         0, raw, "dry-run", recipient, "", trusted, "", 0, "", dedup_key(raw)[1]
     )
-    control, hits = control_headers(message, mail, rules)
+    parsed = routing.prepare(message, rules)
+    mail, control = parsed.mail, parsed.control
+    explained = rules.apply(rule_headers(message, mail), mail.body, explain=True)
     if is_ignored(control):
         return DryRun(mail, explained, control, True, None)
+    authenticator = AgentAuthenticator(config, dkim=False)
+    await identify_agents(db, authenticator, routing.numbers, [parsed])
     addresses = AddressBook()
     await addresses.reload(db)
-    worker = PostmasterWorker(_sends_nothing(config), db, addresses)
-    recognition: Recognition = worker.recognition
-    item = routing_input(message, mail, control, recognition)
-    batch = [Parsed(message, mail, item, control, hits)]
     async with db.connect() as conn:
-        lookup = await known_repo.load_known(conn, lookup_keys(batch, worker.numbers))
+        lookup = await known_repo.load_known(conn, lookup_keys([parsed], routing.numbers))
         queues = await ticket_repo.load_queues(conn)
-    [plan] = plan_batch(batch, lookup.known, queues, worker.numbers, worker.policy())
-    return DryRun(mail, explained, control, False, plan.decision)
-
-
-def _sends_nothing(config: Config) -> Config:
-    """`config` with a throwaway loop-marker key when it names none. A dry run never uses the
-    worker's responder; without a key the worker warned "sends no mail" on every `filters
-    test` (the daemon's key is in the database, and a dry run must not write one there)."""
-    out = config.outbound
-    if out.loop_secret or out.loop_secret_file:
-        return config
-    throwaway = dataclasses.replace(out, loop_secret=secrets.token_urlsafe(32))
-    return dataclasses.replace(config, outbound=throwaway)
+    [plan] = routing.plan([parsed], lookup.known, queues, addresses.queues_by_address)
+    return DryRun(mail, explained, control, False, plan.decision, parsed.agent_check)
 
 
 def describe(run: DryRun) -> list[str]:
@@ -87,6 +78,9 @@ def describe(run: DryRun) -> list[str]:
     if run.ignored or run.decision is None:
         lines.append("routing: ignore (X-PyTRS-Ignore); the mail would be kept without a ticket")
         return lines
+    if run.agent is not None:
+        verdict = "authenticated" if run.agent.authenticated else "not authenticated"
+        lines.append(f"agent mail: {verdict}: {run.agent.detail}")
     d = run.decision
     target = d.ticket.tn if d.ticket is not None and d.ticket.tn else ""
     summary = {
@@ -103,4 +97,6 @@ def describe(run: DryRun) -> list[str]:
     if d.internal:
         lines.append("  internal article, flagged for review")
     lines.extend(f"  because: {reason}" for reason in d.reasons)
+    lines.append("not known in a dry run:")
+    lines.extend(f"  {what}" for what in UNKNOWN)
     return lines

@@ -29,6 +29,25 @@ from typing import Any
 import re2
 
 from pytrs.postmaster.control import canonical
+from pytrs.vocabulary.filter_rules import MatchRow, Rule, SetRow
+
+# The rule records come from the ground floor (the database stores them too); they are part of
+# this module's interface, as the rules it compiles.
+__all__ = [
+    "BODY",
+    "EMAIL_PREFIX",
+    "FIRST_GROUP",
+    "MAX_SUBJECT_CHARS",
+    "CompiledRules",
+    "FilterResult",
+    "MatchRow",
+    "Problem",
+    "Rule",
+    "RuleError",
+    "RuleHit",
+    "SetRow",
+    "has_placeholder",
+]
 
 # Regexes see at most this many characters of a header value or body. With RE2's linear time
 # this bounds one rule row to a few milliseconds even on a hostile multi-megabyte body.
@@ -77,33 +96,6 @@ class RuleError(ValueError):
         self.rule = self.problems[0].rule
         self.field = self.problems[0].field
         super().__init__("\n".join(str(p) for p in self.problems))
-
-
-@dataclass(frozen=True, slots=True)
-class MatchRow:
-    """A condition: `header` ("Body" = the decoded body) must (or, negated, must not) match."""
-
-    header: str
-    value: str
-    negate: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class SetRow:
-    """An action: write `value` (after placeholder substitution) into control header `header`."""
-
-    header: str
-    value: str
-
-
-@dataclass(frozen=True, slots=True)
-class Rule:
-    """A named postmaster filter: all match rows AND-ed, then every set row applied."""
-
-    name: str
-    match: tuple[MatchRow, ...]
-    set: tuple[SetRow, ...]
-    stop: bool = False
 
 
 @dataclass(frozen=True, slots=True)

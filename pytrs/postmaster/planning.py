@@ -49,10 +49,7 @@ def control_headers(
     (REFERENCE §1.3), then what pytrs detected (loop, bounce, attachments), then what the
     postmaster filter rules set on top. Rules can match on the detected headers, as Znuny's
     rules match on what its DetectBounceEmail and DetectAttachment filters set."""
-    own = mail.headers if message.trusted else strip_untrusted(mail.headers)[0]
-    detected = detected_headers(mail)
-    replaced = {name for name, _ in detected}
-    headers = [(n, v) for n, v in own if canonical(n) not in replaced] + detected
+    headers = rule_headers(message, mail)
     control: dict[str, str] = {}
     for name, value in headers:
         known = canonical(name)
@@ -61,6 +58,15 @@ def control_headers(
     result = rules.apply(headers, mail.body, explain=False)
     control.update(result.control)
     return control, result.hits
+
+
+def rule_headers(message: ClaimedMessage, mail: ParsedMail) -> list[tuple[str, str]]:
+    """The headers the filter rules see: the mail's own (control headers only from a trusted
+    source), with what pytrs detected in place of any the mail claimed."""
+    own = mail.headers if message.trusted else strip_untrusted(mail.headers)[0]
+    detected = detected_headers(mail)
+    replaced = {name for name, _ in detected}
+    return [(n, v) for n, v in own if canonical(n) not in replaced] + detected
 
 
 def detected_headers(mail: ParsedMail) -> list[tuple[str, str]]:

@@ -22,37 +22,35 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pytrs.authentication.authenticity import AgentAuthenticator
-from pytrs.big_messages import BIG_MESSAGE_BYTES, BigMessageSlots
 from pytrs.config import Config
 from pytrs.gateway.addresses import AddressBook
-from pytrs.parsers import parse_mail
 from pytrs.postmaster.agents import identify_agents
 from pytrs.postmaster.apply import ApplyContext, Planned, apply_batch
 from pytrs.postmaster.changes import Lookups
+from pytrs.postmaster.filter_rules import NO_RULES, current_rules
 from pytrs.postmaster.planning import (
     Parsed,
-    Recognition,
-    control_headers,
     is_ignored,
     lookup_keys,
     name_placeholders,
     plan_batch,
-    routing_input,
     split_waiting,
     unresolved_references,
 )
 from pytrs.postmaster.respond import Responder
+from pytrs.postmaster.routing_setup import RoutingSetup
 from pytrs.responders.loop_protection import LoopPolicy
 from pytrs.responders.responses import ResponseTable
+from pytrs.responders.stored_responses import current_responses
 from pytrs.routing.decision import Action, Policy
-from pytrs.routing.external import ExternalRule
 from pytrs.routing.subject import CleanOptions
-from pytrs.routing.ticket_number import TicketNumberGenerator, make_generator
-from pytrs.schema import filter_repo, inbox_repo, known_repo, response_repo, ticket_repo
+from pytrs.routing.ticket_number import TicketNumberGenerator
+from pytrs.runtime.big_messages import BIG_MESSAGE_BYTES, BigMessageSlots
+from pytrs.runtime.waiting import wait_for_event
+from pytrs.schema import inbox_repo, known_repo, ticket_repo
 from pytrs.schema.database import Database, utcnow
 from pytrs.schema.inbox_repo import ClaimedMessage
 from pytrs.schema.ticket_repo import QueueInfo
-from pytrs.vocabulary import znuny
 from pytrs.vocabulary.known import Known
 
 log = logging.getLogger(__name__)
@@ -96,17 +94,11 @@ class PostmasterWorker:
         self.backoff = timedelta(seconds=pm.retry_backoff_seconds)
         self.lease = timedelta(seconds=pm.lease_seconds)
         self.poll_interval = pm.poll_interval_seconds
-        self.limits = config.parser.limits()
-        self.rules = filter_repo.NO_RULES
+        self.rules = NO_RULES
+        # Shared with the dry run (`pytrs filters test`), which decides as this worker would.
+        self.routing = RoutingSetup.from_config(config)
+        self.numbers: TicketNumberGenerator = self.routing.numbers
         tc = config.ticket
-        self.numbers: TicketNumberGenerator = make_generator(
-            tc.number_generator, tc.system_id, tc.hook, tc.check_system_id, tc.min_counter_size
-        )
-        self.recognition = Recognition(
-            self.numbers, pm.followup_check_body, pm.followup_check_attachments,
-            tuple(ExternalRule.compile(rule) for rule in config.external_ticket_numbers),
-            config.agent_mail.comment_tag,
-        )  # fmt: skip
         self.clean = CleanOptions(
             re_prefixes=tc.subject_re, fwd_prefixes=tc.subject_fwd, size=tc.subject_size
         )
@@ -171,11 +163,7 @@ class PostmasterWorker:
         if self._arrived >= self.batch_size:
             return
         self._batch_ready.clear()
-        try:
-            async with asyncio.timeout(self.gather_seconds):
-                await self._batch_ready.wait()
-        except TimeoutError:
-            pass
+        await wait_for_event(self._batch_ready, self.gather_seconds)
 
     async def drain(self, patience: float = 2.0) -> int:
         """Process until nothing is due, waiting up to `patience` seconds for rows due soon
@@ -194,11 +182,7 @@ class PostmasterWorker:
 
     async def _sleep(self, seconds: float) -> None:
         self.wakeup.clear()
-        try:
-            async with asyncio.timeout(seconds):
-                await self.wakeup.wait()
-        except TimeoutError:
-            pass
+        await wait_for_event(self.wakeup, seconds)
 
     async def run_once(self) -> int:
         """Claim and process one batch; returns the number of rows claimed."""
@@ -227,7 +211,7 @@ class PostmasterWorker:
         self._full = size * 2 >= self.batch_max_bytes
         # What the daemon caches may have changed meanwhile (an import, another daemon's start):
         # one cheap query each tells, and only a change reloads.
-        self.rules = await filter_repo.current_rules(self.db, self.rules)
+        self.rules = await current_rules(self.db, self.rules)
         await self.addresses.refresh(self.db)
         parsed, failed = await self._parse_all(claimed)
         for message, error in failed:
@@ -265,10 +249,7 @@ class PostmasterWorker:
             bad: list[tuple[ClaimedMessage, str]] = []
             for message in claimed:
                 try:
-                    mail = parse_mail(message.raw, self.limits)
-                    control, hits = control_headers(message, mail, self.rules.compiled)
-                    item = routing_input(message, mail, control, self.recognition)
-                    ok.append(Parsed(message, mail, item, control, hits))
+                    ok.append(self.routing.prepare(message, self.rules.compiled))
                 except Exception as exc:
                     bad.append((message, describe(exc)))
             return ok, bad
@@ -278,12 +259,7 @@ class PostmasterWorker:
         return work()
 
     def policy(self) -> Policy:
-        pm = self.config.postmaster
-        return Policy(
-            self.addresses.queues_by_address, pm.default_queue, frozenset(znuny.STATE_IDS),
-            pm.unknown_sender_followup, pm.bounce_as_followup, pm.followup_state,
-            pm.followup_state_closed, pm.same_mail_other_queue,
-        )  # fmt: skip
+        return self.routing.policy(self.addresses.queues_by_address)
 
     async def _process(self, batch: list[Parsed]) -> None:
         wanted = lookup_keys(batch, self.numbers)
@@ -328,7 +304,7 @@ class PostmasterWorker:
         """Auto-responses, relayed agent answers and notifications, in this transaction."""
         if self.responder is None or not planned:
             return 0
-        self.responses = await response_repo.current_responses(conn, self.responses)
+        self.responses = await current_responses(conn, self.responses)
         addresses = self.addresses.queues_by_address
         if self._loop_policy is None or self._loop_policy[0] is not addresses:
             # Rebuilt only when the address book was reloaded (it is replaced as a whole).
@@ -383,11 +359,8 @@ class PostmasterWorker:
                 )
         name_placeholders(planned)
 
-    async def _allocate(self, conn: object, scope: str, count: int) -> int:
-        if self.db.is_postgresql:
-            # Its own short transaction: the counter row lock is not held during the batch.
-            return await ticket_repo.allocate_counter_committed(self.db, scope, count)
-        return await ticket_repo.allocate_counter(conn, scope, count)  # type: ignore[arg-type]
+    async def _allocate(self, conn: AsyncConnection, scope: str, count: int) -> int:
+        return await ticket_repo.allocate_counter_for(self.db, conn, scope, count)
 
     async def _fail(self, message: ClaimedMessage, error: str) -> None:
         state = await inbox_repo.record_failure(

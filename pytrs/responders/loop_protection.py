@@ -35,13 +35,14 @@ from email.utils import formataddr
 from typing import Any
 
 import re2
-from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pytrs.config import Config, LoopProtectionConfig
 from pytrs.parsers.addresses import base_address
 from pytrs.parsers.model import ParsedMail
 from pytrs.schema import storable
+from pytrs.schema.database import lock_keys
 from pytrs.schema.outbox_repo import suppressed
 from pytrs.schema.tables import ticket_loop_protection as tlp
 
@@ -265,11 +266,7 @@ async def take_budget(conn: AsyncConnection, address: str, today: date, limit: i
     address = _key(address)
     if limit <= 0:
         return False
-    if conn.dialect.name == "postgresql":
-        await conn.execute(
-            text("SELECT pg_advisory_xact_lock(:space, :key)"),
-            {"space": _LOCK_SPACE, "key": _lock_key(address)},
-        )
+    await lock_keys(conn, _LOCK_SPACE, [_lock_key(address)])
     day = today.isoformat()
     # Earlier days of this address go now (the index on sent_to finds them); other addresses'
     # go with purge_loop_protection, so that one send never scans the whole table.
@@ -361,12 +358,7 @@ async def _used_today(conn: AsyncConnection, addresses: list[str], today: date) 
     """Lock `addresses` (PostgreSQL: advisory, in order), drop their earlier days, count today."""
     if not addresses:
         return {}
-    if conn.dialect.name == "postgresql":
-        keys = [_lock_key(a) for a in addresses]
-        await conn.execute(
-            text("SELECT pg_advisory_xact_lock(:space, k) FROM unnest(CAST(:keys AS int[])) AS k"),
-            {"space": _LOCK_SPACE, "keys": keys},
-        )
+    await lock_keys(conn, _LOCK_SPACE, [_lock_key(a) for a in addresses])
     day = today.isoformat()
     await conn.execute(delete(tlp).where(tlp.c.sent_to.in_(addresses), tlp.c.sent_date != day))
     rows = await conn.execute(

@@ -3,8 +3,8 @@
 Place in the flow: the composer (``responders.message``) puts a marker on every mail pytrs
 sends; the intake side reads it (on the mail itself, or in the headers a bounce or an
 auto-reply quotes) with ``read_loop_marker`` and never answers such mail (SPEC S8, REFERENCE
-Part B #18, #19, #23). Pure functions; the only I/O is reading the key in
-``loop_secret_from_config``.
+Part B #18, #19, #23). Pure functions; the key is read by
+``config.secrets.loop_secret_from_config``.
 
 The marker is an HMAC-SHA256 over the send time, the ticket number and the Message-ID of the
 mail it was put on, under a key only pytrs knows, so another system cannot forge it to make
@@ -25,10 +25,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from pytrs.config import ConfigError, OutboundConfig
+from pytrs.config.secrets import MIN_SECRET_BYTES, loop_secret_from_config
+
+# The key comes from the configuration (`config.secrets`); it is named here too, as the marker's.
+__all__ = [
+    "HEADER",
+    "MIN_SECRET_BYTES",
+    "LoopMark",
+    "loop_secret_from_config",
+    "make_loop_marker",
+    "read_loop_marker",
+]
 
 HEADER = "X-PyTRS-Loop"
-MIN_SECRET_BYTES = 16
 _MAC_BYTES = 16  # 128 bits: plenty against forgery, short enough for a header line
 _DOMAIN_SEPARATION = b"pytrs-loop-v1\0"
 _MARKER = re.compile(
@@ -85,28 +94,6 @@ def read_loop_marker(
     if max_age is not None and (now or datetime.now(UTC)) - sent_at > max_age:
         return None
     return LoopMark(message_id, tn, sent_at)
-
-
-def loop_secret_from_config(outbound: OutboundConfig) -> bytes:
-    """The marker key from ``[outbound] loop_secret`` / ``loop_secret_file``.
-
-    Raises ConfigError naming the key when it is missing, unreadable or too short: pytrs must
-    not send mail it could not recognise when it comes back.
-    """
-    try:
-        secret = outbound.resolve_loop_secret()
-    except OSError as exc:
-        raise ConfigError(f"outbound.loop_secret_file: cannot read: {exc}") from exc
-    if not secret:
-        raise ConfigError(
-            "outbound.loop_secret_file: required to send mail (the key of the X-PyTRS-Loop "
-            "marker); e.g. `head -c 32 /dev/urandom | base64 > /etc/pytrs/loop.key`, or set "
-            "PYTRS_OUTBOUND_LOOP_SECRET"
-        )
-    if len(secret) < MIN_SECRET_BYTES:
-        key = "loop_secret_file" if outbound.loop_secret_file else "loop_secret"
-        raise ConfigError(f"outbound.{key}: must be at least {MIN_SECRET_BYTES} bytes")
-    return secret
 
 
 def _mac(secret: bytes, stamp: int, tn: str, message_id: str) -> str:

@@ -2,7 +2,7 @@
 
 Place in the flow: ``commands.responses`` reads an import file with ``parse_toml`` (every
 problem of form reported with the response's name and field) and hands the specs to
-``schema.response_repo.import_responses``, which checks the rest; export writes what
+``responders.stored_responses.import_responses``, which checks the rest; export writes what
 ``response_repo.export_responses`` returns with ``specs_to_toml``. Bodies are written as
 multi-line literal strings where TOML allows, so an exported file reads like the templates.
 
@@ -58,7 +58,7 @@ def parse_toml(
 ) -> tuple[list[ResponseSpec], list[Problem]]:
     """The entries of a ``[[responses]]`` file, and what is wrong with their form (unknown
     keys, wrong types, unreadable body files, a name used twice). Templates are not compiled
-    here: ``check_spec`` (or ``response_repo.import_responses``) does that, so that one round
+    here: ``check_spec`` (or ``stored_responses.import_responses``) does that, so that one round
     reports everything."""
     problems: list[Problem] = []
     for key in data:

@@ -4,9 +4,10 @@ Place in the flow: an auto-response is defined in ``[[auto_responses]]`` (``spec
 or in a ``pytrs responses import`` file (``specs_from_toml``) as a ``ResponseSpec``; every spec
 is checked as a whole (``check_spec``: type, content type, language, and both templates
 compiled) before ``schema.response_repo`` stores it in Znuny's ``auto_response`` tables. The
-postmaster later reads them back as a ``ResponseTable`` and picks one per queue, type and
-language (``ResponseTable.pick``), then renders it (``AutoResponse.render``). No I/O here but
-reading the body files a configuration names.
+postmaster later reads them back as a ``ResponseTable`` (``responders.stored_responses``
+compiles what the repository loads) and picks one per queue, type and language
+(``ResponseTable.pick``), then renders it (``AutoResponse.render``). No I/O here but reading
+the body files a configuration names.
 """
 
 from __future__ import annotations
@@ -30,56 +31,34 @@ from pytrs.responders.templates import (
     TemplateRenderError,
     compile_template,
 )
+from pytrs.vocabulary.auto_responses import (
+    DEFAULT_LANGUAGE,
+    Problem,
+    ResponseError,
+    ResponseSpec,
+)
 
-DEFAULT_LANGUAGE = "en"
+# The records come from the ground floor (the database stores them too); they are part of this
+# module's interface, as the checks and the table it builds from them.
+__all__ = [
+    "DEFAULT_LANGUAGE",
+    "NAME_MAX",
+    "AutoResponse",
+    "Problem",
+    "ResponseError",
+    "ResponseSpec",
+    "ResponseTable",
+    "check_spec",
+    "content_type_of",
+    "default_name",
+    "preferred_languages",
+    "specs_from_config",
+    "template_paths",
+]
+
 _LANGUAGE = re.compile(r"[a-z]{2,8}(?:-[a-z0-9]{1,8})*")
 _HTML_SUFFIXES = (".html.j2", ".htm.j2", ".html", ".htm")
 NAME_MAX = 200  # auto_response.name
-
-
-@dataclass(frozen=True, slots=True)
-class ResponseSpec:
-    """One auto-response as configured or imported, before it is stored.
-
-    ``sender`` is a system address ("" = the first system address of the first queue);
-    ``queues`` are queue names. Templates are sources (Jinja2).
-    """
-
-    name: str
-    queues: tuple[str, ...]
-    type: str
-    subject: str
-    body: str
-    language: str = DEFAULT_LANGUAGE
-    content_type: str = TEXT_PLAIN
-    sender: str = ""
-    valid: bool = True
-    comments: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    """One reason a response is invalid, by response name and field."""
-
-    response: str
-    field: str
-    why: str
-
-    def __str__(self) -> str:
-        return f"response {self.response}: {self.field}: {self.why}"
-
-
-class ResponseError(ValueError):
-    """One or more invalid responses; ``problems`` lists every one."""
-
-    def __init__(self, problems: Sequence[Problem]) -> None:
-        # One problem per response and field: later checks of a field already found wrong
-        # (a missing name, then an empty one) would only repeat it.
-        unique: dict[tuple[str, str], Problem] = {}
-        for problem in problems:
-            unique.setdefault((problem.response, problem.field), problem)
-        self.problems = tuple(unique.values())
-        super().__init__("\n".join(str(p) for p in self.problems))
 
 
 def check_spec(spec: ResponseSpec) -> list[Problem]:

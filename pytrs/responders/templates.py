@@ -1,11 +1,13 @@
 """Auto-response templates: Jinja2 in a sandbox, with a fixed and documented set of variables.
 
-Place in the flow: a template is compiled when it is saved (``schema.response_repo``
-provisions ``[[auto_responses]]`` and imports ``pytrs responses import`` files through
-``compile_response``), so that a broken one is refused there, naming the template and the line,
-and never first at mail time. The postmaster later renders the chosen response with
-``template_variables(...)`` and turns the ``Rendered`` result into a ``message.Draft``. A render
-that fails raises ``TemplateRenderError``: the caller sends nothing and records why.
+Place in the flow: a template is compiled before it is saved (``responders.responses.check_spec``
+checks ``[[auto_responses]]`` and ``pytrs responses import`` files before
+``schema.response_repo`` stores them), so that a broken one is refused there, naming the
+template and the line, and never first at mail time; ``responders.stored_responses`` compiles
+the stored ones with ``compile_response`` for the postmaster. The postmaster later renders the
+chosen response with ``template_variables(...)`` and turns the ``Rendered`` result into a
+``message.Draft``. A render that fails raises ``TemplateRenderError``: the caller sends
+nothing and records why.
 
 Templates run in ``responders.sandbox`` (Jinja2's immutable sandbox plus bounds on steps,
 work, size and time; see there). Undefined variables are errors (``StrictUndefined``): a
@@ -56,8 +58,10 @@ from pytrs.responders.sandbox import (
     render_compiled,
 )
 from pytrs.responders.template_limits import DEFAULT_LIMITS, Limits
+from pytrs.vocabulary.auto_responses import CONTENT_TYPES, TEXT_HTML, TEXT_PLAIN
 
 __all__ = [
+    "CONTENT_TYPES",
     "DEFAULT_LIMITS",
     "QUOTE_LINES",
     "TEXT_HTML",
@@ -83,9 +87,6 @@ __all__ = [
     "template_variables",
 ]
 
-TEXT_PLAIN = "text/plain"
-TEXT_HTML = "text/html"
-CONTENT_TYPES = (TEXT_PLAIN, TEXT_HTML)
 QUOTE_LINES = 6  # as Znuny's default templates (<OTRS_CUSTOMER_EMAIL[6]>)
 VARIABLE_CHARS = 100_000  # longer text (a huge body) is cut before a template sees it
 

@@ -14,6 +14,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, Table, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from pytrs.schema.database import for_update
+
 
 async def lease_due(
     conn: AsyncConnection, table: Table, due: ColumnElement[bool], limit: int,
@@ -25,8 +27,7 @@ async def lease_due(
     always at least one: a batch of big mails is held in memory whole by its worker.
     """
     query = select(table.c.id, table.c.size).where(due).order_by(table.c.id).limit(limit)
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
+    query = for_update(conn, query, skip_locked=True)
     ids: list[int] = []
     total = 0
     for row_id, size in await conn.execute(query):

@@ -4,18 +4,26 @@ All SQLite and PostgreSQL specifics live here so that the rest of pytrs writes o
 SQLite runs in WAL mode with foreign keys on and takes its write lock at BEGIN (BEGIN IMMEDIATE),
 so two writers queue instead of dead-locking on a lock upgrade; PostgreSQL may be confined to a
 schema through ``search_path`` (used by tests and by shared databases).
+
+What differs between the engines reaches the rest of pytrs only through the small functions at
+the end of this module, named after what they do rather than after an engine: the id column
+types (``BigId``, ``SmallId``), ``conflict_insert`` (INSERT … ON CONFLICT), ``for_update`` (row
+locks, ``SKIP LOCKED``), ``lock_keys`` (transaction-scoped advisory locks) and
+``Database.side_transactions``. SQLite needs no row or advisory lock: BEGIN IMMEDIATE already
+serialises the writers of every process. ``tests/test_floors.py`` checks that no other module
+names an engine.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import event, text
+from sqlalchemy import BigInteger, Integer, Select, SmallInteger, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError
@@ -72,6 +80,12 @@ class Database:
     @property
     def is_postgresql(self) -> bool:
         return self.dialect == "postgresql"
+
+    @property
+    def side_transactions(self) -> bool:
+        """Whether a second transaction can run beside an open one in this process: PostgreSQL's
+        pool has connections to spare; SQLite's single connection would wait for itself."""
+        return self.is_postgresql
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
@@ -247,7 +261,45 @@ def _binds_big_blob(parameters: Any, executemany: bool) -> bool:
     return False
 
 
+# --- what differs between the engines, for the rest of pytrs ------------------------------------
+
+# Znuny's ids are 32-bit except where a table grows without bound; SQLite needs INTEGER for
+# its rowid alias, so big ids use a variant that is BIGINT on PostgreSQL only.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+SmallId = SmallInteger().with_variant(Integer(), "sqlite")
+
+
+_Query = TypeVar("_Query", bound=Select[Any])
+
+
+def _is_postgresql(conn: AsyncConnection) -> bool:
+    return conn.dialect.name == "postgresql"
+
+
 def conflict_insert(conn: AsyncConnection, table: Any) -> Any:
     """INSERT that supports ON CONFLICT (DO NOTHING / DO UPDATE) on the connection's engine."""
-    module = postgresql if conn.dialect.name == "postgresql" else sqlite
+    module = postgresql if _is_postgresql(conn) else sqlite
     return module.insert(table)
+
+
+def for_update(
+    conn: AsyncConnection, query: _Query, *, skip_locked: bool = False, of: Any = None
+) -> _Query:
+    """`query` locking the rows it reads until the transaction ends (FOR UPDATE; `skip_locked`:
+    rows another transaction holds are passed over; `of`: lock only that table's rows), on
+    PostgreSQL. On SQLite `query` as it is: BEGIN IMMEDIATE already holds the whole database."""
+    if not _is_postgresql(conn):
+        return query
+    return query.with_for_update(skip_locked=skip_locked, of=of)
+
+
+async def lock_keys(conn: AsyncConnection, space: int, keys: Sequence[int]) -> None:
+    """Take a transaction-scoped advisory lock on (`space`, key) for each of `keys` (32-bit
+    signed), in that order, waiting for other transactions that hold one (PostgreSQL); locks
+    on something no row stands for yet. A no-op on SQLite, whose writers are serialised."""
+    if not keys or not _is_postgresql(conn):
+        return
+    await conn.execute(
+        text("SELECT pg_advisory_xact_lock(:space, k) FROM unnest(CAST(:keys AS int[])) AS k"),
+        {"space": space, "keys": list(keys)},
+    )

@@ -1,26 +1,23 @@
 """Postmaster filter rules in the database (Znuny's postmaster_filter rows) and back.
 
-Rules are validated as a whole (`CompiledRules.compile`) before anything is written, and
-replaced in one transaction: an import applies completely or not at all. The same transaction
-raises the filters' change generation, by which running workers notice the new rules.
+Stores and loads plain `Rule` records (`vocabulary.filter_rules`); it neither validates nor
+compiles them: `postmaster.filter_rules` does that before it calls `replace_rules`, and again
+when a worker loads them. The rules are replaced in one transaction, so an import applies
+completely or not at all; the same transaction raises the filters' change generation, by which
+running workers notice the new rules (`rules_version`).
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from itertools import groupby
 
 from sqlalchemy import delete, func, insert, select
 
-from pytrs.postmaster.control import canonical
-from pytrs.postmaster.filters import CompiledRules, MatchRow, Rule, RuleError, SetRow
 from pytrs.schema import generations
 from pytrs.schema.database import Database
 from pytrs.schema.tables import postmaster_filter
-
-log = logging.getLogger(__name__)
+from pytrs.vocabulary.filter_rules import MatchRow, Rule, SetRow
 
 
 async def load_rules(db: Database) -> list[Rule]:
@@ -50,19 +47,22 @@ async def load_rules(db: Database) -> list[Rule]:
 
 
 async def replace_rules(db: Database, rules: Sequence[Rule]) -> None:
-    """Validate `rules` (raises RuleError listing every problem) and store them instead of the
-    current ones, in one transaction."""
-    CompiledRules.compile(rules)
+    """Store `rules`, as they are, instead of the current ones, in one transaction."""
     rows = [
-        {"f_name": rule.name, "f_stop": int(rule.stop), "f_type": kind, "f_key": key,
-         "f_value": value, "f_not": negate}
+        {
+            "f_name": rule.name,
+            "f_stop": int(rule.stop),
+            "f_type": kind,
+            "f_key": key,
+            "f_value": value,
+            "f_not": negate,
+        }
         for rule in rules
         for kind, key, value, negate in (
             *(("Match", m.header, m.value, int(m.negate)) for m in rule.match),
-            # X-OTRS-* aliases are stored under their X-PyTRS-* names.
-            *(("Set", canonical(s.header) or s.header, s.value, 0) for s in rule.set),
+            *(("Set", s.header, s.value, 0) for s in rule.set),
         )
-    ]  # fmt: skip
+    ]
     async with db.transaction() as conn:
         await conn.execute(delete(postmaster_filter))
         if rows:
@@ -70,23 +70,11 @@ async def replace_rules(db: Database, rules: Sequence[Rule]) -> None:
         await generations.bump(conn, generations.FILTERS)
 
 
-@dataclass(frozen=True, slots=True)
-class LoadedRules:
-    """Compiled rules and the table version they came from (generation, row count, highest id)."""
-
-    compiled: CompiledRules
-    version: tuple[int, int, int]
-
-
-NO_RULES = LoadedRules(CompiledRules.compile([]), (-1, -1, -1))
-
-
-async def current_rules(db: Database, loaded: LoadedRules) -> LoadedRules:
-    """`loaded` while the table is unchanged (one cheap query), else freshly compiled rules.
+async def rules_version(db: Database) -> tuple[int, int, int]:
+    """The table's version in one cheap query: (generation, row count, highest id).
 
     An import raises the generation; the row count and highest id catch most edits made by
-    other means (which do not). A stored rule that no longer compiles (edited by hand) leaves
-    the previous rules in force, logged, rather than none.
+    other means (which do not).
     """
     query = select(
         generations.value(generations.FILTERS),
@@ -95,11 +83,4 @@ async def current_rules(db: Database, loaded: LoadedRules) -> LoadedRules:
     )
     async with db.connect() as conn:
         row = (await conn.execute(query)).one()
-    version = (int(row[0]), int(row[1]), int(row[2]))
-    if version == loaded.version:
-        return loaded
-    try:
-        return LoadedRules(CompiledRules.compile(await load_rules(db)), version)
-    except RuleError:
-        log.exception("stored postmaster filters do not compile; keeping the previous ones")
-        return LoadedRules(loaded.compiled, version)
+    return (int(row[0]), int(row[1]), int(row[2]))

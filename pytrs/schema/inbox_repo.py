@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pytrs.schema import storable
 from pytrs.schema.claims import lease_due
-from pytrs.schema.database import Database, conflict_insert, utcnow
+from pytrs.schema.database import Database, conflict_insert, for_update, utcnow
 from pytrs.schema.tables import inbox
 from pytrs.vocabulary.inbox import InboxItem
 
@@ -281,9 +281,7 @@ async def lock_claimed(conn: AsyncConnection, ids: Sequence[int], token: str) ->
     the rows whose token is still ours are processed, so a message is never applied twice.
     """
     query = select(inbox.c.id).where(inbox.c.id.in_(ids), inbox.c.claim_token == token)
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update()
-    return set((await conn.execute(query)).scalars())
+    return set((await conn.execute(for_update(conn, query))).scalars())
 
 
 async def mark_processed(

@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pytrs.schema import storable
 from pytrs.schema.claims import lease_due
-from pytrs.schema.database import Database, conflict_insert, utcnow
+from pytrs.schema.database import Database, conflict_insert, for_update, utcnow
 from pytrs.schema.inbox_repo import is_dead_local_process, process_identity
 from pytrs.schema.tables import (
     address_suppression,
@@ -453,11 +453,10 @@ async def requeue_failed(
     kept_raw = outbox.c.raw.is_not(None).label("kept_raw")
     query = select(outbox.c.id, outbox.c.state, outbox.c.recipients, outbox.c.results, kept_raw)
     query = query.where(outbox.c.state == FAILED if ids is None else outbox.c.id.in_(list(ids)))
-    if db.is_postgresql:
-        query = query.with_for_update(of=outbox)
     found: list[Requeue] = []
     async with db.transaction() as conn:
-        for row in list(await conn.execute(query.order_by(outbox.c.id))):
+        query = for_update(conn, query.order_by(outbox.c.id), of=outbox)
+        for row in list(await conn.execute(query)):
             outcome = Requeue(row.id, row.state, bool(row.kept_raw))
             if outcome.requeued:
                 outcome = await _requeue(conn, row, now)

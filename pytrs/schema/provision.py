@@ -1,6 +1,10 @@
 """Declarative provisioning: the configuration's queues, system addresses, agents, mail accounts
 and auto-responses synced into the database at every start.
 
+Stores what it is given: the auto-responses come checked by the responders (their templates
+compiled; `pytrs.provisioning` is the start-up's one call for both), everything else straight
+from the configuration.
+
 The file owns every row it names: rows it creates, and rows of the same name made by other
 means, which it takes over (logged). Both are recorded in ``provisioned_row`` (see
 ``ownership``); a later start updates them and retires (valid_id = 2) the recorded rows the file
@@ -16,7 +20,7 @@ Every start raises the change generations of the address book and the auto-respo
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Table, select, update
@@ -28,6 +32,7 @@ from pytrs.schema.database import Database, utcnow
 from pytrs.schema.response_repo import sync_auto_responses
 from pytrs.schema.tables import dynamic_field, mail_account, queue, system_address, users
 from pytrs.vocabulary import znuny
+from pytrs.vocabulary.auto_responses import ResponseSpec
 
 log = logging.getLogger(__name__)
 
@@ -35,15 +40,19 @@ MARK = "pytrs.toml"  # the comment of rows the file creates (for admins reading 
 INVALID = 2
 
 
-async def provision(db: Database, config: Config) -> None:
-    """Make the rows the configuration owns match it; raises ConfigError for bad entries."""
+async def provision_rows(
+    db: Database, config: Config, *, auto_responses: Sequence[ResponseSpec]
+) -> None:
+    """Make the rows the configuration owns match it, its `[[auto_responses]]` as the checked
+    `auto_responses`; raises ConfigError for entries the database refuses (a sender that is
+    no system address)."""
     async with db.transaction() as conn:
         queue_ids = await _sync_queues(conn, config)
         await _sync_addresses(conn, config, queue_ids)
         await _sync_agents(conn, config)
         await _sync_mail_accounts(conn, config, queue_ids)
         await _ensure_dynamic_fields(conn, config)
-        await sync_auto_responses(conn, config)
+        await sync_auto_responses(conn, config, auto_responses)
         await generations.bump(conn, generations.ADDRESSES, generations.RESPONSES)
 
 

@@ -1,11 +1,14 @@
 """Auto-responses in the database: Znuny's ``auto_response`` and ``queue_auto_response`` rows.
 
-Place in the flow: at start, ``provision`` calls ``sync_auto_responses`` so that the rows match
-``[[auto_responses]]``; ``pytrs responses import|export`` go through ``import_responses`` and
-``export_responses``; the postmaster reads the valid ones as a ``ResponseTable`` with
-``load_responses`` (again only when ``current_responses`` sees the tables change) or asks
-``find_response`` for one. Nothing is stored before every template in it has compiled, and an
-import is all or nothing: it runs in the caller's transaction and raises before writing.
+Stores and loads plain records (``vocabulary.auto_responses.ResponseSpec``, ``StoredResponse``);
+it compiles no template. Place in the flow: at start, ``provision`` calls
+``sync_auto_responses`` with the ``[[auto_responses]]`` the responders checked, so that the rows
+match them; ``pytrs responses import|export`` go through ``store_responses`` (after
+``responders.stored_responses`` checked the templates) and ``export_responses``; the
+responders read the valid ones with ``usable_responses`` (again only when ``responses_version``
+changes) and compile them for the postmaster. What only the database can tell (unknown queues,
+types and senders, clashes, rows the configuration owns) is checked here, and an import is all
+or nothing: it runs in the caller's transaction and raises before writing.
 
 Rows the configuration owns (created or taken over from ``[[auto_responses]]``, recorded in
 ``provisioned_row`` as ``provision`` does for its kinds) carry the comment "pytrs.toml" too: a
@@ -27,16 +30,6 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pytrs.config import Config, ConfigError
-from pytrs.responders.responses import (
-    AutoResponse,
-    Problem,
-    ResponseError,
-    ResponseSpec,
-    ResponseTable,
-    check_spec,
-    specs_from_config,
-)
-from pytrs.responders.templates import CONTENT_TYPES, TEXT_PLAIN, TemplateError, compile_response
 from pytrs.schema import generations, ownership
 from pytrs.schema.database import utcnow
 from pytrs.schema.tables import (
@@ -45,6 +38,12 @@ from pytrs.schema.tables import (
     queue,
     queue_auto_response,
     system_address,
+)
+from pytrs.vocabulary.auto_responses import (
+    Problem,
+    ResponseError,
+    ResponseSpec,
+    stored_content_type,
 )
 
 log = logging.getLogger(__name__)
@@ -86,13 +85,15 @@ class _Lookups:
 # --- provisioning ---------------------------------------------------------------------------
 
 
-async def sync_auto_responses(conn: AsyncConnection, config: Config) -> None:
-    """Make the auto-responses the configuration owns match ``[[auto_responses]]``.
+async def sync_auto_responses(
+    conn: AsyncConnection, config: Config, specs: Sequence[ResponseSpec]
+) -> None:
+    """Make the auto-responses the configuration owns match `specs`, ``[[auto_responses]]`` in
+    file order as ``responders.responses.specs_from_config`` checked them.
 
     Runs in provision's transaction, after queues and system addresses. Raises ConfigError
-    naming each bad key (body file, template, sender).
+    naming each sender that is no valid system address.
     """
-    specs = specs_from_config(config)
     look = await _lookups(conn)
     errors: list[str] = []
     resolved: list[ResponseSpec] = []
@@ -144,16 +145,16 @@ async def _owned(conn: AsyncConnection, stored: dict[str, _Stored]) -> set[int]:
 # --- import and export ----------------------------------------------------------------------
 
 
-async def import_responses(
+async def store_responses(
     conn: AsyncConnection, specs: Sequence[ResponseSpec], problems: Sequence[Problem] = ()
 ) -> ImportReport:
     """Create or update the named responses (others stay as they are), in `conn`'s transaction.
 
-    Raises ResponseError listing every problem (templates, types, queues, senders, conflicts,
-    rows the configuration owns, plus the `problems` already found in the file) before
-    anything is written.
+    Raises ResponseError listing every problem (types, queues, senders, conflicts, rows the
+    configuration owns, plus the `problems` the caller already found: the file's form, the
+    templates) before anything is written.
     """
-    problems = [*problems, *(p for spec in specs for p in check_spec(spec))]
+    problems = list(problems)
     look = await _lookups(conn)
     stored = await _stored(conn)
     owned = await _owned(conn, stored)
@@ -244,40 +245,40 @@ async def export_responses(conn: AsyncConnection) -> list[ResponseSpec]:
     return [row.spec for _, row in sorted((await _stored(conn)).items())]
 
 
-# --- reading for the postmaster ---------------------------------------------------------------
+# --- reading for the responders ---------------------------------------------------------------
 
 
-async def load_responses(conn: AsyncConnection) -> ResponseTable:
-    """The valid responses (with a valid type and a valid sender address), compiled."""
-    version = await _version(conn)
-    return ResponseTable(await _usable(conn), version)
+@dataclass(frozen=True, slots=True)
+class StoredResponse:
+    """A valid auto-response as stored, with its sender: the templates are still sources."""
+
+    id: int
+    name: str
+    type: str
+    language: str
+    content_type: str
+    sender_address: str
+    sender_name: str
+    subject: str
+    body: str
 
 
-async def current_responses(conn: AsyncConnection, loaded: ResponseTable | None) -> ResponseTable:
-    """`loaded` while the tables are unchanged (one cheap query), else a fresh table.
+async def responses_version(conn: AsyncConnection) -> tuple[Any, ...]:
+    """What tells whether the responses changed, in one cheap query.
 
     A change is a new generation of the auto-responses or of the system addresses (raised by
     every write pytrs makes), or a new row count or newest change_time in auto_response,
     queue_auto_response or system_address (for edits made by other means).
     """
-    version = await _version(conn)
-    if loaded is not None and loaded.version == version:
-        return loaded
-    return ResponseTable(await _usable(conn), version)
+    return await _version(conn)
 
 
-async def find_response(
-    conn: AsyncConnection, queue_id: int, type_name: str, languages: Sequence[str]
-) -> AutoResponse | None:
-    """The valid response of `queue_id` and `type_name` in the first of `languages` that has
-    one, else in any language; None when the queue has no such response."""
-    rows = await _usable(conn, queue_id=queue_id, type_name=type_name)
-    return ResponseTable(rows).pick(queue_id, type_name, languages)
-
-
-async def _usable(
+async def usable_responses(
     conn: AsyncConnection, *, queue_id: int | None = None, type_name: str | None = None
-) -> list[tuple[int, AutoResponse]]:
+) -> list[tuple[int, StoredResponse]]:
+    """(queue id, response) for every link of a valid response with a valid type and a valid
+    sender address, in ascending response id; only those of `queue_id` and `type_name` when
+    given."""
     ar, art, sa, qar = (
         auto_response.c,
         auto_response_type.c,
@@ -307,37 +308,21 @@ async def _usable(
         query = query.where(qar.queue_id == queue_id)
     if type_name is not None:
         query = query.where(art.name == type_name)
-    built: dict[int, AutoResponse] = {}
-    out = []
-    for row in await conn.execute(query):
-        response = built.get(row.id)
-        if response is None:
-            response = built[row.id] = _response(row)
-        out.append((row.queue_id, response))
-    return out
+    return [(row.queue_id, _stored_response(row)) for row in await conn.execute(query)]
 
 
-def _response(row: Any) -> AutoResponse:
-    content_type = _content_type(row.content_type)
-    subject, body = row.text1 or "", row.text0 or ""
-    template, error = None, None
-    try:
-        template = compile_response(row.name, subject, body, content_type)
-    except TemplateError as exc:  # edited outside pytrs: refused at render time, logged now
-        log.error("auto response %s does not compile: %s", row.name, exc)
-        error = exc
-    except ValueError as exc:
-        error = TemplateError(row.name, str(exc))
-    return AutoResponse(
-        row.id, row.name, row.type_name, row.language, content_type, row.value0, row.value1 or "",
-        subject, body, template, error,
-    )  # fmt: skip
-
-
-def _content_type(value: str | None) -> str:
-    # Znuny stores e.g. "text/plain; charset=utf-8"; only the type matters here.
-    kind = (value or TEXT_PLAIN).split(";")[0].strip().lower()
-    return kind if kind in CONTENT_TYPES else kind or TEXT_PLAIN
+def _stored_response(row: Any) -> StoredResponse:
+    return StoredResponse(
+        id=row.id,
+        name=row.name,
+        type=row.type_name,
+        language=row.language,
+        content_type=stored_content_type(row.content_type),
+        sender_address=row.value0,
+        sender_name=row.value1 or "",
+        subject=row.text1 or "",
+        body=row.text0 or "",
+    )
 
 
 async def _version(conn: AsyncConnection) -> tuple[Any, ...]:
@@ -397,10 +382,17 @@ async def _stored(conn: AsyncConnection) -> dict[str, _Stored]:
 
 def _spec(row: Any, queues: Iterable[str]) -> ResponseSpec:
     return ResponseSpec(
-        name=row.name, queues=tuple(queues), type=row.type_name, subject=row.text1 or "",
-        body=row.text0 or "", language=row.language, content_type=_content_type(row.content_type),
-        sender=(row.value0 or "").lower(), valid=row.valid_id == VALID, comments=row.comments or "",
-    )  # fmt: skip
+        name=row.name,
+        queues=tuple(queues),
+        type=row.type_name,
+        subject=row.text1 or "",
+        body=row.text0 or "",
+        language=row.language,
+        content_type=stored_content_type(row.content_type),
+        sender=(row.value0 or "").lower(),
+        valid=row.valid_id == VALID,
+        comments=row.comments or "",
+    )
 
 
 async def _write(

@@ -31,6 +31,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from pytrs.schema.database import BigId, SmallId
+
 # Stable constraint names make Alembic migrations reproducible on both engines.
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -42,12 +44,6 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-
-
-# Znuny's ids are 32-bit except where a table grows without bound; SQLite needs INTEGER for
-# its rowid alias, so big ids use a variant that is BIGINT on PostgreSQL only.
-BigId = BigInteger().with_variant(Integer(), "sqlite")
-SmallId = SmallInteger().with_variant(Integer(), "sqlite")
 
 
 def _valid_fk() -> Mapped[int]:

@@ -249,3 +249,12 @@ def counter_scope(generator_scope: str, daily: bool, day: date) -> str:
 async def allocate_counter_committed(db: Database, scope: str, count: int) -> int:
     async with db.transaction() as conn:
         return await allocate_counter(conn, scope, count)
+
+
+async def allocate_counter_for(db: Database, conn: AsyncConnection, scope: str, count: int) -> int:
+    """`allocate_counter` for a batch being written in `conn`: in a short transaction of its
+    own where the engine has one to spare (the counter's row lock is then not held while the
+    batch is written), else in `conn`."""
+    if db.side_transactions:
+        return await allocate_counter_committed(db, scope, count)
+    return await allocate_counter(conn, scope, count)

@@ -6,7 +6,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from pytrs.outbound.delivery import Reply, RetryPolicy, no_reply, settle
+from pytrs.gateway.smarthost import Reply, no_reply
+from pytrs.outbound.delivery import RetryPolicy, settle
 from pytrs.schema.outbox_repo import ClaimedMail
 
 NOW = datetime(2026, 11, 25, 12, 0)

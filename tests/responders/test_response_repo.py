@@ -14,18 +14,18 @@ import pytest
 from sqlalchemy import select, update
 
 from pytrs.config import Config, ConfigError
+from pytrs.provisioning import provision
 from pytrs.responders.response_toml import parse_toml, specs_to_toml
 from pytrs.responders.responses import ResponseError, ResponseSpec, preferred_languages
-from pytrs.responders.templates import TemplateRenderError, sample_variables
-from pytrs.schema.database import Database
-from pytrs.schema.provision import provision
-from pytrs.schema.response_repo import (
+from pytrs.responders.stored_responses import (
     current_responses,
-    export_responses,
     find_response,
     import_responses,
     load_responses,
 )
+from pytrs.responders.templates import TemplateRenderError, sample_variables
+from pytrs.schema.database import Database
+from pytrs.schema.response_repo import export_responses
 from pytrs.schema.tables import auto_response, queue, queue_auto_response, system_address
 
 from ..conftest import make_config
@@ -290,7 +290,7 @@ async def test_a_template_broken_outside_pytrs_fails_at_render_time(
             .where(auto_response.c.name == "support-auto-reply-de")
             .values(text0="{% if %}")
         )
-    with caplog.at_level(logging.ERROR, "pytrs.schema.response_repo"):
+    with caplog.at_level(logging.ERROR, "pytrs.responders.stored_responses"):
         response = await find(languages, "Support", "auto reply", "de")
     assert "support-auto-reply-de does not compile" in caplog.text
     with pytest.raises(TemplateRenderError, match="does not compile"):

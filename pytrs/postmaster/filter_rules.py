@@ -1,0 +1,63 @@
+"""Postmaster filter rules between the database and the worker: checked here, stored there.
+
+Place in the flow: `pytrs filters import` (and tests) save rules with `replace_rules`, which
+compiles the whole set first (`CompiledRules.compile` raises RuleError naming every problem)
+and stores set rows under their canonical `X-PyTRS-*` names; `schema.filter_repo` then stores
+the plain records in one transaction. Each worker keeps the compiled rules it loaded
+(`LoadedRules`) and asks `current_rules` before every batch, which recompiles only when the
+table changed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pytrs.postmaster.control import canonical
+from pytrs.postmaster.filters import CompiledRules, Rule, RuleError, SetRow
+from pytrs.schema import filter_repo
+from pytrs.schema.database import Database
+
+log = logging.getLogger(__name__)
+
+
+async def replace_rules(db: Database, rules: Sequence[Rule]) -> None:
+    """Validate `rules` (raises RuleError listing every problem) and store them instead of the
+    current ones, in one transaction."""
+    CompiledRules.compile(rules)
+    await filter_repo.replace_rules(db, [_canonical_sets(rule) for rule in rules])
+
+
+def _canonical_sets(rule: Rule) -> Rule:
+    """`rule` with its X-OTRS-* set headers under their X-PyTRS-* names, as they are stored."""
+    rows = tuple(SetRow(canonical(s.header) or s.header, s.value) for s in rule.set)
+    return dataclasses.replace(rule, set=rows)
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedRules:
+    """Compiled rules and the table version they came from (generation, row count, highest id)."""
+
+    compiled: CompiledRules
+    version: tuple[int, int, int]
+
+
+NO_RULES = LoadedRules(CompiledRules.compile([]), (-1, -1, -1))
+
+
+async def current_rules(db: Database, loaded: LoadedRules) -> LoadedRules:
+    """`loaded` while the table is unchanged (one cheap query), else freshly compiled rules.
+
+    A stored rule that no longer compiles (edited by hand) leaves the previous rules in force,
+    logged, rather than none.
+    """
+    version = await filter_repo.rules_version(db)
+    if version == loaded.version:
+        return loaded
+    try:
+        return LoadedRules(CompiledRules.compile(await filter_repo.load_rules(db)), version)
+    except RuleError:
+        log.exception("stored postmaster filters do not compile; keeping the previous ones")
+        return LoadedRules(loaded.compiled, version)
