@@ -1,4 +1,4 @@
-"""The `pytrs` console script: run, deliver, db, config, inbox and parse commands (SPEC S2).
+"""The `pytrs` console script: run, deliver, db, config, inbox, tickets … commands (SPEC S2).
 
 Each command loads the configuration explicitly and hands it to the part that does the work;
 this module only parses arguments, prints, and maps outcomes to exit codes.
@@ -22,7 +22,9 @@ from pytrs.commands import filters as filters_command
 from pytrs.commands import inbox as inbox_command
 from pytrs.commands import outbox as outbox_command
 from pytrs.commands import parse as parse_command
+from pytrs.commands import queues as queues_command
 from pytrs.commands import responses as responses_command
+from pytrs.commands import tickets as tickets_command
 from pytrs.commands.args import Parser, add_global_options, command_of
 from pytrs.commands.database import opened
 from pytrs.commands.failures import (
@@ -74,6 +76,8 @@ def _parser() -> argparse.ArgumentParser:
     filters_command.add_parser(sub)
     responses_command.add_parser(sub)
     outbox_command.add_parser(sub)
+    tickets_command.add_parser(sub)
+    queues_command.add_parser(sub)
 
     accounts = sub.add_parser("accounts", help="mail accounts: health and progress")
     add_json_options(accounts)
@@ -186,6 +190,8 @@ def _main(words: list[str]) -> int:
         "filters": filters_command.run,
         "responses": responses_command.run,
         "outbox": outbox_command.run,
+        "tickets": tickets_command.run,
+        "queues": queues_command.run,
     }  # fmt: skip
     return handlers[args.command](config, args)
 

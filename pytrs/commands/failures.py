@@ -20,7 +20,9 @@ from pytrs.schema.database import DatabaseNotFound, DatabaseUnavailable
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # the command ran and the answer is no: not at head, no such row, refused …
+# (a ticket change the ticket refuses — merged, closed, no one to answer — is a no: 1)
 EXIT_USAGE = 2  # a mistake in the arguments or the configuration
+# (a ticket command naming a state, priority, queue or agent that does not exist: 2)
 EXIT_DATABASE = 3  # the database cannot be used: not found, unreachable, not upgraded
 EXIT_INTERNAL = 70  # EX_SOFTWARE: a bug; `--debug` shows the traceback
 EXIT_PIPE = 141  # 128 + SIGPIPE: the reader of our output went away (`… | head`)
@@ -54,6 +56,7 @@ def explain(exc: BaseException) -> Failure:
     # Imported here: `run` pulls in the daemon only when it runs.
     from pytrs.daemon import StartupError
     from pytrs.schema.migrate import SchemaNotAtHead
+    from pytrs.tickets.errors import TicketError, UnknownName
 
     match exc:
         case CommandError():
@@ -72,6 +75,13 @@ def explain(exc: BaseException) -> Failure:
         case DatabaseUnavailable() | SchemaNotAtHead():
             return Failure([str(exc)], EXIT_DATABASE)
         case StartupError():
+            return Failure([str(exc)], EXIT_FAILED)
+        case UnknownName():
+            # `tickets set --state opened`: a name no row has is a mistake on the command line.
+            return Failure([str(exc)], EXIT_USAGE)
+        case TicketError():
+            # The ticket service's refusals (no such number, merged, cannot be answered …):
+            # one line each, fit for a user as they are.
             return Failure([str(exc)], EXIT_FAILED)
         case OSError() if is_output_error(exc):
             # `pytrs inbox list > /dev/full`, a full disk under a redirect: where the output
