@@ -593,6 +593,30 @@ async def test_note_set_and_merge(desk: Desk) -> None:
     assert said == f"ticket {first}: priority '4 high' → '5 very high'\n"
     trail = (await desk.json("tickets", "show", first, "--history"))["history"]
     assert trail[-1]["type"] == "PriorityUpdate" and trail[-1]["who"] == "root@localhost"
+    people = await desk.json(
+        "tickets", "set", first, "--responsible", "jdoe", "--lock", "lock",
+        "--customer-user", "carol@example.org", "--customer-id", "ACME",
+    )  # fmt: skip
+    assert people["changed"]["responsible"] == {"from": "root@localhost", "to": "jdoe"}
+    assert people["changed"]["lock"] == {"from": "unlock", "to": "lock"}
+    assert people["changed"]["customer"]["to"] == "ACME / carol@example.org"
+    shown = await desk.json("tickets", "show", first, "--history")
+    assert (shown["responsible"], shown["lock"], shown["customer_user"]) == (
+        "jdoe",
+        "lock",
+        "carol@example.org",
+    )
+    kinds = [entry["type"] for entry in shown["history"][-3:]]
+    assert kinds == ["ResponsibleUpdate", "Lock", "CustomerUpdate"]
+    # Closing unlocks, as Znuny's agent screens do; a closed ticket cannot be locked.
+    closed = await desk.json("tickets", "set", first, "--state", "closed successful")
+    assert closed["changed"]["lock"] == {"from": "lock", "to": "unlock"}
+    failed(
+        await desk.cli("tickets", "set", first, "--lock", "lock"), 1,
+        "a closed ticket cannot be locked",
+    )  # fmt: skip
+    reopened = await desk.json("tickets", "set", first, "--state", "open")
+    assert reopened["changed"] == {"state": {"from": "closed successful", "to": "open"}}
 
     failed(await desk.cli("tickets", "set", first), 2, "nothing to change")
     failed(await desk.cli("tickets", "set", first, "--owner", "nobody"), 2, "no valid agent")

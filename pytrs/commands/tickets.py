@@ -133,13 +133,27 @@ def _add_note(actions: argparse._SubParsersAction) -> None:
 
 
 def _add_set(actions: argparse._SubParsersAction) -> None:
-    change = actions.add_parser("set", help="change state, priority, queue, owner or title")
+    change = actions.add_parser(
+        "set",
+        help="change state, priority, queue, owner, responsible, lock, title, type or customer",
+    )
     change.add_argument("tn", metavar="TN", type=text, help="the ticket number")
     change.add_argument("--state", metavar="S", type=text, help='e.g. "open", "closed successful"')
     change.add_argument("--priority", metavar="P", type=text, help='e.g. "4 high"')
     change.add_argument("--queue", metavar="Q", type=text, help="move to this queue")
     change.add_argument("--owner", metavar="LOGIN", type=text, help="give to this agent")
+    change.add_argument(
+        "--responsible", metavar="LOGIN", type=text, help="make this agent responsible"
+    )
+    change.add_argument("--lock", choices=("lock", "unlock"), help="lock or unlock the ticket")
     change.add_argument("--title", metavar="T", type=text, help="the new title")
+    change.add_argument(
+        "--type", metavar="T", type=text, help='the ticket type, e.g. "Unclassified"'
+    )
+    change.add_argument(
+        "--customer-user", metavar="LOGIN", type=text, help="the customer user (login or address)"
+    )
+    change.add_argument("--customer-id", metavar="ID", type=text, help="the customer number")
     _add_author(change, required=False)
     change.add_argument("--json", action="store_true", help="print what changed as JSON")
 

@@ -88,11 +88,17 @@ def change(config: Config, args: argparse.Namespace) -> int:
         priority=args.priority,
         queue=args.queue,
         owner=args.owner,
+        responsible=args.responsible,
+        lock=args.lock,
         title=args.title,
+        type=args.type,
+        customer_user=args.customer_user,
+        customer_id=args.customer_id,
     )
     if update == TicketUpdate():
         raise CommandError(
-            "tickets set: nothing to change: give --state, --priority, --queue, --owner or --title",
+            "tickets set: nothing to change: give --state, --priority, --queue, --owner, "
+            "--responsible, --lock, --title, --type, --customer-user or --customer-id",
             EXIT_USAGE,
         )
 

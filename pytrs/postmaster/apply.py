@@ -240,7 +240,9 @@ def _follow_up_effects(
 ) -> list[str]:  # fmt: skip
     decision, writes = plan.decision, batch.writes
     update, notes = follow_up_update(decision, plan.control, ctx.lookups)
-    changes = semantics.plan_update(ctx.tickets[ticket_id], update, batch.names, strict=False)
+    changes = semantics.plan_update(
+        ctx.tickets[ticket_id], update, batch.names, strict=False, unlock_on_close=False
+    )
     record = ctx.tickets[ticket_id] = changes.ticket
     writes.changes(changes)
     writes.touch(ticket_id)

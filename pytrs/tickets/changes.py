@@ -26,9 +26,13 @@ LOCKED = ("lock", "tmp_lock")
 
 
 def plan_update(
-    ticket: TicketRecord, update: TicketUpdate, names: Names, *, strict: bool = True
-) -> Changes:
+    ticket: TicketRecord, update: TicketUpdate, names: Names, *, strict: bool = True,
+    unlock_on_close: bool = True,
+) -> Changes:  # fmt: skip
     """The columns and history of `update` applied to `ticket` (see the module docstring).
+
+    With `unlock_on_close`, a ticket that this change closes is unlocked too, as Znuny's
+    agent screens do (its PostMaster does not: the mail path passes False).
 
     Raises TicketMerged for a merged ticket, UnknownName for a name that is not valid and
     InvalidChange for a change the ticket does not allow (only when `strict`).
@@ -44,6 +48,8 @@ def plan_update(
                 raise
             plan.changes.skipped.append(str(exc))
     _check_lock(plan)
+    if unlock_on_close:
+        _unlock_on_close(plan)
     return plan.changes
 
 
@@ -216,6 +222,14 @@ def _check_lock(plan: _Plan) -> None:
     changes.values.pop("ticket_lock_id", None)
     changes.ticket = replace(t, lock=before, lock_id=plan.names.locks.get(before, t.lock_id))
     changes.skipped.append(str(error))
+
+
+def _unlock_on_close(plan: _Plan) -> None:
+    t = plan.ticket
+    if plan.changes.changed("state") and t.closed and t.lock in LOCKED:
+        unlock = plan.names.locks["unlock"]
+        plan.apply("lock", t.lock, "unlock", {"ticket_lock_id": unlock}, history.lock("unlock"),
+                   lock="unlock", lock_id=unlock)  # fmt: skip
 
 
 def check_merge(source: TicketRecord, target: TicketRecord) -> None:
