@@ -356,6 +356,7 @@ class PostmasterWorker:
         new = [p for p in planned if p.decision.action is Action.NEW_TICKET]
         if not new:
             return
+
         # On PostgreSQL the counter moves in a short transaction of its own, so its row lock is
         # not held during the batch; SQLite's batch transaction holds the write lock anyway.
         async def allocate(scope: str, count: int) -> int:

@@ -38,7 +38,6 @@ FOLLOWUP_STATE = "X-PyTRS-FollowUp-State"
 SENDER_BOUND = frozenset({"subject", "body", "attachment"})
 
 
-
 class Action(enum.Enum):
     NEW_TICKET = "new_ticket"  # Znuny return code 1 (or 3: follow-up to a closed ticket)
     FOLLOW_UP = "follow_up"  # 2

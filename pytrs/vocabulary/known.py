@@ -56,7 +56,6 @@ class Known:
     same_mail: dict[tuple[str, str], SameMail] = field(default_factory=dict)
 
 
-
 def fingerprint(from_: str, to: str, cc: str, subject: str) -> str:
     """What, besides Message-ID and body, makes two inbox rows copies of one mail.
 
