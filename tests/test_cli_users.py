@@ -12,9 +12,11 @@ from argon2 import PasswordHasher
 from argon2.exceptions import VerifyMismatchError
 from sqlalchemy import select
 
+from pytrs.provisioning import provision
 from pytrs.schema.database import Database, utcnow
 from pytrs.schema.tables import group_user, permission_groups, queue, users
 
+from .conftest import make_config
 from .test_cli import pytrs, write_config
 from .test_cli_errors import one_line
 
@@ -160,3 +162,36 @@ async def test_refusals(cli: Path, db: Database, queues: None) -> None:
     one_line(missing, 1, "no such login: nobody")
     one_line(pytrs(cli, "users", "passwd", "anna", "--password-stdin", stdin=b"tiny\n"), 2)
     one_line(pytrs(cli, "users", "add", "x", "--email", "x@example.com"), 2, "--role")
+
+
+async def test_provisioned_agents_get_their_queues_and_leave_other_rows_alone(
+    cli: Path, db: Database, queues: None, database_settings: dict[str, Any]
+) -> None:
+    """`[[agents]]` get `rw` on their queues' groups at start; the file takes back only the
+    rows it gave, never those of `pytrs users` (even for a login it takes over)."""
+    added = pytrs(
+        cli, "users", "add", "anna", "--email", "anna@example.com", "--role", "agent",
+        "--queues", "Sales", "--password-stdin", stdin=b"correct horse\n",
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+
+    def agents(*entries: tuple[str, list[str]]) -> Any:
+        return make_config(
+            database_settings, queues=[{"name": "Sales"}], system_addresses=[], mail_accounts=[],
+            auto_responses=[],
+            agents=[{"login": login, "email": f"{login}@example.com", "queues": names}
+                    for login, names in entries],
+        )  # fmt: skip
+
+    await provision(db, agents(("filed", ["Sales", "Misc"]), ("anna", ["Sales", "Misc"])))
+    assert (await stored(db, "filed"))[1] == {(SALES, "rw"), (1, "rw")}
+    assert (await stored(db, "anna"))[1] == {(SALES, "rw"), (1, "rw")}
+    await provision(db, agents(("filed", ["Misc"])))
+    assert (await stored(db, "filed"))[1] == {(1, "rw")}
+    # The file gave anna Misc's group only; Sales' was `pytrs users`'s and stays.
+    assert (await stored(db, "anna"))[1] == {(SALES, "rw")}
+    await provision(db, agents())
+    assert (await stored(db, "filed"))[1] == set()
+    assert (await stored(db, "anna"))[1] == {(SALES, "rw")}
+    await provision(db, agents(("filed", ["Sales"])))
+    assert (await stored(db, "filed"))[1] == {(SALES, "rw")}
