@@ -152,6 +152,7 @@ async def test_refusals(cli: Path, db: Database, queues: None) -> None:
     )  # fmt: skip
     one_line(add("bob", "--email", "a@example.com, b@example.com"), 2, "one e-mail address")
     one_line(add("bob", "--email", "bob"), 2, "e-mail address")
+    one_line(add("bo b", "--email", "b@example.com"), 2, "may not be empty or hold spaces")
     # Nothing of the refused adds was stored.
     assert set(listed(cli)) == {"anna"}
     # No --password-stdin and no terminal (the tests' stdin is a pipe): nothing to ask on.

@@ -63,6 +63,10 @@ def run(config: Config, args: argparse.Namespace) -> int:
 
 
 def _add(config: Config, args: argparse.Namespace) -> int:
+    if not args.login or any(c.isspace() for c in args.login):
+        raise CommandError(
+            f"users add: a login may not be empty or hold spaces: {args.login!r}", EXIT_USAGE
+        )
     problem = _address_problem(args.email)
     if problem:
         raise CommandError(f"users add: --email {problem}", EXIT_USAGE)
