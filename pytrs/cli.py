@@ -25,6 +25,7 @@ from pytrs.commands import parse as parse_command
 from pytrs.commands import queues as queues_command
 from pytrs.commands import responses as responses_command
 from pytrs.commands import tickets as tickets_command
+from pytrs.commands import users as users_command
 from pytrs.commands.args import Parser, add_global_options, command_of
 from pytrs.commands.database import opened
 from pytrs.commands.failures import (
@@ -78,6 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     outbox_command.add_parser(sub)
     tickets_command.add_parser(sub)
     queues_command.add_parser(sub)
+    users_command.add_parser(sub)
 
     accounts = sub.add_parser("accounts", help="mail accounts: health and progress")
     add_json_options(accounts)
@@ -192,6 +194,7 @@ def _main(words: list[str]) -> int:
         "outbox": outbox_command.run,
         "tickets": tickets_command.run,
         "queues": queues_command.run,
+        "users": users_command.run,
     }  # fmt: skip
     return handlers[args.command](config, args)
 

@@ -29,6 +29,7 @@ FLOORS: dict[str, frozenset[str]] = {
     "parsers": frozenset({"vocabulary"}),
     "routing": frozenset({"vocabulary", "parsers"}),
     "runtime": frozenset({"vocabulary"}),
+    "users": frozenset({"vocabulary"}),
     # 3. storage
     "schema": frozenset({"vocabulary", "config"}),
     # 4. stages

@@ -10,6 +10,9 @@ means, which it takes over (logged). Both are recorded in ``provisioned_row`` (s
 ``ownership``); a later start updates them and retires (valid_id = 2) the recorded rows the file
 no longer names. Rows the file never named are left alone, whatever their comments say.
 
+Each agent gets `rw` on its queues' groups (``agent_groups``); the file owns only the
+``group_user`` rows it inserted, never those of `pytrs users`.
+
 The ticket dynamic fields that `[[external_ticket_numbers]]` rules store numbers in are created
 when missing (never removed: tickets keep their values).
 
@@ -28,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pytrs.config import Config, MailAccountConfig
 from pytrs.schema import generations, ownership
+from pytrs.schema.agent_groups import sync_agent_groups
 from pytrs.schema.database import Database, utcnow
 from pytrs.schema.response_repo import sync_auto_responses
 from pytrs.schema.tables import dynamic_field, mail_account, queue, system_address, users
@@ -50,6 +54,7 @@ async def provision_rows(
         queue_ids = await _sync_queues(conn, config)
         await _sync_addresses(conn, config, queue_ids)
         await _sync_agents(conn, config)
+        await sync_agent_groups(conn, config)
         await _sync_mail_accounts(conn, config, queue_ids)
         await _ensure_dynamic_fields(conn, config)
         await sync_auto_responses(conn, config, auto_responses)

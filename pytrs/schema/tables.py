@@ -159,6 +159,19 @@ class User(AuditMixin, Base):
     valid_id: Mapped[int] = _valid_fk()
 
 
+class GroupUser(AuditMixin, Base):
+    """Znuny's group membership: a user's permission (`ro`, `rw`, `move_into`, `create`, `note`,
+    `owner`, `priority`) on a group. Queue access is the permission on the queue's group; `rw`
+    on group `admin` makes an administrator."""
+
+    __tablename__ = "group_user"
+    user_id: Mapped[int] = mapped_column(Integer, ForeignKey("users.id"), primary_key=True)
+    group_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("permission_groups.id"), primary_key=True, index=True
+    )
+    permission_key: Mapped[str] = mapped_column(String(20), primary_key=True)
+
+
 class Queue(AuditMixin, Base):
     __tablename__ = "queue"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -530,6 +543,8 @@ queue = cast(Table, Queue.__table__)
 system_address = cast(Table, SystemAddress.__table__)
 customer_user = cast(Table, CustomerUser.__table__)
 users = cast(Table, User.__table__)
+group_user = cast(Table, GroupUser.__table__)
+permission_groups = cast(Table, PermissionGroup.__table__)
 dynamic_field = cast(Table, DynamicField.__table__)
 dynamic_field_value = cast(Table, DynamicFieldValue.__table__)
 article_data_mime_send_error = cast(Table, ArticleDataMimeSendError.__table__)

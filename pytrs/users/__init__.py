@@ -1,0 +1,1 @@
+"""Agents' accounts apart from storage: hashing their passwords (see `passwords`)."""
