@@ -65,9 +65,11 @@ def parse_authentication_results(value: str) -> AuthResults | None:
     if not authserv_id:
         return None
     version = 1
-    if len(head) > 1 and head[1][0] == _ATOM and head[1][1].isdigit():
+    token = head[1][1] if len(head) > 1 and head[1][0] == _ATOM else ""
+    # ASCII digits only: str.isdigit() is true for "¹" too, which int() refuses.
+    if token.isascii() and token.isdigit():
         # Bounded: a 500-digit "version" would otherwise be a costly int().
-        version = int(head[1][1][:9])
+        version = int(token[:9])
     results = tuple(r for r in map(_resinfo, segments[1:]) if r is not None)
     return AuthResults(authserv_id, results, version)
 

@@ -88,6 +88,12 @@ def test_no_authserv_id_no_field(value: str) -> None:
     assert parse_authentication_results(value) is None
 
 
+def test_a_version_of_non_ascii_digits_is_no_version() -> None:
+    # "¹" passes str.isdigit() but not int(): found by the property test below.
+    found = parse_authentication_results("mx.example.com \u00b9; dkim=pass header.d=example.com")
+    assert found is not None and found.version == 1
+
+
 @given(st.text(max_size=300))
 def test_arbitrary_text_never_raises(value: str) -> None:
     field = parse_authentication_results(value)
