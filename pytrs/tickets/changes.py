@@ -14,6 +14,7 @@ never fail on what a filter rule asked for.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -113,16 +114,43 @@ def _responsible(plan: _Plan, update: TicketUpdate) -> None:
                    responsible=update.responsible, responsible_id=user_id)  # fmt: skip
 
 
-def _lock(plan: _Plan, update: TicketUpdate) -> None:
-    if update.lock is None:
+def _named(
+    plan: _Plan, field: str, wanted: str | None, ids: Mapping[str, int], column: str,
+    entry: Callable[[str, int, TicketRecord], tuple[str, str]],
+) -> None:  # fmt: skip
+    """Set the name-valued `field` (lock, priority, queue, type) to `wanted`, by its id in
+    `ids`; the ticket record holds the name in `field` and the id in `<field>_id`."""
+    if wanted is None:
         return
-    lock_id = plan.names.locks.get(update.lock)
-    if lock_id is None:
-        raise UnknownName("lock", update.lock, list(plan.names.locks))
+    new_id = ids.get(wanted)
+    if new_id is None:
+        raise UnknownName(field, wanted, list(ids))
     t = plan.ticket
-    if lock_id != t.lock_id:
-        plan.apply("lock", t.lock, update.lock, {"ticket_lock_id": lock_id},
-                   history.lock(update.lock), lock=update.lock, lock_id=lock_id)  # fmt: skip
+    if new_id != getattr(t, f"{field}_id"):
+        plan.apply(field, getattr(t, field), wanted, {column: new_id}, entry(wanted, new_id, t),
+                   **{field: wanted, f"{field}_id": new_id})  # fmt: skip
+
+
+def _lock(plan: _Plan, update: TicketUpdate) -> None:
+    _named(plan, "lock", update.lock, plan.names.locks, "ticket_lock_id",
+           lambda name, _id, _t: history.lock(name))  # fmt: skip
+
+
+def _priority(plan: _Plan, update: TicketUpdate) -> None:
+    _named(plan, "priority", update.priority, plan.names.priorities, "ticket_priority_id",
+           lambda name, _id, _t: history.priority_update(name))  # fmt: skip
+
+
+def _queue(plan: _Plan, update: TicketUpdate) -> None:
+    _named(plan, "queue", update.queue, plan.names.queues, "queue_id",
+           lambda name, queue_id, _t: history.move(name, queue_id))  # fmt: skip
+
+
+def _type(plan: _Plan, update: TicketUpdate) -> None:
+    def entry(name: str, type_id: int, t: TicketRecord) -> tuple[str, str]:
+        return history.type_update(name, type_id, t.type, t.type_id)
+
+    _named(plan, "type", update.type, plan.names.types, "type_id", entry)
 
 
 def _state(plan: _Plan, update: TicketUpdate) -> None:
@@ -141,32 +169,6 @@ def _state(plan: _Plan, update: TicketUpdate) -> None:
                    state_id=state_id, state_type=state_type)  # fmt: skip
 
 
-def _priority(plan: _Plan, update: TicketUpdate) -> None:
-    if update.priority is None:
-        return
-    priority_id = plan.names.priorities.get(update.priority)
-    if priority_id is None:
-        raise UnknownName("priority", update.priority, list(plan.names.priorities))
-    t = plan.ticket
-    if priority_id != t.priority_id:
-        plan.apply("priority", t.priority, update.priority,
-                   {"ticket_priority_id": priority_id}, history.priority_update(update.priority),
-                   priority=update.priority, priority_id=priority_id)  # fmt: skip
-
-
-def _queue(plan: _Plan, update: TicketUpdate) -> None:
-    if update.queue is None:
-        return
-    queue_id = plan.names.queues.get(update.queue)
-    if queue_id is None:
-        raise UnknownName("queue", update.queue, list(plan.names.queues))
-    t = plan.ticket
-    if queue_id != t.queue_id:
-        plan.apply("queue", t.queue, update.queue, {"queue_id": queue_id},
-                   history.move(update.queue, queue_id), queue=update.queue,
-                   queue_id=queue_id)  # fmt: skip
-
-
 def _title(plan: _Plan, update: TicketUpdate) -> None:
     if update.title is None:
         return
@@ -177,19 +179,6 @@ def _title(plan: _Plan, update: TicketUpdate) -> None:
     if title != t.title:
         plan.apply("title", t.title, title, {"title": title}, history.title_update(title),
                    title=title)  # fmt: skip
-
-
-def _type(plan: _Plan, update: TicketUpdate) -> None:
-    if update.type is None:
-        return
-    type_id = plan.names.types.get(update.type)
-    if type_id is None:
-        raise UnknownName("type", update.type, list(plan.names.types))
-    t = plan.ticket
-    if type_id != t.type_id:
-        plan.apply("type", t.type, update.type, {"type_id": type_id},
-                   history.type_update(update.type, type_id, t.type, t.type_id),
-                   type=update.type, type_id=type_id)  # fmt: skip
 
 
 def _customer(plan: _Plan, update: TicketUpdate) -> None:
