@@ -737,3 +737,37 @@ link_relation = Table(
 link_object = cast(Table, LinkObject.__table__)
 link_type = cast(Table, LinkType.__table__)
 link_state = cast(Table, LinkState.__table__)
+
+
+# --- Answer templates (issue 12): Znuny's standard_template / queue_standard_template ---
+
+
+class StandardTemplate(AuditMixin, Base):
+    """Znuny's standard templates; the web view's reply starts from one of type `Answer`
+    assigned to the ticket's queue, rendered in the auto-response sandbox."""
+
+    __tablename__ = "standard_template"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    text: Mapped[str | None] = mapped_column(Text)
+    content_type: Mapped[str | None] = mapped_column(String(250))
+    template_type: Mapped[str] = mapped_column(String(100), default="Answer")
+    comments: Mapped[str | None] = mapped_column(String(250))
+    valid_id: Mapped[int] = _valid_fk()
+
+
+class QueueStandardTemplate(AuditMixin, Base):
+    """Which templates a queue offers (Znuny's assignment table, one row per pair)."""
+
+    __tablename__ = "queue_standard_template"
+    __table_args__ = (
+        UniqueConstraint("queue_id", "standard_template_id", name="uq_queue_standard_template"),
+        Index("ix_queue_standard_template_template", "standard_template_id"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    queue_id: Mapped[int] = mapped_column(Integer, ForeignKey("queue.id"))
+    standard_template_id: Mapped[int] = mapped_column(Integer, ForeignKey("standard_template.id"))
+
+
+standard_template = cast(Table, StandardTemplate.__table__)
+queue_standard_template = cast(Table, QueueStandardTemplate.__table__)
