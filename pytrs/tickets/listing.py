@@ -249,3 +249,21 @@ def decode_cursor(cursor: str | None, sort: Sort) -> tuple[str, tuple[Any, ...]]
         return direction, ((value,) if key == "number" else (value, int(ticket_id)))
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
         return None
+
+
+@dataclass(frozen=True, slots=True)
+class Choices:
+    """What the filter form offers: states (id, name) and valid agents (id, login)."""
+
+    states: tuple[tuple[int, str], ...]
+    agents: tuple[tuple[int, str], ...]
+
+
+async def filter_choices(conn: AsyncConnection) -> Choices:
+    states = await conn.execute(select(_state.c.id, _state.c.name).order_by(_state.c.name))
+    agents = await conn.execute(
+        select(users.c.id, users.c.login)
+        .where(users.c.valid_id == 1, users.c.id != znuny.USER_ROOT)
+        .order_by(users.c.login)
+    )
+    return Choices(tuple((i, n) for i, n in states), tuple((i, n) for i, n in agents))
