@@ -91,8 +91,10 @@ class Seeder:
 
     def ticket(self, i: int, at: datetime) -> tuple[dict[str, Any], list[ArticleInput]]:
         g, rng = self.gen, self.rng
-        ctx = {"product": rng.choice(g.PRODUCTS), "issue": rng.choice(g.ISSUES),
-               "order": rng.randrange(100000, 999999), "company": rng.choice(g.COMPANIES)}  # fmt: skip
+        ctx = {
+            "product": rng.choice(g.PRODUCTS), "issue": rng.choice(g.ISSUES),
+            "order": rng.randrange(100000, 999999), "company": rng.choice(g.COMPANIES),
+        }  # fmt: skip
         first, last = rng.choice(g.FIRST_NAMES), rng.choice(g.LAST_NAMES)
         address = f"{first}.{last}{rng.randrange(1, 500)}@{rng.choice(g.DOMAINS)}".lower()
         subject = g.fill(rng, rng.choice(g.SUBJECT_TEMPLATES), ctx)
@@ -109,11 +111,11 @@ class Seeder:
         articles = []
         for n in range(rng.choice([1, 2, 3, 3, 4, 5])):
             body = "\n\n".join(g.body_paragraphs(rng, ctx, kind))
+            them, us = f"{first} {last} <{address}>", "Support <support@helpdesk.example.com>"
             customer = n % 2 == 0
             articles.append(ArticleInput(
                 sender="customer" if customer else "agent",
-                from_=f"{first} {last} <{address}>" if customer else "Support <support@helpdesk.example.com>",
-                to="support@helpdesk.example.com" if customer else f"{first} {last} <{address}>",
+                from_=them if customer else us, to=us if customer else them,
                 subject=subject if n == 0 else f"Re: {subject}", body=body,
                 message_id=f"<bench.{i}.{n}@example.com>",
             ))  # fmt: skip
@@ -149,11 +151,13 @@ async def _chunk(conn: Any, seeder: Seeder, numbers: range, at: datetime) -> int
         row["create_time"] = row["change_time"] = at + timedelta(minutes=5 * k)
     ticket_ids = await insert_tickets(conn, ticket_rows)
     writes = Writes(at)
-    pairs = [(tid, a) for tid, (_v, articles) in zip(ticket_ids, built) for a in articles]
+    pairs = [
+        (tid, a) for tid, (_v, articles) in zip(ticket_ids, built, strict=True) for a in articles
+    ]
     article_ids = await insert_articles(
         conn, [rows.article_row(tid, a, "", at, 1) for tid, a in pairs]
     )
-    for article_id, (_tid, content) in zip(article_ids, pairs):
+    for article_id, (_tid, content) in zip(article_ids, pairs, strict=True):
         writes.article(content, article_id)  # MIME row and search index entry, as the service
     await writes.flush(conn)
     return len(article_ids)
@@ -174,7 +178,7 @@ async def ensure_seeded(config: Config, args: argparse.Namespace) -> Database:
         await migrate.require_head(db)
         async with db.connect() as conn:
             count = int(await conn.scalar(select(func.count()).select_from(ticket)) or 0)
-    except Exception:  # noqa: BLE001 - anything unusable is seeded afresh
+    except Exception:  # anything unusable is seeded afresh
         count = -1
     if count != args.tickets:
         await db.close()

@@ -91,9 +91,9 @@ async def test_sorts_and_keyset_pages_walk_every_ticket_once(
     tickets: Tickets, make_queue: Any, make_user: Any, login: Any
 ) -> None:
     await two_queues(make_queue, make_user)
+    priorities = ["1 very low", "5 very high", "3 normal"]
     made = [
-        await tickets.make("Alpha", f"Ticket {i:02d}", priority=["1 very low", "5 very high",
-                           "3 normal"][i % 3])  # fmt: skip
+        await tickets.make("Alpha", f"Ticket {i:02d}", priority=priorities[i % 3])
         for i in range(57)
     ]
     client = await login("anna")
@@ -151,4 +151,3 @@ async def test_admin_reads_every_queue(
     beta = await tickets.make("Beta", "Only admins")
     page = (await (await login("root2")).get("/")).text
     assert beta in numbers(page)
-

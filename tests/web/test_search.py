@@ -73,8 +73,8 @@ async def test_hostile_results_are_escaped(
     tickets: Tickets, make_queue: Any, make_user: Any, login: Any
 ) -> None:
     await two_queues(make_queue, make_user)
-    await tickets.make("Alpha", HOSTILE_SUBJECT + " invoice", sender=HOSTILE_NAME,
-                       body="invoice <script>alert(5)</script> <img src=x onerror=alert(6)>")  # fmt: skip
+    body = "invoice <script>alert(5)</script> <img src=x onerror=alert(6)>"
+    await tickets.make("Alpha", HOSTILE_SUBJECT + " invoice", sender=HOSTILE_NAME, body=body)
     client = await login("anna")
     page = (await client.get("/search", params={"q": "invoice"})).text
     assert len(TN.findall(page)) == 1
