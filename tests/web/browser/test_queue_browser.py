@@ -15,12 +15,32 @@ from pytrs.schema.database import Database
 from ..tickets_for_web import HOSTILE_NAME, HOSTILE_SUBJECT, Tickets
 
 SCREENSHOTS = Path(__file__).resolve().parents[3] / "docs" / "screenshots"
-PRODUCTS = ["VPN client", "invoice portal", "mobile app", "printer on floor 3", "SSO login",
-            "billing API", "laptop docking station", "backup job", "Wi-Fi in meeting room B"]  # fmt: skip
-ISSUES = ["is not working since this morning", "keeps asking for my password", "is slow",
-          "shows error 500 when I click save", "prints blank pages", "crashed twice today"]  # fmt: skip
-CUSTOMERS = ["olivia.moore@example.org", "jose.nunez@example.net", "grace.wilson@example.com",
-             "walter.brown@corp.example.org", "zoe.muller@example.net"]  # fmt: skip
+PRODUCTS = [
+    "VPN client",
+    "invoice portal",
+    "mobile app",
+    "printer on floor 3",
+    "SSO login",
+    "billing API",
+    "laptop docking station",
+    "backup job",
+    "Wi-Fi in meeting room B",
+]
+ISSUES = [
+    "is not working since this morning",
+    "keeps asking for my password",
+    "is slow",
+    "shows error 500 when I click save",
+    "prints blank pages",
+    "crashed twice today",
+]
+CUSTOMERS = [
+    "olivia.moore@example.org",
+    "jose.nunez@example.net",
+    "grace.wilson@example.com",
+    "walter.brown@corp.example.org",
+    "zoe.muller@example.net",
+]
 STATES = ["new", "new", "open", "open", "open", "pending reminder", "closed successful"]
 PRIORITIES = ["3 normal", "3 normal", "3 normal", "4 high", "5 very high", "2 low", "1 very low"]
 
