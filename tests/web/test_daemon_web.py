@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import re
+import signal
 import smtplib
 import socket
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,6 +21,7 @@ from pytrs.daemon import Daemon, StartupError
 from pytrs.schema.database import Database
 
 from ..conftest import make_config
+from ..test_cli_errors import ROOT, cli
 
 
 def _web_config(database_settings: dict[str, Any], listen: str = "127.0.0.1:0", **more: Any) -> Any:
@@ -80,7 +87,7 @@ async def test_a_web_port_in_use_is_a_one_line_startup_error(
 
 
 async def test_web_on_a_unix_socket(
-    database_settings: dict[str, Any], db: Database, tmp_path: Any
+    database_settings: dict[str, Any], db: Database, tmp_path: Path
 ) -> None:
     path = tmp_path / "web.sock"
     daemon = Daemon(_web_config(database_settings, str(path)), roles=("web",))
@@ -92,3 +99,33 @@ async def test_web_on_a_unix_socket(
     assert answer.status_code == 200
     daemon.request_stop()
     assert await asyncio.wait_for(task, 30) == 0
+
+
+def test_pytrs_run_serves_the_web_and_stops_on_sigint(tmp_path: Path) -> None:
+    """The real command: uvicorn must not take the daemon's signals (Ctrl-C drains, exit 0)."""
+    config = tmp_path / "pytrs.toml"
+    config.write_text(
+        f'[database]\nurl = "sqlite+aiosqlite:///{tmp_path}/pytrs.db"\n'
+        '[smtp]\nlisten = ["127.0.0.1:0"]\n[web]\nlisten = "127.0.0.1:0"\n'
+    )
+    assert cli("db", "upgrade", "--config", str(config)).returncode == 0
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTRS_")}
+    env["PYTHONPATH"] = str(ROOT)
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "pytrs", "run", "--config", str(config)],
+        stderr=subprocess.PIPE, env=env,
+    )  # fmt: skip
+    assert daemon.stderr is not None
+    with daemon.stderr:
+        port = 0
+        for line in daemon.stderr:
+            found = re.search(rb"web view listening on \('127\.0\.0\.1', (\d+)\)", line)
+            port = int(found.group(1)) if found else port
+            if b"pytrs started" in line:
+                break
+        answer = httpx.get(f"http://127.0.0.1:{port}/login", timeout=10)
+        assert answer.status_code == 200 and 'name="password"' in answer.text
+        daemon.send_signal(signal.SIGINT)
+        assert daemon.wait(timeout=60) == 0
+        rest = daemon.stderr.read()
+    assert b"Traceback" not in rest and b"pytrs stopped" in rest
