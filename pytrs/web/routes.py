@@ -10,11 +10,13 @@ from __future__ import annotations
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
-from pytrs.web import login, placeholder
+from pytrs.web import login
+from pytrs.web.agents import queue_view, search
 from pytrs.web.pages import STATIC_DIR
 
 ROUTES: list[BaseRoute] = [
     *login.routes,
-    *placeholder.routes,
+    *queue_view.routes,
+    *search.routes,
     Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
 ]

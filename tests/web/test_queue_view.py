@@ -8,9 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-
-from pytrs.config import Config
-from pytrs.schema.database import Database
+from starlette.applications import Starlette
 
 from .tickets_for_web import HOSTILE_NAME, HOSTILE_SUBJECT, Tickets, two_queues
 
@@ -27,8 +25,8 @@ def next_link(html: str) -> str | None:
 
 
 @pytest.fixture
-def tickets(config: Config, db: Database) -> Tickets:
-    return Tickets(config, db)
+def tickets(web_app: Starlette) -> Tickets:
+    return Tickets(web_app)
 
 
 async def test_anonymous_is_sent_to_login(anonymous: Callable[..., Any]) -> None:

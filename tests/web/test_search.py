@@ -7,9 +7,7 @@ import re
 from typing import Any
 
 import pytest
-
-from pytrs.config import Config
-from pytrs.schema.database import Database
+from starlette.applications import Starlette
 
 from .tickets_for_web import HOSTILE_NAME, HOSTILE_SUBJECT, Tickets, two_queues
 
@@ -17,8 +15,8 @@ TN = re.compile(r'<td class="tn"><a href="/tickets/([^"]+)">')
 
 
 @pytest.fixture
-def tickets(config: Config, db: Database) -> Tickets:
-    return Tickets(config, db)
+def tickets(web_app: Starlette) -> Tickets:
+    return Tickets(web_app)
 
 
 async def found(client: Any, query: str) -> list[str]:

@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from pytrs.config import Config
+from starlette.applications import Starlette
+
 from pytrs.schema.database import Database
 from pytrs.tickets import Actor, ArticleInput, NewTicket, TicketService
 
@@ -17,9 +18,9 @@ HOSTILE_NAME = '"<script>alert(3)</script>" <evil@attacker.example>'
 class Tickets:
     """Makes tickets through the service (as mail or the web would)."""
 
-    def __init__(self, config: Config, db: Database) -> None:
-        self.db = db
-        self.service = TicketService.from_config(config)
+    def __init__(self, app: Starlette) -> None:
+        self.db: Database = app.state.db
+        self.service: TicketService = app.state.tickets  # set up by the app's lifespan
 
     async def make(
         self, queue: str, title: str, *, body: str = "Hello.", sender: str = "",

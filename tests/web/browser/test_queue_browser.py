@@ -8,9 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from pytrs.config import Config
-from pytrs.schema.database import Database
+from starlette.applications import Starlette
 
 from ..tickets_for_web import HOSTILE_NAME, HOSTILE_SUBJECT, Tickets
 
@@ -46,13 +44,13 @@ PRIORITIES = ["3 normal", "3 normal", "3 normal", "4 high", "5 very high", "2 lo
 
 
 @pytest.fixture
-async def desk(config: Config, db: Database, make_queue: Any, make_user: Any) -> Tickets:
+async def desk(web_app: Starlette, make_queue: Any, make_user: Any) -> Tickets:
     """~60 tickets over three queues: about 35 still open, the rest closed."""
     for name in ("Support", "Sales", "Billing"):
         await make_queue(name)
     await make_queue("Board")  # a queue the agent may not read
     await make_user("olga", queues={"Support": "rw", "Sales": "rw", "Billing": "ro"})
-    tickets = Tickets(config, db)
+    tickets = Tickets(web_app)
     rng = random.Random(7)
     for i in range(60):
         state = STATES[i % len(STATES)] if i < 42 else "closed successful"
