@@ -133,12 +133,13 @@ def to_row(r: Any) -> QueueRow:
 
 async def queue_page(
     conn: AsyncConnection, readable: Collection[int], where: QueueFilter, sort: Sort,
-    cursor: str | None = None, limit: int = PAGE_SIZE,
+    cursor: str | None = None, limit: int = PAGE_SIZE, *, states: States | None = None,
 ) -> QueuePage:  # fmt: skip
     """One page of the tickets of `readable` queues matching `where`, in `sort` order, after
-    (or, for a "previous" cursor, before) the position `cursor` holds."""
+    (or, for a "previous" cursor, before) the position `cursor` holds. `states`: the state
+    table if the caller has read it already (`load_states`)."""
     sort = sort.resolved()
-    conditions = await _conditions(conn, readable, where)
+    conditions = _conditions(readable, where, states or await load_states(conn))
     if conditions is None:
         return QueuePage((), None, None)
     position = decode_cursor(cursor, sort)
@@ -171,15 +172,17 @@ async def queue_page(
 
 
 async def queue_counts(
-    conn: AsyncConnection, readable: Collection[int], where: QueueFilter
-) -> list[QueueCount]:
+    conn: AsyncConnection, readable: Collection[int], where: QueueFilter,
+    *, states: States | None = None,
+) -> list[QueueCount]:  # fmt: skip
     """Every readable queue with the number of its tickets matching `where` (whatever
     queue `where` names: the side list shows them all), by name."""
     names = await conn.execute(
         select(queue.c.id, queue.c.name).where(queue.c.id.in_(list(readable)))
     )
     counted: dict[int, int] = {}
-    conditions = await _conditions(conn, readable, replace(where, queue_id=None))
+    everywhere = replace(where, queue_id=None)
+    conditions = _conditions(readable, everywhere, states or await load_states(conn))
     if conditions is not None:
         query = select(ticket.c.queue_id, func.count()).where(*conditions)
         counted = {q: n for q, n in await conn.execute(query.group_by(ticket.c.queue_id))}
@@ -189,8 +192,8 @@ async def queue_counts(
     )
 
 
-async def _conditions(
-    conn: AsyncConnection, readable: Collection[int], where: QueueFilter
+def _conditions(
+    readable: Collection[int], where: QueueFilter, states: States
 ) -> list[ColumnElement[bool]] | None:
     """The WHERE clauses of `where`, permissions first; None when nothing can match."""
     queues = sorted(readable)
@@ -202,10 +205,9 @@ async def _conditions(
     if where.state_id is not None:
         conditions.append(ticket.c.ticket_state_id == where.state_id)
     elif VIEWS.get(where.view):
-        type_ids = [_TYPE_IDS[name] for name in VIEWS[where.view]]
-        states = select(_state.c.id).where(_state.c.type_id.in_(type_ids))
+        type_ids = {_TYPE_IDS[name] for name in VIEWS[where.view]}
         # The ids as values, not a subquery: the planner then sees the list it filters by.
-        state_ids = list((await conn.execute(states)).scalars())
+        state_ids = sorted(i for i, (_name, type_id) in states.items() if type_id in type_ids)
         conditions.append(ticket.c.ticket_state_id.in_(state_ids))
     if where.owner_id is not None:
         conditions.append(ticket.c.user_id == where.owner_id)
@@ -251,6 +253,15 @@ def decode_cursor(cursor: str | None, sort: Sort) -> tuple[str, tuple[Any, ...]]
         return None
 
 
+# The state table: id → (name, state type id); a few rows, read once per page.
+States = dict[int, tuple[str, int]]
+
+
+async def load_states(conn: AsyncConnection) -> States:
+    found = await conn.execute(select(_state.c.id, _state.c.name, _state.c.type_id))
+    return {i: (name, type_id) for i, name, type_id in found}
+
+
 @dataclass(frozen=True, slots=True)
 class Choices:
     """What the filter form offers: states (id, name) and valid agents (id, login)."""
@@ -259,11 +270,12 @@ class Choices:
     agents: tuple[tuple[int, str], ...]
 
 
-async def filter_choices(conn: AsyncConnection) -> Choices:
-    states = await conn.execute(select(_state.c.id, _state.c.name).order_by(_state.c.name))
+async def filter_choices(conn: AsyncConnection, states: States | None = None) -> Choices:
+    states = states or await load_states(conn)
+    by_name = sorted(((i, name) for i, (name, _type) in states.items()), key=lambda s: s[1])
     agents = await conn.execute(
         select(users.c.id, users.c.login)
         .where(users.c.valid_id == 1, users.c.id != znuny.USER_ROOT)
         .order_by(users.c.login)
     )
-    return Choices(tuple((i, n) for i, n in states), tuple((i, n) for i, n in agents))
+    return Choices(tuple(by_name), tuple((i, n) for i, n in agents))

@@ -24,6 +24,7 @@ from pytrs.tickets.listing import (
     QueueRow,
     Sort,
     filter_choices,
+    load_states,
     queue_counts,
     queue_page,
 )
@@ -85,9 +86,10 @@ async def queue_view(request: Request, user: WebUser) -> Response:
     sort = Sort(params.get("sort", "age"), params.get("order", "")).resolved()
     readable = user.readable
     async with request.app.state.db.connect() as conn:
-        page = await queue_page(conn, readable, where, sort, params.get("after"))
-        counts = await queue_counts(conn, readable, where)
-        choices = await filter_choices(conn)
+        states = await load_states(conn)
+        page = await queue_page(conn, readable, where, sort, params.get("after"), states=states)
+        counts = await queue_counts(conn, readable, where, states=states)
+        choices = await filter_choices(conn, states)
     current = {k: params.get(k, "") for k in FILTER_KEYS}
     sorted_by = {**current, "sort": sort.key, "order": sort.order}
     return render(request, "agents/queue.html", {
