@@ -7,7 +7,7 @@ queue's ticket is never even counted. The words come from the index the ticket w
 
 Ranking, in tiers: a ticket whose number is the query first, then tickets with every word in an
 article's subject, then every word anywhere; within a tier the newest article first. Each tier
-reads the index newest-first and stops after `CANDIDATES` articles, so a word in half the
+reads the index newest-first and stops after a few articles per ticket wanted, so a word in half the
 database costs what a rare one does; results are grouped per ticket by its best article.
 """
 
@@ -27,7 +27,10 @@ from pytrs.schema.tables import article, article_data_mime, ticket
 from pytrs.tickets import search_index
 from pytrs.tickets.listing import QueueRow, row_columns, to_row
 
-CANDIDATES = 300  # articles read per tier
+# Articles read per tier, per ticket wanted: tickets have a few articles, replies repeat the
+# subject, and each article read is a check of its index entry (PostgreSQL reads the newest
+# first and tests each, so this bounds a common word's cost).
+CANDIDATES_PER_TICKET = 3
 SNIPPET_CHARS = 160
 _BODY_READ = 4000  # characters of the matched article read for its snippet
 _NUMBER = re.compile(r"\d{1,50}")
@@ -58,16 +61,17 @@ async def search(
         for ticket_id in (await conn.execute(found)).scalars():
             best.setdefault(ticket_id, ("number", None))
     tiers = [("subject", True), ("text", False)] if terms.words else [("text", False)]
+    wanted = limit * CANDIDATES_PER_TICKET
     for why, subject_only in tiers:
-        if terms.words or terms.addresses:
-            for ticket_id, article_id in await _articles(conn, queues, terms, subject_only):
+        if len(best) < limit:  # a better tier may have found enough already
+            for ticket_id, article_id in await _articles(conn, queues, terms, subject_only, wanted):
                 best.setdefault(ticket_id, (why, article_id))
     chosen = dict(list(best.items())[:limit])
     return await _hits(conn, chosen, terms)
 
 
 async def _articles(
-    conn: AsyncConnection, queues: list[int], terms: Terms, subject_only: bool
+    conn: AsyncConnection, queues: list[int], terms: Terms, subject_only: bool, limit: int
 ) -> list[tuple[int, int]]:
     """(ticket id, article id) of the newest matching articles of readable tickets."""
     index, article_id = fulltext.hits(conn)
@@ -79,7 +83,7 @@ async def _articles(
         .where(fulltext.matches(conn, terms, subject_only=subject_only))
         .where(ticket.c.queue_id.in_(queues))
         .order_by(article_id.desc())
-        .limit(CANDIDATES)
+        .limit(limit)
     )
     return [(t, a) for t, a in await conn.execute(query)]
 
