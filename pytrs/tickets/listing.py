@@ -82,6 +82,7 @@ class QueueRow:
     priority_id: int
     priority: str
     owner: str
+    owner_id: int
     locked: bool
     customer: str
     created: datetime
@@ -111,7 +112,7 @@ def row_columns() -> Select[Any]:
             queue.c.name.label("queue"), _state.c.name.label("state"),
             _state.c.type_id.label("state_type_id"), ticket.c.ticket_priority_id,
             _priority.c.name.label("priority"), _owner.c.login.label("owner"),
-            ticket.c.ticket_lock_id, ticket.c.customer_user_id, ticket.c.create_time,
+            ticket.c.user_id, ticket.c.ticket_lock_id, ticket.c.customer_user_id, ticket.c.create_time,
             ticket.c.change_time, ticket.c.escalation_time,
         )
         .join(queue, queue.c.id == ticket.c.queue_id)
@@ -126,6 +127,7 @@ def to_row(r: Any) -> QueueRow:
         id=r.id, tn=r.tn, title=r.title or "", queue_id=r.queue_id, queue=r.queue,
         state=r.state, state_type=dict(znuny.STATE_TYPES).get(r.state_type_id, ""),
         priority_id=r.ticket_priority_id, priority=r.priority, owner=r.owner or "",
+        owner_id=r.user_id,
         locked=r.ticket_lock_id != znuny.LOCK_UNLOCK, customer=r.customer_user_id or "",
         created=r.create_time, changed=r.change_time, escalation_time=r.escalation_time or 0,
     )  # fmt: skip

@@ -11,15 +11,15 @@ from datetime import UTC, datetime
 _UNITS = ((86400, "d"), (3600, "h"), (60, "min"))
 
 
-def span(seconds: float) -> str:
-    """A duration in its two largest units: "3 d 4 h", "2 h 5 min", "40 min", "now"."""
+def span(seconds: float, units: int = 2) -> str:
+    """A duration in its `units` largest units: "3 d 4 h", "2 h 5 min", "40 min", "now"."""
     seconds = int(max(seconds, 0))
     parts = []
     for size, unit in _UNITS:
         if seconds >= size:
             parts.append(f"{seconds // size} {unit}")
             seconds %= size
-        if len(parts) == 2:
+        if len(parts) == units:
             break
     return " ".join(parts) or "now"
 
@@ -34,4 +34,5 @@ def escalation(epoch: int, now: datetime) -> tuple[str, bool]:
     if not epoch:
         return "", False
     left = epoch - now.replace(tzinfo=UTC).timestamp()
-    return (f"in {span(left)}", False) if left > 0 else (f"{span(-left)} overdue", True)
+    # One unit: the column is narrow and the hour is what counts.
+    return (f"in {span(left, 1)}", False) if left > 0 else (f"{span(-left, 1)} overdue", True)
