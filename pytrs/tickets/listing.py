@@ -112,8 +112,8 @@ def row_columns() -> Select[Any]:
             queue.c.name.label("queue"), _state.c.name.label("state"),
             _state.c.type_id.label("state_type_id"), ticket.c.ticket_priority_id,
             _priority.c.name.label("priority"), _owner.c.login.label("owner"),
-            ticket.c.user_id, ticket.c.ticket_lock_id, ticket.c.customer_user_id, ticket.c.create_time,
-            ticket.c.change_time, ticket.c.escalation_time,
+            ticket.c.user_id, ticket.c.ticket_lock_id, ticket.c.customer_user_id,
+            ticket.c.create_time, ticket.c.change_time, ticket.c.escalation_time,
         )
         .join(queue, queue.c.id == ticket.c.queue_id)
         .join(_state, _state.c.id == ticket.c.ticket_state_id)
