@@ -177,14 +177,16 @@ async def queue_counts(
     conn: AsyncConnection, readable: Collection[int], where: QueueFilter,
     *, states: States | None = None,
 ) -> list[QueueCount]:  # fmt: skip
-    """Every readable queue with the number of its tickets matching `where` (whatever
-    queue `where` names: the side list shows them all), by name."""
+    """Every readable queue with the number of its open tickets (Znuny's "viewable": what
+    still wants work), under `where`'s owner filters, whatever queue or states `where` shows;
+    by name. Open tickets only, as Znuny's queue tree: a count of every ticket ever closed
+    would read the whole table on each page and tell an agent nothing."""
     names = await conn.execute(
         select(queue.c.id, queue.c.name).where(queue.c.id.in_(list(readable)))
     )
     counted: dict[int, int] = {}
-    everywhere = replace(where, queue_id=None)
-    conditions = _conditions(readable, everywhere, states or await load_states(conn))
+    wanted = replace(where, queue_id=None, view="open", state_id=None)
+    conditions = _conditions(readable, wanted, states or await load_states(conn))
     if conditions is not None:
         query = select(ticket.c.queue_id, func.count()).where(*conditions)
         counted = {q: n for q, n in await conn.execute(query.group_by(ticket.c.queue_id))}

@@ -152,17 +152,21 @@ async def test_filters(desk: Desk) -> None:
     }
 
 
-async def test_counts_per_queue_follow_the_state_filter(desk: Desk) -> None:
+async def test_counts_per_queue_are_open_tickets_under_the_owner_filter(desk: Desk) -> None:
     queues = await seed(desk)
     readable = {queues["Support"], queues["Sales"], queues["Billing"]}
+    jdoe = (await desk.agent("jdoe")).user_id
     async with desk.db.connect() as conn:
         sales_view = QueueFilter(view="all", queue_id=queues["Sales"])
         every = await queue_counts(conn, readable, sales_view)
-        open_ = await queue_counts(conn, readable, QueueFilter())
+        closed = await queue_counts(conn, readable, QueueFilter(view="closed"))
+        mine = await queue_counts(conn, readable, QueueFilter(owner_id=jdoe))
         hidden = await queue_counts(conn, {queues["Support"]}, QueueFilter(view="all"))
-    assert [(c.name, c.tickets) for c in every] == [("Billing", 0), ("Sales", 8), ("Support", 16)]
-    assert [(c.name, c.tickets) for c in open_] == [("Billing", 0), ("Sales", 8), ("Support", 12)]
-    assert [(c.name, c.tickets) for c in hidden] == [("Support", 16)]
+    expected = [("Billing", 0), ("Sales", 8), ("Support", 12)]
+    assert [(c.name, c.tickets) for c in every] == expected
+    assert [(c.name, c.tickets) for c in closed] == expected
+    assert [(c.name, c.tickets) for c in mine] == [("Billing", 0), ("Sales", 2), ("Support", 4)]
+    assert [(c.name, c.tickets) for c in hidden] == [("Support", 12)]
 
 
 async def test_rows_carry_what_the_view_shows(desk: Desk) -> None:
