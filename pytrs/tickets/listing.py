@@ -43,7 +43,7 @@ SORTS: dict[str, tuple[Any, str]] = {
     "changed": (ticket.c.change_time, "desc"),
     "priority": (ticket.c.ticket_priority_id, "desc"),
     "number": (ticket.c.tn, "desc"),
-    "title": (ticket.c.title, "asc"),
+    "title": (ticket.c.title, "asc"),  # never NULL in rows pytrs writes (keyset needs that)
 }
 PAGE_SIZE = 50
 
