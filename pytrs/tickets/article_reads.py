@@ -30,9 +30,7 @@ INLINE_IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
 def is_html_body(filename: str | None, content_type: str | None, alternative: str | None) -> bool:
     """Whether an attachment row is the article's stored (sanitised) HTML body."""
     return (
-        filename == "file-2"
-        and (content_type or "").startswith("text/html")
-        and alternative == "1"
+        filename == "file-2" and (content_type or "").startswith("text/html") and alternative == "1"
     )
 
 

@@ -21,7 +21,8 @@ async def test_reply_carries_attachments_and_signature(database_settings: dict[s
         database_settings,
         queues=[
             {"name": "Support", "signature": "Example Support\nhttps://support.example"},
-            {"name": "Sales"}, {"name": "Billing"},
+            {"name": "Sales"},
+            {"name": "Billing"},
         ],
     )
     try:
@@ -56,7 +57,9 @@ async def test_reply_carries_attachments_and_signature(database_settings: dict[s
         await desk.db.close()
 
 
-async def test_reply_without_signature_quotes_the_customer(database_settings: dict[str, Any]) -> None:
+async def test_reply_without_signature_quotes_the_customer(
+    database_settings: dict[str, Any],
+) -> None:
     desk = await open_desk(database_settings)
     try:
         ticket_id, _tn = await desk.ticket()
