@@ -18,7 +18,13 @@ from typing import Any
 from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from pytrs.schema.tables import article, article_data_mime, article_data_mime_attachment, inbox
+from pytrs.schema.tables import (
+    article,
+    article_data_mime,
+    article_data_mime_attachment,
+    article_data_mime_plain,
+    inbox,
+)
 
 _part = article_data_mime_attachment
 # Inline (cid:) images small enough to be written into the page as data: URLs; others show
@@ -48,6 +54,42 @@ async def html_bodies(conn: AsyncConnection, article_ids: Collection[int]) -> di
     for r in rows:
         if is_html_body("file-2", r.content_type, r.content_alternative):
             found.setdefault(int(r.article_id), bytes(r.content).decode("utf-8", "replace"))
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """An attachment as a list shows it (no content); `number` as in `attachment`."""
+
+    number: int
+    filename: str
+    content_type: str
+    size: int
+    content_id: str
+
+
+async def attachment_lists(
+    conn: AsyncConnection, article_ids: Collection[int]
+) -> dict[int, list[Listed]]:
+    """Each article's attachments (the HTML body left out), numbered from 1, by article id."""
+    if not article_ids:
+        return {}
+    rows = await conn.execute(
+        select(_part.c.article_id, _part.c.filename, _part.c.content_type, _part.c.content_size,
+               _part.c.content_alternative, _part.c.content_id)
+        .where(_part.c.article_id.in_(list(article_ids)))
+        .order_by(_part.c.id)
+    )  # fmt: skip
+    found: dict[int, list[Listed]] = {}
+    for r in rows:
+        if is_html_body(r.filename, r.content_type, r.content_alternative):
+            continue
+        listed = found.setdefault(int(r.article_id), [])
+        size = int(r.content_size) if (r.content_size or "").isdigit() else 0
+        listed.append(
+            Listed(len(listed) + 1, r.filename or "", r.content_type or "", size,
+                   r.content_id or "")
+        )  # fmt: skip
     return found
 
 
@@ -146,3 +188,15 @@ async def message_ids(conn: AsyncConnection, article_ids: Collection[int]) -> di
         )
     )
     return {int(r.article_id): r.a_message_id or "" for r in rows}
+
+
+async def stored_raw(conn: AsyncConnection, article_ids: Collection[int]) -> set[int]:
+    """The articles among `article_ids` that keep their raw mail."""
+    if not article_ids:
+        return set()
+    rows = await conn.execute(
+        select(article_data_mime_plain.c.article_id).where(
+            article_data_mime_plain.c.article_id.in_(list(article_ids))
+        )
+    )
+    return {int(i) for i in rows.scalars()}
