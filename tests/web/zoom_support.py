@@ -69,6 +69,17 @@ async def deliver(
     await PostmasterWorker(config, db, addresses).drain()
 
 
+async def deliver_many(config: Config, db: Database, mails: list[bytes]) -> None:
+    """Store every mail in the inbox, then route them all with one worker."""
+    async with db.transaction() as conn:
+        await inbox_repo.store(
+            conn, [InboxItem("smtp", raw, recipient="support@example.com") for raw in mails]
+        )
+    addresses = AddressBook()
+    await addresses.reload(db)
+    await PostmasterWorker(config, db, addresses).drain()
+
+
 async def newest_ticket(db: Database) -> tuple[int, str]:
     async with db.connect() as conn:
         row = (
