@@ -138,18 +138,28 @@ async def inline_images(
     without <>): (type, bytes). Larger ones are left out (`INLINE_IMAGE_BYTES`)."""
     if not article_ids:
         return {}
-    rows = await conn.execute(
-        select(_part.c.article_id, _part.c.content_id, _part.c.content_type,
-               _part.c.content_size, _part.c.content)
+    listed = await conn.execute(
+        select(_part.c.id, _part.c.article_id, _part.c.content_id, _part.c.content_type,
+               _part.c.content_size)
         .where(_part.c.article_id.in_(list(article_ids)), _part.c.content_id != "")
     )  # fmt: skip
-    found: dict[int, dict[str, tuple[str, bytes]]] = {}
-    for r in rows:
+    wanted: dict[int, tuple[int, str, str]] = {}  # part id → (article id, content id, type)
+    for r in listed:
         kind = (r.content_type or "").split(";")[0].strip().lower()
         size = int(r.content_size) if (r.content_size or "").isdigit() else INLINE_IMAGE_BYTES
         key = (r.content_id or "").strip().strip("<>").strip().lower()
         if key and kind in INLINE_IMAGE_TYPES and size < INLINE_IMAGE_BYTES:
-            found.setdefault(int(r.article_id), {})[key] = (kind, bytes(r.content))
+            wanted[int(r.id)] = (int(r.article_id), key, kind)
+    found: dict[int, dict[str, tuple[str, bytes]]] = {}
+    if not wanted:
+        return found
+    # Only the small images' bytes are read: a mail's big inline parts stay in the database.
+    contents = await conn.execute(
+        select(_part.c.id, _part.c.content).where(_part.c.id.in_(list(wanted)))
+    )
+    for r in contents:
+        article_id, key, kind = wanted[int(r.id)]
+        found.setdefault(article_id, {})[key] = (kind, bytes(r.content))
     return found
 
 

@@ -11,6 +11,8 @@ import pytest
 
 from pytrs.config import Config
 from pytrs.schema.database import Database
+from pytrs.web.agents.attachments import content_disposition, safe_content_type, safe_filename
+from pytrs.web.agents.mail_frames import frame_document
 
 from .zoom_support import (
     Roles,
@@ -188,3 +190,57 @@ async def test_no_download_of_another_queue(
         f"/tickets/{sales_tn}/articles/{first}/raw",
     ):
         assert (await other.get(url)).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("stored", "served"),
+    [
+        ("application/pdf", "application/pdf"),
+        ('text/plain; charset="ISO-8859-1"; name="a.txt"', "text/plain; charset=ISO-8859-1"),
+        ("text/html; charset=utf-8", "application/octet-stream"),
+        ("image/svg+xml", "application/octet-stream"),
+        ("application/xhtml+xml", "application/octet-stream"),
+        ("text/xml", "application/octet-stream"),
+        ("text/plain\r\nX-Evil: 1", "application/octet-stream"),
+        ("", "application/octet-stream"),
+        ("IMAGE/PNG", "image/png"),
+    ],
+)
+def test_safe_content_type(stored: str, served: str) -> None:
+    assert safe_content_type(stored) == served
+
+
+@pytest.mark.parametrize(
+    ("name", "safe"),
+    [
+        ("../../etc/passwd", "passwd"),
+        ("..\\..\\boot.ini", "boot.ini"),
+        ("evil\r\nX-Evil: 1.txt", "evil_X-Evil_ 1.txt"),
+        ('<img src=x onerror="alert(1)">.txt', "img src=x onerror=_alert(1)_.txt"),
+        ("...", "attachment"),
+        ("Préstamo ✓.pdf", "Préstamo ✓.pdf"),
+    ],
+)
+def test_safe_filename(name: str, safe: str) -> None:
+    assert safe_filename(name) == safe
+
+
+def test_content_disposition_has_both_names() -> None:
+    assert content_disposition("Préstamo ✓.pdf") == (
+        "attachment; filename=\"Pr_stamo _.pdf\"; filename*=UTF-8''Pr%C3%A9stamo%20%E2%9C%93.pdf"
+    )
+
+
+def test_frame_document() -> None:
+    safe = (
+        '<p>x</p><img src="cid:Logo@X" alt="a"><img src="cid:gone@x">'
+        '<img data-remote-src="https://example.org/a.png"><p>data-remote-src="t"</p>'
+    )
+    images = {"logo@x": ("image/png", b"\x89PNG")}
+    blocked = frame_document(safe, images, remote_images=False)
+    assert '<img src="data:image/png;base64,iVBORw==" alt="a"><img>' in blocked
+    assert 'data-remote-src="https://example.org/a.png"' in blocked
+    shown = frame_document(safe, images, remote_images=True)
+    assert '<img src="https://example.org/a.png">' in shown
+    assert '<p>data-remote-src="t"</p>' in shown  # text is no tag
+    assert shown.startswith('<!doctype html><meta charset="utf-8">')

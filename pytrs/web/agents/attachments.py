@@ -25,16 +25,20 @@ OCTET_STREAM = "application/octet-stream"
 MIME_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}")
 # Types a browser shows as a document with scripts of its own, even from a download URL.
 _DOCUMENT_WORDS = ("html", "svg", "xml", "javascript", "ecmascript", "xsl", "pdf+")
+_CHARSET = re.compile(r'charset="?([A-Za-z0-9_.:-]{1,40})"?(?:;|\s*$)', re.IGNORECASE)
 _UNSAFE_NAME = re.compile(r'[\x00-\x1f\x7f"\\/;:*?<>|]+')
 NAME_MAX = 150
 
 
 def safe_content_type(stored: str) -> str:
-    """The stored type (parameters dropped) when it is a plain type, else octet-stream."""
-    kind = stored.split(";", 1)[0].strip().lower()
+    """The stored type when it is a plain type (only a simple charset kept of its
+    parameters), else octet-stream."""
+    kind, _, parameters = stored.partition(";")
+    kind = kind.strip().lower()
     if not MIME_TYPE.fullmatch(kind) or any(word in kind for word in _DOCUMENT_WORDS):
         return OCTET_STREAM
-    return kind
+    charset = _CHARSET.search(parameters)
+    return f"{kind}; charset={charset.group(1)}" if charset and kind.startswith("text/") else kind
 
 
 def safe_filename(name: str, fallback: str = "attachment") -> str:
