@@ -157,9 +157,9 @@ async def inline_images(
     contents = await conn.execute(
         select(_part.c.id, _part.c.content).where(_part.c.id.in_(list(wanted)))
     )
-    for r in contents:
-        article_id, key, kind = wanted[int(r.id)]
-        found.setdefault(article_id, {})[key] = (kind, bytes(r.content))
+    for part_id, content in contents:
+        article_id, key, kind = wanted[int(part_id)]
+        found.setdefault(article_id, {})[key] = (kind, bytes(content))
     return found
 
 

@@ -32,7 +32,6 @@ from ..zoom_support import (
     send_outbox,
     zoom_config,
 )
-from .conftest import browser_login
 
 SCREENSHOTS = Path(__file__).resolve().parents[3] / "docs" / "screenshots"
 
@@ -88,7 +87,7 @@ class Guard:
 
 
 async def test_an_agent_answers_notes_and_closes(
-    page: Page, live_server: Any, make_user: Callable[..., Awaitable[int]], login: Any,
+    page: Page, live_server: Any, make_user: Callable[..., Awaitable[int]], browser_login: Any,
     db: Database, config: Config, relay: RecordingRelay,
 ) -> None:  # fmt: skip
     await deliver(config, db, realistic_mail())
@@ -142,7 +141,7 @@ async def test_an_agent_answers_notes_and_closes(
 
 async def test_the_xss_corpus_executes_nothing(
     page: Page, live_server: Any, make_user: Callable[..., Awaitable[int]], db: Database,
-    config: Config,
+    config: Config, browser_login: Any,
 ) -> None:  # fmt: skip
     await deliver_many(config, db, [raw for _name, raw in hostile_mails()])
     numbers = [t["tn"] for t in await tickets(db)]
