@@ -5,6 +5,8 @@ role, and the outbox sent once to the relay.
 
 from __future__ import annotations
 
+import struct
+import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -105,10 +107,26 @@ async def send_outbox(config: Config, db: Database) -> None:
         await sender.close()
 
 
-PNG = bytes.fromhex(
-    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
-    "1f15c4890000000d49444154789c6360f8cfc000000301010018dd8db00000000049454e44ae426082"
-)
+def _png(width: int, height: int) -> bytes:
+    """A small PNG: a red square with a white band (the customer's logo)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    rows = b"".join(
+        b"\x00"
+        + (b"\xff\xff\xff" if height // 3 <= y < 2 * height // 3 else b"\xcc\x22\x22") * width
+        for y in range(height)
+    )
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )  # fmt: skip
+
+
+PNG = _png(48, 48)
 
 
 def realistic_mail(
