@@ -158,3 +158,7 @@ async def test_the_xss_corpus_executes_nothing(
             await details.evaluate("d => d.open = true")
         assert guard.problems == [], (tn, guard.problems)
         assert page.url.startswith(f"{live_server.url}/tickets/{tn}")
+        # The reply form quotes the mail and repeats its subject.
+        await page.goto(f"{live_server.url}/tickets/{tn}/reply")
+        await page.wait_for_load_state("networkidle")
+        assert guard.problems == [], (tn, guard.problems)

@@ -81,6 +81,8 @@ async def test_zoom_renders_the_corpus_harmlessly(
             if query:  # remote images were asked for: only images may load then
                 problems = [p for p in problems if "<img src=" not in p]
             assert problems == [], (message_id, problems)
+        reply = await client.get(f"/tickets/{tn}/reply")  # the quote and subject prefilled
+        assert reply.status_code == 200 and page_problems(reply.text) == [], message_id
 
 
 async def _first_article(client: Any, tn: str) -> str:
