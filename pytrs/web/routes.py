@@ -11,10 +11,17 @@ from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
 from pytrs.web import login, placeholder
+from pytrs.web.admin import templates_admin
+from pytrs.web.agents import actions, attachments, reply, zoom
 from pytrs.web.pages import STATIC_DIR
 
 ROUTES: list[BaseRoute] = [
     *login.routes,
     *placeholder.routes,
+    *zoom.routes,
+    *reply.routes,
+    *actions.routes,
+    *attachments.routes,
+    *templates_admin.routes,
     Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
 ]
