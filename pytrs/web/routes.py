@@ -11,12 +11,18 @@ from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
 from pytrs.web import login
-from pytrs.web.agents import queue_view, search
+from pytrs.web.admin import templates_admin
+from pytrs.web.agents import actions, attachments, queue_view, reply, search, zoom
 from pytrs.web.pages import STATIC_DIR
 
 ROUTES: list[BaseRoute] = [
     *login.routes,
     *queue_view.routes,
     *search.routes,
+    *zoom.routes,
+    *reply.routes,
+    *actions.routes,
+    *attachments.routes,
+    *templates_admin.routes,
     Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
 ]

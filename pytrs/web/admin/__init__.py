@@ -1,0 +1,1 @@
+"""The administrators' pages: queues, agents, mail accounts, filters, templates, outbox."""
