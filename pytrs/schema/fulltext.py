@@ -11,7 +11,9 @@ knows which engine it talks to, so nothing above it does (`tests/test_floors.py`
   and never changes its text, so the index never needs the old values back.
 * PostgreSQL: ``article_search(article_id, document tsvector)`` with a GIN index, config
   ``simple`` (no stemming, any language): subject weighted A, addresses B, body C, so that a
-  query may ask for a word in the subject (``:A``) or an address in From/To/Cc (``:B``).
+  query may ask for a word in the subject (``:A``) or an address in From/To/Cc (``:B``). The
+  column keeps statistics of 10,000 words, so that the planner knows a rare word for rare and
+  asks the GIN index rather than reading newest-first (see migration 0012).
 
 The ticket is not stored: a merge moves articles to another ticket, so the ticket and its queue
 are always read from ``article`` at query time. Migration 0012 creates the index and fills it.

@@ -55,6 +55,11 @@ def upgrade() -> None:
             f"setweight(to_tsvector('simple', {_BODY}), 'C')" + _SOURCE
         )
         op.execute("CREATE INDEX ix_article_search_document ON article_search USING GIN (document)")
+        # The planner estimates a word it has no statistics for from the rarest word it has:
+        # with the default 100 it took any rare word (a ticket number, an address) for a common
+        # one and read the whole index newest-first looking for it (a quarter second at
+        # 300,000 articles) instead of asking the GIN index. 1000 keeps 10,000 words' counts.
+        op.execute("ALTER TABLE article_search ALTER COLUMN document SET STATISTICS 1000")
     else:
         op.execute(
             "CREATE VIRTUAL TABLE article_search USING fts5("
