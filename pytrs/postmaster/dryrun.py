@@ -89,9 +89,14 @@ def describe(run: DryRun) -> list[str]:
     lines = list(run.rules.explanations)
     lines.append("control headers in force:" if run.control else "control headers in force: none")
     lines.extend(f"  {name}: {value}" for name, value in sorted(run.control.items()))
+    return lines + describe_routing(run)
+
+
+def describe_routing(run: DryRun) -> list[str]:
+    """The routing decision's lines of `describe`, and what a dry run cannot know."""
     if run.ignored or run.decision is None:
-        lines.append("routing: ignore (X-PyTRS-Ignore); the mail would be kept without a ticket")
-        return lines
+        return ["routing: ignore (X-PyTRS-Ignore); the mail would be kept without a ticket"]
+    lines: list[str] = []
     if run.agent is not None:
         verdict = "authenticated" if run.agent.authenticated else "not authenticated"
         lines.append(f"agent mail: {verdict}: {run.agent.detail}")

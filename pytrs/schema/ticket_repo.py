@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -258,3 +258,41 @@ async def allocate_counter_for(db: Database, conn: AsyncConnection, scope: str, 
     if db.side_transactions:
         return await allocate_counter_committed(db, scope, count)
     return await allocate_counter(conn, scope, count)
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerArticle:
+    """The newest customer-visible article from the customer's side: the mail an
+    auto-response to the ticket would answer (for the web's preview of one)."""
+
+    subject: str
+    from_: str
+    to: str
+    cc: str
+    body: str
+    message_id: str
+    created: datetime | None
+
+
+async def last_customer_article(conn: AsyncConnection, ticket_id: int) -> CustomerArticle | None:
+    """Ticket `ticket_id`'s newest customer article, or None when it has none."""
+    newest = select(func.max(article.c.id)).where(
+        article.c.ticket_id == ticket_id,
+        article.c.article_sender_type_id == SENDER_CUSTOMER,
+        article.c.is_visible_for_customer == 1,
+    )
+    mime = article_data_mime.c
+    row = (
+        await conn.execute(
+            select(mime.a_subject, mime.a_from, mime.a_to, mime.a_cc, mime.a_body,
+                   mime.a_message_id, article.c.create_time)
+            .join(article, article.c.id == mime.article_id)
+            .where(mime.article_id == newest.scalar_subquery())
+        )
+    ).first()  # fmt: skip
+    if row is None:
+        return None
+    return CustomerArticle(
+        row.a_subject or "", row.a_from or "", row.a_to or "", row.a_cc or "",
+        row.a_body or "", row.a_message_id or "", row.create_time,
+    )  # fmt: skip

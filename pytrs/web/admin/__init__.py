@@ -1,0 +1,1 @@
+"""Admin pages: what administrators steer (queues, agents, filters, responses …)."""
