@@ -95,8 +95,9 @@ async def run_bench(
 async def filter_bench(request: Request, user: WebUser) -> Response:
     if request.method == "GET":
         return render(request, "admin/filter_bench.html", {"bench": BenchInput()})
-    form = await request.form(max_files=1, max_part_size=BenchInput.MAX_BYTES)
-    bench = await BenchInput.read(form)
+    # Leaving the block closes an uploaded file's spool.
+    async with request.form(max_files=1, max_part_size=BenchInput.MAX_BYTES) as form:
+        bench = await BenchInput.read(form)
     result = await run_bench(request.app.state.config, request.app.state.db, bench)
     status = 400 if result.problems else 200
     context = {"bench": bench, "result": result}

@@ -140,12 +140,14 @@ async def filter_delete(request: Request, user: WebUser) -> Response:
 
 async def _submitted(request: Request) -> Response:
     """Save the submitted rule, or (the "test" button) run the bench with it, unsaved."""
-    form = await request.form(max_files=1, max_part_size=BenchInput.MAX_BYTES)
-    typed = RuleForm.read(form)
+    # Leaving the block closes an uploaded file's spool.
+    async with request.form(max_files=1, max_part_size=BenchInput.MAX_BYTES) as form:
+        typed = RuleForm.read(form)
+        testing = form.get("action") == "test"
+        bench = await BenchInput.read(form) if testing else None
     db = request.app.state.db
     rules = with_rule(await load_rules(db), typed.original, typed.rule())
-    if form.get("action") == "test":
-        bench = await BenchInput.read(form)
+    if bench is not None:
         result = await run_bench(request.app.state.config, db, bench, rules=rules)
         return _form_page(request, typed, bench=bench, result=result)
     problems, warnings = await save_rules(db, rules)
