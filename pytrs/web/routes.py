@@ -11,10 +11,14 @@ from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
 from pytrs.web import login, placeholder
+from pytrs.web.admin import filter_bench, filters, responses
 from pytrs.web.pages import STATIC_DIR
 
 ROUTES: list[BaseRoute] = [
     *login.routes,
     *placeholder.routes,
+    *filters.routes,
+    *filter_bench.routes,
+    *responses.routes,
     Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
 ]
