@@ -4,7 +4,6 @@ screenshot docs/screenshots/filter-bench.png."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from pytrs.config import Config
@@ -14,8 +13,7 @@ from pytrs.schema.database import Database
 
 from ...helpers import make_mail
 from ..test_filter_bench import RULES, row_counts
-
-SCREENSHOTS = Path(__file__).resolve().parents[3] / "docs" / "screenshots"
+from .conftest import SCREENSHOTS
 
 
 async def test_admin_pastes_a_mail_and_sees_the_verdicts(
