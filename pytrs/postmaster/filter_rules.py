@@ -40,20 +40,27 @@ async def check_rules(db: Database, rules: Sequence[Rule]) -> tuple[list[Problem
     return problems + wrong, warnings
 
 
-async def save_rules(db: Database, rules: Sequence[Rule]) -> tuple[list[Problem], list[Problem]]:
+async def save_rules(
+    db: Database, rules: Sequence[Rule], *, expected: int | None = None
+) -> tuple[list[Problem], list[Problem]]:
     """Store `rules` instead of the current ones when `check_rules` finds no problem (else
-    nothing changes); returns its (problems, warnings)."""
+    nothing changes); returns its (problems, warnings). With `expected` (the filters'
+    generation when `rules` were read), raises `filter_repo.RulesChanged` and changes nothing
+    when someone else saved rules since."""
     problems, warnings = await check_rules(db, rules)
     if not problems:
-        await replace_rules(db, rules)
+        await replace_rules(db, rules, expected=expected)
     return problems, warnings
 
 
-async def replace_rules(db: Database, rules: Sequence[Rule]) -> None:
+async def replace_rules(
+    db: Database, rules: Sequence[Rule], *, expected: int | None = None
+) -> None:
     """Validate `rules` (raises RuleError listing every problem) and store them instead of the
-    current ones, in one transaction."""
+    current ones, in one transaction (see `filter_repo.replace_rules` for `expected`)."""
     CompiledRules.compile(rules)
-    await filter_repo.replace_rules(db, [_canonical_sets(rule) for rule in rules])
+    canonical_rules = [_canonical_sets(rule) for rule in rules]
+    await filter_repo.replace_rules(db, canonical_rules, expected=expected)
 
 
 def _canonical_sets(rule: Rule) -> Rule:

@@ -16,7 +16,7 @@ from pytrs.postmaster.filter_rules import replace_rules
 from pytrs.postmaster.filters import MatchRow, Rule, SetRow
 from pytrs.provisioning import provision
 from pytrs.schema.database import Database
-from pytrs.schema.filter_repo import load_rules, rules_version
+from pytrs.schema.filter_repo import RulesChanged, generation, load_rules, rules_version
 from pytrs.schema.tables import postmaster_filter
 
 Login = Callable[..., Awaitable[Any]]
@@ -212,3 +212,34 @@ async def test_post_without_csrf_token_is_refused(admin: Any, db: Database) -> N
     deleted = await admin.post("/admin/filters/delete", data={"name": "010-vip"})
     assert deleted.status_code == 403
     assert list(await stored(db)) == ["010-vip"]
+
+
+# --- two admins -------------------------------------------------------------------------------
+
+
+async def test_a_save_over_someone_elses_change_is_refused_once(admin: Any, db: Database) -> None:
+    page = (await admin.get("/admin/filters/edit?name=010-vip")).text
+    seen = page.split('name="seen" value="')[1].split('"')[0]
+    other = Rule("005-other", (MatchRow("Subject", "other"),), ())
+    await replace_rules(db, [VIP, other])  # another admin saves meanwhile
+    data = form("010-vip", [("From", "boss", False)], [], original="010-vip", seen=seen)
+    answer = await admin.post_form("/admin/filters/edit", data)
+    assert answer.status_code == 409
+    assert "Someone else changed the filter rules since this form was opened" in answer.text
+    assert 'value="boss"' in answer.text  # the edit is kept
+    assert (await stored(db))["010-vip"] == VIP
+    fresh = answer.text.split('name="seen" value="')[1].split('"')[0]
+    data["seen"] = fresh  # saving again keeps this version, and the other admin's rule
+    assert (await admin.post_form("/admin/filters/edit", data)).status_code == 303
+    rules = await stored(db)
+    assert rules["010-vip"].match == (MatchRow("From", "boss"),) and "005-other" in rules
+
+
+async def test_replace_with_a_stale_generation_changes_nothing(db: Database) -> None:
+    seen = await generation(db)
+    await replace_rules(db, [VIP])
+    with pytest.raises(RulesChanged):
+        await replace_rules(db, [], expected=seen)
+    assert list(await stored(db)) == ["010-vip"]
+    await replace_rules(db, [], expected=await generation(db))
+    assert await stored(db) == {}

@@ -11,6 +11,7 @@ The form can also run the test bench (`filter_bench`) with the rule as typed, be
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -23,7 +24,7 @@ from starlette.routing import BaseRoute, Route
 from pytrs.postmaster.control import CONTROL_HEADERS
 from pytrs.postmaster.filter_rules import save_rules
 from pytrs.postmaster.filters import MatchRow, Problem, Rule, SetRow
-from pytrs.schema.filter_repo import load_rules
+from pytrs.schema.filter_repo import RulesChanged, generation, load_rules
 from pytrs.web.access import WebUser, admin_page
 from pytrs.web.admin.filter_bench import BenchInput, run_bench
 from pytrs.web.pages import flash, redirect, render
@@ -33,6 +34,10 @@ MAX_ROWS = 100  # rows of each kind read from one form: far more than any real r
 BLANK_ROWS = 2  # empty rows offered for adding conditions and actions
 # Headers rules commonly match on, offered as suggestions (any header name is allowed).
 COMMON_HEADERS = ("From", "To", "Cc", "Subject", "Reply-To", "Body", "Message-ID", "List-Id")
+STALE = (
+    "Someone else changed the filter rules since this form was opened; nothing was saved. "
+    "Check the rule list, then save again to store this version."
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,10 +49,13 @@ class RuleForm:
     stop: bool
     match: tuple[MatchRow, ...]
     set: tuple[SetRow, ...]
+    # The filters' generation when the form was filled: a save refuses when someone else
+    # saved rules since (None: no check).
+    seen: int | None = None
 
     @classmethod
-    def of(cls, rule: Rule) -> RuleForm:
-        return cls(rule.name, rule.name, rule.stop, rule.match, rule.set)
+    def of(cls, rule: Rule, seen: int) -> RuleForm:
+        return cls(rule.name, rule.name, rule.stop, rule.match, rule.set, seen)
 
     @classmethod
     def read(cls, form: FormData) -> RuleForm:
@@ -60,12 +68,14 @@ class RuleForm:
             header, value = _text(form, f"set-{i}-header"), _text(form, f"set-{i}-value")
             if header.strip() or value:
                 sets.append(SetRow(header.strip(), value))
+        seen = _text(form, "seen")
         return cls(
             original=_text(form, "original"),
             name=_text(form, "name").strip(),
             stop=form.get("stop") == "on",
             match=tuple(match),
             set=tuple(sets),
+            seen=int(seen) if seen.isdigit() else None,
         )
 
     def rule(self) -> Rule:
@@ -106,7 +116,8 @@ async def filter_list(request: Request, user: WebUser) -> Response:
 @admin_page
 async def filter_new(request: Request, user: WebUser) -> Response:
     if request.method == "GET":
-        return _form_page(request, RuleForm("", "", False, (), ()))
+        seen = await generation(request.app.state.db)
+        return _form_page(request, RuleForm("", "", False, (), (), seen))
     return await _submitted(request)
 
 
@@ -115,10 +126,11 @@ async def filter_edit(request: Request, user: WebUser) -> Response:
     if request.method == "POST":
         return await _submitted(request)
     name = request.query_params.get("name", "")
+    seen = await generation(request.app.state.db)  # before the rules: a change in between shows
     rule = next((r for r in await load_rules(request.app.state.db) if r.name == name), None)
     if rule is None:
         raise HTTPException(404, f"There is no filter rule named {name!r}.")
-    return _form_page(request, RuleForm.of(rule))
+    return _form_page(request, RuleForm.of(rule, seen))
 
 
 @admin_page
@@ -126,13 +138,18 @@ async def filter_delete(request: Request, user: WebUser) -> Response:
     form = await request.form()
     name = _text(form, "name")
     db = request.app.state.db
+    seen = await generation(db)
     stored = await load_rules(db)
     if not any(r.name == name for r in stored):
         flash(request, f"There is no filter rule named {name!r}.", "error")
         return redirect(LIST_URL)
-    problems, _ = await save_rules(db, with_rule(stored, name, None))
-    if problems:
-        flash(request, f"Rule {name} not deleted: {problems[0]}", "error")
+    try:
+        problems, _ = await save_rules(db, with_rule(stored, name, None), expected=seen)
+        failure = str(problems[0]) if problems else ""
+    except RulesChanged:
+        failure = STALE
+    if failure:
+        flash(request, f"Rule {name} not deleted: {failure}", "error")
     else:
         flash(request, f"Rule {name} deleted.")
     return redirect(LIST_URL)
@@ -146,11 +163,19 @@ async def _submitted(request: Request) -> Response:
         testing = form.get("action") == "test"
         bench = await BenchInput.read(form) if testing else None
     db = request.app.state.db
+    now = await generation(db)
     rules = with_rule(await load_rules(db), typed.original, typed.rule())
     if bench is not None:
         result = await run_bench(request.app.state.config, db, bench, rules=rules)
         return _form_page(request, typed, bench=bench, result=result)
-    problems, warnings = await save_rules(db, rules)
+    try:
+        if typed.seen is not None and typed.seen != now:
+            raise RulesChanged(f"generation {typed.seen} → {now}")
+        problems, warnings = await save_rules(db, rules, expected=now)
+    except RulesChanged:
+        # Saving again (the form now carries the current generation) keeps this version.
+        again = dataclasses.replace(typed, seen=await generation(db))
+        return _form_page(request, again, problems=[STALE], status_code=409)
     if problems:
         return _form_page(request, typed, problems=problems, status_code=400)
     for warning in warnings:
@@ -163,7 +188,7 @@ def _form_page(
     request: Request,
     typed: RuleForm,
     *,
-    problems: Sequence[Problem] = (),
+    problems: Sequence[Problem | str] = (),
     status_code: int = 200,
     **bench: object,
 ) -> Response:
