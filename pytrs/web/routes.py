@@ -11,12 +11,18 @@ from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
 from pytrs.web import login, placeholder
-from pytrs.web.admin import filter_bench, filters, responses
+from pytrs.web.admin import filter_bench, filters, responses, templates_admin
+from pytrs.web.agents import actions, attachments, reply, zoom
 from pytrs.web.pages import STATIC_DIR
 
 ROUTES: list[BaseRoute] = [
     *login.routes,
     *placeholder.routes,
+    *zoom.routes,
+    *reply.routes,
+    *actions.routes,
+    *attachments.routes,
+    *templates_admin.routes,
     *filters.routes,
     *filter_bench.routes,
     *responses.routes,

@@ -1,1 +1,1 @@
-"""Admin pages: what administrators steer (queues, agents, filters, responses …)."""
+"""The administrators' pages: queues, agents, mail accounts, filters, templates, outbox."""
