@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pytrs.schema import storable
@@ -161,10 +162,9 @@ async def _customer_languages(conn: AsyncConnection, ids: Collection[int]) -> di
     return {r.user_id: r.preferences_value or "" for r in rows}
 
 
-async def _last_customer_articles(
-    conn: AsyncConnection, ids: Collection[int]
-) -> dict[int, tuple[str, str]]:
-    newest = (
+def _newest_customer_articles(ids: Collection[int]) -> Select[Any]:
+    """The id of each ticket's newest customer-visible article from the customer's side."""
+    return (
         select(func.max(article.c.id))
         .where(
             article.c.ticket_id.in_(list(ids)),
@@ -173,6 +173,12 @@ async def _last_customer_articles(
         )
         .group_by(article.c.ticket_id)
     )
+
+
+async def _last_customer_articles(
+    conn: AsyncConnection, ids: Collection[int]
+) -> dict[int, tuple[str, str]]:
+    newest = _newest_customer_articles(ids)
     rows = await conn.execute(
         select(article.c.ticket_id, article_data_mime.c.a_message_id,
                article_data_mime.c.a_references)
@@ -263,7 +269,8 @@ async def allocate_counter_for(db: Database, conn: AsyncConnection, scope: str, 
 @dataclass(frozen=True, slots=True)
 class CustomerArticle:
     """The newest customer-visible article from the customer's side: the mail an
-    auto-response to the ticket would answer (for the web's preview of one)."""
+    auto-response to the ticket would answer (the web's preview), the text an agent's
+    answer quotes (the ticket service)."""
 
     subject: str
     from_: str
@@ -276,18 +283,14 @@ class CustomerArticle:
 
 async def last_customer_article(conn: AsyncConnection, ticket_id: int) -> CustomerArticle | None:
     """Ticket `ticket_id`'s newest customer article, or None when it has none."""
-    newest = select(func.max(article.c.id)).where(
-        article.c.ticket_id == ticket_id,
-        article.c.article_sender_type_id == SENDER_CUSTOMER,
-        article.c.is_visible_for_customer == 1,
-    )
+    newest = _newest_customer_articles([ticket_id])
     mime = article_data_mime.c
     row = (
         await conn.execute(
             select(mime.a_subject, mime.a_from, mime.a_to, mime.a_cc, mime.a_body,
                    mime.a_message_id, article.c.create_time)
             .join(article, article.c.id == mime.article_id)
-            .where(mime.article_id == newest.scalar_subquery())
+            .where(mime.article_id.in_(newest))
         )
     ).first()  # fmt: skip
     if row is None:
