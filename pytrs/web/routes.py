@@ -11,7 +11,7 @@ from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
 from pytrs.web import login, placeholder
-from pytrs.web.admin import templates_admin
+from pytrs.web.admin import filter_bench, filters, responses, templates_admin
 from pytrs.web.agents import actions, attachments, reply, zoom
 from pytrs.web.pages import STATIC_DIR
 
@@ -23,5 +23,8 @@ ROUTES: list[BaseRoute] = [
     *actions.routes,
     *attachments.routes,
     *templates_admin.routes,
+    *filters.routes,
+    *filter_bench.routes,
+    *responses.routes,
     Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
 ]
