@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Row, delete, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pytrs.schema.database import Database, utcnow
@@ -221,7 +221,7 @@ async def listing(db: Database, *, login: str | None = None) -> list[UserRow]:
     return [_row(person, keys.get(person.id, {}), queues) for person in people]
 
 
-def _row(person: Row[Any], keys: dict[int, set[str]], queues: Iterable[Row[Any]]) -> UserRow:
+def _row(person: Any, keys: dict[int, set[str]], queues: Iterable[Any]) -> UserRow:
     access = {}
     for q in queues:
         held = keys.get(q.group_id, set())
