@@ -20,7 +20,7 @@ from pytrs.commands.output import add_json_options, fit, print_json
 from pytrs.config import Config
 from pytrs.config.checks import login_name, single_address
 from pytrs.schema import users_repo
-from pytrs.schema.users_repo import Access, NewUser, NoSuchUser, UnknownQueue, UserExists
+from pytrs.schema.users_repo import NewUser, NoSuchUser, UnknownQueue, UserExists
 from pytrs.users import passwords
 
 
@@ -71,20 +71,11 @@ def _add(config: Config, args: argparse.Namespace) -> int:
         raise CommandError(f"users add: --email {problem}", EXIT_USAGE)
     queues = tuple(name.strip() for name in args.queues.split(",") if name.strip())
     first, _, last = (args.name.strip() or args.login).partition(" ")
-    permission = "ro" if args.read_only else "rw"
-    access = Access(
-        admin=args.role == "admin",
-        queues=dict.fromkeys(queues, permission),
-        all_queues=permission if args.all_queues else "",
-    )
     new = NewUser(
-        login=args.login,
-        email=args.email,
-        pw="",
-        first_name=first,
-        last_name=last.strip(),
-        access=access,
-    )
+        login=args.login, email=args.email, pw="", first_name=first, last_name=last.strip(),
+        admin=args.role == "admin", queues=queues, all_queues=args.all_queues,
+        permission="ro" if args.read_only else "rw",
+    )  # fmt: skip
 
     async def go() -> None:
         async with opened(config) as db:

@@ -39,35 +39,32 @@ class UnknownQueue(Exception):
 
 
 @dataclass(frozen=True, slots=True)
-class Access:
-    """What an account may do: its role and the queues it reaches.
-
-    `queues` maps a queue name to "rw" or "ro"; `all_queues`, when "rw" or "ro", gives that
-    permission on every group a valid queue uses now (queues added later are not included
-    unless they share one of those groups)."""
-
-    admin: bool = False
-    queues: Mapping[str, str] = field(default_factory=dict)
-    all_queues: str = ""
-
-
-@dataclass(frozen=True, slots=True)
 class NewUser:
     login: str
     email: str
     pw: str  # the hash
     first_name: str = ""
     last_name: str = ""
-    access: Access = Access()
+    admin: bool = False
+    # By name: a tuple gives each queue `permission`; a mapping says "rw" or "ro" per queue.
+    queues: tuple[str, ...] | Mapping[str, str] = ()
+    # Every group a valid queue uses now, with `permission` (queues added later are not
+    # included unless they share one of those groups); `queues` is then ignored.
+    all_queues: bool = False
+    permission: str = "rw"
 
 
 @dataclass(frozen=True, slots=True)
-class Profile:
-    """The fields of an account an admin edits besides its access."""
+class Change:
+    """What an admin sets on an existing account: everything but its login and password."""
 
     first_name: str
     last_name: str
     email: str
+    admin: bool
+    queues: Mapping[str, str]  # queue name → "rw" | "ro"
+    all_queues: bool = False
+    permission: str = "rw"  # with all_queues
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,21 +86,28 @@ def _audit(by: int) -> dict[str, object]:
     return {"create_time": now, "create_by": by, "change_time": now, "change_by": by}
 
 
-async def _queue_groups(conn: AsyncConnection, access: Access) -> dict[int, str]:
-    """Group id → permission giving `access` its queues; `rw` wins where two queues of one
-    group were given different permissions."""
-    rows = (await conn.execute(select(queue.c.name, queue.c.group_id, queue.c.valid_id))).all()
-    if access.all_queues:
-        return {r.group_id: access.all_queues for r in rows if r.valid_id == VALID}
+async def _queue_groups(
+    conn: AsyncConnection, queues: tuple[str, ...] | Mapping[str, str], every: str
+) -> dict[int, str]:
+    """Group id → permission for the named `queues` (name → "rw"/"ro", or names all given
+    `every`); `rw` wins where two queues of one group were given different permissions."""
+    rows = (await conn.execute(select(queue.c.name, queue.c.group_id))).all()
+    wanted = dict(queues) if isinstance(queues, Mapping) else dict.fromkeys(queues, every)
     groups = {r.name: r.group_id for r in rows}
-    missing = [name for name in access.queues if name not in groups]
+    missing = [name for name in wanted if name not in groups]
     if missing:
         raise UnknownQueue(", ".join(missing))
     found: dict[int, str] = {}
-    for name, key in access.queues.items():
+    for name, key in wanted.items():
         group = groups[name]
         found[group] = "rw" if "rw" in (key, found.get(group)) else key
     return found
+
+
+async def _all_groups(conn: AsyncConnection, permission: str) -> dict[int, str]:
+    """Every group a valid queue uses now, with `permission`."""
+    rows = await conn.execute(select(queue.c.group_id).where(queue.c.valid_id == VALID))
+    return {r.group_id: permission for r in rows}
 
 
 async def add(db: Database, new: NewUser, *, by: int = znuny.USER_ROOT) -> None:
@@ -112,14 +116,18 @@ async def add(db: Database, new: NewUser, *, by: int = znuny.USER_ROOT) -> None:
         taken = await conn.scalar(select(users.c.id).where(users.c.login == new.login))
         if taken is not None:
             raise UserExists(new.login)
-        groups = await _queue_groups(conn, new.access)
+        groups = await (
+            _all_groups(conn, new.permission)
+            if new.all_queues
+            else _queue_groups(conn, new.queues, new.permission)
+        )
         inserted = await conn.execute(
             users.insert().returning(users.c.id).values(
                 login=new.login, pw=new.pw, email=new.email.lower(), first_name=new.first_name,
                 last_name=new.last_name, valid_id=VALID, **_audit(by),
             )
         )  # fmt: skip
-        await _grant(conn, inserted.scalar_one(), groups, new.access.admin, by)
+        await _grant(conn, inserted.scalar_one(), groups, new.admin, by)
 
 
 async def _grant(
@@ -143,24 +151,31 @@ async def _user_id(conn: AsyncConnection, login: str) -> int:
     return int(found)
 
 
-async def change(
-    db: Database, login: str, profile: Profile, access: Access, *, by: int = znuny.USER_ROOT
-) -> None:
+async def change(db: Database, login: str, new: Change, *, by: int = znuny.USER_ROOT) -> None:
     """Replace an account's name, address, role and queues; NoSuchUser, UnknownQueue.
 
     Every membership of the account is replaced, so that what is stored is what was asked:
     a membership `[[agents]]` gave comes back at the next start."""
     async with db.transaction() as conn:
         user_id = await _user_id(conn, login)
-        groups = await _queue_groups(conn, access)
+        groups = await (
+            _all_groups(conn, new.permission)
+            if new.all_queues
+            else _queue_groups(conn, new.queues, new.permission)
+        )
         await conn.execute(
-            update(users).where(users.c.id == user_id).values(
-                first_name=profile.first_name, last_name=profile.last_name,
-                email=profile.email.lower(), change_time=utcnow(), change_by=by,
+            update(users)
+            .where(users.c.id == user_id)
+            .values(
+                first_name=new.first_name,
+                last_name=new.last_name,
+                email=new.email.lower(),
+                change_time=utcnow(),
+                change_by=by,
             )
-        )  # fmt: skip
+        )
         await conn.execute(delete(group_user).where(group_user.c.user_id == user_id))
-        await _grant(conn, user_id, groups, access.admin, by)
+        await _grant(conn, user_id, groups, new.admin, by)
 
 
 async def _set(db: Database, login: str, by: int, **values: object) -> None:
