@@ -209,20 +209,27 @@ async def exists(db: Database, login: str) -> bool:
         return await conn.scalar(select(users.c.id).where(users.c.login == login)) is not None
 
 
-async def one(db: Database, login: str) -> UserRow | None:
-    """The account of `login` as `listing` shows it, or None."""
-    found = await listing(db, login=login)
+async def one(
+    db: Database, *, login: str | None = None, user_id: int | None = None
+) -> UserRow | None:
+    """The account of `login` or `user_id` as `listing` shows it, or None."""
+    found = await listing(db, login=login, user_id=user_id)
     return found[0] if found else None
 
 
-async def listing(db: Database, *, login: str | None = None) -> list[UserRow]:
-    """Every account but the system user (root@localhost, id 1), by login; never the hashes."""
+async def listing(
+    db: Database, *, login: str | None = None, user_id: int | None = None
+) -> list[UserRow]:
+    """Every account but the system user (root@localhost, id 1), by login, or the one of
+    `login` or `user_id`; never the hashes."""
     u = users.c
     query = select(u.id, u.login, u.first_name, u.last_name, u.email, u.valid_id).where(
         u.id != znuny.USER_ROOT
     )
     if login is not None:
         query = query.where(u.login == login)
+    if user_id is not None:
+        query = query.where(u.id == user_id)
     async with db.connect() as conn:
         people = (await conn.execute(query.order_by(u.login))).all()
         grants = (await conn.execute(select(group_user))).all()
