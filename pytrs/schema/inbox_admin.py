@@ -90,3 +90,11 @@ async def discard(db: Database, row_id: int, note: str) -> str | None:
                 .values(state=DISCARDED, trace=note, processed_at=utcnow())
             )
     return state
+
+
+async def traces(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, str | None]:
+    """The `trace` column of rows `ids` (a discarded row's note is kept there)."""
+    if not ids:
+        return {}
+    found = await conn.execute(select(inbox.c.id, inbox.c.trace).where(inbox.c.id.in_(list(ids))))
+    return {r.id: r.trace for r in found}
