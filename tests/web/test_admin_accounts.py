@@ -19,13 +19,25 @@ from ..helpers import make_mail
 
 ACCOUNTS = [
     {"type": "imaps", "host": "imap.example.com", "user": "help", "password": "x", "name": "help"},
-    {"type": "pop3", "host": "pop.example.com", "user": "old", "password": "x", "name": "old"},
+    {
+        "type": "pop3",
+        "host": "pop.example.com",
+        "user": "old",
+        "password": "x",
+        "name": "old",
+        "mode": "keep",
+    },
 ]
 
 
 @pytest.fixture
-def config(database_settings: dict[str, Any]) -> Config:
-    return make_config(database_settings, mail_accounts=ACCOUNTS)
+def accounts() -> list[dict[str, str]]:
+    return ACCOUNTS
+
+
+@pytest.fixture
+def config(database_settings: dict[str, Any], accounts: list[dict[str, str]]) -> Config:
+    return make_config(database_settings, mail_accounts=accounts)
 
 
 async def test_health_and_backlog(
@@ -50,6 +62,7 @@ async def test_health_and_backlog(
     assert "<td>2</td>" in page  # the backlog of `help`
 
 
+@pytest.mark.parametrize("accounts", [[]])
 async def test_no_accounts(make_user: Callable[..., Awaitable[int]], login: Any) -> None:
     await make_user("root", role="admin")
     page = (await (await login("root")).get("/admin/accounts")).text
