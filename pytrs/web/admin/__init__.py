@@ -9,6 +9,7 @@ every admin form shares.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Column
@@ -42,3 +43,8 @@ def column_problem(label: str, column: Column[Any], text: str) -> str | None:
 def row_id(text: str) -> int | None:
     """A positive id typed or chosen in a form, or None."""
     return int(text) if text.isdigit() and 0 < int(text) < 2**31 else None
+
+
+def when(value: datetime | None) -> str:
+    """A stored time (UTC) to the second, as the admin pages show times; "-" for none."""
+    return value.isoformat(" ", "seconds") if value is not None else "-"

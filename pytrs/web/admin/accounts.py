@@ -13,6 +13,7 @@ from starlette.routing import BaseRoute, Route
 
 from pytrs.schema import mailbox_repo
 from pytrs.web.access import WebUser, admin_page
+from pytrs.web.admin import when
 from pytrs.web.pages import render
 
 
@@ -20,7 +21,7 @@ from pytrs.web.pages import render
 async def account_list(request: Request, user: WebUser) -> Response:
     state = request.app.state
     rows = await mailbox_repo.health(state.db, state.config)
-    return render(request, "admin/accounts.html", {"rows": rows})
+    return render(request, "admin/accounts.html", {"rows": rows, "when": when})
 
 
 routes: list[BaseRoute] = [Route("/admin/accounts", account_list, methods=["GET"])]

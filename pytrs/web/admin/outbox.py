@@ -19,7 +19,7 @@ from pytrs.parsers.headers import head_fields
 from pytrs.schema import outbox_admin, outbox_repo
 from pytrs.schema.outbox_repo import FAILED
 from pytrs.web.access import WebUser, admin_page
-from pytrs.web.admin import form_fields, row_id
+from pytrs.web.admin import form_fields, row_id, when
 from pytrs.web.pages import flash, redirect, render
 
 SHOWN = 200  # failed rows on the page, newest first
@@ -31,7 +31,8 @@ async def outbox_page(request: Request, user: WebUser) -> Response:
         failed = await outbox_admin.listing(conn, FAILED, SHOWN, with_head=True)
         held = await outbox_repo.active_suppressions(conn)
     rows = [_with_subject(row) for row in failed]
-    return render(request, "admin/outbox.html", {"rows": rows, "suppressions": held})
+    context = {"rows": rows, "suppressions": held, "when": when}
+    return render(request, "admin/outbox.html", context)
 
 
 def _with_subject(row: dict[str, Any]) -> dict[str, Any]:

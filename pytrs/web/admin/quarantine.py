@@ -23,7 +23,7 @@ from pytrs.schema import inbox_admin
 from pytrs.schema.database import utcnow
 from pytrs.schema.inbox_repo import DISCARDED, QUARANTINED
 from pytrs.web.access import WebUser, admin_page
-from pytrs.web.admin import form_fields, row_id
+from pytrs.web.admin import form_fields, row_id, when
 from pytrs.web.pages import flash, redirect, render
 
 SHOWN = 200  # rows listed, newest first
@@ -39,7 +39,7 @@ async def quarantine_list(request: Request, user: WebUser) -> Response:
         notes = await inbox_admin.traces(conn, [row["id"] for row in gone])
     for row in gone:
         row["note"] = inbox_view.discarded(notes.get(row["id"])) or {}
-    return render(request, "admin/quarantine.html", {"rows": held, "discarded": gone})
+    return render(request, "admin/quarantine.html", {"rows": held, "discarded": gone, "when": when})
 
 
 @admin_page
@@ -50,6 +50,7 @@ async def quarantine_show(request: Request, user: WebUser) -> Response:
     mail = await asyncio.to_thread(parse_mail, raw)
     context = {
         "row": row,
+        "when": when,
         "mail": mail,
         "note": inbox_view.discarded(row.get("trace")),
         "raw_text": raw[:RAW_SHOWN].decode("utf-8", "replace"),
