@@ -15,7 +15,8 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## Upgrade the SQLite database under ./var and start the daemon (SMTP on 127.0.0.1:2525).
+## Upgrade the SQLite database under ./var and start the daemon (SMTP on 127.0.0.1:2525, the
+## web view on http://127.0.0.1:8080).
 run: $(STAMP)
 	mkdir -p var
 	$(BIN)/pytrs --config $(CONFIG) db upgrade

@@ -213,19 +213,22 @@ def _writes(args: argparse.Namespace) -> bool:
     return args.command in ("run", "deliver") or (args.command, action) == ("db", "upgrade")
 
 
-_WORKING_ROLES = ("gateway", "worker", "sender")
+_WORKING_ROLES = ("gateway", "worker", "sender", "web")
 
 
 def _run(config: Config, args: argparse.Namespace) -> int:
     from pytrs.daemon import ROLES, run_daemon
 
     roles = tuple(args.role) if args.role else ROLES
-    if not set(roles) & set(_WORKING_ROLES):
-        # `scheduler` and `web` are reserved for later issues: alone they started a daemon
-        # that logged "pytrs started: nothing" and sat there.
+    working = set(roles) & set(_WORKING_ROLES)
+    if working == {"web"} and not config.web.listen:
+        working = set()
+    if not working:
+        # `scheduler` is reserved for a later issue, and `web` with `[web] listen = ""` serves
+        # nothing: alone they started a daemon that logged "pytrs started: nothing" and sat.
         raise CommandError(
-            f"run --role {' '.join(roles)}: starts no service yet; choose among "
-            "gateway, worker and sender (or give no --role for all of them)",
+            f"run --role {' '.join(roles)}: starts no service; choose among gateway, "
+            "worker, sender and web (web needs [web] listen), or give no --role for all",
             EXIT_USAGE,
         )
     try:

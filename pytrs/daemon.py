@@ -35,12 +35,15 @@ from pytrs.runtime.big_messages import BigMessageSlots
 from pytrs.schema import inbox_repo, migrate
 from pytrs.schema.database import Database, create_database, probe
 from pytrs.schema.system_data import with_runtime_secrets
+from pytrs.web.service import WebService, WebStartError, bind
 from pytrs.worker_processes import WorkerProcesses, follow_parent
 
 log = logging.getLogger(__name__)
 
 ROLES = ("gateway", "worker", "sender", "scheduler", "web")
 SESSION_GRACE_SECONDS = 3.0
+# uvicorn lets requests in flight finish for GRACEFUL_SECONDS; a little more before cancelling.
+WEB_STOP_SECONDS = 10.0
 # How soon the SMTP/LMTP listeners accept an address another daemon's start provisioned (or
 # stop accepting one it retired); the workers check before every batch anyway.
 ADDRESS_BOOK_REFRESH_SECONDS = 2.0
@@ -81,6 +84,8 @@ class Daemon:
         # One set of slots for the listeners and the workers: the bound is on this process.
         self.big_messages = BigMessageSlots(config.smtp.max_concurrent_big_messages)
         self._sender_task: asyncio.Task[None] | None = None
+        self.web: WebService | None = None
+        self._web_task: asyncio.Task[None] | None = None
         self.servers: list[asyncio.Server] = []
         self.bound: list[tuple[str, Any]] = []  # (kind, sockname) of each listener
         self.started = asyncio.Event()
@@ -271,6 +276,9 @@ class Daemon:
                 assert self.db is not None
                 self.fetchers = MailboxFetchers(self.config, self.db, self._wake_workers)
                 fetchers_task = tasks.create_task(self.fetchers.run(), name="fetchers")
+            if "web" in self.roles and self.config.web.listen:
+                self._start_web()
+                self._web_task = tasks.create_task(self._serve_web(), name="web")
             sd_notify("READY=1")
             self.started.set()
             log.info("pytrs started: %s", self._describe_services())
@@ -280,6 +288,39 @@ class Daemon:
             for task in (children_task, parent_task, addresses_task):
                 if task is not None:
                     task.cancel()
+
+    def _start_web(self) -> None:
+        """Bind `[web] listen` now (a port in use stops the start in one line); uvicorn
+        accepts on it once the app's start-up is done."""
+        assert self.db is not None
+        spec = self.config.web.listen
+        try:
+            sock = bind(listen_address(spec))
+        except OSError as exc:
+            why = os.strerror(exc.errno) if exc.errno else str(exc)
+            raise StartupError(
+                f"cannot listen for the web view on {spec}: {why.lower()} (see web.listen)"
+            ) from exc
+        wake = self.wake_sender if self.sender is not None else None
+        self.web = WebService(self.config, self.db, sock, wake_sender=wake)
+        self.bound.append(("web", self.web.sockname))
+        log.info("web view listening on %s", self.web.sockname)
+
+    async def _serve_web(self) -> None:
+        assert self.web is not None
+        try:
+            await self.web.serve()
+        except WebStartError as exc:
+            raise StartupError(str(exc)) from exc
+
+    async def _stop_web(self) -> None:
+        if self.web is None or self._web_task is None:
+            return
+        self.web.request_stop()
+        _done, pending = await asyncio.wait({self._web_task}, timeout=WEB_STOP_SECONDS)
+        if pending:
+            log.warning("web did not stop in time; cancelling")
+            self._web_task.cancel()
 
     def _describe_services(self) -> str:
         """What this process actually runs (roles of later issues are not listed until built)."""
@@ -313,6 +354,7 @@ class Daemon:
             self.fetchers.request_stop()  # they finish the batch they are committing
         for server in self.servers:
             server.close()
+        web_stopped = asyncio.create_task(self._stop_web())
         # Sessions already in DATA get a moment to be stored and answered; the rest are closed
         # (an unanswered client retries later, so closing them loses nothing).
         await _wait_until(lambda: not any(s.in_data for s in self._sessions), SESSION_GRACE_SECONDS)
@@ -336,6 +378,7 @@ class Daemon:
             log.warning("%s did not finish before the drain deadline; cancelling", task.get_name())
             task.cancel()
         await self._stop_sender(deadline)
+        await web_stopped
 
     async def _stop_sender(self, deadline: float) -> None:
         """After the workers (which may still enqueue mail): finish the mail in hand and record

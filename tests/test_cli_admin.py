@@ -192,9 +192,12 @@ def test_a_bad_pattern_in_the_configuration_is_one_line(tmp_path: Path) -> None:
 
 
 def test_run_with_roles_that_start_nothing(tmp_path: Path) -> None:
-    """`run --role web` started a daemon that logged "pytrs started: nothing" and idled."""
-    config = str(unused_config(tmp_path))
-    one_line(cli("run", "--role", "web", "--config", config), 2, "starts no service yet")
+    """`run --role scheduler` started a daemon that logged "pytrs started: nothing" and idled;
+    so would `--role web` with the web view switched off."""
+    config = unused_config(tmp_path)
+    one_line(cli("run", "--role", "scheduler", "--config", str(config)), 2, "starts no service")
+    config.write_text(config.read_text() + '[web]\nlisten = ""\n')
+    one_line(cli("run", "--role", "web", "--config", str(config)), 2, "web needs [web] listen")
 
 
 def test_a_database_url_naming_a_directory(tmp_path: Path) -> None:

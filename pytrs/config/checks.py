@@ -6,6 +6,7 @@ failure under the dotted key. A check takes the already type-checked value and r
 message, or None when the value is fine.
 """
 
+import ipaddress
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -181,6 +182,15 @@ def email_address(value: str) -> str | None:
     if at and local and domain and not any(ch.isspace() for ch in value):
         return None
     return f"must be an e-mail address (local@domain), not {value!r}"
+
+
+def ip_network(value: str) -> str | None:
+    """An IP address or a network in CIDR notation (host bits must be zero)."""
+    try:
+        ipaddress.ip_network(value.strip())
+    except ValueError as exc:
+        return f"{exc}: write an IP address or a CIDR network such as 10.0.0.0/8"
+    return None
 
 
 def listen_spec(value: str) -> str | None:

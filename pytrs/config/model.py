@@ -25,6 +25,7 @@ from pytrs.config.checks import (
     email_address,
     field_name,
     identifier,
+    ip_network,
     listen_spec,
     non_empty,
     one_of,
@@ -93,7 +94,16 @@ class SmtpConfig:
 
 @dataclass(frozen=True, slots=True)
 class WebConfig:
+    """The web view (SPEC S10); every key is explained in the example."""
+
     listen: str = field(default="127.0.0.1:8080", metadata=rule(optional_listen_spec))
+    # Znuny's SessionMaxIdleTime and SessionMaxTime: a session ends after this long without a
+    # request, and this long after its login whatever the activity.
+    session_idle_minutes: float = field(default=120.0, metadata=rule(between(1, 7 * 24 * 60)))
+    session_max_hours: float = field(default=16.0, metadata=rule(between(0.1, 24 * 366)))
+    # Addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For and
+    # X-Forwarded-Proto are believed; from anyone else those headers are ignored.
+    trusted_proxies: tuple[str, ...] = field(default=(), metadata=rule(ip_network, each=True))
 
 
 # How the outbox sender talks to the relay: plain SMTP, STARTTLS (required, not opportunistic)

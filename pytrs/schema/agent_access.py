@@ -1,0 +1,100 @@
+"""One agent's account and queue access, read for each request that signs in or acts.
+
+Place in the flow: the web view (and later the JSON API) reads an agent here at login and on
+every request, so that a password change, `pytrs users disable` or a changed queue permission
+takes effect at once. Access is Znuny's: `rw`/`ro` on a queue's group (`queue.group_id`), an
+administrator holds `rw` on group `admin` (id 2). The rows are written by `users_repo.py`
+(`pytrs users`) and `agent_groups.py` (`[[agents]]`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from pytrs.schema.database import Database
+from pytrs.schema.tables import group_user, queue, users
+from pytrs.vocabulary import znuny
+
+GROUP_ADMIN = 2  # Znuny's seeded group `admin`
+VALID = 1
+READ_WRITE, READ_ONLY = "rw", "ro"
+
+
+@dataclass(frozen=True, slots=True)
+class AgentAccount:
+    """An account as stored; `pw` is the argon2id hash (never shown, only verified)."""
+
+    id: int
+    login: str
+    name: str
+    email: str
+    pw: str = field(repr=False)
+    valid: bool
+    admin: bool
+    # queue id → "rw" | "ro" (rw wins when both are held); an administrator: "rw" on every
+    # queue, so that a query filtered by these ids shows an admin everything
+    queues: dict[int, str] = field(default_factory=dict)
+
+
+async def by_login(db: Database, login: str) -> AgentAccount | None:
+    """The account with this login (exact match, as Znuny), or None; never the system user."""
+    async with db.connect() as conn:
+        user_id = await conn.scalar(select(users.c.id).where(users.c.login == login))
+        if user_id is None or user_id == znuny.USER_ROOT:
+            return None
+        return await _load(conn, user_id)
+
+
+async def by_id(db: Database, user_id: int) -> AgentAccount | None:
+    """The account with this id, or None (also for the system user, who never signs in)."""
+    if user_id == znuny.USER_ROOT:
+        return None
+    async with db.connect() as conn:
+        return await _load(conn, user_id)
+
+
+async def _load(conn: AsyncConnection, user_id: int) -> AgentAccount | None:
+    u = users.c
+    row = (
+        await conn.execute(
+            select(u.id, u.login, u.first_name, u.last_name, u.email, u.pw, u.valid_id).where(
+                u.id == user_id
+            )
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    grants = (
+        await conn.execute(
+            select(group_user.c.group_id, group_user.c.permission_key).where(
+                group_user.c.user_id == user_id,
+                group_user.c.permission_key.in_((READ_WRITE, READ_ONLY)),
+            )
+        )
+    ).all()
+    held: dict[int, set[str]] = {}
+    for grant in grants:
+        held.setdefault(grant.group_id, set()).add(grant.permission_key)
+    admin = READ_WRITE in held.get(GROUP_ADMIN, set())
+    access: dict[int, str] = {}
+    if held:
+        queues = select(queue.c.id, queue.c.group_id)
+        if not admin:
+            queues = queues.where(queue.c.group_id.in_(held))
+        for q in await conn.execute(queues):
+            keys = {READ_WRITE} if admin else held[q.group_id]
+            access[q.id] = READ_WRITE if READ_WRITE in keys else READ_ONLY
+    name = " ".join(part for part in (row.first_name, row.last_name) if part)
+    return AgentAccount(
+        id=row.id,
+        login=row.login,
+        name=name or row.login,
+        email=row.email or "",
+        pw=row.pw or "",
+        valid=row.valid_id == VALID,
+        admin=admin,
+        queues=access,
+    )

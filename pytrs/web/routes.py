@@ -1,0 +1,20 @@
+"""The routes the web app mounts: each page module's `routes`, in one list.
+
+Place in the flow: `app.create_app` mounts `ROUTES`. A page module exposes
+`routes: list[BaseRoute]`; add ONE import line and ONE entry below for it. Order matters only
+where paths overlap (the first match wins).
+"""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute, Mount
+from starlette.staticfiles import StaticFiles
+
+from pytrs.web import login, placeholder
+from pytrs.web.pages import STATIC_DIR
+
+ROUTES: list[BaseRoute] = [
+    *login.routes,
+    *placeholder.routes,
+    Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
+]
