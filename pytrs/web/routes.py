@@ -11,10 +11,12 @@ from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
 from pytrs.web import login, placeholder
+from pytrs.web.admin import index as admin_pages
 from pytrs.web.pages import STATIC_DIR
 
 ROUTES: list[BaseRoute] = [
     *login.routes,
     *placeholder.routes,
+    *admin_pages.routes,
     Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
 ]
