@@ -16,7 +16,6 @@ from pytrs.schema.tables import inbox, ticket
 from ...conftest import wait_until
 from ...helpers import make_mail
 from ..test_admin_quarantine import quarantine
-from .conftest import browser_login
 
 SCREENSHOT = Path(__file__).resolve().parents[3] / "docs" / "screenshots" / "admin-quarantine.png"
 
@@ -27,6 +26,7 @@ async def test_admin_retries_a_quarantined_mail(
     live_server: Any,
     page: Any,
     make_user: Callable[..., Awaitable[int]],
+    browser_login: Callable[..., Awaitable[None]],
 ) -> None:
     mail = make_mail(subject="Printer <b>still</b> on fire", body="It has spread to the fax.\n")
     row_id = await quarantine(db, mail)
