@@ -152,7 +152,7 @@ async def save_queue(db: Database, values: QueueValues, *, row_id: int | None, b
     taken, a group or system address that does not exist."""
     async with db.transaction() as conn:
         await _editable(conn, queue, "name", row_id)
-        await _unique(conn, queue, "name", values.name, row_id)
+        await _unique(conn, queue, "name", values.name, row_id, "a queue of that name exists")
         await _exists(conn, permission_groups, values.group_id, "group")
         if values.system_address_id is not None:
             await _exists(conn, system_address, values.system_address_id, "system address")
@@ -173,7 +173,7 @@ async def save_address(db: Database, values: AddressValues, *, row_id: int | Non
     address = values.address.lower()
     async with db.transaction() as conn:
         await _editable(conn, system_address, "value0", row_id)
-        await _unique(conn, system_address, "value0", address, row_id)
+        await _unique(conn, system_address, "value0", address, row_id, "the address exists")
         await _exists(conn, queue, values.queue_id, "queue")
         columns = {
             "value0": address,
@@ -195,11 +195,11 @@ async def _editable(conn: AsyncConnection, table: Table, key: str, row_id: int |
 
 
 async def _unique(
-    conn: AsyncConnection, table: Table, key: str, value: str, row_id: int | None
+    conn: AsyncConnection, table: Table, key: str, value: str, row_id: int | None, taken: str
 ) -> None:
     holder = await conn.scalar(select(table.c.id).where(table.c[key] == value))
     if holder is not None and holder != row_id:
-        raise Refused(f"{value}: the name is taken")
+        raise Refused(f"{value}: {taken}")
 
 
 async def _exists(conn: AsyncConnection, table: Table, row_id: int, what: str) -> None:

@@ -64,7 +64,7 @@ async def test_create_and_edit_a_queue(admin: Any, db: Database) -> None:
     [
         ({"name": "  "}, "queue.name: must not be empty"),
         ({"follow_up": "sometimes"}, "queue.follow_up: must be one of"),
-        ({"name": "Raw"}, "Raw: the name is taken"),
+        ({"name": "Raw"}, "Raw: a queue of that name exists"),
         ({"name": "x" * 201}, "queue.name: longer than 200 characters"),
         ({"group_id": "999"}, "no such group: 999"),
         ({"group_id": "abc"}, "queue.group: choose a group"),
@@ -170,7 +170,7 @@ async def test_an_address_taken_is_refused(admin: Any, db: Database) -> None:
     data = {"address": "help@example.org", "name": "", "queue_id": str(raw.id), "valid": "1"}
     assert (await admin.post_form("/admin/addresses", data)).status_code == 303
     again = await admin.post_form("/admin/addresses", {**data, "address": "HELP@example.org"})
-    assert again.status_code == 400 and "help@example.org: the name is taken" in again.text
+    assert again.status_code == 400 and "help@example.org: the address exists" in again.text
 
 
 async def test_unknown_rows_are_404(admin: Any) -> None:
