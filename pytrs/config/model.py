@@ -160,6 +160,8 @@ class QueueConfig:
     follow_up: str = field(default="possible", metadata=rule(one_of(*FOLLOW_UP_OPTIONS)))
     follow_up_lock: bool = False
     comments: str = ""
+    # Appended below an agent's answer from this queue ("-- " line first, as mail clients do).
+    signature: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ here: the outbox row commits with the change that caused it, and the outbound se
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -17,7 +18,7 @@ from pytrs.responders.message import Composed
 from pytrs.schema import outbox_repo
 from pytrs.schema.ticket_repo import TicketSummary
 from pytrs.tickets import history, rows
-from pytrs.tickets.model import HistoryEntry
+from pytrs.tickets.model import ArticleAttachment, HistoryEntry
 from pytrs.tickets.writes import Writes, insert_articles
 
 
@@ -31,6 +32,7 @@ class Outgoing:
     history_kind: str  # SendAnswer, SendAutoReply, SendAgentNotification …
     article_id: int | None = None  # the article it belongs to, when that exists already
     article_sender: str | None = None  # "system"/"agent": stored as an article of its own
+    attachments: Sequence[ArticleAttachment] = ()  # the files the mail carries, kept with it
 
 
 async def store_outgoing(conn: AsyncConnection, items: list[Outgoing], writes: Writes) -> None:
@@ -39,7 +41,7 @@ async def store_outgoing(conn: AsyncConnection, items: list[Outgoing], writes: W
     new = [o for o in items if o.article_sender is not None]
     contents = [
         rows.sent_input(o.composed, sender=o.article_sender or "system",
-                        history_kind=o.history_kind)
+                        history_kind=o.history_kind, attachments=o.attachments)
         for o in new
     ]  # fmt: skip
     ids = await insert_articles(

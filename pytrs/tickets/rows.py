@@ -9,6 +9,7 @@ into one, `sent_input` a mail pytrs composed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -57,15 +58,19 @@ def article_input(mail: ParsedMail, raw: bytes, *, sender: str, visible: bool) -
     )  # fmt: skip
 
 
-def sent_input(composed: Composed, *, sender: str, history_kind: str) -> ArticleInput:
-    """A mail pytrs composed (an answer, an auto-response) as the article it is stored as."""
+def sent_input(
+    composed: Composed, *, sender: str, history_kind: str,
+    attachments: Sequence[ArticleAttachment] = (),
+) -> ArticleInput:  # fmt: skip
+    """A mail pytrs composed (an answer, an auto-response) as the article it is stored as,
+    with the files it carries."""
     c = composed
     return ArticleInput(
         sender=sender, visible=True, from_=c.from_, to=c.to, cc=c.cc, subject=c.subject,
         body=c.body, raw=c.raw, reply_to=c.reply_to, message_id=c.message_id,
         in_reply_to=c.in_reply_to, references=c.references, content_type=c.content_type,
         history_kind=history_kind, history_name=f"%%{', '.join(c.recipients)}",
-        fingerprint=f"outbox-{c.message_id}"[:64],
+        fingerprint=f"outbox-{c.message_id}"[:64], attachments=tuple(attachments),
     )  # fmt: skip
 
 

@@ -27,7 +27,7 @@ from pytrs.responders.answer_mail import (
     quoted,
     system_sender,
 )
-from pytrs.responders.message import ComposeError, Composer
+from pytrs.responders.message import Attachment, ComposeError, Composer
 from pytrs.routing.ticket_number import TicketNumberGenerator, make_generator
 from pytrs.schema import ticket_repo
 from pytrs.schema.database import utcnow
@@ -37,6 +37,7 @@ from pytrs.tickets import history, links, reads, rows
 from pytrs.tickets.errors import InvalidChange, TicketNotFound, UnknownName
 from pytrs.tickets.model import (
     Actor,
+    ArticleAttachment,
     ArticleInput,
     Changes,
     HistoryEntry,
@@ -151,9 +152,12 @@ class TicketService:
     async def reply(
         self, conn: AsyncConnection, ticket_id: int, *, actor: Actor, body: str,
         cc: Sequence[str] = (), state: str | None = None, subject: str | None = None,
+        attachments: Sequence[ArticleAttachment] = (), quote: bool = True,
     ) -> Reply:  # fmt: skip
         """Answer the ticket's customer as `actor`: an agent article, the raw mail, an outbox
-        row and `SendAnswer`; then `state`, when given.
+        row and `SendAnswer`; then `state`, when given. The queue's signature ends the text;
+        the customer's last mail is quoted below it unless `quote` is false (a body the
+        agent edited with the quote in it); `attachments` go with the mail and the article.
 
         Raises TicketNotFound, TicketMerged, UnknownName (state) or InvalidChange (no single
         customer address, no system address for the queue, an unusable Cc, an empty text).
@@ -176,14 +180,17 @@ class TicketService:
             address = customer_address(summary)
             draft = answer_draft(
                 summary, sender=sender, subject=subject or last_subject or ticket.title,
-                text=body, quote=quoted(last_body),
+                text=body + self._signature(ticket.queue),
+                quote=quoted(last_body) if quote else "",
                 cc=answer_cc(cc, leave_out=[address], is_own=lambda a: base_address(a) in own),
             )  # fmt: skip
-            composed = self.composer.compose(draft)
+            files = [Attachment(a.filename, a.content_type, a.content) for a in attachments]
+            composed = self.composer.compose(replace(draft, attachments=files))
         except (NoAnswerPossible, ComposeError) as exc:
             raise InvalidChange(f"ticket {ticket.tn} cannot be answered: {exc}") from exc
         writes = Writes(utcnow(), actor.user_id)
-        sent = Outgoing(summary, composed, "answer", "SendAnswer", article_sender="agent")
+        sent = Outgoing(summary, composed, "answer", "SendAnswer", article_sender="agent",
+                        attachments=attachments)  # fmt: skip
         await store_outgoing(conn, [sent], writes)
         writes.touch(ticket_id)
         if after:
@@ -191,6 +198,13 @@ class TicketService:
         await writes.flush(conn)
         assert sent.article_id is not None
         return Reply(sent.article_id, composed.message_id, composed.recipients)
+
+    def _signature(self, queue_name: str) -> str:
+        """The queue's signature as it ends an answer ("" when it has none)."""
+        for queue_config in self.config.queues:
+            if queue_config.name == queue_name and queue_config.signature.strip():
+                return "\n\n-- \n" + queue_config.signature.strip("\n")
+        return ""
 
     async def merge(
         self, conn: AsyncConnection, ticket_id: int, *, into: int, actor: Actor

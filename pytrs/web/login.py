@@ -72,13 +72,13 @@ async def login_submit(request: Request) -> Response:
         error = f"Too many failed logins; try again in {seconds} seconds."
         context = {"next": target, "login": login, "error": error}
         return render(request, "login.html", context, 429, headers={"Retry-After": str(seconds)})
+    state.throttle.attempt(login, address, now)
     account = await agent_access.by_login(state.db, login) if login else None
     stored = account.pw if account is not None and account.pw else await _dummy()
     matches = await asyncio.to_thread(passwords.verify, stored, password)
     if account is None or not account.valid or not matches:
-        state.throttle.failed(login, address, state.clock())
         return render(request, "login.html", {"next": target, "login": login, "error": FAILED})
-    state.throttle.succeeded(login)
+    state.throttle.succeeded(login, address, now)
     begin(session_of(request), account, state.session_codec, state.clock())
     return redirect(target)
 

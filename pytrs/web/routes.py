@@ -12,11 +12,18 @@ from starlette.staticfiles import StaticFiles
 
 from pytrs.web import login, placeholder
 from pytrs.web.admin import index as admin_pages
+from pytrs.web.admin import templates_admin
+from pytrs.web.agents import actions, attachments, reply, zoom
 from pytrs.web.pages import STATIC_DIR
 
 ROUTES: list[BaseRoute] = [
     *login.routes,
     *placeholder.routes,
     *admin_pages.routes,
+    *zoom.routes,
+    *reply.routes,
+    *actions.routes,
+    *attachments.routes,
+    *templates_admin.routes,
     Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
 ]

@@ -23,6 +23,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 COOKIE = "pytrs_session"
 SEEN_REFRESH_SECONDS = 60.0  # last-seen is rewritten at most this often (one cookie per minute)
 MAX_FLASHES = 5
+MAX_FLASH_CHARS = 300  # a cookie holds about 4 kB; a flash is one line anyway
 SESSION_KEY = "pytrs.session"  # where the middleware leaves the Session in the ASGI scope
 
 
@@ -47,6 +48,8 @@ class Session:
         return self.csrf
 
     def add_flash(self, text: str, kind: str) -> None:
+        if len(text) > MAX_FLASH_CHARS:
+            text = text[: MAX_FLASH_CHARS - 1] + "…"
         self.flashes = [*self.flashes, (kind, text)][-MAX_FLASHES:]
         self.dirty = True
 

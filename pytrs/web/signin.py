@@ -65,11 +65,11 @@ async def _signed_in(state: State, codec: SessionCodec, session: Session) -> Web
         now - session.seen > config.session_idle_minutes * 60
         or now - session.login_time > config.session_max_hours * 3600
     ):
-        end(session, EXPIRED)
+        end(session, EXPIRED, keep_csrf=True)
         return None
     account = await agent_access.by_id(state.db, session.user_id)
     if account is None or not account.valid or codec.fingerprint(account.pw) != session.fingerprint:
-        end(session, ENDED)
+        end(session, ENDED, keep_csrf=True)
         return None
     if now - session.seen >= SEEN_REFRESH_SECONDS:
         session.seen = now
@@ -77,11 +77,15 @@ async def _signed_in(state: State, codec: SessionCodec, session: Session) -> Web
     return WebUser.from_account(account)
 
 
-def end(session: Session, notice: str = "") -> None:
-    """Sign the session out (a new CSRF token too), leaving `notice` for the login page."""
+def end(session: Session, notice: str = "", *, keep_csrf: bool = False) -> None:
+    """Sign the session out, leaving `notice` for the login page. The CSRF token goes too,
+    unless `keep_csrf`: a session that expired keeps it, so that a form still open in the
+    browser (the logout button, say) leads to the login page instead of a 403."""
     session.user_id = None
     session.login_time = session.seen = 0.0
-    session.fingerprint = session.csrf = ""
+    session.fingerprint = ""
+    if not keep_csrf:
+        session.csrf = ""
     session.flashes = []
     session.dirty = True
     if notice:

@@ -4,8 +4,10 @@ Place in the flow: the login page asks `wait` before it verifies a password and 
 failure. An in-process sliding window: the first `free` failures within `window` seconds cost
 nothing; each one beyond makes the next attempt wait twice as long as the last, up to `cap`
 seconds. The cap is what keeps an attacker from locking an agent out: at worst the agent waits
-`cap` seconds between tries. A successful login clears its account's failures. Each daemon
-counts its own (several web daemons each slow an attacker down on their own).
+`cap` seconds between tries. An attempt counts as failed from the moment it starts (so that a
+burst of parallel guesses cannot all pass before the first verify ends); a successful login
+takes its own count back and clears its account's failures. Each daemon counts its own
+(several web daemons each slow an attacker down on their own).
 """
 
 from __future__ import annotations
@@ -47,6 +49,12 @@ class Throttle:
     def clear(self, key: str) -> None:
         self._failures.pop(key, None)
 
+    def forgive(self, key: str, when: float) -> None:
+        """Take back one failure recorded at `when` (an attempt that succeeded after all)."""
+        times = self._failures.get(key)
+        if times is not None and when in times:
+            times.remove(when)
+
     def _recent(self, key: str, now: float) -> deque[float]:
         times = self._failures.get(key, deque())
         while times and times[0] <= now - self.window:
@@ -68,12 +76,14 @@ class LoginThrottle:
     def wait(self, login: str, address: str, now: float) -> float:
         return max(self.accounts.wait(_account(login), now), self.addresses.wait(address, now))
 
-    def failed(self, login: str, address: str, now: float) -> None:
+    def attempt(self, login: str, address: str, now: float) -> None:
+        """Count an attempt as a failure until `succeeded` says otherwise."""
         self.accounts.failed(_account(login), now)
         self.addresses.failed(address, now)
 
-    def succeeded(self, login: str) -> None:
+    def succeeded(self, login: str, address: str, attempted: float) -> None:
         self.accounts.clear(_account(login))
+        self.addresses.forgive(address, attempted)
 
 
 def _account(login: str) -> str:

@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
@@ -98,7 +99,7 @@ def make_user(db: Database) -> Callable[..., Awaitable[int]]:
     ) -> int:
         wanted = {"Raw": "rw"} if queues is None else dict(queues)
         new = users_repo.NewUser(
-            login=login, email=f"{login}@example.com", pw=hash_password(password),
+            login=login, email=f"{login}@example.com", pw=_hashed(password),
             first_name=login.capitalize(), last_name="Agent", admin=role == "admin",
             queues=tuple(q for q, key in wanted.items() if key == "rw"),
         )  # fmt: skip
@@ -109,6 +110,12 @@ def make_user(db: Database) -> Callable[..., Awaitable[int]]:
         return int(user_id)
 
     return make
+
+
+@functools.cache
+def _hashed(password: str) -> str:
+    # A real argon2id hash, made once per password: hashing costs ~50 ms a user otherwise.
+    return hash_password(password)
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from pytrs.config import ConfigError, parse_config
 from pytrs.schema import agent_access
 from pytrs.schema.database import Database
 from pytrs.schema.tables import queue
@@ -55,22 +54,3 @@ async def test_admin_reads_and_writes_every_queue(
 async def test_the_system_user_never_signs_in(db: Database) -> None:
     assert await agent_access.by_id(db, 1) is None
     assert await agent_access.by_login(db, "root@localhost") is None
-
-
-def test_web_configuration_keys() -> None:
-    config = parse_config(
-        {"web": {"session_idle_minutes": 30, "session_max_hours": 8,
-                 "trusted_proxies": ["10.0.0.0/8", "::1"]}},
-        environ={},
-    )  # fmt: skip
-    assert config.web.session_idle_minutes == 30 and config.web.session_max_hours == 8
-    assert config.web.trusted_proxies == ("10.0.0.0/8", "::1")
-    with pytest.raises(ConfigError) as refused:
-        parse_config(
-            {"web": {"session_idle_minutes": 0, "trusted_proxies": ["10.0.0.1/8", "proxy"]}},
-            environ={},
-        )
-    errors = refused.value.errors
-    assert any(e.startswith("web.session_idle_minutes: must be at least 1") for e in errors)
-    assert any(e.startswith("web.trusted_proxies[0]:") and "host bits" in e for e in errors)
-    assert any(e.startswith("web.trusted_proxies[1]:") for e in errors)

@@ -133,8 +133,8 @@ async def test_security_headers_on_every_page(
         await client.get("/no/such/page"),
         await client.get("/test/admin"),  # 403
         await client.get("/test/explode"),  # 500
-        await client.post("/login", data={}),  # 405? no: CSRF 403
-        await client.put("/login"),  # 405 after the CSRF check
+        await client.post("/login", data={}),  # refused by the CSRF check
+        await client.patch("/logout", headers={"X-CSRF-Token": client.csrf}),  # 405
     ]
     for answer in answers:
         _assert_secured(answer)
@@ -184,3 +184,10 @@ async def test_names_are_escaped_in_the_top_bar(make_user: Callable[..., Any], l
     page = await client.get("/")
     assert "<script>alert" not in page.text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+
+
+async def test_a_wrong_method_is_a_405_page(make_user: Callable[..., Any], login: Any) -> None:
+    await make_user("alice")
+    client = await login("alice")
+    answer = await client.patch("/logout", headers={"X-CSRF-Token": client.csrf})
+    assert answer.status_code == 405 and "Method not allowed" in answer.text

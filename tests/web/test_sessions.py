@@ -38,6 +38,19 @@ async def test_idle_session_expires(
     await _sent_to_login(client, EXPIRED)
 
 
+async def test_logging_out_of_an_expired_session_leads_to_the_login_page(
+    make_user: Callable[..., Any], login: Any, clock: Clock
+) -> None:
+    """The logout button of a page left open past the idle limit: no 403 for a stale form."""
+    await make_user("alice")
+    client = await login("alice")
+    token = client.csrf
+    clock.advance(3 * HOUR)
+    answer = await client.post("/logout", data={"csrf_token": token})
+    assert answer.status_code == 303 and answer.headers["location"] == "/login"
+    assert client.session.user_id is None
+
+
 async def test_activity_keeps_a_session_until_its_absolute_limit(
     make_user: Callable[..., Any], login: Any, clock: Clock
 ) -> None:

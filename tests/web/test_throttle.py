@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -45,6 +46,14 @@ def test_failures_leave_the_window() -> None:
     assert throttle.wait("a", 61) == 0  # the first failure left the window
 
 
+def test_forgive_takes_back_one_failure() -> None:
+    throttle = Throttle(free=0)
+    throttle.failed("a", 5)
+    throttle.forgive("a", 5)
+    throttle.forgive("a", 6)  # nothing recorded then: nothing happens
+    assert throttle.wait("a", 5) == 0
+
+
 def test_the_number_of_keys_is_bounded() -> None:
     throttle = Throttle(free=0, max_keys=100)
     for n in range(1000):
@@ -76,6 +85,20 @@ async def test_an_account_is_slowed_not_locked_and_success_clears_it(
     other = anonymous()
     assert FAILED in (await _try(other, "alice", "guess")).text
     assert (await _try(other, "alice", PASSWORD)).status_code == 303
+
+
+async def test_a_burst_of_parallel_guesses_is_counted_as_it_starts(
+    make_user: Callable[..., Any], anonymous: Any
+) -> None:
+    await make_user("alice")
+    clients = [anonymous(address=f"198.51.100.{n}") for n in range(20)]
+    for client in clients:
+        await client.get("/login")
+    answers = await asyncio.gather(
+        *(c.post_form("/login", {"login": "alice", "password": "guess"}) for c in clients)
+    )
+    statuses = sorted(a.status_code for a in answers)
+    assert statuses == [200] * 6 + [429] * 14  # five free guesses, and one more after them
 
 
 async def test_the_wait_is_capped(

@@ -6,7 +6,8 @@
 - `page`: a Playwright (async) page in Debian's headless Chromium (`/usr/bin/chromium`; never
   `playwright install`). It fails the test on any dialog (alert, confirm, prompt: in these
   pages only injected code would open one), on any uncaught page error and on any console
-  message of type error (a script blocked by the CSP reports itself there). Tests that expect
+  message of type error (a script blocked by the CSP reports itself there; the status of the
+  page itself, a 404 opened on purpose, is not counted). Tests that expect
   such a message may remove it from `page.problems` (a list of strings) before the end.
 - `browser_login(page, live_server, login, password=PASSWORD)`: signs `page` in through the
   login form and waits for the page after it.
@@ -89,7 +90,7 @@ async def page(request: pytest.FixtureRequest) -> AsyncIterator[Any]:
         tab.problems = problems
         tab.on("dialog", _dialog_hook(problems))
         tab.on("pageerror", lambda error: problems.append(f"page error: {error}"))
-        tab.on("console", lambda message: _console(message, problems))
+        tab.on("console", lambda message: _console(message, tab, problems))
         try:
             yield tab
         finally:
@@ -107,9 +108,16 @@ def _dialog_hook(problems: list[str]) -> Callable[[Any], Awaitable[None]]:
     return on_dialog
 
 
-def _console(message: Any, problems: list[str]) -> None:
-    if message.type == "error":
-        problems.append(f"console error: {message.text}")
+def _console(message: Any, tab: Any, problems: list[str]) -> None:
+    if message.type != "error":
+        return
+    # Chromium reports the page's own status on the console too ("Failed to load resource:
+    # … 404"): a 403 or 404 page a test opens on purpose is no misbehaviour. A resource of the
+    # page that fails (a script, a stylesheet, an image) still counts.
+    own_status = message.location.get("url") == tab.url
+    if own_status and message.text.startswith("Failed to load resource"):
+        return
+    problems.append(f"console error: {message.text} ({message.location.get('url', '')})")
 
 
 async def _browser_login(

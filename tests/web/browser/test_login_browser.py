@@ -88,3 +88,13 @@ async def test_the_harness_catches_dialogs_and_the_csp_blocks_inline_script(
     await page.wait_for_timeout(200)
     assert "dialog (alert): caught" in page.problems
     page.problems.clear()  # expected here; any left would fail the test
+
+
+async def test_an_error_page_opened_on_purpose_is_no_problem(
+    page: Any, live_server: LiveServer
+) -> None:
+    answer = await page.goto(f"{live_server.url}/no/such/page")
+    assert answer.status == 404
+    assert await page.text_content("h1") == "Not found"
+    await page.wait_for_timeout(100)
+    assert page.problems == []

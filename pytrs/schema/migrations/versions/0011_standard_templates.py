@@ -60,9 +60,7 @@ def upgrade() -> None:
             name=op.f("fk_queue_standard_template_standard_template_id_standard_template"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_queue_standard_template")),
-        sa.UniqueConstraint(
-            "queue_id", "standard_template_id", name="uq_queue_standard_template"
-        ),
+        sa.UniqueConstraint("queue_id", "standard_template_id", name="uq_queue_standard_template"),
     )
     op.create_index(
         "ix_queue_standard_template_template",
@@ -72,8 +70,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_index(
-        "ix_queue_standard_template_template", table_name="queue_standard_template"
-    )
+    op.drop_index("ix_queue_standard_template_template", table_name="queue_standard_template")
     op.drop_table("queue_standard_template")
     op.drop_table("standard_template")

@@ -1,0 +1,150 @@
+"""The ticket zoom `/tickets/{tn}`: one ticket with its fields, articles, routing traces and
+history, and (for agents who may act) the forms of the actions.
+
+Place in the flow: read-only; the actions post to `agents.actions`, downloads are served by
+`agents.attachments`. Everything is read in one transaction, one query per kind of row
+(`tickets.queries`, `tickets.article_reads`). HTML bodies are shown only as the parser's
+sanitised HTML in a sandboxed frame (`agents.mail_frames`); `?images=<article id>` shows that
+article's remote images, under a policy that allows them for this one page.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from pytrs.schema import standard_template_repo
+from pytrs.tickets import TicketRecord, article_reads, queries
+from pytrs.web.access import WebUser, agent_page
+from pytrs.web.agents.mail_frames import frame_document, has_remote_images, zoom_csp
+from pytrs.web.agents.ticket_access import NOT_FOUND, readable_ticket, service
+from pytrs.web.pages import render
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleCard:
+    """One article as the zoom shows it."""
+
+    id: int
+    sender_type: str
+    channel: str
+    visible: bool
+    from_: str
+    to: str
+    cc: str
+    subject: str
+    created: datetime
+    body: str
+    srcdoc: str | None  # the HTML body's frame document, when there is one
+    remote_images: bool  # it has remote images (blocked unless `images_shown`)
+    images_shown: bool
+    attachments: tuple[article_reads.Listed, ...]
+    trace: tuple[tuple[str, str], ...]  # the routing trace, (key, value as text)
+    has_raw: bool
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryLine:
+    time: datetime
+    kind: str
+    text: str
+    who: str
+
+
+async def zoom(request: Request, user: WebUser) -> Response:
+    tn = request.path_params["tn"]
+    shown = _article_param(request.query_params.get("images", ""))
+    async with request.app.state.db.connect() as conn:
+        ticket = await readable_ticket(request, conn, user, tn)
+        detail = await queries.ticket_detail(conn, ticket.tn)
+        if detail is None:  # deleted between the two reads
+            raise HTTPException(404, NOT_FOUND)
+        cards = await _cards(conn, detail.articles, shown)
+        history = await queries.history(conn, ticket.id)
+        context: dict[str, Any] = {
+            "ticket": ticket, "detail": detail, "articles": cards,
+            "history": [_history_line(h) for h in history],
+            "can_write": user.can_write(ticket.queue_id) and not ticket.merged,
+        }  # fmt: skip
+        if context["can_write"]:
+            context.update(await _action_choices(request, conn, user, ticket))
+    csp = zoom_csp(remote_images=any(c.images_shown for c in cards))
+    return render(request, "agents/zoom.html", context, csp=csp)
+
+
+def _article_param(value: str) -> int | None:
+    return int(value) if value.isdigit() and len(value) < 19 else None
+
+
+async def _cards(
+    conn: AsyncConnection, articles: tuple[queries.ArticleView, ...], shown: int | None
+) -> list[ArticleCard]:
+    ids = [a.id for a in articles]
+    bodies = await article_reads.html_bodies(conn, ids)
+    images = await article_reads.inline_images(conn, list(bodies))
+    files = await article_reads.attachment_lists(conn, ids)
+    traces = await article_reads.routing_traces(conn, {a.id: a.message_id for a in articles})
+    raws = await article_reads.stored_raw(conn, ids)
+    cards = []
+    for a in articles:
+        safe = bodies.get(a.id)
+        show = shown == a.id and safe is not None and has_remote_images(safe)
+        srcdoc = None
+        if safe is not None:
+            srcdoc = frame_document(safe, images.get(a.id, {}), remote_images=show)
+        cards.append(ArticleCard(
+            id=a.id, sender_type=a.sender_type, channel=a.channel, visible=a.visible,
+            from_=a.from_, to=a.to, cc=a.cc, subject=a.subject, created=a.created, body=a.body,
+            srcdoc=srcdoc, remote_images=safe is not None and has_remote_images(safe),
+            images_shown=show, attachments=tuple(files.get(a.id, ())),
+            trace=_trace_lines(traces.get(a.id)), has_raw=a.id in raws,
+        ))  # fmt: skip
+    return cards
+
+
+def _trace_lines(trace: dict[str, Any] | None) -> tuple[tuple[str, str], ...]:
+    """The routing trace as (key, text) lines; lists and tables as indented JSON."""
+    if not trace:
+        return ()
+    lines = []
+    for key, value in trace.items():
+        if value in ("", [], {}, None):
+            continue
+        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False,
+                                                               indent=1)  # fmt: skip
+        lines.append((key, text))
+    return tuple(lines)
+
+
+def _history_line(entry: queries.HistoryEntry) -> HistoryLine:
+    """Znuny's `%%`-separated name made readable: its parameters, separated."""
+    parts = [p for p in entry.name.split("%%") if p]
+    return HistoryLine(entry.time, entry.type, " · ".join(parts), entry.who)
+
+
+async def _action_choices(
+    request: Request, conn: AsyncConnection, user: WebUser, ticket: TicketRecord
+) -> dict[str, Any]:
+    """What the action forms offer: valid states, priorities, the queues the agent may move
+    the ticket to, agents, and the queue's answer templates."""
+    names = await service(request).names(conn)
+    return {
+        "states": sorted(n for n, (_i, kind) in names.states.items() if kind != "merged"),
+        "priorities": sorted(names.priorities),
+        "queues": sorted(n for n, i in names.queues.items() if user.can_write(i)),
+        "agents": sorted(names.users),
+        "templates": await standard_template_repo.for_queue(conn, ticket.queue_id),
+    }
+
+
+routes: list[BaseRoute] = [
+    Route("/tickets/{tn}", agent_page(zoom), methods=["GET"], name="ticket_zoom"),
+]

@@ -1,0 +1,265 @@
+"""The ticket actions through the web view: reply, note, changes, merge (both engines).
+
+Each action is checked by what it wrote (articles, outbox, ticket rows, history) and, for the
+reply, by the mail the recording relay received.
+"""
+
+from __future__ import annotations
+
+import email
+from collections.abc import Awaitable, Callable
+from email import policy
+from email.message import EmailMessage
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from starlette.applications import Starlette
+
+from pytrs.config import Config
+from pytrs.schema.database import Database
+from pytrs.schema.tables import outbox
+
+from ..helpers import articles, history, tickets
+from ..servers.relay import RecordingRelay
+from .zoom_support import (
+    SIGNATURE,
+    Roles,
+    deliver,
+    make_roles,
+    newest_ticket,
+    provision_desk,
+    realistic_mail,
+    send_outbox,
+    zoom_config,
+)
+
+Login = Callable[..., Awaitable[Any]]
+
+
+@pytest.fixture
+def config(database_settings: dict[str, Any], relay: RecordingRelay) -> Config:
+    return zoom_config(database_settings, relay.address)
+
+
+@pytest.fixture(autouse=True)
+async def provisioned(db: Database, config: Config) -> None:
+    await provision_desk(db, config)
+
+
+@pytest.fixture
+async def roles(make_user: Callable[..., Awaitable[int]]) -> Roles:
+    return await make_roles(make_user)
+
+
+@pytest.fixture
+async def tn(config: Config, db: Database) -> str:
+    await deliver(config, db, realistic_mail())
+    return (await newest_ticket(db))[1]
+
+
+async def the_ticket(db: Database) -> dict[str, Any]:
+    return (await tickets(db))[0]
+
+
+async def flashes(client: Any, tn: str) -> str:
+    page = await client.get(f"/tickets/{tn}")
+    return str(page.text)
+
+
+async def test_reply_form_is_prefilled(login: Login, roles: Roles, tn: str) -> None:
+    client = await login(roles.rw)
+    page = await client.get(f"/tickets/{tn}/reply")
+    assert page.status_code == 200
+    assert 'value="alice@customer.example" readonly' in page.text
+    assert f'value="Re: [Ticket#{tn}] Printer on fire"' in page.text
+    assert "&gt; the printer on floor 3 is on fire." in page.text
+    assert 'enctype="multipart/form-data"' in page.text
+
+
+async def test_reply_reaches_the_relay(
+    login: Login,
+    roles: Roles,
+    tn: str,
+    db: Database,
+    config: Config,
+    relay: RecordingRelay,
+    web_app: Starlette,
+) -> None:
+    woken: list[bool] = []
+    web_app.state.wake_sender = lambda: woken.append(True)
+    client = await login(roles.rw)
+    form = await client.get(f"/tickets/{tn}/reply")
+    assert form.status_code == 200
+    answer = await client.post(
+        f"/tickets/{tn}/reply",
+        data={
+            "csrf_token": client.csrf,
+            "cc": "Boss <boss@customer.example>",
+            "subject": f"Re: [Ticket#{tn}] Printer on fire",
+            "state": "open",
+            "body": "A technician is on the way.\n\n> the printer on floor 3 is on fire.",
+        },
+        files=[("attachments", ("checklist.txt", b"1. unplug\n2. run\n", "text/plain"))],
+    )
+    assert answer.status_code == 303 and answer.headers["location"] == f"/tickets/{tn}"
+    assert woken == [True]
+    await send_outbox(config, db)
+    [got] = relay.received
+    assert set(got.rcpt_tos) == {"alice@customer.example", "boss@customer.example"}
+    msg = email.message_from_bytes(got.data, policy=policy.default)
+    assert isinstance(msg, EmailMessage)
+    assert msg["From"].addresses[0].addr_spec == "support@example.com"
+    assert msg["Subject"] == f"Re: [Ticket#{tn}] Printer on fire"
+    body = msg.get_body(("plain",))
+    assert body is not None
+    text = body.get_content().replace("\r\n", "\n")
+    assert text.startswith("A technician is on the way.\n\n> the printer on floor 3")
+    assert text.count("> the printer on floor 3") == 1  # the agent's quote, no second one
+    assert text.endswith(f"-- \n{SIGNATURE}\n")
+    [part] = list(msg.iter_attachments())
+    assert part.get_filename() == "checklist.txt" and part.get_content() == "1. unplug\n2. run\n"
+    ticket = await the_ticket(db)
+    assert ticket["state"] == "open"
+    kinds = [kind for kind, _name in await history(db, ticket["id"])]
+    assert "SendAnswer" in kinds and "StateUpdate" in kinds
+    page = await flashes(client, tn)
+    assert "Answer queued to alice@customer.example, boss@customer.example." in page
+    assert "checklist.txt" in page
+
+
+async def test_reply_error_is_one_line(login: Login, roles: Roles, tn: str, db: Database) -> None:
+    client = await login(roles.rw)
+    answer = await client.post(
+        f"/tickets/{tn}/reply", data={"csrf_token": client.csrf, "body": "  "}
+    )
+    assert answer.status_code == 303
+    assert "an answer needs a text" in await flashes(client, tn)
+    async with db.connect() as conn:
+        assert await conn.scalar(select(func.count()).select_from(outbox)) == 0
+
+
+async def test_note_is_internal_and_not_sent(
+    login: Login, roles: Roles, tn: str, db: Database
+) -> None:
+    client = await login(roles.rw)
+    answer = await client.post_form(
+        f"/tickets/{tn}/note", {"subject": "Called", "body": "Called Alice back."}
+    )
+    assert answer.status_code == 303
+    ticket = await the_ticket(db)
+    note = (await articles(db, ticket["id"]))[-1]
+    assert (note["a_subject"], note["a_body"], note["is_visible_for_customer"]) == (
+        "Called",
+        "Called Alice back.",
+        0,
+    )
+    assert ("AddNote", "%%Note") in await history(db, ticket["id"])
+    async with db.connect() as conn:
+        assert await conn.scalar(select(func.count()).select_from(outbox)) == 0
+    assert "Note added." in await flashes(client, tn)
+    empty = await client.post_form(f"/tickets/{tn}/note", {"body": " "})
+    assert empty.status_code == 303 and "a note needs a text" in await flashes(client, tn)
+
+
+async def test_changes(login: Login, roles: Roles, tn: str, db: Database) -> None:
+    client = await login(roles.admin)
+    answer = await client.post_form(
+        f"/tickets/{tn}/update",
+        {
+            "title": "Printer on fire (floor 3)",
+            "state": "open",
+            "priority": "4 high",
+            "queue": "Support",
+            "owner": roles.rw,
+        },
+    )
+    assert answer.status_code == 303
+    ticket = await the_ticket(db)
+    assert (ticket["title"], ticket["state"]) == ("Printer on fire (floor 3)", "open")
+    kinds = [kind for kind, _ in await history(db, ticket["id"])]
+    for kind in ("TitleUpdate", "StateUpdate", "PriorityUpdate", "OwnerUpdate"):
+        assert kind in kinds
+    page = await flashes(client, tn)
+    assert "Changed" in page and "4 high" in page
+    same = await client.post_form(f"/tickets/{tn}/update", {"state": "open"})
+    assert same.status_code == 303 and "Nothing changed." in await flashes(client, tn)
+    bad = await client.post_form(f"/tickets/{tn}/update", {"state": "no such state"})
+    assert bad.status_code == 303
+    assert "no valid state &#39;no such state&#39;" in await flashes(client, tn)
+
+
+async def test_move_only_to_own_queues(login: Login, roles: Roles, tn: str, db: Database) -> None:
+    client = await login(roles.rw)
+    refused = await client.post_form(f"/tickets/{tn}/update", {"queue": "Sales"})
+    assert refused.status_code == 303
+    assert "you may not move tickets to queue &#39;Sales&#39;" in await flashes(client, tn)
+    assert (await the_ticket(db))["queue"] == "Support"
+    admin = await login(roles.admin)
+    moved = await admin.post_form(f"/tickets/{tn}/update", {"queue": "Sales"})
+    assert moved.status_code == 303 and (await the_ticket(db))["queue"] == "Sales"
+    assert (await client.get(f"/tickets/{tn}")).status_code == 404  # out of jdoe's sight
+
+
+async def test_merge(login: Login, roles: Roles, tn: str, db: Database, config: Config) -> None:
+    await deliver(config, db, realistic_mail("Printer again", "<again@customer.example>"))
+    _target_id, target = await newest_ticket(db)
+    client = await login(roles.rw)
+    answer = await client.post_form(f"/tickets/{tn}/merge", {"into": target})
+    assert answer.status_code == 303 and answer.headers["location"] == f"/tickets/{target}"
+    merged = {t["tn"]: t for t in await tickets(db)}
+    assert merged[tn]["state"] == "merged"
+    assert "Merged" in [kind for kind, _ in await history(db, merged[tn]["id"])]
+    # A merged ticket shows no actions.
+    assert 'action="/tickets/' not in (await client.get(f"/tickets/{tn}")).text
+
+
+async def test_merge_into_unseen_ticket_is_refused_as_missing(
+    login: Login, roles: Roles, tn: str, db: Database, config: Config
+) -> None:
+    await deliver(
+        config, db, realistic_mail("Offer", "<offer@customer.example>"), to="sales@example.com"
+    )
+    _sales_id, sales_tn = await newest_ticket(db)
+    client = await login(roles.rw)
+    for into in (sales_tn, "12345"):
+        await client.post_form(f"/tickets/{tn}/merge", {"into": into})
+        assert f"no ticket with number &#39;{into}&#39; you may merge into" in await flashes(
+            client, tn
+        )
+    assert (await the_ticket(db))["state"] == "new"
+
+
+ACTIONS = [
+    ("note", {"body": "x"}),
+    ("update", {"state": "open"}),
+    ("merge", {"into": "1"}),
+    ("reply", {"body": "x"}),
+]
+
+
+@pytest.mark.parametrize(("action", "data"), ACTIONS)
+async def test_actions_per_role(
+    login: Login,
+    anonymous: Callable[[], Any],
+    roles: Roles,
+    tn: str,
+    db: Database,
+    action: str,
+    data: dict[str, str],
+) -> None:
+    url = f"/tickets/{tn}/{action}"
+    ro = await login(roles.ro)
+    assert (await ro.post_form(url, data)).status_code == 403
+    other = await login(roles.other)
+    assert (await other.post_form(url, data)).status_code == 404
+    stranger = anonymous()
+    await stranger.get("/login")
+    assert (await stranger.post_form(url, data)).status_code == 303
+    rw = await login(roles.rw)
+    assert (await rw.post(url, data=data)).status_code == 403  # no CSRF token
+    ticket = await the_ticket(db)
+    assert ticket["state"] == "new" and len(await articles(db, ticket["id"])) == 1
+    if action == "reply":
+        assert (await ro.get(url)).status_code == 403
+        assert (await other.get(url)).status_code == 404

@@ -1,0 +1,246 @@
+"""The ticket zoom and its downloads, for every role (both engines)."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from pytrs.config import Config
+from pytrs.schema.database import Database
+from pytrs.web.agents.attachments import content_disposition, safe_content_type, safe_filename
+from pytrs.web.agents.mail_frames import frame_document
+
+from .zoom_support import (
+    Roles,
+    article_ids,
+    deliver,
+    follow_up,
+    make_roles,
+    newest_ticket,
+    provision_desk,
+    realistic_mail,
+    zoom_config,
+)
+
+Login = Callable[..., Awaitable[Any]]
+
+
+@pytest.fixture
+def config(database_settings: dict[str, Any]) -> Config:
+    return zoom_config(database_settings)
+
+
+@pytest.fixture(autouse=True)
+async def provisioned(db: Database, config: Config) -> None:
+    await provision_desk(db, config)
+
+
+@pytest.fixture
+async def roles(make_user: Callable[..., Awaitable[int]]) -> Roles:
+    return await make_roles(make_user)
+
+
+@pytest.fixture
+async def tn(config: Config, db: Database) -> str:
+    await deliver(config, db, realistic_mail())
+    _id, number = await newest_ticket(db)
+    await deliver(config, db, follow_up(number))
+    return number
+
+
+def srcdocs(page: str) -> list[str]:
+    """The documents of the page's frames, as the browser reads the attribute."""
+    return [html.unescape(m) for m in re.findall(r'<iframe[^>]* srcdoc="([^"]*)"', page)]
+
+
+async def test_zoom_shows_the_ticket(login: Login, roles: Roles, tn: str, db: Database) -> None:
+    client = await login(roles.rw)
+    page = await client.get(f"/tickets/{tn}")
+    assert page.status_code == 200
+    text = page.text
+    assert f"[{tn}]" in text and "Printer on fire" in text
+    assert text.index("the printer on floor 3") < text.index("It is getting worse.")
+    assert "Alice Customer &lt;alice@customer.example&gt;" in text
+    # The HTML body in a sandboxed frame: no scripts, no same origin.
+    assert re.search(r'<iframe class="mail-frame" sandbox="" ', text)
+    [frame] = srcdocs(text)
+    assert "<b>floor 3</b>" in frame and 'style="color:#c00"' in frame
+    assert 'src="data:image/png;base64,' in frame  # the inline logo
+    assert 'data-remote-src="https://images.customer.example/photo.jpg"' in frame
+    assert ' src="https://images' not in frame
+    assert "Load images" in text
+    ticket_id, _ = await newest_ticket(db)
+    first, _second = await article_ids(db, ticket_id)
+    assert f"/tickets/{tn}/articles/{first}/attachments/2" in text  # the PDF (1 is the logo)
+    assert "floor plan.pdf" in text and f"/tickets/{tn}/articles/{first}/raw" in text
+    assert "Routing trace" in text and "new_ticket" in text
+    assert "NewTicket" in text and "FollowUp" in text
+    csp = page.headers["content-security-policy"]
+    assert "img-src 'self' data:;" in csp and "script-src 'self'" in csp
+    # Actions for an agent who may act.
+    for action in ("update", "note", "merge"):
+        assert f'action="/tickets/{tn}/{action}"' in text
+    assert f'href="/tickets/{tn}/reply"' in text
+
+
+async def test_load_images_for_one_article(
+    login: Login, roles: Roles, tn: str, db: Database
+) -> None:
+    client = await login(roles.rw)
+    ticket_id, _ = await newest_ticket(db)
+    first, _ = await article_ids(db, ticket_id)
+    page = await client.get(f"/tickets/{tn}", params={"images": str(first)})
+    [frame] = srcdocs(page.text)
+    assert 'src="https://images.customer.example/photo.jpg"' in frame
+    assert "img-src 'self' data: https: http:;" in page.headers["content-security-policy"]
+    assert "Load images" not in page.text
+
+
+@pytest.mark.parametrize(
+    ("who", "status", "actions"),
+    [("admin", 200, True), ("rw", 200, True), ("ro", 200, False), ("other", 404, False)],
+)
+async def test_zoom_per_role(
+    login: Login, roles: Roles, tn: str, who: str, status: int, actions: bool
+) -> None:
+    client = await login(getattr(roles, who))
+    page = await client.get(f"/tickets/{tn}")
+    assert page.status_code == status
+    assert (f'action="/tickets/{tn}/note"' in page.text) is actions
+    assert (f'href="/tickets/{tn}/reply"' in page.text) is actions
+    if status == 404:
+        missing = await client.get("/tickets/99999999")
+        assert missing.status_code == 404 and missing.text == page.text
+        assert "Printer" not in page.text
+
+
+async def test_logged_out_is_sent_to_login(anonymous: Callable[[], Any], tn: str) -> None:
+    for url in (
+        f"/tickets/{tn}",
+        f"/tickets/{tn}/articles/1/raw",
+        f"/tickets/{tn}/articles/1/attachments/1",
+    ):
+        answer = await anonymous().get(url)
+        assert answer.status_code == 303
+        assert answer.headers["location"].startswith("/login?next=")
+
+
+async def test_attachment_download(login: Login, roles: Roles, tn: str, db: Database) -> None:
+    client = await login(roles.ro)  # reading is enough
+    ticket_id, _ = await newest_ticket(db)
+    first, second = await article_ids(db, ticket_id)
+    got = await client.get(f"/tickets/{tn}/articles/{first}/attachments/2")
+    assert got.status_code == 200 and got.content == b"%PDF-1.4 floor plan"
+    assert got.headers["content-type"] == "application/pdf"
+    assert got.headers["content-disposition"] == (
+        "attachment; filename=\"floor plan.pdf\"; filename*=UTF-8''floor%20plan.pdf"
+    )
+    assert got.headers["x-content-type-options"] == "nosniff"
+    logo = await client.get(f"/tickets/{tn}/articles/{first}/attachments/1")
+    assert logo.headers["content-type"] == "image/png" and logo.content.startswith(b"\x89PNG")
+    for wrong in (
+        f"/tickets/{tn}/articles/{first}/attachments/3",
+        f"/tickets/{tn}/articles/{first}/attachments/0",
+        f"/tickets/{tn}/articles/{second}/attachments/1",
+        f"/tickets/{tn}/articles/{first + 1000}/attachments/1",
+        f"/tickets/{tn}/articles/99999999999999999999/attachments/1",
+    ):
+        assert (await client.get(wrong)).status_code == 404, wrong
+
+
+async def test_raw_mail(login: Login, roles: Roles, tn: str, db: Database) -> None:
+    client = await login(roles.admin)
+    ticket_id, _ = await newest_ticket(db)
+    first, _ = await article_ids(db, ticket_id)
+    got = await client.get(f"/tickets/{tn}/articles/{first}/raw")
+    assert got.status_code == 200
+    assert b"Subject: Printer on fire" in got.content and b"Message-ID: <first@" in got.content
+    assert got.headers["content-type"] == "message/rfc822"
+    assert got.headers["content-disposition"].startswith(
+        f'attachment; filename="ticket-{tn}-article-{first}.eml"'
+    )
+
+
+async def test_no_download_of_another_queue(
+    login: Login, roles: Roles, tn: str, db: Database, config: Config
+) -> None:
+    ticket_id, _ = await newest_ticket(db)
+    first, _ = await article_ids(db, ticket_id)
+    other = await login(roles.other)
+    for url in (
+        f"/tickets/{tn}/articles/{first}/attachments/2",
+        f"/tickets/{tn}/articles/{first}/raw",
+    ):
+        assert (await other.get(url)).status_code == 404
+    # Nor through a ticket of their own: the article must belong to the ticket of the URL.
+    await deliver(
+        config,
+        db,
+        realistic_mail("Quote please", "<sales@customer.example>"),
+        to="sales@example.com",
+    )
+    _sales_id, sales_tn = await newest_ticket(db)
+    assert (await other.get(f"/tickets/{sales_tn}")).status_code == 200
+    for url in (
+        f"/tickets/{sales_tn}/articles/{first}/attachments/2",
+        f"/tickets/{sales_tn}/articles/{first}/raw",
+    ):
+        assert (await other.get(url)).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("stored", "served"),
+    [
+        ("application/pdf", "application/pdf"),
+        ('text/plain; charset="ISO-8859-1"; name="a.txt"', "text/plain; charset=ISO-8859-1"),
+        ("text/html; charset=utf-8", "application/octet-stream"),
+        ("image/svg+xml", "application/octet-stream"),
+        ("application/xhtml+xml", "application/octet-stream"),
+        ("text/xml", "application/octet-stream"),
+        ("text/plain\r\nX-Evil: 1", "application/octet-stream"),
+        ("", "application/octet-stream"),
+        ("IMAGE/PNG", "image/png"),
+    ],
+)
+def test_safe_content_type(stored: str, served: str) -> None:
+    assert safe_content_type(stored) == served
+
+
+@pytest.mark.parametrize(
+    ("name", "safe"),
+    [
+        ("../../etc/passwd", "passwd"),
+        ("..\\..\\boot.ini", "boot.ini"),
+        ("evil\r\nX-Evil: 1.txt", "evil_X-Evil_ 1.txt"),
+        ('<img src=x onerror="alert(1)">.txt', "img src=x onerror=_alert(1)_.txt"),
+        ("...", "attachment"),
+        ("Préstamo ✓.pdf", "Préstamo ✓.pdf"),
+    ],
+)
+def test_safe_filename(name: str, safe: str) -> None:
+    assert safe_filename(name) == safe
+
+
+def test_content_disposition_has_both_names() -> None:
+    assert content_disposition("Préstamo ✓.pdf") == (
+        "attachment; filename=\"Pr_stamo _.pdf\"; filename*=UTF-8''Pr%C3%A9stamo%20%E2%9C%93.pdf"
+    )
+
+
+def test_frame_document() -> None:
+    safe = (
+        '<p>x</p><img src="cid:Logo@X" alt="a"><img src="cid:gone@x">'
+        '<img data-remote-src="https://example.org/a.png"><p>data-remote-src="t"</p>'
+    )
+    images = {"logo@x": ("image/png", b"\x89PNG")}
+    blocked = frame_document(safe, images, remote_images=False)
+    assert '<img src="data:image/png;base64,iVBORw==" alt="a"><img>' in blocked
+    assert 'data-remote-src="https://example.org/a.png"' in blocked
+    shown = frame_document(safe, images, remote_images=True)
+    assert '<img src="https://example.org/a.png">' in shown
+    assert '<p>data-remote-src="t"</p>' in shown  # text is no tag
+    assert shown.startswith('<!doctype html><meta charset="utf-8">')
