@@ -12,12 +12,14 @@ from starlette.staticfiles import StaticFiles
 
 from pytrs.web import login, placeholder
 from pytrs.web.admin import filter_bench, filters, responses, templates_admin
+from pytrs.web.admin import index as admin_pages
 from pytrs.web.agents import actions, attachments, reply, zoom
 from pytrs.web.pages import STATIC_DIR
 
 ROUTES: list[BaseRoute] = [
     *login.routes,
     *placeholder.routes,
+    *admin_pages.routes,
     *zoom.routes,
     *reply.routes,
     *actions.routes,
