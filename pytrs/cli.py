@@ -87,7 +87,7 @@ def _parser() -> argparse.ArgumentParser:
     box = sub.add_parser("inbox", help="the inbound queue and the quarantine")
     box_sub = box.add_subparsers(dest="action", required=True)
     listing = box_sub.add_parser("list", help="list inbox rows, newest first")
-    states = ("pending", "done", "duplicate", "ignored", "quarantined", "all")
+    states = ("pending", "done", "duplicate", "ignored", "quarantined", "discarded", "all")
     listing.add_argument("--state", choices=states, default="all")
     listing.add_argument("--limit", type=arg_types.limit, default=50, help="at most this many rows")
     add_json_options(listing)

@@ -21,18 +21,10 @@ from pytrs.commands.stdin import read_stdin
 from pytrs.commands.tomlfile import read_toml
 from pytrs.config import Config
 from pytrs.postmaster.dryrun import describe, dry_run
-from pytrs.postmaster.filter_rules import replace_rules
+from pytrs.postmaster.filter_rules import check_rules, save_rules
 from pytrs.postmaster.filter_toml import read_rules, rules_to_toml
-from pytrs.postmaster.filter_values import check_set_values
-from pytrs.postmaster.filters import (
-    CompiledRules,
-    Problem,
-    Rule,
-    RuleError,
-)
-from pytrs.schema.database import Database
+from pytrs.postmaster.filters import CompiledRules, Problem, Rule, RuleError
 from pytrs.schema.filter_repo import load_rules
-from pytrs.schema.names_repo import valid_names
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -67,7 +59,7 @@ def run(config: Config, args: argparse.Namespace) -> int:
     lines, problems = asyncio.run(_dry_run(config, raw, args.trusted, args.recipient))
     if problems:
         print(
-            "filters: stored rules set values that would do nothing; fix them and import again:",
+            "filters: the stored rules would not work as they are; fix them and import again:",
             file=sys.stderr,
         )
         print("\n".join(str(p) for p in problems), file=sys.stderr)
@@ -80,39 +72,35 @@ def run(config: Config, args: argparse.Namespace) -> int:
 async def _dry_run(
     config: Config, raw: bytes, trusted: bool, recipient: str
 ) -> tuple[list[str], list[Problem]]:
-    """The dry run's lines, or none and the problems of the stored rules' values."""
+    """The dry run's lines, or none and the problems of the stored rules."""
     async with opened(config) as db:
-        problems = await _check_values(db, await load_rules(db))
+        problems, warnings = await check_rules(db, await load_rules(db))
+        _warn(warnings)
         if problems:
             return [], problems
         run = await dry_run(config, db, raw, trusted=trusted, recipient=recipient)
         return describe(run), []
 
 
-async def _check_values(db: Database, rules: Sequence[Rule]) -> list[Problem]:
-    """Problems of the values `rules` set; warnings (unchecked values) are printed here."""
-    problems, warnings = check_set_values(rules, await valid_names(db))
+def _warn(warnings: Sequence[Problem]) -> None:
     for warning in warnings:
         print(f"filters: warning: {warning}", file=sys.stderr)
-    return problems
 
 
 def _import(config: Config, file: str) -> int:
     # Malformed rules and those that do not compile are named together, in one answer.
     rules, problems = read_rules(read_toml(file, "filters"))
-    malformed = bool(problems)
-    try:
-        CompiledRules.compile(rules)
-    except RuleError as exc:
-        problems += exc.problems
-    if malformed:  # refused whatever the database says; no need to open it
+    if problems:  # refused whatever the database says; no need to open it
+        try:
+            CompiledRules.compile(rules)
+        except RuleError as exc:
+            problems += exc.problems
         return _refuse(file, problems)
 
     async def store() -> list[Problem]:
         async with opened(config) as db:
-            found = problems + await _check_values(db, rules)
-            if not found:
-                await replace_rules(db, rules)
+            found, warnings = await save_rules(db, rules)
+            _warn(warnings)
             return found
 
     found = asyncio.run(store())

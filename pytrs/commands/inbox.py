@@ -6,15 +6,13 @@ import argparse
 import asyncio
 import json
 import sys
-from email import policy
-from email.header import decode_header, make_header
-from email.parser import BytesHeaderParser
 from typing import Any
 
 from pytrs.commands.database import opened
 from pytrs.commands.failures import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandError
 from pytrs.commands.output import fit, print_json
 from pytrs.config import Config
+from pytrs.postmaster import inbox_view
 from pytrs.schema import inbox_admin
 from pytrs.schema.inbox_repo import QUARANTINED
 
@@ -42,8 +40,7 @@ async def _inbox_async(config: Config, args: argparse.Namespace) -> int:
                     return _print_raw(row, await _article_raw(conn, row))
                 _print_row(row)
                 return EXIT_OK
-            found = await inbox_admin.listing(conn, args.state, args.limit)
-    rows = [_described(row) for row in found]
+            rows = await inbox_view.listing(conn, args.state, args.limit)
     if not print_json(rows, args):
         _print_list(rows)
     return EXIT_OK
@@ -76,33 +73,6 @@ def _print_raw(row: dict[str, Any], from_article: bytes | None) -> int:
     sys.stdout.buffer.write(raw)
     sys.stdout.buffer.flush()
     return EXIT_OK
-
-
-def _described(row: dict[str, Any]) -> dict[str, Any]:
-    """A listing row with `from` and `subject`: the article's once processed, else the raw
-    message's own header."""
-    head = row.pop("head")
-    sender, subject = row.pop("a_from"), row.pop("a_subject")
-    if head is not None and (sender is None or subject is None):
-        header = _header(bytes(head))
-        sender = sender if sender is not None else header.get("from")
-        subject = subject if subject is not None else header.get("subject")
-    return {**row, "from": sender, "subject": subject}
-
-
-def _header(head: bytes) -> dict[str, str]:
-    # compat32 never raises on a bad header; the decoding of RFC 2047 words is ours to guard.
-    message = BytesHeaderParser(policy=policy.compat32).parsebytes(head)
-    fields = {}
-    for name in ("from", "subject"):
-        value = message.get(name)
-        if value is None:
-            continue
-        try:
-            fields[name] = str(make_header(decode_header(str(value))))
-        except (ValueError, LookupError, UnicodeError):  # a broken encoded word: show it as is
-            fields[name] = str(value)
-    return fields
 
 
 def _print_list(rows: list[dict[str, Any]]) -> None:

@@ -23,15 +23,10 @@ from pytrs.commands.database import opened
 from pytrs.commands.failures import EXIT_USAGE, CommandError
 from pytrs.commands.output import add_json_options, print_json
 from pytrs.config import Config
-from pytrs.schema import outbox_repo
+from pytrs.schema import outbox_admin, outbox_repo
 from pytrs.schema.database import Database
 from pytrs.schema.outbox_repo import FAILED, PENDING, SENDING, SENT, Requeue
 from pytrs.schema.tables import outbox
-
-_LISTED = (
-    "id", "state", "kind", "ticket_id", "recipients", "attempts", "next_attempt_at",
-    "last_error", "created_at",
-)  # fmt: skip
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -71,20 +66,10 @@ async def _outbox_async(config: Config, args: argparse.Namespace) -> int:
             if args.action == "suppressed":
                 _print_suppressions(await outbox_repo.active_suppressions(conn), args)
                 return 0
-            rows = await _rows(conn, args.state, args.limit)
+            rows = await outbox_admin.listing(conn, args.state, args.limit)
     if not print_json(rows, args):
         _print_list(rows)
     return 0
-
-
-async def _rows(conn: AsyncConnection, state: str, limit: int) -> list[dict[str, Any]]:
-    query = select(*(outbox.c[name] for name in _LISTED)).order_by(outbox.c.id.desc())
-    if state != "all":
-        query = query.where(outbox.c.state == state)
-    rows = [r._asdict() for r in await conn.execute(query.limit(limit))]
-    for row in rows:
-        row["recipients"] = json.loads(row["recipients"])
-    return rows
 
 
 def _print_list(rows: list[dict[str, Any]]) -> None:
@@ -159,23 +144,13 @@ async def _retry(db: Database, ids: list[int] | None) -> int:
         print(f"outbox {row_id}: no such row", file=sys.stderr)
     refused = [item for item in found if not item.requeued]
     for item in refused:
-        print(f"outbox {item.id}: {_why_not(item)}", file=sys.stderr)
+        print(f"outbox {item.id}: {outbox_admin.refusal(item)}", file=sys.stderr)
     requeued = [item for item in found if item.requeued]
     for item in requeued:
         print(f"outbox {item.id}: queued again for {', '.join(item.recipients)}")
     await _warn_suppressed(db, requeued)
     print(f"{len(requeued)} message(s) re-queued")
     return 1 if missing or refused else 0
-
-
-def _why_not(item: Requeue) -> str:
-    if item.state == SENT:
-        return "was sent, nothing to retry"
-    if item.state == FAILED:
-        return "failed, but its message bytes are gone; it cannot be sent again"
-    if item.state == SENDING:
-        return "is being sent right now, not failed"
-    return f"is {item.state}, not failed; the sender tries it on its own"
 
 
 async def _warn_suppressed(db: Database, requeued: list[Requeue]) -> None:

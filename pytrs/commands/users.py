@@ -18,7 +18,7 @@ from pytrs.commands.database import opened
 from pytrs.commands.failures import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandError
 from pytrs.commands.output import add_json_options, fit, print_json
 from pytrs.config import Config
-from pytrs.config.checks import email_address
+from pytrs.config.checks import login_name, single_address
 from pytrs.schema import users_repo
 from pytrs.schema.users_repo import NewUser, NoSuchUser, UnknownQueue, UserExists
 from pytrs.users import passwords
@@ -63,11 +63,10 @@ def run(config: Config, args: argparse.Namespace) -> int:
 
 
 def _add(config: Config, args: argparse.Namespace) -> int:
-    if not args.login or any(c.isspace() for c in args.login):
-        raise CommandError(
-            f"users add: a login may not be empty or hold spaces: {args.login!r}", EXIT_USAGE
-        )
-    problem = _address_problem(args.email)
+    problem = login_name(args.login)
+    if problem:
+        raise CommandError(f"users add: {problem}", EXIT_USAGE)
+    problem = single_address(args.email)
     if problem:
         raise CommandError(f"users add: --email {problem}", EXIT_USAGE)
     queues = tuple(name.strip() for name in args.queues.split(",") if name.strip())
@@ -151,15 +150,6 @@ def _json(user: users_repo.UserRow) -> dict[str, object]:
         "login": user.login, "name": user.name, "email": user.email,
         "role": "admin" if user.admin else "agent", "queues": user.queues, "valid": user.valid,
     }  # fmt: skip
-
-
-def _address_problem(value: str) -> str | None:
-    """Why `value` is not one e-mail address, or None."""
-    if any(ch in value for ch in ",;<>"):
-        return f"must be one e-mail address, not {value!r}"
-    if value.count("@") != 1:
-        return f"must be an e-mail address (local@domain), not {value!r}"
-    return email_address(value)
 
 
 def _hashed(args: argparse.Namespace, command: str) -> str:

@@ -215,3 +215,19 @@ def optional_host_port(value: str) -> str | None:
     if error is None and isinstance(listen_address(value), str):
         return "must be host:port, not a unix socket path"
     return error
+
+
+def single_address(value: str) -> str | None:
+    """One bare e-mail address (an agent's): no list, no display name."""
+    if any(ch in value for ch in ",;<>"):
+        return f"must be one e-mail address, not {value!r}"
+    if value.count("@") != 1:
+        return f"must be an e-mail address (local@domain), not {value!r}"
+    return email_address(value)
+
+
+def login_name(value: str) -> str | None:
+    """An agent's login: not empty, no spaces (Znuny's rule)."""
+    if not value or any(c.isspace() for c in value):
+        return f"a login may not be empty or hold spaces: {value!r}"
+    return None

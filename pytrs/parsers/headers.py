@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import binascii
 import re
+from email import policy
+from email.parser import BytesHeaderParser
 
 from pytrs.parsers.charsets import decode_bytes, decode_unlabelled
 from pytrs.vocabulary.parse_limits import DEFAULT_LIMITS
@@ -138,3 +140,17 @@ def _decode_run(data: bytearray, charset: str, warnings: list[str]) -> str:
     if warning:
         warnings.append(f"header word: {warning}")
     return text
+
+
+def head_fields(head: bytes, names: tuple[str, ...] = ("from", "subject")) -> dict[str, str]:
+    """The decoded values of a few fields (lower-case `names`) read from the start of a raw
+    mail, for listings that show a mail without parsing it whole; absent fields are left out.
+    Never raises: compat32 accepts any header, and the decoding is ours."""
+    message = BytesHeaderParser(policy=policy.compat32).parsebytes(head)
+    warnings: list[str] = []
+    found = {}
+    for name in names:
+        value = message.get(name)
+        if value is not None:
+            found[name] = decode_header_value(str(value), warnings, name)
+    return found

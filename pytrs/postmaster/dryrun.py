@@ -1,16 +1,18 @@
 """A dry run of the postmaster on one mail: which rules match and why, and what routing would do.
 
-Behind `pytrs filters test FILE.eml` (and, later, the web view's rule tester): the mail is
-prepared with the worker's own routing set-up (`routing_setup`: parse, control headers, the
-stored rules, routing input), the rules are explained on the headers they saw, the database is
-read (never written) for the tickets the mail could belong to, and the decision is made as the
-worker would make it. What a dry run cannot know is said in its output (`UNKNOWN`): no ticket
-number is allocated for a new ticket, and mail from an agent's address is checked without
-DKIM, which needs DNS (a reply token or a trusted Authentication-Results header still count).
+Behind `pytrs filters test FILE.eml` and the web's test bench (`web.admin.filter_bench`): the
+mail is prepared with the worker's own routing set-up (`routing_setup`: parse, control headers,
+the stored rules or a set being edited, routing input), the rules are explained on the
+headers they saw, the database is read (never written) for the tickets the mail could belong
+to, and the decision is made as the worker would make it. What a dry run cannot know is said
+in its output (`UNKNOWN`): no ticket number is allocated for a new ticket, and mail from an
+agent's address is checked without DKIM, which needs DNS (a reply token or a trusted
+Authentication-Results header still count).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pytrs.authentication.authenticity import AgentAuthenticator, Verdict
@@ -18,7 +20,7 @@ from pytrs.config import Config
 from pytrs.gateway.addresses import AddressBook
 from pytrs.parsers import ParsedMail
 from pytrs.postmaster.agents import identify_agents
-from pytrs.postmaster.filters import CompiledRules, FilterResult
+from pytrs.postmaster.filters import CompiledRules, FilterResult, Rule
 from pytrs.postmaster.planning import is_ignored, lookup_keys, rule_headers
 from pytrs.postmaster.routing_setup import RoutingSetup
 from pytrs.routing.decision import Decision
@@ -45,18 +47,30 @@ class DryRun:
 
 
 async def dry_run(
-    config: Config, db: Database, raw: bytes, *, trusted: bool = False, recipient: str = ""
+    config: Config,
+    db: Database,
+    raw: bytes,
+    *,
+    trusted: bool = False,
+    recipient: str = "",
+    rules: Sequence[Rule] | None = None,
 ) -> DryRun:
     """What the postmaster would do with `raw`, as if it arrived for `recipient` from a source
-    that is `trusted` (or not) with control headers; changes nothing and asks no DNS."""
+    that is `trusted` (or not) with control headers; changes nothing and asks no DNS.
+
+    `rules` (a set being edited, not yet saved) stand in for the stored ones when given.
+    Raises RuleError when the rules do not compile.
+    """
     routing = RoutingSetup.from_config(config)
-    rules = CompiledRules.compile(await filter_repo.load_rules(db))
+    if rules is None:
+        rules = await filter_repo.load_rules(db)
+    compiled = CompiledRules.compile(rules)
     message = ClaimedMessage(
         0, raw, "dry-run", recipient, "", trusted, "", 0, "", dedup_key(raw)[1]
     )
-    parsed = routing.prepare(message, rules)
+    parsed = routing.prepare(message, compiled)
     mail, control = parsed.mail, parsed.control
-    explained = rules.apply(rule_headers(message, mail), mail.body, explain=True)
+    explained = compiled.apply(rule_headers(message, mail), mail.body, explain=True)
     if is_ignored(control):
         return DryRun(mail, explained, control, True, None)
     authenticator = AgentAuthenticator(config, dkim=False)
@@ -75,9 +89,14 @@ def describe(run: DryRun) -> list[str]:
     lines = list(run.rules.explanations)
     lines.append("control headers in force:" if run.control else "control headers in force: none")
     lines.extend(f"  {name}: {value}" for name, value in sorted(run.control.items()))
+    return lines + describe_routing(run)
+
+
+def describe_routing(run: DryRun) -> list[str]:
+    """The routing decision's lines of `describe`, and what a dry run cannot know."""
     if run.ignored or run.decision is None:
-        lines.append("routing: ignore (X-PyTRS-Ignore); the mail would be kept without a ticket")
-        return lines
+        return ["routing: ignore (X-PyTRS-Ignore); the mail would be kept without a ticket"]
+    lines: list[str] = []
     if run.agent is not None:
         verdict = "authenticated" if run.agent.authenticated else "not authenticated"
         lines.append(f"agent mail: {verdict}: {run.agent.detail}")

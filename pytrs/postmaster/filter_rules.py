@@ -1,9 +1,11 @@
 """Postmaster filter rules between the database and the worker: checked here, stored there.
 
-Place in the flow: `pytrs filters import` (and tests) save rules with `replace_rules`, which
-compiles the whole set first (`CompiledRules.compile` raises RuleError naming every problem)
-and stores set rows under their canonical `X-PyTRS-*` names; `schema.filter_repo` then stores
-the plain records in one transaction. Each worker keeps the compiled rules it loaded
+Place in the flow: `pytrs filters import` and the web's filter pages save rules with
+`save_rules`, which checks the whole set as `check_rules` does (compiled with RE2, header names,
+set keys among the control headers, set values against the names the database knows) and
+stores it only when nothing is wrong; `replace_rules` (tests, and `save_rules` itself) compiles
+the set and stores set rows under their canonical `X-PyTRS-*` names; `schema.filter_repo` then
+stores the plain records in one transaction. Each worker keeps the compiled rules it loaded
 (`LoadedRules`) and asks `current_rules` before every batch, which recompiles only when the
 table changed.
 """
@@ -16,18 +18,49 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pytrs.postmaster.control import canonical
-from pytrs.postmaster.filters import CompiledRules, Rule, RuleError, SetRow
+from pytrs.postmaster.filter_values import check_set_values
+from pytrs.postmaster.filters import CompiledRules, Problem, Rule, RuleError, SetRow
 from pytrs.schema import filter_repo
 from pytrs.schema.database import Database
+from pytrs.schema.names_repo import valid_names
 
 log = logging.getLogger(__name__)
 
 
-async def replace_rules(db: Database, rules: Sequence[Rule]) -> None:
+async def check_rules(db: Database, rules: Sequence[Rule]) -> tuple[list[Problem], list[Problem]]:
+    """(problems, warnings) of a whole rule set: what does not compile, then set values the
+    database knows no such name for; warnings are values taken from the mail, which can only
+    be checked when one matches."""
+    problems: list[Problem] = []
+    try:
+        CompiledRules.compile(rules)
+    except RuleError as exc:
+        problems += exc.problems
+    wrong, warnings = check_set_values(rules, await valid_names(db))
+    return problems + wrong, warnings
+
+
+async def save_rules(
+    db: Database, rules: Sequence[Rule], *, expected: int | None = None
+) -> tuple[list[Problem], list[Problem]]:
+    """Store `rules` instead of the current ones when `check_rules` finds no problem (else
+    nothing changes); returns its (problems, warnings). With `expected` (the filters'
+    generation when `rules` were read), raises `filter_repo.RulesChanged` and changes nothing
+    when someone else saved rules since."""
+    problems, warnings = await check_rules(db, rules)
+    if not problems:
+        await replace_rules(db, rules, expected=expected)
+    return problems, warnings
+
+
+async def replace_rules(
+    db: Database, rules: Sequence[Rule], *, expected: int | None = None
+) -> None:
     """Validate `rules` (raises RuleError listing every problem) and store them instead of the
-    current ones, in one transaction."""
+    current ones, in one transaction (see `filter_repo.replace_rules` for `expected`)."""
     CompiledRules.compile(rules)
-    await filter_repo.replace_rules(db, [_canonical_sets(rule) for rule in rules])
+    canonical_rules = [_canonical_sets(rule) for rule in rules]
+    await filter_repo.replace_rules(db, canonical_rules, expected=expected)
 
 
 def _canonical_sets(rule: Rule) -> Rule:

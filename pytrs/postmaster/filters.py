@@ -24,7 +24,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from email.utils import getaddresses
-from typing import Any
+from typing import Any, ClassVar
 
 import re2
 
@@ -46,6 +46,7 @@ __all__ = [
     "RuleError",
     "RuleHit",
     "SetRow",
+    "Verdict",
     "has_placeholder",
 ]
 
@@ -72,6 +73,8 @@ def has_placeholder(template: str) -> bool:
 # How much of a matched text (or, for a negated row, of the compared value) the trace keeps:
 # enough to recognise it, without copying a megabyte body into every routing trace.
 _TRACE_CHARS = 200
+# How much of a value that failed a row an explanation shows: enough to see why.
+_SHOWN_CHARS = 80
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,12 +110,46 @@ class RuleHit:
 
 
 @dataclass(frozen=True, slots=True)
+class Verdict:
+    """What one rule did with a mail and why, for `pytrs filters test` and the web's bench.
+
+    `outcome` is MATCHED (with the text each match row matched and what the rule set),
+    NOT_MATCHED (with the row that failed and the value it saw) or NOT_RUN (a rule before it
+    said stop; `why` names that rule).
+    """
+
+    rule: str
+    outcome: str
+    why: str = ""
+    matched: tuple[tuple[str, str], ...] = ()
+    written: tuple[tuple[str, str], ...] = ()
+
+    MATCHED: ClassVar[str] = "matched"
+    NOT_MATCHED: ClassVar[str] = "not matched"
+    NOT_RUN: ClassVar[str] = "not run"
+
+    def __str__(self) -> str:
+        if self.outcome == Verdict.MATCHED:
+            matched = "; ".join(f"{h} {t!r}" for h, t in self.matched)
+            written = ", ".join(f"{h}={v!r}" for h, v in self.written) or "nothing"
+            return f"{self.rule}: matched ({matched}); set {written}"
+        if self.outcome == Verdict.NOT_RUN:
+            return f"{self.rule}: not run ({self.why})"
+        return f"{self.rule}: not matched: {self.why}"
+
+
+@dataclass(frozen=True, slots=True)
 class FilterResult:
     """What the rules made of one mail."""
 
     control: dict[str, str]  # canonical X-PyTRS-* name → value; later rules overwrite
     hits: tuple[RuleHit, ...]
-    explanations: tuple[str, ...]  # one line per rule, for `pytrs filters test`
+    verdicts: tuple[Verdict, ...]  # one per rule when explained, in run order
+
+    @property
+    def explanations(self) -> tuple[str, ...]:
+        """One line per rule, as `pytrs filters test` prints them."""
+        return tuple(str(v) for v in self.verdicts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,27 +285,26 @@ def _run_rules(rules: Sequence[_Rule], values: dict[str, str], explain: bool) ->
     """Run `rules` in order over one mail's values, until a matching rule says stop."""
     control: dict[str, str] = {}
     hits: list[RuleHit] = []
-    lines: list[str] = []
+    verdicts: list[Verdict] = []
     stopped_by = ""
     for rule in rules:
         if stopped_by:
             if not explain:
                 break
-            lines.append(f"{rule.name}: not run (stopped after {stopped_by})")
+            verdicts.append(Verdict(rule.name, Verdict.NOT_RUN, f"stopped after {stopped_by}"))
             continue
         outcome = _run_rule(rule, values, control, explain)
         if isinstance(outcome, str):
             if explain:
-                lines.append(f"{rule.name}: not matched: {outcome}")
+                verdicts.append(Verdict(rule.name, Verdict.NOT_MATCHED, outcome))
             continue
         hits.append(outcome)
         if explain:
-            written = ", ".join(f"{h}={control[h]!r}" for h, _ in rule.sets) or "nothing"
-            matched = "; ".join(f"{h} {t!r}" for h, t in outcome.matched)
-            lines.append(f"{rule.name}: matched ({matched}); set {written}")
+            written = tuple((h, control[h]) for h, _ in rule.sets)
+            verdicts.append(Verdict(rule.name, Verdict.MATCHED, "", outcome.matched, written))
         if rule.stop:
             stopped_by = rule.name
-    return FilterResult(control, tuple(hits), tuple(lines))
+    return FilterResult(control, tuple(hits), tuple(verdicts))
 
 
 # Ends every Set: it matches only where a value ends (and, in the anchored Set of addresses,
@@ -401,7 +437,7 @@ def _run_rule(
             if not explain:
                 return ""
             verb = "matches" if row.negate else "does not match"
-            return f"{row.header} {verb} {_shown(row)}"
+            return f"{row.header} {value[:_SHOWN_CHARS]!r} {verb} {_shown(row)}"
         matched.append((row.header, text))
     named = captures.named
     for header, template in rule.sets:

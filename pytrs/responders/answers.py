@@ -270,21 +270,9 @@ class Responder:
         self, plan: Answering, ticket: TicketSummary, address: str, name: str
     ) -> dict[str, Any]:
         mail = plan.mail
-        customer = (
-            CustomerVars(ticket.customer_user, ticket.customer_email, ticket.first_name,
-                         ticket.last_name)
-            if ticket.known_customer else None
-        )  # fmt: skip
-        return template_variables(
-            TicketVars(
-                ticket.tn, ticket.title, ticket.queue, ticket.state, ticket.priority,
-                self.config.ticket.hook, ticket.customer_user, ticket.customer_id,
-            ),
-            ArticleVars(mail.subject, mail.from_, mail.to, mail.cc, mail.body, mail.message_id,
-                        datetime.now(UTC)),
-            SystemVars(address, name),
-            customer,
-        )  # fmt: skip
+        article = ArticleVars(mail.subject, mail.from_, mail.to, mail.cc, mail.body,
+                              mail.message_id, datetime.now(UTC))  # fmt: skip
+        return response_variables(ticket, article, SystemVars(address, name), self.config)
 
     # --- agents' answers --------------------------------------------------------------------
 
@@ -404,6 +392,27 @@ def notification_templates(config: Config) -> dict[str, ResponseTemplate]:
         }
     except TemplateError as exc:
         raise ConfigError(f"agent_mail: {exc}") from exc
+
+
+def response_variables(
+    ticket: TicketSummary, article: ArticleVars, system: SystemVars, config: Config
+) -> dict[str, Any]:
+    """The variables an auto-response or notification about `ticket` renders with: the mail
+    being answered (`article`), the address it is sent from; the same for the web's preview."""
+    customer = (
+        CustomerVars(ticket.customer_user, ticket.customer_email, ticket.first_name,
+                     ticket.last_name)
+        if ticket.known_customer else None
+    )  # fmt: skip
+    return template_variables(
+        TicketVars(
+            ticket.tn, ticket.title, ticket.queue, ticket.state, ticket.priority,
+            config.ticket.hook, ticket.customer_user, ticket.customer_id,
+        ),
+        article,
+        system,
+        customer,
+    )  # fmt: skip
 
 
 def response_type(plan: Answering) -> str | None:

@@ -4,7 +4,8 @@ Stores and loads plain `Rule` records (`vocabulary.filter_rules`); it neither va
 compiles them: `postmaster.filter_rules` does that before it calls `replace_rules`, and again
 when a worker loads them. The rules are replaced in one transaction, so an import applies
 completely or not at all; the same transaction raises the filters' change generation, by which
-running workers notice the new rules (`rules_version`).
+running workers notice the new rules (`rules_version`) and by which a writer that read the
+rules earlier (the web's rule form) learns that someone else saved meanwhile.
 """
 
 from __future__ import annotations
@@ -46,8 +47,26 @@ async def load_rules(db: Database) -> list[Rule]:
     return rules
 
 
-async def replace_rules(db: Database, rules: Sequence[Rule]) -> None:
-    """Store `rules`, as they are, instead of the current ones, in one transaction."""
+class RulesChanged(RuntimeError):
+    """The rules changed since the caller read them (`replace_rules(..., expected=…)`)."""
+
+
+async def generation(db: Database) -> int:
+    """The filters' change generation: raised by every `replace_rules`."""
+    async with db.connect() as conn:
+        return int(await conn.scalar(select(generations.value(generations.FILTERS))) or 0)
+
+
+async def replace_rules(
+    db: Database, rules: Sequence[Rule], *, expected: int | None = None
+) -> None:
+    """Store `rules`, as they are, instead of the current ones, in one transaction.
+
+    With `expected` (a `generation` read before the rules were), raises RulesChanged and
+    changes nothing when another writer replaced the rules since: the generation is raised
+    first, which holds its row until commit, so of two writers that read the same generation
+    only the first succeeds.
+    """
     rows = [
         {
             "f_name": rule.name,
@@ -64,10 +83,14 @@ async def replace_rules(db: Database, rules: Sequence[Rule]) -> None:
         )
     ]
     async with db.transaction() as conn:
+        await generations.bump(conn, generations.FILTERS)
+        if expected is not None:
+            now = await conn.scalar(select(generations.value(generations.FILTERS)))
+            if now != expected + 1:
+                raise RulesChanged(f"the filters changed (generation {expected} → {now})")
         await conn.execute(delete(postmaster_filter))
         if rows:
             await conn.execute(insert(postmaster_filter), rows)
-        await generations.bump(conn, generations.FILTERS)
 
 
 async def rules_version(db: Database) -> tuple[int, int, int]:

@@ -14,7 +14,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pytrs.schema.database import Database, utcnow
-from pytrs.schema.inbox_repo import PENDING, QUARANTINED
+from pytrs.schema.inbox_repo import DISCARDED, PENDING, QUARANTINED
 from pytrs.schema.tables import article_data_mime, article_data_mime_plain, inbox, ticket
 
 # Enough of a raw message to hold its header; the listing never reads whole messages.
@@ -73,3 +73,28 @@ async def requeue(db: Database, ids: Sequence[int] | None) -> dict[int, str]:
             fresh = {"state": PENDING, "attempts": 0, "next_attempt_at": utcnow()}
             await conn.execute(update(inbox).where(*where).values(**fresh))
     return states
+
+
+async def discard(db: Database, row_id: int, note: str) -> str | None:
+    """Set a quarantined row aside for good (state ``discarded``), with `note` — the JSON the
+    caller made of who, when and why — in ``trace``, the free-text column a quarantined row
+    leaves empty (it never reached routing). The raw copy and the error stay, and so does the
+    row, so a re-delivery of the same mail is still recognised. Returns the state the row had
+    (None: no such row); only a quarantined row changes."""
+    async with db.transaction() as conn:
+        state = await conn.scalar(select(inbox.c.state).where(inbox.c.id == row_id))
+        if state == QUARANTINED:
+            await conn.execute(
+                update(inbox)
+                .where(inbox.c.id == row_id, inbox.c.state == QUARANTINED)
+                .values(state=DISCARDED, trace=note, processed_at=utcnow())
+            )
+    return state
+
+
+async def traces(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, str | None]:
+    """The `trace` column of rows `ids` (a discarded row's note is kept there)."""
+    if not ids:
+        return {}
+    found = await conn.execute(select(inbox.c.id, inbox.c.trace).where(inbox.c.id.in_(list(ids))))
+    return {r.id: r.trace for r in found}

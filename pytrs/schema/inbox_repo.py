@@ -32,6 +32,9 @@ PENDING, DONE, IGNORED, QUARANTINED = "pending", "done", "ignored", "quarantined
 # A further copy of a mail already stored (sent to several system addresses of one queue):
 # processed, its raw kept, ticket_id/article_id pointing at the stored copy.
 DUPLICATE = "duplicate"
+# A quarantined mail an operator set aside for good (`inbox_admin.discard`); the why is in
+# `trace` until the table has a column of its own for it.
+DISCARDED = "discarded"
 
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 # The dedup key hashes the mail this many bytes at a time.

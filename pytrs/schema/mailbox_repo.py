@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from pytrs.config import Config, MailAccountConfig
 from pytrs.schema import inbox_repo
 from pytrs.schema.database import Database, conflict_insert, utcnow
-from pytrs.schema.tables import mailbox_cursor, mailbox_state, pop3_seen
+from pytrs.schema.tables import inbox, mailbox_cursor, mailbox_state, pop3_seen
 from pytrs.vocabulary.inbox import InboxItem
 
 
@@ -183,6 +184,45 @@ async def states(db: Database) -> list[dict[str, Any]]:
     async with db.connect() as conn:
         rows = await conn.execute(select(mailbox_state).order_by(mailbox_state.c.account))
         return [r._asdict() for r in rows]
+
+
+def inbox_source(account_type: str, name: str) -> str:
+    """The inbox ``source`` of mail fetched from an account: ``imap:NAME`` or ``pop3:NAME``."""
+    return f"{'pop3' if account_type.startswith('pop3') else 'imap'}:{name}"
+
+
+async def health(db: Database, config: Config) -> list[dict[str, Any]]:
+    """Each configured mail account with its fetching state and its backlog (its mail still
+    pending in the inbox), in the configuration's order: what `pytrs accounts` prints and
+    the admin page shows."""
+    sources = {inbox_source(a.type, a.name): a.name for a in config.mail_accounts}
+    async with db.connect() as conn:
+        rows = await conn.execute(select(mailbox_state))
+        found = {str(r.account): r._asdict() for r in rows}
+        waiting = await conn.execute(
+            select(inbox.c.source, func.count())
+            .where(inbox.c.state == inbox_repo.PENDING, inbox.c.source.in_(list(sources)))
+            .group_by(inbox.c.source)
+        )
+        backlog = {sources[source]: int(n) for source, n in waiting}
+    return [
+        _health(account, found.get(account.name, {}), backlog) for account in config.mail_accounts
+    ]
+
+
+def _health(
+    account: MailAccountConfig, state: dict[str, Any], backlog: dict[str, int]
+) -> dict[str, Any]:
+    return {
+        "account": account.name, "type": account.type, "host": account.host,
+        "folder": account.folder, "mode": account.mode,
+        "last_success_at": state.get("last_success_at"),
+        "last_error": state.get("last_error"), "last_error_at": state.get("last_error_at"),
+        "messages_fetched": state.get("messages_fetched", 0),
+        "next_attempt_at": state.get("next_attempt_at"), "owner": state.get("owner"),
+        "backlog": backlog.get(account.name, 0),
+        "skipped": json.loads(str(state["skipped"])) if state.get("skipped") else [],
+    }  # fmt: skip
 
 
 async def seen_uidls(db: Database, account: str) -> set[str]:

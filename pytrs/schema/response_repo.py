@@ -245,6 +245,36 @@ async def export_responses(conn: AsyncConnection) -> list[ResponseSpec]:
     return [row.spec for _, row in sorted((await _stored(conn)).items())]
 
 
+@dataclass(frozen=True, slots=True)
+class ResponseChoices:
+    """What a response may name, for a form: queue names, valid types, valid senders."""
+
+    queues: tuple[str, ...]
+    types: tuple[str, ...]
+    senders: tuple[str, ...]
+
+
+async def response_choices(conn: AsyncConnection) -> ResponseChoices:
+    """The queues, valid auto-response types and valid system addresses, each sorted."""
+    look = await _lookups(conn)
+    senders = (a for a, (_, _, ok) in look.addresses.items() if ok)
+    return ResponseChoices(
+        tuple(sorted(look.queues)), tuple(sorted(look.types)), tuple(sorted(senders))
+    )
+
+
+async def sender_of(conn: AsyncConnection, spec: ResponseSpec) -> tuple[str, str]:
+    """(address, display name) `spec` would send from: its sender, else its first queue's
+    first valid system address; ("", "") when there is none."""
+    look = await _lookups(conn)
+    address = spec.sender or (look.default_sender(spec.queues[0]) if spec.queues else "")
+    if not look.is_sender(address):
+        return "", ""
+    sa = system_address.c
+    name = await conn.scalar(select(sa.value1).where(sa.id == look.addresses[address][0]))
+    return address, name or ""
+
+
 # --- reading for the responders ---------------------------------------------------------------
 
 

@@ -350,9 +350,10 @@ class InboxMessage(Base):
     """The durable inbound queue: one row per accepted (message, recipient).
 
     A row is written before the sender is told "250"/exit 0, and it is the only hand-over between
-    the gateway and the postmaster worker. ``state`` moves pending → done | ignored | quarantined.
-    ``dedup_key`` (Message-ID + body hash) makes an identical re-delivery to the same recipient a
-    no-op. Processed rows drop their raw copy (the article keeps it) but stay for deduplication.
+    the gateway and the postmaster worker. ``state`` moves pending → done | ignored | quarantined,
+    and an operator may set a quarantined row aside (discarded). ``dedup_key`` (Message-ID +
+    body hash) makes an identical re-delivery to the same recipient a no-op. Processed rows drop
+    their raw copy (the article keeps it) but stay for deduplication.
     """
 
     __tablename__ = "inbox_message"

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pytrs.schema import storable
@@ -161,10 +162,9 @@ async def _customer_languages(conn: AsyncConnection, ids: Collection[int]) -> di
     return {r.user_id: r.preferences_value or "" for r in rows}
 
 
-async def _last_customer_articles(
-    conn: AsyncConnection, ids: Collection[int]
-) -> dict[int, tuple[str, str]]:
-    newest = (
+def _newest_customer_articles(ids: Collection[int]) -> Select[Any]:
+    """The id of each ticket's newest customer-visible article from the customer's side."""
+    return (
         select(func.max(article.c.id))
         .where(
             article.c.ticket_id.in_(list(ids)),
@@ -173,6 +173,12 @@ async def _last_customer_articles(
         )
         .group_by(article.c.ticket_id)
     )
+
+
+async def _last_customer_articles(
+    conn: AsyncConnection, ids: Collection[int]
+) -> dict[int, tuple[str, str]]:
+    newest = _newest_customer_articles(ids)
     rows = await conn.execute(
         select(article.c.ticket_id, article_data_mime.c.a_message_id,
                article_data_mime.c.a_references)
@@ -258,3 +264,38 @@ async def allocate_counter_for(db: Database, conn: AsyncConnection, scope: str, 
     if db.side_transactions:
         return await allocate_counter_committed(db, scope, count)
     return await allocate_counter(conn, scope, count)
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerArticle:
+    """The newest customer-visible article from the customer's side: the mail an
+    auto-response to the ticket would answer (the web's preview), the text an agent's
+    answer quotes (the ticket service)."""
+
+    subject: str
+    from_: str
+    to: str
+    cc: str
+    body: str
+    message_id: str
+    created: datetime | None
+
+
+async def last_customer_article(conn: AsyncConnection, ticket_id: int) -> CustomerArticle | None:
+    """Ticket `ticket_id`'s newest customer article, or None when it has none."""
+    newest = _newest_customer_articles([ticket_id])
+    mime = article_data_mime.c
+    row = (
+        await conn.execute(
+            select(mime.a_subject, mime.a_from, mime.a_to, mime.a_cc, mime.a_body,
+                   mime.a_message_id, article.c.create_time)
+            .join(article, article.c.id == mime.article_id)
+            .where(mime.article_id.in_(newest))
+        )
+    ).first()  # fmt: skip
+    if row is None:
+        return None
+    return CustomerArticle(
+        row.a_subject or "", row.a_from or "", row.a_to or "", row.a_cc or "",
+        row.a_body or "", row.a_message_id or "", row.create_time,
+    )  # fmt: skip

@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any, cast
 
-from sqlalchemy import Row, Select, Table, func, select
+from sqlalchemy import Row, Select, Table, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
 
+from pytrs.schema import ticket_repo
 from pytrs.schema.database import for_update
 from pytrs.schema.tables import (
     TicketLockType,
@@ -22,8 +23,6 @@ from pytrs.schema.tables import (
     TicketState,
     TicketStateType,
     TicketType,
-    article,
-    article_data_mime,
     queue,
     system_address,
     ticket,
@@ -162,19 +161,8 @@ async def system_addresses(conn: AsyncConnection) -> set[str]:
 
 async def last_customer_text(conn: AsyncConnection, ticket_id: int) -> tuple[str, str]:
     """(subject, body) of the newest customer-visible article from the customer's side."""
-    newest = select(func.max(article.c.id)).where(
-        article.c.ticket_id == ticket_id,
-        article.c.article_sender_type_id == znuny.SENDER_CUSTOMER,
-        article.c.is_visible_for_customer == 1,
-    )
-    row = (
-        await conn.execute(
-            select(article_data_mime.c.a_subject, article_data_mime.c.a_body).where(
-                article_data_mime.c.article_id == newest.scalar_subquery()
-            )
-        )
-    ).first()
-    return (row.a_subject or "", row.a_body or "") if row is not None else ("", "")
+    found = await ticket_repo.last_customer_article(conn, ticket_id)
+    return (found.subject, found.body) if found is not None else ("", "")
 
 
 def record_of(

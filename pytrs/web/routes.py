@@ -11,7 +11,8 @@ from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
 from pytrs.web import login
-from pytrs.web.admin import templates_admin
+from pytrs.web.admin import filter_bench, filters, responses, templates_admin
+from pytrs.web.admin import index as admin_pages
 from pytrs.web.agents import actions, attachments, queue_view, reply, search, zoom
 from pytrs.web.pages import STATIC_DIR
 
@@ -19,10 +20,14 @@ ROUTES: list[BaseRoute] = [
     *login.routes,
     *queue_view.routes,
     *search.routes,
+    *admin_pages.routes,
     *zoom.routes,
     *reply.routes,
     *actions.routes,
     *attachments.routes,
     *templates_admin.routes,
+    *filters.routes,
+    *filter_bench.routes,
+    *responses.routes,
     Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
 ]

@@ -1,0 +1,50 @@
+"""The inbox as an operator reads it: each row with the From and Subject of its mail.
+
+Place in the flow: read beside the worker, for `pytrs inbox list` and the admin quarantine page.
+A processed row has given its raw copy to its article, so its From and Subject come from the
+article; a row still holding its mail (pending, quarantined, discarded) has them read from the
+start of the raw message.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from pytrs.parsers.headers import head_fields
+from pytrs.schema import inbox_admin
+
+
+async def listing(conn: AsyncConnection, state: str, limit: int) -> list[dict[str, Any]]:
+    """Newest rows first (`state` or "all"), each with `from` and `subject`."""
+    return [described(row) for row in await inbox_admin.listing(conn, state, limit)]
+
+
+def described(row: dict[str, Any]) -> dict[str, Any]:
+    """A listing row with `from` and `subject`: the article's once processed, else the raw
+    message's own header."""
+    row = dict(row)
+    head = row.pop("head")
+    sender, subject = row.pop("a_from"), row.pop("a_subject")
+    if head is not None and (sender is None or subject is None):
+        header = head_fields(bytes(head))
+        sender = sender if sender is not None else header.get("from")
+        subject = subject if subject is not None else header.get("subject")
+    return {**row, "from": sender, "subject": subject}
+
+
+def discard_note(reason: str, by: str, at: str) -> str:
+    """What `inbox_admin.discard` keeps in the row: who set the mail aside, when, and why."""
+    return json.dumps({"discarded": {"reason": reason, "by": by, "at": at}}, ensure_ascii=False)
+
+
+def discarded(trace: str | None) -> dict[str, str] | None:
+    """The note of a discarded row (see `discard_note`), or None."""
+    try:
+        found = json.loads(trace or "null")
+    except ValueError:
+        return None
+    note = found.get("discarded") if isinstance(found, dict) else None
+    return note if isinstance(note, dict) else None

@@ -1,0 +1,54 @@
+"""The outbox as operators see it (`pytrs outbox list|retry`, the admin outbox page).
+
+Place in the flow: beside ``outbox_repo`` (which the stages and the sender use); these queries
+list rows with what an operator needs to recognise a mail, and say in one line why a row named
+for a retry was left alone.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from pytrs.schema.outbox_repo import FAILED, SENDING, SENT, Requeue
+from pytrs.schema.tables import outbox, ticket
+
+LISTED = (
+    "id", "state", "kind", "ticket_id", "recipients", "attempts", "next_attempt_at",
+    "last_error", "created_at",
+)  # fmt: skip
+# Enough of a message to hold its header (for its Subject); a listing never reads whole mails.
+HEAD_BYTES = 16384
+
+
+async def listing(
+    conn: AsyncConnection, state: str, limit: int, *, with_head: bool = False
+) -> list[dict[str, Any]]:
+    """Newest rows first (`state` or "all"), recipients as a list. `with_head` adds `tn`, the
+    ticket's number, and `head`, the start of the message while the row keeps it."""
+    columns: list[Any] = [outbox.c[name] for name in LISTED]
+    if with_head:
+        columns += [ticket.c.tn, func.substr(outbox.c.raw, 1, HEAD_BYTES).label("head")]
+    query = select(*columns).order_by(outbox.c.id.desc())
+    if with_head:
+        query = query.outerjoin(ticket, ticket.c.id == outbox.c.ticket_id)
+    if state != "all":
+        query = query.where(outbox.c.state == state)
+    rows = [r._asdict() for r in await conn.execute(query.limit(limit))]
+    for row in rows:
+        row["recipients"] = json.loads(row["recipients"])
+    return rows
+
+
+def refusal(item: Requeue) -> str:
+    """Why `requeue_failed` left a row it was asked to retry as it was (one line)."""
+    if item.state == SENT:
+        return "was sent, nothing to retry"
+    if item.state == FAILED:
+        return "failed, but its message bytes are gone; it cannot be sent again"
+    if item.state == SENDING:
+        return "is being sent right now, not failed"
+    return f"is {item.state}, not failed; the sender tries it on its own"
