@@ -1,5 +1,5 @@
 """The ticket zoom in headless Chromium: an agent's day on one ticket, and the stored-XSS
-corpus executing nothing (both engines).
+corpus executing nothing in zoom, queue view and search (both engines).
 
 The guard fails a test on any dialog, console message, page error, request to an address
 other than the test server's, or navigation of the page away from it; requests elsewhere are
@@ -162,6 +162,12 @@ async def test_the_xss_corpus_executes_nothing(
         await page.goto(f"{live_server.url}/tickets/{tn}/reply")
         await page.wait_for_load_state("networkidle")
         assert guard.problems == [], (tn, guard.problems)
+    # The lists show the same subjects, senders and snippets.
+    for path in ("/?view=all", "/search?q=evil", "/search?q=alert", "/search?q=script"):
+        await page.goto(f"{live_server.url}{path}")
+        await page.wait_for_load_state("networkidle")
+        assert guard.problems == [], (path, guard.problems)
+        assert await page.locator("a[href^='/tickets/']").count() > 0, path
 
 
 async def test_the_guard_sees_what_it_guards_against(page: Page, live_server: Any) -> None:

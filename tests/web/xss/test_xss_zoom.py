@@ -1,4 +1,5 @@
-"""The stored-XSS corpus in the ticket zoom, through the ASGI app (both engines).
+"""The stored-XSS corpus in the ticket zoom, queue view and search, through the ASGI app (both
+engines).
 
 Every hostile mail is ingested through the real mail path and its ticket shown to an admin:
 the page and each frame's document must hold nothing that runs code, loads a remote address
@@ -83,6 +84,28 @@ async def test_zoom_renders_the_corpus_harmlessly(
             assert problems == [], (message_id, problems)
         reply = await client.get(f"/tickets/{tn}/reply")  # the quote and subject prefilled
         assert reply.status_code == 200 and page_problems(reply.text) == [], message_id
+
+
+# Words the corpus's subjects, bodies and addresses share, so each search lists hostile tickets.
+SEARCHES = ("evil", "alert", "script", "evil@evil.example", "img", "svg")
+
+
+async def test_queue_view_and_search_render_the_corpus_harmlessly(
+    login: Login, make_user: Callable[..., Awaitable[int]], ingested: dict[str, str]
+) -> None:
+    await make_user("boss", role="admin", queues={})
+    client = await login("boss")
+    listed = await client.get("/?view=all")
+    assert listed.status_code == 200
+    assert page_problems(listed.text) == []
+    assert sum(tn in listed.text for tn in ingested.values()) == len(ingested)
+    hits = 0
+    for words in SEARCHES:
+        found = await client.get("/search", params={"q": words})
+        assert found.status_code == 200, words
+        assert page_problems(found.text) == [], (words, page_problems(found.text))
+        hits += sum(tn in found.text for tn in ingested.values())
+    assert hits >= len(ingested)  # the searches did list the hostile tickets
 
 
 async def _first_article(client: Any, tn: str) -> str:
