@@ -41,6 +41,8 @@ class AgentAccount:
 
 async def by_login(db: Database, login: str) -> AgentAccount | None:
     """The account with this login (exact match, as Znuny), or None; never the system user."""
+    if "\x00" in login:  # no login holds one, and PostgreSQL refuses it in a query
+        return None
     async with db.connect() as conn:
         user_id = await conn.scalar(select(users.c.id).where(users.c.login == login))
         if user_id is None or user_id == znuny.USER_ROOT:

@@ -95,6 +95,8 @@ async def load_tickets(
 
 
 async def find_number(conn: AsyncConnection, tn: str) -> TicketRecord | None:
+    if "\x00" in tn:  # no number holds one, and PostgreSQL refuses it in a query
+        return None
     row = (await conn.execute(_RECORDS.where(ticket.c.tn == tn.strip()))).first()
     return _record(row) if row is not None else None
 

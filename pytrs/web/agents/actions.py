@@ -52,8 +52,10 @@ async def run_action(request: Request, user: WebUser, action: Action, form: Form
 
 
 def field(form: FormData, name: str) -> str:
+    """A text field of the form; NUL characters dropped (no typed text has them, and
+    PostgreSQL cannot store them)."""
     value = form.get(name)
-    return value if isinstance(value, str) else ""
+    return value.replace("\x00", "") if isinstance(value, str) else ""
 
 
 async def _note(
