@@ -80,3 +80,18 @@ async def test_nul_in_a_note_is_dropped(login: Login, roles: Roles, tn: str, db:
     assert answer.status_code == 303
     ticket_id, _ = await newest_ticket(db)
     assert "firstsecond" in [a["a_body"] for a in await articles(db, ticket_id)]
+
+
+async def test_nul_in_a_preview_ticket_number_is_no_such_ticket(login: Login, roles: Roles) -> None:
+    """Hole: the auto-response preview looked up its ticket number as typed (a 500 page)."""
+    client = await login(roles.admin)
+    form = {
+        "action": "preview",
+        "ticket": "1\x002",
+        "subject": "Re: x",
+        "body": "Thanks.",
+        "content_type": "text/plain",
+    }
+    answer = await client.post_form("/admin/responses/new", form)
+    assert answer.status_code == 200
+    assert "There is no ticket 1" in answer.text
