@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from pytrs.schema import storable
 from pytrs.schema.database import Database
 from pytrs.schema.tables import group_user, queue, users
 from pytrs.vocabulary import znuny
@@ -41,6 +42,8 @@ class AgentAccount:
 
 async def by_login(db: Database, login: str) -> AgentAccount | None:
     """The account with this login (exact match, as Znuny), or None; never the system user."""
+    if storable.clean(login) != login:  # a NUL, not UTF-8: stored logins have none, and
+        return None  # PostgreSQL refuses such a query parameter
     async with db.connect() as conn:
         user_id = await conn.scalar(select(users.c.id).where(users.c.login == login))
         if user_id is None or user_id == znuny.USER_ROOT:

@@ -19,6 +19,7 @@ from sqlalchemy import Select, Table, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
+from pytrs.schema import storable
 from pytrs.schema.tables import (
     ArticleSenderType,
     CommunicationChannel,
@@ -237,6 +238,8 @@ def _escaped(text: str) -> str:
 
 async def ticket_id(conn: AsyncConnection, tn: str) -> int | None:
     """The id of ticket number `tn`, or None."""
+    if storable.clean(tn) != tn:  # a NUL, not UTF-8: stored numbers have none, and
+        return None  # PostgreSQL refuses such a query parameter
     found = await conn.execute(select(ticket.c.id).where(ticket.c.tn == tn.strip()))
     value = found.scalar_one_or_none()
     return None if value is None else int(value)

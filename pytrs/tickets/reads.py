@@ -15,7 +15,7 @@ from sqlalchemy import Row, Select, Table, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
 
-from pytrs.schema import ticket_repo
+from pytrs.schema import storable, ticket_repo
 from pytrs.schema.database import for_update
 from pytrs.schema.tables import (
     TicketLockType,
@@ -95,6 +95,8 @@ async def load_tickets(
 
 
 async def find_number(conn: AsyncConnection, tn: str) -> TicketRecord | None:
+    if storable.clean(tn) != tn:  # a NUL, not UTF-8: stored numbers have none, and
+        return None  # PostgreSQL refuses such a query parameter
     row = (await conn.execute(_RECORDS.where(ticket.c.tn == tn.strip()))).first()
     return _record(row) if row is not None else None
 

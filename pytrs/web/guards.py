@@ -13,6 +13,7 @@ import hmac
 import logging
 
 from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -34,8 +35,9 @@ HEADERS = {
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
-# A form bigger than this is refused before the CSRF check reads it into memory.
-MAX_FORM_BYTES = 64 * 1024 * 1024
+# A form bigger than this is refused (413) before the CSRF check has read more of it: the
+# largest a page takes is a reply, 20 MB of attachments and 2 MB of text.
+MAX_FORM_BYTES = 32 * 1024 * 1024
 
 
 class SecurityHeaders:
@@ -66,8 +68,9 @@ class SecurityHeaders:
 
 class CsrfCheck:
     """Refuses (403) a POST/PUT/PATCH/DELETE whose `csrf_token` form field or X-CSRF-Token
-    header is not the session's token. /api/ is exempt: it authenticates by bearer token and
-    never by cookie, so a cross-site request carries no credentials there."""
+    header is not the session's token; a body over MAX_FORM_BYTES is refused (413) unread.
+    /api/ is exempt: it authenticates by bearer token and never by cookie, so a cross-site
+    request carries no credentials there."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -82,36 +85,68 @@ class CsrfCheck:
             return
         request = Request(scope, receive)
         body = await _read_body(request)
+        if body is None:
+            await _refuse(request, send, 413, _too_large())
+            return
         expected = session_of(request).csrf
         given = request.headers.get(CSRF_HEADER, "")
-        if not given and body is not None:
-            form = await request.form()
-            value = form.get(CSRF_FIELD)
-            given = value if isinstance(value, str) else ""
-            await form.close()
-        if body is None or not expected or not hmac.compare_digest(given, expected):
-            response = render(request, "error.html", _refusal(body is None), status_code=403)
-            await response(scope, receive, send)
+        if not given:
+            try:
+                given = await _form_token(Request(scope, _replay(body, receive)))
+            except HTTPException as exc:  # a malformed form, too many parts: Starlette's line
+                problem = {"title": "Bad request", "message": str(exc.detail)}
+                await _refuse(request, send, exc.status_code, problem)
+                return
+        if not expected or not hmac.compare_digest(given, expected):
+            await _refuse(request, send, 403, EXPIRED)
             return
         await self.app(scope, _replay(body, receive), send)
 
 
-def _refusal(too_big: bool) -> dict[str, str]:
-    if too_big:
-        return {"title": "Too large", "message": "The form is too large to be accepted."}
+EXPIRED = {
+    "title": "Form expired",
+    "message": "This form has expired or did not come from pytrs; reload the page and retry.",
+}
+
+
+def _too_large() -> dict[str, str]:
+    limit = MAX_FORM_BYTES // (1024 * 1024)
     return {
-        "title": "Form expired",
-        "message": "This form has expired or did not come from pytrs; reload the page and retry.",
+        "title": "Too large",
+        "message": f"The form is larger than {limit} MB and was not accepted; "
+        "send less (fewer or smaller attachments).",
     }
 
 
+async def _refuse(request: Request, send: Send, status: int, context: dict[str, str]) -> None:
+    response = render(request, "error.html", context, status_code=status)
+    await response(request.scope, request.receive, send)
+
+
+async def _form_token(request: Request) -> str:
+    """The form's `csrf_token` field. Fields as large as the whole form pass: the page's own
+    parse applies its limits (and says which one a form broke)."""
+    form = await request.form(max_part_size=MAX_FORM_BYTES)
+    try:
+        value = form.get(CSRF_FIELD)
+        return value if isinstance(value, str) else ""
+    finally:
+        await form.close()
+
+
 async def _read_body(request: Request) -> bytes | None:
-    """The request body (kept by `request` for its own form parsing), None when too large."""
+    """The request body, or None as soon as it is known to exceed MAX_FORM_BYTES (from its
+    Content-Length, or while reading a body sent without one): never more is read."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_FORM_BYTES:
         return None
-    body = await request.body()
-    return body if len(body) <= MAX_FORM_BYTES else None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_FORM_BYTES:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from pytrs.schema import storable
 from pytrs.tickets import (
     Actor,
     Changes,
@@ -52,8 +53,10 @@ async def run_action(request: Request, user: WebUser, action: Action, form: Form
 
 
 def field(form: FormData, name: str) -> str:
+    """A text field of the form, made storable (`storable.clean`: no NUL, which PostgreSQL
+    cannot hold; nobody types one)."""
     value = form.get(name)
-    return value if isinstance(value, str) else ""
+    return storable.clean(value) if isinstance(value, str) else ""
 
 
 async def _note(
