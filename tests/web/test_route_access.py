@@ -32,7 +32,7 @@ from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Mount, Route
 
 from pytrs.config import Config
-from pytrs.schema import standard_template_repo
+from pytrs.schema import agent_access, standard_template_repo
 from pytrs.schema.database import Database
 from pytrs.tickets import article_reads
 
@@ -74,7 +74,9 @@ TABLE: list[Entry] = [
     Entry("/login", "POST", PUBLIC, {"login": "nobody", "password": "wrong"}),
     Entry("/logout", "POST", PUBLIC),
     Entry("/static/{path}", "GET", PUBLIC),
-    Entry("/", "GET", AGENT),  # the placeholder; the queue view when it lands
+    # queue view and search
+    Entry("/", "GET", AGENT),
+    Entry("/search", "GET", AGENT, query="q=printer"),
     # ticket zoom, actions, downloads
     Entry("/tickets/{tn}", "GET", TICKET_READ),
     Entry(_ARTICLE + "/attachments/{number:int}", "GET", TICKET_READ),
@@ -106,6 +108,31 @@ TABLE: list[Entry] = [
     Entry("/admin/responses/new", "POST", ADMIN, {"name": ""}),
     Entry("/admin/responses/edit", "GET", ADMIN, query="name=none"),
     Entry("/admin/responses/edit", "POST", ADMIN, {"name": ""}),
+    # queues, system addresses, agents, mail accounts, outbox, quarantine
+    Entry("/admin", "GET", ADMIN),
+    Entry("/admin/queues", "GET", ADMIN),
+    Entry("/admin/queues", "POST", ADMIN, {"name": ""}),
+    Entry("/admin/queues/{queue_id}", "GET", ADMIN),
+    Entry("/admin/queues/{queue_id}", "POST", ADMIN, {"name": ""}),
+    Entry("/admin/addresses", "GET", ADMIN),
+    Entry("/admin/addresses", "POST", ADMIN, {"address": ""}),
+    Entry("/admin/addresses/{address_id}", "GET", ADMIN),
+    Entry("/admin/addresses/{address_id}", "POST", ADMIN, {"address": ""}),
+    Entry("/admin/agents", "GET", ADMIN),
+    Entry("/admin/agents", "POST", ADMIN, {"login": ""}),
+    Entry("/admin/agents/{user_id}", "GET", ADMIN),
+    Entry("/admin/agents/{user_id}", "POST", ADMIN, {"email": ""}),
+    Entry("/admin/agents/{user_id}/password", "POST", ADMIN, {"password": ""}),
+    Entry("/admin/agents/{user_id}/validity", "POST", ADMIN),
+    Entry("/admin/accounts", "GET", ADMIN),
+    Entry("/admin/outbox", "GET", ADMIN),
+    Entry("/admin/outbox/retry", "POST", ADMIN),
+    Entry("/admin/outbox/unsuppress", "POST", ADMIN, {"address": ""}),
+    Entry("/admin/quarantine", "GET", ADMIN),
+    Entry("/admin/quarantine/{inbox_id}", "GET", ADMIN),
+    Entry("/admin/quarantine/{inbox_id}/raw", "GET", ADMIN),
+    Entry("/admin/quarantine/{inbox_id}/retry", "POST", ADMIN),
+    Entry("/admin/quarantine/{inbox_id}/discard", "POST", ADMIN, {"reason": ""}),
 ]
 
 
@@ -167,7 +194,19 @@ async def parameters(db: Database, config: Config) -> dict[str, str]:
         "number:int": str(files[first][0].number),
         "template_id:int": str(template_id),
         "path": "app.css",
+        "queue_id": "1",
+        "address_id": "1",
+        # the `ro` agent: the admin's POSTs (reset, disable) hit an agent no other check needs
+        "user_id": str(await _user_id(db, "ro-agent")),
+        "inbox_id": "999999",  # none: the admin gets the page's own 404, agents their 403
     }
+
+
+async def _user_id(db: Database, login: str) -> int:
+    async with db.connect() as conn:
+        found = await agent_access.by_login(conn, login)
+    assert found is not None, login
+    return found.id
 
 
 def url_of(entry: Entry, values: Mapping[str, str]) -> str:
