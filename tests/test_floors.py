@@ -66,12 +66,12 @@ PURE_NAMES = {"io": frozenset({"BytesIO", "StringIO"}), "urllib.parse": None}
 # Builtins that read or write outside the process.
 IO_BUILTINS = frozenset({"open", "print", "input"})
 
-# Names of the engines; only schema/database.py (and the Alembic migrations, which are
-# history) may branch on them.
+# Names of the engines; only schema/database.py, schema/fulltext.py (each engine's full-text
+# index) and the Alembic migrations (which are history) may branch on them.
 ENGINE_NAMES = frozenset({"postgresql", "sqlite"})
 ENGINE_ATTRIBUTES = frozenset({"dialect", "is_postgresql", "is_sqlite"})
 ENGINE_SQL = ("pg_", "PRAGMA", "SKIP LOCKED", "BEGIN IMMEDIATE", "sqlite_")
-DIALECT_MODULES = {"schema/database.py"}
+DIALECT_MODULES = {"schema/database.py", "schema/fulltext.py"}
 HISTORY = "schema/migrations/"
 
 

@@ -16,6 +16,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 
+from pytrs.schema import fulltext
 from pytrs.schema.database import Database, StorageError
 from pytrs.schema.tables import Base
 
@@ -76,11 +77,18 @@ async def require_head(db: Database) -> None:
         raise SchemaNotAtHead(current, head)
 
 
+def include_name(name: str | None, kind: str, _parents: Any) -> bool:
+    """Whether Alembic compares `name`: the full-text index (schema/fulltext.py) is made by
+    raw SQL of each engine and is not among the models."""
+    return not (kind == "table" and fulltext.is_index_table(name))
+
+
 async def diff_models(db: Database) -> list[Any]:
     """Differences between the models and the migrated database (empty when they agree)."""
 
     def compare(conn: Connection) -> list[Any]:
-        ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+        opts = {"compare_type": True, "include_name": include_name}
+        ctx = MigrationContext.configure(conn, opts=opts)
         return list(compare_metadata(ctx, Base.metadata))
 
     async with db.engine.connect() as conn:

@@ -233,6 +233,12 @@ class Ticket(AuditMixin, Base):
     __table_args__ = (
         Index("ix_ticket_queue_state", "queue_id", "ticket_state_id"),
         Index("ix_ticket_customer_user_id", "customer_user_id"),
+        # The web queue view's sort keys, each ending in the id for keyset paging (0012).
+        Index("ix_ticket_create_time_id", "create_time", "id"),
+        Index("ix_ticket_change_time_id", "change_time", "id"),
+        Index("ix_ticket_priority_id", "ticket_priority_id", "id"),
+        Index("ix_ticket_title_id", "title", "id"),
+        Index("ix_ticket_user_id", "user_id"),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     tn: Mapped[str] = mapped_column(String(50), unique=True)

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Table, bindparam, delete, insert, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from pytrs.schema import storable
+from pytrs.schema import fulltext, storable
 from pytrs.schema.tables import (
     article,
     article_data_mime,
@@ -28,7 +28,7 @@ from pytrs.schema.tables import (
     ticket,
     ticket_history,
 )
-from pytrs.tickets import rows
+from pytrs.tickets import rows, search_index
 from pytrs.tickets.model import ArticleInput, Changes, HistoryEntry
 from pytrs.vocabulary import znuny
 
@@ -69,10 +69,13 @@ class Writes:
         self.by_table: dict[Table, list[dict[str, Any]]] = defaultdict(list)
         self.ticket_values: dict[int, dict[str, Any]] = defaultdict(dict)
         self.replaced_fields: list[dict[str, Any]] = []
+        self.search: list[fulltext.Document] = []
 
     def article(self, content: ArticleInput, article_id: int) -> None:
-        """The rows hanging off an inserted article: MIME fields, raw mail, attachments."""
+        """The rows hanging off an inserted article: MIME fields, raw mail, attachments, and
+        its search index entry."""
         now, by = self.now, self.by
+        self.search.append(search_index.document(content, article_id))
         self.by_table[article_data_mime].append(rows.mime_row(content, article_id, now, by))
         if content.raw:
             self.by_table[article_data_mime_plain].append(
@@ -128,7 +131,9 @@ class Writes:
                 # Header values, file names and control headers are hostile input: cleaned
                 # and cut to their columns, so one mail cannot fail the batch.
                 await conn.execute(insert(table), storable.rows(table, found))
+        await fulltext.write(conn, self.search)
         await self._update_tickets(conn)
+        self.search = []
         self.by_table.clear()
         self.ticket_values.clear()
         self.replaced_fields = []

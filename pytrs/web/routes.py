@@ -10,15 +10,16 @@ from __future__ import annotations
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
-from pytrs.web import login, placeholder
+from pytrs.web import login
 from pytrs.web.admin import filter_bench, filters, responses, templates_admin
 from pytrs.web.admin import index as admin_pages
-from pytrs.web.agents import actions, attachments, reply, zoom
+from pytrs.web.agents import actions, attachments, queue_view, reply, search, zoom
 from pytrs.web.pages import STATIC_DIR
 
 ROUTES: list[BaseRoute] = [
     *login.routes,
-    *placeholder.routes,
+    *queue_view.routes,
+    *search.routes,
     *admin_pages.routes,
     *zoom.routes,
     *reply.routes,

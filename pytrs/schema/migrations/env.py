@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from alembic import context
 
+from pytrs.schema.migrate import include_name
 from pytrs.schema.tables import Base
 
 connection = context.config.attributes["connection"]
@@ -16,6 +17,7 @@ context.configure(
     target_metadata=Base.metadata,
     render_as_batch=connection.dialect.name == "sqlite",
     compare_type=True,
+    include_name=include_name,
 )
 with context.begin_transaction():
     context.run_migrations()

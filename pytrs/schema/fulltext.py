@@ -1,0 +1,111 @@
+"""The full-text index of articles, on each engine's own machinery (storage floor).
+
+Place in the flow: the ticket writes (`tickets/search_index.py`, called from the one flush every
+article goes through) hand documents here in the article's own transaction; the web search
+(`tickets/listing.py`) asks for the articles that match. Like `schema/database.py`, this module
+knows which engine it talks to, so nothing above it does (`tests/test_floors.py`):
+
+* SQLite: a contentless FTS5 table ``article_search(subject, body, addresses)`` whose rowid is
+  the article id, tokenizer ``unicode61 remove_diacritics 2`` (``muller`` finds ``Müller``).
+  Contentless because the text is in ``article_data_mime`` already; an article is never deleted
+  and never changes its text, so the index never needs the old values back.
+* PostgreSQL: ``article_search(article_id, document tsvector)`` with a GIN index, config
+  ``simple`` (no stemming, any language): subject weighted A, addresses B, body C, so that a
+  query may ask for a word in the subject (``:A``) or an address in From/To/Cc (``:B``). The
+  column keeps statistics of 10,000 words, so that the planner knows a rare word for rare and
+  asks the GIN index rather than reading newest-first (see migration 0012).
+
+The ticket is not stored: a merge moves articles to another ticket, so the ticket and its queue
+are always read from ``article`` at query time. Migration 0012 creates the index and fills it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import column, func, literal_column, table, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql import ColumnElement, FromClause
+
+INDEX = "article_search"
+
+_SQLITE_INSERT = text(
+    "INSERT INTO article_search (rowid, subject, body, addresses) "
+    "VALUES (:article_id, :subject, :body, :addresses)"
+)
+_POSTGRESQL_INSERT = text(
+    "INSERT INTO article_search (article_id, document) VALUES (:article_id, "
+    "setweight(to_tsvector('simple', :subject), 'A') || "
+    "setweight(to_tsvector('simple', :addresses), 'B') || "
+    "setweight(to_tsvector('simple', :body), 'C'))"
+)
+
+
+# The index as SQL sees it, for joins: its id column is the article id.
+_PG_INDEX = table(INDEX, column("article_id"), column("document"))
+_SQLITE_INDEX = table(INDEX, column("rowid"))
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """What one article contributes to the index (already cut to size by the caller)."""
+
+    article_id: int
+    subject: str
+    body: str
+    addresses: str
+
+
+@dataclass(frozen=True, slots=True)
+class Terms:
+    """A parsed search: word tokens (letters and digits only) and whole addresses (letters,
+    digits and ``. @ + - _``), so neither can carry the engines' query syntax."""
+
+    words: tuple[str, ...]
+    addresses: tuple[str, ...]
+
+
+def is_index_table(name: str | None) -> bool:
+    """Whether `name` is the index or one of FTS5's shadow tables (not in the models)."""
+    return bool(name) and (name == INDEX or str(name).startswith(INDEX + "_"))
+
+
+def _postgresql(conn: AsyncConnection) -> bool:
+    return conn.dialect.name == "postgresql"
+
+
+async def write(conn: AsyncConnection, documents: Sequence[Document]) -> None:
+    """Index `documents` (one executemany) inside the caller's transaction."""
+    if not documents:
+        return
+    statement = _POSTGRESQL_INSERT if _postgresql(conn) else _SQLITE_INSERT
+    await conn.execute(
+        statement,
+        [{"article_id": d.article_id, "subject": d.subject, "body": d.body,
+          "addresses": d.addresses} for d in documents],
+    )  # fmt: skip
+
+
+def hits(conn: AsyncConnection) -> tuple[FromClause, Any]:
+    """(the index as a FROM item, its article id column), to be joined to `article`; with
+    `matches` as the WHERE clause and ``ORDER BY`` the id column, newest articles first."""
+    if _postgresql(conn):
+        return _PG_INDEX, _PG_INDEX.c.article_id
+    return _SQLITE_INDEX, _SQLITE_INDEX.c.rowid
+
+
+def matches(conn: AsyncConnection, terms: Terms, *, subject_only: bool) -> ColumnElement[bool]:
+    """The condition selecting the articles with every word (in the subject when
+    `subject_only`) and every address (in From/To/Cc)."""
+    if _postgresql(conn):
+        words = [f"'{w}':A" if subject_only else f"'{w}'" for w in terms.words]
+        query = " & ".join(words + [f"'{a}':B" for a in terms.addresses])
+        return _PG_INDEX.c.document.op("@@")(func.to_tsquery("simple", query))
+    parts = []
+    if terms.words:
+        quoted = " AND ".join(f'"{w}"' for w in terms.words)
+        parts.append(f"{{subject}} : ({quoted})" if subject_only else f"({quoted})")
+    parts += [f'addresses : "{a}"' for a in terms.addresses]
+    return literal_column(INDEX).op("MATCH")(" AND ".join(parts))
