@@ -351,7 +351,8 @@ class InboxMessage(Base):
 
     A row is written before the sender is told "250"/exit 0, and it is the only hand-over between
     the gateway and the postmaster worker. ``state`` moves pending → done | ignored | quarantined,
-    and an operator may set a quarantined row aside (discarded). ``dedup_key`` (Message-ID +
+    and an operator may set a quarantined row aside (discarded: who, when and why are kept in
+    the ``discard*`` columns, the raw copy stays). ``dedup_key`` (Message-ID +
     body hash) makes an identical re-delivery to the same recipient a no-op. Processed rows drop
     their raw copy (the article keeps it) but stay for deduplication.
     """
@@ -387,6 +388,9 @@ class InboxMessage(Base):
     ticket_id: Mapped[int | None] = mapped_column(BigId)
     article_id: Mapped[int | None] = mapped_column(BigId)
     trace: Mapped[str | None] = mapped_column(Text)
+    discard_reason: Mapped[str | None] = mapped_column(Text)
+    discarded_by: Mapped[int | None] = mapped_column(Integer, ForeignKey("users.id"))
+    discarded_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
 class MailAccount(AuditMixin, Base):
