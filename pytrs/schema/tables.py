@@ -782,3 +782,22 @@ class QueueStandardTemplate(AuditMixin, Base):
 
 standard_template = cast(Table, StandardTemplate.__table__)
 queue_standard_template = cast(Table, QueueStandardTemplate.__table__)
+
+
+# --- Web sessions (issue 12): the sessions signed out before their time ---
+
+
+class WebSessionEnd(Base):
+    """A web session ended by logout before its absolute expiry (sessions live in signed
+    cookies: a copy of the cookie would otherwise stay valid until it times out). The session
+    middleware refuses a session whose random id is here; a row past `expires_at` can no
+    longer matter (the cookie is refused by its age) and is deleted at a later logout."""
+
+    __tablename__ = "web_session_end"
+    session_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(Integer)
+    ended_at: Mapped[datetime] = mapped_column(DateTime)
+    expires_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+
+
+web_session_end = cast(Table, WebSessionEnd.__table__)

@@ -7,6 +7,9 @@ Create Date: 2026-12-06
 A discarded inbox row keeps who set it aside, when and why in columns of its own
 (``discard_reason``, ``discarded_by``, ``discarded_at``) instead of a JSON note in ``trace``;
 the notes written before are moved into them (and back on downgrade).
+
+``web_session_end``: the ids of web sessions ended by logout before their absolute expiry, so
+that a copy of the session cookie is refused too (``pytrs/schema/web_sessions.py``).
 """
 
 import json
@@ -43,9 +46,22 @@ def upgrade() -> None:
             op.f("fk_inbox_message_discarded_by_users"), "users", ["discarded_by"], ["id"]
         )
     _notes_to_columns()
+    op.create_table(
+        "web_session_end",
+        sa.Column("session_id", sa.String(length=64), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("ended_at", sa.DateTime(), nullable=False),
+        sa.Column("expires_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("session_id", name=op.f("pk_web_session_end")),
+    )
+    op.create_index(
+        op.f("ix_web_session_end_expires_at"), "web_session_end", ["expires_at"], unique=False
+    )
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_web_session_end_expires_at"), table_name="web_session_end")
+    op.drop_table("web_session_end")
     _columns_to_notes()
     with op.batch_alter_table("inbox_message") as batch:
         batch.drop_constraint(op.f("fk_inbox_message_discarded_by_users"), type_="foreignkey")
