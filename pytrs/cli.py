@@ -97,6 +97,9 @@ def _parser() -> argparse.ArgumentParser:
     retry = box_sub.add_parser("retry", help="re-queue quarantined messages")
     retry.add_argument("ids", type=arg_types.row_id, nargs="*")
     retry.add_argument("--all", action="store_true", help="every quarantined message")
+    discard = box_sub.add_parser("discard", help="set quarantined messages aside for good")
+    discard.add_argument("ids", type=arg_types.row_id, nargs="+")
+    discard.add_argument("--reason", required=True, help="why (kept in the row, shown by show)")
 
     parse = sub.add_parser("parse", help="print how the parser reads mail files (no database)")
     parse.add_argument("files", nargs="+", metavar="FILE.eml", help='mail files ("-" = stdin)')

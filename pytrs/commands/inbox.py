@@ -1,4 +1,4 @@
-"""`pytrs inbox list|show|retry`: the inbound queue and the quarantine."""
+"""`pytrs inbox list|show|retry|discard`: the inbound queue and the quarantine."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from pytrs.commands.output import fit, print_json
 from pytrs.config import Config
 from pytrs.postmaster import inbox_view
 from pytrs.schema import inbox_admin
-from pytrs.schema.inbox_repo import QUARANTINED
+from pytrs.schema.inbox_repo import DISCARDED, QUARANTINED
+from pytrs.vocabulary import znuny
 
 # Column widths of `inbox list`: long values are cut so that the columns never shift.
 _COLUMNS = (("ID", 8), ("STATE", 11), ("SRC", 5), ("TRIES", 5), ("TICKET", 16), ("FROM", 30))
@@ -23,6 +24,10 @@ _COLUMNS = (("ID", 8), ("STATE", 11), ("SRC", 5), ("TRIES", 5), ("TICKET", 16), 
 def run(config: Config, args: argparse.Namespace) -> int:
     if args.action == "retry" and bool(args.ids) == args.all:
         raise CommandError("inbox retry: give inbox ids or --all (not both)", EXIT_USAGE)
+    if args.action == "discard":
+        args.reason, problem = inbox_view.discard_reason(args.reason)
+        if problem:
+            raise CommandError(f"inbox {problem}", EXIT_USAGE)
     return asyncio.run(_inbox_async(config, args))
 
 
@@ -31,6 +36,9 @@ async def _inbox_async(config: Config, args: argparse.Namespace) -> int:
         if args.action == "retry":
             before = await inbox_admin.requeue(db, None if args.all else args.ids)
             return _report_retry(before, args.ids)
+        if args.action == "discard":
+            before = await inbox_admin.discard(db, args.ids, args.reason, znuny.USER_ROOT)
+            return _report(before, args.ids, "discarded", "nothing to discard")
         async with db.connect() as conn:
             if args.action == "show":
                 row = await inbox_admin.row(conn, args.id)
@@ -47,15 +55,20 @@ async def _inbox_async(config: Config, args: argparse.Namespace) -> int:
 
 
 def _report_retry(before: dict[int, str], ids: list[int]) -> int:
+    return _report(before, ids, "re-queued", "nothing to retry")
+
+
+def _report(before: dict[int, str], ids: list[int], done: str, nothing: str) -> int:
+    """One line on stderr per named row that was not quarantined, then the count changed."""
     refused = False
-    for row_id in ids:
+    for row_id in dict.fromkeys(ids):
         state = before.get(row_id)
         if state != QUARANTINED:
             refused = True
-            why = f"is {state}, not quarantined: nothing to retry" if state else "no such row"
+            why = f"is {state}, not quarantined: {nothing}" if state else "no such row"
             print(f"inbox {row_id}: {why}", file=sys.stderr)
     count = sum(1 for state in before.values() if state == QUARANTINED)
-    print(f"{count} message(s) re-queued")
+    print(f"{count} message(s) {done}")
     return EXIT_FAILED if refused else EXIT_OK
 
 
@@ -87,10 +100,18 @@ def _print_list(rows: list[dict[str, Any]]) -> None:
             print(f"{'':>8}  error: {error[0][:160]}")
 
 
+_DISCARD_COLUMNS = ("discard_reason", "discarded_by", "discarded_at", "discarded_by_login")
+
+
 def _print_row(row: dict[str, Any]) -> None:
     raw, trace, error = row.pop("raw"), row.pop("trace"), row.pop("last_error")
+    discard = {key: row.pop(key) for key in _DISCARD_COLUMNS}
     for key, value in row.items():
         print(f"{key}: {value}")
+    if row["state"] == DISCARDED:
+        by = discard["discarded_by_login"] or discard["discarded_by"] or "-"
+        print(f"discarded: {discard['discarded_at'] or '-'} by {by}")
+        print(f"discard reason: {discard['discard_reason'] or '-'}")
     print(f"raw: {'kept in inbox' if raw is not None else 'stored with the article'}")
     if trace:
         print("trace:")

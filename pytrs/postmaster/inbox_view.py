@@ -3,18 +3,19 @@
 Place in the flow: read beside the worker, for `pytrs inbox list` and the admin quarantine page.
 A processed row has given its raw copy to its article, so its From and Subject come from the
 article; a row still holding its mail (pending, quarantined, discarded) has them read from the
-start of the raw message.
+start of the raw message. A discarded row keeps why, by whom and when in columns of its own.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pytrs.parsers.headers import head_fields
 from pytrs.schema import inbox_admin
+
+REASON_CHARS = 500  # why a mail was discarded: a line, not a letter
 
 
 async def listing(conn: AsyncConnection, state: str, limit: int) -> list[dict[str, Any]]:
@@ -35,16 +36,12 @@ def described(row: dict[str, Any]) -> dict[str, Any]:
     return {**row, "from": sender, "subject": subject}
 
 
-def discard_note(reason: str, by: str, at: str) -> str:
-    """What `inbox_admin.discard` keeps in the row: who set the mail aside, when, and why."""
-    return json.dumps({"discarded": {"reason": reason, "by": by, "at": at}}, ensure_ascii=False)
-
-
-def discarded(trace: str | None) -> dict[str, str] | None:
-    """The note of a discarded row (see `discard_note`), or None."""
-    try:
-        found = json.loads(trace or "null")
-    except ValueError:
-        return None
-    note = found.get("discarded") if isinstance(found, dict) else None
-    return note if isinstance(note, dict) else None
+def discard_reason(text: str) -> tuple[str, str | None]:
+    """A discard reason as kept (whitespace runs made one space) and the problem with it, if
+    any (one line): the reason is required, and at most `REASON_CHARS` long."""
+    reason = " ".join(text.split())
+    if not reason:
+        return reason, "discard: give a reason"
+    if len(reason) > REASON_CHARS:
+        return reason, f"discard: the reason is longer than {REASON_CHARS} characters"
+    return reason, None

@@ -2,7 +2,8 @@
 
 Place in the flow: the web view (and later the JSON API) reads an agent here at login and on
 every request, so that a password change, `pytrs users disable` or a changed queue permission
-takes effect at once. Access is Znuny's: `rw`/`ro` on a queue's group (`queue.group_id`), an
+takes effect at once; that re-read also refuses a session that logout ended (``web_sessions``).
+Access is Znuny's: `rw`/`ro` on a queue's group (`queue.group_id`), an
 administrator holds `rw` on group `admin` (id 2). The rows are written by `users_repo.py`
 (`pytrs users`) and `agent_groups.py` (`[[agents]]`).
 """
@@ -11,12 +12,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pytrs.schema import storable
 from pytrs.schema.database import Database
-from pytrs.schema.tables import group_user, queue, users
+from pytrs.schema.tables import group_user, queue, users, web_session_end
 from pytrs.vocabulary import znuny
 
 GROUP_ADMIN = 2  # Znuny's seeded group `admin`
@@ -51,23 +52,29 @@ async def by_login(db: Database, login: str) -> AgentAccount | None:
         return await _load(conn, user_id)
 
 
-async def by_id(db: Database, user_id: int) -> AgentAccount | None:
-    """The account with this id, or None (also for the system user, who never signs in)."""
+async def by_id(
+    db: Database, user_id: int, *, session_id: str | None = None
+) -> AgentAccount | None:
+    """The account with this id, or None (also for the system user, who never signs in, and,
+    given `session_id`, when that web session was ended by logout)."""
     if user_id == znuny.USER_ROOT:
         return None
     async with db.connect() as conn:
-        return await _load(conn, user_id)
+        return await _load(conn, user_id, session_id)
 
 
-async def _load(conn: AsyncConnection, user_id: int) -> AgentAccount | None:
+async def _load(
+    conn: AsyncConnection, user_id: int, session_id: str | None = None
+) -> AgentAccount | None:
     u = users.c
-    row = (
-        await conn.execute(
-            select(u.id, u.login, u.first_name, u.last_name, u.email, u.pw, u.valid_id).where(
-                u.id == user_id
-            )
-        )
-    ).one_or_none()
+    query = select(u.id, u.login, u.first_name, u.last_name, u.email, u.pw, u.valid_id).where(
+        u.id == user_id
+    )
+    if session_id is not None:
+        # One primary-key probe in the same statement: an ended session finds no account.
+        ended = web_session_end.c.session_id == session_id
+        query = query.where(~exists().where(ended))
+    row = (await conn.execute(query)).one_or_none()
     if row is None:
         return None
     grants = (

@@ -1,4 +1,4 @@
-"""The inbox as operators see it (`pytrs inbox list|show|retry`): read-mostly queries.
+"""The inbox as operators see it (`pytrs inbox list|show|retry|discard`): read-mostly queries.
 
 Place in the flow: beside ``inbox_repo`` (which the gateway and the postmaster use); these
 queries join what an operator needs to recognise a mail — its ticket number, and its From and
@@ -15,10 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pytrs.schema.database import Database, utcnow
 from pytrs.schema.inbox_repo import DISCARDED, PENDING, QUARANTINED
-from pytrs.schema.tables import article_data_mime, article_data_mime_plain, inbox, ticket
+from pytrs.schema.tables import article_data_mime, article_data_mime_plain, inbox, ticket, users
 
 # Enough of a raw message to hold its header; the listing never reads whole messages.
 HEAD_BYTES = 16384
+# Who discarded a row, by login (the row keeps the users.id).
+_DISCARDER = users.c.login.label("discarded_by_login")
 
 
 async def listing(conn: AsyncConnection, state: str, limit: int) -> list[dict[str, Any]]:
@@ -30,8 +32,10 @@ async def listing(conn: AsyncConnection, state: str, limit: int) -> list[dict[st
             inbox.c.attempts, inbox.c.received_at, inbox.c.ticket_id, ticket.c.tn,
             inbox.c.last_error, article_data_mime.c.a_from, article_data_mime.c.a_subject,
             func.substr(inbox.c.raw, 1, HEAD_BYTES).label("head"),
+            inbox.c.discard_reason, inbox.c.discarded_at, _DISCARDER,
         )
         .outerjoin(ticket, ticket.c.id == inbox.c.ticket_id)
+        .outerjoin(users, users.c.id == inbox.c.discarded_by)
         .outerjoin(article_data_mime, article_data_mime.c.article_id == inbox.c.article_id)
         .order_by(inbox.c.id.desc())
         .limit(limit)
@@ -42,7 +46,13 @@ async def listing(conn: AsyncConnection, state: str, limit: int) -> list[dict[st
 
 
 async def row(conn: AsyncConnection, row_id: int) -> dict[str, Any] | None:
-    found = (await conn.execute(select(inbox).where(inbox.c.id == row_id))).first()
+    """Every column of the row, and `discarded_by_login`, the login of who discarded it."""
+    query = (
+        select(inbox, _DISCARDER)
+        .outerjoin(users, users.c.id == inbox.c.discarded_by)
+        .where(inbox.c.id == row_id)
+    )
+    found = (await conn.execute(query)).first()
     return None if found is None else found._asdict()
 
 
@@ -75,26 +85,24 @@ async def requeue(db: Database, ids: Sequence[int] | None) -> dict[int, str]:
     return states
 
 
-async def discard(db: Database, row_id: int, note: str) -> str | None:
-    """Set a quarantined row aside for good (state ``discarded``), with `note` — the JSON the
-    caller made of who, when and why — in ``trace``, the free-text column a quarantined row
-    leaves empty (it never reached routing). The raw copy and the error stay, and so does the
-    row, so a re-delivery of the same mail is still recognised. Returns the state the row had
-    (None: no such row); only a quarantined row changes."""
+async def discard(db: Database, ids: Sequence[int], reason: str, by: int) -> dict[int, str]:
+    """Set quarantined rows aside for good (state ``discarded``), keeping `reason`, who (`by`,
+    a users.id) and when in the row. The raw copy, the error and the row itself stay, so a
+    re-delivery of the same mail is still recognised as one. Returns the state each row had
+    before (ids with no row are missing); only quarantined rows change."""
+    wanted = list(dict.fromkeys(ids))
     async with db.transaction() as conn:
-        state = await conn.scalar(select(inbox.c.state).where(inbox.c.id == row_id))
-        if state == QUARANTINED:
+        found = select(inbox.c.id, inbox.c.state).where(inbox.c.id.in_(wanted))
+        states = {r.id: r.state for r in await conn.execute(found)}
+        chosen = [row_id for row_id, state in states.items() if state == QUARANTINED]
+        if chosen:
+            now = utcnow()
             await conn.execute(
                 update(inbox)
-                .where(inbox.c.id == row_id, inbox.c.state == QUARANTINED)
-                .values(state=DISCARDED, trace=note, processed_at=utcnow())
-            )
-    return state
-
-
-async def traces(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, str | None]:
-    """The `trace` column of rows `ids` (a discarded row's note is kept there)."""
-    if not ids:
-        return {}
-    found = await conn.execute(select(inbox.c.id, inbox.c.trace).where(inbox.c.id.in_(list(ids))))
-    return {r.id: r.trace for r in found}
+                .where(inbox.c.id.in_(chosen), inbox.c.state == QUARANTINED)
+                .values(
+                    state=DISCARDED, discard_reason=reason, discarded_by=by, discarded_at=now,
+                    processed_at=now,
+                )
+            )  # fmt: skip
+    return states

@@ -32,8 +32,8 @@ PENDING, DONE, IGNORED, QUARANTINED = "pending", "done", "ignored", "quarantined
 # A further copy of a mail already stored (sent to several system addresses of one queue):
 # processed, its raw kept, ticket_id/article_id pointing at the stored copy.
 DUPLICATE = "duplicate"
-# A quarantined mail an operator set aside for good (`inbox_admin.discard`); the why is in
-# `trace` until the table has a column of its own for it.
+# A quarantined mail an operator set aside for good (`inbox_admin.discard`), with the why,
+# who and when in `discard_reason`, `discarded_by`, `discarded_at`.
 DISCARDED = "discarded"
 
 _HEADER_END = re.compile(rb"\r?\n\r?\n")

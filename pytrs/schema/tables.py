@@ -351,7 +351,8 @@ class InboxMessage(Base):
 
     A row is written before the sender is told "250"/exit 0, and it is the only hand-over between
     the gateway and the postmaster worker. ``state`` moves pending → done | ignored | quarantined,
-    and an operator may set a quarantined row aside (discarded). ``dedup_key`` (Message-ID +
+    and an operator may set a quarantined row aside (discarded: who, when and why are kept in
+    the ``discard*`` columns, the raw copy stays). ``dedup_key`` (Message-ID +
     body hash) makes an identical re-delivery to the same recipient a no-op. Processed rows drop
     their raw copy (the article keeps it) but stay for deduplication.
     """
@@ -387,6 +388,9 @@ class InboxMessage(Base):
     ticket_id: Mapped[int | None] = mapped_column(BigId)
     article_id: Mapped[int | None] = mapped_column(BigId)
     trace: Mapped[str | None] = mapped_column(Text)
+    discard_reason: Mapped[str | None] = mapped_column(Text)
+    discarded_by: Mapped[int | None] = mapped_column(Integer, ForeignKey("users.id"))
+    discarded_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
 class MailAccount(AuditMixin, Base):
@@ -778,3 +782,22 @@ class QueueStandardTemplate(AuditMixin, Base):
 
 standard_template = cast(Table, StandardTemplate.__table__)
 queue_standard_template = cast(Table, QueueStandardTemplate.__table__)
+
+
+# --- Web sessions (issue 12): the sessions signed out before their time ---
+
+
+class WebSessionEnd(Base):
+    """A web session ended by logout before its absolute expiry (sessions live in signed
+    cookies: a copy of the cookie would otherwise stay valid until it times out). The session
+    middleware refuses a session whose random id is here; a row past `expires_at` can no
+    longer matter (the cookie is refused by its age) and is deleted at a later logout."""
+
+    __tablename__ = "web_session_end"
+    session_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(Integer)
+    ended_at: Mapped[datetime] = mapped_column(DateTime)
+    expires_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+
+
+web_session_end = cast(Table, WebSessionEnd.__table__)

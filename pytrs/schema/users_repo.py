@@ -6,6 +6,10 @@ holds `rw` on group `admin` (id 2), an agent does not. Queue access is a permiss
 queue's group (`queue.group_id`), so queues that share a group share access, as in Znuny.
 Every write records who made it (`change_by`, `create_by`): the system user (1) for the
 command line, the signed-in admin for the web.
+
+An account the configuration's `[[agents]]` names (``provisioned_row``, see ``ownership``) has
+its address, validity and queue access set again at every start; `provisioned` says so, and
+`rename` changes only what the file leaves alone (name and role).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from pytrs.schema import ownership
 from pytrs.schema.database import Database, utcnow
 from pytrs.schema.tables import group_user, queue, users
 from pytrs.vocabulary import znuny
@@ -79,6 +84,7 @@ class UserRow:
     queues: dict[str, str] = field(default_factory=dict)
     first_name: str = ""
     last_name: str = ""
+    provisioned: bool = False  # named by `[[agents]]`: address, validity, queues are the file's
 
 
 def _audit(by: int) -> dict[str, object]:
@@ -178,6 +184,27 @@ async def change(db: Database, login: str, new: Change, *, by: int = znuny.USER_
         await _grant(conn, user_id, groups, new.admin, by)
 
 
+async def rename(
+    db: Database, login: str, first_name: str, last_name: str, admin: bool, *,
+    by: int = znuny.USER_ROOT,
+) -> None:  # fmt: skip
+    """Change an account's name and role only (its address and queue memberships stay, as for
+    an account the configuration file manages); NoSuchUser."""
+    async with db.transaction() as conn:
+        user_id = await _user_id(conn, login)
+        await conn.execute(
+            update(users)
+            .where(users.c.id == user_id)
+            .values(first_name=first_name, last_name=last_name, change_time=utcnow(), change_by=by)
+        )
+        admin_row = (group_user.c.user_id == user_id, group_user.c.group_id == GROUP_ADMIN)
+        await conn.execute(
+            delete(group_user).where(*admin_row, group_user.c.permission_key == "rw")
+        )
+        if admin:
+            await _grant(conn, user_id, {}, True, by)
+
+
 async def _set(db: Database, login: str, by: int, **values: object) -> None:
     async with db.transaction() as conn:
         result = await conn.execute(
@@ -235,15 +262,20 @@ async def listing(
         grants = (await conn.execute(select(group_user))).all()
         by_name = select(queue.c.name, queue.c.group_id).order_by(queue.c.name)
         queues = (await conn.execute(by_name)).all()
+        managed = await ownership.owned(conn, users.name, {p.id: p.login for p in people})
     keys: dict[int, dict[int, set[str]]] = {}
     for grant in grants:
         keys.setdefault(grant.user_id, {}).setdefault(grant.group_id, set()).add(
             grant.permission_key
         )
-    return [_row(person, keys.get(person.id, {}), queues) for person in people]
+    return [
+        _row(person, keys.get(person.id, {}), queues, person.id in managed) for person in people
+    ]
 
 
-def _row(person: Any, keys: dict[int, set[str]], queues: Iterable[Any]) -> UserRow:
+def _row(
+    person: Any, keys: dict[int, set[str]], queues: Iterable[Any], provisioned: bool
+) -> UserRow:
     access = {}
     for q in queues:
         held = keys.get(q.group_id, set())
@@ -261,4 +293,5 @@ def _row(person: Any, keys: dict[int, set[str]], queues: Iterable[Any]) -> UserR
         queues=access,
         first_name=first,
         last_name=last,
+        provisioned=provisioned,
     )

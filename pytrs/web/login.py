@@ -5,6 +5,10 @@ argon2id hash (`users/passwords.py`) in a thread, since a verify takes tens of m
 An unknown login, a wrong password and a disabled account get the same answer, and an unknown
 login is verified against a dummy hash so the time taken does not tell them apart either.
 Failures are throttled per account and per client address (`throttle.py`).
+
+Logout ends the session for good: its id is recorded in ``web_session_end`` until the
+session's absolute expiry, so a copy of the cookie is refused too; the agent's sessions in
+other browsers go on. A new login in a browser that was signed in ends the old session alike.
 """
 
 from __future__ import annotations
@@ -13,16 +17,18 @@ import asyncio
 import functools
 import math
 import secrets
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from pytrs.schema import agent_access
+from pytrs.schema import agent_access, web_sessions
 from pytrs.users import passwords
 from pytrs.web.access import current_user
 from pytrs.web.pages import flash, redirect, render, session_of
+from pytrs.web.sessions import Session
 from pytrs.web.signin import begin, end
 
 FAILED = "Login failed: wrong login or password."
@@ -79,6 +85,7 @@ async def login_submit(request: Request) -> Response:
     if account is None or not account.valid or not matches:
         return render(request, "login.html", {"next": target, "login": login, "error": FAILED})
     state.throttle.succeeded(login, address, now)
+    await _record_end(request, session_of(request))
     begin(session_of(request), account, state.session_codec, state.clock())
     return redirect(target)
 
@@ -90,9 +97,27 @@ async def _dummy() -> str:
 async def logout(request: Request) -> Response:
     # Reached only with the session's CSRF token (guards.CsrfCheck), so no other site can
     # sign an agent out.
+    await _record_end(request, session_of(request))
     end(session_of(request))
     flash(request, "You are logged out.")
     return redirect("/login")
+
+
+async def _record_end(request: Request, session: Session) -> None:
+    """Record a signed-in `session` as ended until its absolute expiry (a copy of its cookie
+    is refused from now on); rows of sessions past their expiry go at the same time."""
+    if session.user_id is None or not session.sid:
+        return
+    state = request.app.state
+    expires = session.login_time + state.config.web.session_max_hours * 3600
+    await web_sessions.end(
+        state.db, session.sid, session.user_id, now=_utc(state.clock()), expires_at=_utc(expires)
+    )
+
+
+def _utc(seconds: float) -> datetime:
+    """Seconds since the epoch as the naive UTC time the database columns hold."""
+    return datetime.fromtimestamp(seconds, UTC).replace(tzinfo=None)
 
 
 routes: list[BaseRoute] = [

@@ -8,6 +8,9 @@ both through `session_of(request)` and `access.current_user(request)`.
 The cookie is signed (itsdangerous) with a key kept in `system_data`, so every daemon on one
 database accepts the others' sessions and a restart logs nobody out. It is readable by its
 holder, so it carries no secret: the password fingerprint is an HMAC under the signing key.
+Each login gets a random session id (`sid`, never carried over from before the login, so a
+session cannot be fixed in advance); logout records it as ended (``schema/web_sessions.py``),
+which makes every copy of the cookie useless, and leaves the agent's other sessions alone.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ class Session:
     for the login form, and flashes)."""
 
     user_id: int | None = None
+    sid: str = ""  # random, new at every login; "" when not signed in
     login_time: float = 0.0
     seen: float = 0.0
     csrf: str = ""
@@ -69,7 +73,7 @@ class SessionCodec:
 
     def dumps(self, session: Session) -> str:
         payload = {
-            "u": session.user_id, "t": session.login_time, "s": session.seen,
+            "u": session.user_id, "i": session.sid, "t": session.login_time, "s": session.seen,
             "c": session.csrf, "p": session.fingerprint, "f": session.flashes,
         }  # fmt: skip
         return str(self._serializer.dumps(payload))
@@ -79,7 +83,7 @@ class SessionCodec:
         try:
             data = self._serializer.loads(cookie)
             return Session(
-                user_id=_optional_int(data["u"]), login_time=float(data["t"]),
+                user_id=_optional_int(data["u"]), sid=str(data["i"]), login_time=float(data["t"]),
                 seen=float(data["s"]), csrf=str(data["c"]), fingerprint=str(data["p"]),
                 flashes=[(str(k), str(t)) for k, t in data["f"]][-MAX_FLASHES:],
             )  # fmt: skip

@@ -3,12 +3,15 @@
 Place in the flow: the second middleware (after the security headers), before CSRF and the
 pages. For a request with a signed-in session it ends the session when it has been idle
 longer than `[web] session_idle_minutes`, is older than `session_max_hours`, or its account
-was disabled or got a new password since (the fingerprint differs); otherwise it re-reads the
-agent's row (one small query, so permission changes apply to the next request) and leaves a
-`WebUser` for the pages. Static files skip all of this.
+was disabled or got a new password since (the fingerprint differs), or was ended by logout
+(its id is in ``web_session_end``, found by the same query that re-reads the agent's row);
+otherwise the agent's row as re-read (so permission changes apply to the next request) becomes
+a `WebUser` for the pages. Static files skip all of this.
 """
 
 from __future__ import annotations
+
+import secrets
 
 from starlette.datastructures import MutableHeaders, State
 from starlette.requests import cookie_parser
@@ -67,7 +70,11 @@ async def _signed_in(state: State, codec: SessionCodec, session: Session) -> Web
     ):
         end(session, EXPIRED, keep_csrf=True)
         return None
-    account = await agent_access.by_id(state.db, session.user_id)
+    account = (
+        await agent_access.by_id(state.db, session.user_id, session_id=session.sid)
+        if session.sid
+        else None
+    )
     if account is None or not account.valid or codec.fingerprint(account.pw) != session.fingerprint:
         end(session, ENDED, keep_csrf=True)
         return None
@@ -82,6 +89,7 @@ def end(session: Session, notice: str = "", *, keep_csrf: bool = False) -> None:
     unless `keep_csrf`: a session that expired keeps it, so that a form still open in the
     browser (the logout button, say) leads to the login page instead of a 403."""
     session.user_id = None
+    session.sid = ""
     session.login_time = session.seen = 0.0
     session.fingerprint = ""
     if not keep_csrf:
@@ -95,9 +103,10 @@ def end(session: Session, notice: str = "", *, keep_csrf: bool = False) -> None:
 def begin(
     session: Session, account: agent_access.AgentAccount, codec: SessionCodec, now: float
 ) -> None:
-    """Sign `account` in: a fresh session (new CSRF token, no flashes) from `now`."""
+    """Sign `account` in: a fresh session (new id and CSRF token, no flashes) from `now`."""
     end(session)
     session.user_id = account.id
+    session.sid = secrets.token_urlsafe(24)
     session.login_time = session.seen = now
     session.fingerprint = codec.fingerprint(account.pw)
     session.csrf_token()

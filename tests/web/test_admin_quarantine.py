@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from pytrs.postmaster import inbox_view
 from pytrs.schema import inbox_repo
 from pytrs.schema.database import Database
 from pytrs.schema.tables import inbox
 from pytrs.vocabulary.inbox import InboxItem
+from pytrs.web.admin import when
 
 from ..helpers import make_mail
 
@@ -95,6 +95,7 @@ async def test_retry_puts_it_back_in_the_queue(admin: Any, db: Database) -> None
 
 
 async def test_discard_keeps_the_reason_in_the_row(admin: Any, db: Database) -> None:
+    root_id = admin.session.user_id
     row_id = await quarantine(db, make_mail(subject="spam"))
     empty = await admin.post_form(f"/admin/quarantine/{row_id}/discard", {"reason": "  "})
     assert "discard: give a reason" in (await admin.get(empty.headers["location"])).text
@@ -107,17 +108,29 @@ async def test_discard_keeps_the_reason_in_the_row(admin: Any, db: Database) -> 
     assert done.status_code == 303
     row = await _row(db, row_id)
     assert row.state == inbox_repo.DISCARDED and row.last_error == ERROR and row.raw is not None
-    note = inbox_view.discarded(row.trace)
-    assert note is not None and (note["reason"], note["by"]) == (
-        "spam, <b>not</b> a customer",
-        "root",
-    )
+    assert (row.discard_reason, row.discarded_by) == ("spam, <b>not</b> a customer", root_id)
+    assert row.discarded_at is not None and row.trace is None  # columns, no JSON in trace
     listing = (await admin.get("/admin/quarantine")).text
     assert "The quarantine is empty." in listing and "&lt;b&gt;not&lt;/b&gt; a customer" in listing
+    assert f"{when(row.discarded_at)} by root" in listing
     shown = (await admin.get(f"/admin/quarantine/{row_id}")).text
-    assert "Discarded" in shown and 'id="retry"' not in shown
+    assert 'id="retry"' not in shown
+    assert f"Discarded {when(row.discarded_at)} UTC by root: spam, &lt;b&gt;not" in shown
     again = await admin.post_form(f"/admin/quarantine/{row_id}/discard", {"reason": "again"})
     assert "is discarded, not quarantined" in (await admin.get(again.headers["location"])).text
+
+
+async def test_a_redelivery_of_a_discarded_mail_is_still_a_duplicate(
+    admin: Any, db: Database
+) -> None:
+    mail = make_mail(subject="discard me once")
+    row_id = await quarantine(db, mail)
+    await admin.post_form(f"/admin/quarantine/{row_id}/discard", {"reason": "junk"})
+    async with db.transaction() as conn:
+        again = await inbox_repo.store(
+            conn, [InboxItem(source="pipe", raw=mail, recipient="support@example.com")]
+        )
+    assert again == [row_id] and (await _row(db, row_id)).state == inbox_repo.DISCARDED
 
 
 async def test_rows_outside_the_quarantine_are_404(admin: Any, db: Database) -> None:

@@ -5,6 +5,11 @@ Place in the flow: the same rows and rules as `pytrs users` (`schema/users_repo.
 and addresses checked by `config/checks.py`, passwords by `users/passwords.py`), with the
 signed-in admin recorded as the author of each change. An admin cannot disable or demote
 themself: the last admin could otherwise lock everybody out of these pages.
+
+An agent the configuration's `[[agents]]` names gets its address, validity and queue access
+from the file again at every start, so those are shown read-only ("managed by the
+configuration file") and an edit of them is refused; its name, role and password (the file
+has none) stay editable here.
 """
 
 from __future__ import annotations
@@ -110,6 +115,8 @@ async def _edit_page(request: Request, row: UserRow, form: dict[str, Any], error
 @admin_page
 async def agent_update(request: Request, user: WebUser) -> Response:
     found = await _account(request)
+    if found.provisioned:
+        return await _managed_update(request, user, found)
     form = {**BLANK, **await form_fields(request)}
     change = await _profile(request, form)
     if isinstance(change, str):
@@ -122,6 +129,44 @@ async def agent_update(request: Request, user: WebUser) -> Response:
         return await _edit_page(request, found, form, f"no such queue: {exc}")
     flash(request, f"Saved {found.login}.")
     return redirect(f"/admin/agents/{found.id}")
+
+
+MANAGED = "{}: the e-mail address, validity and queue access are managed by the configuration file"
+
+
+async def _managed_update(request: Request, user: WebUser, found: UserRow) -> Response:
+    """Name and role of an agent the file manages; any change of what the file owns is
+    refused (the next start would undo it)."""
+    form = {**_form_of(found), **await form_fields(request)}
+    if _touches_owned(form, found):
+        return await _edit_page(request, found, _form_of(found), MANAGED.format(found.login))
+    name = form.get("name", "").strip()
+    first, _, last = (name or found.login).partition(" ")
+    problem = (
+        column_problem("name", users.c.first_name, first)
+        or column_problem("name", users.c.last_name, last.strip())
+        or (None if form.get("role") in ROLES else "role: choose agent or admin")
+        or (
+            "you cannot demote yourself"
+            if found.id == user.id and form["role"] != "admin"
+            else None
+        )
+    )
+    if problem:
+        return await _edit_page(request, found, {**_form_of(found), **form}, problem)
+    admin = form["role"] == "admin"
+    await users_repo.rename(
+        request.app.state.db, found.login, first, last.strip(), admin, by=user.id
+    )
+    flash(request, f"Saved {found.login}.")
+    return redirect(f"/admin/agents/{found.id}")
+
+
+def _touches_owned(form: dict[str, Any], found: UserRow) -> bool:
+    """Whether the form sets what the file owns: another address, or any queue access."""
+    other_address = form["email"].strip().lower() != found.email.lower()
+    queues = form.get("all_queues") or any(key.startswith("queue.") for key in form)
+    return other_address or bool(queues)
 
 
 @admin_page
@@ -141,6 +186,9 @@ async def agent_password(request: Request, user: WebUser) -> Response:
 @admin_page
 async def agent_validity(request: Request, user: WebUser) -> Response:
     found = await _account(request)
+    if found.provisioned:
+        flash(request, MANAGED.format(found.login), "error")
+        return redirect(f"/admin/agents/{found.id}")
     enable = (await form_fields(request)).get("valid") == "1"
     if not enable and found.id == user.id:
         flash(request, "you cannot disable yourself", "error")

@@ -4,7 +4,8 @@ Place in the flow: a mail whose processing failed `max_attempts` times stays in 
 `quarantined`, with its raw bytes and the error. Here an admin reads it (parsed by the same
 parser the worker uses, and raw), puts it back in the queue — `pytrs inbox retry`'s
 `inbox_admin.requeue`, due at once, so the next poll of any worker takes it — or sets it aside
-for good with a reason kept in the row (`inbox_admin.discard`).
+for good with a reason, kept in the row with who and when (`inbox_admin.discard`, as
+`pytrs inbox discard` does).
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from starlette.routing import BaseRoute, Route
 from pytrs.parsers.mail import parse_mail
 from pytrs.postmaster import inbox_view
 from pytrs.schema import inbox_admin
-from pytrs.schema.database import utcnow
 from pytrs.schema.inbox_repo import DISCARDED, QUARANTINED
 from pytrs.web.access import WebUser, admin_page
 from pytrs.web.admin import form_fields, row_id, when
@@ -28,7 +28,6 @@ from pytrs.web.pages import flash, redirect, render
 
 SHOWN = 200  # rows listed, newest first
 RAW_SHOWN = 64 * 1024  # bytes of the raw mail shown on the page (the download has all)
-REASON_CHARS = 500
 
 
 @admin_page
@@ -36,9 +35,6 @@ async def quarantine_list(request: Request, user: WebUser) -> Response:
     async with request.app.state.db.connect() as conn:
         held = await inbox_view.listing(conn, QUARANTINED, SHOWN)
         gone = await inbox_view.listing(conn, DISCARDED, SHOWN)
-        notes = await inbox_admin.traces(conn, [row["id"] for row in gone])
-    for row in gone:
-        row["note"] = inbox_view.discarded(notes.get(row["id"])) or {}
     return render(request, "admin/quarantine.html", {"rows": held, "discarded": gone, "when": when})
 
 
@@ -52,7 +48,6 @@ async def quarantine_show(request: Request, user: WebUser) -> Response:
         "row": row,
         "when": when,
         "mail": mail,
-        "note": inbox_view.discarded(row.get("trace")),
         "raw_text": raw[:RAW_SHOWN].decode("utf-8", "replace"),
         "raw_cut": len(raw) > RAW_SHOWN,
         "error_line": (str(row["last_error"] or "").strip().splitlines() or [""])[0],
@@ -82,27 +77,17 @@ async def quarantine_retry(request: Request, user: WebUser) -> Response:
 @admin_page
 async def quarantine_discard(request: Request, user: WebUser) -> Response:
     row = await _held(request)
-    reason = " ".join((await form_fields(request)).get("reason", "").split())
-    problem = _reason_problem(reason)
+    reason, problem = inbox_view.discard_reason((await form_fields(request)).get("reason", ""))
     if problem:
         flash(request, problem, "error")
         return redirect(f"/admin/quarantine/{row['id']}")
-    at = utcnow().isoformat(" ", "seconds")
-    note = inbox_view.discard_note(reason, user.login, at)
-    before = await inbox_admin.discard(request.app.state.db, row["id"], note)
+    states = await inbox_admin.discard(request.app.state.db, [row["id"]], reason, user.id)
+    before = states.get(row["id"])
     if before != QUARANTINED:
         flash(request, f"inbox {row['id']}: is {before}, not quarantined", "error")
     else:
         flash(request, f"inbox {row['id']}: discarded.")
     return redirect("/admin/quarantine")
-
-
-def _reason_problem(reason: str) -> str | None:
-    if not reason:
-        return "discard: give a reason"
-    if len(reason) > REASON_CHARS:
-        return f"discard: the reason is longer than {REASON_CHARS} characters"
-    return None
 
 
 async def _held(request: Request) -> dict[str, Any]:
