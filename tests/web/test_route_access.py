@@ -197,14 +197,13 @@ async def parameters(db: Database, config: Config) -> dict[str, str]:
         "queue_id": "1",
         "address_id": "1",
         # the `ro` agent: the admin's POSTs (reset, disable) hit an agent no other check needs
-        "user_id": str(await _user_id(db, "ro-agent")),
+        "user_id": str(await _user_id(db, Roles.ro)),
         "inbox_id": "999999",  # none: the admin gets the page's own 404, agents their 403
     }
 
 
 async def _user_id(db: Database, login: str) -> int:
-    async with db.connect() as conn:
-        found = await agent_access.by_login(conn, login)
+    found = await agent_access.by_login(db, login)
     assert found is not None, login
     return found.id
 
