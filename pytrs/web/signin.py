@@ -39,7 +39,9 @@ class SessionMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith("/static/"):
+        # /api/ authenticates by bearer token only: a cookie must never sign anyone in there,
+        # since the CSRF check does not guard it (guards.CsrfMiddleware).
+        if scope["type"] != "http" or scope["path"].startswith(("/static/", "/api/")):
             await self.app(scope, receive, send)
             return
         state = scope["app"].state

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from pytrs.web.access import WebUser, admin_page, agent_page
+from pytrs.web.access import USER_KEY, WebUser, admin_page, agent_page
 from pytrs.web.guards import CSP
 from pytrs.web.pages import flash, redirect
 
@@ -31,6 +31,11 @@ async def _change(request: Request, user: WebUser) -> Response:
     return redirect("/")
 
 
+async def _api_who(request: Request) -> Response:
+    user = request.scope.get(USER_KEY)
+    return PlainTextResponse(user.login if user else "nobody")
+
+
 async def _explode(request: Request) -> Response:
     raise RuntimeError("secret detail of the failure")
 
@@ -41,6 +46,7 @@ def extra_routes(web_app: Starlette) -> Starlette:
         Route("/test/admin", _admin_only),
         Route("/test/change", _change, methods=["POST", "PUT", "DELETE"]),
         Route("/test/explode", _explode),
+        Route("/api/test/who", _api_who, methods=["GET", "POST"]),
     ])  # fmt: skip
     return web_app
 
@@ -102,6 +108,18 @@ async def test_the_login_form_needs_its_token_too(
 async def test_api_paths_are_left_to_token_authentication(anonymous: Any) -> None:
     answer = await anonymous().post("/api/v1/tickets", json={})
     assert answer.status_code == 404  # no such route yet, but not refused by the CSRF check
+
+
+async def test_a_session_cookie_signs_nobody_in_under_api(
+    extra_routes: Starlette, make_user: Callable[..., Any], login: Any
+) -> None:
+    # /api/ is outside the CSRF check, so a cookie (sent by a browser on a cross-site form
+    # post too) must not act for anyone there: only the API's bearer tokens may.
+    await make_user("alice")
+    client = await login("alice")
+    assert (await client.get("/api/test/who")).text == "nobody"
+    assert (await client.post("/api/test/who")).text == "nobody"
+    assert (await client.get("/")).status_code == 200  # the same cookie on a page: signed in
 
 
 SECURITY_HEADERS = {
