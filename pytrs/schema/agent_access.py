@@ -108,3 +108,24 @@ async def _load(
         admin=admin,
         queues=access,
     )
+
+
+async def writers_of(conn: AsyncConnection, queue_id: int) -> list[str]:
+    """Logins of the valid agents who may work on tickets of this queue (`rw` on its group, or
+    administrators): who an owner may be, as Znuny's owner lists offer only them."""
+    g = group_user.c
+    queue_group = select(queue.c.group_id).where(queue.c.id == queue_id).scalar_subquery()
+    query = (
+        select(users.c.login)
+        .where(
+            users.c.valid_id == VALID,
+            users.c.id != znuny.USER_ROOT,
+            exists().where(
+                g.user_id == users.c.id,
+                g.permission_key == READ_WRITE,
+                g.group_id.in_([queue_group, GROUP_ADMIN]),
+            ),
+        )
+        .order_by(users.c.login)
+    )
+    return list(await conn.scalars(query))

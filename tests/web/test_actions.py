@@ -7,6 +7,7 @@ reply, by the mail the recording relay received.
 from __future__ import annotations
 
 import email
+import re
 from collections.abc import Awaitable, Callable
 from email import policy
 from email.message import EmailMessage
@@ -17,6 +18,7 @@ from sqlalchemy import func, select
 from starlette.applications import Starlette
 
 from pytrs.config import Config
+from pytrs.schema import agent_access
 from pytrs.schema.database import Database
 from pytrs.schema.tables import outbox
 
@@ -263,3 +265,38 @@ async def test_actions_per_role(
     if action == "reply":
         assert (await ro.get(url)).status_code == 403
         assert (await other.get(url)).status_code == 404
+
+
+async def test_owner_only_among_agents_of_the_queue(
+    login: Login, roles: Roles, tn: str, db: Database
+) -> None:
+    # Znuny's owner lists offer only agents with rw on the queue: the Sales agent and the
+    # read-only agent cannot be given a Support ticket, the Support agent and the admin can.
+    client = await login(roles.rw)
+    page = (await client.get(f"/tickets/{tn}")).text
+    owner_list = re.search(r'<select name="owner">(.*?)</select>', page, re.S)
+    assert owner_list is not None
+    offered = re.findall(r"<option[^>]*>([^<]+)</option>", owner_list.group(1))
+    assert roles.rw in offered and roles.admin in offered
+    assert roles.other not in offered and roles.ro not in offered
+    for owner in (roles.other, roles.ro):
+        answer = await client.post_form(f"/tickets/{tn}/update", {"owner": owner})
+        assert answer.status_code == 303
+        assert f"{owner} may not work on tickets of queue Support" in await flashes(client, tn)
+        assert (await tickets(db))[0]["user_id"] == 1  # still the system user's
+    taken = await client.post_form(f"/tickets/{tn}/update", {"owner": roles.admin})
+    assert taken.status_code == 303 and (await the_ticket(db))["user_id"] == await _id(
+        db, roles.admin
+    )
+    # Moving to Sales and giving it to the Sales agent in one change is fine (admin may move).
+    admin = await login(roles.admin)
+    both = await admin.post_form(f"/tickets/{tn}/update", {"queue": "Sales", "owner": roles.other})
+    assert both.status_code == 303 and (await the_ticket(db))["user_id"] == await _id(
+        db, roles.other
+    )
+
+
+async def _id(db: Database, login: str) -> int:
+    account = await agent_access.by_login(db, login)
+    assert account is not None
+    return account.id

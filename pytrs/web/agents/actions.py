@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from pytrs.schema import storable
+from pytrs.schema import agent_access, storable
 from pytrs.tickets import (
     Actor,
     Changes,
@@ -88,11 +88,24 @@ async def _update(
         queue_id = (await service(request).names(conn)).queues.get(wanted["queue"])
         if queue_id is not None and not user.can_write(queue_id):
             raise InvalidChange(f"you may not move tickets to queue {wanted['queue']!r}")
+    if wanted["owner"] and wanted["owner"] != ticket.owner:
+        await _check_owner(request, conn, ticket, wanted["owner"], wanted["queue"])
     changes = await service(request).update(conn, ticket.id, TicketUpdate(**wanted), actor=actor)
     target = ticket_url(ticket.tn)
     if not user.can_read(changes.ticket.queue_id):
         target = "/"  # moved out of the agent's sight
     return _changed(changes), target
+
+
+async def _check_owner(
+    request: Request, conn: AsyncConnection, ticket: TicketRecord, owner: str, queue: str | None
+) -> None:
+    """A new owner must be able to work on the ticket where it ends up (Znuny's owner lists
+    offer only agents with `rw` there); an unknown name is left to the service's own error."""
+    names = await service(request).names(conn)
+    queue_id = names.queues.get(queue or "", ticket.queue_id)
+    if owner in names.users and owner not in await agent_access.writers_of(conn, queue_id):
+        raise InvalidChange(f"{owner} may not work on tickets of queue {queue or ticket.queue}")
 
 
 def _changed(changes: Changes) -> str:

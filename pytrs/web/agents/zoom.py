@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from pytrs.schema import standard_template_repo
+from pytrs.schema import agent_access, standard_template_repo
 from pytrs.tickets import TicketRecord, article_reads, queries
 from pytrs.web.access import WebUser, agent_page
 from pytrs.web.agents.mail_frames import frame_document, has_remote_images, zoom_csp
@@ -134,13 +134,15 @@ async def _action_choices(
     request: Request, conn: AsyncConnection, user: WebUser, ticket: TicketRecord
 ) -> dict[str, Any]:
     """What the action forms offer: valid states, priorities, the queues the agent may move
-    the ticket to, agents, and the queue's answer templates."""
+    the ticket to, the agents who may own it (those with `rw` on its queue, and whoever owns it
+    now), and the queue's answer templates."""
     names = await service(request).names(conn)
+    owners = set(await agent_access.writers_of(conn, ticket.queue_id)) | {ticket.owner}
     return {
         "states": sorted(n for n, (_i, kind) in names.states.items() if kind != "merged"),
         "priorities": sorted(names.priorities),
         "queues": sorted(n for n, i in names.queues.items() if user.can_write(i)),
-        "agents": sorted(names.users),
+        "agents": sorted(owners),
         "templates": await standard_template_repo.for_queue(conn, ticket.queue_id),
     }
 
