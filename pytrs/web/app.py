@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 
 from pytrs.config import Config
+from pytrs.config.listen import listen_address
 from pytrs.schema.database import Database
 from pytrs.schema.system_data import ensure_secret, with_runtime_secrets
 from pytrs.tickets.service import TicketService
@@ -71,6 +72,9 @@ def create_app(
     app.state.db = db
     app.state.wake_sender = wake_sender
     app.state.clock = clock
-    app.state.proxies = Proxies(config.web.trusted_proxies)
+    app.state.proxies = Proxies(
+        config.web.trusted_proxies,
+        unix_socket=bool(config.web.listen) and isinstance(listen_address(config.web.listen), str),
+    )
     app.state.throttle = LoginThrottle()
     return app

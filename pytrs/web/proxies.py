@@ -2,8 +2,10 @@
 
 Place in the flow: read by the session middleware (Secure cookies) and by the login throttle
 (per client address). `X-Forwarded-For` and `X-Forwarded-Proto` are believed only when the
-direct peer is one of `[web] trusted_proxies`; from anyone else they are ignored, or a client
-could pick the address the throttle counts against, or claim https. uvicorn's own proxy
+direct peer is one of `[web] trusted_proxies`, or when the web view listens on a unix socket
+(only a local reverse proxy can reach one, and without its headers every client would share
+one address in the throttle); from anyone else they are ignored, or a client could pick the
+address the throttle counts against, or claim https. uvicorn's own proxy
 header handling is off (see `service.py`), so this is the only place that reads them.
 """
 
@@ -20,13 +22,16 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 class Proxies:
     """The trusted reverse proxies of `[web] trusted_proxies`."""
 
-    def __init__(self, networks: Iterable[str]) -> None:
+    def __init__(self, networks: Iterable[str], *, unix_socket: bool = False) -> None:
         self.networks: tuple[Network, ...] = tuple(ipaddress.ip_network(n) for n in networks)
+        self.unix_socket = unix_socket  # served on a unix socket: its peer is a local proxy
 
     def trusts(self, address: str) -> bool:
+        if not address:  # a unix socket's peer has no address
+            return self.unix_socket
         try:
             ip = ipaddress.ip_address(address)
-        except ValueError:  # a unix socket peer, or no peer (tests)
+        except ValueError:
             return False
         return any(ip in net for net in self.networks)
 

@@ -188,3 +188,16 @@ def test_proxies_pick_the_nearest_untrusted_address() -> None:
     assert proxies.is_https(scope("10.0.0.1", proto="http, https"))
     assert not proxies.is_https(scope("1.2.3.4", proto="https"))
     assert proxies.is_https(scope("1.2.3.4", scheme="https"))
+
+
+def test_behind_a_unix_socket_the_local_proxy_names_the_client() -> None:
+    # uvicorn gives a unix socket's peer no address: without the proxy's header every client
+    # would share one address in the throttle, and one attacker would slow everyone.
+    scope = {"client": None, "scheme": "http", "headers": [
+        (b"x-forwarded-for", b"198.51.100.7"), (b"x-forwarded-proto", b"https"),
+    ]}  # fmt: skip
+    on_socket = Proxies([], unix_socket=True)
+    assert on_socket.client_address(scope) == "198.51.100.7"
+    assert on_socket.is_https(scope)
+    on_tcp = Proxies([])  # the same headers from an untrusted TCP peer are not believed
+    assert on_tcp.client_address(scope) == "" and not on_tcp.is_https(scope)
