@@ -14,34 +14,16 @@ from pytrs.schema.database import Database
 from pytrs.web.agents.attachments import content_disposition, safe_content_type, safe_filename
 from pytrs.web.agents.mail_frames import frame_document
 
-from .zoom_support import (
+from ..zoom_support import (
     Roles,
     article_ids,
     deliver,
     follow_up,
-    make_roles,
     newest_ticket,
-    provision_desk,
     realistic_mail,
-    zoom_config,
 )
 
 Login = Callable[..., Awaitable[Any]]
-
-
-@pytest.fixture
-def config(database_settings: dict[str, Any]) -> Config:
-    return zoom_config(database_settings)
-
-
-@pytest.fixture(autouse=True)
-async def provisioned(db: Database, config: Config) -> None:
-    await provision_desk(db, config)
-
-
-@pytest.fixture
-async def roles(make_user: Callable[..., Awaitable[int]]) -> Roles:
-    return await make_roles(make_user)
 
 
 @pytest.fixture

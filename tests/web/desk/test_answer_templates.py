@@ -13,33 +13,15 @@ from pytrs.schema import standard_template_repo as repo
 from pytrs.schema.database import Database
 from pytrs.schema.tables import queue
 
-from .zoom_support import (
+from ..zoom_support import (
     Roles,
     deliver,
-    make_roles,
     newest_ticket,
-    provision_desk,
     realistic_mail,
-    zoom_config,
 )
 
 Login = Callable[..., Awaitable[Any]]
 GREETING = "Dear {{ customer.full_name }},\n\nthank you for your mail about {{ ticket.title }}."
-
-
-@pytest.fixture
-def config(database_settings: dict[str, Any]) -> Config:
-    return zoom_config(database_settings)
-
-
-@pytest.fixture(autouse=True)
-async def provisioned(db: Database, config: Config) -> None:
-    await provision_desk(db, config)
-
-
-@pytest.fixture
-async def roles(make_user: Callable[..., Awaitable[int]]) -> Roles:
-    return await make_roles(make_user)
 
 
 async def queue_ids(db: Database) -> dict[str, int]:

@@ -22,15 +22,13 @@ from pytrs.schema import agent_access
 from pytrs.schema.database import Database
 from pytrs.schema.tables import outbox
 
-from ..helpers import articles, history, tickets
-from ..servers.relay import RecordingRelay
-from .zoom_support import (
+from ...helpers import articles, history, tickets
+from ...servers.relay import RecordingRelay
+from ..zoom_support import (
     SIGNATURE,
     Roles,
     deliver,
-    make_roles,
     newest_ticket,
-    provision_desk,
     realistic_mail,
     send_outbox,
     zoom_config,
@@ -42,22 +40,6 @@ Login = Callable[..., Awaitable[Any]]
 @pytest.fixture
 def config(database_settings: dict[str, Any], relay: RecordingRelay) -> Config:
     return zoom_config(database_settings, relay.address)
-
-
-@pytest.fixture(autouse=True)
-async def provisioned(db: Database, config: Config) -> None:
-    await provision_desk(db, config)
-
-
-@pytest.fixture
-async def roles(make_user: Callable[..., Awaitable[int]]) -> Roles:
-    return await make_roles(make_user)
-
-
-@pytest.fixture
-async def tn(config: Config, db: Database) -> str:
-    await deliver(config, db, realistic_mail())
-    return (await newest_ticket(db))[1]
 
 
 async def the_ticket(db: Database) -> dict[str, Any]:

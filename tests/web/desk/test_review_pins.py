@@ -8,44 +8,20 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import pytest
 from sqlalchemy import update
 
-from pytrs.config import Config
 from pytrs.schema.database import Database
 from pytrs.schema.tables import users
 
-from ..helpers import tickets
-from .conftest import PASSWORD
-from .zoom_support import (
+from ...helpers import tickets
+from ..conftest import PASSWORD
+from ..zoom_support import (
     Roles,
     article_ids,
-    deliver,
-    make_roles,
     newest_ticket,
-    provision_desk,
-    realistic_mail,
-    zoom_config,
 )
 
 Login = Callable[..., Awaitable[Any]]
-
-
-@pytest.fixture
-def config(database_settings: dict[str, Any]) -> Config:
-    return zoom_config(database_settings)
-
-
-@pytest.fixture
-async def roles(db: Database, config: Config, make_user: Callable[..., Awaitable[int]]) -> Roles:
-    await provision_desk(db, config)
-    return await make_roles(make_user)
-
-
-@pytest.fixture
-async def tn(roles: Roles, config: Config, db: Database) -> str:
-    await deliver(config, db, realistic_mail())
-    return (await newest_ticket(db))[1]
 
 
 async def test_login_starts_a_new_session(anonymous: Callable[..., Any], roles: Roles) -> None:
