@@ -10,7 +10,8 @@ knows which engine it talks to, so nothing above it does (`tests/test_floors.py`
   Contentless because the text is in ``article_data_mime`` already; an article is never deleted
   and never changes its text, so the index never needs the old values back.
 * PostgreSQL: ``article_search(article_id, document tsvector)`` with a GIN index, config
-  ``simple`` (no stemming, any language): subject weighted A, addresses B, body C, so that a
+  ``simple`` (no stemming, any language; ``@ . / : < >`` read as spaces, as FTS5 does, with the
+  addresses also kept whole): subject weighted A, addresses B, body C, so that a
   query may ask for a word in the subject (``:A``) or an address in From/To/Cc (``:B``). The
   column keeps statistics of 10,000 words, so that the planner knows a rare word for rare and
   asks the GIN index rather than reading newest-first (see migration 0012).
@@ -35,11 +36,21 @@ _SQLITE_INSERT = text(
     "INSERT INTO article_search (rowid, subject, body, addresses) "
     "VALUES (:article_id, :subject, :body, :addresses)"
 )
+# PostgreSQL's parser keeps `a@b.example`, `b.example` and URLs as single tokens and drops
+# whatever looks like a tag (`<a@b.example>`, `<script>`), where FTS5 and the query side
+# (`tickets/search_index.terms`) see words: the text is indexed with those characters made
+# spaces, so "example" or "script" finds what it finds on SQLite; the addresses are indexed
+# whole as well (only their angle brackets made spaces), for a search by a whole address.
+_SPLIT = "translate({}, '@./:<>', '      ')"
+_POSTGRESQL_DOCUMENT = (
+    f"setweight(to_tsvector('simple', {_SPLIT.format(':subject')}), 'A') || "
+    "setweight(to_tsvector('simple', translate(:addresses, '<>', '  ')) || "
+    f"to_tsvector('simple', {_SPLIT.format(':addresses')}), 'B') || "
+    f"setweight(to_tsvector('simple', {_SPLIT.format(':body')}), 'C')"
+)
 _POSTGRESQL_INSERT = text(
-    "INSERT INTO article_search (article_id, document) VALUES (:article_id, "
-    "setweight(to_tsvector('simple', :subject), 'A') || "
-    "setweight(to_tsvector('simple', :addresses), 'B') || "
-    "setweight(to_tsvector('simple', :body), 'C'))"
+    f"INSERT INTO article_search (article_id, document) VALUES (:article_id, "
+    f"{_POSTGRESQL_DOCUMENT})"
 )
 
 

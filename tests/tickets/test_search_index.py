@@ -62,6 +62,25 @@ async def test_mail_ingest_indexes_subject_body_and_addresses(desk: Desk) -> Non
     assert await index_size(desk) == await article_count(desk)
 
 
+async def test_words_inside_addresses_links_and_markup_are_found_on_both_engines(
+    desk: Desk,
+) -> None:
+    # PostgreSQL's parser keeps addresses, host names and URLs whole and drops tag-like text;
+    # FTS5 splits them into words. Both must find the same tickets for the same words.
+    await desk.deliver(
+        b'From: "Mallory" <mallory@evil.example>\r\nTo: support@example.com\r\n'
+        b"Subject: Portal login at portal.acme.example\r\n"
+        b"Message-ID: <words-1@evil.example>\r\nDate: Sun, 06 Dec 2026 10:00:00 +0000\r\n"
+        b"\r\nSee https://wiki.acme.example/printers and <blink>quietly</blink> reboot.\r\n"
+    )
+    support = await queue_ids(desk, "Support")
+    [(tn, _why)] = await found(desk, support, "mallory@evil.example")
+    for word, why in (("evil", "text"), ("mallory", "text"), ("acme", "subject"),
+                      ("portal", "subject"), ("wiki", "text"), ("printers", "text"),
+                      ("blink", "text"), ("quietly", "text")):  # fmt: skip
+        assert await found(desk, support, word) == [(tn, why)], word
+
+
 async def test_service_writes_index_in_the_same_transaction(desk: Desk) -> None:
     ticket_id, tn = await desk.ticket("Toner smudges everywhere")
     jdoe = await desk.agent()

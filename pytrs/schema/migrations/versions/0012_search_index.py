@@ -39,6 +39,13 @@ _ADDRESSES = (
 )
 
 
+def _split(expression: str) -> str:
+    """The text with ``@ . / : < >`` as spaces, so that PostgreSQL's parser, which keeps
+    addresses, host names and URLs whole and drops tag-like text, yields their words as FTS5
+    does (as in schema/fulltext.py)."""
+    return f"translate({expression}, '@./:<>', '      ')"
+
+
 def upgrade() -> None:
     for name, columns in TICKET_INDEXES.items():
         op.create_index(name, "ticket", columns)
@@ -50,9 +57,10 @@ def upgrade() -> None:
         )
         op.execute(
             "INSERT INTO article_search (article_id, document) SELECT article_id, "
-            f"setweight(to_tsvector('simple', {_SUBJECT}), 'A') || "
-            f"setweight(to_tsvector('simple', {_ADDRESSES}), 'B') || "
-            f"setweight(to_tsvector('simple', {_BODY}), 'C')" + _SOURCE
+            f"setweight(to_tsvector('simple', {_split(_SUBJECT)}), 'A') || "
+            f"setweight(to_tsvector('simple', translate({_ADDRESSES}, '<>', '  ')) || "
+            f"to_tsvector('simple', {_split(_ADDRESSES)}), 'B') || "
+            f"setweight(to_tsvector('simple', {_split(_BODY)}), 'C')" + _SOURCE
         )
         op.execute("CREATE INDEX ix_article_search_document ON article_search USING GIN (document)")
         # The planner estimates a word it has no statistics for from the rarest word it has:
