@@ -45,6 +45,10 @@ async def test_failed_mail_is_listed_and_retried(
     page = (await admin.get("/admin/outbox")).text
     assert "ann@customer.example" in page and "Re: printer" in page
     assert 'href="/tickets/2026112510000017"' in page and "relaying denied" in page
+    # The row's own Retry form: posts its id with the session's CSRF token.
+    forms = [f.split("</form>")[0] for f in page.split('action="/admin/outbox/retry"')[1:]]
+    [form] = [f for f in forms if f'name="id" value="{failed}"' in f]
+    assert f'name="csrf_token" value="{admin.csrf}"' in form and ">Retry</button>" in form
     retried = await admin.post_form("/admin/outbox/retry", {"id": str(failed)})
     assert retried.status_code == 303 and woken == [1]
     assert await _state(db, failed) == PENDING
