@@ -27,6 +27,7 @@ from pytrs.schema import outbox_admin, outbox_repo
 from pytrs.schema.database import Database
 from pytrs.schema.outbox_repo import FAILED, PENDING, SENDING, SENT, Requeue
 from pytrs.schema.tables import outbox
+from pytrs.vocabulary.times import when
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -79,10 +80,10 @@ def _print_list(rows: list[dict[str, Any]]) -> None:
     )
     for r in rows:
         # Sent and failed rows are not tried again; their next_attempt_at means nothing.
-        due = _time(r["next_attempt_at"]) if r["state"] == PENDING else "-"
+        due = when(r["next_attempt_at"]) if r["state"] == PENDING else "-"
         print(
             f"{r['id']:>8}  {r['state']:<7}  {r['kind']:<14}  {r['ticket_id'] or '-'!s:>7}  "
-            f"{r['attempts']:>5}  {due:<19}  {_time(r['created_at']):<19}  "
+            f"{r['attempts']:>5}  {due:<19}  {when(r['created_at']):<19}  "
             f"{', '.join(r['recipients'])}"
         )
         error = str(r["last_error"] or "").strip().splitlines()
@@ -114,7 +115,7 @@ def _print_row(
     for key in ("recipients", "claim_token"):
         row.pop(key)
     for key, value in row.items():
-        print(f"{key}: {_time(value) if isinstance(value, datetime) else value}")
+        print(f"{key}: {when(value) if isinstance(value, datetime) else value}")
     gone = _no_bytes(row["state"], row["article_id"])
     print(f"raw: {f'kept ({len(raw)} bytes)' if raw is not None else gone}")
     done = json.loads(results) if results else {}
@@ -124,7 +125,7 @@ def _print_row(
         print(f"  {address}: {result.get('status', 'not tried')}  {result.get('reply', '')}")
         held = blocked.get(address.lower())
         if held:
-            print(f"    suppressed until {_time(held.until)} UTC: {held.reason}")
+            print(f"    suppressed until {when(held.until)} UTC: {held.reason}")
     if error:
         print("error:")
         print(error)
@@ -160,7 +161,7 @@ async def _warn_suppressed(db: Database, requeued: list[Requeue]) -> None:
         blocked = await outbox_repo.suppressed(conn, addresses)
     for address, entry in sorted(blocked.items()):
         print(
-            f"note: {address} is suppressed until {_time(entry.until)} UTC and will be refused "
+            f"note: {address} is suppressed until {when(entry.until)} UTC and will be refused "
             f"again; `pytrs outbox unsuppress {address}` lifts it",
             file=sys.stderr,
         )
@@ -176,7 +177,7 @@ def _print_suppressions(entries: list[outbox_repo.Suppression], args: argparse.N
     print(f"{'ADDRESS':<40}  {'UNTIL (UTC)':<19}  {'TICKET':>7}  REASON")
     for e in entries:
         reason = (e.reason.strip().splitlines() or [""])[0][:120]
-        print(f"{e.address:<40}  {_time(e.until):<19}  {e.ticket_id or '-'!s:>7}  {reason}")
+        print(f"{e.address:<40}  {when(e.until):<19}  {e.ticket_id or '-'!s:>7}  {reason}")
 
 
 async def _unsuppress(db: Database, addresses: list[str]) -> int:
@@ -189,7 +190,3 @@ async def _unsuppress(db: Database, addresses: list[str]) -> int:
                 print(f"{address}: not suppressed", file=sys.stderr)
                 status = 1
     return status
-
-
-def _time(value: datetime | None) -> str:
-    return value.isoformat(" ", "seconds") if value is not None else "-"

@@ -12,6 +12,8 @@ from typing import Any
 
 from pytrs.schema.database import utcnow
 from pytrs.tickets.queries import ArticleView, HistoryEntry, QueueOverview, TicketDetail, TicketRow
+from pytrs.vocabulary.times import iso as iso  # shown as the web view shows them
+from pytrs.vocabulary.times import when as when
 
 _DAY, _HOUR, _MINUTE = 86400, 3600, 60
 # Control characters other than tab and newline, C1 included: a mail's subject or body must
@@ -41,16 +43,6 @@ def age(seconds: float) -> str:
 
 def seconds_since(when: datetime, now: datetime | None = None) -> int:
     return int(((now or utcnow()) - when).total_seconds())
-
-
-def when(value: datetime | None) -> str:
-    """A stored (naive UTC) time for people: `2026-11-25 10:00:00`."""
-    return value.isoformat(" ", "seconds") if value is not None else "-"
-
-
-def iso(value: datetime | None) -> str | None:
-    """A stored (naive UTC) time for JSON: `2026-11-25T10:00:00Z`."""
-    return value.isoformat("T", "seconds") + "Z" if value is not None else None
 
 
 def ticket_json(row: TicketRow, now: datetime) -> dict[str, Any]:

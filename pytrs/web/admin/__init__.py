@@ -9,7 +9,6 @@ every admin form shares.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Column
@@ -18,6 +17,7 @@ from starlette.requests import Request
 from pytrs.config.errors import ErrorList
 from pytrs.config.parse import build
 from pytrs.schema import storable
+from pytrs.vocabulary.times import when as when  # the admin pages' times
 
 
 async def form_fields(request: Request) -> dict[str, str]:
@@ -43,8 +43,3 @@ def column_problem(label: str, column: Column[Any], text: str) -> str | None:
 def row_id(text: str) -> int | None:
     """A positive id typed or chosen in a form, or None."""
     return int(text) if text.isdigit() and 0 < int(text) < 2**31 else None
-
-
-def when(value: datetime | None) -> str:
-    """A stored time (UTC) to the second, as the admin pages show times; "-" for none."""
-    return value.isoformat(" ", "seconds") if value is not None else "-"
