@@ -801,3 +801,45 @@ class WebSessionEnd(Base):
 
 
 web_session_end = cast(Table, WebSessionEnd.__table__)
+
+
+# --- JSON API (issue 13): bearer tokens and remembered creates ---
+
+
+class ApiToken(Base):
+    """A bearer token of the JSON API: it acts as its agent (`user_id`), narrowed to `scope`
+    (read < write < admin). Only the SHA-256 of the token is kept (`token_hash`); the token is
+    shown once, when created. `hint` is the token's first characters, so that an admin can tell
+    tokens apart in `pytrs tokens list`. A revoked or expired token authenticates nothing."""
+
+    __tablename__ = "api_token"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(Integer, ForeignKey("users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    hint: Mapped[str] = mapped_column(String(16))
+    scope: Mapped[str] = mapped_column(String(10))
+    create_time: Mapped[datetime] = mapped_column(DateTime)
+    expires_time: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    last_used_time: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    revoked_time: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class ApiIdempotency(Base):
+    """The answer to a create made with an `Idempotency-Key`: a retry with the same key (same
+    agent) gets this answer again instead of a second ticket. Written in the create's own
+    transaction, so a key is remembered exactly when its create committed. `request_hash`
+    tells a retry from a different request reusing the key; rows older than a day are
+    deleted."""
+
+    __tablename__ = "api_idempotency"
+    user_id: Mapped[int] = mapped_column(Integer, ForeignKey("users.id"), primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    response_body: Mapped[str] = mapped_column(Text)
+    create_time: Mapped[datetime] = mapped_column(DateTime, index=True)
+
+
+api_token = cast(Table, ApiToken.__table__)
+api_idempotency = cast(Table, ApiIdempotency.__table__)
