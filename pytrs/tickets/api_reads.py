@@ -1,0 +1,198 @@
+"""Reading tickets for the JSON API: what a ticket shows beside its record (escalation times,
+links, article count, the ticket it was merged into) and its articles a page at a time.
+
+Place in the flow: read-only, beside `tickets.queries` (the command line's reads) and
+`tickets.article_reads` (what an article keeps beside its text). The API's ticket and article
+resources call these after the caller's access to the ticket was checked
+(`web/api/ticket_access.py`); every function is one query per kind of row. Articles are paged
+by keyset on their id (oldest first), so a ticket with thousands of articles costs the same
+on its last page as on its first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Select, Table, and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from pytrs.schema.tables import (
+    ArticleSenderType,
+    CommunicationChannel,
+    article,
+    article_data_mime,
+    link_relation,
+    ticket,
+)
+from pytrs.tickets import links
+from pytrs.tickets.queries import merged_into
+
+_sender_type = cast(Table, ArticleSenderType.__table__)
+_channel = cast(Table, CommunicationChannel.__table__)
+_LINK_NAMES = {i: name for name, i in links.TYPES.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """Another ticket linked to this one; `role` is what the other ticket is to this one:
+    "parent", "child" (ParentChild links) or "normal"."""
+
+    tn: str
+    kind: str
+    role: str
+
+
+@dataclass(frozen=True, slots=True)
+class TicketFacts:
+    """What the API shows of a ticket beside its record."""
+
+    escalation: int  # epoch seconds of the earliest escalation; 0 = none
+    escalation_response: int
+    escalation_update: int
+    escalation_solution: int
+    articles: int
+    links: tuple[Link, ...]
+    merged_into: str  # the number of the ticket a merged ticket went into, or ""
+
+
+async def ticket_facts(conn: AsyncConnection, ticket_id: int, state_type: str) -> TicketFacts:
+    """The escalation times, article count, links and merge target of ticket `ticket_id`."""
+    times = (
+        await conn.execute(
+            select(
+                ticket.c.escalation_time,
+                ticket.c.escalation_response_time,
+                ticket.c.escalation_update_time,
+                ticket.c.escalation_solution_time,
+            ).where(ticket.c.id == ticket_id)
+        )
+    ).one()
+    count = await conn.scalar(
+        select(func.count()).select_from(article).where(article.c.ticket_id == ticket_id)
+    )
+    response, update, solution = (int(t or 0) for t in times[1:])
+    return TicketFacts(
+        escalation=int(times[0] or 0),
+        escalation_response=response,
+        escalation_update=update,
+        escalation_solution=solution,
+        articles=int(count or 0),
+        links=await ticket_links(conn, ticket_id),
+        merged_into=await merged_into(conn, ticket_id) if state_type == "merged" else "",
+    )
+
+
+async def ticket_links(conn: AsyncConnection, ticket_id: int) -> tuple[Link, ...]:
+    """The tickets linked to `ticket_id` (valid links between tickets), by number."""
+    key = str(ticket_id)
+    rel = link_relation
+    rows = await conn.execute(
+        select(rel.c.source_key, rel.c.target_key, rel.c.type_id).where(
+            rel.c.source_object_id == links.OBJECT_TICKET,
+            rel.c.target_object_id == links.OBJECT_TICKET,
+            rel.c.state_id == links.STATE_VALID,
+            or_(rel.c.source_key == key, rel.c.target_key == key),
+        )
+    )
+    others: dict[int, tuple[str, str]] = {}
+    for source, target, type_id in rows:
+        kind = _LINK_NAMES.get(int(type_id), str(type_id))
+        other = target if source == key else source
+        if not other.isdigit():
+            continue
+        # ParentChild: the source is the parent (a merge target is the merged ticket's).
+        role = "normal" if kind == "Normal" else ("child" if source == key else "parent")
+        others[int(other)] = (kind, role)
+    if not others:
+        return ()
+    numbers = dict(
+        (await conn.execute(select(ticket.c.id, ticket.c.tn).where(ticket.c.id.in_(others)))).all()
+    )
+    found = [Link(numbers[i], *others[i]) for i in sorted(others) if i in numbers]
+    return tuple(found)
+
+
+# --- articles ---
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleText:
+    """One article's header fields and text body (its attachments are read apart)."""
+
+    id: int
+    sender_type: str  # agent, system, customer
+    channel: str  # email, phone, internal
+    visible: bool  # is_visible_for_customer
+    from_: str
+    to: str
+    cc: str
+    subject: str
+    message_id: str
+    in_reply_to: str
+    content_type: str
+    created: datetime
+    body: str
+
+
+def _article_query() -> Select[Any]:
+    mime = article_data_mime
+    return (
+        select(
+            article.c.id,
+            _sender_type.c.name.label("sender_type"),
+            _channel.c.name.label("channel"),
+            article.c.is_visible_for_customer,
+            mime.c.a_from,
+            mime.c.a_to,
+            mime.c.a_cc,
+            mime.c.a_subject,
+            mime.c.a_message_id,
+            mime.c.a_in_reply_to,
+            mime.c.a_content_type,
+            mime.c.a_body,
+            article.c.create_time,
+        )
+        .outerjoin(mime, mime.c.article_id == article.c.id)
+        .outerjoin(_sender_type, _sender_type.c.id == article.c.article_sender_type_id)
+        .outerjoin(_channel, _channel.c.id == article.c.communication_channel_id)
+    )
+
+
+def _article(r: Any) -> ArticleText:
+    return ArticleText(
+        id=int(r.id),
+        sender_type=r.sender_type or "",
+        channel=(r.channel or "").lower(),
+        visible=bool(r.is_visible_for_customer),
+        from_=r.a_from or "",
+        to=r.a_to or "",
+        cc=r.a_cc or "",
+        subject=r.a_subject or "",
+        message_id=r.a_message_id or "",
+        in_reply_to=r.a_in_reply_to or "",
+        content_type=r.a_content_type or "",
+        created=r.create_time,
+        body=r.a_body or "",
+    )
+
+
+async def article_page(
+    conn: AsyncConnection, ticket_id: int, *, after: int | None, limit: int
+) -> tuple[list[ArticleText], bool]:
+    """Up to `limit` articles of ticket `ticket_id` with ids above `after`, oldest first, and
+    whether more follow."""
+    conditions = [article.c.ticket_id == ticket_id]
+    if after is not None:
+        conditions.append(article.c.id > after)
+    query = _article_query().where(and_(*conditions)).order_by(article.c.id).limit(limit + 1)
+    rows = [_article(r) for r in await conn.execute(query)]
+    return rows[:limit], len(rows) > limit
+
+
+async def one_article(conn: AsyncConnection, ticket_id: int, article_id: int) -> ArticleText | None:
+    """Article `article_id` if it belongs to ticket `ticket_id`, else None."""
+    query = _article_query().where(article.c.id == article_id, article.c.ticket_id == ticket_id)
+    row = (await conn.execute(query)).first()
+    return _article(row) if row is not None else None
