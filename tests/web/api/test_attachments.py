@@ -12,31 +12,28 @@ import pytest
 from pytrs.config import Config
 from pytrs.schema.database import Database
 
-from ..zoom_support import PNG, zoom_config
-from .tickets_desk import ANNA, BOB, Desk, build_desk
+from ..zoom_support import PNG
+from .tickets_desk import ANNA, BOB, Office, open_office
 
 
 @pytest.fixture
-def config(database_settings: dict[str, Any]) -> Config:
-    return zoom_config(database_settings)
-
-
-@pytest.fixture
-async def desk(
+async def office(
     config: Config,
     db: Database,
     api_app: Any,
     make_user: Callable[..., Awaitable[int]],
     make_queue: Callable[..., Awaitable[int]],
-) -> Desk:
-    return await build_desk(config, db, api_app, make_user, make_queue, support=1)
+) -> Office:
+    return await open_office(config, db, api_app, make_user, make_queue, support=1)
 
 
-async def test_downloads_are_safe_and_exact(desk: Desk, make_token: Any, api_client: Any) -> None:
+async def test_downloads_are_safe_and_exact(
+    office: Office, make_token: Any, api_client: Any
+) -> None:
     anna = api_client(await make_token(ANNA, scope="read"))
-    [mail] = (await anna.get(f"/tickets/{desk.mail}/articles")).json()["items"]
+    [mail] = (await anna.get(f"/tickets/{office.mail}/articles")).json()["items"]
     files = {a["filename"]: a for a in mail["attachments"]}
-    base = f"/tickets/{desk.mail}/articles/{mail['id']}"
+    base = f"/tickets/{office.mail}/articles/{mail['id']}"
     pdf = await anna.get(f"{base}/attachments/{files['floor plan.pdf']['number']}")
     assert pdf.status_code == 200
     assert pdf.content == b"%PDF-1.4 floor plan"
@@ -55,8 +52,8 @@ async def test_downloads_are_safe_and_exact(desk: Desk, make_token: Any, api_cli
     for missing in (
         f"{base}/attachments/99",
         f"{base}/attachments/0",
-        f"/tickets/{desk.support[0]}/articles/{mail['id']}/raw",
-        f"/tickets/{desk.support[0]}/articles/{mail['id']}/attachments/1",
+        f"/tickets/{office.support[0]}/articles/{mail['id']}/raw",
+        f"/tickets/{office.support[0]}/articles/{mail['id']}/attachments/1",
     ):
         answer = await anna.get(missing)
         assert answer.status_code == 404, missing
@@ -66,7 +63,7 @@ async def test_downloads_are_safe_and_exact(desk: Desk, make_token: Any, api_cli
 
 
 async def test_an_html_upload_is_served_as_bytes_not_a_page(
-    desk: Desk, make_token: Any, api_client: Any
+    office: Office, make_token: Any, api_client: Any
 ) -> None:
     anna = api_client(await make_token(ANNA, scope="write"))
     page = b"<html><script>alert(1)</script></html>"

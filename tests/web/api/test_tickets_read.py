@@ -14,26 +14,20 @@ from pytrs.config import Config
 from pytrs.schema.database import Database
 from pytrs.schema.tables import ticket
 
-from ..zoom_support import zoom_config
-from .tickets_desk import ANNA, BOB, BOSS, Desk, build_desk
+from .tickets_desk import ANNA, BOB, BOSS, Office, open_office
 
 Client = Callable[..., Any]
 
 
 @pytest.fixture
-def config(database_settings: dict[str, Any]) -> Config:
-    return zoom_config(database_settings)
-
-
-@pytest.fixture
-async def desk(
+async def office(
     config: Config,
     db: Database,
     api_app: Any,
     make_user: Callable[..., Awaitable[int]],
     make_queue: Callable[..., Awaitable[int]],
-) -> Desk:
-    return await build_desk(config, db, api_app, make_user, make_queue, support=7)
+) -> Office:
+    return await open_office(config, db, api_app, make_user, make_queue, support=7)
 
 
 async def _client(make_token: Any, api_client: Any, login: str, scope: str = "read") -> Any:
@@ -41,7 +35,7 @@ async def _client(make_token: Any, api_client: Any, login: str, scope: str = "re
 
 
 async def test_list_pages_through_readable_queues_only(
-    desk: Desk, make_token: Any, api_client: Any
+    office: Office, make_token: Any, api_client: Any
 ) -> None:
     anna = await _client(make_token, api_client, ANNA)
     seen: list[str] = []
@@ -59,17 +53,17 @@ async def test_list_pages_through_readable_queues_only(
         cursor = page["next_cursor"]
         if cursor is None:
             break
-    readable = sorted(desk.support + desk.gamma + [desk.mail])
+    readable = sorted(office.support + office.gamma + [office.mail])
     assert seen == readable  # every readable ticket once, in order: no gap, no duplicate
     assert pages == 3  # 9 tickets, 3 a page
-    assert not set(seen) & set(desk.sales)
+    assert not set(seen) & set(office.sales)
     first = (await anna.get("/tickets", params={"view": "all", "limit": 1})).json()["items"][0]
     assert set(first) >= {"tn", "title", "queue", "state", "priority", "owner", "created"}
     assert first["created"].endswith("Z")
 
 
 async def test_list_filters_as_the_queue_view(
-    desk: Desk, db: Database, make_token: Any, api_client: Any
+    office: Office, db: Database, make_token: Any, api_client: Any
 ) -> None:
     anna = await _client(make_token, api_client, ANNA)
 
@@ -78,9 +72,9 @@ async def test_list_filters_as_the_queue_view(
         assert answer.status_code == 200, answer.text
         return sorted(row["tn"] for row in answer.json()["items"])
 
-    assert await tns(queue="Gamma") == desk.gamma
-    assert await tns(queue="Support") == sorted([*desk.support, desk.mail])
-    closed = desk.support[0]
+    assert await tns(queue="Gamma") == office.gamma
+    assert await tns(queue="Support") == sorted([*office.support, office.mail])
+    closed = office.support[0]
     async with db.transaction() as conn:
         await conn.execute(update(ticket).where(ticket.c.tn == closed).values(ticket_state_id=2))
     assert closed not in await tns()  # the default view: open tickets
@@ -89,14 +83,17 @@ async def test_list_filters_as_the_queue_view(
     assert await tns(owner="me") == []  # the system user owns tickets made by mail
     assert len(await tns(unassigned=True)) == 8
     newest = (await anna.get("/tickets", params={"sort": "number", "order": "desc"})).json()
-    assert newest["items"][0]["tn"] == max([*desk.support[1:], desk.mail])
+    assert newest["items"][0]["tn"] == max([*office.support[1:], office.mail])
     # A queue the agent may not read is answered as one that does not exist.
     hidden = await anna.get("/tickets", params={"queue": "Sales"})
     missing = await anna.get("/tickets", params={"queue": "Nowhere"})
     for answer in (hidden, missing):
         assert answer.status_code == 422
         assert answer.json()["type"].endswith("#unknown-name")
-    assert "Sales" not in hidden.json()["detail"]
+    # The same answer but for the name asked: Sales is not among the names offered.
+    assert hidden.json()["detail"].replace("Sales", "?") == missing.json()["detail"].replace(
+        "Nowhere", "?"
+    )
     bad = await anna.get("/tickets", params={"cursor": "garbage", "view": "all"})
     assert bad.status_code == 422
     wrong = await anna.get("/tickets", params={"limit": 101})
@@ -107,19 +104,19 @@ async def test_list_filters_as_the_queue_view(
 
 
 async def test_search_finds_readable_tickets_and_pages(
-    desk: Desk, make_token: Any, api_client: Any
+    office: Office, make_token: Any, api_client: Any
 ) -> None:
     anna = await _client(make_token, api_client, ANNA)
     answer = await anna.get("/tickets/search", params={"q": "printer"})
     assert answer.status_code == 200, answer.text
     [hit] = answer.json()["items"]
-    assert hit["tn"] == desk.mail and hit["match"] in ("subject", "text")
+    assert hit["tn"] == office.mail and hit["match"] in ("subject", "text")
     assert hit["subject"] == "Printer on fire"
-    by_number = (await anna.get("/tickets/search", params={"q": desk.support[2]})).json()
-    assert by_number["items"][0]["tn"] == desk.support[2]
+    by_number = (await anna.get("/tickets/search", params={"q": office.support[2]})).json()
+    assert by_number["items"][0]["tn"] == office.support[2]
     assert by_number["items"][0]["match"] == "number"
     assert (await anna.get("/tickets/search", params={"q": "secret"})).json()["items"] == []
-    assert (await anna.get("/tickets/search", params={"q": desk.sales[0]})).json()["items"] == []
+    assert (await anna.get("/tickets/search", params={"q": office.sales[0]})).json()["items"] == []
     seen: list[str] = []
     cursor = None
     while True:
@@ -129,35 +126,35 @@ async def test_search_finds_readable_tickets_and_pages(
         cursor = page["next_cursor"]
         if not cursor:
             break
-    assert sorted(seen) == sorted(desk.support)
+    assert sorted(seen) == sorted(office.support)
     other = await anna.get("/tickets/search", params={"q": "other", "cursor": cursor or "x"})
     assert other.status_code == 422
     assert (await anna.get("/tickets/search", params={"q": ""})).status_code == 422
     bob = await _client(make_token, api_client, BOB)
     assert [
         r["tn"] for r in (await bob.get("/tickets/search", params={"q": "secret"})).json()["items"]
-    ] == sorted(desk.sales, reverse=True)
+    ] == sorted(office.sales, reverse=True)
 
 
-async def test_get_ticket_and_history(desk: Desk, make_token: Any, api_client: Any) -> None:
+async def test_get_ticket_and_history(office: Office, make_token: Any, api_client: Any) -> None:
     anna = await _client(make_token, api_client, ANNA)
-    answer = await anna.get(f"/tickets/{desk.mail}")
+    answer = await anna.get(f"/tickets/{office.mail}")
     assert answer.status_code == 200, answer.text
     got = answer.json()
-    assert got["tn"] == desk.mail and got["queue"] == "Support" and got["state"] == "new"
+    assert got["tn"] == office.mail and got["queue"] == "Support" and got["state"] == "new"
     assert got["state_type"] == "new" and got["lock"] == "unlock" and got["articles"] == 1
     assert got["customer_user"] == "alice@customer.example"
     assert got["escalation"] is None and got["links"] == [] and got["merged_into"] is None
     assert got["created"].endswith("Z")
-    history = (await anna.get(f"/tickets/{desk.mail}/history")).json()
+    history = (await anna.get(f"/tickets/{office.mail}/history")).json()
     assert history["entries"][0]["type"] == "NewTicket"
-    assert desk.mail in history["entries"][0]["parameters"][0]
-    read_only = await anna.get(f"/tickets/{desk.gamma[0]}")
+    assert office.mail in history["entries"][0]["parameters"][0]
+    read_only = await anna.get(f"/tickets/{office.gamma[0]}")
     assert read_only.status_code == 200
 
 
 async def test_missing_and_hidden_tickets_answer_the_same(
-    desk: Desk, make_token: Any, api_client: Any
+    office: Office, make_token: Any, api_client: Any
 ) -> None:
     anna = await _client(make_token, api_client, ANNA, scope="write")
     for suffix in (
@@ -168,7 +165,7 @@ async def test_missing_and_hidden_tickets_answer_the_same(
         "/articles/1/raw",
         "/articles/1/attachments/1",
     ):
-        hidden = await anna.get(f"/tickets/{desk.sales[0]}{suffix}")
+        hidden = await anna.get(f"/tickets/{office.sales[0]}{suffix}")
         missing = await anna.get(f"/tickets/99999999999999{suffix}")
         assert hidden.status_code == missing.status_code == 404, (suffix, hidden.text)
         assert hidden.headers["content-type"] == "application/problem+json"
@@ -177,10 +174,10 @@ async def test_missing_and_hidden_tickets_answer_the_same(
         assert one == other
     for method, suffix, body in (
         ("PATCH", "", {"title": "x"}),
-        ("POST", "/merge", {"into": desk.support[0]}),
+        ("POST", "/merge", {"into": office.support[0]}),
         ("POST", "/articles", {"kind": "note", "body": "x"}),
     ):
-        hidden = await anna.request(method, f"/tickets/{desk.sales[0]}{suffix}", json=body)
+        hidden = await anna.request(method, f"/tickets/{office.sales[0]}{suffix}", json=body)
         missing = await anna.request(method, f"/tickets/4242424242{suffix}", json=body)
         assert hidden.status_code == missing.status_code == 404
         assert {**hidden.json(), "instance": ""} == {**missing.json(), "instance": ""}

@@ -13,12 +13,11 @@ import pytest
 from sqlalchemy import Table, insert, select
 
 from pytrs.config import Config
-from pytrs.schema.database import Database, utcnow
+from pytrs.schema.database import Database
 from pytrs.schema.tables import TicketType, article_data_mime_attachment, ticket
 
 from ...helpers import articles, count, history, tickets
-from ..zoom_support import zoom_config
-from .tickets_desk import ANNA, BOB, Desk, build_desk
+from .tickets_desk import ANNA, BOB, Office, open_office
 
 NEW = {
     "title": "Printer jammed",
@@ -30,28 +29,23 @@ NEW = {
 
 
 @pytest.fixture
-def config(database_settings: dict[str, Any]) -> Config:
-    return zoom_config(database_settings)
-
-
-@pytest.fixture
-async def desk(
+async def office(
     config: Config,
     db: Database,
     api_app: Any,
     make_user: Callable[..., Awaitable[int]],
     make_queue: Callable[..., Awaitable[int]],
-) -> Desk:
-    return await build_desk(config, db, api_app, make_user, make_queue)
+) -> Office:
+    return await open_office(config, db, api_app, make_user, make_queue)
 
 
 @pytest.fixture
-async def anna(desk: Desk, make_token: Any, api_client: Any) -> Any:
+async def anna(office: Office, make_token: Any, api_client: Any) -> Any:
     return api_client(await make_token(ANNA, scope="write"))
 
 
 async def test_create_stores_ticket_article_history_and_files(
-    anna: Any, db: Database, desk: Desk
+    anna: Any, db: Database, office: Office
 ) -> None:
     pdf = b"%PDF-1.4 jam report"
     body = {
@@ -106,7 +100,7 @@ async def test_create_stores_ticket_article_history_and_files(
 
 
 async def test_create_refuses_with_problems(
-    anna: Any, desk: Desk, db: Database, make_token: Any, api_client: Any
+    anna: Any, office: Office, db: Database, make_token: Any, api_client: Any
 ) -> None:
     before = await count(db, ticket)
     missing = await anna.post("/tickets", json={"title": "x", "queue": "Support"})
@@ -124,7 +118,7 @@ async def test_create_refuses_with_problems(
         answer = await anna.post("/tickets", json={**NEW, "queue": queue})
         assert answer.status_code == 422, answer.text
         assert answer.json()["type"].endswith("#unknown-name")
-        assert "Sales" not in answer.json()["detail"]
+        assert "'Sales'" not in answer.json()["detail"].replace(f"'{queue}'", "")
     bad_state = await anna.post("/tickets", json={**NEW, "state": "merged"})
     assert bad_state.status_code == 422
     owner = await anna.post("/tickets", json={**NEW, "owner": BOB})
@@ -135,7 +129,7 @@ async def test_create_refuses_with_problems(
 
 
 async def test_a_retried_create_makes_one_ticket(
-    anna: Any, db: Database, desk: Desk, make_token: Any, api_client: Any
+    anna: Any, db: Database, office: Office, make_token: Any, api_client: Any
 ) -> None:
     before = await count(db, ticket)
     first = await anna.post("/tickets", json=NEW, headers={"Idempotency-Key": "k-1"})
@@ -161,23 +155,15 @@ async def test_a_retried_create_makes_one_ticket(
 
 
 async def test_update_changes_each_field_with_history(
-    anna: Any, db: Database, desk: Desk, make_user: Any
+    anna: Any, db: Database, office: Office, make_user: Any
 ) -> None:
     await make_user("carl", queues={"Billing": "rw", "Support": "rw"})
     async with db.transaction() as conn:
-        now = utcnow()
         await conn.execute(
-            insert(cast(Table, TicketType.__table__)).values(
-                name="Incident",
-                valid_id=1,
-                create_time=now,
-                create_by=1,
-                change_time=now,
-                change_by=1,
-            )
+            insert(cast(Table, TicketType.__table__)).values(name="Incident", valid_id=1)
         )
-    tn = desk.support[0]
-    ticket_id = await desk.ticket_id(tn)
+    tn = office.support[0]
+    ticket_id = await office.ticket_id(tn)
     change = {
         "state": "open",
         "priority": "5 very high",
@@ -218,26 +204,26 @@ async def test_update_changes_each_field_with_history(
     assert to_sales.status_code == 422 and to_sales.json()["type"].endswith("#unknown-name")
     bob_owner = await anna.patch(f"/tickets/{tn}", json={"owner": BOB})
     assert bob_owner.json()["type"].endswith("#invalid-change")
-    read_only = await anna.patch(f"/tickets/{desk.gamma[0]}", json={"title": "x"})
+    read_only = await anna.patch(f"/tickets/{office.gamma[0]}", json={"title": "x"})
     assert read_only.status_code == 403 and read_only.json()["type"].endswith("#forbidden")
     wrong = await anna.patch(f"/tickets/{tn}", json={"lock": "maybe"})
     assert wrong.status_code == 422 and wrong.json()["errors"][0]["field"] == "lock"
     assert (await anna.patch(f"/tickets/{tn}", json={"state": "merged"})).status_code == 422
 
 
-async def test_merge_and_links(anna: Any, db: Database, desk: Desk) -> None:
-    source, target = desk.support[1], desk.support[2]
-    source_id, target_id = await desk.ticket_id(source), await desk.ticket_id(target)
-    link = await anna.post(f"/tickets/{desk.support[0]}/links", json={"other": target})
+async def test_merge_and_links(anna: Any, db: Database, office: Office) -> None:
+    source, target = office.support[1], office.support[2]
+    source_id, target_id = await office.ticket_id(source), await office.ticket_id(target)
+    link = await anna.post(f"/tickets/{office.support[0]}/links", json={"other": target})
     assert link.status_code == 200, link.text
     assert link.json()["created"] is True
     assert link.json()["links"] == [{"tn": target, "kind": "Normal", "role": "normal"}]
-    again = await anna.post(f"/tickets/{desk.support[0]}/links", json={"other": target})
+    again = await anna.post(f"/tickets/{office.support[0]}/links", json={"other": target})
     assert again.json()["created"] is False
-    hidden = await anna.post(f"/tickets/{desk.support[0]}/links", json={"other": desk.sales[0]})
+    hidden = await anna.post(f"/tickets/{office.support[0]}/links", json={"other": office.sales[0]})
     assert hidden.status_code == 404
     # Merge: a target out of sight is missing; one read only is forbidden.
-    for into, status in ((desk.sales[0], 404), ("123", 404), (desk.gamma[0], 403)):
+    for into, status in ((office.sales[0], 404), ("123", 404), (office.gamma[0], 403)):
         answer = await anna.post(f"/tickets/{source}/merge", json={"into": into})
         assert answer.status_code == status, answer.text
     answer = await anna.post(f"/tickets/{source}/merge", json={"into": target})

@@ -1,10 +1,10 @@
-"""A service desk for the API's ticket, article and attachment tests.
+"""Tickets for the API's ticket, article and attachment tests, on the conftest's desk.
 
-Queues: Support, Billing (group users, provisioned with system addresses and Support's
-signature), Sales (group sales) and Gamma (group gamma). Agents: anna (rw Support and
-Billing, ro Gamma), bob (rw Sales), boss (admin). Tickets are made through the ticket service
-(`Tickets`), one by a real mail through the postmaster (`realistic_mail`: HTML with an inline
-logo, a PDF attachment).
+The conftest's desk: queues Support, Billing (group users; Support with a signature), Sales
+(group sales), system addresses, and "boss" (admin) among its agents. Added here: queue Gamma
+(group gamma), agents anna (rw Support and Billing, ro Gamma) and bob (rw Sales), and tickets
+made through the ticket service, one by a real mail through the postmaster
+(`realistic_mail`: HTML with an inline logo, a PDF attachment).
 """
 
 from __future__ import annotations
@@ -20,14 +20,14 @@ from pytrs.schema.database import Database
 from pytrs.schema.tables import ticket
 
 from ..tickets_for_web import Tickets
-from ..zoom_support import deliver, newest_ticket, provision_desk, realistic_mail
+from ..zoom_support import deliver, newest_ticket, realistic_mail
 
 ANNA, BOB, BOSS = "anna", "bob", "boss"
 
 
 @dataclass
-class Desk:
-    """What a test gets: ticket numbers by role, and the service's ticket maker."""
+class Office:
+    """Ticket numbers by who may see them, and the service's ticket maker."""
 
     tickets: Tickets
     support: list[str] = field(default_factory=list)  # anna rw
@@ -38,11 +38,11 @@ class Desk:
     async def ticket_id(self, tn: str) -> int:
         async with self.tickets.db.connect() as conn:
             found = await conn.scalar(select(ticket.c.id).where(ticket.c.tn == tn))
-            assert found is not None
-            return int(found)
+        assert found is not None
+        return int(found)
 
 
-async def build_desk(
+async def open_office(
     config: Config,
     db: Database,
     app: Any,
@@ -50,20 +50,20 @@ async def build_desk(
     make_queue: Callable[..., Awaitable[int]],
     *,
     support: int = 3,
-) -> Desk:
-    """The queues, agents and tickets above; `support` tickets in Support made by the service
-    (titles "Support 0", "Support 1" …), two in Sales, one in Gamma, and the mail's."""
-    await provision_desk(db, config)
+) -> Office:
+    """The queue, agents and tickets above: `support` tickets in Support ("Support 0" …, text
+    "Text 0." …), two in Sales, one in Gamma, and the mail's in Support."""
     await make_queue("Gamma")
     await make_user(ANNA, queues={"Support": "rw", "Billing": "rw", "Gamma": "ro"})
     await make_user(BOB, queues={"Sales": "rw"})
-    await make_user(BOSS, role="admin", queues={})
-    desk = Desk(Tickets(app))
+    office = Office(Tickets(app))
     for n in range(support):
-        desk.support.append(await desk.tickets.make("Support", f"Support {n}", body=f"Text {n}."))
+        office.support.append(
+            await office.tickets.make("Support", f"Support {n}", body=f"Text {n}.")
+        )
     for n in range(2):
-        desk.sales.append(await desk.tickets.make("Sales", f"Sales {n}", body="Secret plans."))
-    desk.gamma.append(await desk.tickets.make("Gamma", "Gamma 0", body="Read only."))
+        office.sales.append(await office.tickets.make("Sales", f"Sales {n}", body="Secret plans."))
+    office.gamma.append(await office.tickets.make("Gamma", "Gamma 0", body="Read only."))
     await deliver(config, db, realistic_mail())
-    desk.mail = (await newest_ticket(db))[1]
-    return desk
+    office.mail = (await newest_ticket(db))[1]
+    return office
