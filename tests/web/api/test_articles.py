@@ -69,6 +69,7 @@ async def test_list_and_read_articles(anna: Any, office: Office) -> None:
     assert "<b>floor 3</b>" in html and "cid:logo@customer.example" in html
     assert "<script" not in html and 'data-remote-src="https://images' in html
     assert one.json()["message_id"] == "<first@customer.example>"
+    assert one.json()["trace"]["queue"] == "Support"
     # An article of another ticket under this one is missing.
     other = await anna.get(f"/tickets/{office.support[0]}/articles/{mail['id']}")
     assert other.status_code == 404

@@ -144,6 +144,8 @@ async def test_get_ticket_and_history(office: Office, make_token: Any, api_clien
     assert got["tn"] == office.mail and got["queue"] == "Support" and got["state"] == "new"
     assert got["state_type"] == "new" and got["lock"] == "unlock" and got["articles"] == 1
     assert got["customer_user"] == "alice@customer.example"
+    templates = await anna.get(f"/queues/{got['queue_id']}/templates")
+    assert templates.status_code == 200
     assert got["escalation"] is None and got["links"] == [] and got["merged_into"] is None
     assert got["created"].endswith("Z")
     history = (await anna.get(f"/tickets/{office.mail}/history")).json()

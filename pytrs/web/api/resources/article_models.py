@@ -9,7 +9,7 @@ sanitised HTML (`tickets.article_reads.html_bodies`), never a mail's raw HTML.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -56,6 +56,10 @@ class ArticleOut(ArticleRow):
     message_id: str = Field(description="Its Message-ID.")
     in_reply_to: str = Field(description="Its In-Reply-To.")
     content_type: str = Field(description="The text body's type, as stored.")
+    trace: dict[str, Any] | None = Field(
+        description="How the postmaster routed the mail this article came from (filters, "
+        "rules, decisions, as the ticket zoom shows them), or null for other articles."
+    )
     html: str | None = Field(
         description="The sanitised HTML body (scripts, handlers and "
         "remote loads removed; inline images as `cid:`, remote images "

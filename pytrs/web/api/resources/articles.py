@@ -111,12 +111,14 @@ async def get_article(ctx: Context, tn: str, article_id: int) -> ArticleOut:
         files = await article_reads.attachment_lists(conn, [found.id])
         raws = await article_reads.stored_raw(conn, [found.id])
         html = (await article_reads.html_bodies(conn, [found.id])).get(found.id)
+        traces = await article_reads.routing_traces(conn, {found.id: found.message_id})
     row = _row(found, files.get(found.id, []), found.id in raws, html is not None)
     return ArticleOut(
         **row.model_dump(),
         message_id=found.message_id,
         in_reply_to=found.in_reply_to,
         content_type=found.content_type,
+        trace=traces.get(found.id),
         html=html,
     )
 

@@ -151,6 +151,7 @@ class TicketOut(BaseModel):
     id: int = Field(description="The ticket's id (internal; use the number in paths).")
     title: str = Field(description="The ticket's title.")
     queue: str = Field(description="The queue's name.")
+    queue_id: int = Field(description="The queue's id (`/queues/{id}`, its answer templates).")
     state: str = Field(description="The state's name.")
     state_type: str = Field(description="The state's type (new, open, closed, merged …).")
     priority: str = Field(description="The priority's name.")

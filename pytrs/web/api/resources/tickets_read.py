@@ -195,6 +195,7 @@ async def ticket_out(conn: AsyncConnection, ticket: TicketRecord) -> TicketOut:
         id=ticket.id,
         title=ticket.title,
         queue=ticket.queue,
+        queue_id=ticket.queue_id,
         state=ticket.state,
         state_type=ticket.state_type,
         priority=ticket.priority,
