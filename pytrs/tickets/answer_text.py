@@ -9,6 +9,8 @@ sender address, exactly as the web view's reply form renders it.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pytrs.config import Config
@@ -34,8 +36,21 @@ async def answer_text(
             [str(t.id) for t in templates],
         )
     last = await ticket_repo.last_customer_article(conn, ticket.id)
+    variables = _variables(config, ticket, last)
+    try:
+        return render_answer(picked.name, picked.text, variables).rstrip("\n")
+    except AnswerTemplateError as exc:
+        raise InvalidChange(
+            f"the answer template {picked.name!r} could not be used: {exc}"
+        ) from exc
+
+
+def _variables(
+    config: Config, ticket: TicketRecord, last: ticket_repo.CustomerArticle | None
+) -> dict[str, Any]:
+    """The template's variables: the ticket, the customer's last mail, the queue's sender."""
     sender = system_sender(config, ticket.queue) or ("", "")
-    variables = template_variables(
+    return template_variables(
         TicketVars(
             tn=ticket.tn,
             title=ticket.title,
@@ -60,9 +75,3 @@ async def answer_text(
         else ArticleVars(),
         SystemVars(sender[0], sender[1]),
     )
-    try:
-        return render_answer(picked.name, picked.text, variables).rstrip("\n")
-    except AnswerTemplateError as exc:
-        raise InvalidChange(
-            f"the answer template {picked.name!r} could not be used: {exc}"
-        ) from exc

@@ -20,7 +20,7 @@ from pytrs.schema.database import Database
 from pytrs.schema.tables import outbox, queue
 
 from ...helpers import articles, history, tickets
-from ..zoom_support import SIGNATURE
+from ..zoom_support import PNG, SIGNATURE
 from .tickets_desk import ANNA, Office, open_office
 
 
@@ -133,6 +133,24 @@ async def test_reply_queues_the_mail_with_its_file(
     assert next(t for t in await tickets(db) if t["id"] == ticket_id)["state"] == "open"
     raw = await anna.get(f"/tickets/{office.mail}/articles/{sent['article_id']}/raw")
     assert raw.status_code == 200 and b"plan.txt" in raw.content
+    # Multipart: repeated fields fill the Cc list, file parts are the attachments.
+    again = await anna.post(
+        f"/tickets/{office.mail}/articles",
+        data={
+            "kind": "reply",
+            "body": "Update.",
+            "quote": "false",
+            "cc": ["a@x.example", "b@x.example"],
+        },
+        files=[("attachments", ("photo.png", PNG, "image/png"))],
+    )
+    assert again.status_code == 201, again.text
+    assert again.json()["recipients"] == ["alice@customer.example", "a@x.example", "b@x.example"]
+    listed = (await anna.get(f"/tickets/{office.mail}/articles", params={"limit": 100})).json()
+    last = listed["items"][-1]
+    assert [(f["filename"], f["size"]) for f in last["attachments"]] == [("photo.png", len(PNG))]
+    assert "> the printer" not in last["body"]
+    assert woken == [True, True]
 
 
 async def test_note_and_refused_articles(

@@ -94,6 +94,8 @@ async def test_list_filters_as_the_queue_view(
     assert hidden.json()["detail"].replace("Sales", "?") == missing.json()["detail"].replace(
         "Nowhere", "?"
     )
+    nobody = await anna.get("/tickets", params={"owner": "nobody"})
+    assert nobody.status_code == 422 and nobody.json()["type"].endswith("#unknown-name")
     bad = await anna.get("/tickets", params={"cursor": "garbage", "view": "all"})
     assert bad.status_code == 422
     wrong = await anna.get("/tickets", params={"limit": 101})
@@ -136,7 +138,9 @@ async def test_search_finds_readable_tickets_and_pages(
     ] == sorted(office.sales, reverse=True)
 
 
-async def test_get_ticket_and_history(office: Office, make_token: Any, api_client: Any) -> None:
+async def test_get_ticket_and_history(
+    office: Office, db: Database, make_token: Any, api_client: Any
+) -> None:
     anna = await _client(make_token, api_client, ANNA)
     answer = await anna.get(f"/tickets/{office.mail}")
     assert answer.status_code == 200, answer.text
@@ -151,8 +155,22 @@ async def test_get_ticket_and_history(office: Office, make_token: Any, api_clien
     history = (await anna.get(f"/tickets/{office.mail}/history")).json()
     assert history["entries"][0]["type"] == "NewTicket"
     assert office.mail in history["entries"][0]["parameters"][0]
+    async with db.transaction() as conn:
+        await conn.execute(
+            update(ticket)
+            .where(ticket.c.tn == office.gamma[0])
+            .values(escalation_time=1_800_000_000, escalation_response_time=1_800_000_000)
+        )
     read_only = await anna.get(f"/tickets/{office.gamma[0]}")
     assert read_only.status_code == 200
+    assert read_only.json()["escalation"] == {
+        "first": "2027-01-15T08:00:00Z",
+        "response": "2027-01-15T08:00:00Z",
+        "update": None,
+        "solution": None,
+    }
+    listed = await anna.get("/tickets", params={"queue": "Gamma"})
+    assert listed.json()["items"][0]["escalation"] == "2027-01-15T08:00:00Z"
 
 
 async def test_missing_and_hidden_tickets_answer_the_same(

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from typing import cast, get_args
 
+from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.responses import Response
 
-from pytrs.tickets import api_reads, article_reads
+from pytrs.tickets import ArticleAttachment, TicketRecord, api_reads, article_reads
 from pytrs.tickets.answer_text import answer_text
 from pytrs.web.api.operations import Context, Operations
 from pytrs.web.api.paging import Page, PageQuery, bad_cursor
@@ -158,25 +159,35 @@ async def create_article(ctx: Context, tn: str, body: ArticleCreate) -> Response
             )
             answer = ArticleCreated(article_id=article_id, message_id=None, recipients=[])
         else:
-            text = body.body
-            if body.template is not None:
-                start = await answer_text(conn, ctx.config, ticket, body.template)
-                text = f"{start}\n\n{text}".strip("\n")
-            sent = await ctx.tickets.reply(
-                conn,
-                ticket.id,
-                actor=ctx.actor,
-                body=text,
-                cc=body.cc,
-                state=body.state,
-                subject=body.subject,
-                attachments=files,
-                quote=body.quote,
-            )
-            ctx.wake_sender()
-            answer = ArticleCreated(
-                article_id=sent.article_id,
-                message_id=sent.message_id,
-                recipients=list(sent.recipients),
-            )
+            answer = await _reply(ctx, conn, ticket, body, files)
     return created(answer, f"/api/v1/tickets/{ticket.tn}/articles/{answer.article_id}")
+
+
+async def _reply(
+    ctx: Context,
+    conn: AsyncConnection,
+    ticket: TicketRecord,
+    body: ArticleCreate,
+    files: list[ArticleAttachment],
+) -> ArticleCreated:
+    """The answer through the ticket service, its text after the template's when one is
+    picked; the outbox sender is woken once the transaction commits."""
+    text = body.body
+    if body.template is not None:
+        start = await answer_text(conn, ctx.config, ticket, body.template)
+        text = f"{start}\n\n{text}".strip("\n")
+    sent = await ctx.tickets.reply(
+        conn,
+        ticket.id,
+        actor=ctx.actor,
+        body=text,
+        cc=body.cc,
+        state=body.state,
+        subject=body.subject,
+        attachments=files,
+        quote=body.quote,
+    )
+    ctx.wake_sender()
+    return ArticleCreated(
+        article_id=sent.article_id, message_id=sent.message_id, recipients=list(sent.recipients)
+    )

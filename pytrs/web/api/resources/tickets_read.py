@@ -176,20 +176,6 @@ async def get_ticket(ctx: Context, tn: str) -> TicketOut:
 async def ticket_out(conn: AsyncConnection, ticket: TicketRecord) -> TicketOut:
     """The ticket as the API shows it, read in the caller's transaction."""
     facts = await api_reads.ticket_facts(conn, ticket.id, ticket.state_type)
-    times = (
-        facts.escalation,
-        facts.escalation_response,
-        facts.escalation_update,
-        facts.escalation_solution,
-    )
-    escalation = None
-    if any(times):
-        escalation = Escalation(
-            first=epoch(times[0]),
-            response=epoch(times[1]),
-            update=epoch(times[2]),
-            solution=epoch(times[3]),
-        )
     return TicketOut(
         tn=ticket.tn,
         id=ticket.id,
@@ -207,11 +193,24 @@ async def ticket_out(conn: AsyncConnection, ticket: TicketRecord) -> TicketOut:
         customer_id=ticket.customer_id,
         created=utc(ticket.create_time),
         changed=utc(ticket.change_time),
-        escalation=escalation,
+        escalation=_escalation(facts),
         links=links_out(facts.links),
         articles=facts.articles,
         merged_into=facts.merged_into or None,
     )
+
+
+def _escalation(facts: api_reads.TicketFacts) -> Escalation | None:
+    times = (
+        facts.escalation,
+        facts.escalation_response,
+        facts.escalation_update,
+        facts.escalation_solution,
+    )
+    if not any(times):
+        return None
+    first, response, update, solution = (epoch(t) for t in times)
+    return Escalation(first=first, response=response, update=update, solution=solution)
 
 
 @api.get(

@@ -19,6 +19,7 @@ from starlette.responses import Response
 from pytrs.schema import agent_access
 from pytrs.tickets import (
     Actor,
+    ArticleAttachment,
     ArticleInput,
     InvalidChange,
     NewTicket,
@@ -73,33 +74,38 @@ async def create_ticket(ctx: Context, body: TicketCreate) -> Response:
         queue_id = writable_queue(ctx, names, body.queue)
         if body.owner and body.owner != ctx.user.login:
             await check_owner(conn, names, body.owner, queue_id, body.queue)
-        article = ArticleInput(
-            sender=body.sender,
-            visible=body.visible,
-            channel=body.channel,
-            from_=body.from_ or _default_from(body, ctx.actor),
-            to=body.to,
-            cc=body.cc,
-            subject=body.subject or body.title,
-            body=body.body,
-            attachments=files,
-        )
-        new = NewTicket(
-            title=body.title,
-            queue=body.queue,
-            customer_user=body.customer_user,
-            customer_id=body.customer_id,
-            state=body.state,
-            priority=body.priority,
-            lock=body.lock,
-            owner=body.owner,
-            responsible=body.responsible,
-            type=body.type,
-            article=article,
-        )
+        new = _new_ticket(body, files, ctx.actor)
         ticket_id, tn = await ctx.tickets.create(conn, new, actor=ctx.actor)
         [first], _more = await api_reads.article_page(conn, ticket_id, after=None, limit=1)
     return created(TicketCreated(tn=tn, id=ticket_id, article_id=first.id), f"/api/v1/tickets/{tn}")
+
+
+def _new_ticket(body: TicketCreate, files: list[ArticleAttachment], actor: Actor) -> NewTicket:
+    """The service's new ticket, its first article from the body's article fields."""
+    article = ArticleInput(
+        sender=body.sender,
+        visible=body.visible,
+        channel=body.channel,
+        from_=body.from_ or _default_from(body, actor),
+        to=body.to,
+        cc=body.cc,
+        subject=body.subject or body.title,
+        body=body.body,
+        attachments=files,
+    )
+    return NewTicket(
+        title=body.title,
+        queue=body.queue,
+        customer_user=body.customer_user,
+        customer_id=body.customer_id,
+        state=body.state,
+        priority=body.priority,
+        lock=body.lock,
+        owner=body.owner,
+        responsible=body.responsible,
+        type=body.type,
+        article=article,
+    )
 
 
 def _default_from(body: TicketCreate, actor: Actor) -> str:
