@@ -114,6 +114,8 @@ class ArticleCreate(Strict):
 
 
 class ArticleCreated(BaseModel):
+    """The article made (its path is the `Location` header)."""
+
     article_id: int = Field(description="The new article's id.")
     message_id: str | None = Field(description="Reply: the mail's Message-ID; null for a note.")
     recipients: list[str] = Field(description="Reply: the addresses the mail is queued to.")

@@ -81,6 +81,8 @@ class TicketListQuery(PageQuery):
 
 
 class TicketSearchQuery(PageQuery):
+    """The search text; the caller's readable queues always apply."""
+
     q: str = Field(
         ...,
         min_length=1,
@@ -133,6 +135,8 @@ class Escalation(BaseModel):
 
 
 class LinkOut(BaseModel):
+    """A ticket linked to this one."""
+
     tn: str = Field(description="The linked ticket's number.")
     kind: Literal["Normal", "ParentChild"] = Field(description="The link's type.")
     role: Literal["normal", "parent", "child"] = Field(
@@ -181,6 +185,8 @@ class HistoryItem(BaseModel):
 
 
 class HistoryOut(BaseModel):
+    """A ticket's audit trail."""
+
     tn: str = Field(description="The ticket number.")
     entries: list[HistoryItem] = Field(description="The entries, oldest first.")
 
@@ -250,6 +256,8 @@ class TicketCreate(Strict):
 
 
 class TicketCreated(BaseModel):
+    """The ticket made (its path is the `Location` header)."""
+
     tn: str = Field(description="The new ticket's number.")
     id: int = Field(description="The new ticket's id.")
     article_id: int = Field(description="The first article's id.")
@@ -277,28 +285,38 @@ class TicketPatch(Strict):
 
 
 class ChangedField(BaseModel):
+    """One field a change changed."""
+
     field: str = Field(description="The field's name.")
     old: str = Field(description="Its value before.")
     new: str = Field(description="Its value after.")
 
 
 class TicketPatched(BaseModel):
+    """The ticket after a change, and what changed."""
+
     ticket: TicketOut = Field(description="The ticket after the change.")
     changed: list[ChangedField] = Field(description="What changed (empty when nothing did).")
 
 
 class MergeIn(Strict):
+    """The ticket to merge into."""
+
     into: str = Field(
         ..., min_length=1, max_length=NAME, description="The number of the ticket to merge into."
     )
 
 
 class MergeOut(BaseModel):
+    """The merged ticket and where it went."""
+
     ticket: TicketOut = Field(description="The merged ticket, after the merge.")
     into: str = Field(description="The number of the ticket it was merged into.")
 
 
 class LinkIn(Strict):
+    """The ticket to link to, and how."""
+
     other: str = Field(
         ..., min_length=1, max_length=NAME, description="The number of the ticket to link to."
     )
@@ -308,5 +326,7 @@ class LinkIn(Strict):
 
 
 class LinkCreated(BaseModel):
+    """Whether a link was made, and the ticket's links after."""
+
     created: bool = Field(description="False when the tickets were linked so already.")
     links: list[LinkOut] = Field(description="This ticket's links after the change.")
