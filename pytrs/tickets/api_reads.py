@@ -11,6 +11,7 @@ on its last page as on its first.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -57,8 +58,12 @@ class TicketFacts:
     merged_into: str  # the number of the ticket a merged ticket went into, or ""
 
 
-async def ticket_facts(conn: AsyncConnection, ticket_id: int, state_type: str) -> TicketFacts:
-    """The escalation times, article count, links and merge target of ticket `ticket_id`."""
+async def ticket_facts(
+    conn: AsyncConnection, ticket_id: int, state_type: str, readable: Collection[int]
+) -> TicketFacts:
+    """The escalation times, article count, links and merge target of ticket `ticket_id`;
+    linked tickets and a merge target outside the `readable` queues are left out (their
+    numbers would tell that they exist)."""
     times = (
         await conn.execute(
             select(
@@ -79,13 +84,28 @@ async def ticket_facts(conn: AsyncConnection, ticket_id: int, state_type: str) -
         escalation_update=update,
         escalation_solution=solution,
         articles=int(count or 0),
-        links=await ticket_links(conn, ticket_id),
-        merged_into=await merged_into(conn, ticket_id) if state_type == "merged" else "",
+        links=await ticket_links(conn, ticket_id, readable),
+        merged_into=await _merge_target(conn, ticket_id, readable)
+        if state_type == "merged"
+        else "",
     )
 
 
-async def ticket_links(conn: AsyncConnection, ticket_id: int) -> tuple[Link, ...]:
-    """The tickets linked to `ticket_id` (valid links between tickets), by number."""
+async def _merge_target(conn: AsyncConnection, ticket_id: int, readable: Collection[int]) -> str:
+    """The number of the ticket `ticket_id` was merged into, if it is in a readable queue."""
+    target = await merged_into(conn, ticket_id)
+    if not target:
+        return ""
+    found = await conn.scalar(
+        select(ticket.c.id).where(ticket.c.tn == target, ticket.c.queue_id.in_(list(readable)))
+    )
+    return target if found is not None else ""
+
+
+async def ticket_links(
+    conn: AsyncConnection, ticket_id: int, readable: Collection[int]
+) -> tuple[Link, ...]:
+    """The tickets of `readable` queues linked to `ticket_id` (valid links), by number."""
     key = str(ticket_id)
     rel = link_relation
     rows = await conn.execute(
@@ -108,7 +128,13 @@ async def ticket_links(conn: AsyncConnection, ticket_id: int) -> tuple[Link, ...
     if not others:
         return ()
     numbers = dict(
-        (await conn.execute(select(ticket.c.id, ticket.c.tn).where(ticket.c.id.in_(others)))).all()
+        (
+            await conn.execute(
+                select(ticket.c.id, ticket.c.tn).where(
+                    ticket.c.id.in_(list(others)), ticket.c.queue_id.in_(list(readable))
+                )
+            )
+        ).all()
     )
     found = [Link(numbers[i], *others[i]) for i in sorted(others) if i in numbers]
     return tuple(found)

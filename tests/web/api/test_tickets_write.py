@@ -15,9 +15,10 @@ from sqlalchemy import Table, insert, select
 from pytrs.config import Config
 from pytrs.schema.database import Database
 from pytrs.schema.tables import TicketType, article_data_mime_attachment, ticket
+from pytrs.tickets import Actor
 
 from ...helpers import articles, count, history, tickets
-from .tickets_desk import ANNA, BOB, Office, open_office
+from .tickets_desk import ANNA, BOB, BOSS, Office, open_office
 
 NEW = {
     "title": "Printer jammed",
@@ -211,7 +212,10 @@ async def test_update_changes_each_field_with_history(
     assert (await anna.patch(f"/tickets/{tn}", json={"state": "merged"})).status_code == 422
 
 
-async def test_merge_and_links(anna: Any, db: Database, office: Office) -> None:
+async def test_merge_and_links(
+    anna: Any, db: Database, office: Office, make_token: Any, api_client: Any
+) -> None:
+    boss = api_client(await make_token(BOSS, scope="read"))
     source, target = office.support[1], office.support[2]
     source_id, target_id = await office.ticket_id(source), await office.ticket_id(target)
     link = await anna.post(f"/tickets/{office.support[0]}/links", json={"other": target})
@@ -238,3 +242,15 @@ async def test_merge_and_links(anna: Any, db: Database, office: Office) -> None:
     assert {"tn": source, "kind": "ParentChild", "role": "child"} in parent
     twice = await anna.post(f"/tickets/{source}/merge", json={"into": target})
     assert twice.status_code == 409 and twice.json()["type"].endswith("#ticket-merged")
+    # Links and a merge made by someone who sees both queues do not show the hidden ticket.
+    service, hidden_id = office.tickets.service, await office.ticket_id(office.sales[0])
+    first_id = await office.ticket_id(office.support[0])
+    async with db.transaction() as conn:
+        await service.link(conn, target_id, hidden_id, actor=Actor.SYSTEM)
+        await service.merge(conn, first_id, into=hidden_id, actor=Actor.SYSTEM)
+    shown = (await anna.get(f"/tickets/{target}")).json()
+    assert office.sales[0] not in str(shown)
+    assert office.sales[0] in str((await boss.get(f"/tickets/{target}")).json()["links"])
+    gone = (await anna.get(f"/tickets/{office.support[0]}")).json()
+    assert gone["state"] == "merged" and gone["merged_into"] is None
+    assert office.sales[0] not in str(gone)

@@ -13,6 +13,7 @@ import base64
 import binascii
 import hashlib
 import json
+from collections.abc import Collection
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -170,12 +171,15 @@ async def get_ticket(ctx: Context, tn: str) -> TicketOut:
     of a queue you may not read is answered as one that does not exist."""
     async with ctx.transaction() as conn:
         ticket = await readable_ticket(ctx, conn, tn)
-        return await ticket_out(conn, ticket)
+        return await ticket_out(conn, ticket, ctx.user.readable)
 
 
-async def ticket_out(conn: AsyncConnection, ticket: TicketRecord) -> TicketOut:
-    """The ticket as the API shows it, read in the caller's transaction."""
-    facts = await api_reads.ticket_facts(conn, ticket.id, ticket.state_type)
+async def ticket_out(
+    conn: AsyncConnection, ticket: TicketRecord, readable: Collection[int]
+) -> TicketOut:
+    """The ticket as the API shows it to a caller who reads the `readable` queues, read in
+    the caller's transaction."""
+    facts = await api_reads.ticket_facts(conn, ticket.id, ticket.state_type, readable)
     return TicketOut(
         tn=ticket.tn,
         id=ticket.id,

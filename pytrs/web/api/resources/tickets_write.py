@@ -156,7 +156,7 @@ async def update_ticket(ctx: Context, tn: str, body: TicketPatch) -> TicketPatch
             await check_owner(conn, names, wanted["owner"], queue_id, queue)
         changes = await ctx.tickets.update(conn, ticket.id, TicketUpdate(**wanted), actor=ctx.actor)
         after = await ctx.tickets.get(conn, ticket.id, lock=False)
-        shown = await ticket_out(conn, after)
+        shown = await ticket_out(conn, after, ctx.user.readable)
     return TicketPatched(
         ticket=shown,
         changed=[ChangedField(field=c.field, old=c.old, new=c.new) for c in changes.fields],
@@ -180,7 +180,7 @@ async def merge_ticket(ctx: Context, tn: str, body: MergeIn) -> MergeOut:
         target = await other_writable(ctx, conn, body.into.strip(), "to merge into")
         await ctx.tickets.merge(conn, ticket.id, into=target.id, actor=ctx.actor)
         after = await ctx.tickets.get(conn, ticket.id, lock=False)
-        return MergeOut(ticket=await ticket_out(conn, after), into=target.tn)
+        return MergeOut(ticket=await ticket_out(conn, after, ctx.user.readable), into=target.tn)
 
 
 @api.post(
@@ -199,7 +199,7 @@ async def link_ticket(ctx: Context, tn: str, body: LinkIn) -> LinkCreated:
         ticket = await writable_ticket(ctx, conn, tn)
         other = await other_writable(ctx, conn, body.other.strip(), "to link to")
         created = await ctx.tickets.link(conn, ticket.id, other.id, actor=ctx.actor, kind=body.kind)
-        found = await api_reads.ticket_links(conn, ticket.id)
+        found = await api_reads.ticket_links(conn, ticket.id, ctx.user.readable)
     return LinkCreated(
         created=created,
         links=links_out(found),
