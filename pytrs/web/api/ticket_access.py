@@ -46,14 +46,16 @@ async def writable_ticket(ctx: Context, conn: AsyncConnection, tn: str) -> Ticke
 
 
 async def other_writable(ctx: Context, conn: AsyncConnection, tn: str, role: str) -> TicketRecord:
-    """The other ticket of a merge or link (`role` names it in the detail, e.g. "to merge
-    into"): missing or unreadable is the same 404, read-only is 403, as for the first one."""
+    """The other ticket of a merge or link, named in the body (`role` says how in the detail,
+    e.g. "to merge into"): missing or unreadable is the same 422 `unknown-name` (the path's
+    ticket exists, so not a 404, which would say that it does not), read-only is 403."""
     try:
         other = await ctx.tickets.find(conn, tn)
     except TicketNotFound:
         other = None
     if other is None or not ctx.user.can_read(other.queue_id):
-        raise Problem(404, "not-found", f"There is no ticket {tn[:40]!r} {role} that you may see.")
+        detail = f"There is no ticket {tn[:40]!r} {role} that you may see; check the number."
+        raise Problem(422, "unknown-name", detail)
     if not ctx.user.can_write(other.queue_id):
         raise Problem(403, "forbidden", f"You may read ticket {other.tn} but not change it.")
     return other

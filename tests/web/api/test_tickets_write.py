@@ -225,9 +225,14 @@ async def test_merge_and_links(
     again = await anna.post(f"/tickets/{office.support[0]}/links", json={"other": target})
     assert again.json()["created"] is False
     hidden = await anna.post(f"/tickets/{office.support[0]}/links", json={"other": office.sales[0]})
-    assert hidden.status_code == 404
-    # Merge: a target out of sight is missing; one read only is forbidden.
-    for into, status in ((office.sales[0], 404), ("123", 404), (office.gamma[0], 403)):
+    missing = await anna.post(f"/tickets/{office.support[0]}/links", json={"other": "123"})
+    assert hidden.status_code == missing.status_code == 422
+    assert hidden.json()["detail"].replace(office.sales[0], "?") == missing.json()[
+        "detail"
+    ].replace("123", "?")
+    # Merge: a target out of sight is missing (the path's ticket is there: not a 404); one
+    # read only is forbidden.
+    for into, status in ((office.sales[0], 422), ("123", 422), (office.gamma[0], 403)):
         answer = await anna.post(f"/tickets/{source}/merge", json={"into": into})
         assert answer.status_code == status, answer.text
     answer = await anna.post(f"/tickets/{source}/merge", json={"into": target})

@@ -169,12 +169,13 @@ async def update_ticket(ctx: Context, tn: str, body: TicketPatch) -> TicketPatch
     body=MergeIn,
     response=MergeOut,
     summary="Merge a ticket into another",
-    problems=("invalid-change", "ticket-merged"),
+    problems=("unknown-name", "invalid-change", "ticket-merged"),
 )
 async def merge_ticket(ctx: Context, tn: str, body: MergeIn) -> MergeOut:
     """Znuny's TicketMerge: the ticket's articles move to the target, it gets a note saying
     so, `Merged` history on both, state `merged`, and the target becomes its parent. You need
-    rw on both tickets' queues; a target you may not see is answered as a missing one."""
+    rw on both tickets' queues; a target you may not see is answered as a missing one
+    (422 unknown-name: the path's ticket is there)."""
     async with ctx.transaction() as conn:
         ticket = await writable_ticket(ctx, conn, tn)
         target = await other_writable(ctx, conn, body.into.strip(), "to merge into")
@@ -192,7 +193,8 @@ async def merge_ticket(ctx: Context, tn: str, body: MergeIn) -> MergeOut:
     problems=("unknown-name", "invalid-change"),
 )
 async def link_ticket(ctx: Context, tn: str, body: LinkIn) -> LinkCreated:
-    """Link the ticket to another one you may write: `Normal`, or `ParentChild` with this
+    """Link the ticket to another one you may write (one you may not see is answered as a
+    missing one, 422 unknown-name): `Normal`, or `ParentChild` with this
     ticket as the parent. Each new link writes `TicketLinkAdd` history on both; linking twice
     changes nothing (`created` false)."""
     async with ctx.transaction() as conn:
