@@ -11,6 +11,7 @@ on its last page as on its first.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
@@ -222,3 +223,38 @@ async def one_article(conn: AsyncConnection, ticket_id: int, article_id: int) ->
     query = _article_query().where(article.c.id == article_id, article.c.ticket_id == ticket_id)
     row = (await conn.execute(query)).first()
     return _article(row) if row is not None else None
+
+
+# --- history ---
+
+HIDDEN = "(hidden)"
+_NUMBER = re.compile(r"\d+")
+
+
+async def hidden_numbers(
+    conn: AsyncConnection, candidates: Collection[str], readable: Collection[int]
+) -> set[str]:
+    """The ticket numbers in the texts `candidates` that belong to tickets outside the
+    `readable` queues (a history entry names the tickets it was merged or linked with)."""
+    wanted = sorted({n for c in candidates for n in _NUMBER.findall(c) if len(n) <= 50})
+    if not wanted:
+        return set()
+    rows = await conn.execute(
+        select(ticket.c.tn).where(ticket.c.tn.in_(wanted), ticket.c.queue_id.not_in(list(readable)))
+    )
+    return set(rows.scalars())
+
+
+def redacted(name: str, hidden: Collection[str]) -> str:
+    """A history entry's `%%`-separated name with each hidden ticket's number (also inside a
+    text, as the merge note's "Merged Ticket … to …") and the id that follows a number
+    replaced by "(hidden)"."""
+    parts = name.split("%%")
+    for i, part in enumerate(parts):
+        if part in hidden:
+            parts[i] = HIDDEN
+            if i + 1 < len(parts) and parts[i + 1].isdigit():
+                parts[i + 1] = HIDDEN
+        else:
+            parts[i] = _NUMBER.sub(lambda m: HIDDEN if m.group(0) in hidden else m.group(0), part)
+    return "%%".join(parts)

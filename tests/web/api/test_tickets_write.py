@@ -259,3 +259,11 @@ async def test_merge_and_links(
     gone = (await anna.get(f"/tickets/{office.support[0]}")).json()
     assert gone["state"] == "merged" and gone["merged_into"] is None
     assert office.sales[0] not in str(gone)
+    for tn in (target, office.support[0]):
+        trail = (await anna.get(f"/tickets/{tn}/history")).json()["entries"]
+        assert office.sales[0] not in str(trail) and str(hidden_id) not in str(
+            [e["parameters"] for e in trail if e["type"] in ("Merged", "TicketLinkAdd")]
+        )
+        assert "(hidden)" in str(trail)
+    boss_trail = (await boss.get(f"/tickets/{target}/history")).json()["entries"]
+    assert office.sales[0] in str(boss_trail)

@@ -221,21 +221,24 @@ def _escalation(facts: api_reads.TicketFacts) -> Escalation | None:
     "/tickets/{tn}/history", access="ticket-read", response=HistoryOut, summary="A ticket's history"
 )
 async def ticket_history(ctx: Context, tn: str) -> HistoryOut:
-    """The ticket's audit trail (Znuny's ticket history), oldest first."""
+    """The ticket's audit trail (Znuny's ticket history), oldest first. Tickets it was merged
+    or linked with that you may not see are named "(hidden)"."""
     async with ctx.transaction() as conn:
         ticket = await readable_ticket(ctx, conn, tn)
         entries = await queries.history(conn, ticket.id)
-    return HistoryOut(
-        tn=ticket.tn,
-        entries=[
+        segments = {part for e in entries for part in e.name.split("%%")}
+        hidden = await api_reads.hidden_numbers(conn, segments, ctx.user.readable)
+    items = []
+    for e in entries:
+        name = api_reads.redacted(e.name, hidden) if hidden else e.name
+        items.append(
             HistoryItem(
                 time=utc(e.time),
                 type=e.type,
-                name=e.name,
-                parameters=[p for p in e.name.split("%%") if p],
+                name=name,
+                parameters=[p for p in name.split("%%") if p],
                 who=e.who,
                 article_id=e.article_id,
             )
-            for e in entries
-        ],
-    )
+        )
+    return HistoryOut(tn=ticket.tn, entries=items)
