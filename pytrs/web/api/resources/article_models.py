@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from pytrs.web.api.resources.ticket_models import NAME, AttachmentIn, Strict
 
@@ -67,24 +67,8 @@ class ArticleOut(ArticleRow):
     )
 
 
-# What a note refuses, said in the schema too, so that a client (and a fuzzer) knows it.
-_NOTE_TAKES_NO_REPLY_FIELDS = {
-    "if": {"properties": {"kind": {"const": "note"}}, "required": ["kind"]},
-    "then": {
-        "properties": {
-            "cc": {"maxItems": 0},
-            "state": {"type": "null"},
-            "template": {"type": "null"},
-            "attachments": {"maxItems": 0},
-        }
-    },
-}
-
-
 class ArticleCreate(Strict):
     """An answer to the customer (`reply`) or an internal note (`note`)."""
-
-    model_config = ConfigDict(extra="forbid", json_schema_extra=_NOTE_TAKES_NO_REPLY_FIELDS)
 
     kind: Literal["reply", "note"] = Field(
         ..., description="reply: a mail to the ticket's customer; note: internal, never sent."
