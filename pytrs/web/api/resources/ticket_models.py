@@ -22,6 +22,8 @@ from pytrs.tickets.listing import SORTS, VIEWS
 from pytrs.web.api.paging import PageQuery
 
 NAME = 200  # characters of a name (queue, state, login …) a client may send
+# RFC 4648 base64 as `base64.b64decode(validate=True)` takes it: the schema says what is valid.
+BASE64 = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
 Sort = Literal["age", "changed", "priority", "number", "title"]
 View = Literal["open", "pending", "closed", "all"]
 assert set(get_args(Sort)) == set(SORTS) and set(get_args(View)) == set(VIEWS)
@@ -201,7 +203,12 @@ class AttachmentIn(Strict):
     content_type: str = Field(
         "application/octet-stream", max_length=255, description="Its MIME type."
     )
-    content: str = Field(..., description="Its bytes, base64-encoded (RFC 4648).")
+    content: str = Field(
+        ...,
+        pattern=BASE64,
+        description="Its bytes, base64-encoded (RFC 4648, with padding, no line breaks).",
+        json_schema_extra={"contentEncoding": "base64"},
+    )
 
 
 class TicketCreate(Strict):
