@@ -209,12 +209,21 @@ def _check_outbound(config: Config, errors: ErrorList) -> None:
 
 def _check_metrics_listen(config: Config, errors: ErrorList) -> None:
     web = config.web
-    if web.metrics_listen and web.metrics_listen == web.listen:
+    if web.metrics_listen and web.metrics_listen == web.listen and not _any_port(web.listen):
         # Both listeners would bind the same address: the second could not start.
         errors.add(
             "web.metrics_listen",
             'must differ from web.listen (or be "" to serve the ops endpoints there)',
         )
+
+
+def _any_port(spec: str) -> bool:
+    """Port 0: the system picks a free port for each listener (tests)."""
+    try:
+        address = listen_address(spec)
+    except ValueError:
+        return False
+    return isinstance(address, tuple) and address[1] == 0
 
 
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"

@@ -11,13 +11,17 @@ import asyncio
 import os
 import signal
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import text, update
 
 from pytrs.config import load_config
+from pytrs.schema import inbox_repo
 from pytrs.schema.database import Database
+from pytrs.schema.tables import inbox
+from pytrs.vocabulary.inbox import InboxItem
 
 from ..conftest import make_config, wait_until
 from ..helpers import all_processed, make_mail, send, tickets
@@ -139,14 +143,11 @@ async def test_depths_come_from_the_database(
     """Rows another daemon (here: the test) left in the inbox and outbox show in the gauges."""
     running = await start_daemon(_config(database_settings, relay, smtp={"listen": []}))
     async with db.transaction() as conn:
+        [row] = await inbox_repo.store(conn, [InboxItem(source="smtp", raw=make_mail())])
         await conn.execute(
-            text(
-                "INSERT INTO inbox_message (source, recipient, envelope_from, peer, trusted,"
-                " queue_name, message_id, dedup_key, size, raw, state, attempts,"
-                " next_attempt_at, received_at) VALUES ('smtp', '', '', '', 0, '', '', 'k1', 1,"
-                " :raw, 'quarantined', 5, :old, :old)"
-            ),
-            {"raw": b"x", "old": "2020-01-01 00:00:00"},
+            update(inbox)
+            .where(inbox.c.id == row)
+            .values(state=inbox_repo.QUARANTINED, received_at=datetime(2020, 1, 1))
         )
     scrape = await fetch_metrics(running.port("web"))
     assert scrape.value("pytrs_inbox_messages", state="quarantined") == 1
@@ -223,3 +224,28 @@ async def test_scrapes_do_not_block_the_loop_meanwhile(
     assert all(isinstance(r, Scrape) for r in results[:5])
     await wait_until(lambda: _count_tickets(db, 5))
     assert await running.stop() == 0
+
+
+async def test_metrics_listen_is_a_listener_of_its_own(
+    database_settings: dict[str, Any], db: Database, start_daemon: Any, relay: RecordingRelay
+) -> None:
+    """`[web] metrics_listen`: the ops endpoints there and only there; the services of the
+    daemon all running."""
+    config = _config(database_settings, relay, web={"metrics_listen": "127.0.0.1:0"})
+    running = await start_daemon(config)
+    web, ops = running.port("web"), running.port("metrics")
+    assert "metrics" in [kind for kind, _ in running.daemon.bound]
+    for path in ("/healthz", "/readyz", "/metrics"):
+        assert (await get(web, path)).status_code == 404, path
+        assert (await get(ops, path)).status_code == 200, path
+    assert (await get(ops, "/login")).status_code == 404
+    assert (await get(web, "/login")).status_code == 200
+    ready = (await get(ops, "/readyz")).json()
+    assert ready["status"] == "ready"
+    services = running.daemon.services.running()
+    assert {"inbox-writer", "worker-1", "outbox-sender", "address-book"} <= set(services)
+    assert all(services.values())
+    scrape = await fetch_metrics(ops)
+    assert scrape.value("pytrs_service_up", service="inbox-writer") == 1
+    assert await running.stop() == 0
+    assert running.daemon.services.problems()["inbox-writer"].startswith("stopped")
