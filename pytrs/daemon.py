@@ -38,7 +38,7 @@ from pytrs.postmaster.worker import PostmasterWorker
 from pytrs.preflight import check_startup
 from pytrs.provisioning import provision
 from pytrs.runtime.big_messages import BigMessageSlots
-from pytrs.runtime.services import RESTARTING, RUNNING, STOPPED, ServiceStates
+from pytrs.runtime.services import ServiceStates, supervise
 from pytrs.schema import inbox_repo, migrate
 from pytrs.schema.database import Database, create_database, probe
 from pytrs.schema.system_data import with_runtime_secrets
@@ -453,35 +453,6 @@ async def _wait_until(condition: Callable[[], bool], seconds: float) -> None:
     # aiosmtpd's sessions offer no event to await; this runs once, at shutdown.
     while not condition() and loop.time() < end:  # noqa: ASYNC110
         await asyncio.sleep(0.05)
-
-
-async def supervise(
-    name: str, run: Callable[[], Awaitable[None]], *, max_restarts: int = 5,
-    states: ServiceStates | None = None,
-) -> None:  # fmt: skip
-    """Run a service, restarting it with backoff when it crashes; give up after a few crashes
-    so that systemd can restart the whole process. Its state goes to `states` (`/readyz`)."""
-    states = states or ServiceStates()
-    delay = 1.0
-    for attempt in range(max_restarts + 1):
-        states.set(name, RUNNING)
-        try:
-            await run()
-            states.set(name, STOPPED)
-            return
-        except asyncio.CancelledError:
-            states.set(name, STOPPED, "cancelled")
-            raise
-        except Exception as exc:
-            crash = f"crashed with {type(exc).__name__}: {str(exc).partition(chr(10))[0]}"
-            if attempt == max_restarts:
-                states.set(name, STOPPED, crash)
-                log.critical("%s crashed %d times; giving up", name, attempt + 1)
-                raise
-            states.set(name, RESTARTING, crash)
-            log.exception("%s crashed; restarting in %.0f s", name, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 30.0)
 
 
 def run_daemon(

@@ -1,14 +1,20 @@
-"""The state of each service of this process, as its supervisor sees it: what `/readyz` asks.
+"""The daemon's services under supervision, and the state of each: what `/readyz` asks.
 
-Place in the flow: the daemon registers its services (inbox writer, postmaster workers or
-worker processes, outbox sender, fetchers, web …) and `daemon.supervise` moves each between
-running, restarting (after a crash, with the error) and stopped; the web app's readiness check
-reads `problems()`. A process not run by a daemon (tests' `create_app`) has none to report.
+Place in the flow: the daemon runs each service (inbox writer, postmaster workers, outbox
+sender, fetchers …) through `supervise`, which restarts it after a crash and moves its entry in
+`ServiceStates` between running, restarting (with the error) and stopped; the worker processes
+report the same way. The web app's readiness check reads `problems()`, the metrics
+`running()`. A process not run by a daemon (tests' `create_app`) has none to report.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
 
 RUNNING, RESTARTING, STOPPED = "running", "restarting", "stopped"
 
@@ -44,3 +50,33 @@ class ServiceStates:
     def running(self) -> dict[str, bool]:
         """Each service and whether it runs (`pytrs_service_up`)."""
         return {name: s.state == RUNNING for name, s in sorted(self._states.items())}
+
+
+async def supervise(
+    name: str, run: Callable[[], Awaitable[None]], *, max_restarts: int = 5,
+    states: ServiceStates | None = None,
+) -> None:  # fmt: skip
+    """Run a service, restarting it with backoff when it crashes; give up after a few crashes
+    so that systemd can restart the whole process. Its state goes to `states` (`/readyz`)."""
+    states = states or ServiceStates()
+    delay = 1.0
+    for attempt in range(max_restarts + 1):
+        states.set(name, RUNNING)
+        try:
+            await run()
+            states.set(name, STOPPED)
+            return
+        except asyncio.CancelledError:
+            states.set(name, STOPPED, "cancelled")
+            raise
+        except Exception as exc:
+            first_line = str(exc).partition("\n")[0]
+            crash = f"crashed with {type(exc).__name__}: {first_line}"
+            if attempt == max_restarts:
+                states.set(name, STOPPED, crash)
+                log.critical("%s crashed %d times; giving up", name, attempt + 1)
+                raise
+            states.set(name, RESTARTING, crash)
+            log.exception("%s crashed; restarting in %.0f s", name, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)

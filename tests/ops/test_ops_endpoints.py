@@ -20,8 +20,7 @@ from sqlalchemy.engine import make_url
 from starlette.applications import Starlette
 
 from pytrs.config import Config
-from pytrs.daemon import supervise
-from pytrs.runtime.services import ServiceStates
+from pytrs.runtime.services import ServiceStates, supervise
 from pytrs.schema import migrate
 from pytrs.schema.database import Database, create_database
 from pytrs.web.app import create_app
