@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 from sqlalchemy import text, update
 
 from pytrs.config import load_config
@@ -249,3 +250,20 @@ async def test_metrics_listen_is_a_listener_of_its_own(
     assert scrape.value("pytrs_service_up", service="inbox-writer") == 1
     assert await running.stop() == 0
     assert running.daemon.services.problems()["inbox-writer"].startswith("stopped")
+
+
+async def test_metrics_listen_on_a_unix_socket(
+    database_settings: dict[str, Any], db: Database, start_daemon: Any, tmp_path: Path
+) -> None:
+    """A unix socket's peers are local processes the socket file's permissions let in: they
+    may read the endpoints there; a forwarded address (a local proxy) is checked as usual."""
+    path = str(tmp_path / "metrics.sock")
+    config = make_config(database_settings, web={"listen": "", "metrics_listen": path})
+    running = await start_daemon(config)
+    transport = httpx.AsyncHTTPTransport(uds=path)
+    async with httpx.AsyncClient(transport=transport, base_url="http://pytrs") as client:
+        assert (await client.get("/healthz")).status_code == 200
+        assert (await client.get("/metrics")).text.count("pytrs_mail_accepted_total") >= 1
+        forwarded = await client.get("/metrics", headers={"x-forwarded-for": "203.0.113.5"})
+        assert forwarded.status_code == 404
+    assert await running.stop() == 0
