@@ -49,7 +49,9 @@ class Allowed:
     """Whether a request may see the ops endpoints (`[web] metrics_allow`)."""
 
     def __init__(self, networks: tuple[str, ...], proxies: Proxies, *, dedicated: bool) -> None:
-        self.networks: tuple[Network, ...] = tuple(ipaddress.ip_network(n) for n in networks)
+        self.networks: tuple[Network, ...] = tuple(
+            ipaddress.ip_network(n.strip()) for n in networks
+        )
         self.proxies = proxies
         self.dedicated = dedicated
 
