@@ -13,6 +13,7 @@ writers queue at BEGIN. An error answer is not stored (it rolled back): a retry 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
@@ -26,6 +27,8 @@ from pytrs.web.api.problems import Problem
 
 if TYPE_CHECKING:
     from pytrs.web.api.operations import Context
+
+log = logging.getLogger(__name__)
 
 HEADER = "Idempotency-Key"
 REPLAYED = "Idempotent-Replayed"
@@ -67,7 +70,9 @@ async def run(
                 await store.prune(conn, now)
             return response
         except _Taken:
-            continue  # a concurrent request with this key committed first: answer from it
+            # A concurrent request with this key committed first: answer from its row.
+            log.info("api: Idempotency-Key of user %s was claimed concurrently; replaying", user_id)
+            continue
         except _NotStored as not_stored:
             return not_stored.response
     raise Problem(
