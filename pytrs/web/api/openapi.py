@@ -189,6 +189,7 @@ def _problems(op: Operation) -> dict[str, Any]:
         answer: dict[str, Any] = {
             "description": "; ".join(f"{PROBLEM_TYPES[s].title} ({s})" for s in slugs),
             "content": {MEDIA_TYPE: {"schema": {"$ref": REF.format(model="Problem")}}},
+            "x-pytrs-problems": slugs,
         }
         if status == 401:
             answer["headers"] = {

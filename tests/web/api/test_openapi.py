@@ -63,3 +63,14 @@ async def test_problem_types_page(api_client: ApiClient) -> None:
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     for slug in PROBLEM_TYPES:
         assert f'id="{slug}"' in page.text, slug
+
+
+async def test_docs_page_shows_every_operation(api_client: ApiClient) -> None:
+    page = await api_client().get("/docs")  # no token
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert "<script>" not in page.text and "https://" not in page.text  # nothing inline, no CDN
+    for op in registry.operations():
+        assert f'id="{op.name}"' in page.text, op.name
+        assert f"{op.method} /api/v1{openapi_path(op.path)}" in page.text, op.name
+    assert 'id="model-QueueOut"' in page.text
