@@ -121,19 +121,21 @@ async def body_value(op: Operation, request: Request) -> tuple[BaseModel, list[U
         detail = f"This operation takes {accepted}, not {media!r}."
         raise Problem(415, "unsupported-media-type", detail)
     raw = await read_limited(request, MULTIPART_LIMIT if multipart else op.max_body)
+    if not media and raw.strip():
+        detail = "Say what the body is: send Content-Type: application/json."
+        raise Problem(415, "unsupported-media-type", detail)
     files: list[Upload] = []
-    if multipart:
-        data, files = await _form(op.body, request, raw)
-    elif not media and raw.strip():
-        raise Problem(
-            415,
-            "unsupported-media-type",
-            "Say what the body is: send Content-Type: application/json.",
-        )
-    else:
-        data = _json(raw) if raw.strip() else {}
     try:
-        body = op.body.model_validate(data)
+        if multipart:
+            data, files = await _form(op.body, request, raw)
+            body = op.body.model_validate(data)
+        elif raw.strip():
+            _json(raw)  # malformed JSON and unstorable text, said as such
+            # Strict: JSON gives types, so `0` is no boolean and `"3"` no integer, as the
+            # document says; form fields and query strings are text and stay lax.
+            body = op.body.model_validate_json(raw, strict=True)
+        else:
+            body = op.body.model_validate({})  # no body: the model's defaults
     except ValidationError as error:
         raise _from_pydantic("body", error) from None
     return body, files, fingerprint(request, body, files)
@@ -198,7 +200,7 @@ async def _form(
         form = await replayed.form(max_part_size=MULTIPART_LIMIT)
     except HTTPException as error:  # a malformed body: Starlette's one line says how
         raise invalid("body", [{"field": "", "message": str(error.detail)}]) from None
-    lists = _list_fields(model)
+    lists, structured = _list_fields(model), json_fields(model)
     data: dict[str, Any] = {}
     files: list[Upload] = []
     try:
@@ -209,13 +211,42 @@ async def _form(
                     continue
                 if storable.clean(value) != value:
                     raise invalid("body", [{"field": key, "message": _UNSTORABLE}])
-                if key in lists:
-                    data.setdefault(key, []).append(value)
+                item = _json_part(key, value) if key in structured else value
+                if key not in lists:
+                    data[key] = item
+                elif isinstance(item, list) and key in structured:
+                    data.setdefault(key, []).extend(item)
                 else:
-                    data[key] = value
+                    data.setdefault(key, []).append(item)
     finally:
         await form.close()
     return data, files
+
+
+def json_fields(model: type[BaseModel]) -> set[str]:
+    """Fields (and aliases) holding objects: a multipart body sends each as a JSON text part
+    (the OpenAPI document says so with an `encoding`)."""
+    found = set()
+    for name, info in model.model_fields.items():
+        if _is_structured(info.annotation):
+            found.update({name, info.alias or name})
+    return found
+
+
+def _is_structured(annotation: Any) -> bool:
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType) or origin in _SEQUENCES:
+        return any(_is_structured(a) for a in typing.get_args(annotation))
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return True
+    return annotation is dict or origin is dict
+
+
+def _json_part(key: str, value: str) -> Any:
+    try:
+        return json.loads(value)
+    except ValueError:
+        raise invalid("body", [{"field": key, "message": "must be JSON (an object)"}]) from None
 
 
 async def _upload(key: str, part: UploadFile) -> Upload:

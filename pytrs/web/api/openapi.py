@@ -16,12 +16,17 @@ from typing import Any
 from pydantic import TypeAdapter
 from pydantic.json_schema import JsonSchemaMode
 
-from pytrs.web.api.bodies import ATTACHMENTS_FIELD, INT_MAX
+from pytrs.web.api.bodies import ATTACHMENTS_FIELD, INT_MAX, json_fields
 from pytrs.web.api.idempotency import HEADER, MAX_KEY, REPLAYED
 from pytrs.web.api.operations import Binary, Operation
 from pytrs.web.api.problems import MEDIA_TYPE, PROBLEM_TYPES
 
 REF = "#/components/schemas/{model}"
+DESCRIPTION = (
+    "The JSON API of pytrs: tickets, articles, queues and administration. Authenticate with a "
+    "bearer token made by `pytrs tokens create`. Errors are RFC 9457 problem details; their "
+    "`type` links to /api/v1/problems."
+)
 JSON = "application/json"
 
 
@@ -33,30 +38,30 @@ def document(operations: list[Operation], *, version: str) -> dict[str, Any]:
         entry = _operation(op, shapes, defs)
         paths.setdefault(openapi_path(op.path), {})[op.method.lower()] = entry
     tags = sorted({op.tag for op in operations})
-    return {
-        "openapi": "3.1.0",
-        "info": {
-            "title": "pytrs API",
-            "version": version,
-            "description": "The JSON API of pytrs: tickets, articles, queues and administration. "
-            "Authenticate with a bearer token made by `pytrs tokens create`. Errors are RFC 9457 "
-            "problem details; their `type` links to /api/v1/problems.",
-        },
-        "servers": [{"url": "/api/v1"}],
-        "security": [{"bearer": []}],
-        "tags": [{"name": t} for t in tags],
-        "paths": paths,
-        "components": {
-            "schemas": {**defs, "Problem": PROBLEM_SCHEMA},
-            "securitySchemes": {
-                "bearer": {
-                    "type": "http",
-                    "scheme": "bearer",
-                    "description": "A token from `pytrs tokens create`.",
-                }
+    return storable_text(
+        {
+            "openapi": "3.1.0",
+            "info": {
+                "title": "pytrs API",
+                "version": version,
+                "description": DESCRIPTION,
             },
-        },
-    }
+            "servers": [{"url": "/api/v1"}],
+            "security": [{"bearer": []}],
+            "tags": [{"name": t} for t in tags],
+            "paths": paths,
+            "components": {
+                "schemas": {**defs, "Problem": PROBLEM_SCHEMA},
+                "securitySchemes": {
+                    "bearer": {
+                        "type": "http",
+                        "scheme": "bearer",
+                        "description": "A token from `pytrs tokens create`.",
+                    }
+                },
+            },
+        }
+    )
 
 
 def openapi_path(path: str) -> str:
@@ -138,6 +143,7 @@ def _resolve(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
 
 
 def _request_body(op: Operation, shapes: Shapes, defs: dict[str, Any]) -> dict[str, Any]:
+    assert op.body is not None
     schema = shapes[(op.body, "validation")]
     model = _resolve(schema, defs)
     content: dict[str, Any] = {JSON: {"schema": schema}}
@@ -147,6 +153,10 @@ def _request_body(op: Operation, shapes: Shapes, defs: dict[str, Any]) -> dict[s
         form = {**model, "properties": {**model.get("properties", {}), ATTACHMENTS_FIELD: files}}
         form.pop("additionalProperties", None)
         content["multipart/form-data"] = {"schema": form}
+        structured = sorted(json_fields(op.body) & set(form["properties"]))
+        if structured:  # objects travel as JSON text parts
+            encoding = {name: {"contentType": JSON} for name in structured}
+            content["multipart/form-data"]["encoding"] = encoding
     return {"required": bool(model.get("required")), "content": content}
 
 
@@ -225,3 +235,23 @@ PROBLEM_SCHEMA: dict[str, Any] = {
         },
     },
 }  # fmt: skip
+
+
+# Text the API takes: no NUL and no lone surrogate (`bodies.py` refuses them: neither database
+# stores them). Said in the document, on every plain string schema, so that a client (and
+# schemathesis) knows it rather than learning it from a 422.
+STORABLE_TEXT = "^[^\\u0000\\ud800-\\udfff]*$"
+_CONSTRAINED = ("pattern", "format", "enum", "const", "contentMediaType")
+
+
+def storable_text(node: Any) -> Any:
+    """`node` (the document, or any part) with STORABLE_TEXT on its plain strings."""
+    if isinstance(node, dict):
+        kind = node.get("type")
+        is_text = kind == "string" or (isinstance(kind, list) and "string" in kind)
+        if is_text and not any(key in node for key in _CONSTRAINED):
+            node = {**node, "pattern": STORABLE_TEXT}
+        return {key: storable_text(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [storable_text(item) for item in node]
+    return node

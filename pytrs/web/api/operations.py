@@ -47,6 +47,7 @@ from pytrs.web.api import bodies, idempotency
 from pytrs.web.api.auth import ApiUser, authenticate
 from pytrs.web.api.bodies import Upload
 from pytrs.web.api.problems import PROBLEM_TYPES, Problem, from_ticket_error, problem_response
+from pytrs.web.api.rendering import render
 
 ACCESS = ("agent", "ticket-read", "ticket-write", "admin")
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -265,14 +266,3 @@ def check_access(op: Operation, user: ApiUser) -> None:
             f"This operation needs a token of scope '{op.scope}' and this token has scope "
             f"'{user.scope}'; create one with 'pytrs tokens create --scope {op.scope}'.",
         )  # fmt: skip
-
-
-def render(op: Operation, result: Any) -> Response:
-    """The response for what the operation returned."""
-    if isinstance(result, Response):
-        return result
-    if op.response is None:
-        return Response(status_code=op.status)
-    assert op.adapter is not None, f"{op.name}: response={op.response!r} needs a Response"
-    content = op.adapter.dump_json(result, by_alias=True)
-    return Response(content, status_code=op.status, media_type="application/json")

@@ -74,3 +74,28 @@ async def test_docs_page_shows_every_operation(api_client: ApiClient) -> None:
         assert f'id="{op.name}"' in page.text, op.name
         assert f"{op.method} /api/v1{openapi_path(op.path)}" in page.text, op.name
     assert 'id="model-QueueOut"' in page.text
+
+
+def test_framework_features_are_documented() -> None:
+    """The test-only operations (multipart, idempotent, admin) in a document of their own."""
+    from pytrs.web.api.openapi import STORABLE_TEXT, document
+
+    from .framework_ops import api as test_api
+
+    doc = document(test_api.operations, version="test")
+    validate(doc)
+    create = doc["paths"]["/things"]["post"]
+    multipart = create["requestBody"]["content"]["multipart/form-data"]
+    assert multipart["encoding"] == {"meta": {"contentType": "application/json"}}
+    assert multipart["schema"]["properties"]["attachments"]["items"]["format"] == "binary"
+    assert create["requestBody"]["required"] is True
+    header = next(p for p in create["parameters"] if p["in"] == "header")
+    assert header["name"] == "Idempotency-Key" and header["schema"]["maxLength"] == 255
+    assert "Idempotent-Replayed" in create["responses"]["201"]["headers"]
+    assert set(create["responses"]) == {"201", "401", "403", "409", "413", "415", "422"}
+    thing = doc["components"]["schemas"]["ThingIn"]["properties"]["name"]
+    assert thing["pattern"] == STORABLE_TEXT and thing["minLength"] == 1
+    made = doc["components"]["schemas"]["ThingOut"]["properties"]["made"]
+    assert made == {"format": "date-time", "title": "Made", "type": "string"}
+    admin = doc["paths"]["/admin/{n}"]["patch"]
+    assert admin["x-pytrs-scope"] == "admin" and "204" in admin["responses"]

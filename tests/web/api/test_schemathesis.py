@@ -121,8 +121,15 @@ def _schemathesis(url: str, token: str, report: Path) -> subprocess.CompletedPro
          "--max-examples", str(MAX_EXAMPLES), "--seed", str(SEED), "--workers", "1",
          "--suppress-health-check", "all", "--request-timeout", "30",
          "--report", "junit", "--report-dir", str(report), "--output-truncate", "false"],
-        capture_output=True, text=True, timeout=600, check=False,
+        capture_output=True, text=True, timeout=600, check=False, env=_hooks_env(),
     )  # fmt: skip
+
+
+def _hooks_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["SCHEMATHESIS_HOOKS"] = "tests.web.api.schemathesis_hooks"
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT.parent), env.get("PYTHONPATH")]))
+    return env
 
 
 async def test_schemathesis_finds_nothing(live: Any, desk: Roles, tmp_path: Path) -> None:
