@@ -200,7 +200,7 @@ async def _form(
         form = await replayed.form(max_part_size=MULTIPART_LIMIT)
     except HTTPException as error:  # a malformed body: Starlette's one line says how
         raise invalid("body", [{"field": "", "message": str(error.detail)}]) from None
-    lists, structured = _list_fields(model), json_fields(model)
+    lists, structured, nullable = _list_fields(model), json_fields(model), _nullable(model)
     data: dict[str, Any] = {}
     files: list[Upload] = []
     try:
@@ -212,6 +212,8 @@ async def _form(
                 if storable.clean(value) != value:
                     raise invalid("body", [{"field": key, "message": _UNSTORABLE}])
                 item = _json_part(key, value) if key in structured else value
+                if value == "null" and key in nullable:
+                    item = None  # how a form says "none" for a field that takes no text
                 if key not in lists:
                     data[key] = item
                 elif isinstance(item, list) and key in structured:
@@ -229,6 +231,17 @@ def json_fields(model: type[BaseModel]) -> set[str]:
     found = set()
     for name, info in model.model_fields.items():
         if _is_structured(info.annotation):
+            found.update({name, info.alias or name})
+    return found
+
+
+def _nullable(model: type[BaseModel]) -> set[str]:
+    """Fields (and aliases) that may be null and take no text: for them a form's "null" is
+    None (for a text field it stays the text "null")."""
+    found = set()
+    for name, info in model.model_fields.items():
+        args = typing.get_args(info.annotation)
+        if type(None) in args and not any(a is str for a in args):
             found.update({name, info.alias or name})
     return found
 

@@ -52,6 +52,7 @@ class ThingIn(BaseModel):
     labels: list[str] = Field(default_factory=list)
     pause: float = Field(0.0, ge=0, le=2)
     meta: Meta | None = None
+    count: int | None = None
 
 
 class ThingOut(BaseModel):
@@ -61,6 +62,7 @@ class ThingOut(BaseModel):
     files: list[str]
     colour: str | None
     made: datetime
+    count: int | None
 
 
 class Small(BaseModel):
@@ -91,7 +93,7 @@ async def create_thing(ctx: Context, body: ThingIn) -> ThingOut:
     files = [f"{f.filename}:{f.content_type}:{len(f.content)}" for f in ctx.files]
     colour = body.meta.colour if body.meta else None
     return ThingOut(key=key, name=body.name, labels=body.labels, files=files, colour=colour,
-                    made=datetime(2026, 12, 7, 10, 0, 0))  # fmt: skip
+                    made=datetime(2026, 12, 7, 10, 0, 0), count=body.count)  # fmt: skip
 
 
 @api.post("/small", access="agent", body=Small, response=Small, max_body=100)

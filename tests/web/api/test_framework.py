@@ -184,6 +184,9 @@ async def test_multipart_bodies(ops: ApiClient, make_token: MakeToken, desk: Rol
         "/things", data={"name": "box", "pause": "0", "meta": '{"colour": "red"}'}, files=files
     )  # form fields are text: "0" is a number there; an object travels as JSON
     assert typed.status_code == 201 and typed.json()["colour"] == "red", typed.text
+    for given, expected in (("null", None), ("3", 3)):  # "null": none, for a field of no text
+        answer = await client.post("/things", data={"name": "null", "count": given}, files=files)
+        assert (answer.json()["name"], answer.json()["count"]) == ("null", expected), answer.text
     not_json = await client.post("/things", data={"name": "b", "meta": "red"}, files=files)
     assert check_problem(not_json, 422, "validation-failed")["errors"][0]["field"] == "meta"
     assert answer.json()["files"] == ["a.txt:text/plain:5", "b.bin:application/octet-stream:2"]
