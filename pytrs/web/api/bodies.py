@@ -130,10 +130,11 @@ async def body_value(op: Operation, request: Request) -> tuple[BaseModel, list[U
             data, files = await _form(op.body, request, raw)
             body = op.body.model_validate(data)
         elif raw.strip():
-            _json(raw)  # malformed JSON and unstorable text, said as such
             # Strict: JSON gives types, so `0` is no boolean and `"3"` no integer, as the
-            # document says; form fields and query strings are text and stay lax.
-            body = op.body.model_validate_json(raw, strict=True)
+            # document says; form fields and query strings are text and stay lax. JSON
+            # Schema's integers include 26.0: such numbers are made integers first.
+            data = _whole_numbers(_json(raw))
+            body = op.body.model_validate_json(json.dumps(data), strict=True)
         else:
             body = op.body.model_validate({})  # no body: the model's defaults
     except ValidationError as error:
@@ -176,6 +177,16 @@ def _json(raw: bytes) -> Any:
         raise invalid("body", [{"field": "", "message": message}]) from None
     _refuse_unstorable(data, "")
     return data
+
+
+def _whole_numbers(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {key: _whole_numbers(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_whole_numbers(item) for item in value]
+    return value
 
 
 def _refuse_unstorable(value: Any, field: str) -> None:

@@ -242,16 +242,20 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 # schemathesis) knows it rather than learning it from a 422. Lone surrogates are left out of
 # the pattern: the validators schemathesis uses cannot compile a surrogate range.
 STORABLE_TEXT = "^[^\\u0000]*$"
-_CONSTRAINED = ("pattern", "format", "enum", "const", "contentMediaType")
+_CONSTRAINED = ("format", "enum", "const", "contentMediaType")
 
 
 def storable_text(node: Any) -> Any:
-    """`node` (the document, or any part) with STORABLE_TEXT on its plain strings."""
+    """`node` (the document, or any part) with STORABLE_TEXT on its plain strings (beside a
+    pattern of their own, in an `allOf`)."""
     if isinstance(node, dict):
         kind = node.get("type")
         is_text = kind == "string" or (isinstance(kind, list) and "string" in kind)
         if is_text and not any(key in node for key in _CONSTRAINED):
-            node = {**node, "pattern": STORABLE_TEXT}
+            if "pattern" not in node:
+                node = {**node, "pattern": STORABLE_TEXT}
+            elif node["pattern"] != STORABLE_TEXT:
+                node = {**node, "allOf": [*node.get("allOf", []), {"pattern": STORABLE_TEXT}]}
         return {key: storable_text(value) for key, value in node.items()}
     if isinstance(node, list):
         return [storable_text(item) for item in node]

@@ -168,6 +168,10 @@ async def test_json_bodies(ops: ApiClient, make_token: MakeToken, desk: Roles) -
     # JSON is typed: no "1" for a number, no 0 for a boolean, as the document says.
     typed = await client.post("/things", json={"name": "lamp", "pause": "0"})
     assert check_problem(typed, 422, "validation-failed")["errors"][0]["field"] == "pause"
+    whole = await client.post("/things", json={"name": "lamp", "count": 2.0, "pause": 0})
+    assert whole.json()["count"] == 2  # 2.0 is an integer to JSON Schema, and so here
+    fraction = await client.post("/things", json={"name": "lamp", "count": 2.5})
+    assert check_problem(fraction, 422, "validation-failed")["errors"][0]["field"] == "count"
     assert made.json()["made"] == "2026-12-07T10:00:00Z"  # stored naive UTC, sent as UTC
     form = await client.post("/small", data={"text": "x"})  # multipart not declared there
     check_problem(form, 415, "unsupported-media-type")
