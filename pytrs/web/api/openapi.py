@@ -150,14 +150,19 @@ def _request_body(op: Operation, shapes: Shapes, defs: dict[str, Any]) -> dict[s
     if op.multipart:
         files = {"type": "array", "items": {"type": "string", "format": "binary"},
                  "description": "Files to attach (file parts named `attachments`)."}  # fmt: skip
-        form = {**model, "properties": {**model.get("properties", {}), ATTACHMENTS_FIELD: files}}
-        form.pop("additionalProperties", None)
+        # The form's view of the body: its fields and files; conditions between fields (if,
+        # allOf …) stay with the JSON body, as parts are text and files.
+        form = {key: model[key] for key in _FORM_KEYS if key in model}
+        form["properties"] = {**model.get("properties", {}), ATTACHMENTS_FIELD: files}
         content["multipart/form-data"] = {"schema": form}
         structured = sorted(json_fields(op.body) & set(form["properties"]))
         if structured:  # objects travel as JSON text parts
             encoding = {name: {"contentType": JSON} for name in structured}
             content["multipart/form-data"]["encoding"] = encoding
     return {"required": bool(model.get("required")), "content": content}
+
+
+_FORM_KEYS = ("type", "title", "description", "required", "additionalProperties")
 
 
 def _success(op: Operation, shapes: Shapes) -> dict[str, Any]:

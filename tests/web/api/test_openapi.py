@@ -88,6 +88,7 @@ def test_framework_features_are_documented() -> None:
     multipart = create["requestBody"]["content"]["multipart/form-data"]
     assert multipart["encoding"] == {"meta": {"contentType": "application/json"}}
     assert multipart["schema"]["properties"]["attachments"]["items"]["format"] == "binary"
+    assert multipart["schema"]["additionalProperties"] is False  # extra fields are refused
     assert create["requestBody"]["required"] is True
     header = next(p for p in create["parameters"] if p["in"] == "header")
     assert header["name"] == "Idempotency-Key" and header["schema"]["maxLength"] == 255
