@@ -28,7 +28,7 @@ from pytrs.schema.database import Database
 from ...test_cli_errors import ROOT
 from ..zoom_support import LOOP_SECRET, Roles, deliver, realistic_mail
 
-MAX_EXAMPLES = 25
+MAX_EXAMPLES = 15
 SEED = 13
 SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
 
