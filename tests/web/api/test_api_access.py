@@ -7,8 +7,8 @@ iterates `registry.operations()`, so an operation is checked as soon as its modu
 - a value for each path parameter: `parameters()` seeds a ticket of queue Support (delivered
   mail with an attachment, and an agent's reply queued in the outbox) and returns values by
   parameter NAME (`tn`, `ticket_id`, `article_id`, `number`, `queue_id`, `inbox_id`,
-  `outbox_id`, `filter`/`name`, `login`, `user_id`, `template_id`); a new name fails with a
-  message saying to add it there;
+  `outbox_id`, `filter`/`name`, `login`, `user_id`, `template_id`, `address` (suppressed));
+  a new name fails with a message saying to add it there;
 - for an operation with a body whose model has required fields, a valid body in `BODIES`
   (operationId → JSON), so that the access check, not the validation, is what answers;
 - for a ticket operation identified otherwise than by `tn`, a missing value in `MISSING`.
@@ -24,6 +24,7 @@ refused" is any status but 401/403/404; no answer may be a 5xx.
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -32,8 +33,8 @@ from sqlalchemy import select
 from starlette.applications import Starlette
 
 from pytrs.config import Config
-from pytrs.schema import agent_access, filter_repo, standard_template_repo
-from pytrs.schema.database import Database
+from pytrs.schema import agent_access, filter_repo, outbox_repo, standard_template_repo
+from pytrs.schema.database import Database, utcnow
 from pytrs.schema.tables import inbox, outbox, queue
 from pytrs.tickets import article_reads
 from pytrs.tickets.model import Actor
@@ -46,10 +47,22 @@ from .conftest import ApiClient, MakeToken, check_problem
 
 OPERATIONS = operations()
 FILTER_NAME = "010-api-access"
-# Valid JSON bodies by operationId, for operations whose body has required fields.
-BODIES: dict[str, dict[str, Any]] = {}
 # Values naming nothing, for the "like a missing ticket" comparison.
 MISSING = {"tn": "9999999999999999", "ticket_id": "999999999", "article_id": "999999999"}
+SUPPRESSED = "bounced@customer.example"
+# Valid JSON bodies by operationId, for operations whose body has required fields (an entry
+# for an operation not registered is simply unused).
+BODIES: dict[str, dict[str, Any]] = {
+    "create_ticket": {"title": "From the access test", "queue": "Support", "body": "Hello."},
+    "merge_ticket": {"into": MISSING["tn"]},
+    "link_ticket": {"other": MISSING["tn"]},
+    "create_article": {"kind": "note", "body": "A note from the access test."},
+    "create_user": {"login": "newcomer", "email": "newcomer@example.com"},
+    "set_password": {"password": "a long enough password 1"},
+    "create_filter": {"name": "020-access", "match": [{"header": "Subject", "value": "x"}]},
+    "replace_filter": {"match": [{"header": "Subject", "value": "y"}]},
+    "discard_inbox": {"reason": "set aside by the access test"},
+}
 _PARAM = re.compile(r"{([a-zA-Z_]\w*)(?::\w+)?}")
 
 
@@ -72,6 +85,9 @@ async def parameters(db: Database, config: Config, app: Starlette, desk: Roles) 
         support = await conn.scalar(select(queue.c.id).where(queue.c.name == "Support"))
         inbox_id = await conn.scalar(select(inbox.c.id).order_by(inbox.c.id.desc()))
         outbox_id = await conn.scalar(select(outbox.c.id).order_by(outbox.c.id.desc()))
+        await outbox_repo.suppress(
+            conn, SUPPRESSED, "550 no such user", utcnow() + timedelta(days=1)
+        )
     await filter_repo.replace_rules(db, [Rule(FILTER_NAME, (MatchRow("Subject", "x"),), ())])
     assert inbox_id is not None and outbox_id is not None
     return {
@@ -79,7 +95,7 @@ async def parameters(db: Database, config: Config, app: Starlette, desk: Roles) 
         "number": str(files[first][0].number), "queue_id": str(support),
         "inbox_id": str(inbox_id), "outbox_id": str(outbox_id), "filter": FILTER_NAME,
         "name": FILTER_NAME, "login": desk.ro, "user_id": str(ro.id),
-        "template_id": str(template_id),
+        "template_id": str(template_id), "address": SUPPRESSED,
     }  # fmt: skip
 
 
