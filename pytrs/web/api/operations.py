@@ -189,7 +189,8 @@ class Context:
         return float(self.request.app.state.clock())
 
     def wake_sender(self) -> None:
-        """Say outbox rows were written: the sender is woken once the transaction commits."""
+        """Say outbox rows were written: the sender is woken when the operation is over (its
+        transactions committed, the framework's one included)."""
         self._wake = True
 
     @contextlib.asynccontextmanager
@@ -248,12 +249,14 @@ async def _run(op: Operation, request: Request) -> Response:
     async def call() -> Response:
         return render(op, await op.handler(ctx, **kwargs))
 
-    if op.idempotent and request.headers.get("idempotency-key") is not None:
-        response = await idempotency.run(ctx, call, fingerprint)
-    else:
-        response = await call()
-    ctx.after_commit()
-    return response
+    try:
+        if op.idempotent and request.headers.get("idempotency-key") is not None:
+            return await idempotency.run(ctx, call, fingerprint)
+        return await call()
+    finally:
+        # Also after an error: an operation may have committed before it failed, and a
+        # sender woken for nothing only looks once.
+        ctx.after_commit()
 
 
 def check_access(op: Operation, user: ApiUser) -> None:
