@@ -4,8 +4,13 @@ Place in the flow: `operations.py` calls these before an operation runs; each re
 problem the client can act on: 415 for a Content-Type the operation does not take, 413 for a
 body over its limit (checked on Content-Length before reading, and while reading a body sent
 without one), 422 `validation-failed` with one entry per invalid value in `errors`
-(`location` path|query|body, `field`, `message`). Text holding a NUL or a lone surrogate is
-refused here, once for every operation: neither database can store it.
+(`location` path|query|header|body, `field`, `message`). Text holding a NUL or a lone
+surrogate is refused here, once for every operation: neither database can store it.
+
+A multipart body (`multipart=True`) fills the body model from its text fields (repeated fields
+fill list fields, an object field is a JSON text part, "null" is None for a nullable field
+that takes no text) and hands its file parts named `attachments` to the operation as
+`ctx.files`.
 """
 
 from __future__ import annotations

@@ -11,11 +11,20 @@ OpenAPI document. For each request the framework, in this order:
    `insufficient-scope`; "ticket-read"/"ticket-write" are checked by the operation itself
    (answer 404 for a ticket outside the agent's queues, 403 `forbidden` for `ro` writing);
 3. validates path parameters, the `query=` model and the `body=` model (`bodies.py`) → 415,
-   413, 422 `validation-failed` with per-field `errors`;
+   413 (JSON over `max_body`, 1 MiB by default; multipart over 32 MiB), 422
+   `validation-failed` with per-field `errors`. JSON bodies are validated strictly (JSON has
+   types: `"3"` is no integer); query strings and form fields are text and validated laxly.
+   Give body models `extra="forbid"` so that a misspelt field is refused, not ignored;
 4. calls the operation as `handler(ctx, **path_params, query=…, body=…)`;
-5. serialises what it returns: a pydantic value with `status`, a Starlette `Response` as is
-   (`response=Binary` for downloads), nothing for `status=204`. `Problem` and ticket service
-   errors become problem+json; any other exception is logged and answered 500 by `ErrorPage`.
+5. serialises what it returns (`rendering.py`): a pydantic value with `status` (naive stored
+   times as UTC), a Starlette `Response` as is (`response=Binary` for downloads), nothing
+   for `status=204`. `Problem` and ticket service errors become problem+json; any other
+   exception is logged and answered 500 by `ErrorPage`.
+
+Use `validation-failed` only for what the OpenAPI document can say (lengths, formats,
+ranges): schemathesis holds every such refusal of a schema-valid request against the
+document. A refusal that depends on the database or on meaning gets its own problem type
+(`unknown-name`, `invalid-change`, or one registered in `problems.py`).
 
 An `idempotent=True` operation runs inside the framework's transaction with its
 Idempotency-Key stored in it (`idempotency.py`): always do database work through
