@@ -7,62 +7,31 @@ without one), 422 `validation-failed` with one entry per invalid value in `error
 (`location` path|query|header|body, `field`, `message`). Text holding a NUL or a lone
 surrogate is refused here, once for every operation: neither database can store it.
 
-A multipart body (`multipart=True`) fills the body model from its text fields (repeated fields
-fill list fields, an object field is a JSON text part, "null" is None for a nullable field
-that takes no text) and hands its file parts named `attachments` to the operation as
-`ctx.files`.
+A multipart body (`multipart=True`) is read by `forms.py`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import types
-import typing
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
-from starlette.datastructures import UploadFile
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.types import Message
 
 from pytrs.schema import storable
-from pytrs.web.api.problems import Problem
-from pytrs.web.guards import MAX_FORM_BYTES
+from pytrs.web.api.forms import MULTIPART_LIMIT, UNSTORABLE, Upload, list_fields, read_form
+from pytrs.web.api.problems import Problem, validation_failed
 
 if TYPE_CHECKING:
     from pytrs.web.api.operations import Operation
 
-MULTIPART_LIMIT = MAX_FORM_BYTES  # the web view's: 32 MiB
-ATTACHMENTS_FIELD = "attachments"  # the multipart file parts an operation gets in ctx.files
 INT_MAX = 2**31 - 1  # ids are at most this in every id column of both engines
-_SEQUENCES = (list, tuple, set, frozenset)
-
-
-@dataclass(frozen=True, slots=True)
-class Upload:
-    """A file part of a multipart request (`ctx.files`), like tickets.model.ArticleAttachment."""
-
-    filename: str
-    content_type: str
-    content: bytes
-
-
-def invalid(location: str, errors: list[dict[str, str]]) -> Problem:
-    """422 validation-failed; `errors` as {"field", "message"} (the location is added)."""
-    listed = [{"location": location, **e} for e in errors]
-    first = listed[0]
-    where = f"{location} field '{first['field']}'" if first["field"] else f"the {location}"
-    more = f" ({len(listed) - 1} more in 'errors')" if len(listed) > 1 else ""
-    detail = f"The {where.removeprefix('the ')} is invalid: {first['message'].rstrip('.')}{more}."
-    return Problem(422, "validation-failed", detail, errors=listed)
 
 
 def _from_pydantic(location: str, error: ValidationError) -> Problem:
     found = error.errors(include_url=False, include_input=False, include_context=False)
-    return invalid(location, [
+    return validation_failed(location, [
         {"field": ".".join(str(part) for part in e["loc"]), "message": e["msg"]} for e in found
     ])  # fmt: skip
 
@@ -72,44 +41,27 @@ def path_values(params: list[tuple[str, str]], values: dict[str, Any]) -> dict[s
     for name, convertor in params:
         value = values[name]
         if convertor == "int" and not 0 <= value <= INT_MAX:
-            raise invalid("path", [{"field": name, "message": f"must be at most {INT_MAX}"}])
+            raise validation_failed(
+                "path", [{"field": name, "message": f"must be at most {INT_MAX}"}]
+            )
         if isinstance(value, str) and storable.clean(value) != value:
-            raise invalid("path", [{"field": name, "message": _UNSTORABLE}])
+            raise validation_failed("path", [{"field": name, "message": UNSTORABLE}])
     return {name: values[name] for name, _ in params}
-
-
-_UNSTORABLE = "must not contain NUL characters or invalid UTF-8"
 
 
 def query_value(model: type[BaseModel], request: Request) -> BaseModel:
     """The query string validated by `model`; repeated parameters fill list fields."""
-    lists = _list_fields(model)
+    lists = list_fields(model)
     data: dict[str, Any] = {}
     for key in request.query_params:
         values = request.query_params.getlist(key)
         if any(storable.clean(v) != v for v in values):
-            raise invalid("query", [{"field": key, "message": _UNSTORABLE}])
+            raise validation_failed("query", [{"field": key, "message": UNSTORABLE}])
         data[key] = values if key in lists else values[-1]
     try:
         return model.model_validate(data)
     except ValidationError as error:
         raise _from_pydantic("query", error) from None
-
-
-def _list_fields(model: type[BaseModel]) -> set[str]:
-    """Names (and aliases) of the fields that take several values."""
-    found = set()
-    for name, info in model.model_fields.items():
-        if _is_sequence(info.annotation):
-            found.update({name, info.alias or name})
-    return found
-
-
-def _is_sequence(annotation: Any) -> bool:
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
-        return any(_is_sequence(a) for a in typing.get_args(annotation))
-    return annotation in _SEQUENCES or origin in _SEQUENCES
 
 
 async def body_value(op: Operation, request: Request) -> tuple[BaseModel, list[Upload], bytes]:
@@ -132,7 +84,7 @@ async def body_value(op: Operation, request: Request) -> tuple[BaseModel, list[U
     files: list[Upload] = []
     try:
         if multipart:
-            data, files = await _form(op.body, request, raw)
+            data, files = await read_form(op.body, request, raw)
             body = op.body.model_validate(data)
         elif raw.strip():
             # Strict: JSON gives types, so `0` is no boolean and `"3"` no integer, as the
@@ -179,7 +131,7 @@ def _json(raw: bytes) -> Any:
             if isinstance(error, json.JSONDecodeError)
             else "not valid JSON"
         )
-        raise invalid("body", [{"field": "", "message": message}]) from None
+        raise validation_failed("body", [{"field": "", "message": message}]) from None
     _refuse_unstorable(data, "")
     return data
 
@@ -197,7 +149,7 @@ def _whole_numbers(value: Any) -> Any:
 def _refuse_unstorable(value: Any, field: str) -> None:
     if isinstance(value, str):
         if storable.clean(value) != value:
-            raise invalid("body", [{"field": field, "message": _UNSTORABLE}])
+            raise validation_failed("body", [{"field": field, "message": UNSTORABLE}])
     elif isinstance(value, dict):
         for key, item in value.items():
             _refuse_unstorable(key, field)
@@ -205,99 +157,6 @@ def _refuse_unstorable(value: Any, field: str) -> None:
     elif isinstance(value, list):
         for i, item in enumerate(value):
             _refuse_unstorable(item, f"{field}.{i}" if field else str(i))
-
-
-async def _form(
-    model: type[BaseModel], request: Request, raw: bytes
-) -> tuple[dict[str, Any], list[Upload]]:
-    """A multipart body's fields (repeated ones fill list fields) and its `attachments`."""
-    replayed = Request(request.scope, _replay(raw))
-    try:
-        form = await replayed.form(max_part_size=MULTIPART_LIMIT)
-    except HTTPException as error:  # a malformed body: Starlette's one line says how
-        raise invalid("body", [{"field": "", "message": str(error.detail)}]) from None
-    lists, structured, nullable = _list_fields(model), json_fields(model), _nullable(model)
-    data: dict[str, Any] = {}
-    files: list[Upload] = []
-    try:
-        for key in form:
-            for value in form.getlist(key):
-                if isinstance(value, UploadFile):
-                    files.append(await _upload(key, value))
-                    continue
-                if storable.clean(value) != value:
-                    raise invalid("body", [{"field": key, "message": _UNSTORABLE}])
-                item = _json_part(key, value) if key in structured else value
-                if value == "null" and key in nullable:
-                    item = None  # how a form says "none" for a field that takes no text
-                if key not in lists:
-                    data[key] = item
-                elif isinstance(item, list) and key in structured:
-                    data.setdefault(key, []).extend(item)
-                else:
-                    data.setdefault(key, []).append(item)
-    finally:
-        await form.close()
-    return data, files
-
-
-def json_fields(model: type[BaseModel]) -> set[str]:
-    """Fields (and aliases) holding objects: a multipart body sends each as a JSON text part
-    (the OpenAPI document says so with an `encoding`)."""
-    found = set()
-    for name, info in model.model_fields.items():
-        if _is_structured(info.annotation):
-            found.update({name, info.alias or name})
-    return found
-
-
-def _nullable(model: type[BaseModel]) -> set[str]:
-    """Fields (and aliases) that may be null and take no text: for them a form's "null" is
-    None (for a text field it stays the text "null")."""
-    found = set()
-    for name, info in model.model_fields.items():
-        args = typing.get_args(info.annotation)
-        if type(None) in args and not any(a is str for a in args):
-            found.update({name, info.alias or name})
-    return found
-
-
-def _is_structured(annotation: Any) -> bool:
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType) or origin in _SEQUENCES:
-        return any(_is_structured(a) for a in typing.get_args(annotation))
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return True
-    return annotation is dict or origin is dict
-
-
-def _json_part(key: str, value: str) -> Any:
-    try:
-        return json.loads(value)
-    except ValueError:
-        raise invalid("body", [{"field": key, "message": "must be JSON (an object)"}]) from None
-
-
-async def _upload(key: str, part: UploadFile) -> Upload:
-    if key != ATTACHMENTS_FIELD:
-        message = f"files go in parts named '{ATTACHMENTS_FIELD}'"
-        raise invalid("body", [{"field": key, "message": message}])
-    name = storable.clean(part.filename or "attachment")
-    content_type = storable.clean(part.content_type or "application/octet-stream")
-    return Upload(name, content_type, await part.read())
-
-
-def _replay(body: bytes) -> Any:
-    sent = False
-
-    async def receive() -> Message:
-        nonlocal sent
-        if sent:
-            return {"type": "http.disconnect"}
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return receive
 
 
 def fingerprint(request: Request, body: BaseModel | None, files: list[Upload]) -> bytes:

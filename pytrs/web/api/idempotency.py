@@ -22,8 +22,7 @@ from starlette.responses import Response
 
 from pytrs.schema import api_idempotency as store
 from pytrs.web.api.auth import naive_utc
-from pytrs.web.api.bodies import invalid
-from pytrs.web.api.problems import Problem
+from pytrs.web.api.problems import Problem, validation_failed
 
 if TYPE_CHECKING:
     from pytrs.web.api.operations import Context
@@ -39,7 +38,7 @@ def key_of(value: str) -> str:
     """The header's key. Raises Problem 422 unless it is 1–255 printable ASCII characters."""
     if not 1 <= len(value) <= MAX_KEY or not all(" " <= c <= "~" for c in value):
         message = f"must be 1 to {MAX_KEY} printable ASCII characters (a UUID is a good key)"
-        raise invalid("header", [{"field": HEADER, "message": message}])
+        raise validation_failed("header", [{"field": HEADER, "message": message}])
     return value
 
 

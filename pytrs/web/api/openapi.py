@@ -16,7 +16,8 @@ from typing import Any
 from pydantic import TypeAdapter
 from pydantic.json_schema import JsonSchemaMode
 
-from pytrs.web.api.bodies import ATTACHMENTS_FIELD, INT_MAX, json_fields
+from pytrs.web.api.bodies import INT_MAX
+from pytrs.web.api.forms import ATTACHMENTS_FIELD, json_fields
 from pytrs.web.api.idempotency import HEADER, MAX_KEY, REPLAYED
 from pytrs.web.api.operations import Binary, Operation
 from pytrs.web.api.problems import MEDIA_TYPE, PROBLEM_TYPES

@@ -54,7 +54,7 @@ from pytrs.tickets.model import Actor
 from pytrs.tickets.service import TicketService
 from pytrs.web.api import bodies, idempotency
 from pytrs.web.api.auth import ApiUser, authenticate
-from pytrs.web.api.bodies import Upload
+from pytrs.web.api.forms import Upload
 from pytrs.web.api.problems import PROBLEM_TYPES, Problem, from_ticket_error, problem_response
 from pytrs.web.api.rendering import render
 

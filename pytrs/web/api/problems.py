@@ -141,3 +141,13 @@ def from_http_status(status: int, headers: Mapping[str, str] | None = None) -> P
 def internal_error() -> Problem:
     detail = "The server could not complete this request; it has been logged. Retry later."
     return Problem(500, "internal-error", detail)
+
+
+def validation_failed(location: str, errors: list[dict[str, str]]) -> Problem:
+    """422 validation-failed; `errors` as {"field", "message"} (the location is added)."""
+    listed = [{"location": location, **e} for e in errors]
+    first = listed[0]
+    where = f"{location} field '{first['field']}'" if first["field"] else f"the {location}"
+    more = f" ({len(listed) - 1} more in 'errors')" if len(listed) > 1 else ""
+    detail = f"The {where.removeprefix('the ')} is invalid: {first['message'].rstrip('.')}{more}."
+    return Problem(422, "validation-failed", detail, errors=listed)
