@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from pytrs.web.api.operations import Operation
 
 INT_MAX = 2**31 - 1  # ids are at most this in every id column of both engines
+# 422 validation-failed with per-field errors, as resource modules raise it (`problems.py`).
+invalid = validation_failed
 
 
 def _from_pydantic(location: str, error: ValidationError) -> Problem:
