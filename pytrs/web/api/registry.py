@@ -20,11 +20,22 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from pytrs.web.api import docs, openapi
 from pytrs.web.api.operations import Operation, Operations, endpoint
-from pytrs.web.api.resources import names, queues
+from pytrs.web.api.resources import (
+    articles,
+    attachments,
+    names,
+    queues,
+    tickets_read,
+    tickets_write,
+)
 
 MODULES: list[ModuleType] = [
     queues,
     names,
+    tickets_read,
+    tickets_write,
+    articles,
+    attachments,
 ]
 PREFIX = "/api/v1"
 
