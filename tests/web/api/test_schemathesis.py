@@ -129,13 +129,14 @@ def _schemathesis(
          "--suppress-health-check", "all", "--request-timeout", "30",
          "--report", "junit", "--report-dir", str(report), "--output-truncate", "false"],
         capture_output=True, text=True, timeout=600, check=False, env=_hooks_env(),
+        cwd=report,  # its cache (.schemathesis/) stays out of the working tree
     )  # fmt: skip
 
 
 def _hooks_env() -> dict[str, str]:
     env = dict(os.environ)
     env["SCHEMATHESIS_HOOKS"] = "tests.web.api.schemathesis_hooks"
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT.parent), env.get("PYTHONPATH")]))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     return env
 
 
