@@ -13,6 +13,7 @@ writers queue at BEGIN. An error answer is not stored (it rolled back): a retry 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
@@ -21,11 +22,12 @@ from starlette.responses import Response
 
 from pytrs.schema import api_idempotency as store
 from pytrs.web.api.auth import naive_utc
-from pytrs.web.api.bodies import invalid
-from pytrs.web.api.problems import Problem
+from pytrs.web.api.problems import Problem, validation_failed
 
 if TYPE_CHECKING:
     from pytrs.web.api.operations import Context
+
+log = logging.getLogger(__name__)
 
 HEADER = "Idempotency-Key"
 REPLAYED = "Idempotent-Replayed"
@@ -36,7 +38,7 @@ def key_of(value: str) -> str:
     """The header's key. Raises Problem 422 unless it is 1–255 printable ASCII characters."""
     if not 1 <= len(value) <= MAX_KEY or not all(" " <= c <= "~" for c in value):
         message = f"must be 1 to {MAX_KEY} printable ASCII characters (a UUID is a good key)"
-        raise invalid("header", [{"field": HEADER, "message": message}])
+        raise validation_failed("header", [{"field": HEADER, "message": message}])
     return value
 
 
@@ -67,7 +69,9 @@ async def run(
                 await store.prune(conn, now)
             return response
         except _Taken:
-            continue  # a concurrent request with this key committed first: answer from it
+            # A concurrent request with this key committed first: answer from its row.
+            log.info("api: Idempotency-Key of user %s was claimed concurrently; replaying", user_id)
+            continue
         except _NotStored as not_stored:
             return not_stored.response
     raise Problem(
