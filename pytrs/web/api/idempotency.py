@@ -65,7 +65,8 @@ async def run(
                 if response.status_code >= 300:
                     raise _NotStored(response)
                 body = bytes(response.body).decode()
-                await store.complete(conn, user_id, key, response.status_code, body)
+                location = response.headers.get("location")
+                await store.complete(conn, user_id, key, response.status_code, body, location)
                 await store.prune(conn, now)
             return response
         except _Taken:
@@ -97,7 +98,9 @@ def _replay(stored: store.StoredAnswer, request_hash: str) -> Response:
             "This Idempotency-Key was used for a different request; "
             "send a new key for a new request.",
         )  # fmt: skip
+    headers = {REPLAYED: "true"}
+    if stored.location:  # a create's answer names what it made, the first time and now
+        headers["Location"] = stored.location
     return Response(
-        stored.body, status_code=stored.status, media_type="application/json",
-        headers={REPLAYED: "true"},
-    )  # fmt: skip
+        stored.body, status_code=stored.status, media_type="application/json", headers=headers
+    )

@@ -172,11 +172,19 @@ def _success(op: Operation, shapes: Shapes) -> dict[str, Any]:
         described["content"] = {"*/*": {"schema": {}}}
     elif op.response is not None:
         described["content"] = {JSON: {"schema": shapes[(op.response, "serialization")]}}
+    headers: dict[str, Any] = {}
+    if op.status == 201:
+        headers["Location"] = {
+            "description": "The path of what the request made (replayed with the answer).",
+            "schema": {"type": "string", "format": "uri-reference"},
+        }
     if op.idempotent:
-        described["headers"] = {REPLAYED: {
+        headers[REPLAYED] = {
             "description": "`true` when this is the stored answer to an earlier request with the same Idempotency-Key.",  # noqa: E501
             "schema": {"type": "string", "enum": ["true"]},
-        }}  # fmt: skip
+        }  # fmt: skip
+    if headers:
+        described["headers"] = headers
     return {str(op.status): described}
 
 
