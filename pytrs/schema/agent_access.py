@@ -10,6 +10,7 @@ administrator holds `rw` on group `admin` (id 2). The rows are written by `users
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from sqlalchemy import exists, select
@@ -23,6 +24,32 @@ from pytrs.vocabulary import znuny
 GROUP_ADMIN = 2  # Znuny's seeded group `admin`
 VALID = 1
 READ_WRITE, READ_ONLY = "rw", "ro"
+
+
+class QueuePermissions:
+    """What an agent may do in a queue, for any class with `is_admin` and `queues`
+    ({queue id: "rw" | "ro"}, every queue "rw" for an administrator): the web view's signed-in
+    agent and the JSON API's token holder share these rules."""
+
+    __slots__ = ()
+    is_admin: bool
+    queues: Mapping[int, str]
+
+    def can_read(self, queue_id: int) -> bool:
+        return self.is_admin or queue_id in self.queues
+
+    def can_write(self, queue_id: int) -> bool:
+        return self.is_admin or self.queues.get(queue_id) == READ_WRITE
+
+    @property
+    def readable(self) -> frozenset[int]:
+        """Queue ids the agent may read (every queue for an admin): filter queries by these."""
+        return frozenset(self.queues)
+
+    @property
+    def writable(self) -> frozenset[int]:
+        """Queue ids the agent may act in (every queue for an admin)."""
+        return frozenset(q for q, key in self.queues.items() if key == READ_WRITE)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,24 +15,19 @@ import re
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Select, Table, and_, func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pytrs.schema.tables import (
-    ArticleSenderType,
-    CommunicationChannel,
     article,
-    article_data_mime,
     link_relation,
     ticket,
 )
 from pytrs.tickets import links
-from pytrs.tickets.queries import merged_into
+from pytrs.tickets.queries import article_select, merged_into
 
-_sender_type = cast(Table, ArticleSenderType.__table__)
-_channel = cast(Table, CommunicationChannel.__table__)
 _LINK_NAMES = {i: name for name, i in links.TYPES.items()}
 
 
@@ -163,30 +158,6 @@ class ArticleText:
     body: str
 
 
-def _article_query() -> Select[Any]:
-    mime = article_data_mime
-    return (
-        select(
-            article.c.id,
-            _sender_type.c.name.label("sender_type"),
-            _channel.c.name.label("channel"),
-            article.c.is_visible_for_customer,
-            mime.c.a_from,
-            mime.c.a_to,
-            mime.c.a_cc,
-            mime.c.a_subject,
-            mime.c.a_message_id,
-            mime.c.a_in_reply_to,
-            mime.c.a_content_type,
-            mime.c.a_body,
-            article.c.create_time,
-        )
-        .outerjoin(mime, mime.c.article_id == article.c.id)
-        .outerjoin(_sender_type, _sender_type.c.id == article.c.article_sender_type_id)
-        .outerjoin(_channel, _channel.c.id == article.c.communication_channel_id)
-    )
-
-
 def _article(r: Any) -> ArticleText:
     return ArticleText(
         id=int(r.id),
@@ -213,14 +184,14 @@ async def article_page(
     conditions = [article.c.ticket_id == ticket_id]
     if after is not None:
         conditions.append(article.c.id > after)
-    query = _article_query().where(and_(*conditions)).order_by(article.c.id).limit(limit + 1)
+    query = article_select().where(and_(*conditions)).order_by(article.c.id).limit(limit + 1)
     rows = [_article(r) for r in await conn.execute(query)]
     return rows[:limit], len(rows) > limit
 
 
 async def one_article(conn: AsyncConnection, ticket_id: int, article_id: int) -> ArticleText | None:
     """Article `article_id` if it belongs to ticket `ticket_id`, else None."""
-    query = _article_query().where(article.c.id == article_id, article.c.ticket_id == ticket_id)
+    query = article_select().where(article.c.id == article_id, article.c.ticket_id == ticket_id)
     row = (await conn.execute(query)).first()
     return _article(row) if row is not None else None
 

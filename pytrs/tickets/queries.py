@@ -313,14 +313,16 @@ async def ticket_detail(conn: AsyncConnection, tn: str) -> TicketDetail | None:
     )
 
 
-async def _articles(conn: AsyncConnection, ticket_id: int) -> tuple[ArticleView, ...]:
-    channel = _channel
+def article_select() -> Select[Any]:
+    """An article's fields as agents read them: sender type and channel by name, the
+    customer-visible flag, the header fields, content type, text body and time (also the
+    JSON API's article reads, `tickets.api_reads`)."""
     mime = article_data_mime
-    rows = await conn.execute(
+    return (
         select(
             article.c.id,
             _sender_type.c.name.label("sender_type"),
-            channel.c.name.label("channel"),
+            _channel.c.name.label("channel"),
             article.c.is_visible_for_customer,
             mime.c.a_from,
             mime.c.a_to,
@@ -328,14 +330,19 @@ async def _articles(conn: AsyncConnection, ticket_id: int) -> tuple[ArticleView,
             mime.c.a_subject,
             mime.c.a_message_id,
             mime.c.a_in_reply_to,
+            mime.c.a_content_type,
             mime.c.a_body,
             article.c.create_time,
         )
         .outerjoin(mime, mime.c.article_id == article.c.id)
         .outerjoin(_sender_type, _sender_type.c.id == article.c.article_sender_type_id)
-        .outerjoin(channel, channel.c.id == article.c.communication_channel_id)
-        .where(article.c.ticket_id == ticket_id)
-        .order_by(article.c.id)
+        .outerjoin(_channel, _channel.c.id == article.c.communication_channel_id)
+    )
+
+
+async def _articles(conn: AsyncConnection, ticket_id: int) -> tuple[ArticleView, ...]:
+    rows = await conn.execute(
+        article_select().where(article.c.ticket_id == ticket_id).order_by(article.c.id)
     )
     found = list(rows)
     attachments = await _attachments(conn, [int(r.id) for r in found])

@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from pytrs.schema.agent_access import READ_WRITE, AgentAccount
+from pytrs.schema.agent_access import AgentAccount, QueuePermissions
 
 USER_KEY = "pytrs.user"  # where the session middleware leaves the WebUser in the ASGI scope
 
@@ -27,7 +27,7 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 @dataclass(frozen=True, slots=True)
-class WebUser:
+class WebUser(QueuePermissions):
     """The signed-in agent, as read at the start of this request."""
 
     id: int
@@ -44,22 +44,6 @@ class WebUser:
             id=account.id, login=account.login, name=account.name, email=account.email,
             is_admin=account.admin, queues=MappingProxyType(dict(account.queues)),
         )  # fmt: skip
-
-    def can_read(self, queue_id: int) -> bool:
-        return self.is_admin or queue_id in self.queues
-
-    def can_write(self, queue_id: int) -> bool:
-        return self.is_admin or self.queues.get(queue_id) == READ_WRITE
-
-    @property
-    def readable(self) -> frozenset[int]:
-        """Queue ids the user may read (every queue for an admin): filter queries by these."""
-        return frozenset(self.queues)
-
-    @property
-    def writable(self) -> frozenset[int]:
-        """Queue ids the user may act in (every queue for an admin)."""
-        return frozenset(q for q, key in self.queues.items() if key == READ_WRITE)
 
 
 def current_user(request: Request) -> WebUser | None:

@@ -17,14 +17,14 @@ from types import MappingProxyType
 from starlette.requests import Request
 
 from pytrs.schema import agent_access, api_tokens
-from pytrs.schema.agent_access import READ_WRITE
+from pytrs.schema.agent_access import QueuePermissions
 from pytrs.web.api.problems import unauthorized
 
 TOKEN_MAX_LENGTH = 200  # ours are 49 characters; anything longer is not one of ours
 
 
 @dataclass(frozen=True, slots=True)
-class ApiUser:
+class ApiUser(QueuePermissions):
     """The agent a token acts as, read at the start of this request, and the token's scope.
     Same queue semantics as the web view's `WebUser`: an admin has "rw" on every queue."""
 
@@ -36,22 +36,6 @@ class ApiUser:
     queues: Mapping[int, str]  # queue id → "rw" | "ro"
     scope: str  # "read" | "write" | "admin"
     token_id: int
-
-    def can_read(self, queue_id: int) -> bool:
-        return self.is_admin or queue_id in self.queues
-
-    def can_write(self, queue_id: int) -> bool:
-        return self.is_admin or self.queues.get(queue_id) == READ_WRITE
-
-    @property
-    def readable(self) -> frozenset[int]:
-        """Queue ids the user may read (every queue for an admin): filter queries by these."""
-        return frozenset(self.queues)
-
-    @property
-    def writable(self) -> frozenset[int]:
-        """Queue ids the user may act in (every queue for an admin)."""
-        return frozenset(q for q, key in self.queues.items() if key == READ_WRITE)
 
 
 def naive_utc(seconds: float) -> datetime:
