@@ -1,0 +1,49 @@
+"""What the admin resources (users, filters, inbox, outbox) share: their keyset cursors and the
+one-field validation problem an operation raises after the framework validated the request.
+
+Place in the flow: beside the resources, below none of them. A cursor is opaque to clients:
+the last key of a page (a login, an address, an id), so the next page starts after it whatever
+was added or removed meanwhile.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import TypeVar
+
+from pytrs.web.api.bodies import INT_MAX, invalid
+from pytrs.web.api.paging import bad_cursor
+from pytrs.web.api.problems import Problem
+
+from pytrs.schema import storable
+
+K = TypeVar("K", int, str)
+
+
+def next_cursor(key: int | str) -> str:
+    """The opaque cursor of the page after the one that ended at `key`."""
+    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
+
+
+def read_cursor(cursor: str | None, kind: type[K]) -> K | None:
+    """The key a cursor carries (None for the first page); 422 for a cursor this listing did
+    not give."""
+    if not cursor:
+        return None
+    try:
+        key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except ValueError:  # binascii.Error and UnicodeDecodeError are ValueErrors
+        raise bad_cursor() from None
+    if not isinstance(key, kind) or isinstance(key, bool) or not _storable(key):
+        raise bad_cursor()
+    return key
+
+
+def _storable(key: int | str) -> bool:
+    return 0 < key <= INT_MAX if isinstance(key, int) else storable.clean(key) == key
+
+
+def field_problem(field: str, message: str) -> Problem:
+    """A 422 `validation-failed` naming one field of the request body, as the framework's."""
+    return invalid("body", [{"field": field, "message": message}])
