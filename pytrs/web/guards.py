@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from pytrs.web.api.problems import internal_error, is_api, problem_response
 from pytrs.web.pages import render, session_of
 
 log = logging.getLogger(__name__)
@@ -164,7 +165,8 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 
 
 class ErrorPage:
-    """Turns an unexpected exception into the 500 page; the traceback goes to the log only."""
+    """Turns an unexpected exception into the 500 page (a problem+json under /api/); the
+    traceback goes to the log only."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -187,6 +189,9 @@ class ErrorPage:
             log.exception("web: %s %s failed", scope["method"], scope["path"])
             if started:  # too late for a page; the client sees the connection end
                 raise
+            if is_api(scope["path"]):
+                await problem_response(internal_error(), scope["path"])(scope, receive, send)
+                return
             context = {
                 "title": "Something went wrong",
                 "message": "The server could not complete this request; it has been logged.",

@@ -14,6 +14,7 @@ from pytrs.web import login
 from pytrs.web.admin import filter_bench, filters, responses, templates_admin
 from pytrs.web.admin import index as admin_pages
 from pytrs.web.agents import actions, attachments, queue_view, reply, search, zoom
+from pytrs.web.api import registry as api
 from pytrs.web.pages import STATIC_DIR
 
 ROUTES: list[BaseRoute] = [
@@ -30,4 +31,5 @@ ROUTES: list[BaseRoute] = [
     *filter_bench.routes,
     *responses.routes,
     Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
+    api.mount(),  # the JSON API at /api/v1 (web/api/registry.py lists its resources)
 ]

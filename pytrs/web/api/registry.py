@@ -1,0 +1,87 @@
+"""The API's resource modules, and the Starlette mount at /api/v1 serving their operations.
+
+Place in the flow: `web/routes.py` mounts `mount()`. A resource module exposes
+`api = Operations(tag=…)` (see `operations.py`); add it with ONE line in `MODULES`. Beside the
+operations the mount serves, without a token: the OpenAPI document (`/openapi.json`), its
+rendering (`/docs`) and the problem types (`/problems`, the target of every problem's `type`).
+"""
+
+from __future__ import annotations
+
+import functools
+from importlib.metadata import PackageNotFoundError, version
+from types import ModuleType
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+
+from pytrs.web.api import docs, openapi
+from pytrs.web.api.operations import Operation, Operations, endpoint
+from pytrs.web.api.resources import names, queues
+
+MODULES: list[ModuleType] = [
+    queues,
+    names,
+]
+PREFIX = "/api/v1"
+
+
+def operations() -> list[Operation]:
+    """Every declared operation, in MODULES order. Raises ValueError on a path and method
+    declared twice."""
+    found: list[Operation] = []
+    seen: set[tuple[str, str]] = set()
+    for module in MODULES:
+        api = getattr(module, "api", None)
+        if not isinstance(api, Operations):
+            raise ValueError(f"{module.__name__} has no `api = Operations(...)`")
+        for op in api.operations:
+            key = (op.method, openapi.openapi_path(op.path))
+            if key in seen:
+                raise ValueError(f"{op.method} {op.path} is declared twice")
+            seen.add(key)
+            found.append(op)
+    return found
+
+
+def tag_descriptions() -> dict[str, str]:
+    return {m.api.tag: m.api.description for m in MODULES}
+
+
+@functools.cache
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI document, made once per process (the declarations never change)."""
+    document = openapi.document(operations(), version=_version())
+    described = tag_descriptions()
+    for tag in document["tags"]:
+        if described.get(tag["name"]):
+            tag["description"] = described[tag["name"]]
+    return document
+
+
+def _version() -> str:
+    try:
+        return version("pytrs")
+    except PackageNotFoundError:
+        return "0"
+
+
+async def openapi_json(request: Request) -> Response:
+    return JSONResponse(openapi_document())
+
+
+def mount() -> Mount:
+    """/api/v1 with the public pages first (no operation path may shadow them)."""
+    routes: list[BaseRoute] = [
+        Route("/openapi.json", openapi_json, methods=["GET"], name="api_openapi"),
+        Route("/docs", docs.docs_page(openapi_document), methods=["GET"], name="api_docs"),
+        Route("/problems", docs.problems_page, methods=["GET"], name="api_problems"),
+    ]
+    return Mount(PREFIX, routes=routes + operation_routes(operations()), name="api")
+
+
+def operation_routes(ops: list[Operation]) -> list[BaseRoute]:
+    """A route per operation (tests mount test-only operations with this, elsewhere)."""
+    return [Route(op.path, endpoint(op), methods=[op.method], name=f"api_{op.name}") for op in ops]

@@ -1,0 +1,65 @@
+"""The OpenAPI document: served without a token, valid OpenAPI 3.1, and complete: every
+registered operation with its parameters, schemas and problem responses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from openapi_spec_validator import validate
+
+from pytrs.web.api import registry
+from pytrs.web.api.openapi import openapi_path, problem_statuses
+from pytrs.web.api.problems import PROBLEM_TYPES
+
+from .conftest import ApiClient
+
+
+async def test_document_is_valid_and_complete(api_client: ApiClient) -> None:
+    answer = await api_client().get("/openapi.json")  # no token
+    assert answer.status_code == 200 and answer.headers["content-type"] == "application/json"
+    document: dict[str, Any] = answer.json()
+    validate(document)
+    assert document["openapi"] == "3.1.0"
+    assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    schemas = document["components"]["schemas"]
+    for op in registry.operations():
+        entry = document["paths"][openapi_path(op.path)][op.method.lower()]
+        assert entry["operationId"] == op.name and entry["tags"] == [op.tag]
+        assert entry["summary"], f"{op.name} has no summary"
+        assert entry["x-pytrs-access"] == op.access
+        names = {p["name"] for p in entry["parameters"] if p["in"] == "path"}
+        assert names == {name for name, _ in op.path_params}, op.name
+        for status, slugs in problem_statuses(op).items():
+            assert str(status) in entry["responses"], (op.name, status, slugs)
+        assert {"401", "403"} <= set(entry["responses"])
+        _refs_resolve(entry, schemas)
+    assert (await api_client().get("/openapi.json")).json() == document  # made once, stable
+
+
+def _refs_resolve(value: Any, schemas: dict[str, Any]) -> None:
+    if isinstance(value, dict):
+        ref = value.get("$ref")
+        if isinstance(ref, str):
+            assert ref.removeprefix("#/components/schemas/") in schemas, ref
+        for item in value.values():
+            _refs_resolve(item, schemas)
+    elif isinstance(value, list):
+        for item in value:
+            _refs_resolve(item, schemas)
+
+
+async def test_queue_schemas_are_documented(api_client: ApiClient) -> None:
+    document = (await api_client().get("/openapi.json")).json()
+    queue = document["components"]["schemas"]["QueueOut"]
+    assert set(queue["required"]) == {"id", "name", "permission", "open_tickets"}
+    assert queue["properties"]["permission"]["enum"] == ["rw", "ro"]
+    get_queue = document["paths"]["/queues/{queue_id}"]["get"]
+    assert get_queue["parameters"][0]["schema"]["type"] == "integer"
+    assert get_queue["description"].startswith("The queue, if the agent may read it")
+
+
+async def test_problem_types_page(api_client: ApiClient) -> None:
+    page = await api_client().get("/problems")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    for slug in PROBLEM_TYPES:
+        assert f'id="{slug}"' in page.text, slug
