@@ -19,11 +19,26 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from pytrs.web.api import docs, openapi
 from pytrs.web.api.operations import Operation, Operations, endpoint
-from pytrs.web.api.resources import names, queues
+from pytrs.web.api.resources import (
+    accounts,
+    filter_bench,
+    filters,
+    inbox,
+    names,
+    outbox,
+    queues,
+    users,
+)
 
 MODULES: list[ModuleType] = [
     queues,
     names,
+    users,  # admin resources
+    filters,
+    filter_bench,
+    inbox,
+    outbox,
+    accounts,
 ]
 PREFIX = "/api/v1"
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from pydantic import BaseModel, Field
-from pytrs.web.api.operations import Context, Operations
 
 from pytrs.schema import mailbox_repo
+from pytrs.web.api.operations import Context, Operations
 
 api = Operations(
     tag="accounts", description="Mail accounts and their health (administrators only)."

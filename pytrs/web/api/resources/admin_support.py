@@ -12,11 +12,10 @@ import base64
 import json
 from typing import TypeVar
 
+from pytrs.schema import storable
 from pytrs.web.api.bodies import INT_MAX, invalid
 from pytrs.web.api.paging import bad_cursor
 from pytrs.web.api.problems import Problem
-
-from pytrs.schema import storable
 
 K = TypeVar("K", int, str)
 

@@ -14,7 +14,6 @@ import base64
 import binascii
 
 from pydantic import BaseModel, ConfigDict, Field
-from pytrs.web.api.operations import Context, Operations
 
 from pytrs.postmaster.dryrun import UNKNOWN, DryRun, describe_routing, dry_run
 from pytrs.postmaster.filter_rules import check_rules
@@ -22,6 +21,7 @@ from pytrs.postmaster.filters import Verdict
 from pytrs.schema.filter_repo import load_rules
 from pytrs.web.admin.filter_bench import BenchInput
 from pytrs.web.admin.filters import with_rule
+from pytrs.web.api.operations import Context, Operations
 from pytrs.web.api.resources.admin_support import field_problem
 from pytrs.web.api.resources.filters import DESCRIBED, FilterRuleIn, refused
 

@@ -15,9 +15,6 @@ import re
 from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
-from pytrs.web.api.bodies import invalid
-from pytrs.web.api.operations import Context, Operations
-from pytrs.web.api.problems import Problem
 
 from pytrs.postmaster.filter_rules import save_rules
 from pytrs.postmaster.filters import MatchRow, Rule, SetRow
@@ -26,6 +23,9 @@ from pytrs.schema import storable
 from pytrs.schema.filter_repo import RulesChanged, generation, load_rules
 from pytrs.schema.tables import postmaster_filter
 from pytrs.web.admin.filters import in_run_order, with_rule
+from pytrs.web.api.bodies import invalid
+from pytrs.web.api.operations import Context, Operations
+from pytrs.web.api.problems import Problem
 
 DESCRIBED = "Postmaster filter rules and their test bench (administrators only)."
 api = Operations(tag="filters", description=DESCRIBED)

@@ -16,14 +16,14 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from pytrs.web.api.operations import Binary, Context, Operations
-from pytrs.web.api.paging import Page, PageQuery
-from pytrs.web.api.problems import Problem
 from starlette.responses import Response
 
 from pytrs.postmaster import inbox_view
 from pytrs.schema import inbox_admin
 from pytrs.schema.inbox_repo import QUARANTINED
+from pytrs.web.api.operations import Binary, Context, Operations
+from pytrs.web.api.paging import Page, PageQuery
+from pytrs.web.api.problems import Problem
 from pytrs.web.api.resources.admin_support import field_problem, next_cursor, read_cursor
 
 api = Operations(tag="inbox", description="Received mail and the quarantine (administrators only).")

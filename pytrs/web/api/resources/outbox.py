@@ -15,12 +15,12 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
-from pytrs.web.api.operations import Context, Operations
-from pytrs.web.api.paging import Page, PageQuery
-from pytrs.web.api.problems import Problem
 
 from pytrs.schema import outbox_admin, outbox_repo
 from pytrs.schema.outbox_repo import Requeue
+from pytrs.web.api.operations import Context, Operations
+from pytrs.web.api.paging import Page, PageQuery
+from pytrs.web.api.problems import Problem
 from pytrs.web.api.resources.admin_support import next_cursor, read_cursor
 
 api = Operations(

@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import asyncio
 
-from pytrs.web.api.operations import Context, Operations
-from pytrs.web.api.paging import Page, PageQuery
-from pytrs.web.api.problems import Problem
-
 from pytrs.schema import storable, users_repo
 from pytrs.schema.tables import users
 from pytrs.schema.users_repo import Change, NewUser, UnknownQueue, UserExists, UserRow
 from pytrs.users import passwords
+from pytrs.web.api.operations import Context, Operations
+from pytrs.web.api.paging import Page, PageQuery
+from pytrs.web.api.problems import Problem
 from pytrs.web.api.resources.admin_support import field_problem, next_cursor, read_cursor
 from pytrs.web.api.resources.users_models import NewPassword, UserChange, UserCreate, UserOut
 
