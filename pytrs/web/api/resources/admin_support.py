@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from pytrs.schema import storable
@@ -18,6 +19,17 @@ from pytrs.web.api.paging import bad_cursor
 from pytrs.web.api.problems import Problem
 
 K = TypeVar("K", int, str)
+R = TypeVar("R")
+
+
+def page_of(
+    rows: Sequence[R], limit: int, key: Callable[[R], int | str]
+) -> tuple[list[R], str | None]:
+    """The first `limit` of `rows` (read as `limit + 1`, so that one more says there is a next
+    page) and the cursor of that next page, or None on the last."""
+    page = list(rows[:limit])
+    more = len(rows) > limit and page
+    return page, next_cursor(key(page[-1])) if more else None
 
 
 def next_cursor(key: int | str) -> str:

@@ -24,7 +24,7 @@ from pytrs.schema.inbox_repo import QUARANTINED
 from pytrs.web.api.operations import Binary, Context, Operations
 from pytrs.web.api.paging import Page, PageQuery
 from pytrs.web.api.problems import Problem
-from pytrs.web.api.resources.admin_support import field_problem, next_cursor, read_cursor
+from pytrs.web.api.resources.admin_support import field_problem, page_of, read_cursor
 
 api = Operations(tag="inbox", description="Received mail and the quarantine (administrators only).")
 
@@ -105,12 +105,8 @@ async def list_inbox(ctx: Context, query: InboxQuery) -> Page[InboxRow]:
     before = read_cursor(query.cursor, int)
     async with ctx.transaction() as conn:
         rows = await inbox_view.listing(conn, query.state, query.limit + 1, before=before)
-    page = rows[: query.limit]
-    more = len(rows) > query.limit
-    return Page[InboxRow](
-        items=[_listed(r) for r in page],
-        next_cursor=next_cursor(page[-1]["id"]) if more and page else None,
-    )
+    page, cursor = page_of(rows, query.limit, lambda row: int(row["id"]))
+    return Page[InboxRow](items=[_listed(r) for r in page], next_cursor=cursor)
 
 
 def _listed(row: dict[str, Any]) -> InboxRow:

@@ -21,7 +21,7 @@ from pytrs.schema.outbox_repo import Requeue
 from pytrs.web.api.operations import Context, Operations
 from pytrs.web.api.paging import Page, PageQuery
 from pytrs.web.api.problems import Problem
-from pytrs.web.api.resources.admin_support import next_cursor, read_cursor
+from pytrs.web.api.resources.admin_support import page_of, read_cursor
 
 api = Operations(
     tag="outbox", description="Outbound mail and suppressed addresses (administrators only)."
@@ -98,12 +98,8 @@ async def list_outbox(ctx: Context, query: OutboxQuery) -> Page[OutboxRow]:
     before = read_cursor(query.cursor, int)
     async with ctx.transaction() as conn:
         rows = await outbox_admin.listing(conn, query.state, query.limit + 1, before=before)
-    page = rows[: query.limit]
-    more = len(rows) > query.limit
-    return Page[OutboxRow](
-        items=[OutboxRow(**_listed(r)) for r in page],
-        next_cursor=next_cursor(page[-1]["id"]) if more and page else None,
-    )
+    page, cursor = page_of(rows, query.limit, lambda row: int(row["id"]))
+    return Page[OutboxRow](items=[OutboxRow(**_listed(r)) for r in page], next_cursor=cursor)
 
 
 def _listed(row: dict[str, Any]) -> dict[str, Any]:
@@ -194,15 +190,12 @@ async def list_suppressed(ctx: Context, query: PageQuery) -> Page[Suppressed]:
     after = read_cursor(query.cursor, str)
     async with ctx.transaction() as conn:
         held = await outbox_repo.active_suppressions(conn, after=after, limit=query.limit + 1)
-    page = held[: query.limit]
-    more = len(held) > query.limit
-    return Page[Suppressed](
-        items=[
-            Suppressed(address=s.address, until=s.until, reason=s.reason, ticket_id=s.ticket_id)
-            for s in page
-        ],
-        next_cursor=next_cursor(page[-1].address) if more and page else None,
-    )
+    page, cursor = page_of(held, query.limit, lambda entry: entry.address)
+    items = [
+        Suppressed(address=s.address, until=s.until, reason=s.reason, ticket_id=s.ticket_id)
+        for s in page
+    ]
+    return Page[Suppressed](items=items, next_cursor=cursor)
 
 
 @api.delete(

@@ -21,7 +21,7 @@ from pytrs.users import passwords
 from pytrs.web.api.operations import Context, Operations
 from pytrs.web.api.paging import Page, PageQuery
 from pytrs.web.api.problems import Problem
-from pytrs.web.api.resources.admin_support import field_problem, next_cursor, read_cursor
+from pytrs.web.api.resources.admin_support import field_problem, page_of, read_cursor
 from pytrs.web.api.resources.users_models import NewPassword, UserChange, UserCreate, UserOut
 
 api = Operations(tag="users", description="Agent and admin accounts (administrators only).")
@@ -43,12 +43,8 @@ async def list_users(ctx: Context, query: PageQuery) -> Page[UserOut]:
     """Every account but the system user, in login order, a page at a time."""
     after = read_cursor(query.cursor, str)
     rows = await users_repo.listing(ctx.db, after=after, limit=query.limit + 1)
-    page = rows[: query.limit]
-    more = len(rows) > query.limit
-    return Page[UserOut](
-        items=[UserOut.of(r) for r in page],
-        next_cursor=next_cursor(page[-1].login) if more and page else None,
-    )
+    page, cursor = page_of(rows, query.limit, lambda row: row.login)
+    return Page[UserOut](items=[UserOut.of(r) for r in page], next_cursor=cursor)
 
 
 @api.get("/users/{login}", access="admin", response=UserOut, summary="One account")
