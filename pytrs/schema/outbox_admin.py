@@ -52,13 +52,18 @@ async def listing(
 
 
 async def row(conn: AsyncConnection, row_id: int) -> dict[str, Any] | None:
-    """Every column of one row but the message bytes and the claim token, with `tn`, `size_kept`
-    (the bytes' length while the row keeps them, else None), `recipients` as a list and
-    `results` (each recipient's last relay answer) as a mapping; None when there is no row."""
+    """Every column of one row but the message bytes and the claim token, with `tn`, `head`
+    and `size_kept` (the start of the message and its length while the row keeps it, else
+    None), `recipients` as a list and `results` (each recipient's last relay answer) as a
+    mapping; None when there is no row."""
     hidden = {"raw", "claim_token"}
     columns = [c for c in outbox.c if c.name not in hidden]
+    kept = (
+        func.substr(outbox.c.raw, 1, HEAD_BYTES).label("head"),
+        func.length(outbox.c.raw).label("size_kept"),
+    )
     query = (
-        select(*columns, ticket.c.tn, func.length(outbox.c.raw).label("size_kept"))
+        select(*columns, ticket.c.tn, *kept)
         .outerjoin(ticket, ticket.c.id == outbox.c.ticket_id)
         .where(outbox.c.id == row_id)
     )

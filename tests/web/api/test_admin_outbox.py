@@ -65,6 +65,7 @@ async def test_list_show_and_retry(
     assert rest["items"][0]["error"] and "relaying denied" in rest["items"][0]["error"]
     every = (await admin.get("/outbox")).json()["items"]
     assert [r["id"] for r in every] == [waiting, other, failed]
+    assert (every[2]["tn"], every[2]["subject"]) == ("2026112510000017", "Re: printer")
 
     shown = (await admin.get(f"/outbox/{failed}")).json()
     assert (shown["state"], shown["tn"], shown["raw_kept"]) == (FAILED, "2026112510000017", True)

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from pytrs.parsers.headers import head_fields
 from pytrs.schema import outbox_admin, outbox_repo
 from pytrs.schema.outbox_repo import Requeue
 from pytrs.web.api.operations import Context, Operations
@@ -46,6 +47,8 @@ class OutboxRow(BaseModel):
     next_attempt_at: datetime | None = Field(description="When it is tried next (pending).")
     created_at: datetime = Field(description="When it was queued (UTC).")
     error: str | None = Field(description="The first line of the last delivery error.")
+    tn: str | None = Field(description="The ticket's number.")
+    subject: str | None = Field(description="The Subject, while the row keeps the message.")
 
 
 class RecipientResult(BaseModel):
@@ -62,7 +65,6 @@ class RecipientResult(BaseModel):
 class OutboxDetail(OutboxRow):
     """One outbound mail in full, with each recipient's last relay answer."""
 
-    tn: str | None = Field(description="The ticket's number.")
     article_id: int | None = Field(description="The article it was sent for.")
     message_id: str = Field(description="Its Message-ID.")
     envelope_from: str = Field(description="The envelope sender.")
@@ -97,17 +99,26 @@ class Suppressed(BaseModel):
 async def list_outbox(ctx: Context, query: OutboxQuery) -> Page[OutboxRow]:
     before = read_cursor(query.cursor, int)
     async with ctx.transaction() as conn:
-        rows = await outbox_admin.listing(conn, query.state, query.limit + 1, before=before)
+        rows = await outbox_admin.listing(
+            conn, query.state, query.limit + 1, with_head=True, before=before
+        )
     page, cursor = page_of(rows, query.limit, lambda row: int(row["id"]))
     return Page[OutboxRow](items=[OutboxRow(**_listed(r)) for r in page], next_cursor=cursor)
 
 
 def _listed(row: dict[str, Any]) -> dict[str, Any]:
-    names = ("id", "state", "kind", "ticket_id", "recipients", "attempts", "created_at")
+    names = ("id", "state", "kind", "ticket_id", "tn", "recipients", "attempts", "created_at")
     due = row["next_attempt_at"] if row["state"] == outbox_repo.PENDING else None
     lines = str(row["last_error"] or "").strip().splitlines()
     error = lines[0] if lines else None
-    return {**{n: row[n] for n in names}, "next_attempt_at": due, "error": error}
+    head = row["head"]
+    subject = head_fields(bytes(head), ("subject",)).get("subject") if head else None
+    return {
+        **{n: row[n] for n in names},
+        "next_attempt_at": due,
+        "error": error,
+        "subject": subject,
+    }
 
 
 @api.get(
@@ -130,7 +141,6 @@ async def get_outbox(ctx: Context, outbox_id: int) -> OutboxDetail:
     ]
     return OutboxDetail(
         **_listed(row),
-        tn=row["tn"],
         article_id=row["article_id"],
         message_id=row["message_id"],
         envelope_from=row["envelope_from"],
