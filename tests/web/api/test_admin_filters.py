@@ -6,6 +6,7 @@ on a raw mail given as text, base64 or a file, with a rule not yet saved, changi
 from __future__ import annotations
 
 import base64
+import json
 from typing import Any
 
 import pytest
@@ -141,12 +142,12 @@ async def test_the_bench_takes_base64_files_and_unsaved_rules(
     assert [r.name for r in await load_rules(db)] == ["010-vip"]  # … and was not saved
     uploaded = await admin.post(
         "/filters/test",
-        data={"recipient": "billing@example.com"},
+        data={"recipient": "billing@example.com", "rule": json.dumps({**ORDER, "stop": False})},
         files={"attachments": ("mail.eml", make_mail(subject="hello", to="x@example.net"))},
     )
     assert uploaded.status_code == 200, uploaded.text
     assert uploaded.json()["routing"]["queue"] == "Billing"
-    assert uploaded.json()["rules"][0]["outcome"] == "not matched"
+    assert [r["outcome"] for r in uploaded.json()["rules"]] == ["not matched", "not matched"]
     assert await row_counts(db) == counts  # a dry run changes nothing
 
     for body in (

@@ -53,6 +53,7 @@ async def test_list_show_download_and_retry_into_a_ticket(
     shown = (await admin.get(f"/inbox/{hostile}")).json()
     assert (shown["state"], shown["attempts"], shown["error"]) == ("quarantined", 5, ERROR)
     assert shown["raw_kept"] is True and shown["size"] == len(HOSTILE) and shown["tn"] is None
+    assert shown["received_at"].endswith("Z")  # stored in UTC, shown with its offset
     raw = await admin.get(f"/inbox/{hostile}/raw")
     assert raw.status_code == 200 and raw.content == HOSTILE
     assert raw.headers["content-type"] == "message/rfc822"

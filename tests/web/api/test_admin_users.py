@@ -114,6 +114,10 @@ async def test_refusals(admin: Any, assert_problem: Any, db: Database) -> None:
         await admin.post("/users/nobody/password", json={"password": SECRET}),
     ):
         assert_problem(answer, 404, "not-found")
+    not_a_bool = await admin.patch("/users/jdoe", json={"valid": 0})  # JSON's types, strictly
+    assert [e["field"] for e in assert_problem(not_a_bool, 422, "validation-failed")["errors"]] == [
+        "valid"
+    ]
     for change in ({"role": "agent"}, {"valid": False}):
         answer = await admin.patch(f"/users/{ADMIN}", json=change)
         assert_problem(answer, 422, "own-account")

@@ -15,6 +15,7 @@ import re
 from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict
 
 from pytrs.postmaster.filter_rules import save_rules
 from pytrs.postmaster.filters import MatchRow, Rule, SetRow
@@ -33,6 +34,11 @@ api = Operations(tag="filters", description=DESCRIBED)
 MAX_ROWS = 100  # rows of each kind in one rule: far more than any real rule has
 NAME_CHARS = storable.column_limit(postmaster_filter.c.f_name) or 200
 HEADER_CHARS = storable.column_limit(postmaster_filter.c.f_key) or 200
+# Strict: JSON's types as they are (`"stop": 0` is not false).
+STRICT = ConfigDict(extra="forbid", strict=True)
+# What compiling a rule requires of header names, said in the JSON Schema too.
+HEADER_NAME: JsonDict = {"pattern": r"^[^:\s]+$"}
+CONTROL_HEADER: JsonDict = {"pattern": r"^[Xx]-([Pp][Yy][Tt][Rr][Ss]|[Oo][Tt][Rr][Ss])-[^:\s]+$"}
 STALE = (
     "Someone else changed the filter rules while this one was being saved; nothing was saved. "
     "Read the rules again, then send the change again."
@@ -42,7 +48,7 @@ STALE = (
 class MatchCondition(BaseModel):
     """A condition: the header's value must (or, negated, must not) match the regex."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
     header: str = Field(
         min_length=1,
@@ -50,6 +56,7 @@ class MatchCondition(BaseModel):
         description='A header name ("From", "Subject", …), `Body` for the decoded body, or a '
         "control header (X-PyTRS-*).",
         examples=["From"],
+        json_schema_extra=HEADER_NAME,
     )
     value: str = Field(
         description="An RE2 regex, case-insensitive and unanchored; `EMAILADDRESS:<regex>` "
@@ -63,13 +70,14 @@ class SetAction(BaseModel):
     """An action: write the value (after `[***]` / `[**\\name**]` substitution) into a
     control header."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
     header: str = Field(
         min_length=1,
         max_length=HEADER_CHARS,
         description="A control header: X-PyTRS-* (or its X-OTRS-* alias, stored as X-PyTRS-*).",
         examples=["X-PyTRS-Queue"],
+        json_schema_extra=CONTROL_HEADER,
     )
     value: str = Field(description="The value to set; `[***]` is the first regex group.")
 
@@ -77,11 +85,13 @@ class SetAction(BaseModel):
 class FilterRuleBody(BaseModel):
     """A rule's conditions and actions (its name is in the path)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
     stop: bool = Field(False, description="When this rule matches, later rules do not run.")
     match: list[MatchCondition] = Field(
-        max_length=MAX_ROWS, description="Conditions, all of which must hold (at least one)."
+        max_length=MAX_ROWS,
+        description="Conditions, all of which must hold (at least one).",
+        json_schema_extra={"minItems": 1},
     )
     set: list[SetAction] = Field(
         default_factory=list, max_length=MAX_ROWS, description="Actions applied on a match."

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.config import JsonDict
 from pydantic_core import PydanticCustomError
 
 from pytrs.config.checks import login_name, single_address
@@ -64,8 +65,18 @@ def _checked(problem: str | None, value: str) -> str:
     return value
 
 
+# What the checks below require, said in the JSON Schema too (`json_schema_extra`: documented
+# for clients, while the checks answer with their own sentences).
+LOGIN: JsonDict = {"pattern": r"^\S+$", "maxLength": 200}
+EMAIL: JsonDict = {"pattern": r"^[^\s@,;<>]+@[^\s@,;<>]+$", "maxLength": 150}
+PASSWORD: JsonDict = {"minLength": passwords.MIN_LENGTH, "writeOnly": True}
+NAME: JsonDict = {"maxLength": 201}
+# Strict: JSON's types as they are (`"valid": 0` is not false).
+STRICT = ConfigDict(extra="forbid", strict=True)
+
+
 class _Profile(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
     @field_validator("email", check_fields=False)
     @classmethod
@@ -85,9 +96,13 @@ class UserCreate(_Profile):
     """A new account. Without a password it cannot sign in to the web until one is set (an
     admin can still give it API tokens)."""
 
-    login: str = Field(description="Unique; not empty, no spaces.", examples=["alice"])
-    email: str = Field(description="The agent's own address (one bare address).")
-    name: str = Field("", description='"First Last"; the login when empty.')
+    login: str = Field(
+        description="Unique; not empty, no spaces.", examples=["alice"], json_schema_extra=LOGIN
+    )
+    email: str = Field(
+        description="The agent's own address (one bare address).", json_schema_extra=EMAIL
+    )
+    name: str = Field("", description='"First Last"; the login when empty.', json_schema_extra=NAME)
     role: Role = Field("agent", description="`admin` also gets the admin pages and API.")
     queues: dict[str, Access] = Field(
         default_factory=dict, description="Queue name → `rw` or `ro`; unknown names are refused."
@@ -95,7 +110,7 @@ class UserCreate(_Profile):
     password: str | None = Field(
         None,
         description=f"At least {passwords.MIN_LENGTH} characters; stored as an argon2id hash.",
-        json_schema_extra={"writeOnly": True},
+        json_schema_extra=PASSWORD,
     )
 
     @field_validator("login")
@@ -114,8 +129,12 @@ class UserCreate(_Profile):
 class UserChange(_Profile):
     """What to change on an account; fields left out stay as they are."""
 
-    email: str | None = Field(None, description="The agent's own address (one bare address).")
-    name: str | None = Field(None, description='"First Last"; the login when empty.')
+    email: str | None = Field(
+        None, description="The agent's own address (one bare address).", json_schema_extra=EMAIL
+    )
+    name: str | None = Field(
+        None, description='"First Last"; the login when empty.', json_schema_extra=NAME
+    )
     role: Role | None = Field(None, description="`agent` or `admin`.")
     queues: dict[str, Access] | None = Field(
         None, description="Queue name → `rw` or `ro`, replacing all of the account's access."
@@ -124,11 +143,11 @@ class UserChange(_Profile):
 
 
 class NewPassword(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
     password: str = Field(
         description=f"At least {passwords.MIN_LENGTH} characters; stored as an argon2id hash.",
-        json_schema_extra={"writeOnly": True},
+        json_schema_extra=PASSWORD,
     )
 
     @field_validator("password")
