@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.config import JsonDict
 
+from pytrs.postmaster.control import CONTROL_HEADERS, PREFIX
 from pytrs.postmaster.filter_rules import save_rules
 from pytrs.postmaster.filters import MatchRow, Rule, SetRow
 from pytrs.postmaster.filters import Problem as RuleProblem
@@ -38,7 +39,10 @@ HEADER_CHARS = storable.column_limit(postmaster_filter.c.f_key) or 200
 STRICT = ConfigDict(extra="forbid", strict=True)
 # What compiling a rule requires of header names, said in the JSON Schema too.
 HEADER_NAME: JsonDict = {"pattern": r"^[^:\s]+$"}
-CONTROL_HEADER: JsonDict = {"pattern": r"^[Xx]-([Pp][Yy][Tt][Rr][Ss]|[Oo][Tt][Rr][Ss])-[^:\s]+$"}
+_SUFFIXES = "|".join(h.removeprefix(PREFIX) for h in CONTROL_HEADERS)  # letters, digits, "-"
+CONTROL_HEADER: JsonDict = {
+    "pattern": rf"^X-(PyTRS|OTRS)-({_SUFFIXES}|(FollowUp-)?DynamicField-[A-Za-z0-9]+)$"
+}
 STALE = (
     "Someone else changed the filter rules while this one was being saved; nothing was saved. "
     "Read the rules again, then send the change again."
@@ -75,7 +79,8 @@ class SetAction(BaseModel):
     header: str = Field(
         min_length=1,
         max_length=HEADER_CHARS,
-        description="A control header: X-PyTRS-* (or its X-OTRS-* alias, stored as X-PyTRS-*).",
+        description="A control header: X-PyTRS-* (or its X-OTRS-* alias, stored as X-PyTRS-*; "
+        "any case).",
         examples=["X-PyTRS-Queue"],
         json_schema_extra=CONTROL_HEADER,
     )
