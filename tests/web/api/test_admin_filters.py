@@ -74,7 +74,7 @@ async def test_create_then_match_replace_and_delete(admin: Any, db: Database) ->
         ("Set", "X-PyTRS-Title", r"Order [**\number**]", 1),
         ("Set", "X-PyTRS-Queue", "Sales", 1),
     ]
-    listed = (await admin.get("/filters")).json()["items"]
+    listed = (await admin.get("/filters")).json()
     assert [r["name"] for r in listed] == ["010-vip", "020-order"]
     assert (await admin.get("/filters/020-order")).json()["match"][0]["negate"] is False
 

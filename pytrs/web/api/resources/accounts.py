@@ -57,15 +57,15 @@ class AccountHealth(BaseModel):
     skipped: list[SkippedMail] = Field(description="Mail left on the server: too large.")
 
 
-class AccountList(BaseModel):
-    items: list[AccountHealth] = Field(description="In the configuration's order.")
-
-
 @api.get(
-    "/accounts", access="admin", response=AccountList, summary="Mail accounts and their health"
+    "/accounts",
+    access="admin",
+    response=list[AccountHealth],
+    summary="Mail accounts and their health",
 )
-async def list_accounts(ctx: Context) -> AccountList:
+async def list_accounts(ctx: Context) -> list[AccountHealth]:
     """Every configured mail account with its last success and error, its backoff, its fetch
-    cursors and its backlog. Not paged: the accounts are the configuration's few."""
+    cursors and its backlog, in the configuration's order. Not paged: the accounts are the
+    configuration's few."""
     rows = await mailbox_repo.health(ctx.db, ctx.config)
-    return AccountList(items=[AccountHealth.model_validate(row) for row in rows])
+    return [AccountHealth.model_validate(row) for row in rows]

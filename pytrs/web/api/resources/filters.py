@@ -153,15 +153,11 @@ class FilterSaved(FilterRule):
     )
 
 
-class FilterList(BaseModel):
-    items: list[FilterRule] = Field(description="Every rule, in the order they run.")
-
-
-@api.get("/filters", access="admin", response=FilterList, summary="The rules, in run order")
-async def list_filters(ctx: Context) -> FilterList:
+@api.get("/filters", access="admin", response=list[FilterRule], summary="The rules, in run order")
+async def list_filters(ctx: Context) -> list[FilterRule]:
     """Every rule in the order the postmaster runs them (by name). Not paged: a rule set is
     replaced as a whole and is read whole by every worker."""
-    return FilterList(items=[FilterRule.of(r) for r in in_run_order(await load_rules(ctx.db))])
+    return [FilterRule.of(r) for r in in_run_order(await load_rules(ctx.db))]
 
 
 @api.get("/filters/{name}", access="admin", response=FilterRule, summary="One rule")
