@@ -7,6 +7,10 @@ connections, let sessions in DATA finish for a moment, commit what the writer ho
 workers drain the inbox until the deadline, let the sender finish the mail in hand, and exit 0.
 A second signal exits at once. Whatever was acknowledged is in the inbox table, and whatever is
 to be sent in the outbox, so even `kill -9` loses nothing: the next start finishes the work.
+
+Every supervised service reports its state to `services` (running, restarting after a crash,
+stopped), which `/readyz` reads; `[web] metrics_listen` gets a listener of its own serving the
+ops endpoints, in any role but a worker child's (its parent exports the child's counters).
 """
 
 from __future__ import annotations
@@ -15,10 +19,12 @@ import asyncio
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import socket
+import tempfile
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from pytrs.config import Config, ConfigError, listen_address
@@ -32,9 +38,11 @@ from pytrs.postmaster.worker import PostmasterWorker
 from pytrs.preflight import check_startup
 from pytrs.provisioning import provision
 from pytrs.runtime.big_messages import BigMessageSlots
+from pytrs.runtime.services import ServiceStates, supervise
 from pytrs.schema import inbox_repo, migrate
 from pytrs.schema.database import Database, create_database, probe
 from pytrs.schema.system_data import with_runtime_secrets
+from pytrs.web.ops import OpsContext, create_ops_app
 from pytrs.web.service import WebService, WebStartError, bind
 from pytrs.worker_processes import WorkerProcesses, follow_parent
 
@@ -86,6 +94,11 @@ class Daemon:
         self._sender_task: asyncio.Task[None] | None = None
         self.web: WebService | None = None
         self._web_task: asyncio.Task[None] | None = None
+        self.services = ServiceStates()
+        # Where worker child processes keep their counters (multiprocess mode), "" if none.
+        self.metrics_dir = ""
+        self.ops_web: WebService | None = None
+        self._ops_task: asyncio.Task[None] | None = None
         self.servers: list[asyncio.Server] = []
         self.bound: list[tuple[str, Any]] = []  # (kind, sockname) of each listener
         self.started = asyncio.Event()
@@ -104,6 +117,8 @@ class Daemon:
             return await self._serve()
         finally:
             await self.db.close()
+            if self.metrics_dir:
+                shutil.rmtree(self.metrics_dir, ignore_errors=True)
 
     async def _start(self) -> None:
         assert self.db is not None
@@ -123,7 +138,10 @@ class Daemon:
         await self.addresses.reload(self.db)
         processes = self.config.postmaster.processes
         if "worker" in self.roles and processes and not self.notify_stdin:
-            self.children = WorkerProcesses(self.config, processes)
+            self.metrics_dir = tempfile.mkdtemp(prefix="pytrs-metrics-")
+            self.children = WorkerProcesses(
+                self.config, processes, metrics_dir=self.metrics_dir, states=self.services
+            )
         elif "worker" in self.roles:
             try:
                 self.workers = [
@@ -171,11 +189,12 @@ class Daemon:
         smtp = self.config.smtp
         trusted = self.config.postmaster.trusted_sources
         for kind, specs in (("smtp", smtp.listen), ("lmtp", smtp.lmtp_listen)):
-            handler = IngressHandler(
-                self.addresses, self.writer, source=kind, trusted=kind in trusted,
-                max_recipients=smtp.max_recipients, per_recipient_status=kind == "lmtp",
-            )  # fmt: skip
             for spec in specs:
+                handler = IngressHandler(
+                    self.addresses, self.writer, source=kind, trusted=kind in trusted,
+                    max_recipients=smtp.max_recipients, per_recipient_status=kind == "lmtp",
+                    listener=spec,
+                )  # fmt: skip
                 try:
                     server = await start_server(
                         handler, listen_address(spec), lmtp=kind == "lmtp",
@@ -246,10 +265,10 @@ class Daemon:
         assert self.writer is not None
         async with asyncio.TaskGroup() as tasks:
             writer_task = tasks.create_task(
-                supervise("inbox-writer", self.writer.run), name="inbox-writer"
+                self._supervise("inbox-writer", self.writer.run), name="inbox-writer"
             )
             worker_tasks = [
-                tasks.create_task(supervise(w.name, w.run), name=w.name) for w in self.workers
+                tasks.create_task(self._supervise(w.name, w.run), name=w.name) for w in self.workers
             ]
             children_task = (
                 tasks.create_task(self.children.run(), name="worker-processes")
@@ -265,29 +284,42 @@ class Daemon:
             )
             if self.sender is not None:
                 self._sender_task = tasks.create_task(
-                    supervise("outbox-sender", self.sender.run), name="outbox-sender"
+                    self._supervise("outbox-sender", self.sender.run), name="outbox-sender"
                 )
             fetchers_task = addresses_task = None
             if "gateway" in self.roles:
                 addresses_task = tasks.create_task(
-                    supervise("address-book", self._follow_address_book), name="address-book"
+                    self._supervise("address-book", self._follow_address_book), name="address-book"
                 )
                 await self._start_listeners()
                 assert self.db is not None
                 self.fetchers = MailboxFetchers(self.config, self.db, self._wake_workers)
-                fetchers_task = tasks.create_task(self.fetchers.run(), name="fetchers")
+                fetching = (  # no accounts: nothing runs, so nothing to report
+                    self._supervise("fetchers", self.fetchers.run, max_restarts=0)
+                    if self.fetchers.tasks
+                    else self.fetchers.run()
+                )
+                fetchers_task = tasks.create_task(fetching, name="fetchers")
             if "web" in self.roles and self.config.web.listen:
                 self._start_web()
                 self._web_task = tasks.create_task(self._serve_web(), name="web")
+            if self.config.web.metrics_listen and not self.notify_stdin:
+                self._ops_task = tasks.create_task(self._serve_ops(), name="ops")
             sd_notify("READY=1")
             self.started.set()
             log.info("pytrs started: %s", self._describe_services())
             await self._stop.wait()
             sd_notify("STOPPING=1")
+            self.services.stop_all("the daemon is shutting down")
             await self._shutdown(writer_task, worker_tasks, fetchers_task)
             for task in (children_task, parent_task, addresses_task):
                 if task is not None:
                     task.cancel()
+
+    def _supervise(
+        self, name: str, run: Callable[[], Awaitable[None]], **options: Any
+    ) -> Coroutine[Any, Any, None]:
+        return supervise(name, run, states=self.services, **options)
 
     def _start_web(self) -> None:
         """Bind `[web] listen` now (a port in use stops the start in one line); uvicorn
@@ -302,7 +334,8 @@ class Daemon:
                 f"cannot listen for the web view on {spec}: {why.lower()} (see web.listen)"
             ) from exc
         wake = self.wake_sender if self.sender is not None else None
-        self.web = WebService(self.config, self.db, sock, wake_sender=wake)
+        ops = OpsContext(self.services, self.metrics_dir)
+        self.web = WebService(self.config, self.db, sock, wake_sender=wake, ops_context=ops)
         self.bound.append(("web", self.web.sockname))
         log.info("web view listening on %s", self.web.sockname)
 
@@ -313,14 +346,33 @@ class Daemon:
         except WebStartError as exc:
             raise StartupError(str(exc)) from exc
 
+    async def _serve_ops(self) -> None:
+        """`[web] metrics_listen`: the ops endpoints alone (bound before READY=1 is sent)."""
+        assert self.db is not None
+        spec = self.config.web.metrics_listen
+        try:
+            sock = bind(listen_address(spec))
+        except OSError as exc:
+            why = os.strerror(exc.errno) if exc.errno else str(exc)
+            raise StartupError(
+                f"cannot listen for the ops endpoints on {spec}: {why.lower()} "
+                "(see web.metrics_listen)"
+            ) from exc
+        app = create_ops_app(self.config, self.db, OpsContext(self.services, self.metrics_dir))
+        self.ops_web = WebService(self.config, self.db, sock, app=app)
+        self.bound.append(("metrics", self.ops_web.sockname))
+        log.info("ops endpoints listening on %s", self.ops_web.sockname)
+        await self.ops_web.serve()
+
     async def _stop_web(self) -> None:
-        if self.web is None or self._web_task is None:
-            return
-        self.web.request_stop()
-        _done, pending = await asyncio.wait({self._web_task}, timeout=WEB_STOP_SECONDS)
-        if pending:
-            log.warning("web did not stop in time; cancelling")
-            self._web_task.cancel()
+        for service, task in ((self.web, self._web_task), (self.ops_web, self._ops_task)):
+            if service is None or task is None:
+                continue
+            service.request_stop()
+            _done, pending = await asyncio.wait({task}, timeout=WEB_STOP_SECONDS)
+            if pending:
+                log.warning("%s did not stop in time; cancelling", task.get_name())
+                task.cancel()
 
     def _describe_services(self) -> str:
         """What this process actually runs (roles of later issues are not listed until built)."""
@@ -401,27 +453,6 @@ async def _wait_until(condition: Callable[[], bool], seconds: float) -> None:
     # aiosmtpd's sessions offer no event to await; this runs once, at shutdown.
     while not condition() and loop.time() < end:  # noqa: ASYNC110
         await asyncio.sleep(0.05)
-
-
-async def supervise(
-    name: str, run: Callable[[], Awaitable[None]], *, max_restarts: int = 5
-) -> None:
-    """Run a service, restarting it with backoff when it crashes; give up after a few crashes
-    so that systemd can restart the whole process."""
-    delay = 1.0
-    for attempt in range(max_restarts + 1):
-        try:
-            await run()
-            return
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            if attempt == max_restarts:
-                log.critical("%s crashed %d times; giving up", name, attempt + 1)
-                raise
-            log.exception("%s crashed; restarting in %.0f s", name, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 30.0)
 
 
 def run_daemon(

@@ -7,6 +7,11 @@ so nothing else changes. The parent tells its children about new inbox rows thro
 (one line with a count per commit, so they need not poll), restarts a child that dies, and stops
 them with SIGTERM (they drain) at shutdown. A child whose stdin closes — its parent is gone,
 even by `kill -9` — drains and exits, so no orphan outlives the daemon.
+
+Metrics: with `metrics_dir`, the children count in prometheus-client's multiprocess mode in
+that directory (`PROMETHEUS_MULTIPROC_DIR` in their environment only), and the parent's
+`/metrics` adds their counts to its own (`metrics.exposition`). While a child is being
+restarted the service "worker-processes" is reported restarting, so `/readyz` says not ready.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ import sys
 from collections.abc import Callable
 
 from pytrs.config import Config
+from pytrs.metrics.exposition import MULTIPROC_ENV
+from pytrs.runtime.services import RESTARTING, RUNNING, ServiceStates
 
 log = logging.getLogger(__name__)
 
@@ -29,9 +36,16 @@ RESTART_DELAY_SECONDS = 1.0
 class WorkerProcesses:
     """Starts, feeds, supervises and stops the worker children of one daemon."""
 
-    def __init__(self, config: Config, count: int) -> None:
+    NAME = "worker-processes"
+
+    def __init__(
+        self, config: Config, count: int, *, metrics_dir: str = "",
+        states: ServiceStates | None = None,
+    ) -> None:  # fmt: skip
         self.config = config
         self.count = count
+        self.metrics_dir = metrics_dir
+        self.states = states or ServiceStates()
         self.children: list[asyncio.subprocess.Process] = []
         self._stopping = False
 
@@ -44,8 +58,9 @@ class WorkerProcesses:
         return [*command, "run", "--role", "worker", "--notify-stdin"]
 
     async def _spawn(self) -> asyncio.subprocess.Process:
+        env = {**os.environ, MULTIPROC_ENV: self.metrics_dir} if self.metrics_dir else None
         process = await asyncio.create_subprocess_exec(
-            *self._command(), stdin=asyncio.subprocess.PIPE
+            *self._command(), stdin=asyncio.subprocess.PIPE, env=env
         )
         log.info("worker process %d started", process.pid)
         return process
@@ -53,6 +68,7 @@ class WorkerProcesses:
     async def run(self) -> None:
         """Keep `count` children alive until `stop()`; each restart waits a moment."""
         self.children = [await self._spawn() for _ in range(self.count)]
+        self.states.set(self.NAME, RUNNING)
         watchers = [asyncio.create_task(self._watch(n)) for n in range(self.count)]
         try:
             await asyncio.gather(*watchers)
@@ -65,11 +81,15 @@ class WorkerProcesses:
             code = await self.children[slot].wait()
             if self._stopping:
                 return
-            log.error("worker process %d exited with %s; restarting", self.children[slot].pid, code)
+            pid = self.children[slot].pid
+            log.error("worker process %d exited with %s; restarting", pid, code)
+            self.states.set(self.NAME, RESTARTING, f"worker process {pid} exited with {code}")
             await asyncio.sleep(RESTART_DELAY_SECONDS)
             if self._stopping:
                 return
             self.children[slot] = await self._spawn()
+            if all(child.returncode is None for child in self.children):
+                self.states.set(self.NAME, RUNNING)
 
     def notify(self, count: int) -> None:
         """Tell every child that `count` rows were committed (never blocks the gateway)."""

@@ -248,7 +248,10 @@ async def test_list_filters_and_pages(desk: Desk) -> None:
     assert table.returncode == 0, table.stderr
     header, *rows = table.stdout.decode().splitlines()
     assert header.split()[:4] == ["TICKET", "AGE", "QUEUE", "STATE"] and header.endswith("TITLE")
-    assert rows[0].split()[:5] == [t["percent"], "0", "m", "Support", "new"]
+    # The age is in minutes: this test alone can take over a minute on a loaded machine.
+    number, age, unit, queue_name, state = rows[0].split()[:5]
+    assert [number, queue_name, state] == [t["percent"], "Support", "new"]
+    assert age.isdigit() and int(age) <= 5 and unit == "m"
     assert rows[0].endswith("100% broken_now") and len(rows) == 2
     assert f"--before {order[1]}" in table.stderr.decode()
 

@@ -37,6 +37,7 @@ import dns.exception
 import dns.resolver
 
 from pytrs.config import ConfigError, listen_address
+from pytrs.metrics.registry import DKIM_VERIFICATIONS
 
 logger = logging.getLogger(__name__)
 # dkimpy's own debug lines, apart so that they can be silenced or turned up on their own.
@@ -55,6 +56,17 @@ class DkimResult:
 
     passed: bool
     detail: str  # "dkim pass d=example.com s=s1" | "dkim fail d=… s=…: why" | "dkim: why"
+
+    @property
+    def outcome(self) -> str:
+        """pass | fail (a signature did not verify) | none (no usable signature) | error."""
+        if self.passed:
+            return "pass"
+        if self.detail.startswith("dkim fail"):
+            return "fail"
+        if self.detail.startswith(("dkim: no DKIM-Signature", "dkim: no usable signature")):
+            return "none"
+        return "error"
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +110,11 @@ class DkimVerifier:
 
         Raises nothing but cancellation.
         """
+        result = await self._checked(raw, from_domain)
+        DKIM_VERIFICATIONS.labels(result.outcome).inc()
+        return result
+
+    async def _checked(self, raw: bytes, from_domain: str) -> DkimResult:
         if self.resolver is None:
             return DkimResult(False, f"dkim: {self.resolver_problem}")
         try:

@@ -29,6 +29,7 @@ def cross_check(
 ) -> None:
     """Record every cross-entry problem of ``config`` in ``errors``."""
     _check_outbound(config, errors)
+    _check_metrics_listen(config, errors)
     queues = _check_queue_names(raw.get("queues"), errors)
     _check_queue_references(config, positions, queues, errors)
     _check_duplicates(config, positions, errors)
@@ -204,6 +205,25 @@ def _check_outbound(config: Config, errors: ErrorList) -> None:
     domain = out.message_id_domain
     if domain and not _DOMAIN.fullmatch(domain):
         errors.add("outbound.message_id_domain", f"must be a domain name, not {domain!r}")
+
+
+def _check_metrics_listen(config: Config, errors: ErrorList) -> None:
+    web = config.web
+    if web.metrics_listen and web.metrics_listen == web.listen and not _any_port(web.listen):
+        # Both listeners would bind the same address: the second could not start.
+        errors.add(
+            "web.metrics_listen",
+            'must differ from web.listen (or be "" to serve the ops endpoints there)',
+        )
+
+
+def _any_port(spec: str) -> bool:
+    """Port 0: the system picks a free port for each listener (tests)."""
+    try:
+        address = listen_address(spec)
+    except ValueError:
+        return False
+    return isinstance(address, tuple) and address[1] == 0
 
 
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"

@@ -104,6 +104,13 @@ class WebConfig:
     # Addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For and
     # X-Forwarded-Proto are believed; from anyone else those headers are ignored.
     trusted_proxies: tuple[str, ...] = field(default=(), metadata=rule(ip_network, each=True))
+    # A listener of its own for /healthz, /readyz and /metrics ("" = served on `listen`); when
+    # set, the main listener does not serve them.
+    metrics_listen: str = field(default="", metadata=rule(optional_listen_spec))
+    # Who may read them, on whichever listener serves them; others get 404.
+    metrics_allow: tuple[str, ...] = field(
+        default=("127.0.0.0/8", "::1"), metadata=rule(ip_network, each=True)
+    )
 
 
 # How the outbox sender talks to the relay: plain SMTP, STARTTLS (required, not opportunistic)

@@ -19,6 +19,7 @@ from pytrs.config import Config, MailAccountConfig
 from pytrs.gateway.imap import ImapFetcher, ImapSession
 from pytrs.gateway.oauth2 import access_token
 from pytrs.gateway.pop3 import Pop3Fetcher
+from pytrs.metrics.registry import FETCH_ERRORS
 from pytrs.runtime.waiting import wait_for_event
 from pytrs.schema import mailbox_repo
 from pytrs.schema.database import Database, utcnow
@@ -74,6 +75,7 @@ class AccountTask:
                 delay = min(BACKOFF_FIRST_SECONDS * 2 ** (failures - 1), BACKOFF_MAX_SECONDS)
                 text = f"{type(exc).__name__}: {exc}".strip()
                 log.warning("account %s: %s; retrying in %.0f s", self.account.name, text, delay)
+                FETCH_ERRORS.labels(self.account.name).inc()
                 await self._record_failure(text, delay)
                 await self._pause(delay)
         await mailbox_repo.release_lease(self.db, self.account.name, self.owner)

@@ -24,6 +24,7 @@ from typing import Any
 import aioimaplib
 
 from pytrs.config import MailAccountConfig
+from pytrs.metrics.registry import MAIL_ACCEPTED, MAIL_REFUSED
 from pytrs.schema import mailbox_repo
 from pytrs.schema.database import Database
 from pytrs.schema.mailbox_repo import Cursor
@@ -289,6 +290,14 @@ class AccountFetcher:
         self.db = db
         self.max_size = account.max_message_size or default_max_size
         self.on_commit = on_commit
+        source = "pop3" if account.type.startswith("pop3") else "imap"
+        self._accepted = MAIL_ACCEPTED.labels(source, account.name)
+        self._too_large = MAIL_REFUSED.labels(source, account.name, "too-large")
+
+    def count(self, stored: int, oversized: int) -> None:
+        """Metrics of one committed batch: stored, and left on the server as too large."""
+        self._accepted.inc(stored)
+        self._too_large.inc(oversized)
 
 
 class ImapFetcher(AccountFetcher):
@@ -362,6 +371,7 @@ class ImapFetcher(AccountFetcher):
         )  # fmt: skip
         if items and self.on_commit:
             self.on_commit(len(items))
+        self.count(len(items), len(oversized))
         if oversized:
             entries = [
                 {"uid": u, "size": sizes.get(u, 0), "uidvalidity": cursor.uidvalidity}

@@ -18,6 +18,7 @@ import re
 
 from pytrs.config import Config
 from pytrs.gateway.addresses import recipient_problem
+from pytrs.metrics.registry import MAIL_ACCEPTED, MAIL_REFUSED
 from pytrs.schema import inbox_repo
 from pytrs.schema.database import create_database, reason
 from pytrs.vocabulary.inbox import InboxItem
@@ -62,10 +63,12 @@ def deliver(
     problem = check_input(raw, config.smtp.max_message_size)
     if problem:
         log.error("deliver: rejected: %s", problem)
+        MAIL_REFUSED.labels("pipe", "pipe", "not-mail").inc()
         return EX_DATAERR
     unstorable = recipient_problem(recipient)
     if unstorable:
         log.error("deliver: rejected: recipient %s", unstorable)
+        MAIL_REFUSED.labels("pipe", "pipe", "unstorable-recipient").inc()
         return EX_NOUSER
     item = InboxItem(
         source="pipe",
@@ -79,7 +82,9 @@ def deliver(
         inbox_id = asyncio.run(_store(config, item))
     except Exception as exc:  # any failure to store is temporary from the MTA's view
         log.error("deliver: could not store the message, the MTA should retry: %s", reason(exc))
+        MAIL_REFUSED.labels("pipe", "pipe", "storage-error").inc()
         return EX_TEMPFAIL
+    MAIL_ACCEPTED.labels("pipe", "pipe").inc()
     message_id = inbox_repo.dedup_key(raw)[0]
     # A mail without one logged "(Message-ID )", which read as a cut-off line.
     log.info(

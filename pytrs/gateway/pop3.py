@@ -123,6 +123,8 @@ class Pop3Fetcher(AccountFetcher):
         await mailbox_repo.store_pop3(self.db, items, self.account.name, uidls)
         if items and self.on_commit:
             self.on_commit(len(items))
+        # Mail left as too large is listed again at every pass: counted by IMAP only.
+        self.count(len(items), 0)
         if oversized:
             entries = [{"message": n, "size": sizes.get(n, 0)} for n in oversized]
             await mailbox_repo.record_skipped(self.db, self.account.name, entries)

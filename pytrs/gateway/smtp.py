@@ -22,6 +22,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from pytrs.gateway.addresses import AddressBook, recipient_problem
 from pytrs.gateway.inbox_writer import InboxWriter
 from pytrs.gateway.smtp_data import BufferedData
+from pytrs.metrics.registry import MAIL_ACCEPTED, MAIL_REFUSED
 from pytrs.runtime.big_messages import BigMessageSlots
 from pytrs.schema.database import StorageError
 from pytrs.vocabulary.inbox import InboxItem
@@ -51,13 +52,21 @@ class IngressHandler:
         trusted: bool = False,
         max_recipients: int = 100,
         per_recipient_status: bool = False,
+        listener: str = "",
     ) -> None:
+        """`listener` (the configured listen address) labels this handler's metrics."""
         self.addresses = addresses
         self.writer = writer
         self.source = source
         self.trusted = trusted
         self.max_recipients = max_recipients
         self.per_recipient_status = per_recipient_status
+        self.accepted = MAIL_ACCEPTED.labels(source, listener)
+        self.refused = {
+            why: MAIL_REFUSED.labels(source, listener, why)
+            for why in ("unknown-recipient", "unstorable-recipient", "too-many-recipients",
+                        "empty-message", "storage-error")
+        }  # fmt: skip
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
@@ -65,11 +74,14 @@ class IngressHandler:
         problem = recipient_problem(address)
         if problem:
             log.info("rejected RCPT (%s) from %s", problem, session.peer)
+            self.refused["unstorable-recipient"].inc()
             return UNSTORABLE_RCPT.format(problem)
         if not self.addresses.accepts(address):
             log.info("rejected RCPT %s from %s", address, session.peer)
+            self.refused["unknown-recipient"].inc()
             return REJECT_RCPT.format(address)
         if len(envelope.rcpt_tos) >= self.max_recipients:
+            self.refused["too-many-recipients"].inc()
             return TOO_MANY_RCPT
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(options)
@@ -78,6 +90,7 @@ class IngressHandler:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or b""
         if not raw or raw.isspace():  # strip() would copy a 25 MB mail to find out
+            self.refused["empty-message"].inc()
             return BAD_INPUT
         peer = _peer_text(session.peer)
         items = [
@@ -94,7 +107,9 @@ class IngressHandler:
         try:
             ids = await self.writer.store(items)
         except StorageError:
+            self.refused["storage-error"].inc(len(items))
             return self._per_recipient([TEMP_FAILURE] * len(items))
+        self.accepted.inc(len(ids))
         if self.per_recipient_status:
             return self._per_recipient([OK_DATA.format(i) for i in ids])
         return OK_DATA.format(queued_as(ids))

@@ -36,6 +36,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa, utils
 
 from pytrs.config import ConfigError, DkimKeyConfig
+from pytrs.metrics.registry import DKIM_SIGNATURES
 
 RSA_SHA256 = b"rsa-sha256"
 ED25519_SHA256 = b"ed25519-sha256"
@@ -131,8 +132,11 @@ class DkimSigner:
         domains = [d for d in (_from_domain(raw), _domain(envelope_from)) if d]
         key = self.key_for(*domains)
         if key is None:
+            DKIM_SIGNATURES.labels("no-key").inc()
             return raw
-        return signature_header(raw, key, now) + raw
+        signed = signature_header(raw, key, now) + raw
+        DKIM_SIGNATURES.labels("signed").inc()
+        return signed
 
 
 def signature_header(raw: bytes, key: DkimKey, now: float | None = None) -> bytes:

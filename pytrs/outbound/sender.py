@@ -46,6 +46,7 @@ from datetime import timedelta
 
 from pytrs.config import Config
 from pytrs.gateway.smarthost import NO_REPLY, Reply, Smarthost
+from pytrs.metrics.registry import DKIM_SIGNATURES, OUTBOX_DELIVERIES
 from pytrs.outbound import delivery
 from pytrs.outbound.delivery import RetryPolicy
 from pytrs.outbound.dkim import DkimSigner
@@ -174,7 +175,9 @@ class OutboxSender:
                         relay_down = next(r for r in replies.values() if r.code == NO_REPLY)
                 # Committed before the next mail goes out: a crash finds at most this one mail
                 # of the lane accepted by the relay and not recorded, so sent again later.
-                await self.recorder.record(delivery.settle(mail, replies, self.policy, utcnow()))
+                settlement = delivery.settle(mail, replies, self.policy, utcnow())
+                await self.recorder.record(settlement)
+                OUTBOX_DELIVERIES.labels(_RESULTS[settlement.state]).inc()
                 _log_outcome(mail, replies)
         finally:
             # Shielded: a cancelled lane must still give its untouched rows back. The mail in
@@ -215,6 +218,7 @@ class OutboxSender:
             except Exception as exc:
                 # A header dkimpy cannot parse: better delivered unsigned than not at all.
                 log.warning("outbox %d %s: not DKIM-signed: %s", mail.id, mail.message_id, exc)
+                DKIM_SIGNATURES.labels("error").inc()
                 signed[mail.id] = mail.raw
         return signed
 
@@ -285,6 +289,12 @@ class Recorder:
                 )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+
+
+# A row's state after an attempt, as `pytrs_outbox_deliveries_total` names it.
+_RESULTS = {
+    outbox_repo.SENT: "sent", outbox_repo.PENDING: "deferred", outbox_repo.FAILED: "failed",
+}  # fmt: skip
 
 
 def _log_stale(stale: list[int]) -> None:

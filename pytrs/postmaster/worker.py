@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from pytrs.authentication.authenticity import AgentAuthenticator
 from pytrs.config import Config
 from pytrs.gateway.addresses import AddressBook
+from pytrs.metrics import registry as metrics
 from pytrs.postmaster.agents import identify_agents
 from pytrs.postmaster.apply import apply_batch
 from pytrs.postmaster.batch import ApplyContext, Planned
@@ -39,7 +40,7 @@ from pytrs.postmaster.planning import (
     split_waiting,
 )
 from pytrs.postmaster.routing_setup import RoutingSetup
-from pytrs.responders.answers import Answering, Responder
+from pytrs.responders.answers import Answering, Responder, Responses
 from pytrs.responders.loop_protection import LoopPolicy
 from pytrs.responders.responses import ResponseTable
 from pytrs.responders.stored_responses import current_responses
@@ -275,6 +276,7 @@ class PostmasterWorker:
                 await inbox_repo.mark_processed(conn, [_ignored_outcome(p) for p in ignored])
                 batch = [p for p in batch if not is_ignored(p.control)]
             if not batch:
+                metrics.MAIL_PROCESSED.labels("ignored").inc(len(ignored))
                 return
             # Before the stored articles and copies: see `inbox_repo.in_flight`.
             in_flight = await self._in_flight(conn, batch)
@@ -291,8 +293,10 @@ class PostmasterWorker:
                 suppression_days=self.config.outbound.suppression_days,
             )  # fmt: skip
             results = await apply_batch(conn, planned, ctx)
-            queued = await self._respond(conn, planned, ctx)
+            answers = await self._respond(conn, planned, ctx)
             await inbox_repo.mark_processed(conn, results, ctx.now)
+        _count_committed(planned, ignored, answers)
+        queued = len(answers.outgoing) if answers is not None else 0
         if queued and self.on_outbox is not None:
             self.on_outbox(queued)
         if waiting:
@@ -303,12 +307,12 @@ class PostmasterWorker:
 
     async def _respond(
         self, conn: AsyncConnection, planned: list[Planned], ctx: ApplyContext
-    ) -> int:
+    ) -> Responses | None:
         """Auto-responses, relayed agent answers and notifications, in this transaction:
         decided and composed by the responder, stored by the ticket service; what was sent or
-        refused goes into each mail's routing trace. Returns the outbox rows queued."""
+        refused goes into each mail's routing trace. Returns what was queued, if anything."""
         if self.responder is None or not planned:
-            return 0
+            return None
         self.responses = await current_responses(conn, self.responses)
         done = {r["id"]: r for r in ctx.results if r["state"] == inbox_repo.DONE}
         items = [
@@ -317,7 +321,7 @@ class PostmasterWorker:
             for p in planned if p.claimed.id in done
         ]  # fmt: skip
         if not items or not self.responder.may_answer(items, self.responses):
-            return 0
+            return None
         addresses = self.addresses.queues_by_address
         if self._loop_policy is None or self._loop_policy[0] is not addresses:
             # Rebuilt only when the address book was reloaded (it is replaced as a whole).
@@ -337,7 +341,7 @@ class PostmasterWorker:
                 trace = json.loads(result["trace"])
                 trace["responses"] = notes
                 result["trace"] = json.dumps(trace, ensure_ascii=False)
-        return len(answers.outgoing)
+        return answers
 
     async def _identify_agents(self, parsed: list[Parsed]) -> None:
         await identify_agents(self.db, self.authenticator, self.numbers, parsed)
@@ -371,6 +375,9 @@ class PostmasterWorker:
         state = await inbox_repo.record_failure(
             self.db, message, error, self.max_attempts, self.backoff
         )
+        metrics.MAIL_FAILURES.labels(
+            "quarantined" if state == inbox_repo.QUARANTINED else "retry"
+        ).inc()
         log.warning(
             "inbox %d: processing failed (attempt %d, now %s): %s",
             message.id, message.attempts, state, error.partition("\n")[0],
@@ -399,6 +406,29 @@ async def _lookups(
         await ticket_repo.dynamic_field_ids(conn) if wants_fields else {},
         {name: q.id for name, q in queues.items()},
     )
+
+
+def _count_committed(
+    planned: list[Planned], ignored: list[Parsed], answers: Responses | None
+) -> None:
+    """Metrics of a committed batch: outcomes, tickets, latency, auto-responses."""
+    now = utcnow()
+    metrics.MAIL_PROCESSED.labels("ignored").inc(len(ignored))
+    for plan in planned:
+        action = plan.decision.action
+        metrics.MAIL_PROCESSED.labels(action.value).inc()
+        if action is Action.NEW_TICKET:
+            metrics.TICKETS_CREATED.inc()
+        elif action is Action.FOLLOW_UP:
+            metrics.TICKET_FOLLOW_UPS.inc()
+        if plan.claimed.received_at is not None:
+            latency = (now - plan.claimed.received_at).total_seconds()
+            metrics.PROCESSING_LATENCY.observe(max(latency, 0.0))
+    if answers is not None:
+        for kind in answers.sent:
+            metrics.AUTO_RESPONSES_SENT.labels(kind).inc()
+        for reason in answers.suppressed:
+            metrics.AUTO_RESPONSES_SUPPRESSED.labels(reason).inc()
 
 
 def _ignored_outcome(p: Parsed) -> dict[str, Any]:

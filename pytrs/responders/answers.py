@@ -128,6 +128,11 @@ class Responses:
 
     notes: dict[int, list[str]] = field(default_factory=lambda: defaultdict(list))
     outgoing: list[Answer] = field(default_factory=list)
+    # For the metrics, counted by the worker once the batch is committed: the type of each
+    # auto-response queued, and the reason of each one a mail would have had but did not get
+    # (the loop protection's first refusal, or "composition-failed").
+    sent: list[str] = field(default_factory=list)
+    suppressed: list[str] = field(default_factory=list)
 
 
 class Responder:
@@ -176,7 +181,7 @@ class Responder:
             if plan.item.agent:
                 outgoing += self._relay(plan, ticket, plan.article_id, policy, notes)
                 continue
-            candidate = self._candidate(plan, ticket, responses, policy, notes)
+            candidate = self._candidate(plan, ticket, responses, policy, notes, result.suppressed)
             if candidate is not None:
                 candidates.append(candidate)
             outgoing += self._notifications(plan, ticket, notes)
@@ -188,7 +193,7 @@ class Responder:
 
     def _candidate(
         self, plan: Answering, ticket: TicketSummary, responses: ResponseTable,
-        policy: LoopPolicy, notes: list[str],
+        policy: LoopPolicy, notes: list[str], suppressed: list[str],
     ) -> _Candidate | None:  # fmt: skip
         """Which auto-response a mail gets and to whom, before the daily budget is asked."""
         kind = response_type(plan)
@@ -202,6 +207,7 @@ class Responder:
         refused = [str(r) for r in verdict.refusals]
         if not verdict.allowed:
             notes.append(f"no {kind}: " + "; ".join(refused))
+            suppressed.append(verdict.refusals[0].reason if verdict.refusals else "refused")
             return None
         languages = preferred_languages(
             ticket.customer_language, plan.mail.header("Content-Language") or ""
@@ -221,20 +227,25 @@ class Responder:
         out: list[Answer] = []
         for c in candidates:
             notes = result.notes[c.plan.key]
-            recipients = []
+            recipients, reasons = [], []
             for recipient in c.recipients:
                 refusal = next(answers)
                 if refusal is None:
                     recipients.append(recipient.header)
                 else:
                     c.refused.append(str(refusal))
+                    reasons.append(refusal.reason)
             if not recipients:
                 notes.append(f"no {c.kind}: " + "; ".join(c.refused))
+                result.suppressed.append(reasons[0] if reasons else "refused")
                 continue
             composed = self._compose_response(c, recipients, notes)
-            if composed is not None:
-                out.append(Answer(c.plan.key, c.ticket, composed, c.kind, HISTORY[c.kind],
-                                  new_article=True))  # fmt: skip
+            if composed is None:
+                result.suppressed.append("composition-failed")
+                continue
+            result.sent.append(c.kind)
+            out.append(Answer(c.plan.key, c.ticket, composed, c.kind, HISTORY[c.kind],
+                              new_article=True))  # fmt: skip
         return out
 
     def _compose_response(

@@ -69,6 +69,7 @@ class ClaimedMessage:
     attempts: int
     claim_token: str
     dedup_key: str = ""
+    received_at: datetime | None = None  # when the gateway committed it (processing latency)
 
 
 def dedup_key(raw: bytes) -> tuple[str, str]:
@@ -216,7 +217,7 @@ async def load_leased(db: Database, leased: Leased) -> list[ClaimedMessage]:
             select(
                 inbox.c.id, inbox.c.raw, inbox.c.source, inbox.c.recipient,
                 inbox.c.envelope_from, inbox.c.trusted, inbox.c.queue_name, inbox.c.attempts,
-                inbox.c.dedup_key,
+                inbox.c.dedup_key, inbox.c.received_at,
             )
             .where(inbox.c.id.in_(leased.ids))
             .order_by(inbox.c.id)
@@ -225,6 +226,7 @@ async def load_leased(db: Database, leased: Leased) -> list[ClaimedMessage]:
             ClaimedMessage(
                 r.id, r.raw or b"", r.source, r.recipient, r.envelope_from,
                 bool(r.trusted), r.queue_name, r.attempts, leased.token, r.dedup_key,
+                r.received_at,
             )
             for r in rows
         ]  # fmt: skip

@@ -8,7 +8,8 @@ daemon on the database, and the runtime secrets the ticket service composes mail
 
 What pages find on `request.app.state`: `config`, `db`, `tickets` (a `TicketService`),
 `wake_sender` (call it after committing outbox rows, or None), `clock` (seconds since the
-epoch; tests pass their own), plus the session codec, proxies and login throttle.
+epoch; tests pass their own), plus the session codec, proxies and login throttle, and what
+the ops endpoints read (`ops.install`: `/healthz`, `/readyz`, `/metrics`).
 """
 
 from __future__ import annotations
@@ -26,9 +27,11 @@ from pytrs.config.listen import listen_address
 from pytrs.schema.database import Database
 from pytrs.schema.system_data import ensure_secret, with_runtime_secrets
 from pytrs.tickets.service import TicketService
+from pytrs.web import ops
 from pytrs.web.errors import http_error
 from pytrs.web.guards import CsrfCheck, ErrorPage, SecurityHeaders
 from pytrs.web.proxies import Proxies
+from pytrs.web.request_metrics import RequestMetrics
 from pytrs.web.routes import ROUTES
 from pytrs.web.sessions import SessionCodec
 from pytrs.web.signin import SessionMiddleware
@@ -45,6 +48,7 @@ def create_app(
     *,
     wake_sender: Callable[..., None] | None = None,
     clock: Clock = time.time,
+    ops_context: ops.OpsContext | None = None,
 ) -> Starlette:
     """The Starlette app of the web view over `db`. Serve it with its lifespan on (uvicorn's
     `lifespan="on"`, or `app.router.lifespan_context(app)` in tests)."""
@@ -58,8 +62,9 @@ def create_app(
         yield
 
     app = Starlette(
-        routes=ROUTES,
+        routes=[*ops.routes_for(config), *ROUTES],
         middleware=[
+            Middleware(RequestMetrics),
             Middleware(SecurityHeaders),
             Middleware(ErrorPage),
             Middleware(SessionMiddleware),
@@ -77,4 +82,5 @@ def create_app(
         unix_socket=bool(config.web.listen) and isinstance(listen_address(config.web.listen), str),
     )
     app.state.throttle = LoginThrottle()
+    ops.install(app, config, db, ops_context, dedicated=False)
     return app

@@ -17,10 +17,12 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import uvicorn
+from starlette.applications import Starlette
 
 from pytrs.config import Config
 from pytrs.schema.database import Database
 from pytrs.web.app import create_app
+from pytrs.web.ops import OpsContext
 
 # In-flight requests get this long to finish at shutdown before their connections close.
 GRACEFUL_SECONDS = 5
@@ -68,7 +70,8 @@ def _bind_unix(path: str) -> socket.socket:
 
 
 class WebService:
-    """The app and its uvicorn server for one bound socket."""
+    """The app and its uvicorn server for one bound socket (the web view's, or the ops
+    endpoints' of `[web] metrics_listen`)."""
 
     def __init__(
         self,
@@ -77,9 +80,12 @@ class WebService:
         sock: socket.socket,
         *,
         wake_sender: Callable[..., None] | None = None,
+        ops_context: OpsContext | None = None,
+        app: Starlette | None = None,
     ) -> None:
+        """Serve `app`, or by default the web view's (`create_app`)."""
         self.sock = sock
-        self.app = create_app(config, db, wake_sender=wake_sender)
+        self.app = app or create_app(config, db, wake_sender=wake_sender, ops_context=ops_context)
         settings = uvicorn.Config(
             self.app, lifespan="on", log_config=None, access_log=False, proxy_headers=False,
             server_header=False, timeout_graceful_shutdown=GRACEFUL_SECONDS,

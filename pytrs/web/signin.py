@@ -32,6 +32,9 @@ EXPIRED = "Your session has expired; please log in again."
 ENDED = "Your session has ended; please log in again."
 
 
+OPS_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
 class SessionMiddleware:
     """Load, check and store the session cookie around each request."""
 
@@ -40,8 +43,11 @@ class SessionMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # /api/ authenticates by bearer token only: a cookie must never sign anyone in there,
-        # since the CSRF check does not guard it (guards.CsrfMiddleware).
-        if scope["type"] != "http" or scope["path"].startswith(("/static/", "/api/")):
+        # since the CSRF check does not guard it (guards.CsrfMiddleware). The ops endpoints
+        # need no session, and a probe that happens to carry a cookie must not cost a
+        # database read (/healthz promises not to touch the database).
+        path = scope.get("path", "")
+        if scope["type"] != "http" or path.startswith(("/static/", "/api/")) or path in OPS_PATHS:
             await self.app(scope, receive, send)
             return
         state = scope["app"].state

@@ -137,6 +137,11 @@ TABLE: list[Entry] = [
     Entry("/admin/quarantine/{inbox_id}/raw", "GET", ADMIN),
     Entry("/admin/quarantine/{inbox_id}/retry", "POST", ADMIN),
     Entry("/admin/quarantine/{inbox_id}/discard", "POST", ADMIN, {"reason": ""}),
+    # ops endpoints: public to `[web] metrics_allow` (loopback, as these clients are); the
+    # refusal of other addresses is tests/ops' business
+    Entry("/healthz", "GET", PUBLIC),
+    Entry("/readyz", "GET", PUBLIC),
+    Entry("/metrics", "GET", PUBLIC),
 ]
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy import event
+
 from pytrs.schema import users_repo
 from pytrs.schema.database import Database
 from pytrs.users.passwords import hash_password
@@ -130,3 +132,26 @@ async def test_a_session_survives_an_app_restart(
     async with other.router.lifespan_context(other), WebClient(other) as elsewhere:
         elsewhere.cookies.update(client.cookies)
         assert (await elsewhere.get("/")).status_code == 200
+
+
+async def test_probes_with_a_session_cookie_read_nothing(
+    make_user: Callable[..., Any], login: Any, db: Database
+) -> None:
+    """/healthz promises not to touch the database: a probe that carries a signed-in agent's
+    cookie (a browser tab, a misconfigured checker) must not make the session middleware
+    re-read the agent's row, while a page with the same cookie does."""
+    await make_user("alice")
+    client = await login("alice")
+    statements: list[str] = []
+
+    def count(*args: Any) -> None:
+        statements.append(str(args[2]))
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        assert (await client.get("/healthz")).status_code == 200
+        assert statements == []
+        assert (await client.get("/")).status_code == 200
+        assert statements  # the same cookie on a page: the session is checked
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", count)

@@ -33,9 +33,7 @@ def upgrade() -> None:
         sa.Column("expires_time", sa.DateTime(), nullable=True),
         sa.Column("last_used_time", sa.DateTime(), nullable=True),
         sa.Column("revoked_time", sa.DateTime(), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["user_id"], ["users.id"], name=op.f("fk_api_token_user_id_users")
-        ),
+        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_api_token_user_id_users")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_api_token")),
         sa.UniqueConstraint("token_hash", name=op.f("uq_api_token_token_hash")),
     )
