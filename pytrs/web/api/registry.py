@@ -21,18 +21,26 @@ from pytrs.web.api import docs, openapi
 from pytrs.web.api.operations import Operation, Operations, endpoint
 from pytrs.web.api.resources import (
     accounts,
+    articles,
+    attachments,
     filter_bench,
     filters,
     inbox,
     names,
     outbox,
     queues,
+    tickets_read,
+    tickets_write,
     users,
 )
 
 MODULES: list[ModuleType] = [
     queues,
     names,
+    tickets_read,
+    tickets_write,
+    articles,
+    attachments,
     users,  # admin resources
     filters,
     filter_bench,
