@@ -109,14 +109,14 @@ async def test_refusals_name_the_wrong_row(admin: Any, db: Database, assert_prob
         **ORDER,
         "match": [{"header": "Subject", "value": "ok"}, {"header": "From", "value": "(?<=x)y"}],
     }
-    problem = assert_problem(await admin.post("/filters", json=bad_regex), 422, "validation-failed")
+    problem = assert_problem(await admin.post("/filters", json=bad_regex), 422, "invalid-rule")
     assert [e["field"] for e in problem["errors"]] == ["match.1.value"]
     assert "not a valid RE2 pattern" in problem["errors"][0]["message"]
     bad_set = {**ORDER, "set": [{"header": "X-PyTRS-Queue", "value": "Nowhere"}]}
-    problem = assert_problem(await admin.post("/filters", json=bad_set), 422, "validation-failed")
+    problem = assert_problem(await admin.post("/filters", json=bad_set), 422, "invalid-rule")
     assert [e["field"] for e in problem["errors"]] == ["set.0.value"]
     no_match = {**ORDER, "match": []}
-    problem = assert_problem(await admin.post("/filters", json=no_match), 422, "validation-failed")
+    problem = assert_problem(await admin.post("/filters", json=no_match), 422, "invalid-rule")
     assert [e["field"] for e in problem["errors"]] == ["match"]
     unknown_key = {**ORDER, "match": [{"header": "Subject", "value": "x", "not": True}]}
     assert_problem(await admin.post("/filters", json=unknown_key), 422, "validation-failed")
@@ -156,12 +156,10 @@ async def test_the_bench_takes_base64_files_and_unsaved_rules(
         {"mail": " \n"},
         {"mail_base64": "not base64!"},
     ):
-        assert_problem(await admin.post("/filters/test", json=body), 422, "validation-failed")
+        assert_problem(await admin.post("/filters/test", json=body), 422, "invalid-mail")
     bad_rule = {
         "mail": ORDER_MAIL.decode(),
         "rule": {**ORDER, "match": [{"header": "Subject", "value": "a{1001}"}]},
     }
-    problem = assert_problem(
-        await admin.post("/filters/test", json=bad_rule), 422, "validation-failed"
-    )
+    problem = assert_problem(await admin.post("/filters/test", json=bad_rule), 422, "invalid-rule")
     assert [e["field"] for e in problem["errors"]] == ["rule.match.0.value"]

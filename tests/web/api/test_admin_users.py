@@ -123,6 +123,9 @@ async def test_refusals(admin: Any, assert_problem: Any, db: Database) -> None:
         assert_problem(answer, 422, "own-account")
     row = await users_repo.one(db, login=ADMIN)
     assert row is not None and row.admin and row.valid
+    # A login longer than a first name may be: the name it defaults to is cut to fit.
+    long_login = await admin.post("/users", json={"login": "l" * 150, "email": "l@example.com"})
+    assert long_login.status_code == 201 and long_login.json()["name"] == "l" * 100
 
 
 async def test_an_account_the_file_manages(

@@ -67,6 +67,14 @@ def _storable(key: int | str) -> bool:
     return 0 < key <= INT_MAX if isinstance(key, int) else storable.clean(key) == key
 
 
-def field_problem(field: str, message: str) -> Problem:
-    """A 422 `validation-failed` naming one field of the request body, as the framework's."""
-    return invalid("body", [{"field": field, "message": message}])
+def field_problem(field: str, message: str, slug: str = "validation-failed") -> Problem:
+    """A 422 naming one field of the request body, as the framework's own (`slug` for a rule
+    that no schema can say, such as "give exactly one of these")."""
+    return body_problem([{"field": field, "message": message}], slug)
+
+
+def body_problem(errors: list[dict[str, str]], slug: str = "validation-failed") -> Problem:
+    """A 422 listing `errors` ({"field", "message"}) of the request body, with the framework's
+    detail and shape, under `slug`."""
+    found = invalid("body", errors)
+    return Problem(422, slug, found.detail, **found.extra)

@@ -5,7 +5,7 @@ bench (`postmaster.dryrun`: the worker's own parse, control headers, rules and r
 the database and writing nothing). The mail comes as JSON text (`mail`), as base64
 (`mail_base64`, for bytes that are not UTF-8) or as a multipart file part. A rule not yet
 saved can be tried in place of the stored rule of its name. Like the CLI, the bench refuses
-to run rules that would not work as stored (422 naming each wrong row).
+to run rules that would not work as stored (422 `invalid-rule` naming each wrong row).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from pytrs.web.api.resources.filters import DESCRIBED, FilterRuleIn, refused
 api = Operations(tag="filters", description=DESCRIBED)
 
 MAX_MIB = BenchInput.MAX_BYTES // (1024 * 1024)
+MAIL = "invalid-mail"  # the problem of a mail missing, given twice, or unusable
 # The bench's largest mail as JSON: base64 adds a third, escapes in text up to as much again.
 MAX_BODY = 2 * BenchInput.MAX_BYTES
 
@@ -139,23 +140,24 @@ async def test_filters(ctx: Context, body: FilterTest) -> FilterTestResult:
 
 
 def _raw(ctx: Context, body: FilterTest) -> bytes:
-    """The one mail given; 422 for none, two, bad base64, or one over the bench's limit."""
+    """The one mail given; 422 `invalid-mail` for none, two, bad base64, an empty one, or one
+    over the bench's limit."""
     given = [body.mail is not None, body.mail_base64 is not None, bool(ctx.files)]
     if sum(given) != 1:
-        raise field_problem("mail", "give the mail once: as mail, mail_base64 or a file part")
+        raise field_problem("mail", "give the mail once: as mail, mail_base64 or a file part", MAIL)
     if body.mail is not None:
         raw = body.mail.encode("utf-8", "surrogateescape")
     elif body.mail_base64 is not None:
         try:
             raw = base64.b64decode(body.mail_base64, validate=True)
         except (binascii.Error, ValueError):
-            raise field_problem("mail_base64", "not valid base64") from None
+            raise field_problem("mail_base64", "not valid base64", MAIL) from None
     else:
         raw = ctx.files[0].content
     if not raw.strip():
-        raise field_problem("mail", "the mail is empty; give a whole raw mail")
+        raise field_problem("mail", "the mail is empty; give a whole raw mail", MAIL)
     if len(raw) > BenchInput.MAX_BYTES:
-        raise field_problem("mail", f"the mail is larger than {MAX_MIB} MiB")
+        raise field_problem("mail", f"the mail is larger than {MAX_MIB} MiB", MAIL)
     return raw
 
 

@@ -5,8 +5,9 @@ Place in the flow: the API's door to the rules the admin pages (`web/admin/filte
 validates the whole rule set as it will be stored (RE2 with the worker's limits, header names,
 set keys among the control headers, set values against the names the database knows) and
 stores it only when nothing is wrong, raising the filters' change generation so that running
-workers reload. A refused rule is answered 422 with one error per wrong row, named by its
-place in the body (`match.0.value`). Rules run in name order, so the list comes in that order.
+workers reload. A refused rule is answered 422 `invalid-rule` with one error per wrong row,
+named by its place in the body (`match.0.value`). Rules run in name order, so the list comes
+in that order.
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ from pytrs.schema import storable
 from pytrs.schema.filter_repo import RulesChanged, generation, load_rules
 from pytrs.schema.tables import postmaster_filter
 from pytrs.web.admin.filters import in_run_order, with_rule
-from pytrs.web.api.bodies import invalid
 from pytrs.web.api.operations import Context, Operations
 from pytrs.web.api.problems import Problem
+from pytrs.web.api.resources.admin_support import body_problem
 
 DESCRIBED = "Postmaster filter rules and their test bench (administrators only)."
 api = Operations(tag="filters", description=DESCRIBED)
@@ -239,16 +240,16 @@ async def _store(ctx: Context, rules: list[Rule], name: str | None, seen: int) -
 
 
 def refused(problems: Sequence[RuleProblem], name: str | None, *, within: str = "") -> Problem:
-    """422 with one error per wrong row: its place in the body (`match.0.value`, after
-    `within`) for the rule sent; for another stored rule (a set is checked whole) the whole
-    line, naming that rule."""
+    """422 `invalid-rule` with one error per wrong row: its place in the body
+    (`match.0.value`, after `within`) for the rule sent; for another stored rule (a set is
+    checked whole) the whole line, naming that rule."""
     errors = [
         {"field": within + _ROW_INDEX.sub(r".\1", p.field), "message": p.why}
         if p.rule == name
         else {"field": "", "message": str(p)}
         for p in problems
     ]
-    return invalid("body", errors)
+    return body_problem(errors, "invalid-rule")
 
 
 _ROW_INDEX = re.compile(r"\[(\d+)\]")

@@ -90,7 +90,7 @@ class DiscardBody(BaseModel):
     reason: str = Field(
         description=f"Why it is set aside (required, at most {inbox_view.REASON_CHARS} "
         "characters, runs of whitespace made one space); kept in the row with who and when.",
-        json_schema_extra={"pattern": r"\S"},
+        json_schema_extra={"pattern": r"\S", "maxLength": inbox_view.REASON_CHARS},
     )
 
 

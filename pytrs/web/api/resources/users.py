@@ -26,6 +26,7 @@ from pytrs.web.api.resources.users_models import NewPassword, UserChange, UserCr
 
 api = Operations(tag="users", description="Agent and admin accounts (administrators only).")
 
+FIRST_NAME_CHARS = storable.column_limit(users.c.first_name) or 100
 MANAGED = (
     "{}: the e-mail address, validity and queue access are managed by the configuration "
     "file ([[agents]]); change them there, or change only the name, role or password here."
@@ -173,7 +174,8 @@ async def _account(ctx: Context, login: str) -> UserRow:
 
 def _names(name: str, login: str) -> tuple[str, str]:
     """First and last name of "First Last" (the login when empty), or a 422 naming `name`."""
-    first, _, last = (name or login).partition(" ")
+    # A login may be longer than a first name: as the name's default it is cut to fit.
+    first, _, last = (name or login[:FIRST_NAME_CHARS]).partition(" ")
     last = last.strip()
     for part in (first, last):
         problem = storable.problem(users.c.first_name, part)

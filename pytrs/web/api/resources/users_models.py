@@ -70,7 +70,8 @@ def _checked(problem: str | None, value: str) -> str:
 LOGIN: JsonDict = {"pattern": r"^\S+$", "maxLength": 200}
 EMAIL: JsonDict = {"pattern": r"^[^\s@,;<>]+@[^\s@,;<>]+$", "maxLength": 150}
 PASSWORD: JsonDict = {"minLength": passwords.MIN_LENGTH, "writeOnly": True}
-NAME: JsonDict = {"maxLength": 201}
+# "First Last": the first part up to the first space, the rest, each at most a name column.
+NAME: JsonDict = {"pattern": r"^[^ ]{0,100}( [\s\S]{0,100})?$"}
 # Strict: JSON's types as they are (`"valid": 0` is not false).
 STRICT = ConfigDict(extra="forbid", strict=True)
 
