@@ -67,8 +67,9 @@ def _checked(problem: str | None, value: str) -> str:
 
 # What the checks below require, said in the JSON Schema too (`json_schema_extra`: documented
 # for clients, while the checks answer with their own sentences).
-LOGIN: JsonDict = {"pattern": r"^\S+$", "maxLength": 200}
-EMAIL: JsonDict = {"pattern": r"^[^\s@,;<>]+@[^\s@,;<>]+$", "maxLength": 150}
+LOGIN: JsonDict = {"pattern": r"^[^\s\x00-\x20\x7f-\xa0]+$", "maxLength": 200}
+_ADDRESS_PART = r"[^\s\x00-\x20\x7f-\xa0@,;<>]+"  # Python's isspace() is wider than \s
+EMAIL: JsonDict = {"pattern": f"^{_ADDRESS_PART}@{_ADDRESS_PART}$", "maxLength": 150}
 PASSWORD: JsonDict = {"minLength": passwords.MIN_LENGTH, "writeOnly": True}
 # "First Last": the first part up to the first space, the rest, each at most a name column.
 NAME: JsonDict = {"pattern": r"^[^ ]{0,100}( [\s\S]{0,100})?$"}
