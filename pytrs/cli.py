@@ -25,6 +25,7 @@ from pytrs.commands import parse as parse_command
 from pytrs.commands import queues as queues_command
 from pytrs.commands import responses as responses_command
 from pytrs.commands import tickets as tickets_command
+from pytrs.commands import tokens as tokens_command
 from pytrs.commands import users as users_command
 from pytrs.commands.args import Parser, add_global_options, command_of
 from pytrs.commands.database import opened
@@ -80,6 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     tickets_command.add_parser(sub)
     queues_command.add_parser(sub)
     users_command.add_parser(sub)
+    tokens_command.add_parser(sub)
 
     accounts = sub.add_parser("accounts", help="mail accounts: health and progress")
     add_json_options(accounts)
@@ -198,6 +200,7 @@ def _main(words: list[str]) -> int:
         "tickets": tickets_command.run,
         "queues": queues_command.run,
         "users": users_command.run,
+        "tokens": tokens_command.run,
     }  # fmt: skip
     return handlers[args.command](config, args)
 

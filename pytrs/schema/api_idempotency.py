@@ -26,17 +26,20 @@ class StoredAnswer:
     request_hash: str
     status: int
     body: str
+    location: str | None = None
 
 
 async def find(conn: AsyncConnection, user_id: int, key: str) -> StoredAnswer | None:
     row = (
         await conn.execute(
-            select(_t.request_hash, _t.status_code, _t.response_body).where(
+            select(_t.request_hash, _t.status_code, _t.response_body, _t.location).where(
                 _t.user_id == user_id, _t.idempotency_key == key
             )
         )
     ).first()
-    return StoredAnswer(row.request_hash, row.status_code, row.response_body) if row else None
+    if row is None:
+        return None
+    return StoredAnswer(row.request_hash, row.status_code, row.response_body, row.location)
 
 
 async def reserve(
@@ -52,11 +55,14 @@ async def reserve(
     )  # fmt: skip
 
 
-async def complete(conn: AsyncConnection, user_id: int, key: str, status: int, body: str) -> None:
+async def complete(
+    conn: AsyncConnection, user_id: int, key: str, status: int, body: str,
+    location: str | None = None,
+) -> None:  # fmt: skip
     await conn.execute(
         update(api_idempotency)
         .where(_t.user_id == user_id, _t.idempotency_key == key)
-        .values(status_code=status, response_body=body)
+        .values(status_code=status, response_body=body, location=location)
     )
 
 

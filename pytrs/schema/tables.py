@@ -838,6 +838,8 @@ class ApiIdempotency(Base):
     request_hash: Mapped[str] = mapped_column(String(64))
     status_code: Mapped[int] = mapped_column(Integer)
     response_body: Mapped[str] = mapped_column(Text)
+    # The answer's `Location` (the path of what the create made), replayed with the body.
+    location: Mapped[str | None] = mapped_column(String(1000), nullable=True)
     create_time: Mapped[datetime] = mapped_column(DateTime, index=True)
 
 

@@ -13,6 +13,7 @@ writers queue at BEGIN. An error answer is not stored (it rolled back): a retry 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
@@ -21,11 +22,12 @@ from starlette.responses import Response
 
 from pytrs.schema import api_idempotency as store
 from pytrs.web.api.auth import naive_utc
-from pytrs.web.api.bodies import invalid
-from pytrs.web.api.problems import Problem
+from pytrs.web.api.problems import Problem, validation_failed
 
 if TYPE_CHECKING:
     from pytrs.web.api.operations import Context
+
+log = logging.getLogger(__name__)
 
 HEADER = "Idempotency-Key"
 REPLAYED = "Idempotent-Replayed"
@@ -36,7 +38,7 @@ def key_of(value: str) -> str:
     """The header's key. Raises Problem 422 unless it is 1–255 printable ASCII characters."""
     if not 1 <= len(value) <= MAX_KEY or not all(" " <= c <= "~" for c in value):
         message = f"must be 1 to {MAX_KEY} printable ASCII characters (a UUID is a good key)"
-        raise invalid("header", [{"field": HEADER, "message": message}])
+        raise validation_failed("header", [{"field": HEADER, "message": message}])
     return value
 
 
@@ -63,11 +65,14 @@ async def run(
                 if response.status_code >= 300:
                     raise _NotStored(response)
                 body = bytes(response.body).decode()
-                await store.complete(conn, user_id, key, response.status_code, body)
+                location = response.headers.get("location")
+                await store.complete(conn, user_id, key, response.status_code, body, location)
                 await store.prune(conn, now)
             return response
         except _Taken:
-            continue  # a concurrent request with this key committed first: answer from it
+            # A concurrent request with this key committed first: answer from its row.
+            log.info("api: Idempotency-Key of user %s was claimed concurrently; replaying", user_id)
+            continue
         except _NotStored as not_stored:
             return not_stored.response
     raise Problem(
@@ -93,7 +98,9 @@ def _replay(stored: store.StoredAnswer, request_hash: str) -> Response:
             "This Idempotency-Key was used for a different request; "
             "send a new key for a new request.",
         )  # fmt: skip
+    headers = {REPLAYED: "true"}
+    if stored.location:  # a create's answer names what it made, the first time and now
+        headers["Location"] = stored.location
     return Response(
-        stored.body, status_code=stored.status, media_type="application/json",
-        headers={REPLAYED: "true"},
-    )  # fmt: skip
+        stored.body, status_code=stored.status, media_type="application/json", headers=headers
+    )

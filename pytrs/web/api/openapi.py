@@ -16,12 +16,18 @@ from typing import Any
 from pydantic import TypeAdapter
 from pydantic.json_schema import JsonSchemaMode
 
-from pytrs.web.api.bodies import ATTACHMENTS_FIELD, INT_MAX
+from pytrs.web.api.bodies import INT_MAX
+from pytrs.web.api.forms import ATTACHMENTS_FIELD, json_fields
 from pytrs.web.api.idempotency import HEADER, MAX_KEY, REPLAYED
 from pytrs.web.api.operations import Binary, Operation
 from pytrs.web.api.problems import MEDIA_TYPE, PROBLEM_TYPES
 
 REF = "#/components/schemas/{model}"
+DESCRIPTION = (
+    "The JSON API of pytrs: tickets, articles, queues and administration. Authenticate with a "
+    "bearer token made by `pytrs tokens create`. Errors are RFC 9457 problem details; their "
+    "`type` links to /api/v1/problems."
+)
 JSON = "application/json"
 
 
@@ -33,30 +39,30 @@ def document(operations: list[Operation], *, version: str) -> dict[str, Any]:
         entry = _operation(op, shapes, defs)
         paths.setdefault(openapi_path(op.path), {})[op.method.lower()] = entry
     tags = sorted({op.tag for op in operations})
-    return {
-        "openapi": "3.1.0",
-        "info": {
-            "title": "pytrs API",
-            "version": version,
-            "description": "The JSON API of pytrs: tickets, articles, queues and administration. "
-            "Authenticate with a bearer token made by `pytrs tokens create`. Errors are RFC 9457 "
-            "problem details; their `type` links to /api/v1/problems.",
-        },
-        "servers": [{"url": "/api/v1"}],
-        "security": [{"bearer": []}],
-        "tags": [{"name": t} for t in tags],
-        "paths": paths,
-        "components": {
-            "schemas": {**defs, "Problem": PROBLEM_SCHEMA},
-            "securitySchemes": {
-                "bearer": {
-                    "type": "http",
-                    "scheme": "bearer",
-                    "description": "A token from `pytrs tokens create`.",
-                }
+    return storable_text(
+        {
+            "openapi": "3.1.0",
+            "info": {
+                "title": "pytrs API",
+                "version": version,
+                "description": DESCRIPTION,
             },
-        },
-    }
+            "servers": [{"url": "/api/v1"}],
+            "security": [{"bearer": []}],
+            "tags": [{"name": t} for t in tags],
+            "paths": paths,
+            "components": {
+                "schemas": {**defs, "Problem": PROBLEM_SCHEMA},
+                "securitySchemes": {
+                    "bearer": {
+                        "type": "http",
+                        "scheme": "bearer",
+                        "description": "A token from `pytrs tokens create`.",
+                    }
+                },
+            },
+        }
+    )
 
 
 def openapi_path(path: str) -> str:
@@ -138,16 +144,26 @@ def _resolve(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
 
 
 def _request_body(op: Operation, shapes: Shapes, defs: dict[str, Any]) -> dict[str, Any]:
+    assert op.body is not None
     schema = shapes[(op.body, "validation")]
     model = _resolve(schema, defs)
     content: dict[str, Any] = {JSON: {"schema": schema}}
     if op.multipart:
         files = {"type": "array", "items": {"type": "string", "format": "binary"},
                  "description": "Files to attach (file parts named `attachments`)."}  # fmt: skip
-        form = {**model, "properties": {**model.get("properties", {}), ATTACHMENTS_FIELD: files}}
-        form.pop("additionalProperties", None)
+        # The form's view of the body: its fields and files; conditions between fields (if,
+        # allOf …) stay with the JSON body, as parts are text and files.
+        form = {key: model[key] for key in _FORM_KEYS if key in model}
+        form["properties"] = {**model.get("properties", {}), ATTACHMENTS_FIELD: files}
         content["multipart/form-data"] = {"schema": form}
+        structured = sorted(json_fields(op.body) & set(form["properties"]))
+        if structured:  # objects travel as JSON text parts
+            encoding = {name: {"contentType": JSON} for name in structured}
+            content["multipart/form-data"]["encoding"] = encoding
     return {"required": bool(model.get("required")), "content": content}
+
+
+_FORM_KEYS = ("type", "title", "description", "required", "additionalProperties")
 
 
 def _success(op: Operation, shapes: Shapes) -> dict[str, Any]:
@@ -156,11 +172,19 @@ def _success(op: Operation, shapes: Shapes) -> dict[str, Any]:
         described["content"] = {"*/*": {"schema": {}}}
     elif op.response is not None:
         described["content"] = {JSON: {"schema": shapes[(op.response, "serialization")]}}
+    headers: dict[str, Any] = {}
+    if op.status == 201:
+        headers["Location"] = {
+            "description": "The path of what the request made (replayed with the answer).",
+            "schema": {"type": "string", "format": "uri-reference"},
+        }
     if op.idempotent:
-        described["headers"] = {REPLAYED: {
+        headers[REPLAYED] = {
             "description": "`true` when this is the stored answer to an earlier request with the same Idempotency-Key.",  # noqa: E501
             "schema": {"type": "string", "enum": ["true"]},
-        }}  # fmt: skip
+        }  # fmt: skip
+    if headers:
+        described["headers"] = headers
     return {str(op.status): described}
 
 
@@ -189,6 +213,7 @@ def _problems(op: Operation) -> dict[str, Any]:
         answer: dict[str, Any] = {
             "description": "; ".join(f"{PROBLEM_TYPES[s].title} ({s})" for s in slugs),
             "content": {MEDIA_TYPE: {"schema": {"$ref": REF.format(model="Problem")}}},
+            "x-pytrs-problems": slugs,
         }
         if status == 401:
             answer["headers"] = {
@@ -224,3 +249,28 @@ PROBLEM_SCHEMA: dict[str, Any] = {
         },
     },
 }  # fmt: skip
+
+
+# Text the API takes: no NUL (`bodies.py` refuses it, and lone surrogates: neither database
+# stores them). Said in the document, on every plain string schema, so that a client (and
+# schemathesis) knows it rather than learning it from a 422. Lone surrogates are left out of
+# the pattern: the validators schemathesis uses cannot compile a surrogate range.
+STORABLE_TEXT = "^[^\\u0000]*$"
+_CONSTRAINED = ("format", "enum", "const", "contentMediaType")
+
+
+def storable_text(node: Any) -> Any:
+    """`node` (the document, or any part) with STORABLE_TEXT on its plain strings (beside a
+    pattern of their own, in an `allOf`)."""
+    if isinstance(node, dict):
+        kind = node.get("type")
+        is_text = kind == "string" or (isinstance(kind, list) and "string" in kind)
+        if is_text and not any(key in node for key in _CONSTRAINED):
+            if "pattern" not in node:
+                node = {**node, "pattern": STORABLE_TEXT}
+            elif node["pattern"] != STORABLE_TEXT:
+                node = {**node, "allOf": [*node.get("allOf", []), {"pattern": STORABLE_TEXT}]}
+        return {key: storable_text(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [storable_text(item) for item in node]
+    return node

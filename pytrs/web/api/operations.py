@@ -11,11 +11,20 @@ OpenAPI document. For each request the framework, in this order:
    `insufficient-scope`; "ticket-read"/"ticket-write" are checked by the operation itself
    (answer 404 for a ticket outside the agent's queues, 403 `forbidden` for `ro` writing);
 3. validates path parameters, the `query=` model and the `body=` model (`bodies.py`) → 415,
-   413, 422 `validation-failed` with per-field `errors`;
+   413 (JSON over `max_body`, 1 MiB by default; multipart over 32 MiB), 422
+   `validation-failed` with per-field `errors`. JSON bodies are validated strictly (JSON has
+   types: `"3"` is no integer); query strings and form fields are text and validated laxly.
+   Give body models `extra="forbid"` so that a misspelt field is refused, not ignored;
 4. calls the operation as `handler(ctx, **path_params, query=…, body=…)`;
-5. serialises what it returns: a pydantic value with `status`, a Starlette `Response` as is
-   (`response=Binary` for downloads), nothing for `status=204`. `Problem` and ticket service
-   errors become problem+json; any other exception is logged and answered 500 by `ErrorPage`.
+5. serialises what it returns (`rendering.py`): a pydantic value with `status` (naive stored
+   times as UTC), a Starlette `Response` as is (`response=Binary` for downloads), nothing
+   for `status=204`. `Problem` and ticket service errors become problem+json; any other
+   exception is logged and answered 500 by `ErrorPage`.
+
+Use `validation-failed` only for what the OpenAPI document can say (lengths, formats,
+ranges): schemathesis holds every such refusal of a schema-valid request against the
+document. A refusal that depends on the database or on meaning gets its own problem type
+(`unknown-name`, `invalid-change`, or one registered in `problems.py`).
 
 An `idempotent=True` operation runs inside the framework's transaction with its
 Idempotency-Key stored in it (`idempotency.py`): always do database work through
@@ -45,8 +54,9 @@ from pytrs.tickets.model import Actor
 from pytrs.tickets.service import TicketService
 from pytrs.web.api import bodies, idempotency
 from pytrs.web.api.auth import ApiUser, authenticate
-from pytrs.web.api.bodies import Upload
+from pytrs.web.api.forms import Upload
 from pytrs.web.api.problems import PROBLEM_TYPES, Problem, from_ticket_error, problem_response
+from pytrs.web.api.rendering import render
 
 ACCESS = ("agent", "ticket-read", "ticket-write", "admin")
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -188,7 +198,8 @@ class Context:
         return float(self.request.app.state.clock())
 
     def wake_sender(self) -> None:
-        """Say outbox rows were written: the sender is woken once the transaction commits."""
+        """Say outbox rows were written: the sender is woken when the operation is over (its
+        transactions committed, the framework's one included)."""
         self._wake = True
 
     @contextlib.asynccontextmanager
@@ -247,12 +258,14 @@ async def _run(op: Operation, request: Request) -> Response:
     async def call() -> Response:
         return render(op, await op.handler(ctx, **kwargs))
 
-    if op.idempotent and request.headers.get("idempotency-key") is not None:
-        response = await idempotency.run(ctx, call, fingerprint)
-    else:
-        response = await call()
-    ctx.after_commit()
-    return response
+    try:
+        if op.idempotent and request.headers.get("idempotency-key") is not None:
+            return await idempotency.run(ctx, call, fingerprint)
+        return await call()
+    finally:
+        # Also after an error: an operation may have committed before it failed, and a
+        # sender woken for nothing only looks once.
+        ctx.after_commit()
 
 
 def check_access(op: Operation, user: ApiUser) -> None:
@@ -265,14 +278,3 @@ def check_access(op: Operation, user: ApiUser) -> None:
             f"This operation needs a token of scope '{op.scope}' and this token has scope "
             f"'{user.scope}'; create one with 'pytrs tokens create --scope {op.scope}'.",
         )  # fmt: skip
-
-
-def render(op: Operation, result: Any) -> Response:
-    """The response for what the operation returned."""
-    if isinstance(result, Response):
-        return result
-    if op.response is None:
-        return Response(status_code=op.status)
-    assert op.adapter is not None, f"{op.name}: response={op.response!r} needs a Response"
-    content = op.adapter.dump_json(result, by_alias=True)
-    return Response(content, status_code=op.status, media_type="application/json")

@@ -42,7 +42,7 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
     "ticket-merged": ProblemType(409, "Ticket merged", "The ticket was merged into another one and takes no changes or articles; act on the ticket it was merged into."),  # noqa: E501
     "payload-too-large": ProblemType(413, "Payload too large", "The request body exceeds the operation's limit (1 MiB for JSON unless documented otherwise, 32 MiB for multipart)."),  # noqa: E501
     "unsupported-media-type": ProblemType(415, "Unsupported media type", "The request body's Content-Type is not one the operation accepts (application/json, or multipart/form-data where documented)."),  # noqa: E501
-    "validation-failed": ProblemType(422, "Validation failed", "A path, query, header or body value is missing or invalid; `errors` lists each with its location, field and message."),  # noqa: E501
+    "validation-failed": ProblemType(422, "Validation failed", "A path, query, header or body value is missing or invalid as the OpenAPI document describes it; `errors` lists each with its location, field and message. (A value refused for what the database holds or for what it means has a type of its own.)"),  # noqa: E501
     "unknown-name": ProblemType(422, "Unknown name", "A state, priority, queue, type or agent named in the request does not exist or is not valid."),  # noqa: E501
     "invalid-change": ProblemType(422, "Invalid change", "A change the ticket's current state does not allow (an empty title, locking a closed ticket …)."),  # noqa: E501
     "idempotency-key-reused": ProblemType(422, "Idempotency key reused", "The Idempotency-Key was already used for a different request by this agent; use a new key for a new request."),  # noqa: E501
@@ -147,3 +147,13 @@ def from_http_status(status: int, headers: Mapping[str, str] | None = None) -> P
 def internal_error() -> Problem:
     detail = "The server could not complete this request; it has been logged. Retry later."
     return Problem(500, "internal-error", detail)
+
+
+def validation_failed(location: str, errors: list[dict[str, str]]) -> Problem:
+    """422 validation-failed; `errors` as {"field", "message"} (the location is added)."""
+    listed = [{"location": location, **e} for e in errors]
+    first = listed[0]
+    where = f"{location} field '{first['field']}'" if first["field"] else f"the {location}"
+    more = f" ({len(listed) - 1} more in 'errors')" if len(listed) > 1 else ""
+    detail = f"The {where.removeprefix('the ')} is invalid: {first['message'].rstrip('.')}{more}."
+    return Problem(422, "validation-failed", detail, errors=listed)

@@ -9,6 +9,7 @@ rendering (`/docs`) and the problem types (`/problems`, the target of every prob
 from __future__ import annotations
 
 import functools
+from collections.abc import Awaitable, Callable
 from importlib.metadata import PackageNotFoundError, version
 from types import ModuleType
 from typing import Any
@@ -106,5 +107,30 @@ def mount() -> Mount:
 
 
 def operation_routes(ops: list[Operation]) -> list[BaseRoute]:
-    """A route per operation (tests mount test-only operations with this, elsewhere)."""
-    return [Route(op.path, endpoint(op), methods=[op.method], name=f"api_{op.name}") for op in ops]
+    """One route per path, taking the methods of its operations (so that a 405 lists them all
+    in `Allow`), literal paths before those with a parameter in the same place (so that
+    /filters/test is not taken for /filters/{name}). Tests mount test-only operations with
+    this, under a prefix of their own."""
+    by_path: dict[str, list[Operation]] = {}
+    for op in ops:
+        by_path.setdefault(op.path, []).append(op)
+    ordered = sorted(by_path.items(), key=lambda item: _specificity(item[0]))
+    return [
+        Route(path, _by_method(group), methods=[op.method for op in group], name=f"api:{path}")
+        for path, group in ordered
+    ]
+
+
+def _specificity(path: str) -> list[int]:
+    return [1 if part.startswith("{") else 0 for part in path.strip("/").split("/")]
+
+
+def _by_method(group: list[Operation]) -> Callable[[Request], Awaitable[Response]]:
+    endpoints = {op.method: endpoint(op) for op in group}
+    if "GET" in endpoints:
+        endpoints["HEAD"] = endpoints["GET"]
+
+    async def by_method(request: Request) -> Response:
+        return await endpoints[request.method](request)
+
+    return by_method

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, insert, select
@@ -41,11 +42,17 @@ class Echo(BaseModel):
     scope: str
 
 
+class Meta(BaseModel):
+    colour: str
+
+
 class ThingIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=100)
     labels: list[str] = Field(default_factory=list)
     pause: float = Field(0.0, ge=0, le=2)
+    meta: Meta | None = None
+    count: int | None = None
 
 
 class ThingOut(BaseModel):
@@ -53,6 +60,9 @@ class ThingOut(BaseModel):
     name: str
     labels: list[str]
     files: list[str]
+    colour: str | None
+    made: datetime
+    count: int | None
 
 
 class Small(BaseModel):
@@ -81,7 +91,9 @@ async def create_thing(ctx: Context, body: ThingIn) -> ThingOut:
         await asyncio.sleep(body.pause)  # holds the transaction open: requests overlap
     ctx.wake_sender()
     files = [f"{f.filename}:{f.content_type}:{len(f.content)}" for f in ctx.files]
-    return ThingOut(key=key, name=body.name, labels=body.labels, files=files)
+    colour = body.meta.colour if body.meta else None
+    return ThingOut(key=key, name=body.name, labels=body.labels, files=files, colour=colour,
+                    made=datetime(2026, 12, 7, 10, 0, 0), count=body.count)  # fmt: skip
 
 
 @api.post("/small", access="agent", body=Small, response=Small, max_body=100)
@@ -92,6 +104,17 @@ async def small(ctx: Context, body: Small) -> Small:
 @api.patch("/admin/{n:int}", access="admin", response=None, status=204)
 async def admin_thing(ctx: Context, n: int) -> None:
     """An admin operation."""
+
+
+@api.get("/admin/{n:int}", access="admin", response=Small)
+async def read_admin_thing(ctx: Context, n: int) -> Small:
+    return Small(text=str(n))
+
+
+@api.post("/fail/special", access="agent", response=Small)
+async def special(ctx: Context) -> Small:
+    """A literal path beside /fail/{kind}: routed first whatever the declaration order."""
+    return Small(text="special")
 
 
 @api.get("/fail/{kind}", access="agent", response=Binary)

@@ -165,6 +165,14 @@ async def test_json_bodies(ops: ApiClient, make_token: MakeToken, desk: Roles) -
     check_problem(await client.post("/small", json={"text": "x" * 200}), 413, "payload-too-large")
     assert (await client.post("/small", json={"text": "x" * 50})).json() == {"text": "x" * 50}
     assert (await client.post("/small")).json() == {"text": ""}  # no body: the model's defaults
+    # JSON is typed: no "1" for a number, no 0 for a boolean, as the document says.
+    typed = await client.post("/things", json={"name": "lamp", "pause": "0"})
+    assert check_problem(typed, 422, "validation-failed")["errors"][0]["field"] == "pause"
+    whole = await client.post("/things", json={"name": "lamp", "count": 2.0, "pause": 0})
+    assert whole.json()["count"] == 2  # 2.0 is an integer to JSON Schema, and so here
+    fraction = await client.post("/things", json={"name": "lamp", "count": 2.5})
+    assert check_problem(fraction, 422, "validation-failed")["errors"][0]["field"] == "count"
+    assert made.json()["made"] == "2026-12-07T10:00:00Z"  # stored naive UTC, sent as UTC
     form = await client.post("/small", data={"text": "x"})  # multipart not declared there
     check_problem(form, 415, "unsupported-media-type")
 
@@ -176,6 +184,15 @@ async def test_multipart_bodies(ops: ApiClient, make_token: MakeToken, desk: Rol
     answer = await client.post("/things", data={"name": "box", "labels": ["p", "q"]}, files=files)
     assert answer.status_code == 201, answer.text
     assert answer.json()["labels"] == ["p", "q"]
+    typed = await client.post(
+        "/things", data={"name": "box", "pause": "0", "meta": '{"colour": "red"}'}, files=files
+    )  # form fields are text: "0" is a number there; an object travels as JSON
+    assert typed.status_code == 201 and typed.json()["colour"] == "red", typed.text
+    for given, expected in (("null", None), ("3", 3)):  # "null": none, for a field of no text
+        answer = await client.post("/things", data={"name": "null", "count": given}, files=files)
+        assert (answer.json()["name"], answer.json()["count"]) == ("null", expected), answer.text
+    not_json = await client.post("/things", data={"name": "b", "meta": "red"}, files=files)
+    assert check_problem(not_json, 422, "validation-failed")["errors"][0]["field"] == "meta"
     assert answer.json()["files"] == ["a.txt:text/plain:5", "b.bin:application/octet-stream:2"]
     wrong = await client.post("/things", data={"name": "box"}, files=[("file", ("a", b"x"))])
     problem = check_problem(wrong, 422, "validation-failed")
@@ -215,4 +232,15 @@ async def test_errors_are_problems(
     check_problem(await api.get("/queues/12345678901"), 422, "validation-failed")
     wrong_method = check_problem(await api.delete("/queues"), 405, "method-not-allowed")
     assert wrong_method["instance"] == "/api/v1/queues"
-    assert "GET" in (await api.delete("/queues")).headers["allow"]
+    assert _allow(await api.delete("/queues")) == {"GET", "HEAD"}
+    # One route per path: a 405 lists every method of the path; literal paths go first.
+    assert _allow(await client.delete("/admin/1")) == {"GET", "HEAD", "PATCH"}
+    assert _allow(await client.put("/fail/special")) == {"POST"}
+    writer = ops(await make_token(desk.rw))
+    assert (await writer.post("/fail/special")).json() == {"text": "special"}
+    assert (await client.get("/fail/special")).headers["content-type"] == "image/png"
+
+
+def _allow(answer: httpx.Response) -> set[str]:
+    check_problem(answer, 405, "method-not-allowed")
+    return {method.strip() for method in answer.headers["allow"].split(",")}

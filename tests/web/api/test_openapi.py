@@ -63,3 +63,40 @@ async def test_problem_types_page(api_client: ApiClient) -> None:
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     for slug in PROBLEM_TYPES:
         assert f'id="{slug}"' in page.text, slug
+
+
+async def test_docs_page_shows_every_operation(api_client: ApiClient) -> None:
+    page = await api_client().get("/docs")  # no token
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert "<script>" not in page.text and "https://" not in page.text  # nothing inline, no CDN
+    for op in registry.operations():
+        assert f'id="{op.name}"' in page.text, op.name
+        assert f"{op.method} /api/v1{openapi_path(op.path)}" in page.text, op.name
+    assert 'id="model-QueueOut"' in page.text
+
+
+def test_framework_features_are_documented() -> None:
+    """The test-only operations (multipart, idempotent, admin) in a document of their own."""
+    from pytrs.web.api.openapi import STORABLE_TEXT, document
+
+    from .framework_ops import api as test_api
+
+    doc = document(test_api.operations, version="test")
+    validate(doc)
+    create = doc["paths"]["/things"]["post"]
+    multipart = create["requestBody"]["content"]["multipart/form-data"]
+    assert multipart["encoding"] == {"meta": {"contentType": "application/json"}}
+    assert multipart["schema"]["properties"]["attachments"]["items"]["format"] == "binary"
+    assert multipart["schema"]["additionalProperties"] is False  # extra fields are refused
+    assert create["requestBody"]["required"] is True
+    header = next(p for p in create["parameters"] if p["in"] == "header")
+    assert header["name"] == "Idempotency-Key" and header["schema"]["maxLength"] == 255
+    assert "Idempotent-Replayed" in create["responses"]["201"]["headers"]
+    assert set(create["responses"]) == {"201", "401", "403", "409", "413", "415", "422"}
+    thing = doc["components"]["schemas"]["ThingIn"]["properties"]["name"]
+    assert thing["pattern"] == STORABLE_TEXT and thing["minLength"] == 1
+    made = doc["components"]["schemas"]["ThingOut"]["properties"]["made"]
+    assert made == {"format": "date-time", "title": "Made", "type": "string"}
+    admin = doc["paths"]["/admin/{n}"]["patch"]
+    assert admin["x-pytrs-scope"] == "admin" and "204" in admin["responses"]

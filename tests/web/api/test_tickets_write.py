@@ -138,6 +138,9 @@ async def test_a_retried_create_makes_one_ticket(
     assert first.status_code == again.status_code == 201
     assert first.json() == again.json()
     assert again.headers["idempotent-replayed"] == "true"
+    # The replay names the ticket the first request made, as the first answer did.
+    assert first.headers["location"] == f"/api/v1/tickets/{first.json()['tn']}"
+    assert again.headers["location"] == first.headers["location"]
     other = await anna.post(
         "/tickets", json={**NEW, "title": "Other"}, headers={"Idempotency-Key": "k-1"}
     )

@@ -45,6 +45,7 @@ def upgrade() -> None:
         sa.Column("request_hash", sa.String(length=64), nullable=False),
         sa.Column("status_code", sa.Integer(), nullable=False),
         sa.Column("response_body", sa.Text(), nullable=False),
+        sa.Column("location", sa.String(length=1000), nullable=True),
         sa.Column("create_time", sa.DateTime(), nullable=False),
         sa.ForeignKeyConstraint(
             ["user_id"], ["users.id"], name=op.f("fk_api_idempotency_user_id_users")
