@@ -8,11 +8,12 @@ shows. No secret of an account (password, OAuth2 token) is part of it.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import BaseModel, Field
 
 from pytrs.schema import mailbox_repo
 from pytrs.web.api.operations import Context, Operations
-from pytrs.web.api.resources.admin_support import UtcDateTime
 
 api = Operations(
     tag="accounts", description="Mail accounts and their health (administrators only)."
@@ -26,7 +27,7 @@ class FetchCursor(BaseModel):
     uidvalidity: int | None = Field(description="IMAP: the folder's UIDVALIDITY.")
     last_uid: int | None = Field(description="IMAP: the highest UID committed to the inbox.")
     uidls_seen: int | None = Field(description="POP3: the UIDLs remembered as stored.")
-    updated_at: UtcDateTime | None = Field(description="When it last moved (UTC).")
+    updated_at: datetime | None = Field(description="When it last moved (UTC).")
 
 
 class SkippedMail(BaseModel):
@@ -42,17 +43,17 @@ class AccountHealth(BaseModel):
     host: str = Field(description="The server.")
     folder: str = Field(description="The folder fetched.")
     mode: str = Field(description="What happens on the server after a fetch (delete, keep, …).")
-    last_success_at: UtcDateTime | None = Field(description="The last successful fetch (UTC).")
+    last_success_at: datetime | None = Field(description="The last successful fetch (UTC).")
     last_error: str | None = Field(description="The last fetch error.")
-    last_error_at: UtcDateTime | None = Field(description="When it happened (UTC).")
+    last_error_at: datetime | None = Field(description="When it happened (UTC).")
     consecutive_failures: int = Field(description="Failed fetches since the last success.")
-    next_attempt_at: UtcDateTime | None = Field(
+    next_attempt_at: datetime | None = Field(
         description="After failures, no fetch before then (backoff)."
     )
     messages_fetched: int = Field(description="Mail committed to the inbox, in all.")
     backlog: int = Field(description="Its mail still pending in the inbox.")
     owner: str | None = Field(description="The daemon holding the fetch lease.")
-    lease_until: UtcDateTime | None = Field(description="Until when it holds it (UTC).")
+    lease_until: datetime | None = Field(description="Until when it holds it (UTC).")
     cursors: list[FetchCursor] = Field(description="How far each folder has been fetched.")
     skipped: list[SkippedMail] = Field(description="Mail left on the server: too large.")
 

@@ -1,6 +1,6 @@
-"""What the admin resources (users, filters, inbox, outbox, accounts) share: their keyset
-cursors, their times, and the one-field validation problem an operation raises after the
-framework validated the request.
+"""What the admin resources (users, filters, inbox, outbox) share: their keyset cursors and
+the one-field validation problem an operation raises after the framework validated the
+request.
 
 Place in the flow: beside the resources, below none of them. A cursor is opaque to clients:
 the last key of a page (a login, an address, an id), so the next page starts after it whatever
@@ -12,23 +12,12 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
-from typing import Annotated, TypeVar
-
-from pydantic import AfterValidator
+from typing import TypeVar
 
 from pytrs.schema import storable
 from pytrs.web.api.bodies import INT_MAX, invalid
 from pytrs.web.api.paging import bad_cursor
 from pytrs.web.api.problems import Problem
-
-
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
-# A stored time (naive, in UTC) as the API shows it: with its offset, as RFC 3339 asks.
-UtcDateTime = Annotated[datetime, AfterValidator(_utc)]
 
 K = TypeVar("K", int, str)
 R = TypeVar("R")

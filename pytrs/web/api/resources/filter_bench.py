@@ -12,11 +12,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
-from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-from pydantic_core import PydanticCustomError
+from pydantic import BaseModel, ConfigDict, Field
 
 from pytrs.postmaster.dryrun import UNKNOWN, DryRun, describe_routing, dry_run
 from pytrs.postmaster.filter_rules import check_rules
@@ -54,17 +51,6 @@ class FilterTest(BaseModel):
         description="A rule to try in place of the stored rule of the same name (or in "
         "addition, for a new name); nothing is saved. In a multipart request: its JSON text.",
     )
-
-    @field_validator("rule", mode="before")
-    @classmethod
-    def _rule_text(cls, value: Any) -> Any:
-        """A form field holds text: a rule sent in a multipart request is its JSON."""
-        if not isinstance(value, str):
-            return value
-        try:
-            return json.loads(value)
-        except ValueError:
-            raise PydanticCustomError("json", "not a rule in JSON") from None
 
 
 class HeaderValue(BaseModel):

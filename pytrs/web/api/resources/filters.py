@@ -36,8 +36,6 @@ api = Operations(tag="filters", description=DESCRIBED)
 MAX_ROWS = 100  # rows of each kind in one rule: far more than any real rule has
 NAME_CHARS = storable.column_limit(postmaster_filter.c.f_name) or 200
 HEADER_CHARS = storable.column_limit(postmaster_filter.c.f_key) or 200
-# Strict: JSON's types as they are (`"stop": 0` is not false).
-STRICT = ConfigDict(extra="forbid", strict=True)
 # What compiling a rule requires of header names, said in the JSON Schema too.
 HEADER_NAME: JsonDict = {"pattern": r"^[^:\s]+$"}
 _SUFFIXES = "|".join(h.removeprefix(PREFIX) for h in CONTROL_HEADERS)  # letters, digits, "-"
@@ -53,7 +51,7 @@ STALE = (
 class MatchCondition(BaseModel):
     """A condition: the header's value must (or, negated, must not) match the regex."""
 
-    model_config = STRICT
+    model_config = ConfigDict(extra="forbid")
 
     header: str = Field(
         min_length=1,
@@ -75,7 +73,7 @@ class SetAction(BaseModel):
     """An action: write the value (after `[***]` / `[**\\name**]` substitution) into a
     control header."""
 
-    model_config = STRICT
+    model_config = ConfigDict(extra="forbid")
 
     header: str = Field(
         min_length=1,
@@ -91,7 +89,7 @@ class SetAction(BaseModel):
 class FilterRuleBody(BaseModel):
     """A rule's conditions and actions (its name is in the path)."""
 
-    model_config = STRICT
+    model_config = ConfigDict(extra="forbid")
 
     stop: bool = Field(False, description="When this rule matches, later rules do not run.")
     match: list[MatchCondition] = Field(

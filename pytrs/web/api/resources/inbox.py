@@ -12,6 +12,7 @@ any row that is not quarantined, as the command line does.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -23,7 +24,7 @@ from pytrs.schema.inbox_repo import QUARANTINED
 from pytrs.web.api.operations import Binary, Context, Operations
 from pytrs.web.api.paging import Page, PageQuery
 from pytrs.web.api.problems import Problem
-from pytrs.web.api.resources.admin_support import UtcDateTime, field_problem, page_of, read_cursor
+from pytrs.web.api.resources.admin_support import field_problem, page_of, read_cursor
 
 api = Operations(tag="inbox", description="Received mail and the quarantine (administrators only).")
 
@@ -43,14 +44,14 @@ class InboxRow(BaseModel):
     recipient: str = Field(description="The envelope recipient.")
     message_id: str = Field(description="The mail's Message-ID.")
     attempts: int = Field(description="Processing attempts so far.")
-    received_at: UtcDateTime = Field(description="When it was accepted (UTC).")
+    received_at: datetime = Field(description="When it was accepted (UTC).")
     ticket_id: int | None = Field(description="The ticket it went to, once processed.")
     tn: str | None = Field(description="That ticket's number.")
     sender: str | None = Field(description="The From header.")
     subject: str | None = Field(description="The Subject header.")
     error: str | None = Field(description="The first line of the last processing error.")
     discard_reason: str | None = Field(description="Why it was discarded.")
-    discarded_at: UtcDateTime | None = Field(description="When it was discarded (UTC).")
+    discarded_at: datetime | None = Field(description="When it was discarded (UTC).")
     discarded_by: str | None = Field(description="The login of who discarded it.")
 
 
@@ -71,21 +72,21 @@ class InboxDetail(BaseModel):
         description="The row still holds the raw mail; once processed the article keeps it."
     )
     attempts: int
-    next_attempt_at: UtcDateTime | None = Field(description="When it is due (pending rows).")
-    received_at: UtcDateTime
-    processed_at: UtcDateTime | None = Field(description="When processing ended.")
+    next_attempt_at: datetime | None = Field(description="When it is due (pending rows).")
+    received_at: datetime
+    processed_at: datetime | None = Field(description="When processing ended.")
     ticket_id: int | None
     tn: str | None
     article_id: int | None = Field(description="The article it became.")
     error: str | None = Field(description="The last processing error, traceback included.")
     trace: Any = Field(description="The routing trace (JSON): rules fired and why.")
     discard_reason: str | None
-    discarded_at: UtcDateTime | None
+    discarded_at: datetime | None
     discarded_by: str | None
 
 
 class DiscardBody(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid")
 
     reason: str = Field(
         description=f"Why it is set aside (required, at most {inbox_view.REASON_CHARS} "

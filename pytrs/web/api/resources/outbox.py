@@ -11,6 +11,7 @@ woken so it does not wait for its next poll.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -21,7 +22,7 @@ from pytrs.schema.outbox_repo import Requeue
 from pytrs.web.api.operations import Context, Operations
 from pytrs.web.api.paging import Page, PageQuery
 from pytrs.web.api.problems import Problem
-from pytrs.web.api.resources.admin_support import UtcDateTime, page_of, read_cursor
+from pytrs.web.api.resources.admin_support import page_of, read_cursor
 
 api = Operations(
     tag="outbox", description="Outbound mail and suppressed addresses (administrators only)."
@@ -43,8 +44,8 @@ class OutboxRow(BaseModel):
     ticket_id: int | None = Field(description="The ticket it belongs to.")
     recipients: list[str] = Field(description="The envelope recipients.")
     attempts: int = Field(description="Delivery attempts so far.")
-    next_attempt_at: UtcDateTime | None = Field(description="When it is tried next (pending).")
-    created_at: UtcDateTime = Field(description="When it was queued (UTC).")
+    next_attempt_at: datetime | None = Field(description="When it is tried next (pending).")
+    created_at: datetime = Field(description="When it was queued (UTC).")
     error: str | None = Field(description="The first line of the last delivery error.")
     tn: str | None = Field(description="The ticket's number.")
     subject: str | None = Field(description="The Subject, while the row keeps the message.")
@@ -56,7 +57,7 @@ class RecipientResult(BaseModel):
         description="The relay's last answer: sent, deferred, refused, or `not tried`."
     )
     reply: str = Field(description="The relay's reply line.")
-    suppressed_until: UtcDateTime | None = Field(
+    suppressed_until: datetime | None = Field(
         description="The address is suppressed (hard bounce) until then: not sent to."
     )
 
@@ -69,7 +70,7 @@ class OutboxDetail(OutboxRow):
     envelope_from: str = Field(description="The envelope sender.")
     size: int = Field(description="The message's size in bytes.")
     raw_kept: bool = Field(description="The row keeps the bytes (dropped once sent).")
-    sent_at: UtcDateTime | None = Field(description="When it was sent (UTC).")
+    sent_at: datetime | None = Field(description="When it was sent (UTC).")
     last_error: str | None = Field(description="The last delivery error in full.")
     results: list[RecipientResult]
 
@@ -83,7 +84,7 @@ class RetryAll(BaseModel):
 
 class Suppressed(BaseModel):
     address: str = Field(description="The address not sent to.")
-    until: UtcDateTime = Field(description="Until when (UTC).")
+    until: datetime = Field(description="Until when (UTC).")
     reason: str = Field(description="The bounce that put it there.")
     ticket_id: int | None = Field(description="The ticket whose mail bounced.")
 

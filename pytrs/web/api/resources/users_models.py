@@ -73,12 +73,10 @@ EMAIL: JsonDict = {"pattern": f"^{_ADDRESS_PART}@{_ADDRESS_PART}$", "maxLength":
 PASSWORD: JsonDict = {"minLength": passwords.MIN_LENGTH, "writeOnly": True}
 # "First Last": the first part up to the first space, the rest, each at most a name column.
 NAME: JsonDict = {"pattern": r"^[^ ]{0,100}( [\s\S]{0,100})?$"}
-# Strict: JSON's types as they are (`"valid": 0` is not false).
-STRICT = ConfigDict(extra="forbid", strict=True)
 
 
 class _Profile(BaseModel):
-    model_config = STRICT
+    model_config = ConfigDict(extra="forbid")
 
     @field_validator("email", check_fields=False)
     @classmethod
@@ -145,7 +143,7 @@ class UserChange(_Profile):
 
 
 class NewPassword(BaseModel):
-    model_config = STRICT
+    model_config = ConfigDict(extra="forbid")
 
     password: str = Field(
         description=f"At least {passwords.MIN_LENGTH} characters; stored as an argon2id hash.",
