@@ -18,9 +18,13 @@ from pytrs.schema import inbox_admin
 REASON_CHARS = 500  # why a mail was discarded: a line, not a letter
 
 
-async def listing(conn: AsyncConnection, state: str, limit: int) -> list[dict[str, Any]]:
-    """Newest rows first (`state` or "all"), each with `from` and `subject`."""
-    return [described(row) for row in await inbox_admin.listing(conn, state, limit)]
+async def listing(
+    conn: AsyncConnection, state: str, limit: int, *, before: int | None = None
+) -> list[dict[str, Any]]:
+    """Newest rows first (`state` or "all"; ids below `before` when given), each with `from`
+    and `subject`."""
+    rows = await inbox_admin.listing(conn, state, limit, before=before)
+    return [described(row) for row in rows]
 
 
 def described(row: dict[str, Any]) -> dict[str, Any]:

@@ -23,9 +23,12 @@ HEAD_BYTES = 16384
 _DISCARDER = users.c.login.label("discarded_by_login")
 
 
-async def listing(conn: AsyncConnection, state: str, limit: int) -> list[dict[str, Any]]:
+async def listing(
+    conn: AsyncConnection, state: str, limit: int, *, before: int | None = None
+) -> list[dict[str, Any]]:
     """Newest rows first, each with `tn`, the article's `a_from`/`a_subject` when processed,
-    and `head`, the start of the raw message while the row still holds it."""
+    and `head`, the start of the raw message while the row still holds it; with `before`, only
+    rows of a smaller id (the next page of a listing that ended at that id)."""
     query = (
         select(
             inbox.c.id, inbox.c.state, inbox.c.source, inbox.c.recipient, inbox.c.message_id,
@@ -42,6 +45,8 @@ async def listing(conn: AsyncConnection, state: str, limit: int) -> list[dict[st
     )  # fmt: skip
     if state != "all":
         query = query.where(inbox.c.state == state)
+    if before is not None:
+        query = query.where(inbox.c.id < before)
     return [row._asdict() for row in await conn.execute(query)]
 
 
@@ -54,6 +59,14 @@ async def row(conn: AsyncConnection, row_id: int) -> dict[str, Any] | None:
     )
     found = (await conn.execute(query)).first()
     return None if found is None else found._asdict()
+
+
+async def ticket_number(conn: AsyncConnection, ticket_id: int | None) -> str | None:
+    """The number of the ticket a processed row went to, or None."""
+    if ticket_id is None:
+        return None
+    found = await conn.scalar(select(ticket.c.tn).where(ticket.c.id == ticket_id))
+    return None if found is None else str(found)
 
 
 async def article_raw(conn: AsyncConnection, article_id: int) -> bytes | None:

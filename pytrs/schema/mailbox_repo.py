@@ -205,9 +205,42 @@ async def health(db: Database, config: Config) -> list[dict[str, Any]]:
             .group_by(inbox.c.source)
         )
         backlog = {sources[source]: int(n) for source, n in waiting}
+        cursors = await _cursors(conn)
     return [
-        _health(account, found.get(account.name, {}), backlog) for account in config.mail_accounts
+        {
+            **_health(account, found.get(account.name, {}), backlog),
+            "cursors": cursors.get(account.name, []),
+        }
+        for account in config.mail_accounts
     ]
+
+
+async def _cursors(conn: AsyncConnection) -> dict[str, list[dict[str, Any]]]:
+    """How far each account has fetched: per IMAP folder its UIDVALIDITY and highest UID
+    committed; for POP3 the number of UIDLs remembered as stored (folder "INBOX")."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for r in await conn.execute(select(mailbox_cursor).order_by(mailbox_cursor.c.folder)):
+        found.setdefault(str(r.account), []).append(
+            {
+                "folder": r.folder,
+                "uidvalidity": int(r.uidvalidity),
+                "last_uid": int(r.last_uid),
+                "updated_at": r.updated_at,
+                "uidls_seen": None,
+            }
+        )
+    seen = select(pop3_seen.c.account, func.count(), func.max(pop3_seen.c.seen_at))
+    for account, count, last in await conn.execute(seen.group_by(pop3_seen.c.account)):
+        found.setdefault(str(account), []).append(
+            {
+                "folder": "INBOX",
+                "uidvalidity": None,
+                "last_uid": None,
+                "updated_at": last,
+                "uidls_seen": int(count),
+            }
+        )
+    return found
 
 
 def _health(
@@ -220,6 +253,8 @@ def _health(
         "last_error": state.get("last_error"), "last_error_at": state.get("last_error_at"),
         "messages_fetched": state.get("messages_fetched", 0),
         "next_attempt_at": state.get("next_attempt_at"), "owner": state.get("owner"),
+        "lease_until": state.get("lease_until"),
+        "consecutive_failures": state.get("consecutive_failures", 0),
         "backlog": backlog.get(account.name, 0),
         "skipped": json.loads(str(state["skipped"])) if state.get("skipped") else [],
     }  # fmt: skip

@@ -25,10 +25,16 @@ HEAD_BYTES = 16384
 
 
 async def listing(
-    conn: AsyncConnection, state: str, limit: int, *, with_head: bool = False
+    conn: AsyncConnection,
+    state: str,
+    limit: int,
+    *,
+    with_head: bool = False,
+    before: int | None = None,
 ) -> list[dict[str, Any]]:
     """Newest rows first (`state` or "all"), recipients as a list. `with_head` adds `tn`, the
-    ticket's number, and `head`, the start of the message while the row keeps it."""
+    ticket's number, and `head`, the start of the message while the row keeps it; `before`
+    keeps only rows of a smaller id (the next page of a listing that ended at that id)."""
     columns: list[Any] = [outbox.c[name] for name in LISTED]
     if with_head:
         columns += [ticket.c.tn, func.substr(outbox.c.raw, 1, HEAD_BYTES).label("head")]
@@ -37,10 +43,37 @@ async def listing(
         query = query.outerjoin(ticket, ticket.c.id == outbox.c.ticket_id)
     if state != "all":
         query = query.where(outbox.c.state == state)
+    if before is not None:
+        query = query.where(outbox.c.id < before)
     rows = [r._asdict() for r in await conn.execute(query.limit(limit))]
     for row in rows:
         row["recipients"] = json.loads(row["recipients"])
     return rows
+
+
+async def row(conn: AsyncConnection, row_id: int) -> dict[str, Any] | None:
+    """Every column of one row but the message bytes and the claim token, with `tn`, `head`
+    and `size_kept` (the start of the message and its length while the row keeps it, else
+    None), `recipients` as a list and `results` (each recipient's last relay answer) as a
+    mapping; None when there is no row."""
+    hidden = {"raw", "claim_token"}
+    columns = [c for c in outbox.c if c.name not in hidden]
+    kept = (
+        func.substr(outbox.c.raw, 1, HEAD_BYTES).label("head"),
+        func.length(outbox.c.raw).label("size_kept"),
+    )
+    query = (
+        select(*columns, ticket.c.tn, *kept)
+        .outerjoin(ticket, ticket.c.id == outbox.c.ticket_id)
+        .where(outbox.c.id == row_id)
+    )
+    found = (await conn.execute(query)).first()
+    if found is None:
+        return None
+    values = found._asdict()
+    values["recipients"] = json.loads(values["recipients"])
+    values["results"] = json.loads(values["results"]) if values["results"] else {}
+    return values
 
 
 def refusal(item: Requeue) -> str:

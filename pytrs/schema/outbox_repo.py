@@ -427,14 +427,20 @@ async def lift_suppression(conn: AsyncConnection, address: str) -> bool:
 
 
 async def active_suppressions(
-    conn: AsyncConnection, now: datetime | None = None
+    conn: AsyncConnection,
+    now: datetime | None = None,
+    *,
+    after: str | None = None,
+    limit: int | None = None,
 ) -> list[Suppression]:
-    """Every suppression still in force, by address."""
-    rows = await conn.execute(
-        select(address_suppression)
-        .where(address_suppression.c.suppressed_until > (now or utcnow()))
-        .order_by(address_suppression.c.address)
+    """Every suppression still in force, by address; or a page of them: at most `limit`,
+    addresses after `after`."""
+    query = select(address_suppression).where(
+        address_suppression.c.suppressed_until > (now or utcnow())
     )
+    if after is not None:
+        query = query.where(address_suppression.c.address > after)
+    rows = await conn.execute(query.order_by(address_suppression.c.address).limit(limit))
     return [Suppression(r.address, r.reason, r.suppressed_until, r.ticket_id) for r in rows]
 
 

@@ -245,10 +245,16 @@ async def one(
 
 
 async def listing(
-    db: Database, *, login: str | None = None, user_id: int | None = None
+    db: Database,
+    *,
+    login: str | None = None,
+    user_id: int | None = None,
+    after: str | None = None,
+    limit: int | None = None,
 ) -> list[UserRow]:
     """Every account but the system user (root@localhost, id 1), by login, or the one of
-    `login` or `user_id`; never the hashes."""
+    `login` or `user_id`; never the hashes. A page of them: at most `limit`, logins after
+    `after`."""
     u = users.c
     query = select(u.id, u.login, u.first_name, u.last_name, u.email, u.valid_id).where(
         u.id != znuny.USER_ROOT
@@ -257,9 +263,14 @@ async def listing(
         query = query.where(u.login == login)
     if user_id is not None:
         query = query.where(u.id == user_id)
+    if after is not None:
+        query = query.where(u.login > after)
     async with db.connect() as conn:
-        people = (await conn.execute(query.order_by(u.login))).all()
-        grants = (await conn.execute(select(group_user))).all()
+        people = (await conn.execute(query.order_by(u.login).limit(limit))).all()
+        grants_query = select(group_user)
+        if len(people) <= 100:  # a page or one account: only theirs (else every grant, unbound)
+            grants_query = grants_query.where(group_user.c.user_id.in_([p.id for p in people]))
+        grants = (await conn.execute(grants_query)).all()
         by_name = select(queue.c.name, queue.c.group_id).order_by(queue.c.name)
         queues = (await conn.execute(by_name)).all()
         managed = await ownership.owned(conn, users.name, {p.id: p.login for p in people})

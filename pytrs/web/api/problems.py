@@ -46,6 +46,12 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
     "unknown-name": ProblemType(422, "Unknown name", "A state, priority, queue, type or agent named in the request does not exist or is not valid."),  # noqa: E501
     "invalid-change": ProblemType(422, "Invalid change", "A change the ticket's current state does not allow (an empty title, locking a closed ticket …)."),  # noqa: E501
     "idempotency-key-reused": ProblemType(422, "Idempotency key reused", "The Idempotency-Key was already used for a different request by this agent; use a new key for a new request."),  # noqa: E501
+    "managed-by-configuration": ProblemType(409, "Managed by the configuration file", "The account's address, validity and queue access come from the configuration's [[agents]] and are set again at every start; change them in the file."),  # noqa: E501
+    "own-account": ProblemType(422, "Own account", "An administrator cannot demote or disable their own account (the last admin would lock everybody out); ask another administrator."),  # noqa: E501
+    "not-quarantined": ProblemType(409, "Not quarantined", "Only a quarantined inbox row can be retried or discarded; this one is pending, processed or already discarded."),  # noqa: E501
+    "not-failed": ProblemType(409, "Not failed", "Only a failed outbox row that kept its message can be sent again; a pending one is tried by the sender on its own."),  # noqa: E501
+    "invalid-rule": ProblemType(422, "Invalid filter rule", "A filter rule that would not work: a regex RE2 cannot compile, a header that is not one, a set value the database has no name for; `errors` names each wrong row."),  # noqa: E501
+    "invalid-mail": ProblemType(422, "Invalid mail to test", "The filter test bench needs exactly one raw mail (text, base64 or a file part), not empty and within its size limit."),  # noqa: E501
     "internal-error": ProblemType(500, "Internal error", "The server could not complete the request; it has been logged. Retry later."),  # noqa: E501
 }
 # fmt: on

@@ -21,12 +21,18 @@ from starlette.routing import BaseRoute, Mount, Route
 from pytrs.web.api import docs, openapi
 from pytrs.web.api.operations import Operation, Operations, endpoint
 from pytrs.web.api.resources import (
+    accounts,
     articles,
     attachments,
+    filter_bench,
+    filters,
+    inbox,
     names,
+    outbox,
     queues,
     tickets_read,
     tickets_write,
+    users,
 )
 
 MODULES: list[ModuleType] = [
@@ -36,6 +42,12 @@ MODULES: list[ModuleType] = [
     tickets_write,
     articles,
     attachments,
+    users,  # admin resources
+    filters,
+    filter_bench,
+    inbox,
+    outbox,
+    accounts,
 ]
 PREFIX = "/api/v1"
 
