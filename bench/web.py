@@ -1,4 +1,5 @@
-"""Web view latency at scale: queue view, search and zoom over ASGI on a seeded database.
+"""Web view and JSON API latency at scale: queue view, search and zoom, and the API's ticket
+list, search, ticket and articles, over ASGI on a seeded database.
 
 Seeds 100,000 tickets / 300,000 articles (bulk inserts through the ticket writes' own row
 builders and search index code, so the index is what the service would have written), then
@@ -33,9 +34,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from pytrs.config import Config, parse_config
 from pytrs.provisioning import provision
-from pytrs.schema import migrate, users_repo
-from pytrs.schema.database import Database, create_database
-from pytrs.schema.tables import queue, ticket
+from pytrs.schema import api_tokens, migrate, users_repo
+from pytrs.schema.database import Database, create_database, utcnow
+from pytrs.schema.tables import queue, ticket, users
 from pytrs.tickets import rows
 from pytrs.tickets.model import ArticleInput
 from pytrs.tickets.writes import Writes, insert_articles, insert_tickets
@@ -248,20 +249,41 @@ async def measure_asgi(
         "search: a ticket number": f"/search?q={case['tn']}",
         "zoom: /tickets/{tn}": f"/tickets/{case['tn']}",
     }
+    # The JSON API's reads of the same data, with the same agent's bearer token.
+    api = {
+        "api: tickets, first page": "/api/v1/tickets?limit=50",
+        "api: tickets, Support, changed": "/api/v1/tickets?queue=Support&sort=changed&limit=50",
+        "api: deep page (cursor)": f"/api/v1/tickets?view=all&limit=50&cursor={case['deep']}",
+        "api: search, a word": f"/api/v1/tickets/search?q={case['word']}",
+        "api: ticket": f"/api/v1/tickets/{case['tn']}",
+        "api: its articles": f"/api/v1/tickets/{case['tn']}/articles",
+    }  # fmt: skip
     async with app.router.lifespan_context(app):
         client = await signed_in(app)
+        token = await bench_token(db)
         try:
             results = []
-            for name, url in urls.items():
+            for name, url in (urls | api).items():
+                headers = {"Authorization": f"Bearer {token}"} if url.startswith("/api/") else {}
 
-                async def call(url: str = url) -> None:
-                    answer = await client.get(url)
-                    assert answer.status_code == 200, (url, answer.status_code)
+                async def call(url: str = url, headers: dict[str, str] = headers) -> None:
+                    answer = await client.get(url, headers=headers)
+                    assert answer.status_code == 200, (url, answer.status_code, answer.text[:300])
 
                 results.append((name, *await timed(call, args.runs)))
             return results
         finally:
             await client.aclose()
+
+
+async def bench_token(db: Database) -> str:
+    """A fresh read token of the bench agent (tokens are cheap; an old one is never reused)."""
+    async with db.connect() as conn:
+        agent = await conn.scalar(select(users.c.id).where(users.c.login == LOGIN))
+    _id, token = await api_tokens.create(
+        db, user_id=int(agent), name="bench", scope="read", now=utcnow()
+    )
+    return token
 
 
 async def timed(call: Callable[[], Awaitable[Any]], runs: int) -> tuple[float, float, float]:
