@@ -106,8 +106,12 @@ async def test_the_login_form_needs_its_token_too(
 
 
 async def test_api_paths_are_left_to_token_authentication(anonymous: Any) -> None:
+    # A POST without a CSRF token: the bearer-token check answers (401, a problem), not the
+    # CSRF check (its 403 page would mean a cookie could matter under /api/).
     answer = await anonymous().post("/api/v1/tickets", json={})
-    assert answer.status_code == 404  # no such route yet, but not refused by the CSRF check
+    assert answer.status_code == 401
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.headers["www-authenticate"] == "Bearer"
 
 
 async def test_a_session_cookie_signs_nobody_in_under_api(
