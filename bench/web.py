@@ -35,7 +35,12 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from pytrs.config import Config, parse_config
 from pytrs.provisioning import provision
 from pytrs.schema import api_tokens, migrate, users_repo
-from pytrs.schema.database import Database, create_database, utcnow
+from pytrs.schema.database import (
+    Database,
+    create_database,
+    refresh_planner_statistics,
+    utcnow,
+)
 from pytrs.schema.tables import queue, ticket, users
 from pytrs.tickets import rows
 from pytrs.tickets.model import ArticleInput
@@ -199,11 +204,13 @@ async def ensure_seeded(config: Config, args: argparse.Namespace) -> Database:
         db = create_database(config.database)
         print(f"seeding {args.tickets:,} tickets …")
         await seed(db, config, args.tickets)
-    async with db.engine.connect() as conn:
-        # Planner statistics (and on PostgreSQL the visibility map, for index-only scans), as
-        # a database that has been running for a while has them.
-        await conn.execution_options(isolation_level="AUTOCOMMIT")
-        await conn.execute(text("ANALYZE" if engine_is_sqlite(config) else "VACUUM ANALYZE"))
+    # Planner statistics as the daemon leaves them at its start (SQLite), and on PostgreSQL
+    # the visibility map too (index-only scans), as a database running for a while has them.
+    await refresh_planner_statistics(db)
+    if not engine_is_sqlite(config):
+        async with db.engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.execute(text("VACUUM ANALYZE"))
     return db
 
 

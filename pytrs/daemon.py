@@ -40,7 +40,12 @@ from pytrs.provisioning import provision
 from pytrs.runtime.big_messages import BigMessageSlots
 from pytrs.runtime.services import ServiceStates, supervise
 from pytrs.schema import inbox_repo, migrate
-from pytrs.schema.database import Database, create_database, probe
+from pytrs.schema.database import (
+    Database,
+    create_database,
+    probe,
+    refresh_planner_statistics,
+)
 from pytrs.schema.system_data import with_runtime_secrets
 from pytrs.web.ops import OpsContext, create_ops_app
 from pytrs.web.service import WebService, WebStartError, bind
@@ -126,6 +131,7 @@ class Daemon:
         # each raises its own StorageError, which `pytrs run` reports in one line.
         await probe(self.db)
         await migrate.require_head(self.db)
+        await refresh_planner_statistics(self.db)
         try:
             await provision(self.db, self.config)
         except ConfigError as exc:  # e.g. an auto-response template that does not compile

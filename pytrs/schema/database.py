@@ -209,6 +209,22 @@ def reason(exc: BaseException) -> str:
     return lines[0].split(">: ", 1)[-1] if lines[0].startswith("<class ") else lines[0]
 
 
+# SQLite's planner picks the right ticket index only with statistics (sqlite_stat1): without
+# them the queue view at 100,000 tickets takes 100-200 ms instead of about 20. PostgreSQL's
+# autovacuum keeps its statistics; SQLite keeps none by itself, and `PRAGMA optimize` before
+# 3.46 looks only at tables the connection has queried. So the daemon analyses once as it
+# starts, before it listens: 0.4 s at 100,000 tickets. A sampled ANALYZE (`analysis_limit`)
+# would be cheaper, but its statistics led the planner back to the slow plan.
+
+
+async def refresh_planner_statistics(db: Database) -> None:
+    """Refresh SQLite's planner statistics; nothing on PostgreSQL."""
+    if not db.is_sqlite:
+        return
+    async with db.transaction() as conn:
+        await conn.exec_driver_sql("ANALYZE")
+
+
 def _install_sqlite_hooks(engine: AsyncEngine) -> None:
     sync_engine = engine.sync_engine
 
