@@ -26,7 +26,7 @@ from pytrs.schema.tables import (
     ticket,
 )
 from pytrs.tickets import links
-from pytrs.tickets.queries import article_select, merged_into
+from pytrs.tickets.queries import article_fields, article_select, merged_into
 
 _LINK_NAMES = {i: name for name, i in links.TYPES.items()}
 
@@ -159,21 +159,9 @@ class ArticleText:
 
 
 def _article(r: Any) -> ArticleText:
-    return ArticleText(
-        id=int(r.id),
-        sender_type=r.sender_type or "",
-        channel=(r.channel or "").lower(),
-        visible=bool(r.is_visible_for_customer),
-        from_=r.a_from or "",
-        to=r.a_to or "",
-        cc=r.a_cc or "",
-        subject=r.a_subject or "",
-        message_id=r.a_message_id or "",
-        in_reply_to=r.a_in_reply_to or "",
-        content_type=r.a_content_type or "",
-        created=r.create_time,
-        body=r.a_body or "",
-    )
+    fields = article_fields(r)
+    fields["channel"] = fields["channel"].lower()
+    return ArticleText(**fields, content_type=r.a_content_type or "")
 
 
 async def article_page(

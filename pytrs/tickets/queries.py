@@ -340,6 +340,24 @@ def article_select() -> Select[Any]:
     )
 
 
+def article_fields(r: Any) -> dict[str, Any]:
+    """The fields of an `article_select` row that every article shape has, NULLs as ""."""
+    return {
+        "id": int(r.id),
+        "sender_type": r.sender_type or "",
+        "channel": r.channel or "",
+        "visible": bool(r.is_visible_for_customer),
+        "from_": r.a_from or "",
+        "to": r.a_to or "",
+        "cc": r.a_cc or "",
+        "subject": r.a_subject or "",
+        "message_id": r.a_message_id or "",
+        "in_reply_to": r.a_in_reply_to or "",
+        "created": r.create_time,
+        "body": r.a_body or "",
+    }
+
+
 async def _articles(conn: AsyncConnection, ticket_id: int) -> tuple[ArticleView, ...]:
     rows = await conn.execute(
         article_select().where(article.c.ticket_id == ticket_id).order_by(article.c.id)
@@ -347,22 +365,7 @@ async def _articles(conn: AsyncConnection, ticket_id: int) -> tuple[ArticleView,
     found = list(rows)
     attachments = await _attachments(conn, [int(r.id) for r in found])
     return tuple(
-        ArticleView(
-            id=int(r.id),
-            sender_type=r.sender_type or "",
-            channel=r.channel or "",
-            visible=bool(r.is_visible_for_customer),
-            from_=r.a_from or "",
-            to=r.a_to or "",
-            cc=r.a_cc or "",
-            subject=r.a_subject or "",
-            message_id=r.a_message_id or "",
-            in_reply_to=r.a_in_reply_to or "",
-            created=r.create_time,
-            body=r.a_body or "",
-            attachments=attachments.get(int(r.id), ()),
-        )
-        for r in found
+        ArticleView(**article_fields(r), attachments=attachments.get(int(r.id), ())) for r in found
     )
 
 
