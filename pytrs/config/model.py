@@ -55,6 +55,9 @@ AUTO_RESPONSE_TYPES = ("auto reply", "auto reply/new ticket", "auto follow up", 
 EVENT_LOOPS = ("auto", "asyncio", "uvloop")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
+# Ten years of minutes: a budget longer than that is a typing mistake.
+MAX_ESCALATION_MINUTES = 10 * 366 * 24 * 60
+
 DEFAULT_PORTS = {
     "imap": 143, "imaps": 993, "imap+starttls": 143,
     "pop3": 110, "pop3s": 995, "pop3+starttls": 110,
@@ -169,6 +172,103 @@ class QueueConfig:
     comments: str = ""
     # Appended below an agent's answer from this queue ("-- " line first, as mail clients do).
     signature: str = ""
+    # Escalation targets (Znuny's queue escalation fields), in working minutes of `calendar`
+    # ("" = 24/7 in [scheduler] timezone); 0 = no such escalation. A ticket's SLA overrides them.
+    calendar: str = ""
+    first_response_minutes: int = field(default=0, metadata=rule(count(0, MAX_ESCALATION_MINUTES)))
+    update_minutes: int = field(default=0, metadata=rule(count(0, MAX_ESCALATION_MINUTES)))
+    solution_minutes: int = field(default=0, metadata=rule(count(0, MAX_ESCALATION_MINUTES)))
+    # Agents are warned when this share of a budget has passed (0 = no warning).
+    notify_before_percent: int = field(default=0, metadata=rule(count(0, 99)))
+
+
+@dataclass(frozen=True, slots=True)
+class SlaConfig:
+    """A service level (Znuny's `sla` table): the same targets as a queue's, for the tickets
+    it is set on (by a filter's X-PyTRS-SLA, the ticket service, the web view or the API)."""
+
+    name: str = field(metadata=rule(non_empty))
+    calendar: str = ""
+    first_response_minutes: int = field(default=0, metadata=rule(count(0, MAX_ESCALATION_MINUTES)))
+    update_minutes: int = field(default=0, metadata=rule(count(0, MAX_ESCALATION_MINUTES)))
+    solution_minutes: int = field(default=0, metadata=rule(count(0, MAX_ESCALATION_MINUTES)))
+    notify_before_percent: int = field(default=0, metadata=rule(count(0, 99)))
+    comments: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class WeekHours:
+    """Working windows per weekday, each "HH:MM-HH:MM" (an end of "24:00" reaches midnight);
+    a day with no windows is closed."""
+
+    mon: tuple[str, ...] = ()
+    tue: tuple[str, ...] = ()
+    wed: tuple[str, ...] = ()
+    thu: tuple[str, ...] = ()
+    fri: tuple[str, ...] = ()
+    sat: tuple[str, ...] = ()
+    sun: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CalendarConfig:
+    """A business calendar that escalation budgets are counted in."""
+
+    name: str = field(metadata=rule(non_empty))
+    timezone: str = "UTC"  # IANA name
+    hours: WeekHours = field(default_factory=WeekHours)
+    # One-off "YYYY-MM-DD" and yearly "MM-DD" days off.
+    holidays: tuple[str, ...] = ()
+    # An iCalendar file whose (all-day) events are days off; relative to the config file.
+    holidays_file: str = ""
+    # Public holidays of a country (ISO 3166 code, e.g. "DE") and subdivision ("BY"), from
+    # the `holidays` package.
+    holidays_country: str = ""
+    holidays_subdivision: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulerConfig:
+    """The scheduler role: escalation events, pending reminders and auto-close (SPEC S9)."""
+
+    # How often the due scan runs.
+    interval_seconds: float = field(default=60.0, metadata=rule(between(0.1, 3600)))
+    # The time zone of tickets whose queue and SLA name no calendar (24/7 there), and of
+    # the times people type (`tickets set --pending "2027-01-04 09:00"`).
+    timezone: str = "UTC"
+    # Notifications (Jinja2, in the auto-response sandbox; `ticket`, `queue`, `escalation`).
+    notify_before_subject: str = field(
+        default="Escalation warning ({{ escalation.kind }}): {{ ticket.title }}",
+        metadata=rule(non_empty),
+    )
+    notify_before_body: str = field(
+        default=(
+            "Ticket {{ ticket.hook }}{{ ticket.tn }} in queue {{ queue.name }} escalates at "
+            "{{ escalation.deadline }} ({{ escalation.kind }} time): {{ escalation.left }} of "
+            "working time left.\n"
+        ),
+        metadata=rule(non_empty),
+    )
+    escalated_subject: str = field(
+        default="Escalated ({{ escalation.kind }}): {{ ticket.title }}", metadata=rule(non_empty)
+    )
+    escalated_body: str = field(
+        default=(
+            "Ticket {{ ticket.hook }}{{ ticket.tn }} in queue {{ queue.name }} escalated at "
+            "{{ escalation.deadline }}: its {{ escalation.kind }} time is over.\n"
+        ),
+        metadata=rule(non_empty),
+    )
+    pending_reminder_subject: str = field(
+        default="Reminder: {{ ticket.title }}", metadata=rule(non_empty)
+    )
+    pending_reminder_body: str = field(
+        default=(
+            "The pending time of ticket {{ ticket.hook }}{{ ticket.tn }} in queue "
+            "{{ queue.name }} was reached at {{ pending.time }}.\n"
+        ),
+        metadata=rule(non_empty),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -475,6 +575,7 @@ class Config:
     agent_mail: AgentMailConfig = field(default_factory=AgentMailConfig)
     loop_protection: LoopProtectionConfig = field(default_factory=LoopProtectionConfig)
     daemon: DaemonConfig = field(default_factory=DaemonConfig)
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     queues: tuple[QueueConfig, ...] = ()
     system_addresses: tuple[SystemAddressConfig, ...] = ()
     mail_accounts: tuple[MailAccountConfig, ...] = ()
@@ -482,6 +583,8 @@ class Config:
     dkim_keys: tuple[DkimKeyConfig, ...] = ()
     auto_responses: tuple[AutoResponseConfig, ...] = ()
     external_ticket_numbers: tuple[ExternalTicketNumberConfig, ...] = ()
+    calendars: tuple[CalendarConfig, ...] = ()
+    slas: tuple[SlaConfig, ...] = ()
     # Path of the file this was loaded from; "" for the built-in defaults.
     source: str = ""
 

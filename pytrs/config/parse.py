@@ -109,6 +109,9 @@ def _convert(value: object, hint: Any, key: str, errors: ErrorList) -> Any:
             for i, item in enumerate(value)
         ]
         return _INVALID if any(item is _INVALID for item in items) else tuple(items)
+    if dataclasses.is_dataclass(hint):  # a nested table, e.g. [[calendars]] hours
+        built = build(typing.cast(type, hint), value, key, errors)
+        return _INVALID if built is None else built
     # bool is a subclass of int in Python, but `workers = true` is a mistake, not 1.
     is_number = isinstance(value, int | float) and not isinstance(value, bool)
     if hint is float and is_number and math.isfinite(typing.cast(float, value)):

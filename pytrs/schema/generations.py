@@ -21,6 +21,7 @@ from pytrs.schema.tables import change_generation
 FILTERS = "postmaster_filter"
 RESPONSES = "auto_response"  # auto_response and queue_auto_response
 ADDRESSES = "system_address"  # system addresses and the queues they lead to
+ESCALATION = "escalation"  # queue escalation targets, SLAs and business calendars
 
 
 async def bump(conn: AsyncConnection, *names: str) -> None:

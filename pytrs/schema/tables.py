@@ -255,11 +255,12 @@ class Ticket(AuditMixin, Base):
     customer_id: Mapped[str | None] = mapped_column(String(150))
     customer_user_id: Mapped[str | None] = mapped_column(String(250))
     timeout: Mapped[int] = mapped_column(Integer, default=0)
-    until_time: Mapped[int] = mapped_column(Integer, default=0)
-    escalation_time: Mapped[int] = mapped_column(Integer, default=0, index=True)
-    escalation_update_time: Mapped[int] = mapped_column(Integer, default=0)
-    escalation_response_time: Mapped[int] = mapped_column(Integer, default=0)
-    escalation_solution_time: Mapped[int] = mapped_column(Integer, default=0)
+    # Epoch seconds (0 = none), as in Znuny; 64-bit so that a deadline can lie past 2038.
+    until_time: Mapped[int] = mapped_column(BigId, default=0)
+    escalation_time: Mapped[int] = mapped_column(BigId, default=0, index=True)
+    escalation_update_time: Mapped[int] = mapped_column(BigId, default=0)
+    escalation_response_time: Mapped[int] = mapped_column(BigId, default=0)
+    escalation_solution_time: Mapped[int] = mapped_column(BigId, default=0)
     archive_flag: Mapped[int] = mapped_column(SmallInteger, default=0)
 
 
@@ -845,3 +846,68 @@ class ApiIdempotency(Base):
 
 api_token = cast(Table, ApiToken.__table__)
 api_idempotency = cast(Table, ApiIdempotency.__table__)
+
+
+# --- SLAs, business calendars and escalation clocks (issue 14, SPEC S9) ---
+
+
+class Sla(AuditMixin, Base):
+    """Znuny's `sla`: escalation targets in working minutes of `calendar_name` (0 = none) and
+    the share of each (percent) after which agents are warned. A ticket's `sla_id` overrides
+    its queue's targets. Provisioned from `[[slas]]`."""
+
+    __tablename__ = "sla"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    calendar_name: Mapped[str | None] = mapped_column(String(100))
+    first_response_time: Mapped[int] = mapped_column(Integer, default=0)
+    first_response_notify: Mapped[int | None] = mapped_column(SmallInteger)
+    update_time: Mapped[int] = mapped_column(Integer, default=0)
+    update_notify: Mapped[int | None] = mapped_column(SmallInteger)
+    solution_time: Mapped[int] = mapped_column(Integer, default=0)
+    solution_notify: Mapped[int | None] = mapped_column(SmallInteger)
+    valid_id: Mapped[int] = _valid_fk()
+    comments: Mapped[str | None] = mapped_column(String(250))
+
+
+class BusinessCalendar(Base):
+    """A business calendar as `[[calendars]]` declared it, holidays expanded (JSON, see
+    `pytrs.calendars`), so that every process on the database counts working time alike.
+    Znuny keeps calendars in SysConfig; its `calendar` table is the appointment calendar."""
+
+    __tablename__ = "business_calendar"
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    definition: Mapped[str] = mapped_column(Text)
+    change_time: Mapped[datetime] = mapped_column(DateTime)
+
+
+class TicketEscalation(Base):
+    """The scheduler's clock of one ticket: each deadline of `ticket` (epoch seconds, 0 =
+    none) with the moment its notify-before warning is due and how far its events went (0 =
+    nothing fired, 1 = warned, 2 = escalated), and the pending time with its reminder or
+    auto-close (0 = not yet, 2 = done). `next_due` is the earliest event not yet fired (NULL
+    when none): the due scan reads `next_due <= now` through its index, so it costs what is
+    due, not what is open. Written only by the escalation index (`tickets.escalation_index`)
+    and the scheduler, always while holding the ticket's row lock."""
+
+    __tablename__ = "ticket_escalation"
+    ticket_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("ticket.id", ondelete="CASCADE"), primary_key=True
+    )
+    next_due: Mapped[int | None] = mapped_column(BigId, index=True)
+    response_time: Mapped[int] = mapped_column(BigId, default=0)
+    response_notify: Mapped[int] = mapped_column(BigId, default=0)
+    response_stage: Mapped[int] = mapped_column(SmallInteger, default=0)
+    update_time: Mapped[int] = mapped_column(BigId, default=0)
+    update_notify: Mapped[int] = mapped_column(BigId, default=0)
+    update_stage: Mapped[int] = mapped_column(SmallInteger, default=0)
+    solution_time: Mapped[int] = mapped_column(BigId, default=0)
+    solution_notify: Mapped[int] = mapped_column(BigId, default=0)
+    solution_stage: Mapped[int] = mapped_column(SmallInteger, default=0)
+    pending_time: Mapped[int] = mapped_column(BigId, default=0)
+    pending_stage: Mapped[int] = mapped_column(SmallInteger, default=0)
+
+
+sla = cast(Table, Sla.__table__)
+business_calendar = cast(Table, BusinessCalendar.__table__)
+ticket_escalation = cast(Table, TicketEscalation.__table__)
