@@ -62,13 +62,20 @@ def _add_list(actions: argparse._SubParsersAction) -> None:
     )
     listing.add_argument("--search", metavar="TEXT", type=text, help=_SEARCH_HELP)
     listing.add_argument(
+        "--escalating",
+        action="store_true",
+        help="only tickets escalated or escalating within the hour, soonest first, with the "
+        "working time left",
+    )
+    listing.add_argument(
         "--limit", type=arg_types.limit, default=50, metavar="N", help="at most N (default 50)"
     )
     listing.add_argument(
         "--before",
         metavar="TN",
         type=text,
-        help="the next page: tickets older than this ticket number",
+        help="the next page: tickets older than this ticket number (with --escalating: "
+        "escalating after it)",
     )
     output = listing.add_mutually_exclusive_group()
     output.add_argument(
@@ -80,7 +87,10 @@ def _add_list(actions: argparse._SubParsersAction) -> None:
 
 
 def _add_show(actions: argparse._SubParsersAction) -> None:
-    show = actions.add_parser("show", help="one ticket with every article, oldest first")
+    show = actions.add_parser(
+        "show",
+        help="one ticket with its escalation clocks, SLA, pending time and every article",
+    )
     show.add_argument("tn", metavar="TN", type=text, help="the ticket number")
     show.add_argument("--json", action="store_true", help="one JSON object")
     show.add_argument("--history", action="store_true", help="add the audit trail")
@@ -135,10 +145,21 @@ def _add_note(actions: argparse._SubParsersAction) -> None:
 def _add_set(actions: argparse._SubParsersAction) -> None:
     change = actions.add_parser(
         "set",
-        help="change state, priority, queue, owner, responsible, lock, title, type or customer",
+        help="change state, pending time, SLA, priority, queue, owner, responsible, lock, "
+        "title, type or customer",
     )
     change.add_argument("tn", metavar="TN", type=text, help="the ticket number")
     change.add_argument("--state", metavar="S", type=text, help='e.g. "open", "closed successful"')
+    change.add_argument(
+        "--pending",
+        metavar="WHEN",
+        type=text,
+        help='the pending time of a pending state: "+30m", "+2h", "+3d" or "YYYY-MM-DD HH:MM" '
+        "(local time in [scheduler] timezone)",
+    )
+    change.add_argument(
+        "--sla", metavar="NAME", type=text, help='the SLA (one of [[slas]]); "" removes it'
+    )
     change.add_argument("--priority", metavar="P", type=text, help='e.g. "4 high"')
     change.add_argument("--queue", metavar="Q", type=text, help="move to this queue")
     change.add_argument("--owner", metavar="LOGIN", type=text, help="give to this agent")

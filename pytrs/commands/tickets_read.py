@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import json
 import sys
+import time
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -23,6 +24,7 @@ from pytrs.commands.output import fit
 from pytrs.config import Config
 from pytrs.schema.database import utcnow
 from pytrs.tickets import queries
+from pytrs.tickets.escalation_reads import SOON_SECONDS, Escalation, escalations
 from pytrs.tickets.queries import (
     OPEN_STATE_TYPES,
     ArticleView,
@@ -30,6 +32,7 @@ from pytrs.tickets.queries import (
     TicketFilter,
     TicketPage,
 )
+from pytrs.vocabulary.moments import local
 
 # Column widths of `tickets list`; the title takes the rest of the line.
 _COLUMNS = (
@@ -41,6 +44,8 @@ _COLUMNS = (
     ("CUSTOMER", 26),
     ("OWNER", 14),
 )
+# With --escalating, after OWNER: the working time left ("-1 h 20 m escalated" when past).
+_ESCALATION_COLUMN = ("ESCALATION", 20)
 
 
 def list_tickets(config: Config, args: argparse.Namespace) -> int:
@@ -51,10 +56,13 @@ def list_tickets(config: Config, args: argparse.Namespace) -> int:
         exclude_state_types=OPEN_STATE_TYPES if args.closed else (),
         customer=args.customer or "",
         search=args.search or "",
+        escalating_by=int(time.time()) + SOON_SECONDS if args.escalating else 0,
     )
-    page = asyncio.run(_page(config, where, args.limit, args.before))
+    page, clocks = asyncio.run(_page(config, where, args.limit, args.before))
     now = utcnow()
     rows = [view.ticket_json(row, now) for row in page.rows]
+    if args.escalating:
+        rows = [{**row, **view.escalation_json(clocks[row["id"]])} for row in rows]
     if args.json:
         print(
             json.dumps(
@@ -65,7 +73,7 @@ def list_tickets(config: Config, args: argparse.Namespace) -> int:
         for row in rows:
             print(json.dumps(row, ensure_ascii=False))
     elif rows:
-        _print_list(page, now)
+        _print_list(page, now, clocks if args.escalating else None)
     if not rows:
         print("no tickets match", file=sys.stderr)
         return EXIT_FAILED
@@ -74,20 +82,29 @@ def list_tickets(config: Config, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-async def _page(config: Config, where: TicketFilter, limit: int, before: str | None) -> TicketPage:
+async def _page(
+    config: Config, where: TicketFilter, limit: int, before: str | None
+) -> tuple[TicketPage, dict[int, Escalation]]:
+    """A page of tickets, with their escalation clocks when the list is of escalating ones."""
     async with opened(config) as db, db.connect() as conn:
         after = None
         if before:
             after = await queries.ticket_id(conn, before)
             if after is None:
                 raise CommandError(f"--before {before}: no ticket with that number")
-        return await queries.list_tickets(conn, where, limit=limit, before=after)
+        page = await queries.list_tickets(conn, where, limit=limit, before=after)
+        clocks: dict[int, Escalation] = {}
+        if where.escalating_by:
+            ids = [row.id for row in page.rows]
+            clocks = await escalations(conn, ids, int(time.time()))
+        return page, clocks
 
 
-def _print_list(page: TicketPage, now: datetime) -> None:
-    print("  ".join(fit(title, width) for title, width in _COLUMNS) + "  TITLE")
+def _print_list(page: TicketPage, now: datetime, clocks: dict[int, Escalation] | None) -> None:
+    columns = _COLUMNS + ((_ESCALATION_COLUMN,) if clocks is not None else ())
+    print("  ".join(fit(title, width) for title, width in columns) + "  TITLE")
     for row in page.rows:
-        cells = (
+        cells: tuple[str, ...] = (
             row.tn,
             view.age(view.seconds_since(row.created, now)),
             row.queue,
@@ -96,8 +113,11 @@ def _print_list(page: TicketPage, now: datetime) -> None:
             row.customer_user or row.customer_id,
             row.owner,
         )
+        if clocks is not None:
+            soonest = clocks[row.id].soonest
+            cells += (view.working_left(soonest.seconds_left) if soonest else "-",)
         line = "  ".join(
-            fit(view.shown(cell), width) for cell, (_, width) in zip(cells, _COLUMNS, strict=True)
+            fit(view.shown(cell), width) for cell, (_, width) in zip(cells, columns, strict=True)
         )
         print(f"{line}  {fit(view.shown(row.title), 60).rstrip()}")
 
@@ -118,14 +138,16 @@ async def _show(config: Config, args: argparse.Namespace) -> int:
         if args.raw is not None:
             return await _print_raw(conn, detail, args.raw)
         trail = await queries.history(conn, detail.ticket.id) if args.history else None
+        clocks = (await escalations(conn, [detail.ticket.id], int(time.time())))[detail.ticket.id]
     now = utcnow()
     if args.json:
         shown = view.detail_json(detail, now)
+        shown.update(view.escalation_json(clocks))
         if trail is not None:
             shown["history"] = [view.history_json(entry) for entry in trail]
         print(json.dumps(shown, ensure_ascii=False, indent=2))
         return EXIT_OK
-    _print_detail(detail, now)
+    _print_detail(detail, now, clocks, config.scheduler.timezone)
     if trail is not None:
         print()
         print("history:")
@@ -149,7 +171,7 @@ async def _print_raw(conn: AsyncConnection, detail: TicketDetail, article_id: in
     return EXIT_OK
 
 
-def _print_detail(detail: TicketDetail, now: datetime) -> None:
+def _print_detail(detail: TicketDetail, now: datetime, clocks: Escalation, timezone: str) -> None:
     t = detail.ticket
     print(f"Ticket {t.tn}: {view.shown(t.title)}")
     if detail.merged_into:
@@ -167,8 +189,26 @@ def _print_detail(detail: TicketDetail, now: datetime) -> None:
     print(
         f"  created: {view.when(t.created)} UTC ({age} ago)   changed: {view.when(t.changed)} UTC"
     )
+    _print_clocks(clocks, timezone)
     for item in detail.articles:
         _print_article(item)
+
+
+def _print_clocks(clocks: Escalation, timezone: str) -> None:
+    """The SLA, the pending time and the running escalation clocks (local times)."""
+    # Only what the ticket has: most tickets have neither an SLA nor a pending time.
+    if clocks.sla or clocks.pending_until:
+        pending = local(clocks.pending_until, timezone) if clocks.pending_until else "-"
+        print(f"  sla: {view.shown(clocks.sla) or '-'}   pending until: {pending}")
+    running = [clock for clock in clocks.clocks if clock.deadline]
+    if not running:
+        return
+    print("  escalation (working time left):")
+    for clock in running:
+        print(
+            f"    {clock.kind:<9} {local(clock.deadline, timezone)}  "
+            f"{view.working_left(clock.seconds_left)}"
+        )
 
 
 def _print_article(item: ArticleView) -> None:

@@ -11,7 +11,9 @@ from datetime import datetime
 from typing import Any
 
 from pytrs.schema.database import utcnow
+from pytrs.tickets.escalation_reads import Escalation
 from pytrs.tickets.queries import ArticleView, HistoryEntry, QueueOverview, TicketDetail, TicketRow
+from pytrs.vocabulary.moments import rfc3339
 from pytrs.vocabulary.times import iso as iso  # shown as the web view shows them
 from pytrs.vocabulary.times import when as when
 
@@ -43,6 +45,28 @@ def age(seconds: float) -> str:
 
 def seconds_since(when: datetime, now: datetime | None = None) -> int:
     return int(((now or utcnow()) - when).total_seconds())
+
+
+def working_left(seconds: int) -> str:
+    """Working time left before a deadline, as an age; negative and marked once escalated
+    ("-1 h 20 m escalated")."""
+    return age(seconds) if seconds >= 0 else f"-{age(-seconds)} escalated"
+
+
+def escalation_json(clocks: Escalation) -> dict[str, Any]:
+    """The SLA, the pending time and each kind's clock; times as RFC 3339 UTC, null for none."""
+    return {
+        "sla": clocks.sla or None,
+        "pending_until": rfc3339(clocks.pending_until),
+        "escalation": {
+            clock.kind: {
+                "deadline": rfc3339(clock.deadline),
+                "seconds_left": clock.seconds_left if clock.deadline else None,
+                "escalated": clock.escalated,
+            }
+            for clock in clocks.clocks
+        },
+    }
 
 
 def ticket_json(row: TicketRow, now: datetime) -> dict[str, Any]:

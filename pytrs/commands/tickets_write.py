@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import json
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from pytrs.tickets import (
     UnknownName,
     queries,
 )
+from pytrs.vocabulary.moments import BadMoment, pending_time
 
 # What a command does inside the transaction: (service, connection) → the JSON-able result.
 _Work = Callable[[TicketService, AsyncConnection], Awaitable[dict[str, Any]]]
@@ -85,6 +87,8 @@ def note(config: Config, args: argparse.Namespace) -> int:
 def change(config: Config, args: argparse.Namespace) -> int:
     update = TicketUpdate(
         state=args.state,
+        pending_until=_pending(config, args.pending),
+        sla=args.sla,
         priority=args.priority,
         queue=args.queue,
         owner=args.owner,
@@ -97,8 +101,9 @@ def change(config: Config, args: argparse.Namespace) -> int:
     )
     if update == TicketUpdate():
         raise CommandError(
-            "tickets set: nothing to change: give --state, --priority, --queue, --owner, "
-            "--responsible, --lock, --title, --type, --customer-user or --customer-id",
+            "tickets set: nothing to change: give --state, --pending, --sla, --priority, "
+            "--queue, --owner, --responsible, --lock, --title, --type, --customer-user or "
+            "--customer-id",
             EXIT_USAGE,
         )
 
@@ -112,6 +117,16 @@ def change(config: Config, args: argparse.Namespace) -> int:
     changed = result["changed"]
     said = ", ".join(f"{key} {value['from']!r} → {value['to']!r}" for key, value in changed.items())
     return _report(args, result, f"ticket {result['tn']}: " + (said or "nothing changed"))
+
+
+def _pending(config: Config, text: str | None) -> int | None:
+    """The epoch seconds of `--pending` (local times in [scheduler] timezone), or None."""
+    if text is None:
+        return None
+    try:
+        return pending_time(text, int(time.time()), config.scheduler.timezone)
+    except BadMoment as exc:
+        raise CommandError(f"tickets set --pending: {exc}", EXIT_USAGE) from exc
 
 
 def merge(config: Config, args: argparse.Namespace) -> int:

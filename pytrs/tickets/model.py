@@ -45,6 +45,8 @@ class TicketUpdate:
     type: str | None = None
     customer_user: str | None = None
     customer_id: str | None = None
+    sla: str | None = None  # an SLA's name; "" removes the ticket's SLA
+    pending_until: int | None = None  # epoch seconds of a pending state's time
 
 
 @dataclass(frozen=True, slots=True)

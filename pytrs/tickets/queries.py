@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, exists, func, or_, select
+from sqlalchemy import Select, Table, exists, func, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -72,6 +72,9 @@ class TicketFilter:
     exclude_state_types: tuple[str, ...] = ()
     customer: str = ""  # a customer user login or an address (case-insensitive)
     search: str = ""  # case-insensitive text in title, customer, article subject or From
+    # Epoch seconds: only tickets whose earliest escalation is due by then (escalated or soon),
+    # soonest first instead of newest first; 0 = no such filter.
+    escalating_by: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,18 +106,37 @@ async def list_tickets(
     ticket of the previous page (see `ticket_id`). Raises UnknownName for a filter naming a
     queue or state that does not exist (a TicketError, as the service's)."""
     conditions = await _conditions(conn, where)
-    if before is not None:
-        conditions.append(ticket.c.id < before)
+    if where.escalating_by:
+        # Through ix_ticket_escalation_time: what is due, not what is open.
+        keys = (ticket.c.escalation_time, ticket.c.id)
+        conditions += [
+            ticket.c.escalation_time > 0,
+            ticket.c.escalation_time <= where.escalating_by,
+        ]
+        if before is not None:
+            conditions.append(tuple_(*keys) > tuple_(*await _escalation_key(conn, before)))
+        order = [key.asc() for key in keys]
+    else:
+        if before is not None:
+            conditions.append(ticket.c.id < before)
+        order = [ticket.c.id.desc()]
     query = (
         _ticket_columns()
         .where(*conditions)
-        .order_by(ticket.c.id.desc())
+        .order_by(*order)
         .limit(limit + 1)  # one more tells whether there is a next page
     )
     rows = [_ticket_row(r) for r in await conn.execute(query)]
     more = len(rows) > limit
     rows = rows[:limit]
     return TicketPage(tuple(rows), rows[-1].tn if more else None)
+
+
+async def _escalation_key(conn: AsyncConnection, ticket_id: int) -> tuple[int, int]:
+    """(escalation_time, id) of ticket `ticket_id`: where a page of escalating tickets
+    continues from."""
+    found = await conn.execute(select(ticket.c.escalation_time).where(ticket.c.id == ticket_id))
+    return int(found.scalar_one_or_none() or 0), ticket_id
 
 
 def _ticket_columns() -> Select[Any]:
