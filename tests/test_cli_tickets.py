@@ -13,6 +13,7 @@ import asyncio
 import email
 import json
 import subprocess
+import time
 import tomllib
 from dataclasses import dataclass
 from datetime import timedelta
@@ -23,12 +24,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import insert, update
 
 from pytrs.commands.tickets_view import age
 from pytrs.config import Config, parse_config
 from pytrs.schema.database import Database, utcnow
-from pytrs.schema.tables import ticket
+from pytrs.schema.tables import sla, ticket
 
 from .conftest import RunningDaemon, wait_until
 from .helpers import all_processed, make_mail, send, unique_id
@@ -645,6 +646,62 @@ async def test_note_set_and_merge(desk: Desk) -> None:
     failed(await desk.cli("tickets", "note", first, "--as", "jdoe", stdin=b"Hi\n"), 1, refused)
     failed(await desk.cli("tickets", "set", first, "--state", "open"), 1, refused)
     failed(await desk.cli("tickets", "merge", second, "--into", first), 1, refused)
+
+
+async def test_escalation_clocks_pending_time_and_sla(desk: Desk) -> None:
+    """`tickets list --escalating`, the clocks in `tickets show`, `set --pending` and `--sla`.
+    The deadlines are written as the escalation index stores them (its own tests compute
+    them); here they are only shown."""
+    late = await one_ticket(desk, "Printer on fire")
+    soon = await one_ticket(desk, "Toner empty")
+    await one_ticket(desk, "Scanner jams")  # no deadline within the hour: not listed
+    now = int(time.time())
+    async with desk.db.transaction() as conn:
+        await conn.execute(
+            insert(sla).values(
+                name="Gold", calendar_name="", first_response_time=60, update_time=0,
+                solution_time=0, valid_id=1, create_time=utcnow(), change_time=utcnow(),
+            )
+        )  # fmt: skip
+        for tn, values in (
+            (
+                late,
+                {"escalation_response_time": now - 7200, "escalation_solution_time": now + 86400},
+            ),
+            (soon, {"escalation_update_time": now + 1800}),
+        ):
+            earliest = min(values.values())
+            await conn.execute(
+                update(ticket).where(ticket.c.tn == tn).values(escalation_time=earliest, **values)
+            )
+
+    listing = await desk.json("tickets", "list", "--escalating")
+    assert tns(listing) == [late, soon]
+    clocks = listing["tickets"][0]["escalation"]
+    assert clocks["response"]["escalated"] and -7300 < clocks["response"]["seconds_left"] <= -7200
+    assert clocks["update"] == {"deadline": None, "seconds_left": None, "escalated": False}
+    assert not clocks["solution"]["escalated"] and clocks["solution"]["deadline"].endswith("Z")
+    assert listing["tickets"][1]["sla"] is None and listing["tickets"][1]["pending_until"] is None
+    table = (await desk.cli("tickets", "list", "--escalating")).stdout.decode().splitlines()
+    assert "ESCALATION" in table[0] and "-2 h 0 m escalated" in table[1]
+    assert table[2].startswith(soon) and (" 29 m " in table[2] or " 30 m " in table[2])
+
+    said = await desk.json("tickets", "set", late, "--sla", "Gold")
+    assert said["changed"]["sla"]["to"] == "Gold"
+    pending = await desk.json(
+        "tickets", "set", soon, "--state", "pending reminder", "--pending", "2099-01-04 09:00"
+    )
+    assert pending["changed"]["state"]["to"] == "pending reminder"
+    shown = await desk.json("tickets", "show", soon)
+    assert (shown["sla"], shown["pending_until"]) == (None, "2099-01-04T09:00:00Z")
+    text = (await desk.cli("tickets", "show", late)).stdout.decode()
+    assert "  sla: Gold   pending until: -" in text
+    assert "response  " in text and "-2 h 0 m escalated" in text and "solution  " in text
+    failed(await desk.cli("tickets", "set", late, "--pending", "2020-01-01 10:00"), 2, "past")
+    failed(await desk.cli("tickets", "set", late, "--pending", "soon"), 2, "+30m")
+    failed(await desk.cli("tickets", "set", late, "--state", "pending reminder"), 1, "pending")
+    cleared = await desk.json("tickets", "set", late, "--sla", "")
+    assert cleared["changed"]["sla"]["from"] == "Gold"
 
 
 def test_on_a_database_never_upgraded(tmp_path: Path, database_settings: dict[str, Any]) -> None:
