@@ -24,7 +24,7 @@ from pytrs.commands.output import fit
 from pytrs.config import Config
 from pytrs.schema.database import utcnow
 from pytrs.tickets import queries
-from pytrs.tickets.escalation_reads import SOON_SECONDS, Escalation, escalations
+from pytrs.tickets.escalation_reads import SOON_SECONDS, TicketClocks, escalations
 from pytrs.tickets.queries import (
     OPEN_STATE_TYPES,
     ArticleView,
@@ -84,7 +84,7 @@ def list_tickets(config: Config, args: argparse.Namespace) -> int:
 
 async def _page(
     config: Config, where: TicketFilter, limit: int, before: str | None
-) -> tuple[TicketPage, dict[int, Escalation]]:
+) -> tuple[TicketPage, dict[int, TicketClocks]]:
     """A page of tickets, with their escalation clocks when the list is of escalating ones."""
     async with opened(config) as db, db.connect() as conn:
         after = None
@@ -93,14 +93,14 @@ async def _page(
             if after is None:
                 raise CommandError(f"--before {before}: no ticket with that number")
         page = await queries.list_tickets(conn, where, limit=limit, before=after)
-        clocks: dict[int, Escalation] = {}
+        clocks: dict[int, TicketClocks] = {}
         if where.escalating_by:
             ids = [row.id for row in page.rows]
             clocks = await escalations(conn, ids, int(time.time()))
         return page, clocks
 
 
-def _print_list(page: TicketPage, now: datetime, clocks: dict[int, Escalation] | None) -> None:
+def _print_list(page: TicketPage, now: datetime, clocks: dict[int, TicketClocks] | None) -> None:
     columns = _COLUMNS + ((_ESCALATION_COLUMN,) if clocks is not None else ())
     print("  ".join(fit(title, width) for title, width in columns) + "  TITLE")
     for row in page.rows:
@@ -171,7 +171,7 @@ async def _print_raw(conn: AsyncConnection, detail: TicketDetail, article_id: in
     return EXIT_OK
 
 
-def _print_detail(detail: TicketDetail, now: datetime, clocks: Escalation, timezone: str) -> None:
+def _print_detail(detail: TicketDetail, now: datetime, clocks: TicketClocks, timezone: str) -> None:
     t = detail.ticket
     print(f"Ticket {t.tn}: {view.shown(t.title)}")
     if detail.merged_into:
@@ -194,7 +194,7 @@ def _print_detail(detail: TicketDetail, now: datetime, clocks: Escalation, timez
         _print_article(item)
 
 
-def _print_clocks(clocks: Escalation, timezone: str) -> None:
+def _print_clocks(clocks: TicketClocks, timezone: str) -> None:
     """The SLA, the pending time and the running escalation clocks (local times)."""
     # Only what the ticket has: most tickets have neither an SLA nor a pending time.
     if clocks.sla or clocks.pending_until:

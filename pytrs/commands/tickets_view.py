@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from pytrs.schema.database import utcnow
-from pytrs.tickets.escalation_reads import Escalation
+from pytrs.tickets.escalation_reads import TicketClocks
 from pytrs.tickets.queries import ArticleView, HistoryEntry, QueueOverview, TicketDetail, TicketRow
 from pytrs.vocabulary.moments import rfc3339
 from pytrs.vocabulary.times import iso as iso  # shown as the web view shows them
@@ -53,7 +53,7 @@ def working_left(seconds: int) -> str:
     return age(seconds) if seconds >= 0 else f"-{age(-seconds)} escalated"
 
 
-def escalation_json(clocks: Escalation) -> dict[str, Any]:
+def escalation_json(clocks: TicketClocks) -> dict[str, Any]:
     """The SLA, the pending time and each kind's clock; times as RFC 3339 UTC, null for none."""
     return {
         "sla": clocks.sla or None,

@@ -1,4 +1,4 @@
-"""Escalation clocks for people: what the command line, the web view and the API show of a
+"""TicketClocks clocks for people: what the command line, the web view and the API show of a
 ticket's deadlines.
 
 Place in the flow: read-only, beside the ticket service. The deadlines themselves are the
@@ -43,7 +43,7 @@ class Clock:
 
 
 @dataclass(frozen=True, slots=True)
-class Escalation:
+class TicketClocks:
     """A ticket's clocks (always the three KINDS, in order), its SLA and its pending time."""
 
     ticket_id: int
@@ -83,7 +83,7 @@ def left(calendar: _Calendar, deadline: int, now: int) -> int:
     return -calendar.working_between(deadline, now)
 
 
-def clocks_of(times: TicketTimes, policy: _Policy, now: int) -> Escalation:
+def clocks_of(times: TicketTimes, policy: _Policy, now: int) -> TicketClocks:
     calendar = policy.calendar_for(times.queue_id, times.sla_id)
     deadlines = (times.response, times.update, times.solution)
     clocks = tuple(
@@ -95,12 +95,12 @@ def clocks_of(times: TicketTimes, policy: _Policy, now: int) -> Escalation:
         )
         for kind, deadline in zip(KINDS, deadlines, strict=True)
     )
-    return Escalation(times.ticket_id, times.sla, times.until_time, clocks)
+    return TicketClocks(times.ticket_id, times.sla, times.until_time, clocks)
 
 
 async def escalations(
     conn: AsyncConnection, ticket_ids: Iterable[int], now: int
-) -> dict[int, Escalation]:
+) -> dict[int, TicketClocks]:
     """The clocks of the tickets `ticket_ids` (those that exist), by id, at `now`."""
     wanted = sorted(set(ticket_ids))
     if not wanted:

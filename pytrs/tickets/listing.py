@@ -57,6 +57,9 @@ class QueueFilter:
     state_id: int | None = None  # one state, instead of the view's
     owner_id: int | None = None
     unassigned: bool = False  # unlocked, or owned by the system user (Znuny's "available")
+    # Epoch seconds: only tickets escalated or escalating by then (ix_ticket_escalation_time);
+    # 0 = no such filter.
+    escalating_by: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,6 +222,9 @@ def _conditions(
         conditions.append(
             or_(ticket.c.user_id == znuny.USER_ROOT, ticket.c.ticket_lock_id == znuny.LOCK_UNLOCK)
         )
+    if where.escalating_by:
+        conditions.append(ticket.c.escalation_time > 0)
+        conditions.append(ticket.c.escalation_time <= where.escalating_by)
     return conditions
 
 

@@ -4,6 +4,7 @@ ticket that is missing or out of sight."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -155,22 +156,32 @@ async def test_get_ticket_and_history(
     history = (await anna.get(f"/tickets/{office.mail}/history")).json()
     assert history["entries"][0]["type"] == "NewTicket"
     assert office.mail in history["entries"][0]["parameters"][0]
+    assert got["sla"] is None and got["pending_until"] is None
+    # Deadlines as the escalation index stores them: one passed ten minutes ago, one far off.
+    now = int(time.time())
     async with db.transaction() as conn:
         await conn.execute(
             update(ticket)
             .where(ticket.c.tn == office.gamma[0])
-            .values(escalation_time=1_800_000_000, escalation_response_time=1_800_000_000)
+            .values(
+                escalation_time=now - 600,
+                escalation_response_time=now - 600,
+                escalation_solution_time=1_900_000_000,
+            )
         )
     read_only = await anna.get(f"/tickets/{office.gamma[0]}")
     assert read_only.status_code == 200
-    assert read_only.json()["escalation"] == {
-        "first": "2027-01-15T08:00:00Z",
-        "response": "2027-01-15T08:00:00Z",
-        "update": None,
-        "solution": None,
-    }
+    clocks = read_only.json()["escalation"]
+    assert clocks["first"] == clocks["response"]["deadline"] and clocks["escalated"]
+    assert clocks["response"]["escalated"] and -700 < clocks["response"]["seconds_left"] <= -600
+    assert clocks["update"] is None
+    assert clocks["solution"]["deadline"] == "2030-03-17T17:46:40Z"
+    assert not clocks["solution"]["escalated"] and clocks["solution"]["seconds_left"] > 0
     listed = await anna.get("/tickets", params={"queue": "Gamma"})
-    assert listed.json()["items"][0]["escalation"] == "2027-01-15T08:00:00Z"
+    assert listed.json()["items"][0]["escalation"] == clocks["first"]
+    # Escalating: escalated or due within the hour, whatever the sort.
+    escalating = await anna.get("/tickets", params={"escalating": "true", "view": "all"})
+    assert [item["tn"] for item in escalating.json()["items"]] == [office.gamma[0]]
 
 
 async def test_missing_and_hidden_tickets_answer_the_same(

@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import Table, insert, select
 
 from pytrs.config import Config
-from pytrs.schema.database import Database
-from pytrs.schema.tables import TicketType, article_data_mime_attachment, ticket
+from pytrs.schema.database import Database, utcnow
+from pytrs.schema.tables import TicketType, article_data_mime_attachment, sla, ticket
 from pytrs.tickets import Actor
 
 from ...helpers import articles, count, history, tickets
@@ -213,6 +213,43 @@ async def test_update_changes_each_field_with_history(
     wrong = await anna.patch(f"/tickets/{tn}", json={"lock": "maybe"})
     assert wrong.status_code == 422 and wrong.json()["errors"][0]["field"] == "lock"
     assert (await anna.patch(f"/tickets/{tn}", json={"state": "merged"})).status_code == 422
+
+
+async def test_update_pending_time_and_sla(anna: Any, db: Database, office: Office) -> None:
+    async with db.transaction() as conn:
+        await conn.execute(
+            insert(sla).values(
+                name="Gold", calendar_name="", first_response_time=60, update_time=0,
+                solution_time=0, valid_id=1, create_time=utcnow(), change_time=utcnow(),
+            )
+        )  # fmt: skip
+    tn = office.support[0]
+    ticket_id = await office.ticket_id(tn)
+    pending = {
+        "state": "pending reminder",
+        "pending_until": "2099-01-04T10:00:00+01:00",
+        "sla": "Gold",
+    }
+    answer = await anna.patch(f"/tickets/{tn}", json=pending)
+    assert answer.status_code == 200, answer.text
+    shown = answer.json()["ticket"]
+    assert (shown["state"], shown["sla"]) == ("pending reminder", "Gold")
+    assert shown["pending_until"] == "2099-01-04T09:00:00Z"
+    kinds = {kind for kind, _ in await history(db, ticket_id)}
+    assert kinds >= {"StateUpdate", "SetPendingTime", "SLAUpdate"}
+    cleared = await anna.patch(f"/tickets/{tn}", json={"sla": "", "state": "open"})
+    assert cleared.status_code == 200, cleared.text
+    assert cleared.json()["ticket"]["sla"] is None
+    assert cleared.json()["ticket"]["pending_until"] is None
+    # A time in the past, one without a zone, a pending state without a time, an unknown SLA.
+    past = await anna.patch(f"/tickets/{tn}", json={"pending_until": "2020-01-01T00:00:00Z"})
+    assert past.status_code == 422 and past.json()["type"].endswith("#invalid-change")
+    naive = await anna.patch(f"/tickets/{tn}", json={"pending_until": "2099-01-01T00:00:00"})
+    assert naive.status_code == 422 and naive.json()["errors"][0]["field"] == "pending_until"
+    no_time = await anna.patch(f"/tickets/{tn}", json={"state": "pending reminder"})
+    assert no_time.status_code == 422 and no_time.json()["type"].endswith("#invalid-change")
+    unknown = await anna.patch(f"/tickets/{tn}", json={"sla": "Platinum"})
+    assert unknown.status_code == 422 and unknown.json()["type"].endswith("#unknown-name")
 
 
 async def test_merge_and_links(

@@ -15,7 +15,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Literal, get_args, overload
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from pytrs.tickets.api_reads import Link
 from pytrs.tickets.listing import SORTS, VIEWS
@@ -41,6 +41,11 @@ def utc(value: datetime | None) -> datetime | None:
 def epoch(value: int) -> datetime | None:
     """An escalation time (epoch seconds; 0 for none) as a time."""
     return datetime.fromtimestamp(value, UTC) if value else None
+
+
+def utc_epoch(value: int) -> datetime:
+    """Epoch seconds as a time (UTC)."""
+    return datetime.fromtimestamp(value, UTC)
 
 
 class Strict(BaseModel):
@@ -79,6 +84,11 @@ class TicketListQuery(PageQuery):
         None,
         description="The order; default: the key's own (oldest first for age, newest "
         "first for changed, highest first for priority, …).",
+    )
+    escalating: bool = Field(
+        False,
+        description="Only tickets escalated or escalating within the hour (their earliest "
+        "escalation is due by then).",
     )
 
 
@@ -127,13 +137,25 @@ class SearchRow(TicketRow):
     snippet: str = Field(description="A line of that article's text around the first word.")
 
 
+class EscalationClock(BaseModel):
+    """One escalation deadline and the working time left before it."""
+
+    deadline: datetime = Field(description="When it is due (UTC).")
+    seconds_left: int = Field(
+        description="Working seconds left before the deadline, on the calendar of the "
+        "ticket's SLA or queue; negative (working seconds since) once escalated."
+    )
+    escalated: bool = Field(description="Whether the deadline has passed.")
+
+
 class Escalation(BaseModel):
-    """Escalation times the ticket has (each null when not set)."""
+    """The escalation clocks the ticket has (each null when not set)."""
 
     first: datetime | None = Field(description="The earliest of the escalation times.")
-    response: datetime | None = Field(description="When the first response is due.")
-    update: datetime | None = Field(description="When the next update is due.")
-    solution: datetime | None = Field(description="When the solution is due.")
+    escalated: bool = Field(description="Whether any deadline has passed.")
+    response: EscalationClock | None = Field(description="The first response's clock.")
+    update: EscalationClock | None = Field(description="The next update's clock.")
+    solution: EscalationClock | None = Field(description="The solution's clock.")
 
 
 class LinkOut(BaseModel):
@@ -169,7 +191,11 @@ class TicketOut(BaseModel):
     customer_id: str = Field(description="The customer (company) id; may be empty.")
     created: datetime | None = Field(description="When the ticket was created (UTC).")
     changed: datetime | None = Field(description="When the ticket last changed (UTC).")
-    escalation: Escalation | None = Field(description="Its escalation times, or null if none.")
+    escalation: Escalation | None = Field(description="Its escalation clocks, or null if none.")
+    sla: str | None = Field(description="The SLA's name, or null (the queue's targets apply).")
+    pending_until: datetime | None = Field(
+        description="The pending time of a pending state (UTC), or null."
+    )
     links: list[LinkOut] = Field(description="Linked tickets.")
     articles: int = Field(description="How many articles the ticket has.")
     merged_into: str | None = Field(description="For a merged ticket, the number it went into.")
@@ -289,6 +315,14 @@ class TicketPatch(Strict):
     type: str | None = Field(None, max_length=NAME, description="A ticket type.")
     customer_user: str | None = Field(None, max_length=NAME, description="The customer user.")
     customer_id: str | None = Field(None, max_length=NAME, description="The customer id.")
+    sla: str | None = Field(
+        None, max_length=NAME, description='An SLA (by name); "" removes the ticket\'s SLA.'
+    )
+    pending_until: AwareDatetime | None = Field(
+        None,
+        description="The pending time (RFC 3339 with a zone, in the future), for a pending "
+        "state; required with one unless the ticket has a pending time already.",
+    )
 
 
 class ChangedField(BaseModel):

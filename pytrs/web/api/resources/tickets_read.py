@@ -13,17 +13,20 @@ import base64
 import binascii
 import hashlib
 import json
+import time
 from collections.abc import Collection
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pytrs.tickets import TicketRecord, UnknownName, api_reads, queries
+from pytrs.tickets.escalation_reads import SOON_SECONDS, TicketClocks, escalations
 from pytrs.tickets.listing import QueueFilter, QueueRow, Sort, decode_cursor, queue_page
 from pytrs.tickets.search_reads import search
 from pytrs.web.api.operations import Context, Operations
 from pytrs.web.api.paging import Page, bad_cursor
 from pytrs.web.api.resources.ticket_models import (
     Escalation,
+    EscalationClock,
     HistoryItem,
     HistoryOut,
     SearchRow,
@@ -34,6 +37,7 @@ from pytrs.web.api.resources.ticket_models import (
     epoch,
     links_out,
     utc,
+    utc_epoch,
 )
 from pytrs.web.api.ticket_access import readable_ticket
 
@@ -88,6 +92,7 @@ async def _filter(ctx: Context, conn: AsyncConnection, query: TicketListQuery) -
         state_id=state_id,
         owner_id=owner_id,
         unassigned=query.unassigned,
+        escalating_by=int(time.time()) + SOON_SECONDS if query.escalating else 0,
     )
 
 
@@ -180,6 +185,7 @@ async def ticket_out(
     """The ticket as the API shows it to a caller who reads the `readable` queues, read in
     the caller's transaction."""
     facts = await api_reads.ticket_facts(conn, ticket.id, ticket.state_type, readable)
+    clocks = (await escalations(conn, [ticket.id], int(time.time())))[ticket.id]
     return TicketOut(
         tn=ticket.tn,
         id=ticket.id,
@@ -197,24 +203,35 @@ async def ticket_out(
         customer_id=ticket.customer_id,
         created=utc(ticket.create_time),
         changed=utc(ticket.change_time),
-        escalation=_escalation(facts),
+        escalation=_escalation(facts.escalation, clocks),
+        sla=clocks.sla or None,
+        pending_until=epoch(clocks.pending_until),
         links=links_out(facts.links),
         articles=facts.articles,
         merged_into=facts.merged_into or None,
     )
 
 
-def _escalation(facts: api_reads.TicketFacts) -> Escalation | None:
-    times = (
-        facts.escalation,
-        facts.escalation_response,
-        facts.escalation_update,
-        facts.escalation_solution,
-    )
-    if not any(times):
+def _escalation(first: int, clocks: TicketClocks) -> Escalation | None:
+    """The ticket's escalation clocks; None when it has no deadline."""
+    if not clocks.soonest:
         return None
-    first, response, update, solution = (epoch(t) for t in times)
-    return Escalation(first=first, response=response, update=update, solution=solution)
+    shown = {
+        clock.kind: EscalationClock(
+            deadline=utc_epoch(clock.deadline),
+            seconds_left=clock.seconds_left,
+            escalated=clock.escalated,
+        )
+        for clock in clocks.clocks
+        if clock.deadline
+    }
+    return Escalation(
+        first=epoch(first) or epoch(clocks.soonest.deadline),
+        escalated=clocks.escalated,
+        response=shown.get("response"),
+        update=shown.get("update"),
+        solution=shown.get("solution"),
+    )
 
 
 @api.get(

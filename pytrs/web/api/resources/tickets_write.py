@@ -11,6 +11,8 @@ write is answered as an unknown name, like a queue that does not exist.
 
 from __future__ import annotations
 
+import time
+from datetime import datetime
 from email.utils import formataddr
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -141,10 +143,13 @@ async def check_owner(
     problems=("unknown-name", "invalid-change", "ticket-merged"),
 )
 async def update_ticket(ctx: Context, tn: str, body: TicketPatch) -> TicketPatched:
-    """Change state, priority, queue, owner, responsible, lock, title, type or customer by
-    name; fields left out (or null) stay. Each change writes the ticket's history as in the
-    web view. Answers the ticket after the change and the fields that changed."""
+    """Change state, pending time, SLA, priority, queue, owner, responsible, lock, title,
+    type or customer by name; fields left out (or null) stay. A pending state needs a
+    `pending_until` unless the ticket has one. Each change writes the ticket's history as in
+    the web view. Answers the ticket after the change and the fields that changed."""
     wanted = body.model_dump(exclude_none=True)
+    if body.pending_until is not None:
+        wanted["pending_until"] = _pending_until(body.pending_until)
     async with ctx.transaction() as conn:
         ticket = await writable_ticket(ctx, conn, tn)
         names = await ctx.tickets.names(conn)
@@ -161,6 +166,14 @@ async def update_ticket(ctx: Context, tn: str, body: TicketPatch) -> TicketPatch
         ticket=shown,
         changed=[ChangedField(field=c.field, old=c.old, new=c.new) for c in changes.fields],
     )
+
+
+def _pending_until(moment: datetime) -> int:
+    """Epoch seconds of a pending time. Raises InvalidChange for one not in the future."""
+    epoch = int(moment.timestamp())
+    if epoch <= int(time.time()):
+        raise InvalidChange(f"pending_until {moment.isoformat()} is not in the future")
+    return epoch
 
 
 @api.post(
