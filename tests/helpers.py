@@ -12,9 +12,9 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, insert, select, text, update
 
-from pytrs.schema.database import Database
+from pytrs.schema.database import Database, utcnow
 from pytrs.schema.tables import (
     Article,
     ArticleDataMime,
@@ -26,6 +26,7 @@ from pytrs.schema.tables import (
     article,
     article_data_mime,
     inbox,
+    sla,
     ticket,
 )
 
@@ -157,3 +158,29 @@ __all__ = [
     "Article", "ArticleDataMime", "Ticket", "all_processed", "articles", "count", "history",
     "inbox_states", "make_mail", "send", "tickets", "unique_id",
 ]  # fmt: skip
+
+
+async def add_sla(db: Database, name: str, *, valid: bool = True) -> int:
+    """An `sla` row as provisioning writes one from `[[slas]]` (a one-hour first response)."""
+    async with db.transaction() as conn:
+        made = await conn.execute(
+            insert(sla).values(
+                name=name, calendar_name="", first_response_time=60, update_time=0,
+                solution_time=0, valid_id=1 if valid else 2, create_time=utcnow(),
+                change_time=utcnow(),
+            )
+        )  # fmt: skip
+        return int(made.inserted_primary_key[0])
+
+
+async def set_deadlines(db: Database, tn: str, **values: Any) -> None:
+    """Ticket `tn`'s `escalation_{response,update,solution}_time` (and `sla_id`, `until_time`
+    …) as the escalation index stores them, `escalation_time` the earliest deadline: for tests
+    of what is shown, not of how it is computed."""
+    kinds = ("response", "update", "solution")
+    deadlines = [values.get(f"escalation_{kind}_time", 0) for kind in kinds]
+    earliest = min((d for d in deadlines if d), default=0)
+    async with db.transaction() as conn:
+        await conn.execute(
+            update(ticket).where(ticket.c.tn == tn).values(escalation_time=earliest, **values)
+        )

@@ -24,15 +24,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, update
+from sqlalchemy import update
 
 from pytrs.commands.tickets_view import age
 from pytrs.config import Config, parse_config
 from pytrs.schema.database import Database, utcnow
-from pytrs.schema.tables import sla, ticket
+from pytrs.schema.tables import ticket
 
 from .conftest import RunningDaemon, wait_until
-from .helpers import all_processed, make_mail, send, unique_id
+from .helpers import add_sla, all_processed, make_mail, send, set_deadlines, unique_id
 from .servers.relay import RecordingRelay
 from .test_cli import pytrs
 from .test_cli_errors import never_upgraded
@@ -656,24 +656,11 @@ async def test_escalation_clocks_pending_time_and_sla(desk: Desk) -> None:
     soon = await one_ticket(desk, "Toner empty")
     await one_ticket(desk, "Scanner jams")  # no deadline within the hour: not listed
     now = int(time.time())
-    async with desk.db.transaction() as conn:
-        await conn.execute(
-            insert(sla).values(
-                name="Gold", calendar_name="", first_response_time=60, update_time=0,
-                solution_time=0, valid_id=1, create_time=utcnow(), change_time=utcnow(),
-            )
-        )  # fmt: skip
-        for tn, values in (
-            (
-                late,
-                {"escalation_response_time": now - 7200, "escalation_solution_time": now + 86400},
-            ),
-            (soon, {"escalation_update_time": now + 1800}),
-        ):
-            earliest = min(values.values())
-            await conn.execute(
-                update(ticket).where(ticket.c.tn == tn).values(escalation_time=earliest, **values)
-            )
+    await add_sla(desk.db, "Gold")
+    await set_deadlines(
+        desk.db, late, escalation_response_time=now - 7200, escalation_solution_time=now + 86400
+    )
+    await set_deadlines(desk.db, soon, escalation_update_time=now + 1800)
 
     listing = await desk.json("tickets", "list", "--escalating")
     assert tns(listing) == [late, soon]

@@ -9,50 +9,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import insert, update
-
-from pytrs.schema.database import utcnow
-from pytrs.schema.tables import sla, ticket
 from pytrs.tickets import queries
 from pytrs.tickets.escalation_reads import KINDS, escalations, sla_names
 from pytrs.tickets.queries import TicketFilter
 
+from ..helpers import add_sla, set_deadlines
 from .conftest import Desk
 
 NOW = 1_800_000_000  # 2027-01-15 08:00 UTC
 
 
-async def add_sla(desk: Desk, name: str, valid: bool = True) -> int:
-    async with desk.db.transaction() as conn:
-        made = await conn.execute(
-            insert(sla).values(
-                name=name, calendar_name="", first_response_time=60, update_time=0,
-                solution_time=0, valid_id=1 if valid else 2, create_time=utcnow(),
-                change_time=utcnow(), create_by=1, change_by=1,
-            )
-        )  # fmt: skip
-        return int(made.inserted_primary_key[0])
-
-
-async def set_times(desk: Desk, ticket_id: int, **values: Any) -> None:
-    """Deadlines (and the SLA, the pending time) as the escalation index would store them."""
-    deadlines = [values.get(f"escalation_{kind}_time", 0) for kind in KINDS]
-    earliest = min((d for d in deadlines if d), default=0)
-    async with desk.db.transaction() as conn:
-        await conn.execute(
-            update(ticket)
-            .where(ticket.c.id == ticket_id)
-            .values(escalation_time=earliest, **values)
-        )
-
-
 async def test_clocks_sla_and_pending(desk: Desk) -> None:
-    gold = await add_sla(desk, "Gold")
-    await add_sla(desk, "Retired", valid=False)
-    first, _ = await desk.ticket("Printer on fire")
+    gold = await add_sla(desk.db, "Gold")
+    await add_sla(desk.db, "Retired", valid=False)
+    first, first_tn = await desk.ticket("Printer on fire")
     second, _ = await desk.ticket("Toner empty")
-    await set_times(
-        desk, first, sla_id=gold, until_time=NOW + 7200,
+    await set_deadlines(
+        desk.db, first_tn, sla_id=gold, until_time=NOW + 7200,
         escalation_response_time=NOW - 600,  # escalated ten minutes ago
         escalation_solution_time=NOW + 3 * 3600,
     )  # fmt: skip
@@ -81,12 +54,12 @@ async def test_clocks_sla_and_pending(desk: Desk) -> None:
 async def test_escalating_list_soonest_first_and_paged(desk: Desk) -> None:
     made = {}
     for name in ("later", "escalated", "soon", "none", "just", "next-minute"):
-        made[name], _ = await desk.ticket(name)
-    await set_times(desk, made["later"], escalation_update_time=NOW + 2 * 3600)
-    await set_times(desk, made["escalated"], escalation_response_time=NOW - 86400)
-    await set_times(desk, made["soon"], escalation_solution_time=NOW + 1800)
-    await set_times(desk, made["just"], escalation_response_time=NOW + 3600)  # the edge
-    await set_times(desk, made["next-minute"], escalation_response_time=NOW + 60)
+        _id, made[name] = await desk.ticket(name)
+    await set_deadlines(desk.db, made["later"], escalation_update_time=NOW + 2 * 3600)
+    await set_deadlines(desk.db, made["escalated"], escalation_response_time=NOW - 86400)
+    await set_deadlines(desk.db, made["soon"], escalation_solution_time=NOW + 1800)
+    await set_deadlines(desk.db, made["just"], escalation_response_time=NOW + 3600)  # the edge
+    await set_deadlines(desk.db, made["next-minute"], escalation_response_time=NOW + 60)
 
     async def listed(limit: int = 10, before: int | None = None, **where: Any) -> Any:
         async with desk.db.connect() as conn:

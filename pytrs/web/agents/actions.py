@@ -1,5 +1,6 @@
-"""The ticket actions an agent posts from the zoom: internal note, field changes (state,
-priority, queue, owner, title) and merge. The reply has its own module (`agents.reply`).
+"""The ticket actions an agent posts from the zoom: internal note, field changes (state with
+its pending time, priority, queue, owner, title, SLA) and merge. The reply has its own module
+(`agents.reply`).
 
 Place in the flow: each action is one transaction through the ticket service, which writes
 the history; the agent must be allowed to act in the ticket's queue (`rw`; 403 for `ro`, 404
@@ -9,6 +10,7 @@ sent back to the ticket (POST → redirect → GET).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -27,6 +29,8 @@ from pytrs.tickets import (
     TicketRecord,
     TicketUpdate,
 )
+from pytrs.tickets.escalation_reads import escalations
+from pytrs.vocabulary.moments import BadMoment, pending_time
 from pytrs.web.access import WebUser, agent_page
 from pytrs.web.agents.ticket_access import service, ticket_url, writable_ticket
 from pytrs.web.pages import flash, redirect
@@ -90,11 +94,38 @@ async def _update(
             raise InvalidChange(f"you may not move tickets to queue {wanted['queue']!r}")
     if wanted["owner"] and wanted["owner"] != ticket.owner:
         await _check_owner(request, conn, ticket, wanted["owner"], wanted["queue"])
-    changes = await service(request).update(conn, ticket.id, TicketUpdate(**wanted), actor=actor)
+    update = TicketUpdate(
+        **wanted,
+        sla=await _sla_change(conn, ticket, form),
+        pending_until=_pending_until(request, field(form, "pending")),
+    )
+    changes = await service(request).update(conn, ticket.id, update, actor=actor)
     target = ticket_url(ticket.tn)
     if not user.can_read(changes.ticket.queue_id):
         target = "/"  # moved out of the agent's sight
     return _changed(changes), target
+
+
+async def _sla_change(conn: AsyncConnection, ticket: TicketRecord, form: FormData) -> str | None:
+    """The SLA the form asks for ("" for none), or None when it keeps the ticket's own (the
+    form always sends the select; a change no one made must not reach the history)."""
+    if "sla" not in form:
+        return None
+    wanted = field(form, "sla").strip()
+    current = (await escalations(conn, [ticket.id], int(time.time())))[ticket.id].sla
+    return wanted if wanted != current else None
+
+
+def _pending_until(request: Request, text: str) -> int | None:
+    """The form's pending time (the browser's `datetime-local`, read in [scheduler] timezone),
+    or None when left empty. Raises InvalidChange for a time that is not in the future."""
+    if not text.strip():
+        return None
+    timezone = request.app.state.config.scheduler.timezone
+    try:
+        return pending_time(text, int(time.time()), timezone)
+    except BadMoment as exc:
+        raise InvalidChange(str(exc)) from exc
 
 
 async def _check_owner(

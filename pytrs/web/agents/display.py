@@ -1,12 +1,15 @@
 """How the agents' lists show times: a ticket's age and its escalation, in words.
 
-Place in the flow: the queue view and the search results call these while building rows for
-their templates (pure, given "now").
+Place in the flow: the queue view, the search results and the zoom call these while building
+their pages (pure, given "now" or a ticket's clocks from `tickets.escalation_reads`, which
+count in working time).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
+
+from pytrs.tickets.escalation_reads import Clock
 
 _UNITS = ((86400, "d"), (3600, "h"), (60, "min"))
 
@@ -29,10 +32,21 @@ def age(created: datetime, now: datetime) -> str:
     return span((now - created).total_seconds())
 
 
-def escalation(epoch: int, now: datetime) -> tuple[str, bool]:
-    """(text, overdue) of an escalation time in epoch seconds; 0 means none ("", False)."""
-    if not epoch:
+def escalation(clock: Clock | None) -> tuple[str, bool]:
+    """(text, escalated) of a ticket's earliest escalation clock in working time; None means
+    no deadline ("", False)."""
+    if clock is None:
         return "", False
-    left = epoch - now.replace(tzinfo=UTC).timestamp()
+    left = clock.seconds_left
     # One unit: the column is narrow and the hour is what counts.
-    return (f"in {span(left, 1)}", False) if left > 0 else (f"{span(-left, 1)} overdue", True)
+    if clock.escalated:
+        return (f"{span(-left, 1)} overdue" if left <= -60 else "overdue"), True
+    return (f"in {span(left, 1)}" if left >= 60 else "due now"), False
+
+
+def clock_text(clock: Clock) -> str:
+    """A clock's working time left in two units, for the zoom: "2 h 5 min left",
+    "1 d 3 h overdue"."""
+    if clock.escalated:
+        return f"{span(-clock.seconds_left)} overdue" if clock.seconds_left <= -60 else "overdue"
+    return f"{span(clock.seconds_left)} left"

@@ -8,15 +8,19 @@ fall back to their defaults rather than failing: a stale bookmark still shows a 
 
 from __future__ import annotations
 
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
+from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from pytrs.schema.database import utcnow
+from pytrs.tickets.escalation_reads import Clock, TicketClocks, escalations
 from pytrs.tickets.listing import (
     SORTS,
     VIEWS,
@@ -49,12 +53,25 @@ class Shown:
     overdue: bool
 
 
-def shown(rows: Any) -> list[Shown]:
+def shown(rows: Any, clocks: Mapping[int, TicketClocks]) -> list[Shown]:
+    """The rows with their age and the working time left before their earliest escalation
+    (`clocks`: those of the rows that have one)."""
     now = utcnow()
     return [
-        Shown(r, display.age(r.created, now), *display.escalation(r.escalation_time, now))
+        Shown(r, display.age(r.created, now), *display.escalation(_soonest(clocks, r.id)))
         for r in rows
     ]
+
+
+def _soonest(clocks: Mapping[int, TicketClocks], ticket_id: int) -> Clock | None:
+    found = clocks.get(ticket_id)
+    return found.soonest if found else None
+
+
+async def row_clocks(conn: AsyncConnection, rows: Any) -> dict[int, TicketClocks]:
+    """The escalation clocks of the rows that have a deadline (one query for the page)."""
+    ids = [r.id for r in rows if r.escalation_time]
+    return await escalations(conn, ids, int(time.time())) if ids else {}
 
 
 def _number(value: str | None) -> int | None:
@@ -90,10 +107,11 @@ async def queue_view(request: Request, user: WebUser) -> Response:
         page = await queue_page(conn, readable, where, sort, params.get("after"), states=states)
         counts = await queue_counts(conn, readable, where, states=states)
         choices = await filter_choices(conn, states)
+        clocks = await row_clocks(conn, page.rows)
     current = {k: params.get(k, "") for k in FILTER_KEYS}
     sorted_by = {**current, "sort": sort.key, "order": sort.order}
     return render(request, "agents/queue.html", {
-        "rows": shown(page.rows), "counts": counts, "choices": choices, "filter": current,
+        "rows": shown(page.rows, clocks), "counts": counts, "choices": choices, "filter": current,
         "views": list(VIEWS), "sort": sort,
         "sort_links": {
             key: link(current, sort=key, order=_toggled(sort, key)) for key in SORT_LABELS

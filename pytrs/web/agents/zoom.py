@@ -1,5 +1,6 @@
-"""The ticket zoom `/tickets/{tn}`: one ticket with its fields, articles, routing traces and
-history, and (for agents who may act) the forms of the actions.
+"""The ticket zoom `/tickets/{tn}`: one ticket with its fields, escalation clocks (working time
+left, from `tickets.escalation_reads`), articles, routing traces and history, and (for agents
+who may act) the forms of the actions.
 
 Place in the flow: read-only; the actions post to `agents.actions`, downloads are served by
 `agents.attachments`. Everything is read in one transaction, one query per kind of row
@@ -11,6 +12,7 @@ article's remote images, under a policy that allows them for this one page.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -23,7 +25,10 @@ from starlette.routing import BaseRoute, Route
 
 from pytrs.schema import agent_access, standard_template_repo
 from pytrs.tickets import TicketRecord, article_reads, queries
+from pytrs.tickets.escalation_reads import Clock, escalations, sla_names
+from pytrs.vocabulary.moments import local
 from pytrs.web.access import WebUser, agent_page
+from pytrs.web.agents.display import clock_text
 from pytrs.web.agents.mail_frames import frame_document, has_remote_images, zoom_csp
 from pytrs.web.agents.ticket_access import NOT_FOUND, readable_ticket, service
 from pytrs.web.pages import render
@@ -69,15 +74,40 @@ async def zoom(request: Request, user: WebUser) -> Response:
             raise HTTPException(404, NOT_FOUND)
         cards = await _cards(conn, detail.articles, shown)
         history = await queries.history(conn, ticket.id)
+        clocks = (await escalations(conn, [ticket.id], int(time.time())))[ticket.id]
+        timezone = request.app.state.config.scheduler.timezone
         context: dict[str, Any] = {
             "ticket": ticket, "detail": detail, "articles": cards,
             "history": [_history_line(h) for h in history],
             "can_write": user.can_write(ticket.queue_id) and not ticket.merged,
+            "sla": clocks.sla, "pending_until": local(clocks.pending_until, timezone),
+            "clocks": [_clock_line(c, timezone) for c in clocks.clocks if c.deadline],
+            "timezone": timezone,
         }  # fmt: skip
         if context["can_write"]:
             context.update(await _action_choices(request, conn, user, ticket))
     csp = zoom_csp(remote_images=any(c.images_shown for c in cards))
     return render(request, "agents/zoom.html", context, csp=csp)
+
+
+@dataclass(frozen=True, slots=True)
+class ClockLine:
+    """One escalation clock as the zoom shows it."""
+
+    label: str
+    deadline: str  # local time in [scheduler] timezone
+    left: str  # working time left, or overdue
+    escalated: bool
+
+
+_CLOCK_LABELS = {"response": "First response", "update": "Update", "solution": "Solution"}
+
+
+def _clock_line(clock: Clock, timezone: str) -> ClockLine:
+    return ClockLine(
+        _CLOCK_LABELS[clock.kind], local(clock.deadline, timezone), clock_text(clock),
+        clock.escalated,
+    )  # fmt: skip
 
 
 def _article_param(value: str) -> int | None:
@@ -140,6 +170,10 @@ async def _action_choices(
     owners = set(await agent_access.writers_of(conn, ticket.queue_id)) | {ticket.owner}
     return {
         "states": sorted(n for n, (_i, kind) in names.states.items() if kind != "merged"),
+        "pending_states": {
+            n for n, (_i, kind) in names.states.items() if kind.startswith("pending")
+        },
+        "slas": await sla_names(conn),
         "priorities": sorted(names.priorities),
         "queues": sorted(n for n, i in names.queues.items() if user.can_write(i)),
         "agents": sorted(owners),

@@ -15,6 +15,7 @@ from pytrs.config import Config
 from pytrs.schema.database import Database
 from pytrs.schema.tables import ticket
 
+from ...helpers import set_deadlines
 from .tickets_desk import ANNA, BOB, BOSS, Office, open_office
 
 Client = Callable[..., Any]
@@ -159,16 +160,12 @@ async def test_get_ticket_and_history(
     assert got["sla"] is None and got["pending_until"] is None
     # Deadlines as the escalation index stores them: one passed ten minutes ago, one far off.
     now = int(time.time())
-    async with db.transaction() as conn:
-        await conn.execute(
-            update(ticket)
-            .where(ticket.c.tn == office.gamma[0])
-            .values(
-                escalation_time=now - 600,
-                escalation_response_time=now - 600,
-                escalation_solution_time=1_900_000_000,
-            )
-        )
+    await set_deadlines(
+        db,
+        office.gamma[0],
+        escalation_response_time=now - 600,
+        escalation_solution_time=1_900_000_000,
+    )
     read_only = await anna.get(f"/tickets/{office.gamma[0]}")
     assert read_only.status_code == 200
     clocks = read_only.json()["escalation"]

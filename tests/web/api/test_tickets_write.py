@@ -13,11 +13,11 @@ import pytest
 from sqlalchemy import Table, insert, select
 
 from pytrs.config import Config
-from pytrs.schema.database import Database, utcnow
-from pytrs.schema.tables import TicketType, article_data_mime_attachment, sla, ticket
+from pytrs.schema.database import Database
+from pytrs.schema.tables import TicketType, article_data_mime_attachment, ticket
 from pytrs.tickets import Actor
 
-from ...helpers import articles, count, history, tickets
+from ...helpers import add_sla, articles, count, history, tickets
 from .tickets_desk import ANNA, BOB, BOSS, Office, open_office
 
 NEW = {
@@ -216,13 +216,7 @@ async def test_update_changes_each_field_with_history(
 
 
 async def test_update_pending_time_and_sla(anna: Any, db: Database, office: Office) -> None:
-    async with db.transaction() as conn:
-        await conn.execute(
-            insert(sla).values(
-                name="Gold", calendar_name="", first_response_time=60, update_time=0,
-                solution_time=0, valid_id=1, create_time=utcnow(), change_time=utcnow(),
-            )
-        )  # fmt: skip
+    await add_sla(db, "Gold")
     tn = office.support[0]
     ticket_id = await office.ticket_id(tn)
     pending = {
