@@ -4,12 +4,16 @@ queue; never a ticket of another queue; hostile text escaped (both engines)."""
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from starlette.applications import Starlette
 
+from pytrs.schema.database import Database
+
+from ..helpers import set_deadlines
 from .tickets_for_web import HOSTILE_NAME, HOSTILE_SUBJECT, Tickets, two_queues
 
 TN = re.compile(r'<td class="tn"><a href="/tickets/([^"]+)">')
@@ -129,6 +133,27 @@ async def test_rows_show_the_columns_and_link_to_the_zoom(
     for shown in ("Columns", "Alpha", "new", "4 high", "root@localhost", "cust@example.org"):
         assert shown in row, shown
     assert '<td class="age"' in row and '<td class="escalation">' in row
+
+
+async def test_escalation_column_counts_down_and_turns_red(
+    tickets: Tickets, make_queue: Any, make_user: Any, login: Any, db: Database
+) -> None:
+    await two_queues(make_queue, make_user)
+    late = await tickets.make("Alpha", "Late")
+    soon = await tickets.make("Alpha", "Soon")
+    calm = await tickets.make("Alpha", "Calm")
+    now = int(time.time())
+    await set_deadlines(db, late, escalation_response_time=now - 3 * 3600 - 600)
+    await set_deadlines(db, soon, escalation_update_time=now + 2 * 3600 + 600)
+    page = (await (await login("anna")).get("/")).text
+
+    def cell(tn: str) -> str:
+        row = page[page.index(f'href="/tickets/{tn}"') :]
+        return row[row.index('<td class="escalation') : row.index("</tr>")]
+
+    assert cell(late).startswith('<td class="escalation overdue">3 h overdue</td>')
+    assert cell(soon).startswith('<td class="escalation">in 2 h</td>')
+    assert cell(calm).startswith('<td class="escalation"></td>')
 
 
 async def test_hostile_titles_and_names_are_escaped(

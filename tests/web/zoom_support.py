@@ -39,6 +39,8 @@ def zoom_config(database_settings: dict[str, Any], relay_address: str = "") -> C
         database_settings,
         outbound=outbound,
         agent_mail={"notify_new_ticket": False, "notify_follow_up": False},
+        # Not UTC: pending times typed and deadlines shown are local.
+        scheduler={"timezone": "Europe/Berlin"},
         queues=[
             {"name": "Support", "follow_up": "possible", "signature": SIGNATURE},
             {"name": "Sales", "follow_up": "new_ticket"},

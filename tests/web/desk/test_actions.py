@@ -22,7 +22,7 @@ from pytrs.schema import agent_access
 from pytrs.schema.database import Database
 from pytrs.schema.tables import outbox
 
-from ...helpers import articles, history, tickets
+from ...helpers import add_sla, articles, history, tickets
 from ...servers.relay import RecordingRelay
 from ..zoom_support import (
     SIGNATURE,
@@ -171,6 +171,40 @@ async def test_changes(login: Login, roles: Roles, tn: str, db: Database) -> Non
     bad = await client.post_form(f"/tickets/{tn}/update", {"state": "no such state"})
     assert bad.status_code == 303
     assert "no valid state &#39;no such state&#39;" in await flashes(client, tn)
+
+
+async def test_pending_time_and_sla(login: Login, roles: Roles, tn: str, db: Database) -> None:
+    await add_sla(db, "Gold")
+    client = await login(roles.rw)
+    past = await client.post_form(
+        f"/tickets/{tn}/update", {"state": "pending reminder", "pending": "2020-01-01T10:00"}
+    )
+    assert past.status_code == 303
+    page = await flashes(client, tn)
+    assert "pending time &#39;2020-01-01T10:00&#39; (Europe/Berlin) is in the past" in page
+    # The form as the browser sends it: every field, the datetime-local value, the SLA.
+    answer = await client.post_form(
+        f"/tickets/{tn}/update",
+        {
+            "title": "Printer on fire", "state": "pending reminder", "priority": "3 normal",
+            "queue": "Support", "owner": "root@localhost", "pending": "2099-01-04T09:00",
+            "sla": "Gold",
+        },
+    )  # fmt: skip
+    assert answer.status_code == 303
+    ticket = await the_ticket(db)
+    assert ticket["state"] == "pending reminder"
+    assert ticket["until_time"] == 4_071_196_800  # 2099-01-04 08:00 UTC
+    kinds = [kind for kind, _ in await history(db, ticket["id"])]
+    assert "SetPendingTime" in kinds and "SLAUpdate" in kinds
+    text = await flashes(client, tn)
+    assert '<dd class="field-sla">Gold</dd>' in text
+    assert '<dd class="field-pending">2099-01-04 09:00 CET</dd>' in text
+    # The same form again changes nothing: the SLA select sends the SLA the ticket has.
+    again = await client.post_form(
+        f"/tickets/{tn}/update", {"state": "pending reminder", "sla": "Gold"}
+    )
+    assert again.status_code == 303 and "Nothing changed." in await flashes(client, tn)
 
 
 async def test_move_only_to_own_queues(login: Login, roles: Roles, tn: str, db: Database) -> None:

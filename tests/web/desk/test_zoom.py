@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -14,6 +15,7 @@ from pytrs.schema.database import Database
 from pytrs.web.agents.attachments import content_disposition, safe_content_type, safe_filename
 from pytrs.web.agents.mail_frames import frame_document
 
+from ...helpers import add_sla, set_deadlines
 from ..zoom_support import (
     Roles,
     article_ids,
@@ -67,6 +69,33 @@ async def test_zoom_shows_the_ticket(login: Login, roles: Roles, tn: str, db: Da
     for action in ("update", "note", "merge"):
         assert f'action="/tickets/{tn}/{action}"' in text
     assert f'href="/tickets/{tn}/reply"' in text
+
+
+async def test_zoom_shows_clocks_sla_and_pending_time(
+    login: Login, roles: Roles, tn: str, db: Database
+) -> None:
+    client = await login(roles.rw)
+    plain = (await client.get(f"/tickets/{tn}")).text
+    assert '<dd class="field-sla">-</dd>' in plain and "Pending until</dt>" not in plain
+    assert "escalation-clocks" not in plain
+    gold = await add_sla(db, "Gold")
+    now = int(time.time())
+    await set_deadlines(
+        db, tn, sla_id=gold, until_time=4_102_473_600,  # 2100-01-01 09:00 in Berlin
+        escalation_response_time=now - 7200, escalation_solution_time=now + 3 * 3600 + 300,
+    )  # fmt: skip
+    text = (await client.get(f"/tickets/{tn}")).text
+    assert '<dd class="field-sla">Gold</dd>' in text
+    assert '<dd class="field-pending">2100-01-01 09:00 CET</dd>' in text
+    clocks = text[text.index('<section class="escalation-clocks') :]
+    clocks = clocks[: clocks.index("</section>")]
+    assert "First response" in clocks and "Solution" in clocks and "Update" not in clocks
+    assert '<span class="escalation overdue">2 h overdue</span>' in clocks
+    assert '<span class="escalation">3 h 5 min left</span>' in clocks
+    # The change form: the pending time (shown for pending states) and the SLA select.
+    assert re.search(r"<option data-pending>pending reminder</option>", text)
+    assert 'type="datetime-local" name="pending"' in text and "(Europe/Berlin;" in text
+    assert "<option selected>Gold</option>" in text
 
 
 async def test_load_images_for_one_article(
