@@ -124,7 +124,7 @@ def _read(
     _check_zone(str(definition.get("timezone", "UTC")), report)
     hours = definition.get("hours") or {}
     week = [_day_windows(hours.get(day, ()), report, day) for day in WEEKDAYS]
-    if not any(week):
+    if not any(hours.get(day) for day in WEEKDAYS):  # (bad windows are reported already)
         report("hours", "no working windows on any day (a day not listed is closed)")
     dates, yearly = _holidays(definition.get("holidays", ()), report)
     country = str(definition.get("holidays_country", ""))
