@@ -29,13 +29,20 @@ from pytrs.calendars.working_time import (
 class WeekHours(Protocol):
     """The ``hours`` table of a calendar entry: windows per weekday."""
 
-    mon: tuple[str, ...]
-    tue: tuple[str, ...]
-    wed: tuple[str, ...]
-    thu: tuple[str, ...]
-    fri: tuple[str, ...]
-    sat: tuple[str, ...]
-    sun: tuple[str, ...]
+    @property
+    def mon(self) -> tuple[str, ...]: ...
+    @property
+    def tue(self) -> tuple[str, ...]: ...
+    @property
+    def wed(self) -> tuple[str, ...]: ...
+    @property
+    def thu(self) -> tuple[str, ...]: ...
+    @property
+    def fri(self) -> tuple[str, ...]: ...
+    @property
+    def sat(self) -> tuple[str, ...]: ...
+    @property
+    def sun(self) -> tuple[str, ...]: ...
 
 
 class CalendarConfig(Protocol):
