@@ -16,7 +16,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any, Protocol
 
-from pytrs.calendars.holidays import DaysOff, ics_days, parse_holiday
+from pytrs.calendars.holidays import DaysOff, check_country, ics_days, parse_holiday
 from pytrs.calendars.working_time import (
     WEEKDAYS,
     CalendarError,
@@ -124,34 +124,48 @@ def _check_zone(name: str, report: Callable[[str, str], None]) -> None:
         report("timezone", str(exc))
 
 
+def _country(definition: Mapping[str, Any], report: Callable[[str, str], None]) -> bool:
+    """Whether the definition's holidays country (and subdivision) can be used."""
+    country = str(definition.get("holidays_country", ""))
+    subdivision = str(definition.get("holidays_subdivision", ""))
+    if not country:
+        if subdivision:
+            report("holidays_subdivision", "needs holidays_country too")
+        return False
+    for key, checked in (("holidays_country", ""), ("holidays_subdivision", subdivision)):
+        try:
+            check_country(country, checked)
+        except CalendarError as exc:
+            report(key, str(exc))
+            return False
+    return True
+
+
 def _read(
-    name: str, definition: Mapping[str, Any], report: Callable[[str, str], None]
+    definition: Mapping[str, Any], report: Callable[[str, str], None]
 ) -> tuple[list[list[Window]], DaysOff | None]:
     """Check every part of a definition, reporting each problem; return what parsed."""
     _check_zone(str(definition.get("timezone", "UTC")), report)
     hours = definition.get("hours") or {}
+    if not isinstance(hours, Mapping):
+        report("hours", "must be a table of weekdays (mon … sun)")
+        hours = {}
     week = [_day_windows(hours.get(day, ()), report, day) for day in WEEKDAYS]
     if not any(hours.get(day) for day in WEEKDAYS):  # (bad windows are reported already)
         report("hours", "no working windows on any day (a day not listed is closed)")
     dates, yearly = _holidays(definition.get("holidays", ()), report)
-    country = str(definition.get("holidays_country", ""))
-    subdivision = str(definition.get("holidays_subdivision", ""))
-    days_off = None
-    if subdivision and not country:
-        report("holidays_subdivision", "needs holidays_country too")
-    try:
-        days_off = DaysOff(dates, yearly, country, subdivision)
-    except CalendarError as exc:
-        known_country = not country or "country" not in str(exc)
-        report("holidays_subdivision" if known_country else "holidays_country", str(exc))
-    return week, days_off if days_off else None
+    if _country(definition, report):
+        country = str(definition["holidays_country"])
+        subdivision = str(definition.get("holidays_subdivision", ""))
+        return week, DaysOff(dates, yearly, country, subdivision)
+    return week, DaysOff(dates, yearly) if dates or yearly else None
 
 
 def calendar_from_definition(name: str, definition: Mapping[str, Any]) -> WorkingCalendar:
     """Build the calendar a stored definition describes; raises CalendarError (its first
     problem, naming the key) when the definition is unusable."""
     problems: list[str] = []
-    week, days_off = _read(name, definition, lambda key, msg: problems.append(f"{key}: {msg}"))
+    week, days_off = _read(definition, lambda key, msg: problems.append(f"{key}: {msg}"))
     if problems:
         raise CalendarError(f"calendar {name!r}: {problems[0]}")
     return WorkingCalendar(
@@ -166,15 +180,12 @@ def calendar_from_definition(name: str, definition: Mapping[str, Any]) -> Workin
 def definition_from_config(calendar: CalendarConfig, base_dir: Path) -> dict[str, Any]:
     """The JSON-able definition of a ``[[calendars]]`` entry, with its iCalendar file (relative
     to ``base_dir``) expanded to dates. Raises CalendarError naming the first problem."""
-    problems = calendar_problems(calendar, base_dir)
+    problems, file_days = _check_config(calendar, base_dir)
     if problems:
         raise CalendarError(f"calendar {calendar.name!r}: {problems[0]}")
     holidays = list(calendar.holidays)
-    if calendar.holidays_file:
-        listed = set(holidays)
-        for day in ics_days(_resolve(calendar.holidays_file, base_dir)):
-            if day.isoformat() not in listed:
-                holidays.append(day.isoformat())
+    listed = set(holidays)
+    holidays += [day.isoformat() for day in file_days if day.isoformat() not in listed]
     definition: dict[str, Any] = {
         "timezone": calendar.timezone,
         "hours": {day: list(getattr(calendar.hours, day)) for day in WEEKDAYS},
@@ -189,6 +200,11 @@ def definition_from_config(calendar: CalendarConfig, base_dir: Path) -> dict[str
 def calendar_problems(calendar: CalendarConfig, base_dir: Path) -> list[str]:
     """Every problem of a ``[[calendars]]`` entry as a "key: message" line (keys relative to
     the entry, e.g. "hours.mon[0]"); empty when the entry is usable."""
+    return _check_config(calendar, base_dir)[0]
+
+
+def _check_config(calendar: CalendarConfig, base_dir: Path) -> tuple[list[str], list[date]]:
+    """The problems of an entry, and the days its iCalendar file lists."""
     problems: list[str] = []
 
     def report(key: str, message: str) -> None:
@@ -201,13 +217,14 @@ def calendar_problems(calendar: CalendarConfig, base_dir: Path) -> list[str]:
         "holidays_country": calendar.holidays_country,
         "holidays_subdivision": calendar.holidays_subdivision,
     }
-    _read(calendar.name, raw, report)
+    _read(raw, report)
+    file_days: list[date] = []
     if calendar.holidays_file:
         try:
-            ics_days(_resolve(calendar.holidays_file, base_dir))
+            file_days = ics_days(_resolve(calendar.holidays_file, base_dir))
         except CalendarError as exc:
             report("holidays_file", str(exc))
-    return problems
+    return problems, file_days
 
 
 def _resolve(path: str, base_dir: Path) -> Path:

@@ -43,7 +43,7 @@ def zone(name: str) -> ZoneInfo:
     """The IANA time zone ``name``; raises CalendarError when zoneinfo does not know it."""
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "Europe" is a directory
         raise CalendarError(
             f"unknown time zone {name!r} (an IANA name like Europe/Berlin)"
         ) from None
@@ -61,7 +61,16 @@ class WorkingCalendar:
     (holidays). ``definition`` is the JSON-able mapping the calendar was built from, if any.
     """
 
-    __slots__ = ("_always", "_day_off", "_days", "_name", "_timezone", "_tz", "_week", "definition")
+    __slots__ = (
+        "_always",
+        "_day_off",
+        "_days",
+        "_definition",
+        "_name",
+        "_timezone",
+        "_tz",
+        "_week",
+    )
 
     def __init__(
         self,
@@ -82,7 +91,7 @@ class WorkingCalendar:
         self._day_off = day_off or _never
         self._always = day_off is None and all(day == ((0, DAY),) for day in self._week)
         self._days: dict[int, tuple[tuple[Span, ...], int]] = {}
-        self.definition = definition
+        self._definition = definition
 
     @property
     def name(self) -> str:
@@ -91,6 +100,11 @@ class WorkingCalendar:
     @property
     def timezone(self) -> str:
         return self._timezone
+
+    @property
+    def definition(self) -> dict[str, object] | None:
+        """The JSON-able definition the calendar was built from (None for ``always()``)."""
+        return self._definition
 
     def __repr__(self) -> str:
         return f"WorkingCalendar({self._name!r}, {self._timezone!r})"

@@ -158,6 +158,10 @@ def config_errors(entry: dict[str, Any], source: str = "") -> list[str]:
             "calendars[0].timezone: unknown time zone 'Europe/Berlín' (an IANA name like "
             "Europe/Berlin)",
         ),
+        (
+            {"timezone": "Europe"},
+            "calendars[0].timezone: unknown time zone 'Europe' (an IANA name like Europe/Berlin)",
+        ),
         ({"hours": {"mon": ["8-12"]}}, "calendars[0].hours.mon[0]: '8-12' is not HH:MM-HH:MM"),
         (
             {"hours": {"tue": ["09:00-17:00", "08:75-09:00"]}},
