@@ -95,10 +95,11 @@ async def _update(
     if wanted["owner"] and wanted["owner"] != ticket.owner:
         await _check_owner(request, conn, ticket, wanted["owner"], wanted["queue"])
     update = TicketUpdate(
-        **wanted,
+        state=wanted["state"], priority=wanted["priority"], queue=wanted["queue"],
+        owner=wanted["owner"], title=wanted["title"],
         sla=await _sla_change(conn, ticket, form),
         pending_until=_pending_until(request, field(form, "pending")),
-    )
+    )  # fmt: skip
     changes = await service(request).update(conn, ticket.id, update, actor=actor)
     target = ticket_url(ticket.tn)
     if not user.can_read(changes.ticket.queue_id):
