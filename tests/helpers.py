@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import func, insert, select, text, update
 
+from pytrs.schema import generations
 from pytrs.schema.database import Database, utcnow
 from pytrs.schema.tables import (
     Article,
@@ -161,7 +162,8 @@ __all__ = [
 
 
 async def add_sla(db: Database, name: str, *, valid: bool = True) -> int:
-    """An `sla` row as provisioning writes one from `[[slas]]` (a one-hour first response)."""
+    """An `sla` row as provisioning writes one from `[[slas]]` (a one-hour first response on
+    no calendar: 24/7), with the ESCALATION generation bumped as provisioning does."""
     async with db.transaction() as conn:
         made = await conn.execute(
             insert(sla).values(
@@ -170,6 +172,7 @@ async def add_sla(db: Database, name: str, *, valid: bool = True) -> int:
                 change_time=utcnow(),
             )
         )  # fmt: skip
+        await generations.bump(conn, generations.ESCALATION)
         return int(made.inserted_primary_key[0])
 
 

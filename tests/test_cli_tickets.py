@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import email
 import json
+import re
 import subprocess
 import time
 import tomllib
@@ -650,11 +651,11 @@ async def test_note_set_and_merge(desk: Desk) -> None:
 
 async def test_escalation_clocks_pending_time_and_sla(desk: Desk) -> None:
     """`tickets list --escalating`, the clocks in `tickets show`, `set --pending` and `--sla`.
-    The deadlines are written as the escalation index stores them (its own tests compute
-    them); here they are only shown."""
+    Two tickets get their deadlines written as the escalation index stores them (one escalated
+    two hours ago); the third gets an SLA, and the index its first response deadline."""
     late = await one_ticket(desk, "Printer on fire")
     soon = await one_ticket(desk, "Toner empty")
-    await one_ticket(desk, "Scanner jams")  # no deadline within the hour: not listed
+    calm = await one_ticket(desk, "Scanner jams")  # no deadline: not listed
     now = int(time.time())
     await add_sla(desk.db, "Gold")
     await set_deadlines(
@@ -672,23 +673,34 @@ async def test_escalation_clocks_pending_time_and_sla(desk: Desk) -> None:
     table = (await desk.cli("tickets", "list", "--escalating")).stdout.decode().splitlines()
     assert "ESCALATION" in table[0] and "-2 h 0 m escalated" in table[1]
     assert table[2].startswith(soon) and (" 29 m " in table[2] or " 30 m " in table[2])
+    text = (await desk.cli("tickets", "show", late)).stdout.decode()
+    assert "sla:" not in text and "  escalation (working time left):\n" in text
+    assert re.search(r"\n    response  \d{4}-\d\d-\d\d \d\d:\d\d UTC  -2 h 0 m escalated\n", text)
+    assert "    solution  " in text and "    update" not in text
 
-    said = await desk.json("tickets", "set", late, "--sla", "Gold")
-    assert said["changed"]["sla"]["to"] == "Gold"
+    said = await desk.json("tickets", "set", calm, "--sla", "Gold")
+    assert said["changed"]["sla"] == {"from": "", "to": "Gold"}
+    shown = await desk.json("tickets", "show", calm)
+    assert shown["sla"] == "Gold" and shown["pending_until"] is None
+    assert 3000 < shown["escalation"]["response"]["seconds_left"] <= 3600
+    assert (
+        "  sla: Gold   pending until: -\n"
+        in (await desk.cli("tickets", "show", calm)).stdout.decode()
+    )
     pending = await desk.json(
         "tickets", "set", soon, "--state", "pending reminder", "--pending", "2099-01-04 09:00"
     )
     assert pending["changed"]["state"]["to"] == "pending reminder"
     shown = await desk.json("tickets", "show", soon)
     assert (shown["sla"], shown["pending_until"]) == (None, "2099-01-04T09:00:00Z")
-    text = (await desk.cli("tickets", "show", late)).stdout.decode()
-    assert "  sla: Gold   pending until: -" in text
-    assert "response  " in text and "-2 h 0 m escalated" in text and "solution  " in text
-    failed(await desk.cli("tickets", "set", late, "--pending", "2020-01-01 10:00"), 2, "past")
-    failed(await desk.cli("tickets", "set", late, "--pending", "soon"), 2, "+30m")
-    failed(await desk.cli("tickets", "set", late, "--state", "pending reminder"), 1, "pending")
-    cleared = await desk.json("tickets", "set", late, "--sla", "")
-    assert cleared["changed"]["sla"]["from"] == "Gold"
+    failed(await desk.cli("tickets", "set", calm, "--pending", "2020-01-01 10:00"), 2, "past")
+    failed(await desk.cli("tickets", "set", calm, "--pending", "soon"), 2, "+30m")
+    failed(
+        await desk.cli("tickets", "set", calm, "--state", "pending reminder"), 1,
+        "needs a pending time",
+    )  # fmt: skip
+    cleared = await desk.json("tickets", "set", calm, "--sla", "")
+    assert cleared["changed"]["sla"] == {"from": "Gold", "to": ""}
 
 
 def test_on_a_database_never_upgraded(tmp_path: Path, database_settings: dict[str, Any]) -> None:
