@@ -123,7 +123,18 @@ async def test_an_agent_answers_notes_and_closes(
     await page.wait_for_url(re.compile(rf"/tickets/{tn}$"))
     assert "Note added." in await page.inner_text(".flashes")
 
+    # The pending time shows only for a pending state (CSS alone: the page runs no script).
+    pending = page.locator(".ticket-actions .pending-field")
+    assert not await pending.is_visible()
+    await page.select_option(".ticket-actions select[name=state]", "pending reminder")
+    assert await pending.is_visible()
+    await page.fill(".ticket-actions input[name=pending]", "2099-01-04T09:00")
+    await page.click("button:has-text('Save changes')")
+    await page.wait_for_url(re.compile(rf"/tickets/{tn}$"))
+    assert await page.inner_text(".field-pending") == "2099-01-04 09:00 CET"
+
     await page.select_option(".ticket-actions select[name=state]", "closed successful")
+    assert not await pending.is_visible()
     await page.click("button:has-text('Save changes')")
     await page.wait_for_url(re.compile(rf"/tickets/{tn}$"))
     assert "closed successful" in await page.inner_text(".field-state")
@@ -131,7 +142,9 @@ async def test_an_agent_answers_notes_and_closes(
     assert ticket["state"] == "closed successful"
     bodies = [a["a_body"] for a in await articles(db, ticket["id"])]
     assert bodies[-1] == "Called Alice: the fire is out."
-    assert ("StateUpdate", "%%new%%closed successful%%") in await history(db, ticket["id"])
+    assert ("StateUpdate", "%%pending reminder%%closed successful%%") in await history(
+        db, ticket["id"]
+    )
     # The screenshot the README shows: an HTML mail with attachments, a follow-up, the
     # answer and the note.
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
