@@ -7,8 +7,16 @@ file tests how they are read, sorted and counted down, not how they are computed
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from sqlalchemy import insert, update
+
+from pytrs.schema import generations
+from pytrs.schema.database import utcnow
+from pytrs.schema.tables import business_calendar, queue
 from pytrs.tickets import queries
 from pytrs.tickets.escalation_reads import KINDS, escalations, sla_names
 from pytrs.tickets.queries import TicketFilter
@@ -17,6 +25,7 @@ from ..helpers import add_sla, set_deadlines
 from .conftest import Desk
 
 NOW = 1_800_000_000  # 2027-01-15 08:00 UTC
+WORKDAYS = ("mon", "tue", "wed", "thu", "fri")
 
 
 async def test_clocks_sla_and_pending(desk: Desk) -> None:
@@ -77,3 +86,38 @@ async def test_escalating_list_soonest_first_and_paged(desk: Desk) -> None:
     async with desk.db.connect() as conn:
         after_id = await queries.ticket_id(conn, after)
     assert await listed(limit=2, before=after_id) == (everything[2:], None)
+
+
+def berlin(day: int, hour: int) -> int:
+    """Epoch seconds of January `day`, 2027, `hour`:00 in Berlin (the 15th is a Friday)."""
+    return int(datetime(2027, 1, day, hour, tzinfo=ZoneInfo("Europe/Berlin")).timestamp())
+
+
+async def test_time_left_counts_the_queue_calendar(desk: Desk) -> None:
+    """Office hours Monday to Friday, 9 to 17 in Berlin, on queue Support: the time left
+    skips the weekend; past a deadline, only working time counts as overdue."""
+    office = {"timezone": "Europe/Berlin", "hours": {day: ["09:00-17:00"] for day in WORKDAYS}}
+    async with desk.db.transaction() as conn:
+        await conn.execute(
+            insert(business_calendar).values(
+                name="Office", definition=json.dumps(office), change_time=utcnow()
+            )
+        )
+        await conn.execute(
+            update(queue).where(queue.c.name == "Support").values(calendar_name="Office")
+        )
+        await generations.bump(conn, generations.ESCALATION)
+    ticket_id, tn = await desk.ticket("Printer on fire")
+    await set_deadlines(desk.db, tn, escalation_response_time=berlin(18, 10))  # Monday 10:00
+
+    async def left(now: int) -> tuple[int, bool]:
+        async with desk.db.connect() as conn:
+            [clock, *_] = (await escalations(conn, [ticket_id], now))[ticket_id].clocks
+        return clock.seconds_left, clock.escalated
+
+    assert await left(berlin(15, 16)) == (2 * 3600, False)  # Friday 16-17, Monday 9-10
+    assert await left(berlin(16, 12)) == (3600, False)  # Saturday: Monday 9-10
+    assert await left(berlin(18, 11)) == (-3600, True)
+    # Escalated at Friday 17:00, read on Saturday: no working time since, yet escalated.
+    await set_deadlines(desk.db, tn, escalation_response_time=berlin(15, 17))
+    assert await left(berlin(16, 12)) == (0, True)
