@@ -268,3 +268,25 @@ def test_pending_events_have_no_escalation_history_type() -> None:
 def test_escalation_time_is_the_earliest_set_deadline() -> None:
     assert columns(Clock(1, update_time=5, solution_time=3))["escalation_time"] == 3
     assert columns(Clock(1))["escalation_time"] == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "at"),
+    [
+        ("2030-03-17 17:46:40", 1_900_000_000),
+        ("2030-03-17 17:46", 1_900_000_000 - 40),
+        ("+50", T0 + 50),
+        ("+50s", T0 + 50),
+        ("+30m", T0 + 30 * 60),
+        (" + 2 h ", T0 + 2 * HOUR),
+        ("+3d", T0 + 3 * 86400),
+        ("-1h", T0 - HOUR),
+        ("+1d 12h", None),  # one unit only, as in Znuny
+        ("tomorrow", None),
+        ("", None),
+    ],
+)
+def test_pending_times_as_znuny_reads_them(text: str, at: int | None) -> None:
+    from pytrs.tickets.pending import parse_pending_time
+
+    assert parse_pending_time(text, T0) == at

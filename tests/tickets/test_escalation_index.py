@@ -9,12 +9,15 @@ from typing import Any
 
 from sqlalchemy import func, insert, select, update
 
-from pytrs.schema import generations
+from pytrs.gateway.addresses import AddressBook
+from pytrs.postmaster.worker import PostmasterWorker
+from pytrs.schema import generations, inbox_repo
 from pytrs.schema.tables import article, queue, sla, ticket, ticket_escalation
 from pytrs.tickets import Actor, ArticleInput, TicketUpdate, escalation_index
 from pytrs.tickets.errors import InvalidChange
 from pytrs.tickets.escalation import ESCALATED, WARNED
 from pytrs.tickets.rows import epoch
+from pytrs.vocabulary.inbox import InboxItem
 
 from ..helpers import count, history, make_mail, tickets
 from .conftest import CUSTOMER, Desk
@@ -285,7 +288,8 @@ async def test_rebuild_after_a_target_change(desk: Desk) -> None:
         assert await escalation_index.rebuild(conn, [first, second], 1_800_000_000) == 2
     assert await count(desk.db, ticket_escalation) == 0
     assert (await history(desk.db, first))[-1] == (
-        "EscalationResponseTimeStop", "%%" + _utc(columns["created"] + 10 * MINUTE)
+        "EscalationResponseTimeStop",
+        "%%" + _utc(columns["created"] + 10 * MINUTE),
     )
 
 
@@ -307,3 +311,49 @@ async def test_mail_path_new_ticket_and_follow_up(desk: Desk) -> None:
     columns, _ = await clocks(desk, found["id"])
     assert columns["escalation_update_time"] == follow_up + 2 * HOUR
     assert columns["escalation_response_time"] == 0
+
+
+async def deliver_trusted(desk: Desk, raw: bytes) -> None:
+    """A mail from a trusted source (its control headers count), routed by one worker."""
+    async with desk.db.transaction() as conn:
+        await inbox_repo.store(
+            conn, [InboxItem("pipe", raw, recipient="support@example.com", trusted=True)]
+        )
+    addresses = AddressBook()
+    await addresses.reload(desk.db)
+    await PostmasterWorker(desk.config, desk.db, addresses).drain()
+
+
+async def test_mail_headers_set_the_sla_and_the_pending_time(desk: Desk) -> None:
+    await set_queue(desk, "Support", **SUPPORT)
+    gold = await add_sla(desk, "Gold", first_response_time=5)
+    await deliver_trusted(desk, make_mail(
+        sender=CUSTOMER, subject="Printer on fire",
+        extra={"X-OTRS-SLA": "Gold", "X-OTRS-State": "pending reminder",
+               "X-OTRS-State-PendingTime": "2030-03-17 17:46:40"},
+    ))  # fmt: skip
+    [found] = await tickets(desk.db)
+    columns, clock = await clocks(desk, found["id"])
+    assert (columns["sla_id"], columns["until_time"]) == (gold, 1_900_000_000)
+    assert deadlines(columns) == [columns["created"] + 5 * MINUTE, 0, 0]
+    assert clock is not None and clock["pending_time"] == 1_900_000_000
+    await deliver_trusted(desk, make_mail(
+        sender=CUSTOMER, subject=f"Re: [Ticket#{found['tn']}] more",
+        extra={"X-OTRS-FollowUp-SLA": "", "X-PyTRS-FollowUp-State": "pending auto close+",
+               "X-PyTRS-FollowUp-State-PendingTime": "+2h"},
+    ))  # fmt: skip
+    follow_up = await last_article_time(desk, found["id"])
+    columns, clock = await clocks(desk, found["id"])
+    # an empty header changes nothing (as in Znuny): the SLA stays
+    assert columns["sla_id"] == gold
+    assert columns["until_time"] == follow_up + 2 * HOUR
+    assert clock is not None and clock["pending_time"] == follow_up + 2 * HOUR
+    kinds = [kind for kind, _ in await history(desk.db, found["id"])]
+    assert kinds[-3:] == ["StateUpdate", "SetPendingTime", "FollowUp"]
+    await deliver_trusted(desk, make_mail(
+        sender=CUSTOMER, subject=f"Re: [Ticket#{found['tn']}] again",
+        extra={"X-PyTRS-FollowUp-SLA": "Platinum", "X-PyTRS-FollowUp-State": "open"},
+    ))  # fmt: skip
+    columns, clock = await clocks(desk, found["id"])
+    assert columns["sla_id"] == gold and columns["until_time"] == 0
+    assert clock is not None and clock["pending_time"] == 0
