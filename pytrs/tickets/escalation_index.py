@@ -19,6 +19,7 @@ tickets inserted in the transaction); clock rows are only written after, never l
 from __future__ import annotations
 
 import json
+import logging
 import weakref
 from collections import defaultdict
 from collections.abc import Collection, Mapping, Sequence
@@ -29,6 +30,7 @@ from typing import Any, cast
 from sqlalchemy import Engine, Row, Table, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from pytrs.calendars import CalendarError, WorkingCalendar, always, calendar_from_definition
 from pytrs.schema import generations
 from pytrs.schema.database import for_update
 from pytrs.schema.tables import (
@@ -50,13 +52,14 @@ from pytrs.tickets.escalation import (
     ClockFacts,
     Recomputed,
     Targets,
-    WorkingTime,
     history_type,
     update_anchor,
 )
 from pytrs.tickets.model import HistoryEntry
 from pytrs.tickets.rows import epoch, history_row
 from pytrs.vocabulary import znuny
+
+log = logging.getLogger(__name__)
 
 _state = cast(Table, TicketState.__table__)
 _state_type = cast(Table, TicketStateType.__table__)
@@ -66,19 +69,14 @@ _CLOCK_FIELDS = tuple(
 )
 
 
-class _AllWeek:
-    """Stand-in for `pytrs.calendars.always()` until that package lands: every second is
-    working time."""
-
-    def __init__(self, timezone: str = "UTC", name: str = "") -> None:
-        self.name, self.timezone = name, timezone
-
-    def add_working(self, start: int, seconds: int) -> int:
-        return start + seconds
-
-
-def _calendar(name: str, definition: Mapping[str, Any]) -> WorkingTime:
-    return _AllWeek(str(definition.get("timezone", "UTC")), name)
+def _calendar(name: str, definition: str) -> WorkingCalendar | None:
+    """The stored calendar `name`; None (with a warning) when its definition is unusable: a
+    broken calendar must not stop mail, and `pytrs config check` names its problem."""
+    try:
+        return calendar_from_definition(name, json.loads(definition))
+    except (CalendarError, ValueError, TypeError) as exc:
+        log.warning("business calendar %r unusable, counted as 24/7: %s", name, exc)
+        return None
 
 
 @dataclass(frozen=True)
@@ -89,8 +87,8 @@ class EscalationPolicy:
     generation: int
     queues: Mapping[int, Targets]
     slas: Mapping[int, Targets]
-    calendars: Mapping[str, WorkingTime]
-    default: WorkingTime
+    calendars: Mapping[str, WorkingCalendar]
+    default: WorkingCalendar
     state_types: Mapping[int, str]
     closed_states: frozenset[int] = frozenset()
 
@@ -114,11 +112,12 @@ class EscalationPolicy:
         found = self._raw(queue_id, sla_id)
         return found if found else None
 
-    def calendar(self, name: str | None) -> WorkingTime:
-        """Business calendar `name`; "" or unknown: the default (24/7)."""
+    def calendar(self, name: str | None) -> WorkingCalendar:
+        """Business calendar `name`; "" or unknown: the default, round the clock (in UTC:
+        counting every second, the time zone changes nothing)."""
         return self.calendars.get(name or "", self.default)
 
-    def calendar_for(self, queue_id: int, sla_id: int | None) -> WorkingTime:
+    def calendar_for(self, queue_id: int, sla_id: int | None) -> WorkingCalendar:
         found = self._raw(queue_id, sla_id)
         return self.calendar(found.calendar if found else "")
 
@@ -127,31 +126,32 @@ class EscalationPolicy:
 _CACHE: weakref.WeakKeyDictionary[Engine, EscalationPolicy] = weakref.WeakKeyDictionary()
 
 
-async def load_policy(conn: AsyncConnection, timezone: str = "UTC") -> EscalationPolicy:
+async def load_policy(conn: AsyncConnection) -> EscalationPolicy:
     """The current policy: the cached one while the ESCALATION generation stands."""
     generation = int(await conn.scalar(select(generations.value(generations.ESCALATION))) or 0)
-    return await _policy(conn, generation, timezone)
+    return await _policy(conn, generation)
 
 
 async def _policy(
-    conn: AsyncConnection, generation: int, timezone: str = "UTC", *, fresh: bool = False
+    conn: AsyncConnection, generation: int, *, fresh: bool = False
 ) -> EscalationPolicy:
     cached = _CACHE.get(conn.sync_engine)
     if cached is not None and cached.generation == generation and not fresh:
         return cached
-    found = await _read_policy(conn, generation, timezone)
+    found = await _read_policy(conn, generation)
     _CACHE[conn.sync_engine] = found
     return found
 
 
-async def _read_policy(conn: AsyncConnection, generation: int, timezone: str) -> EscalationPolicy:
+async def _read_policy(conn: AsyncConnection, generation: int) -> EscalationPolicy:
     queues = {
         int(r.id): _targets(r, r.first_response_time) for r in await conn.execute(select(queue))
     }
     slas = {int(r.id): _targets(r, r.first_response_time) for r in await conn.execute(select(sla))}
     calendars = {
-        r.name: _calendar(r.name, json.loads(r.definition))
+        r.name: found
         for r in await conn.execute(select(business_calendar))
+        if (found := _calendar(r.name, r.definition)) is not None
     }
     states = await conn.execute(
         select(_state.c.id, _state_type.c.name).join(
@@ -160,7 +160,7 @@ async def _read_policy(conn: AsyncConnection, generation: int, timezone: str) ->
     )
     state_types = {int(r.id): r.name for r in states}
     return EscalationPolicy(
-        generation, queues, slas, calendars, _AllWeek(timezone), state_types,
+        generation, queues, slas, calendars, always(), state_types,
         frozenset(i for i, kind in state_types.items() if kind == "closed"),
     )  # fmt: skip
 

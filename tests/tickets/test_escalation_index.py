@@ -4,15 +4,23 @@ same transaction (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import event, func, insert, select, update
 
 from pytrs.gateway.addresses import AddressBook
 from pytrs.postmaster.worker import PostmasterWorker
 from pytrs.schema import generations, inbox_repo
-from pytrs.schema.tables import article, queue, sla, ticket, ticket_escalation
+from pytrs.schema.tables import (
+    article,
+    business_calendar,
+    queue,
+    sla,
+    ticket,
+    ticket_escalation,
+)
 from pytrs.tickets import Actor, ArticleInput, TicketUpdate, escalation_index
 from pytrs.tickets.errors import InvalidChange
 from pytrs.tickets.escalation import ESCALATED, WARNED
@@ -357,3 +365,71 @@ async def test_mail_headers_set_the_sla_and_the_pending_time(desk: Desk) -> None
     columns, clock = await clocks(desk, found["id"])
     assert columns["sla_id"] == gold and columns["until_time"] == 0
     assert clock is not None and clock["pending_time"] == 0
+
+
+OFFICE = {
+    "timezone": "Europe/Berlin",
+    "hours": {day: ["08:00-12:00", "13:00-17:00"] for day in ("mon", "tue", "wed", "thu", "fri")},
+    "holidays": [],
+}
+
+
+async def set_calendar(desk: Desk, name: str, definition: str) -> None:
+    async with desk.db.transaction() as conn:
+        await conn.execute(
+            insert(business_calendar),
+            {"name": name, "definition": definition, "change_time": datetime(2027, 1, 1)},
+        )
+        await generations.bump(conn, generations.ESCALATION)
+
+
+async def test_deadlines_count_working_time_of_the_queue_calendar(desk: Desk) -> None:
+    """REFERENCE §11's business calendar: Friday 16:30 in Berlin plus a 4-hour first
+    response is Monday 11:30 (half an hour on Friday, lunch kept free)."""
+    await set_calendar(desk, "office", json.dumps(OFFICE))
+    await set_queue(desk, "Support", calendar_name="office", first_response_time=240,
+                    first_response_notify=75)  # fmt: skip
+    ticket_id, _ = await desk.ticket()
+    friday = datetime(2027, 1, 15, 15, 30)  # 16:30 in Berlin, naive UTC as stored
+    async with desk.db.transaction() as conn:
+        await conn.execute(
+            update(ticket).where(ticket.c.id == ticket_id).values(create_time=friday)
+        )
+        await escalation_index.rebuild(conn, [ticket_id], 1_800_000_000)
+    columns, clock = await clocks(desk, ticket_id)
+    assert columns["escalation_response_time"] == _epoch(datetime(2027, 1, 18, 10, 30))
+    assert clock is not None
+    assert clock["response_notify"] == _epoch(datetime(2027, 1, 18, 9, 30))  # 3 h in: 10:30
+
+
+async def test_an_unusable_calendar_counts_round_the_clock(desk: Desk) -> None:
+    await set_calendar(desk, "broken", json.dumps({"timezone": "Mars/Olympus", "hours": {}}))
+    await set_queue(desk, "Support", calendar_name="broken", first_response_time=60)
+    ticket_id, _ = await desk.ticket()
+    columns, _ = await clocks(desk, ticket_id)
+    assert columns["escalation_response_time"] == columns["created"] + HOUR
+
+
+def _epoch(naive_utc: datetime) -> int:
+    return int(naive_utc.replace(tzinfo=UTC).timestamp())
+
+
+async def test_with_escalations_off_the_recompute_costs_one_query(desk: Desk) -> None:
+    ticket_id, _ = await desk.ticket()
+    statements: list[str] = []
+
+    def seen(*args: Any) -> None:
+        statements.append(str(args[2]))
+
+    jdoe = await desk.agent()
+    engine = desk.db.engine.sync_engine
+    async with desk.db.transaction() as conn:
+        ticket_row = await desk.service.get(conn, ticket_id)
+        event.listen(engine, "before_cursor_execute", seen)
+        try:
+            found = await escalation_index.recompute(conn, [ticket_row.id], {})
+        finally:
+            event.remove(engine, "before_cursor_execute", seen)
+        await desk.service.note(conn, ticket_id, actor=jdoe, body="still off")
+    assert found.columns == {} and found.history == []
+    assert len(statements) == 1
