@@ -4,9 +4,9 @@ the transaction that changes the ticket.
 Place in the flow: `tickets.writes.Writes.flush` calls `recompute` for every ticket a flush
 touches (mail path, ticket service, scheduler alike), before the ticket rows are updated; the
 scheduler calls `rebuild` after a calendar, SLA or queue target changed. What the clocks mean
-is `tickets.escalation` (pure); this module reads the facts they depend on in a few batched
-queries and writes what changed: the ticket columns (through the flush), the
-`ticket_escalation` rows, and the `Escalation…Stop` history.
+is `tickets.escalation` (pure); this module reads the facts they depend on for all touched
+tickets in one query and writes what changed: the ticket columns (through the flush), the
+`ticket_escalation` rows (one statement per kind of write), and the `Escalation…Stop` history.
 
 The policy (queue and SLA targets, business calendars, state types) is cached per process and
 database, and reloaded when the ESCALATION generation moves. With no target anywhere, no clock
