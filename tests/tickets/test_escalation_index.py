@@ -433,3 +433,22 @@ async def test_with_escalations_off_the_recompute_costs_one_query(desk: Desk) ->
         await desk.service.note(conn, ticket_id, actor=jdoe, body="still off")
     assert found.columns == {} and found.history == []
     assert len(statements) == 1
+
+
+async def test_an_answer_by_mail_meets_first_response_and_a_merge_stops_the_source(
+    desk: Desk,
+) -> None:
+    await set_queue(desk, "Support", **SUPPORT)
+    answered, _ = await desk.ticket("Answered")
+    merged, _ = await desk.ticket("Merged away")
+    jdoe = await desk.agent()
+    async with desk.db.transaction() as conn:
+        await desk.service.reply(conn, answered, actor=jdoe, body="A technician is on the way.")
+    columns, _ = await clocks(desk, answered)
+    assert columns["escalation_response_time"] == 0
+    await set_stage(desk, merged, response_stage=ESCALATED)
+    async with desk.db.transaction() as conn:
+        await desk.service.merge(conn, merged, into=answered, actor=jdoe)
+    columns, clock = await clocks(desk, merged)
+    assert clock is None and columns["escalation_time"] == 0
+    assert (await history(desk.db, merged))[-1][0] == "EscalationResponseTimeStop"
