@@ -2,11 +2,13 @@
 
 1. `service.update` (a priority flip, its own transaction) on a ticket with 20 articles, and
    the recompute alone (`escalation_index.recompute` of that ticket);
-2. the mail path: a generated corpus drained by one postmaster worker (as `worker.py`).
+2. the mail path: a generated corpus drained by one postmaster worker (as `worker.py`), off
+   and on alternating for `--rounds`, the best rate of each kept.
 "Off": no queue has a target (the recompute's one probe query). "On": the Support queue has a
 first response, update and solution budget on an office-hours calendar, 80 % warnings.
 
-    python bench/escalation_recompute.py [--engine sqlite|postgresql] [--updates 300] [--mails 1000]
+    python bench/escalation_recompute.py [--engine sqlite|postgresql] [--updates 300]
+        [--mails 1000] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -176,8 +178,13 @@ async def run(args: argparse.Namespace) -> None:
               f"recompute alone {per_recompute:6.3f} ms")  # fmt: skip
     if args.mails:
         raws = corpus(args.mails)
-        for on in (False, True):
-            rate = await mail_path(args, raws, on)
+        # Off and on alternate, best of each kept: other load on the machine slows a run
+        # down, never up.
+        best = {False: 0.0, True: 0.0}
+        for _ in range(args.rounds):
+            for on in (False, True):
+                best[on] = max(best[on], await mail_path(args, raws, on))
+        for on, rate in best.items():
             results[f"mails_per_s_{'on' if on else 'off'}"] = round(rate, 1)
             print(f"{args.engine} escalations {'on' if on else 'off':>3}: mail path {rate:7.1f}/s")
         ratio = results["mails_per_s_on"] / results["mails_per_s_off"]
@@ -192,6 +199,7 @@ def main() -> None:
     parser.add_argument("--pg-url", default="postgresql+asyncpg://postgres@127.0.0.1/test")
     parser.add_argument("--updates", type=int, default=300)
     parser.add_argument("--mails", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=3, help="mail path runs of each, best kept")
     asyncio.run(run(parser.parse_args()))
 
 

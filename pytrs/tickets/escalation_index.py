@@ -9,8 +9,9 @@ tickets in one query and writes what changed: the ticket columns (through the fl
 `ticket_escalation` rows (one statement per kind of write), and the `Escalation…Stop` history.
 
 The policy (queue and SLA targets, business calendars, state types) is cached per process and
-database, and reloaded when the ESCALATION generation moves. With no target anywhere, no clock
-row and no pending time among the touched tickets, a flush costs one small query.
+database by `tickets.escalation_policy`, and read again when the ESCALATION generation moves.
+With no target anywhere, no clock row and no pending time among the touched tickets, a flush
+costs one small query.
 
 Lock order: the callers hold the tickets' row locks (`get(lock=True)`, the postmaster's loads,
 tickets inserted in the transaction); clock rows are only written after, never locked first.
@@ -18,19 +19,14 @@ tickets inserted in the transaction); clock rows are only written after, never l
 
 from __future__ import annotations
 
-import json
-import logging
-import weakref
 from collections import defaultdict
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import (
-    Engine,
     Row,
-    Table,
     and_,
     bindparam,
     delete,
@@ -42,16 +38,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from pytrs.calendars import CalendarError, WorkingCalendar, always, calendar_from_definition
 from pytrs.schema import generations
 from pytrs.schema.database import for_update
 from pytrs.schema.tables import (
-    TicketState,
-    TicketStateType,
     article,
-    business_calendar,
-    queue,
-    sla,
     ticket,
     ticket_escalation,
     ticket_history,
@@ -62,129 +52,20 @@ from pytrs.tickets.escalation import (
     Clock,
     ClockFacts,
     Recomputed,
-    Targets,
     history_type,
     update_anchor,
 )
+from pytrs.tickets.escalation_policy import EscalationPolicy, cached, load_policy, policy_at
 from pytrs.tickets.model import HistoryEntry
 from pytrs.tickets.rows import epoch, history_row
 from pytrs.vocabulary import znuny
 
-log = logging.getLogger(__name__)
+# The policy is the index's input; it is read and cached in its own module.
+__all__ = ["EscalationPolicy", "Outcome", "load_policy", "rebuild", "recompute"]
 
-_state = cast(Table, TicketState.__table__)
-_state_type = cast(Table, TicketStateType.__table__)
 _CLOCK_FIELDS = tuple(
     c.name for c in ticket_escalation.c if c.name not in ("ticket_id", "next_due")
 )
-
-
-def _calendar(name: str, definition: str) -> WorkingCalendar | None:
-    """The stored calendar `name`; None (with a warning) when its definition is unusable: a
-    broken calendar must not stop mail, and `pytrs config check` names its problem."""
-    try:
-        return calendar_from_definition(name, json.loads(definition))
-    except (CalendarError, ValueError, TypeError) as exc:
-        log.warning("business calendar %r unusable, counted as 24/7: %s", name, exc)
-        return None
-
-
-@dataclass(frozen=True)
-class EscalationPolicy:
-    """Every queue's and SLA's targets, the business calendars by name and the state types,
-    as of ESCALATION generation `generation`."""
-
-    generation: int
-    queues: Mapping[int, Targets]
-    slas: Mapping[int, Targets]
-    calendars: Mapping[str, WorkingCalendar]
-    default: WorkingCalendar
-    state_types: Mapping[int, str]
-    closed_states: frozenset[int] = frozenset()
-
-    @property
-    def off(self) -> bool:
-        """No queue and no SLA has any target: no deadline can be set."""
-        return not any(self.queues.values()) and not any(self.slas.values())
-
-    @property
-    def solution(self) -> bool:
-        return any(t.solution for t in (*self.queues.values(), *self.slas.values()))
-
-    def _raw(self, queue_id: int, sla_id: int | None) -> Targets | None:
-        # A ticket's SLA overrides its queue as a whole (Znuny's TicketEscalationPreferences).
-        if sla_id and sla_id in self.slas:
-            return self.slas[sla_id]
-        return self.queues.get(queue_id)
-
-    def targets(self, queue_id: int, sla_id: int | None) -> Targets | None:
-        """The targets of a ticket in `queue_id` with `sla_id`; None when it has none."""
-        found = self._raw(queue_id, sla_id)
-        return found if found else None
-
-    def calendar(self, name: str | None) -> WorkingCalendar:
-        """Business calendar `name`; "" or unknown: the default, round the clock (in UTC:
-        counting every second, the time zone changes nothing)."""
-        return self.calendars.get(name or "", self.default)
-
-    def calendar_for(self, queue_id: int, sla_id: int | None) -> WorkingCalendar:
-        found = self._raw(queue_id, sla_id)
-        return self.calendar(found.calendar if found else "")
-
-
-# Per database engine (tests and tools open several in one process).
-_CACHE: weakref.WeakKeyDictionary[Engine, EscalationPolicy] = weakref.WeakKeyDictionary()
-
-
-async def load_policy(conn: AsyncConnection) -> EscalationPolicy:
-    """The current policy: the cached one while the ESCALATION generation stands."""
-    generation = int(await conn.scalar(select(generations.value(generations.ESCALATION))) or 0)
-    return await _policy(conn, generation)
-
-
-async def _policy(
-    conn: AsyncConnection, generation: int, *, fresh: bool = False
-) -> EscalationPolicy:
-    cached = _CACHE.get(conn.sync_engine)
-    if cached is not None and cached.generation == generation and not fresh:
-        return cached
-    found = await _read_policy(conn, generation)
-    _CACHE[conn.sync_engine] = found
-    return found
-
-
-async def _read_policy(conn: AsyncConnection, generation: int) -> EscalationPolicy:
-    queues = {
-        int(r.id): _targets(r, r.first_response_time) for r in await conn.execute(select(queue))
-    }
-    slas = {int(r.id): _targets(r, r.first_response_time) for r in await conn.execute(select(sla))}
-    calendars = {
-        r.name: found
-        for r in await conn.execute(select(business_calendar))
-        if (found := _calendar(r.name, r.definition)) is not None
-    }
-    states = await conn.execute(
-        select(_state.c.id, _state_type.c.name).join(
-            _state_type, _state_type.c.id == _state.c.type_id
-        )
-    )
-    state_types = {int(r.id): r.name for r in states}
-    return EscalationPolicy(
-        generation, queues, slas, calendars, always(), state_types,
-        frozenset(i for i, kind in state_types.items() if kind == "closed"),
-    )  # fmt: skip
-
-
-def _targets(r: Row[Any], response: int | None) -> Targets:
-    return Targets(
-        calendar=r.calendar_name or "", response=response or 0,
-        response_notify=r.first_response_notify or 0, update=r.update_time or 0,
-        update_notify=r.update_notify or 0, solution=r.solution_time or 0,
-        solution_notify=r.solution_notify or 0,
-    )  # fmt: skip
-
-
-# --- recomputing ------------------------------------------------------------------------
 
 
 @dataclass
@@ -212,11 +93,11 @@ async def recompute(
         return Outcome()
     pending = pending or {}
     ids = sorted(ticket_ids)
-    policy = _CACHE.get(conn.sync_engine)
+    policy = cached(conn)
     if policy is None or policy.off:
         found = await conn.execute(_PROBE, {"ids": ids})
         generation, clocks_exist, pending_exists = found.one()
-        policy = await _policy(conn, int(generation or 0))
+        policy = await policy_at(conn, int(generation or 0))
         if (
             policy.off and not clocks_exist and not pending_exists
             and not any(v.get("until_time") for v in pending.values())
@@ -269,10 +150,10 @@ async def _recompute(
     tickets = await _load(conn, ids, policy)
     if tickets and int(tickets[0].generation or 0) != policy.generation:
         # The targets changed since the policy was cached: read them, and the tickets again.
-        policy = await _policy(conn, int(tickets[0].generation or 0))
+        policy = await policy_at(conn, int(tickets[0].generation or 0))
         tickets = await _load(conn, ids, policy)
     if any(_state_id(r, pending) not in policy.state_types for r in tickets):
-        policy = await _policy(conn, policy.generation, fresh=True)  # a state added since
+        policy = await policy_at(conn, policy.generation, fresh=True)  # a state added since
     outcome = Outcome()
     writes = _ClockWrites()
     for r in tickets:
