@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pytrs.tickets.escalation import (
     ESCALATED,
@@ -290,3 +292,35 @@ def test_pending_times_as_znuny_reads_them(text: str, at: int | None) -> None:
     from pytrs.tickets.pending import parse_pending_time
 
     assert parse_pending_time(text, T0) == at
+
+
+_times = st.integers(min_value=0, max_value=1000)
+_stages = st.sampled_from((NOT_FIRED, WARNED, ESCALATED))
+
+
+@st.composite
+def clocks(draw: st.DrawFn) -> Clock:
+    """A clock as the index writes one: a warning, when there is one, before its deadline."""
+    fields: dict[str, int] = {}
+    for kind in ("response", "update", "solution"):
+        deadline = draw(_times)
+        fields[f"{kind}_time"] = deadline
+        fields[f"{kind}_notify"] = draw(st.integers(0, deadline)) if deadline else 0
+        fields[f"{kind}_stage"] = draw(_stages) if deadline else NOT_FIRED
+    fields["pending_time"] = draw(_times)
+    fields["pending_stage"] = draw(st.sampled_from((NOT_FIRED, ESCALATED)))
+    return Clock(1, **fields)
+
+
+@given(clocks(), _times, _times)
+def test_every_event_fires_once_and_next_due_says_when(clock: Clock, now: int, later: int) -> None:
+    events = due_events(clock, now)
+    due = clock.next_due()
+    # Something fires exactly when the earliest unfired event has come.
+    assert bool(events) == (due is not None and due <= now)
+    after = fired(clock, events)
+    assert due_events(after, now) == []
+    assert after.next_due() is None or after.next_due() > now  # type: ignore[operator]
+    # Firing later again never repeats what fired now.
+    again = due_events(after, max(now, later))
+    assert not {(e.kind, e.event) for e in again} & {(e.kind, e.event) for e in events}
