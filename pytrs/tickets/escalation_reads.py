@@ -1,4 +1,4 @@
-"""TicketClocks clocks for people: what the command line, the web view and the API show of a
+"""Escalation clocks for people: what the command line, the web view and the API show of a
 ticket's deadlines.
 
 Place in the flow: read-only, beside the ticket service. The deadlines themselves are the
@@ -12,24 +12,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from pytrs.calendars import WorkingCalendar
 from pytrs.schema.tables import sla, ticket
+from pytrs.tickets.escalation import KINDS
+from pytrs.tickets.escalation_index import EscalationPolicy, load_policy
 
-KINDS = ("response", "update", "solution")
 # Within this many seconds of a deadline a ticket counts as escalating (`--escalating`).
 SOON_SECONDS = 3600
-
-
-class _Calendar(Protocol):
-    def working_between(self, start: int, end: int) -> int: ...
-
-
-class _Policy(Protocol):
-    def calendar_for(self, queue_id: int, sla_id: int | None) -> _Calendar: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,14 +70,14 @@ class TicketTimes:
     until_time: int
 
 
-def left(calendar: _Calendar, deadline: int, now: int) -> int:
+def left(calendar: WorkingCalendar, deadline: int, now: int) -> int:
     """Working seconds from `now` to `deadline`, negative (working time since) once past."""
     if deadline >= now:
         return calendar.working_between(now, deadline)
     return -calendar.working_between(deadline, now)
 
 
-def clocks_of(times: TicketTimes, policy: _Policy, now: int) -> TicketClocks:
+def clocks_of(times: TicketTimes, policy: EscalationPolicy, now: int) -> TicketClocks:
     calendar = policy.calendar_for(times.queue_id, times.sla_id)
     deadlines = (times.response, times.update, times.solution)
     clocks = tuple(
@@ -142,20 +136,3 @@ async def sla_names(conn: AsyncConnection) -> Sequence[str]:
     """The valid SLAs' names (what a form offers), by name."""
     rows = await conn.execute(select(sla.c.name).where(sla.c.valid_id == 1).order_by(sla.c.name))
     return list(rows.scalars())
-
-
-# --- the calendars: a 24/7 stand-in until the escalation policy (tickets.escalation_index) ---
-
-
-class _Always:
-    def working_between(self, start: int, end: int) -> int:
-        return max(end - start, 0)
-
-
-class _AlwaysPolicy:
-    def calendar_for(self, queue_id: int, sla_id: int | None) -> _Calendar:
-        return _Always()
-
-
-async def load_policy(conn: AsyncConnection) -> _Policy:
-    return _AlwaysPolicy()

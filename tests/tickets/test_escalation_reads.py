@@ -94,7 +94,8 @@ def berlin(day: int, hour: int) -> int:
 
 
 async def test_time_left_counts_the_queue_calendar(desk: Desk) -> None:
-    """Office hours Monday to Friday, 9 to 17 in Berlin, on queue Support: the time left
+    """Office hours Monday to Friday, 9 to 17 in Berlin, on queue Support (with a first
+    response target, without which the queue's calendar counts for nothing): the time left
     skips the weekend; past a deadline, only working time counts as overdue."""
     office = {"timezone": "Europe/Berlin", "hours": {day: ["09:00-17:00"] for day in WORKDAYS}}
     async with desk.db.transaction() as conn:
@@ -104,7 +105,9 @@ async def test_time_left_counts_the_queue_calendar(desk: Desk) -> None:
             )
         )
         await conn.execute(
-            update(queue).where(queue.c.name == "Support").values(calendar_name="Office")
+            update(queue)
+            .where(queue.c.name == "Support")
+            .values(calendar_name="Office", first_response_time=240)
         )
         await generations.bump(conn, generations.ESCALATION)
     ticket_id, tn = await desk.ticket("Printer on fire")
