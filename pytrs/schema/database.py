@@ -322,3 +322,22 @@ async def lock_keys(conn: AsyncConnection, space: int, keys: Sequence[int]) -> N
         text("SELECT pg_advisory_xact_lock(:space, k) FROM unnest(CAST(:keys AS int[])) AS k"),
         {"space": space, "keys": list(keys)},
     )
+
+
+async def try_session_lock(conn: AsyncConnection, space: int, key: int) -> bool:
+    """Try to take a session-level advisory lock on (`space`, `key`) (PostgreSQL): held until
+    `release_session_lock` or until the connection ends (a process killed mid-work releases
+    it). True when taken; always True on SQLite, whose writers are serialised anyway."""
+    if not _is_postgresql(conn):
+        return True
+    got = await conn.scalar(
+        text("SELECT pg_try_advisory_lock(:space, :key)"), {"space": space, "key": key}
+    )
+    return bool(got)
+
+
+async def release_session_lock(conn: AsyncConnection, space: int, key: int) -> None:
+    if _is_postgresql(conn):
+        await conn.execute(
+            text("SELECT pg_advisory_unlock(:space, :key)"), {"space": space, "key": key}
+        )
