@@ -89,7 +89,9 @@ async def set_clock(db: Database, ticket_id: int, **values: int) -> dict[str, in
     if row["pending_time"] and not row["pending_stage"]:
         due.append(row["pending_time"])
     async with db.transaction() as conn:
-        await conn.execute(delete(ticket_escalation).where(ticket_escalation.c.ticket_id == ticket_id))
+        await conn.execute(
+            delete(ticket_escalation).where(ticket_escalation.c.ticket_id == ticket_id)
+        )
         await conn.execute(
             insert(ticket_escalation).values(ticket_id=ticket_id, next_due=min(due, default=None),
                                              **row)
