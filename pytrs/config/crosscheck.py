@@ -8,8 +8,10 @@ remaining entry back to its index in the file so that errors still name the righ
 import ipaddress
 import re
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any, TypeVar
 
+from pytrs.calendars import calendar_problems
 from pytrs.config.errors import ErrorList, dotted
 from pytrs.config.listen import listen_address
 from pytrs.config.model import BUILTIN_QUEUES, Config
@@ -37,6 +39,7 @@ def cross_check(
     _check_trusted_sources(config, errors)
     _check_agent_addresses(config, positions, errors)
     _check_routing_policy(config, positions, errors)
+    _check_calendars(config, positions, errors)
 
 
 def _located(
@@ -172,6 +175,20 @@ def _check_routing_policy(
                     dotted(key, "state_types", index),
                     f"unknown state type {name!r}; one of {', '.join(sorted(state_types))}",
                 )
+
+
+def _check_calendars(
+    config: Config, positions: Mapping[str, tuple[int, ...]], errors: ErrorList
+) -> None:
+    """Each [[calendars]] entry's windows, zone and holidays; a holidays_file is relative to
+    the configuration file's directory."""
+    calendars = _located("calendars", config.calendars, positions)
+    _report_duplicates([(dotted(k, "name"), c.name) for k, c in calendars], "calendar name", errors)
+    base_dir = Path(config.source).resolve().parent if config.source else Path.cwd()
+    for key, calendar in calendars:
+        for problem in calendar_problems(calendar, base_dir):
+            where, _, message = problem.partition(": ")
+            errors.add(f"{key}.{where}", message)
 
 
 def _report_duplicates(items: Iterable[tuple[str, object]], what: str, errors: ErrorList) -> None:
