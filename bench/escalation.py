@@ -37,11 +37,11 @@ from typing import Any
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from pytrs.calendars import always
 from pytrs.config import Config, parse_config
 from pytrs.provisioning import provision
 from pytrs.scheduler.due_scan import DueScanner
 from pytrs.scheduler.notifications import Notice, Notifier
-from pytrs.scheduler.standin import WorkingCalendar
 from pytrs.schema import migrate, ticket_repo
 from pytrs.schema.database import Database, create_database, refresh_planner_statistics
 from pytrs.schema.escalation_due import Agent
@@ -244,7 +244,7 @@ async def time_composing(db: Database, scanner: DueScanner, count: int) -> float
         tickets = await ticket_repo.ticket_summaries(conn, ids)
     agent = [Agent("bench", "bench@helpdesk.example.com")]
     notice = Notice("response", "escalated", int(time.time()))
-    calendar = WorkingCalendar()
+    calendar = always()
     started = time.perf_counter()
     for summary in tickets.values():
         scanner.notifier.compose(summary, notice, calendar=calendar, now=notice.deadline,

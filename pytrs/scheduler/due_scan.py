@@ -25,21 +25,22 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from pytrs.calendars import WorkingCalendar, always
 from pytrs.metrics import registry as metrics
 from pytrs.scheduler.notifications import Calendar, Notice, NotificationFailed, Notifier
-from pytrs.scheduler.standin import Clock, DueEvent, WorkingCalendar, due_events, fired
-from pytrs.scheduler.standin import history_type as escalation_history_type
 from pytrs.schema import escalation_due, ticket_repo
 from pytrs.schema.database import Database, utcnow
 from pytrs.schema.escalation_due import Agent, Claimed
 from pytrs.schema.ticket_repo import TicketSummary
 from pytrs.tickets import history
 from pytrs.tickets.errors import TicketError
+from pytrs.tickets.escalation import Clock, DueEvent, due_events, fired
+from pytrs.tickets.escalation import history_type as escalation_history_type
+from pytrs.tickets.escalation_index import load_policy
 from pytrs.tickets.model import Actor, HistoryEntry, TicketUpdate
 from pytrs.tickets.outgoing import Outgoing, store_outgoing
 from pytrs.tickets.service import TicketService
@@ -162,8 +163,7 @@ class DueScanner:
                     continue
                 else:
                     kind = escalation_history_type(event.kind, event.event)
-                    deadline = _utc_text(event.deadline)
-                    writes.history([_entry(ticket, *history.escalation(kind, ticket.tn, deadline))])
+                    writes.history([_entry(ticket, *history.escalation(kind, event.deadline))])
                 notice = Notice(event.kind, event.event, event.deadline)
                 try:
                     outgoing += self.notifier.compose(
@@ -199,9 +199,17 @@ class DueScanner:
         return 1 if changes else 0
 
     async def _calendars(self, conn: AsyncConnection) -> Callable[[int, int | None], Calendar]:
-        """The business calendar of a ticket by queue and SLA."""
-        always = WorkingCalendar(timezone=self.timezone)
-        return lambda _queue_id, _sla_id: always
+        """The business calendar of a ticket by queue and SLA, as the escalation index
+        counts it (the policy is cached per ESCALATION generation)."""
+        policy = await load_policy(conn, self.timezone)
+
+        def calendar_for(queue_id: int, sla_id: int | None) -> Calendar:
+            found = policy.calendar_for(queue_id, sla_id)
+            if isinstance(found, WorkingCalendar):
+                return found
+            return always(getattr(found, "timezone", self.timezone))
+
+        return calendar_for
 
 
 async def _recipients(
@@ -227,7 +235,3 @@ def _entry(t: TicketSummary, kind: str, name: str) -> HistoryEntry:
     return HistoryEntry(
         kind, name, t.id, t.queue_id, t.state_id, t.owner_id, t.priority_id, t.type_id
     )
-
-
-def _utc_text(epoch: int) -> str:
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S")

@@ -21,9 +21,9 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from pytrs.scheduler.standin import rebuild as recompute_tickets
 from pytrs.schema import escalation_due
 from pytrs.schema.database import Database
+from pytrs.tickets.escalation_index import rebuild as recompute_tickets
 
 log = logging.getLogger(__name__)
 

@@ -87,12 +87,6 @@ def sent(kind: str, recipients: Iterable[str]) -> tuple[str, str]:
     return kind, f"%%{', '.join(recipients)}"
 
 
-def escalation(kind: str, tn: str, deadline: str) -> tuple[str, str]:
-    """An escalation event the scheduler fired (`EscalationResponseTimeNotifyBefore`,
-    `EscalationResponseTimeStart` …): the ticket and the deadline it is about."""
-    return kind, f"%%{tn}%%{deadline}"
-
-
 def merged(source_tn: str, source_id: int, target_tn: str, target_id: int) -> tuple[str, str]:
     """On both tickets; the target's id comes last, which is what `known_repo` follows."""
     return "Merged", f"%%{source_tn}%%{source_id}%%{target_tn}%%{target_id}"

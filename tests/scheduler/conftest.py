@@ -7,15 +7,16 @@ import time
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, update
 
 from pytrs.config import Config
 from pytrs.provisioning import provision
 from pytrs.scheduler.due_scan import DueScanner
 from pytrs.scheduler.notifications import Notifier
+from pytrs.schema import generations
 from pytrs.schema.database import Database
 from pytrs.schema.escalation_due import CLOCK_COLUMNS
-from pytrs.schema.tables import outbox, ticket, ticket_escalation, ticket_history
+from pytrs.schema.tables import outbox, queue, ticket, ticket_escalation, ticket_history
 from pytrs.tickets.model import Actor, ArticleInput, NewTicket, TicketUpdate
 from pytrs.tickets.service import TicketService
 from pytrs.vocabulary import znuny
@@ -52,7 +53,22 @@ def config(database_settings: dict[str, Any]) -> Config:
 @pytest.fixture
 async def provisioned(db: Database, config: Config) -> Database:
     await provision(db, config)
+    await set_targets(db, "Support", response=60, notify=50)
     return db
+
+
+async def set_targets(db: Database, name: str, **targets: int) -> None:
+    """Queue `name`'s escalation targets in its Znuny columns (minutes, percent), with the
+    ESCALATION generation bumped, as provisioning writes `[[queues]]`'s."""
+    columns = {"response": "first_response_time", "notify": "first_response_notify",
+               "update": "update_time", "solution": "solution_time"}  # fmt: skip
+    async with db.transaction() as conn:
+        await conn.execute(
+            update(queue)
+            .where(queue.c.name == name)
+            .values({columns[k]: v for k, v in targets.items()})
+        )
+        await generations.bump(conn, generations.ESCALATION)
 
 
 @pytest.fixture
@@ -130,9 +146,12 @@ async def notifications(db: Database, ticket_id: int | None = None) -> list[dict
         return [dict(r._mapping) for r in await conn.execute(query.order_by(outbox.c.id))]
 
 
-async def set_state(db: Database, service: TicketService, ticket_id: int, state: str) -> None:
+async def set_state(
+    db: Database, service: TicketService, ticket_id: int, state: str, until: int | None = None
+) -> None:
+    change = TicketUpdate(state=state, pending_until=until)
     async with db.transaction() as conn:
-        await service.update(conn, ticket_id, TicketUpdate(state=state), actor=Actor.SYSTEM)
+        await service.update(conn, ticket_id, change, actor=Actor.SYSTEM)
 
 
 async def state_of(db: Database, ticket_id: int) -> str:

@@ -75,6 +75,7 @@ async def test_a_failing_job_is_logged_counted_and_retried(
     scheduler = Scheduler(config, db)
     running = asyncio.create_task(scheduler.run())
     try:
+
         async def failed_twice() -> bool:
             return bool(errors._value.get() >= before + 2)
 

@@ -1,6 +1,8 @@
-"""The due scan with explicit `now` values, on the test database (SQLite or PostgreSQL):
-each event fires once, with its history entry and its notifications in the outbox; pending
-reminders notify; `pending auto close±` close; a template that fails is noted, not fatal."""
+"""The due scan with explicit `now` values, on the test database (SQLite or PostgreSQL), on
+the clocks the ticket writes computed (queue Support: first response in 60 minutes, warned at
+50 %, 24/7): each event fires once, with its history entry and its notifications in the
+outbox; a met escalation sends nothing; pending reminders notify; `pending auto close±`
+close; a template that fails is noted, not fatal."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from email.policy import default as default_policy
 from typing import Any
 
 from pytrs.config import Config
+from pytrs.provisioning import provision
 from pytrs.scheduler.due_scan import DueScanner
 from pytrs.scheduler.notifications import Notifier
 from pytrs.schema.database import Database
@@ -21,8 +24,8 @@ from .conftest import (
     new_ticket,
     notifications,
     scheduler_config,
-    set_clock,
     set_state,
+    set_targets,
     state_of,
 )
 
@@ -31,21 +34,27 @@ def _mail(row: dict[str, Any]) -> email.message.EmailMessage:
     return email.message_from_bytes(row["raw"], policy=default_policy)  # type: ignore[return-value]
 
 
+async def _clock(db: Database, ticket_id: int) -> dict[str, Any]:
+    found = await clock_row(db, ticket_id)
+    assert found is not None, f"ticket {ticket_id} has no clock"
+    return found
+
+
 async def test_notify_before_then_escalated_each_once(
     scanner: DueScanner, provisioned: Database, service: TicketService
 ) -> None:
     ticket_id = await new_ticket(provisioned, service)
-    start = epoch()
-    await set_clock(provisioned, ticket_id, response_notify=start + 1800,
-                    response_time=start + 3600)  # fmt: skip
+    clock = await _clock(provisioned, ticket_id)
+    warn, deadline = clock["response_notify"], clock["response_time"]
+    assert deadline - warn == 1800 and clock["next_due"] == warn
 
-    early = await scanner.run(now=start + 1799)
+    early = await scanner.run(now=warn - 1)
     assert early.claimed == 0 and not await notifications(provisioned)
 
-    warned = await scanner.run(now=start + 1800)
+    warned = await scanner.run(now=warn)
     assert dict(warned.fired) == {("response", "notify_before"): 1}
-    assert warned.queued == 2  # jdoe and asmith: the ticket has no owner but the system
-    assert (await scanner.run(now=start + 1900)).fired == {}
+    assert warned.queued == 2  # jdoe and asmith: the ticket's owner is the system
+    assert (await scanner.run(now=warn + 100)).fired == {}
     mails = await notifications(provisioned, ticket_id)
     assert sorted(_mail(m)["To"] for m in mails) == ["asmith@agents.example", "jdoe@agents.example"]
     first = _mail(mails[0])
@@ -53,10 +62,11 @@ async def test_notify_before_then_escalated_each_once(
     body = first.get_content()
     assert "escalates at" in body and "30 min of working time left" in body
     assert first["Auto-Submitted"] == "auto-generated"
+    assert (await _clock(provisioned, ticket_id))["next_due"] == deadline
 
-    escalated = await scanner.run(now=start + 3600)
+    escalated = await scanner.run(now=deadline)
     assert dict(escalated.fired) == {("response", "escalated"): 1}
-    assert (await scanner.run(now=start + 7200)).fired == {}
+    assert (await scanner.run(now=deadline + 3600)).fired == {}
     assert await history_kinds(provisioned, ticket_id, "Escalation") == [
         "EscalationResponseTimeNotifyBefore", "EscalationResponseTimeStart",
     ]  # fmt: skip
@@ -64,18 +74,16 @@ async def test_notify_before_then_escalated_each_once(
     mails = await notifications(provisioned, ticket_id)
     assert len(mails) == 4
     assert "Escalated (response): Printer on fire" in str(_mail(mails[-1])["Subject"])
-    clock = await clock_row(provisioned, ticket_id)
-    assert clock is not None and clock["response_stage"] == 2 and clock["next_due"] is None
+    clock = await _clock(provisioned, ticket_id)
+    assert clock["response_stage"] == 2 and clock["next_due"] is None
 
 
-async def test_late_scan_fires_only_the_escalation(
+async def test_a_late_scan_fires_only_the_escalation(
     scanner: DueScanner, provisioned: Database, service: TicketService
 ) -> None:
     ticket_id = await new_ticket(provisioned, service)
-    start = epoch()
-    await set_clock(provisioned, ticket_id, response_notify=start + 1800,
-                    response_time=start + 3600)  # fmt: skip
-    outcome = await scanner.run(now=start + 4000)
+    deadline = (await _clock(provisioned, ticket_id))["response_time"]
+    outcome = await scanner.run(now=deadline + 400)
     assert dict(outcome.fired) == {("response", "escalated"): 1}
     assert await history_kinds(provisioned, ticket_id, "Escalation") == [
         "EscalationResponseTimeStart"
@@ -86,29 +94,41 @@ async def test_the_owner_alone_is_told(
     scanner: DueScanner, provisioned: Database, service: TicketService
 ) -> None:
     ticket_id = await new_ticket(provisioned, service, owner="jdoe")
-    start = epoch()
-    await set_clock(provisioned, ticket_id, solution_time=start + 60)
-    await scanner.run(now=start + 60)
+    deadline = (await _clock(provisioned, ticket_id))["response_time"]
+    await scanner.run(now=deadline)
     [mail] = await notifications(provisioned, ticket_id)
     assert _mail(mail)["To"] == "jdoe@agents.example"
-    assert await history_kinds(provisioned, ticket_id, "Escalation") == [
-        "EscalationSolutionTimeStart"
-    ]
 
 
-async def test_pending_reminder_notifies_once(
+async def test_a_met_escalation_sends_nothing(
+    scanner: DueScanner, provisioned: Database, service: TicketService
+) -> None:
+    ticket_id = await new_ticket(provisioned, service)
+    deadline = (await _clock(provisioned, ticket_id))["response_time"]
+    async with provisioned.transaction() as conn:
+        agent = await service.agent(conn, "jdoe")
+        await service.reply(conn, ticket_id, actor=agent, body="We are on it.")
+    clock = await clock_row(provisioned, ticket_id)
+    assert clock is None or clock["response_time"] == 0
+    outcome = await scanner.run(now=deadline + 60)
+    assert outcome.fired == {}
+    assert not await notifications(provisioned)
+    assert await history_kinds(provisioned, ticket_id, "Escalation") == []
+
+
+async def test_a_pending_reminder_notifies_once(
     scanner: DueScanner, provisioned: Database, service: TicketService
 ) -> None:
     ticket_id = await new_ticket(provisioned, service, queue="Sales")
-    await set_state(provisioned, service, ticket_id, "pending reminder")
     at = epoch() + 600
-    await set_clock(provisioned, ticket_id, pending_time=at)
+    await set_state(provisioned, service, ticket_id, "pending reminder", until=at)
+    assert (await _clock(provisioned, ticket_id))["pending_time"] == at
     assert (await scanner.run(now=at - 1)).fired == {}
     outcome = await scanner.run(now=at)
     assert dict(outcome.fired) == {("pending", "pending"): 1}
-    [mail, _other] = await notifications(provisioned, ticket_id)
-    message = _mail(mail)
-    assert message["To"] in ("jdoe@agents.example", "asmith@agents.example")
+    mails = await notifications(provisioned, ticket_id)
+    assert sorted(_mail(m)["To"] for m in mails) == ["asmith@agents.example", "jdoe@agents.example"]
+    message = _mail(mails[0])
     assert "Reminder: Printer on fire" in str(message["Subject"])
     assert "pending time of ticket" in message.get_content()
     assert (await scanner.run(now=at + 60)).fired == {}
@@ -119,21 +139,20 @@ async def test_pending_reminder_notifies_once(
 async def test_pending_auto_close_plus_and_minus(
     scanner: DueScanner, provisioned: Database, service: TicketService
 ) -> None:
-    plus = await new_ticket(provisioned, service)
-    minus = await new_ticket(provisioned, service)
-    await set_state(provisioned, service, plus, "pending auto close+")
-    await set_state(provisioned, service, minus, "pending auto close-")
+    plus = await new_ticket(provisioned, service, queue="Sales")
+    minus = await new_ticket(provisioned, service, queue="Sales")
     at = epoch() + 600
-    await set_clock(provisioned, plus, pending_time=at)
-    await set_clock(provisioned, minus, pending_time=at + 1)
+    await set_state(provisioned, service, plus, "pending auto close+", until=at)
+    await set_state(provisioned, service, minus, "pending auto close-", until=at + 1)
     outcome = await scanner.run(now=at + 1)
     assert outcome.closed == 2 and outcome.queued == 0
     assert await state_of(provisioned, plus) == "closed successful"
     assert await state_of(provisioned, minus) == "closed unsuccessful"
     for ticket_id in (plus, minus):
-        assert (await history_kinds(provisioned, ticket_id, "StateUpdate"))[-1:] == ["StateUpdate"]
-        assert len(await history_kinds(provisioned, ticket_id, "StateUpdate")) == 2
-    assert (await scanner.run(now=at + 100)).closed == 0
+        assert await history_kinds(provisioned, ticket_id, "StateUpdate") == ["StateUpdate"] * 2
+        clock = await clock_row(provisioned, ticket_id)
+        assert clock is None or clock["next_due"] is None  # closed: nothing left to fire
+    assert (await scanner.run(now=at + 100)).claimed == 0
     assert not await notifications(provisioned)
 
 
@@ -141,14 +160,12 @@ async def test_many_due_tickets_in_several_batches(
     provisioned: Database, config: Config, service: TicketService
 ) -> None:
     scanner = DueScanner(provisioned, service, Notifier(config, service.composer), batch_size=7)
-    start = epoch()
     ids = [await new_ticket(provisioned, service, owner="jdoe") for _ in range(20)]
-    for i, ticket_id in enumerate(ids):
-        await set_clock(provisioned, ticket_id, update_time=start + i)
-    outcome = await scanner.run(now=start + 100)
-    assert outcome.fired == {("update", "escalated"): 20}
+    last = max([(await _clock(provisioned, i))["response_time"] for i in ids])
+    outcome = await scanner.run(now=last)
+    assert outcome.fired == {("response", "escalated"): 20}
     assert len(await notifications(provisioned)) == 20
-    assert (await scanner.run(now=start + 200)).claimed == 0
+    assert (await scanner.run(now=last + 100)).claimed == 0
 
 
 async def test_a_template_that_fails_is_noted_not_fatal(
@@ -159,21 +176,17 @@ async def test_a_template_that_fails_is_noted_not_fatal(
         database_settings,
         scheduler={"escalated_body": "{{ 100 // (ticket.title|length - 5) }}\n"},
     )
-    from pytrs.provisioning import provision
-
     await provision(db, config)
+    await set_targets(db, "Support", response=60)
     service = TicketService.from_config(config)
     scanner = DueScanner(db, service, Notifier(config, service.composer))
     broken = await new_ticket(db, service, title="Hello")
     fine = await new_ticket(db, service, title="Printer on fire")
-    start = epoch()
-    await set_clock(db, broken, response_time=start)
-    await set_clock(db, fine, response_time=start)
-    outcome = await scanner.run(now=start)
+    last = max([(await _clock(db, i))["response_time"] for i in (broken, fine)])
+    outcome = await scanner.run(now=last)
     assert outcome.fired == {("response", "escalated"): 2}
     assert not await notifications(db, broken)
     assert len(await notifications(db, fine)) == 2
     assert await history_kinds(db, broken, "Escalation") == ["EscalationResponseTimeStart"]
     assert await history_kinds(db, broken, "Misc") == ["Misc"]
-    clock = await clock_row(db, broken)
-    assert clock is not None and clock["response_stage"] == 2
+    assert (await _clock(db, broken))["response_stage"] == 2
