@@ -52,15 +52,8 @@ class EscalationRebuild:
             current, done = await escalation_due.generation_state(conn)
         if current <= done:
             return None
-        async with self.db.connect() as lock:
-            if not await escalation_due.try_rebuild_lock(lock):
-                return None
-            await lock.commit()  # the session lock outlives this; no transaction stays open
-            try:
-                return await self._rebuild(now)
-            finally:
-                await escalation_due.release_rebuild_lock(lock)
-                await lock.commit()
+        async with escalation_due.rebuild_lock(self.db) as mine:
+            return await self._rebuild(now) if mine else None
 
     async def _rebuild(self, now: int | None) -> int | None:
         async with self.db.connect() as conn:

@@ -11,6 +11,7 @@ by `tickets.escalation_index` (every ticket change) and `tickets.escalation` (wh
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,10 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pytrs.schema import generations
 from pytrs.schema.database import (
+    Database,
     conflict_insert,
     for_update,
-    release_session_lock,
-    try_session_lock,
+    session_lock,
     utcnow,
 )
 from pytrs.schema.tables import (
@@ -210,11 +211,7 @@ async def lock_open_tickets(conn: AsyncConnection, after: int, limit: int) -> li
     return [int(i) for i in (await conn.scalars(query))]
 
 
-async def try_rebuild_lock(conn: AsyncConnection) -> bool:
-    """The lock one daemon holds while it rebuilds, held by `conn`'s session: released with
-    it, so a daemon killed mid-rebuild leaves the work to the next run."""
-    return await try_session_lock(conn, *_REBUILD_LOCK)
-
-
-async def release_rebuild_lock(conn: AsyncConnection) -> None:
-    await release_session_lock(conn, *_REBUILD_LOCK)
+def rebuild_lock(db: Database) -> AbstractAsyncContextManager[bool]:
+    """The lock one daemon holds while it rebuilds (yields whether this one got it): held by a
+    session, so a daemon killed mid-rebuild leaves the work to the next run."""
+    return session_lock(db, *_REBUILD_LOCK)
