@@ -137,19 +137,24 @@ def compile_templates(config: Config) -> dict[str, _Template]:
     env = MailEnvironment(html=False)
     sample = _sample_variables()
     out = {}
+    errors = []
     for event, key in _TEMPLATE_KEYS.items():
         parts = []
         for part in ("subject", "body"):
-            name = f"scheduler.{key}_{part}"
+            name = f"{key.replace('_', '-')}:{part}"  # e.g. "notify-before:body" in logs
             source = getattr(config.scheduler, f"{key}_{part}")
             try:
                 compiled = compile_source(env, name, source, VARIABLES, DEFAULT_LIMITS)
                 template = MailTemplate(name, False, DEFAULT_LIMITS, compiled)
                 template.render(sample)
             except TemplateError as exc:
-                raise ConfigError(f"scheduler: {exc}") from None
+                errors.append(f"scheduler.{key}_{part}: {exc}")
+                continue
             parts.append(template)
-        out[event] = _Template(*parts)
+        if len(parts) == 2:
+            out[event] = _Template(*parts)
+    if errors:
+        raise ConfigError(errors)
     return out
 
 
