@@ -41,8 +41,9 @@ class Scheduler:
     """The jobs of the scheduler role and the clock that runs them."""
 
     def __init__(
-        self, config: Config, db: Database, *, on_outbox: Callable[[int], None] | None = None
-    ) -> None:
+        self, config: Config, db: Database, *, on_outbox: Callable[[int], None] | None = None,
+        stop_grace: float = STOP_GRACE_SECONDS,
+    ) -> None:  # fmt: skip
         """Raises ConfigError when mail cannot be composed or a `[scheduler]` template does
         not compile. `config` must carry the runtime secrets (the loop-marker key)."""
         self.config = config
@@ -53,7 +54,11 @@ class Scheduler:
         )
         self.rebuild = EscalationRebuild(db)
         self.interval = config.scheduler.interval_seconds
+        self.stop_grace = stop_grace
         self._running: set[asyncio.Task[Any]] = set()
+        # APScheduler says "Running job …" and "… executed successfully" at INFO for every
+        # run: two lines per job per interval. Its warnings (a run missed) stay.
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
         self._stop = asyncio.Event()
 
     def jobs(self) -> dict[str, Callable[[], Awaitable[object]]]:
@@ -82,7 +87,7 @@ class Scheduler:
     async def _finish_running(self) -> None:
         if not self._running:
             return
-        _done, pending = await asyncio.wait(set(self._running), timeout=STOP_GRACE_SECONDS)
+        _done, pending = await asyncio.wait(set(self._running), timeout=self.stop_grace)
         for task in pending:
             log.warning("scheduler job %s did not finish in time; cancelling", task.get_name())
             task.cancel()
@@ -95,6 +100,10 @@ class Scheduler:
             self._running.add(task)
         try:
             await job()
+        except asyncio.CancelledError:
+            # Only `_finish_running` cancels a job (at shutdown): its transaction rolled back.
+            # The task ends quietly rather than have APScheduler log a traceback.
+            log.info("scheduler job %s cancelled at shutdown; the next start does it", name)
         except Exception as exc:
             metrics.SCHEDULER_JOB_ERRORS.labels(name).inc()
             first_line = str(exc).partition("\n")[0]

@@ -23,9 +23,8 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -213,11 +212,10 @@ class DueScanner:
 
 
 async def _recipients(
-    conn: AsyncConnection, tickets: Sequence[TicketSummary] | Any
+    conn: AsyncConnection, tickets: Collection[TicketSummary]
 ) -> dict[int, list[Agent]]:
     """Per ticket: its owner when that is a real agent with an address, else the agents with
     `rw` on its queue."""
-    tickets = list(tickets)
     owners = await escalation_due.owners(conn, {t.owner_id for t in tickets})
     unowned = {t.queue_id for t in tickets if t.owner_id not in owners}
     writers = await escalation_due.queue_writers(conn, unowned)

@@ -11,16 +11,27 @@ from email.policy import default as default_policy
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from pytrs.metrics import registry as metrics
 from pytrs.scheduler.clock import Scheduler
+from pytrs.scheduler.rebuild import EscalationRebuild
+from pytrs.schema import escalation_due
 from pytrs.schema.database import Database
+from pytrs.schema.tables import ticket
 from pytrs.tickets.service import TicketService
 
-from ..conftest import wait_until
+from ..conftest import engine_name, wait_until
 from ..servers.relay import RecordingRelay
-from .conftest import LOOP_SECRET, clock_row, epoch, history_kinds, new_ticket, scheduler_config
+from .conftest import (
+    LOOP_SECRET,
+    clock_row,
+    epoch,
+    history_kinds,
+    new_ticket,
+    scheduler_config,
+    set_targets,
+)
 from .conftest import set_clock as set_clock_row
 
 
@@ -95,3 +106,25 @@ async def test_a_failing_job_is_logged_counted_and_retried(
         scheduler.stop()
         await asyncio.wait_for(running, 15)
     assert await history_kinds(db, ticket_id, "Escalation") == ["EscalationUpdateTimeStart"]
+
+
+@pytest.mark.skipif(engine_name() != "postgresql", reason="row locks: PostgreSQL")
+async def test_a_job_still_running_at_shutdown_rolls_back_and_is_done_next_time(
+    provisioned: Database, config: Any, service: TicketService, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="pytrs")
+    ticket_id = await new_ticket(provisioned, service)
+    await set_targets(provisioned, "Support", response=120)  # a rebuild is due
+    async with provisioned.transaction() as blocker:
+        # Another writer holds the ticket: the rebuild waits for it, and is running at stop.
+        await blocker.execute(select(ticket.c.id).where(ticket.c.id == ticket_id).with_for_update())
+        scheduler = Scheduler(config, provisioned, stop_grace=0.5)
+        running = asyncio.create_task(scheduler.run())
+        await asyncio.sleep(1.0)
+        scheduler.stop()
+        await asyncio.wait_for(running, 10)
+    async with provisioned.connect() as conn:
+        current, done = await escalation_due.generation_state(conn)
+    assert "scheduler job escalation-rebuild cancelled at shutdown" in caplog.text
+    assert current > done  # rolled back: nothing recorded
+    assert await EscalationRebuild(provisioned).run() == 1
