@@ -56,9 +56,10 @@ class Scheduler:
         self.interval = config.scheduler.interval_seconds
         self.stop_grace = stop_grace
         self._running: set[asyncio.Task[Any]] = set()
-        # APScheduler says "Running job …" and "… executed successfully" at INFO for every
-        # run: two lines per job per interval. Its warnings (a run missed) stay.
-        logging.getLogger("apscheduler").setLevel(logging.WARNING)
+        # APScheduler says "Running job …" and "… executed successfully" for every run, and
+        # warns at every interval that a job still running (a long rebuild) was skipped, which
+        # is what max_instances=1 is for. Failures are ours to log (`_guarded`).
+        logging.getLogger("apscheduler").setLevel(logging.ERROR)
         self._stop = asyncio.Event()
 
     def jobs(self) -> dict[str, Callable[[], Awaitable[object]]]:
