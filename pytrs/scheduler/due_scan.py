@@ -165,14 +165,18 @@ class DueScanner:
                     writes.history([_entry(ticket, *history.escalation(kind, event.deadline))])
                 notice = Notice(event.kind, event.event, event.deadline)
                 try:
-                    outgoing += self.notifier.compose(
+                    sent, problems = self.notifier.compose(
                         ticket, notice, calendar=calendar, now=now,
                         recipients=recipients[ticket.id],
                     )  # fmt: skip
                 except NotificationFailed as exc:
-                    log.warning("ticket %s: %s %s notification failed: %s", ticket.tn,
-                                event.kind, event.event, exc)  # fmt: skip
-                    text = f"{event.kind} {event.event} notification not sent: {exc}"
+                    sent, problems = [], [f"notification not sent: {exc}"]
+                outgoing += sent
+                for problem in problems:
+                    # Recorded on the ticket: the event fired, and who was not told about it.
+                    log.warning("ticket %s: %s %s: %s", ticket.tn, event.kind, event.event,
+                                problem)  # fmt: skip
+                    text = f"{event.kind} {event.event}: {problem}"
                     writes.history([_entry(ticket, *history.misc(text))])
         await store_outgoing(conn, outgoing, writes)
         await writes.flush(conn)

@@ -79,7 +79,7 @@ class _Template:
 
 
 class NotificationFailed(Exception):
-    """A template that does not render for this ticket, or mail that cannot be composed."""
+    """A template that does not render for this ticket."""
 
 
 class Notifier:
@@ -95,11 +95,12 @@ class Notifier:
     def compose(
         self, ticket: TicketSummary, notice: Notice, *, calendar: Calendar, now: int,
         recipients: Sequence[Agent],
-    ) -> list[Outgoing]:  # fmt: skip
-        """One notification per recipient. Raises NotificationFailed (nothing is sent then)."""
+    ) -> tuple[list[Outgoing], list[str]]:  # fmt: skip
+        """One notification per recipient, and why a recipient got none (an address no mail
+        can go to). Raises NotificationFailed when the template fails: nothing is sent."""
         sender = system_sender(self.config, ticket.queue)
         if sender is None or not recipients:
-            return []
+            return [], []
         template = self.templates[notice.event]
         variables = notice_variables(ticket, notice, calendar, now, self.config.ticket.hook)
         try:
@@ -107,28 +108,36 @@ class Notifier:
             text = template.body.render(variables)
         except TemplateError as exc:
             raise NotificationFailed(str(exc)) from None
-        address, name = sender
-        out = []
+        out, problems = [], []
         for agent in recipients:
-            reply_to, message_id = address, ""
-            if self.tokens.enabled:
-                try:
-                    token = self.tokens.make(ticket.tn, agent.login)
-                    reply_to = reply_address(address, token)
-                    message_id = notification_message_id(token, address.rpartition("@")[2])
-                except ValueError:  # a local part too long to carry a token: plain Reply-To
-                    reply_to, message_id = address, ""
-            draft = Draft(
-                sender=formataddr((name, address)), to=[agent.email], reply_to=reply_to,
-                subject=subject, text=text, tn=ticket.tn, subject_kind="new",
-                automatic=AUTO_GENERATED, message_id=message_id,
-            )  # fmt: skip
             try:
-                composed = self.composer.compose(draft)
+                composed = self.composer.compose(self._draft(ticket, sender, agent, subject, text))
             except (ComposeError, ValueError) as exc:
-                raise NotificationFailed(f"{agent.login}: {exc}") from None
+                problems.append(f"{agent.login} not notified: {exc}")
+                continue
             out.append(Outgoing(ticket, composed, "notification", "SendAgentNotification"))
-        return out
+        return out, problems
+
+    def _draft(
+        self, ticket: TicketSummary, sender: tuple[str, str], agent: Agent, subject: str,
+        text: str,
+    ) -> Draft:  # fmt: skip
+        """The agent's copy, with a reply token (as the new-ticket notifications carry) so
+        that an answer by mail authenticates and reaches the customer."""
+        address, name = sender
+        reply_to, message_id = address, ""
+        if self.tokens.enabled:
+            try:
+                token = self.tokens.make(ticket.tn, agent.login)
+                reply_to = reply_address(address, token)
+                message_id = notification_message_id(token, address.rpartition("@")[2])
+            except ValueError:  # a local part too long to carry a token: plain Reply-To
+                reply_to, message_id = address, ""
+        return Draft(
+            sender=formataddr((name, address)), to=[agent.email], reply_to=reply_to,
+            subject=subject, text=text, tn=ticket.tn, subject_kind="new",
+            automatic=AUTO_GENERATED, message_id=message_id,
+        )  # fmt: skip
 
 
 def compile_templates(config: Config) -> dict[str, _Template]:

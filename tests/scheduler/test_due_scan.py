@@ -10,11 +10,14 @@ import email
 from email.policy import default as default_policy
 from typing import Any
 
+from sqlalchemy import update
+
 from pytrs.config import Config
 from pytrs.provisioning import provision
 from pytrs.scheduler.due_scan import DueScanner
 from pytrs.scheduler.notifications import Notifier
 from pytrs.schema.database import Database
+from pytrs.schema.tables import users
 from pytrs.tickets.service import TicketService
 
 from .conftest import (
@@ -190,3 +193,20 @@ async def test_a_template_that_fails_is_noted_not_fatal(
     assert await history_kinds(db, broken, "Escalation") == ["EscalationResponseTimeStart"]
     assert await history_kinds(db, broken, "Misc") == ["Misc"]
     assert (await _clock(db, broken))["response_stage"] == 2
+
+
+async def test_an_agent_no_mail_can_reach_is_noted_and_the_others_told(
+    scanner: DueScanner, provisioned: Database, service: TicketService
+) -> None:
+    async with provisioned.transaction() as conn:
+        await conn.execute(
+            update(users).where(users.c.login == "asmith").values(email="asmith at agents")
+        )
+    ticket_id = await new_ticket(provisioned, service)
+    deadline = (await _clock(provisioned, ticket_id))["response_time"]
+    outcome = await scanner.run(now=deadline)
+    assert outcome.queued == 1
+    [mail] = await notifications(provisioned, ticket_id)
+    assert _mail(mail)["To"] == "jdoe@agents.example"
+    assert await history_kinds(provisioned, ticket_id, "Misc") == ["Misc"]
+    assert (await _clock(provisioned, ticket_id))["response_stage"] == 2
