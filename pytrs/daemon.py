@@ -2,10 +2,11 @@
 
 Start-up: check the schema is at head, provision queues/addresses/agents from the
 configuration, then start the inbox writer, the postmaster workers, the outbox sender, the
-scheduler (escalations, pending reminders: `pytrs.scheduler`) and
-the SMTP/LMTP listeners, and tell systemd we are ready. On SIGTERM/SIGINT: stop accepting
-connections, let sessions in DATA finish for a moment, commit what the writer holds, let the
-workers drain the inbox until the deadline, let the sender finish the mail in hand, and exit 0.
+scheduler (escalations, pending reminders: `pytrs.scheduler`) and the SMTP/LMTP listeners,
+and tell systemd we are ready. On SIGTERM/SIGINT: stop accepting connections and starting
+scheduler jobs, let sessions in DATA finish for a moment, commit what the writer holds, let the
+workers drain the inbox until the deadline, let the scheduler's running job end, let the
+sender finish the mail in hand, and exit 0.
 A second signal exits at once. Whatever was acknowledged is in the inbox table, and whatever is
 to be sent in the outbox, so even `kill -9` loses nothing: the next start finishes the work.
 
@@ -425,6 +426,8 @@ class Daemon:
         deadline = asyncio.get_running_loop().time() + self.config.daemon.drain_seconds
         if self.fetchers is not None:
             self.fetchers.request_stop()  # they finish the batch they are committing
+        if self.scheduler is not None:
+            self.scheduler.stop()  # no new job starts; the running one ends below
         for server in self.servers:
             server.close()
         web_stopped = asyncio.create_task(self._stop_web())
@@ -457,10 +460,8 @@ class Daemon:
     async def _stop_scheduler(self) -> None:
         """Before the sender (a due scan queues mail): the running job commits or, after a
         moment, is cancelled and rolls back; the next start fires what it had claimed."""
-        if self.scheduler is None or self._scheduler_task is None:
-            return
-        self.scheduler.stop()
-        await asyncio.wait({self._scheduler_task})
+        if self._scheduler_task is not None:
+            await asyncio.wait({self._scheduler_task})
 
     async def _stop_sender(self, deadline: float) -> None:
         """After the workers (which may still enqueue mail): finish the mail in hand and record
