@@ -203,14 +203,16 @@ class DueScanner:
 
     async def _calendars(self, conn: AsyncConnection) -> Callable[[int, int | None], Calendar]:
         """The business calendar of a ticket by queue and SLA, as the escalation index
-        counts it (the policy is cached per ESCALATION generation)."""
-        policy = await load_policy(conn, self.timezone)
+        counts it (the policy is cached per ESCALATION generation). A ticket without a
+        calendar of its own counts round the clock and is shown in `[scheduler] timezone`."""
+        policy = await load_policy(conn)
+        default = always(self.timezone)
 
         def calendar_for(queue_id: int, sla_id: int | None) -> Calendar:
             found = policy.calendar_for(queue_id, sla_id)
-            if isinstance(found, WorkingCalendar):
+            if isinstance(found, WorkingCalendar) and found is not policy.default:
                 return found
-            return always(getattr(found, "timezone", self.timezone))
+            return default
 
         return calendar_for
 

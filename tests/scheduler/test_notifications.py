@@ -3,21 +3,29 @@ refused by `config check` and `run`, naming its key), and the variables they ren
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
+from sqlalchemy import insert, select, update
 
 from pytrs.calendars import always, calendar_from_definition
-from pytrs.config import ConfigError
+from pytrs.config import Config, ConfigError
 from pytrs.preflight import check_startup
+from pytrs.scheduler.due_scan import DueScanner
 from pytrs.scheduler.notifications import (
     Notice,
+    Notifier,
     compile_templates,
     local_time,
     notice_variables,
     working_time_text,
 )
+from pytrs.schema import generations
+from pytrs.schema.database import Database, utcnow
+from pytrs.schema.tables import business_calendar, queue
 from pytrs.schema.ticket_repo import TicketSummary
+from pytrs.tickets.service import TicketService
 
 from .conftest import scheduler_config
 
@@ -81,3 +89,28 @@ def test_working_time_text(seconds: int, text: str) -> None:
 
 def test_local_time() -> None:
     assert local_time(1_782_900_000, "America/New_York") == "2026-07-01 06:00 EDT"
+
+
+async def test_a_queue_calendar_is_the_notifications_zone(
+    provisioned: Database, config: Config, service: TicketService
+) -> None:
+    # The escalation policy reads business calendars since the escalation index's second
+    # milestone (`tickets.escalation_policy`); before it, every ticket counted 24/7 in UTC.
+    pytest.importorskip("pytrs.tickets.escalation_policy")
+    definition = {"timezone": "Europe/Berlin", "hours": {"mon": ["08:00-17:00"]}}
+    async with provisioned.transaction() as conn:
+        await conn.execute(
+            insert(business_calendar).values(
+                name="office", definition=json.dumps(definition), change_time=utcnow()
+            )
+        )
+        await conn.execute(update(queue).where(queue.c.name == "Support").values(
+            calendar_name="office"))  # fmt: skip
+        await generations.bump(conn, generations.ESCALATION)
+        queues = dict((await conn.execute(select(queue.c.name, queue.c.id))).all())
+    scanner = DueScanner(provisioned, service, Notifier(config, service.composer),
+                         timezone="America/New_York")  # fmt: skip
+    async with provisioned.connect() as conn:
+        calendar_for = await scanner._calendars(conn)
+    assert calendar_for(queues["Support"], None).timezone == "Europe/Berlin"
+    assert calendar_for(queues["Sales"], None).timezone == "America/New_York"
