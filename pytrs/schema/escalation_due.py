@@ -13,12 +13,13 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, exists, select, update
+from sqlalchemy import Table, bindparam, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pytrs.schema import generations
+from pytrs.schema.agent_access import GROUP_ADMIN, READ_WRITE, VALID
 from pytrs.schema.database import (
     Database,
     conflict_insert,
@@ -45,10 +46,8 @@ CLOCK_COLUMNS = (
 )  # fmt: skip
 REBUILT_KEY = "pytrs.escalation.rebuilt_generation"
 CLOSED_TYPES = ("closed", "removed", "merged")
-ticket_state = TicketState.__table__
-ticket_state_type = TicketStateType.__table__
-GROUP_ADMIN = 2
-VALID = 1
+_state = cast(Table, TicketState.__table__)
+_state_type = cast(Table, TicketStateType.__table__)
 # The advisory lock space and key of the rebuild ("pyts"): one daemon rebuilds at a time.
 _REBUILD_LOCK = (0x70797473, 1)
 
@@ -157,7 +156,7 @@ async def queue_writers(
             u.email != "",
             exists().where(
                 g.user_id == u.id,
-                g.permission_key == "rw",
+                g.permission_key == READ_WRITE,
                 (g.group_id == queue.c.group_id) | (g.group_id == GROUP_ADMIN),
             ),
         )
@@ -201,9 +200,9 @@ async def lock_open_tickets(conn: AsyncConnection, after: int, limit: int) -> li
     in id order, their rows locked for the transaction."""
     query = (
         select(ticket.c.id)
-        .join(ticket_state, ticket_state.c.id == ticket.c.ticket_state_id)
-        .join(ticket_state_type, ticket_state_type.c.id == ticket_state.c.type_id)
-        .where(ticket.c.id > after, ticket_state_type.c.name.not_in(CLOSED_TYPES))
+        .join(_state, _state.c.id == ticket.c.ticket_state_id)
+        .join(_state_type, _state_type.c.id == _state.c.type_id)
+        .where(ticket.c.id > after, _state_type.c.name.not_in(CLOSED_TYPES))
         .order_by(ticket.c.id)
         .limit(limit)
     )
