@@ -141,7 +141,9 @@ class DueScanner:
         self, conn: AsyncConnection, due: Sequence[tuple[Claimed, list[DueEvent]]], now: int,
         outcome: ScanOutcome,
     ) -> None:  # fmt: skip
-        tickets = await ticket_repo.ticket_summaries(conn, [c.ticket_id for c, _ in due])
+        tickets = await ticket_repo.ticket_summaries(
+            conn, [c.ticket_id for c, _ in due], customer_side=False
+        )
         recipients = await _recipients(conn, tickets.values())
         calendar_for = await self._calendars(conn)
         writes = Writes(utcnow())
