@@ -94,9 +94,6 @@ def test_local_time() -> None:
 async def test_a_queue_calendar_is_the_notifications_zone(
     provisioned: Database, config: Config, service: TicketService
 ) -> None:
-    # The escalation policy reads business calendars since the escalation index's second
-    # milestone (`tickets.escalation_policy`); before it, every ticket counted 24/7 in UTC.
-    pytest.importorskip("pytrs.tickets.escalation_policy")
     definition = {"timezone": "Europe/Berlin", "hours": {"mon": ["08:00-17:00"]}}
     async with provisioned.transaction() as conn:
         await conn.execute(
