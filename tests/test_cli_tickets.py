@@ -652,12 +652,12 @@ async def test_note_set_and_merge(desk: Desk) -> None:
 async def test_escalation_clocks_pending_time_and_sla(desk: Desk) -> None:
     """`tickets list --escalating`, the clocks in `tickets show`, `set --pending` and `--sla`.
     Two tickets get their deadlines written as the escalation index stores them (one escalated
-    two hours ago); the third gets an SLA, and the index its first response deadline."""
+    two hours ago); the third gets an SLA, and the index its first response deadline. The
+    scheduler's rebuild at the daemon's start is long done by then (it runs at once)."""
     late = await one_ticket(desk, "Printer on fire")
     soon = await one_ticket(desk, "Toner empty")
     calm = await one_ticket(desk, "Scanner jams")  # no deadline: not listed
     now = int(time.time())
-    await add_sla(desk.db, "Gold")
     await set_deadlines(
         desk.db, late, escalation_response_time=now - 7200, escalation_solution_time=now + 86400
     )
@@ -678,6 +678,9 @@ async def test_escalation_clocks_pending_time_and_sla(desk: Desk) -> None:
     assert re.search(r"\n    response  \d{4}-\d\d-\d\d \d\d:\d\d UTC  -2 h 0 m escalated\n", text)
     assert "    solution  " in text and "    update" not in text
 
+    # Only now: a new SLA has the daemon's scheduler rebuild every open ticket's clocks (its
+    # next run), which would replace the deadlines written by hand above.
+    await add_sla(desk.db, "Gold")
     said = await desk.json("tickets", "set", calm, "--sla", "Gold")
     assert said["changed"]["sla"] == {"from": "", "to": "Gold"}
     shown = await desk.json("tickets", "show", calm)
