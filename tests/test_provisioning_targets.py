@@ -166,3 +166,15 @@ async def test_a_calendar_that_cannot_be_expanded_names_its_key(
         await provision(db, config)
     assert [error.split(":")[0] for error in info.value.errors] == ["calendars[0]"]
     assert await _generation(db) == 0  # nothing was written
+
+
+async def test_the_start_logs_what_config_check_warns_about(
+    db: Database, database_settings: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    config = _config(database_settings, slas=[{"name": "bronze", "notify_before_percent": 80}])
+    await provision(db, config)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == [
+        "configuration: slas[0].notify_before_percent: 'bronze' has no first_response, update "
+        "or solution budget to warn about"
+    ]
