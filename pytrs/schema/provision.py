@@ -222,10 +222,16 @@ async def _sync_calendars(
         log.info("business_calendar: deleted %s (no longer configured)", ", ".join(dropped))
 
 
+# The columns of a queue or SLA row that escalation deadlines depend on.
 _TARGETS = (
-    "calendar_name", "first_response_time", "first_response_notify", "update_time",
-    "update_notify", "solution_time", "solution_notify",
-)  # fmt: skip
+    "calendar_name",
+    "first_response_time",
+    "first_response_notify",
+    "update_time",
+    "update_notify",
+    "solution_time",
+    "solution_notify",
+)
 
 
 async def _escalation_targets(conn: AsyncConnection) -> tuple[Any, ...]:
