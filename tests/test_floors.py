@@ -23,8 +23,10 @@ ROOT = Path(__file__).resolve().parents[1] / "pytrs"
 FLOORS: dict[str, frozenset[str]] = {
     # 0. ground floor: pure data and pure functions
     "vocabulary": frozenset(),
+    # Working-time arithmetic: pure, and the configuration check asks it about [[calendars]].
+    "calendars": frozenset(),
     # 1. the configuration
-    "config": frozenset({"vocabulary"}),
+    "config": frozenset({"vocabulary", "calendars"}),
     # 2. pure stages and process-level helpers
     "parsers": frozenset({"vocabulary"}),
     "routing": frozenset({"vocabulary", "parsers"}),

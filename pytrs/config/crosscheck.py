@@ -10,10 +10,12 @@ it, the daemon logs it at start).
 
 import ipaddress
 import re
-import zoneinfo
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any, TypeVar
 
+from pytrs.calendars import CalendarError, calendar_problems
+from pytrs.calendars.working_time import zone
 from pytrs.config.errors import ErrorList, dotted
 from pytrs.config.listen import listen_address
 from pytrs.config.model import BUILTIN_QUEUES, Config, QueueConfig, SlaConfig
@@ -41,6 +43,7 @@ def cross_check(
     _check_trusted_sources(config, errors)
     _check_agent_addresses(config, positions, errors)
     _check_routing_policy(config, positions, errors)
+    _check_calendars(config, positions, errors)
     _check_escalation_targets(config, positions, raw.get("calendars"), errors)
     _check_scheduler_timezone(config, errors)
 
@@ -208,6 +211,20 @@ def _check_routing_policy(
                 )
 
 
+def _check_calendars(
+    config: Config, positions: Mapping[str, tuple[int, ...]], errors: ErrorList
+) -> None:
+    """Each [[calendars]] entry's windows, zone and holidays; a holidays_file is relative to
+    the configuration file's directory."""
+    calendars = _located("calendars", config.calendars, positions)
+    _report_duplicates([(dotted(k, "name"), c.name) for k, c in calendars], "calendar name", errors)
+    base_dir = Path(config.source).resolve().parent if config.source else Path.cwd()
+    for key, calendar in calendars:
+        for problem in calendar_problems(calendar, base_dir):
+            where, _, message = problem.partition(": ")
+            errors.add(f"{key}.{where}", message)
+
+
 def _check_escalation_targets(
     config: Config,
     positions: Mapping[str, tuple[int, ...]],
@@ -235,20 +252,10 @@ def _check_escalation_targets(
 
 
 def _check_scheduler_timezone(config: Config, errors: ErrorList) -> None:
-    name = config.scheduler.timezone
-    if not known_timezone(name):
-        errors.add("scheduler.timezone", f"unknown time zone {name!r}; an IANA name such as UTC")
-
-
-def known_timezone(name: str) -> bool:
-    """Whether `name` is a time zone of the IANA database (as zoneinfo finds it)."""
     try:
-        zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
-        # ValueError: not a key at all ("", "../etc", an absolute path) or not a zone file;
-        # OSError: a directory of zones ("Europe"), a name too long for the file system.
-        return False
-    return True
+        zone(config.scheduler.timezone)
+    except CalendarError as exc:
+        errors.add("scheduler.timezone", str(exc))
 
 
 def _report_duplicates(items: Iterable[tuple[str, object]], what: str, errors: ErrorList) -> None:

@@ -150,6 +150,7 @@ async def _create_tickets(
 ) -> None:
     values = [_ticket_values(plan, ctx) for plan in new]
     ids = await insert_tickets(conn, [rows.ticket_row(v, ctx.now, 1) for v in values])
+    batch.writes.new_tickets(ids)
     for plan, ticket_id, columns in zip(new, ids, values, strict=True):
         # Routing saw tickets created in this batch under a placeholder id (negative).
         ctx.created[-plan.claimed.id] = ticket_id

@@ -10,6 +10,7 @@ before this module existed are kept exactly; the others follow Znuny.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import UTC, datetime
 
 from pytrs.tickets.model import HistoryEntry, TicketRecord
 
@@ -97,6 +98,25 @@ def link_add(other_tn: str, other_id: int, kind: str = "Normal") -> tuple[str, s
 
 def dynamic_field(name: str, value: str) -> tuple[str, str]:
     return "TicketDynamicFieldUpdate", f"%%FieldName%%{name}%%Value%%{value[:100]}"
+
+
+def sla_update(name: str, sla_id: int | None) -> tuple[str, str]:
+    """`SLAUpdate` (Znuny: `%%<name>%%<id>`; both empty when the SLA is cleared)."""
+    return "SLAUpdate", f"%%{name}%%{sla_id or ''}"
+
+
+def pending_time(until: int) -> tuple[str, str]:
+    """`SetPendingTime` with Znuny's `%%YYYY-MM-DD HH:MM:SS` (UTC; `%%` alone when cleared)."""
+    return "SetPendingTime", "%%" + (_utc(until) if until else "")
+
+
+def escalation(history_type: str, deadline: int) -> tuple[str, str]:
+    """An escalation event (`EscalationResponseTimeStart` …) about the deadline it names."""
+    return history_type, f"%%{_utc(deadline)}"
+
+
+def _utc(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def misc(text: str) -> tuple[str, str]:

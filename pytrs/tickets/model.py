@@ -45,6 +45,8 @@ class TicketUpdate:
     type: str | None = None
     customer_user: str | None = None
     customer_id: str | None = None
+    sla: str | None = None  # an SLA's name; "" clears it
+    pending_until: int | None = None  # epoch seconds; for a pending state
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +75,14 @@ class TicketRecord:
     customer_id: str
     create_time: datetime | None = None
     change_time: datetime | None = None
+    sla: str = ""
+    sla_id: int | None = None
+    until_time: int = 0  # the pending time, epoch seconds (0 = none)
+
+    @property
+    def pending(self) -> bool:
+        """In a state that waits for its pending time (a reminder or an auto-close)."""
+        return self.state_type in ("pending reminder", "pending auto")
 
     @property
     def merged(self) -> bool:
@@ -94,6 +104,7 @@ class Names:
     types: Mapping[str, int]
     users: Mapping[str, int]  # valid agents: login → id
     locks: Mapping[str, int]
+    slas: Mapping[str, int] = field(default_factory=dict)
     # Id → name per kind, made when first asked for.
     _reverse: dict[str, dict[int, str]] = field(default_factory=dict, compare=False, repr=False)
 

@@ -24,6 +24,7 @@ from pytrs.schema.tables import (
     TicketStateType,
     TicketType,
     queue,
+    sla,
     system_address,
     ticket,
     users,
@@ -51,6 +52,7 @@ def _record_query() -> Select[Any]:
             responsible.c.login.label("responsible"), ticket.c.responsible_user_id,
             _type.c.name.label("type"), ticket.c.type_id, ticket.c.customer_user_id,
             ticket.c.customer_id, ticket.c.create_time, ticket.c.change_time,
+            ticket.c.sla_id, sla.c.name.label("sla"), ticket.c.until_time,
         )
         .join(queue, queue.c.id == ticket.c.queue_id)
         .join(_state, _state.c.id == ticket.c.ticket_state_id)
@@ -60,6 +62,7 @@ def _record_query() -> Select[Any]:
         .outerjoin(owner, owner.c.id == ticket.c.user_id)
         .outerjoin(responsible, responsible.c.id == ticket.c.responsible_user_id)
         .outerjoin(_type, _type.c.id == ticket.c.type_id)
+        .outerjoin(sla, sla.c.id == ticket.c.sla_id)
     )  # fmt: skip
 
 
@@ -76,7 +79,8 @@ def _record(r: Row[Any]) -> TicketRecord:
         responsible=r.responsible or str(r.responsible_user_id),
         responsible_id=r.responsible_user_id, type=r.type or "", type_id=r.type_id or 1,
         customer_user=r.customer_user_id or "", customer_id=r.customer_id or "",
-        create_time=r.create_time, change_time=r.change_time,
+        create_time=r.create_time, change_time=r.change_time, sla=r.sla or "",
+        sla_id=r.sla_id, until_time=int(r.until_time or 0),
     )  # fmt: skip
 
 
@@ -120,6 +124,7 @@ async def load_names(conn: AsyncConnection) -> Names:
             )
         },
         locks={name: i for i, name in znuny.LOCK_TYPES},
+        slas=await _valid(conn, sla),
     )
 
 
@@ -128,7 +133,9 @@ async def _valid(conn: AsyncConnection, table: Table) -> dict[str, int]:
     return {r.name: int(r.id) for r in rows}
 
 
-def seed_names(queues: dict[str, int], users: dict[str, int]) -> Names:
+def seed_names(
+    queues: dict[str, int], users: dict[str, int], slas: Mapping[str, int] | None = None
+) -> Names:
     """Names as Znuny ships them plus the given queues and agents (the mail path, which has
     always resolved states and priorities by their shipped names)."""
     kinds = dict(znuny.STATE_TYPES)
@@ -136,7 +143,7 @@ def seed_names(queues: dict[str, int], users: dict[str, int]) -> Names:
         states={name: (i, kinds[kind]) for i, name, kind in znuny.STATES},
         priorities=znuny.PRIORITY_IDS, queues=queues,
         types={name: i for i, name in znuny.TICKET_TYPES}, users=users,
-        locks={name: i for i, name in znuny.LOCK_TYPES},
+        locks={name: i for i, name in znuny.LOCK_TYPES}, slas=dict(slas or {}),
     )  # fmt: skip
 
 
@@ -199,6 +206,8 @@ def record_of(
         customer_user=values.get("customer_user_id") or "",
         customer_id=values.get("customer_id") or "",
         create_time=values.get("create_time"), change_time=values.get("change_time"),
+        sla=name_of("slas", values["sla_id"]) if values.get("sla_id") else "",
+        sla_id=values.get("sla_id"), until_time=int(values.get("until_time") or 0),
     )  # fmt: skip
 
 
@@ -206,7 +215,8 @@ _COLUMNS = select(
     ticket.c.id, ticket.c.tn, ticket.c.title, ticket.c.queue_id, ticket.c.ticket_state_id,
     ticket.c.ticket_priority_id, ticket.c.ticket_lock_id, ticket.c.user_id,
     ticket.c.responsible_user_id, ticket.c.type_id, ticket.c.customer_user_id,
-    ticket.c.customer_id, ticket.c.create_time, ticket.c.change_time,
+    ticket.c.customer_id, ticket.c.create_time, ticket.c.change_time, ticket.c.sla_id,
+    ticket.c.until_time,
 )  # fmt: skip
 
 

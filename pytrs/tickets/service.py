@@ -153,9 +153,11 @@ class TicketService:
         self, conn: AsyncConnection, ticket_id: int, *, actor: Actor, body: str,
         cc: Sequence[str] = (), state: str | None = None, subject: str | None = None,
         attachments: Sequence[ArticleAttachment] = (), quote: bool = True,
+        pending_until: int | None = None,
     ) -> Reply:  # fmt: skip
         """Answer the ticket's customer as `actor`: an agent article, the raw mail, an outbox
-        row and `SendAnswer`; then `state`, when given. The queue's signature ends the text;
+        row and `SendAnswer`; then `state` (a pending state with `pending_until`, epoch
+        seconds), when given. The queue's signature ends the text;
         the customer's last mail is quoted below it unless `quote` is false (a body the
         agent edited with the quote in it); `attachments` go with the mail and the article.
 
@@ -168,7 +170,8 @@ class TicketService:
             raise InvalidChange("an answer needs a text")
         after = None
         if state is not None:  # checked before anything is written
-            after = semantics.plan_update(ticket, TicketUpdate(state=state), await self.names(conn))
+            wanted = TicketUpdate(state=state, pending_until=pending_until)
+            after = semantics.plan_update(ticket, wanted, await self.names(conn))
         summary = (await ticket_repo.ticket_summaries(conn, [ticket_id]))[ticket_id]
         sender = system_sender(self.config, ticket.queue)
         if sender is None:
@@ -281,6 +284,7 @@ class TicketService:
         )
         record = await self.get(conn, ticket_id, lock=False)
         writes = Writes(now, actor.user_id)
+        writes.new_tickets([ticket_id])
         writes.history([history.entry(*new_ticket_name(record), record)])
         if new.article is not None:
             content = new.article

@@ -28,7 +28,7 @@ from pytrs.schema.tables import (
     ticket,
     ticket_history,
 )
-from pytrs.tickets import rows, search_index
+from pytrs.tickets import escalation_index, rows, search_index
 from pytrs.tickets.model import ArticleInput, Changes, HistoryEntry
 from pytrs.vocabulary import znuny
 
@@ -70,6 +70,13 @@ class Writes:
         self.ticket_values: dict[int, dict[str, Any]] = defaultdict(dict)
         self.replaced_fields: list[dict[str, Any]] = []
         self.search: list[fulltext.Document] = []
+        # Tickets inserted in this transaction: their clocks are computed at flush even when
+        # nothing else is written to their rows.
+        self.created: set[int] = set()
+
+    def new_tickets(self, ticket_ids: Iterable[int]) -> None:
+        """Tickets just inserted (`insert_tickets`), whose escalation clocks start at flush."""
+        self.created.update(ticket_ids)
 
     def article(self, content: ArticleInput, article_id: int) -> None:
         """The rows hanging off an inserted article: MIME fields, raw mail, attachments, and
@@ -116,7 +123,11 @@ class Writes:
         )  # fmt: skip
 
     async def flush(self, conn: AsyncConnection) -> None:
-        """Write everything collected; the collections are emptied."""
+        """Write everything collected; the collections are emptied. The escalation clocks
+        of every ticket written to are recomputed first (`tickets.escalation_index`), with
+        the columns this flush sets, so that their columns go out with the ticket's update
+        and their `…Stop` history with the rest."""
+        await self._recompute_escalations(conn)
         if self.replaced_fields:
             await conn.execute(
                 delete(dynamic_field_value).where(
@@ -137,6 +148,14 @@ class Writes:
         self.by_table.clear()
         self.ticket_values.clear()
         self.replaced_fields = []
+        self.created = set()
+
+    async def _recompute_escalations(self, conn: AsyncConnection) -> None:
+        touched = self.created.union(self.ticket_values)
+        found = await escalation_index.recompute(conn, touched, self.ticket_values)
+        for ticket_id, columns in found.columns.items():
+            self.ticket_values[ticket_id].update(columns)
+        self.history(found.history)
 
     async def _update_tickets(self, conn: AsyncConnection) -> None:
         # One executemany per set of columns, tickets in id order so that concurrent writers

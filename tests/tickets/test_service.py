@@ -244,6 +244,7 @@ async def test_reply_queues_an_answer(desk: Desk) -> None:
         reply = await desk.service.reply(
             conn, ticket_id, actor=jdoe, body="We sent a technician.",
             cc=["boss@customer.example", "support@example.com"], state="pending reminder",
+            pending_until=1_900_000_000,
         )  # fmt: skip
     assert reply.recipients == ("alice@customer.example", "boss@customer.example")
     last = (await articles(desk.db, ticket_id))[-1]
@@ -255,9 +256,10 @@ async def test_reply_queues_an_answer(desk: Desk) -> None:
     assert (row.kind, row.ticket_id, row.article_id) == ("answer", ticket_id, reply.article_id)
     assert b"> Hello, the printer is on fire." in row.raw
     kinds = await history(desk.db, ticket_id)
-    assert kinds[-2:] == [
+    assert kinds[-3:] == [
         ("SendAnswer", "%%alice@customer.example, boss@customer.example"),
         ("StateUpdate", "%%new%%pending reminder%%"),
+        ("SetPendingTime", "%%2030-03-17 17:46:40"),
     ]
 
 

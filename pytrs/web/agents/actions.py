@@ -90,7 +90,11 @@ async def _update(
             raise InvalidChange(f"you may not move tickets to queue {wanted['queue']!r}")
     if wanted["owner"] and wanted["owner"] != ticket.owner:
         await _check_owner(request, conn, ticket, wanted["owner"], wanted["queue"])
-    changes = await service(request).update(conn, ticket.id, TicketUpdate(**wanted), actor=actor)
+    update = TicketUpdate(
+        state=wanted["state"], priority=wanted["priority"], queue=wanted["queue"],
+        owner=wanted["owner"], title=wanted["title"],
+    )  # fmt: skip
+    changes = await service(request).update(conn, ticket.id, update, actor=actor)
     target = ticket_url(ticket.tn)
     if not user.can_read(changes.ticket.queue_id):
         target = "/"  # moved out of the agent's sight
