@@ -888,8 +888,13 @@ ESCALATION_FLOOR = 0.90
 
 
 def escalation_ratios(results: list[Result]) -> dict[str, float]:
-    """Per engine run both ways: e2e rate with escalations / without."""
-    rates = {(r.engine, r.escalations): r.e2e_rate for r in results if r.ok}
+    """Per engine run both ways: best e2e rate with escalations / best without."""
+    rates: dict[tuple[str, bool], float] = {}
+    for r in results:
+        if r.ok:
+            rates[r.engine, r.escalations] = max(
+                r.e2e_rate, rates.get((r.engine, r.escalations), 0)
+            )
     return {
         engine: rates[engine, True] / rates[engine, False]
         for engine, escalations in rates
@@ -901,7 +906,7 @@ def print_escalation_ratios(results: list[Result]) -> None:
     for engine, ratio in escalation_ratios(results).items():
         verdict = "within" if ratio >= ESCALATION_FLOOR else "NOT within"
         print(
-            f"{engine}: e2e with escalations / without = {ratio:.3f} "
+            f"{engine}: best e2e with escalations / best without = {ratio:.3f} "
             f"({verdict} {1 - ESCALATION_FLOOR:.0%} of ingest without)"
         )
 
@@ -976,6 +981,7 @@ def write_json(
         },
         "pytrs": version,
         "connections": args.connections,
+        "rounds": args.rounds,
         "profiled": args.profile,
         "bare_parse_rate": parse_rate,
         "results": [asdict(result) | {"ok": result.ok} for result in results],
@@ -1041,6 +1047,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "(prints the ratio of the end-to-end rates)",
     )
     parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="run each set-up this many times, alternating (the ratio takes the best of each)",
+    )
+    parser.add_argument(
         "--profile",
         action="store_true",
         help="run the daemon under py-spy; bench/out/profile-<engine>.txt",
@@ -1065,6 +1077,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--engines takes {', '.join(ENGINES)}; got {args.engines}")
     if args.connections < 1:
         parser.error("--connections must be at least 1")
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     return args
 
 
@@ -1080,7 +1094,9 @@ def main(argv: list[str] | None = None) -> int:
     parse_rate = bare_parse_rate(corpus)
     results = []
     for engine in args.engines:
-        for escalations in ESCALATION_MODES[args.escalations]:
+        # Rounds alternate the set-ups, so that a busy spell of the machine's other work
+        # does not land on one of them only.
+        for escalations in ESCALATION_MODES[args.escalations] * args.rounds:
             label = Result(engine, 0, escalations).label
             spy = py_spy_command(label) if args.profile else []
             print(f"{label}: {len(corpus)} messages, {args.connections} connections …", flush=True)
