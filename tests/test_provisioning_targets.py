@@ -7,8 +7,10 @@ same file does not make the scheduler recompute every open ticket.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select, text
@@ -17,6 +19,7 @@ from pytrs.config import Config, ConfigError
 from pytrs.provisioning import provision
 from pytrs.schema import generations
 from pytrs.schema.database import Database
+from pytrs.tickets.escalation_index import load_policy
 
 from .conftest import make_config
 
@@ -178,3 +181,24 @@ async def test_the_start_logs_what_config_check_warns_about(
         "configuration: slas[0].notify_before_percent: 'bronze' has no first_response, update "
         "or solution budget to warn about"
     ]
+
+
+async def test_the_escalation_index_counts_in_the_provisioned_calendar(
+    db: Database, database_settings: dict[str, Any]
+) -> None:
+    """What the start stored is what the escalation index computes deadlines with."""
+    await provision(db, _config(database_settings))
+    async with db.connect() as conn:
+        support = (await conn.execute(text("SELECT id FROM queue WHERE name = 'Support'"))).scalar()
+        policy = await load_policy(conn)
+    targets = policy.targets(support, None)
+    assert targets is not None and (targets.response, targets.response_notify) == (240, 75)
+    berlin = ZoneInfo("Europe/Berlin")
+    friday = int(datetime(2027, 1, 15, 16, 30, tzinfo=berlin).timestamp())
+    monday = int(datetime(2027, 1, 18, 11, 30, tzinfo=berlin).timestamp())
+    assert policy.calendar_for(support, None).add_working(friday, 240 * 60) == monday
+    # Thursday 24th (one-off) and Friday 25th (yearly) are off: Wednesday 16:30 runs on to
+    # Monday.
+    wednesday = int(datetime(2026, 12, 23, 16, 30, tzinfo=berlin).timestamp())
+    after = int(datetime(2026, 12, 28, 11, 30, tzinfo=berlin).timestamp())
+    assert policy.calendar_for(support, None).add_working(wednesday, 240 * 60) == after
