@@ -42,7 +42,9 @@ FLOORS: dict[str, frozenset[str]] = {
     "responders": frozenset(
         {"vocabulary", "config", "parsers", "routing", "schema", "authentication"}
     ),
-    "tickets": frozenset({"vocabulary", "config", "parsers", "routing", "schema", "responders"}),
+    "tickets": frozenset(
+        {"vocabulary", "config", "calendars", "parsers", "routing", "schema", "responders"}
+    ),
     "gateway": frozenset(
         {"vocabulary", "config", "parsers", "runtime", "schema", "metrics.registry"}
     ),

@@ -47,7 +47,9 @@ class _Batch:
         self.writes = Writes(ctx.now)
         # Follow-ups name states and priorities as Znuny ships them, queues and agents as the
         # batch looked them up.
-        self.names = reads.seed_names(dict(ctx.lookups.queues), dict(ctx.lookups.users))
+        self.names = reads.seed_names(
+            dict(ctx.lookups.queues), dict(ctx.lookups.users), ctx.lookups.slas
+        )
         self.links: list[dict[str, Any]] = []
         # (address, reason, until, ticket id) of hard bounces.
         self.suppressions: list[tuple[str, str, datetime, int]] = []
@@ -137,7 +139,7 @@ def _ticket_values(plan: Planned, ctx: ApplyContext) -> dict[str, Any]:
     customer_id = control.get("X-PyTRS-CustomerNo") or (
         customer.customer_id if customer else sender
     )
-    values, _notes = new_ticket_values(control, ctx.lookups)
+    values, _notes = new_ticket_values(control, ctx.lookups, rows.epoch(ctx.now))
     return {
         "tn": plan.tn, "title": ticket_title(control.get("X-PyTRS-Title") or subject),
         "queue_id": ctx.queues[decision.queue].id, **values,
@@ -207,7 +209,7 @@ def _new_ticket_history(
     batch: _Batch,
 ) -> list[str]:  # fmt: skip
     decision, writes = plan.decision, batch.writes
-    _values, notes = new_ticket_values(plan.control, ctx.lookups)
+    _values, notes = new_ticket_values(plan.control, ctx.lookups, rows.epoch(ctx.now))
     record = ctx.tickets[ticket_id]
     old = decision.ticket
     writes.history([
@@ -240,7 +242,7 @@ def _follow_up_effects(
     batch: _Batch,
 ) -> list[str]:  # fmt: skip
     decision, writes = plan.decision, batch.writes
-    update, notes = follow_up_update(decision, plan.control, ctx.lookups)
+    update, notes = follow_up_update(decision, plan.control, ctx.lookups, rows.epoch(ctx.now))
     changes = semantics.plan_update(
         ctx.tickets[ticket_id], update, batch.names, strict=False, unlock_on_close=False
     )

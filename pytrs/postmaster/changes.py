@@ -2,7 +2,8 @@
 
 Called by `apply` for each planned mail: which sender type and visibility its article gets,
 which owner, responsible, lock, priority and state a new ticket starts with, and which update
-a follow-up asks of its ticket (state, lock, priority, queue, owner, responsible, title). What
+a follow-up asks of its ticket (state, pending time, lock, priority, queue, owner, responsible,
+title, SLA). What
 such an update means — its columns, its order, its history — is the ticket service's
 (`tickets.changes`); this module only reads the X-PyTRS-* headers. Unknown names fall back to
 the defaults, as in Znuny; the fallback is noted in the mail's routing trace.
@@ -12,15 +13,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pytrs.routing.decision import Action, Decision
 from pytrs.tickets.model import TicketUpdate
+from pytrs.tickets.pending import parse_pending_time
 from pytrs.vocabulary import znuny
 
 SENDER_TYPE_IDS = {name: i for i, name in znuny.SENDER_TYPES}
 LOCK_IDS = {name: i for i, name in znuny.LOCK_TYPES}
+_PENDING_STATES = frozenset(
+    i for i, _name, kind in znuny.STATES
+    if dict(znuny.STATE_TYPES)[kind] in ("pending reminder", "pending auto")
+)  # fmt: skip
 _DYNAMIC_FIELD = re.compile(r"X-PyTRS-(FollowUp-)?DynamicField-([A-Za-z0-9]+)")
 # Znuny's Perl truthiness for yes/no headers, as admins write them.
 _FALSE = frozenset({"", "0", "no", "false", "off"})
@@ -33,6 +39,7 @@ class Lookups:
     users: Mapping[str, int]  # valid agents' ids by login
     fields: Mapping[str, int]
     queues: Mapping[str, int]
+    slas: Mapping[str, int] = field(default_factory=dict)  # valid SLAs by name
 
     def user(self, value: str) -> int | None:
         """A valid agent's id from a login or an id, else None."""
@@ -68,9 +75,10 @@ def article_kind(
 
 
 def new_ticket_values(
-    control: Mapping[str, str], lookups: Lookups
+    control: Mapping[str, str], lookups: Lookups, now: int = 0
 ) -> tuple[dict[str, Any], list[str]]:
-    """Owner, responsible, lock, priority and state of a new ticket, and notes on fallbacks."""
+    """Owner, responsible, lock, priority, state, pending time (relative to `now`, epoch
+    seconds) and SLA of a new ticket, and notes on fallbacks."""
     notes: list[str] = []
     values: dict[str, Any] = {
         "user_id": znuny.USER_ROOT, "responsible_user_id": znuny.USER_ROOT,
@@ -92,7 +100,43 @@ def new_ticket_values(
     _named(control, "X-PyTRS-Priority", znuny.PRIORITY_IDS, "ticket_priority_id", values, notes)
     _named(control, "X-PyTRS-State", znuny.STATE_IDS, "ticket_state_id", values, notes)
     _named(control, "X-PyTRS-Lock", LOCK_IDS, "ticket_lock_id", values, notes)
+    sla_id = _sla_id(control, lookups, notes)
+    if sla_id is not None:
+        values["sla_id"] = sla_id
+    until = _pending_time(control, "X-PyTRS-State-PendingTime", now, notes)
+    if until is not None:
+        if values["ticket_state_id"] in _PENDING_STATES:
+            values["until_time"] = until
+        else:
+            notes.append("X-PyTRS-State-PendingTime ignored: the state is not a pending one")
     return values, notes
+
+
+def _sla_id(control: Mapping[str, str], lookups: Lookups, notes: list[str]) -> int | None:
+    """The valid SLA `X-PyTRS-SLAID` or `X-PyTRS-SLA` names (Znuny: the id first)."""
+    for header in ("X-PyTRS-SLAID", "X-PyTRS-SLA"):
+        value = control.get(header, "").strip()
+        if not value:
+            continue
+        if header.endswith("ID") and value.isdigit() and int(value) in lookups.slas.values():
+            return int(value)
+        if value in lookups.slas:
+            return lookups.slas[value]
+        notes.append(f"{header} {value!r} is no valid SLA; ignored")
+    return None
+
+
+def _pending_time(
+    control: Mapping[str, str], header: str, now: int, notes: list[str]
+) -> int | None:
+    value = control.get(header, "").strip()
+    if not value:
+        return None
+    found = parse_pending_time(value, now)
+    if found is None or found <= 0:
+        notes.append(f"{header} {value!r} is no time; ignored")
+        return None
+    return found
 
 
 def _named(
@@ -109,7 +153,7 @@ def _named(
 
 
 def follow_up_update(
-    decision: Decision, control: Mapping[str, str], lookups: Lookups
+    decision: Decision, control: Mapping[str, str], lookups: Lookups, now: int = 0
 ) -> tuple[TicketUpdate, list[str]]:
     """What a follow-up asks to change on its ticket, as the ticket service's update, and
     notes on headers that name nothing valid (ignored, as in Znuny). The order of the steps
@@ -128,9 +172,15 @@ def follow_up_update(
         notes.append(f"X-PyTRS-FollowUp-Queue {queue!r} does not exist; ignored")
         queue = None
     title = control.get("X-PyTRS-FollowUp-Title", "").strip() or None
+    sla = control.get("X-PyTRS-FollowUp-SLA", "").strip() or None
+    if sla is not None and sla not in lookups.slas:
+        notes.append(f"X-PyTRS-FollowUp-SLA {sla!r} is no valid SLA; ignored")
+        sla = None
     update = TicketUpdate(
         state=decision.new_state or None, priority=priority, queue=queue, owner=owner,
         responsible=responsible, lock=_follow_up_lock(decision, control, notes), title=title,
+        sla=sla,
+        pending_until=_pending_time(control, "X-PyTRS-FollowUp-State-PendingTime", now, notes),
     )  # fmt: skip
     return update, notes
 

@@ -98,6 +98,8 @@ VALUE_KINDS = {
     "PriorityID": "priority_id",
     "Type": "type",
     "TypeID": "type_id",
+    "SLA": "sla",
+    "SLAID": "sla_id",
     "Owner": "agent",
     "OwnerID": "agent",
     "Responsible": "agent",

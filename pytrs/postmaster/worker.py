@@ -395,7 +395,7 @@ class PostmasterWorker:
 async def _lookups(
     conn: AsyncConnection, planned: list[Planned], queues: dict[str, QueueInfo]
 ) -> Lookups:
-    """Agents and dynamic fields, loaded only when a control header or rule needs them."""
+    """Agents, dynamic fields and SLAs, loaded only when a control header or rule needs them."""
     names = {name for p in planned for name in p.control}
     wants_users = any(("Owner" in n or "Responsible" in n) for n in names)
     wants_fields = any("DynamicField-" in n for n in names) or any(
@@ -405,6 +405,7 @@ async def _lookups(
         await ticket_repo.valid_users(conn) if wants_users else {},
         await ticket_repo.dynamic_field_ids(conn) if wants_fields else {},
         {name: q.id for name, q in queues.items()},
+        await ticket_repo.valid_slas(conn) if any("SLA" in n for n in names) else {},
     )
 
 

@@ -22,6 +22,7 @@ from pytrs.schema.tables import (
     TicketType,
     dynamic_field,
     queue,
+    sla,
     users,
 )
 
@@ -33,6 +34,7 @@ _NAMED = {
     "type": cast(Table, TicketType.__table__),
     "lock": cast(Table, TicketLockType.__table__),
     "sender_type": cast(Table, ArticleSenderType.__table__),
+    "sla": sla,
 }
 
 # Every kind `valid_names` returns; `<kind>_id` holds the ids of a named kind as text.

@@ -26,6 +26,7 @@ from pytrs.schema.tables import (
     customer_user,
     dynamic_field,
     queue,
+    sla,
     ticket,
     ticket_number_counter,
     users,
@@ -67,6 +68,12 @@ async def valid_users(conn: AsyncConnection) -> dict[str, int]:
     """Valid agents' ids by login (X-PyTRS-Owner / -Responsible name agents)."""
     rows = await conn.execute(select(users.c.login, users.c.id).where(users.c.valid_id == 1))
     return {r.login: int(r.id) for r in rows}
+
+
+async def valid_slas(conn: AsyncConnection) -> dict[str, int]:
+    """Valid SLAs' ids by name (X-PyTRS-SLA names an SLA)."""
+    rows = await conn.execute(select(sla.c.name, sla.c.id).where(sla.c.valid_id == 1))
+    return {r.name: int(r.id) for r in rows}
 
 
 async def agents_by_email(conn: AsyncConnection, emails: Collection[str]) -> dict[str, str]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pytrs.tickets.escalation import (
     ESCALATED,
@@ -268,3 +270,57 @@ def test_pending_events_have_no_escalation_history_type() -> None:
 def test_escalation_time_is_the_earliest_set_deadline() -> None:
     assert columns(Clock(1, update_time=5, solution_time=3))["escalation_time"] == 3
     assert columns(Clock(1))["escalation_time"] == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "at"),
+    [
+        ("2030-03-17 17:46:40", 1_900_000_000),
+        ("2030-03-17 17:46", 1_900_000_000 - 40),
+        ("+50", T0 + 50),
+        ("+50s", T0 + 50),
+        ("+30m", T0 + 30 * 60),
+        (" + 2 h ", T0 + 2 * HOUR),
+        ("+3d", T0 + 3 * 86400),
+        ("-1h", T0 - HOUR),
+        ("+1d 12h", None),  # one unit only, as in Znuny
+        ("tomorrow", None),
+        ("", None),
+    ],
+)
+def test_pending_times_as_znuny_reads_them(text: str, at: int | None) -> None:
+    from pytrs.tickets.pending import parse_pending_time
+
+    assert parse_pending_time(text, T0) == at
+
+
+_times = st.integers(min_value=0, max_value=1000)
+_stages = st.sampled_from((NOT_FIRED, WARNED, ESCALATED))
+
+
+@st.composite
+def clocks(draw: st.DrawFn) -> Clock:
+    """A clock as the index writes one: a warning, when there is one, before its deadline."""
+    fields: dict[str, int] = {}
+    for kind in ("response", "update", "solution"):
+        deadline = draw(_times)
+        fields[f"{kind}_time"] = deadline
+        fields[f"{kind}_notify"] = draw(st.integers(0, deadline)) if deadline else 0
+        fields[f"{kind}_stage"] = draw(_stages) if deadline else NOT_FIRED
+    fields["pending_time"] = draw(_times)
+    fields["pending_stage"] = draw(st.sampled_from((NOT_FIRED, ESCALATED)))
+    return Clock(1, **fields)
+
+
+@given(clocks(), _times, _times)
+def test_every_event_fires_once_and_next_due_says_when(clock: Clock, now: int, later: int) -> None:
+    events = due_events(clock, now)
+    due = clock.next_due()
+    # Something fires exactly when the earliest unfired event has come.
+    assert bool(events) == (due is not None and due <= now)
+    after = fired(clock, events)
+    assert due_events(after, now) == []
+    assert after.next_due() is None or after.next_due() > now  # type: ignore[operator]
+    # Firing later again never repeats what fired now.
+    again = due_events(after, max(now, later))
+    assert not {(e.kind, e.event) for e in again} & {(e.kind, e.event) for e in events}

@@ -4,17 +4,28 @@ same transaction (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import event, func, insert, select, update
 
-from pytrs.schema import generations
-from pytrs.schema.tables import article, queue, sla, ticket, ticket_escalation
+from pytrs.gateway.addresses import AddressBook
+from pytrs.postmaster.worker import PostmasterWorker
+from pytrs.schema import generations, inbox_repo
+from pytrs.schema.tables import (
+    article,
+    business_calendar,
+    queue,
+    sla,
+    ticket,
+    ticket_escalation,
+)
 from pytrs.tickets import Actor, ArticleInput, TicketUpdate, escalation_index
 from pytrs.tickets.errors import InvalidChange
 from pytrs.tickets.escalation import ESCALATED, WARNED
 from pytrs.tickets.rows import epoch
+from pytrs.vocabulary.inbox import InboxItem
 
 from ..helpers import count, history, make_mail, tickets
 from .conftest import CUSTOMER, Desk
@@ -285,7 +296,8 @@ async def test_rebuild_after_a_target_change(desk: Desk) -> None:
         assert await escalation_index.rebuild(conn, [first, second], 1_800_000_000) == 2
     assert await count(desk.db, ticket_escalation) == 0
     assert (await history(desk.db, first))[-1] == (
-        "EscalationResponseTimeStop", "%%" + _utc(columns["created"] + 10 * MINUTE)
+        "EscalationResponseTimeStop",
+        "%%" + _utc(columns["created"] + 10 * MINUTE),
     )
 
 
@@ -307,3 +319,136 @@ async def test_mail_path_new_ticket_and_follow_up(desk: Desk) -> None:
     columns, _ = await clocks(desk, found["id"])
     assert columns["escalation_update_time"] == follow_up + 2 * HOUR
     assert columns["escalation_response_time"] == 0
+
+
+async def deliver_trusted(desk: Desk, raw: bytes) -> None:
+    """A mail from a trusted source (its control headers count), routed by one worker."""
+    async with desk.db.transaction() as conn:
+        await inbox_repo.store(
+            conn, [InboxItem("pipe", raw, recipient="support@example.com", trusted=True)]
+        )
+    addresses = AddressBook()
+    await addresses.reload(desk.db)
+    await PostmasterWorker(desk.config, desk.db, addresses).drain()
+
+
+async def test_mail_headers_set_the_sla_and_the_pending_time(desk: Desk) -> None:
+    await set_queue(desk, "Support", **SUPPORT)
+    gold = await add_sla(desk, "Gold", first_response_time=5)
+    await deliver_trusted(desk, make_mail(
+        sender=CUSTOMER, subject="Printer on fire",
+        extra={"X-OTRS-SLA": "Gold", "X-OTRS-State": "pending reminder",
+               "X-OTRS-State-PendingTime": "2030-03-17 17:46:40"},
+    ))  # fmt: skip
+    [found] = await tickets(desk.db)
+    columns, clock = await clocks(desk, found["id"])
+    assert (columns["sla_id"], columns["until_time"]) == (gold, 1_900_000_000)
+    assert deadlines(columns) == [columns["created"] + 5 * MINUTE, 0, 0]
+    assert clock is not None and clock["pending_time"] == 1_900_000_000
+    await deliver_trusted(desk, make_mail(
+        sender=CUSTOMER, subject=f"Re: [Ticket#{found['tn']}] more",
+        extra={"X-OTRS-FollowUp-SLA": "", "X-PyTRS-FollowUp-State": "pending auto close+",
+               "X-PyTRS-FollowUp-State-PendingTime": "+2h"},
+    ))  # fmt: skip
+    follow_up = await last_article_time(desk, found["id"])
+    columns, clock = await clocks(desk, found["id"])
+    # an empty header changes nothing (as in Znuny): the SLA stays
+    assert columns["sla_id"] == gold
+    assert columns["until_time"] == follow_up + 2 * HOUR
+    assert clock is not None and clock["pending_time"] == follow_up + 2 * HOUR
+    kinds = [kind for kind, _ in await history(desk.db, found["id"])]
+    assert kinds[-3:] == ["StateUpdate", "SetPendingTime", "FollowUp"]
+    await deliver_trusted(desk, make_mail(
+        sender=CUSTOMER, subject=f"Re: [Ticket#{found['tn']}] again",
+        extra={"X-PyTRS-FollowUp-SLA": "Platinum", "X-PyTRS-FollowUp-State": "open"},
+    ))  # fmt: skip
+    columns, clock = await clocks(desk, found["id"])
+    assert columns["sla_id"] == gold and columns["until_time"] == 0
+    assert clock is not None and clock["pending_time"] == 0
+
+
+OFFICE = {
+    "timezone": "Europe/Berlin",
+    "hours": {day: ["08:00-12:00", "13:00-17:00"] for day in ("mon", "tue", "wed", "thu", "fri")},
+    "holidays": [],
+}
+
+
+async def set_calendar(desk: Desk, name: str, definition: str) -> None:
+    async with desk.db.transaction() as conn:
+        await conn.execute(
+            insert(business_calendar),
+            {"name": name, "definition": definition, "change_time": datetime(2027, 1, 1)},
+        )
+        await generations.bump(conn, generations.ESCALATION)
+
+
+async def test_deadlines_count_working_time_of_the_queue_calendar(desk: Desk) -> None:
+    """REFERENCE §11's business calendar: Friday 16:30 in Berlin plus a 4-hour first
+    response is Monday 11:30 (half an hour on Friday, lunch kept free)."""
+    await set_calendar(desk, "office", json.dumps(OFFICE))
+    await set_queue(desk, "Support", calendar_name="office", first_response_time=240,
+                    first_response_notify=75)  # fmt: skip
+    ticket_id, _ = await desk.ticket()
+    friday = datetime(2027, 1, 15, 15, 30)  # 16:30 in Berlin, naive UTC as stored
+    async with desk.db.transaction() as conn:
+        await conn.execute(
+            update(ticket).where(ticket.c.id == ticket_id).values(create_time=friday)
+        )
+        await escalation_index.rebuild(conn, [ticket_id], 1_800_000_000)
+    columns, clock = await clocks(desk, ticket_id)
+    assert columns["escalation_response_time"] == _epoch(datetime(2027, 1, 18, 10, 30))
+    assert clock is not None
+    assert clock["response_notify"] == _epoch(datetime(2027, 1, 18, 9, 30))  # 3 h in: 10:30
+
+
+async def test_an_unusable_calendar_counts_round_the_clock(desk: Desk) -> None:
+    await set_calendar(desk, "broken", json.dumps({"timezone": "Mars/Olympus", "hours": {}}))
+    await set_queue(desk, "Support", calendar_name="broken", first_response_time=60)
+    ticket_id, _ = await desk.ticket()
+    columns, _ = await clocks(desk, ticket_id)
+    assert columns["escalation_response_time"] == columns["created"] + HOUR
+
+
+def _epoch(naive_utc: datetime) -> int:
+    return int(naive_utc.replace(tzinfo=UTC).timestamp())
+
+
+async def test_with_escalations_off_the_recompute_costs_one_query(desk: Desk) -> None:
+    ticket_id, _ = await desk.ticket()
+    statements: list[str] = []
+
+    def seen(*args: Any) -> None:
+        statements.append(str(args[2]))
+
+    jdoe = await desk.agent()
+    engine = desk.db.engine.sync_engine
+    async with desk.db.transaction() as conn:
+        ticket_row = await desk.service.get(conn, ticket_id)
+        event.listen(engine, "before_cursor_execute", seen)
+        try:
+            found = await escalation_index.recompute(conn, [ticket_row.id], {})
+        finally:
+            event.remove(engine, "before_cursor_execute", seen)
+        await desk.service.note(conn, ticket_id, actor=jdoe, body="still off")
+    assert found.columns == {} and found.history == []
+    assert len(statements) == 1
+
+
+async def test_an_answer_by_mail_meets_first_response_and_a_merge_stops_the_source(
+    desk: Desk,
+) -> None:
+    await set_queue(desk, "Support", **SUPPORT)
+    answered, _ = await desk.ticket("Answered")
+    merged, _ = await desk.ticket("Merged away")
+    jdoe = await desk.agent()
+    async with desk.db.transaction() as conn:
+        await desk.service.reply(conn, answered, actor=jdoe, body="A technician is on the way.")
+    columns, _ = await clocks(desk, answered)
+    assert columns["escalation_response_time"] == 0
+    await set_stage(desk, merged, response_stage=ESCALATED)
+    async with desk.db.transaction() as conn:
+        await desk.service.merge(conn, merged, into=answered, actor=jdoe)
+    columns, clock = await clocks(desk, merged)
+    assert clock is None and columns["escalation_time"] == 0
+    assert (await history(desk.db, merged))[-1][0] == "EscalationResponseTimeStop"
