@@ -1,10 +1,12 @@
 """`pytrs run`: every service of one process as named tasks, and an orderly shutdown.
 
 Start-up: check the schema is at head, provision queues/addresses/agents from the
-configuration, then start the inbox writer, the postmaster workers, the outbox sender and
-the SMTP/LMTP listeners, and tell systemd we are ready. On SIGTERM/SIGINT: stop accepting
-connections, let sessions in DATA finish for a moment, commit what the writer holds, let the
-workers drain the inbox until the deadline, let the sender finish the mail in hand, and exit 0.
+configuration, then start the inbox writer, the postmaster workers, the outbox sender, the
+scheduler (escalations, pending reminders: `pytrs.scheduler`) and the SMTP/LMTP listeners,
+and tell systemd we are ready. On SIGTERM/SIGINT: stop accepting connections and starting
+scheduler jobs, let sessions in DATA finish for a moment, commit what the writer holds, let the
+workers drain the inbox until the deadline, let the scheduler's running job end, let the
+sender finish the mail in hand, and exit 0.
 A second signal exits at once. Whatever was acknowledged is in the inbox table, and whatever is
 to be sent in the outbox, so even `kill -9` loses nothing: the next start finishes the work.
 
@@ -39,6 +41,7 @@ from pytrs.preflight import check_startup
 from pytrs.provisioning import provision
 from pytrs.runtime.big_messages import BigMessageSlots
 from pytrs.runtime.services import ServiceStates, supervise
+from pytrs.scheduler.clock import Scheduler
 from pytrs.schema import inbox_repo, migrate
 from pytrs.schema.database import (
     Database,
@@ -97,6 +100,8 @@ class Daemon:
         # One set of slots for the listeners and the workers: the bound is on this process.
         self.big_messages = BigMessageSlots(config.smtp.max_concurrent_big_messages)
         self._sender_task: asyncio.Task[None] | None = None
+        self.scheduler: Scheduler | None = None
+        self._scheduler_task: asyncio.Task[None] | None = None
         self.web: WebService | None = None
         self._web_task: asyncio.Task[None] | None = None
         self.services = ServiceStates()
@@ -161,6 +166,11 @@ class Daemon:
                 raise StartupError(str(exc)) from exc
         if "sender" in self.roles:
             self.sender = self._make_sender()
+        if "scheduler" in self.roles and not self.notify_stdin:
+            try:
+                self.scheduler = Scheduler(self.config, self.db, on_outbox=self.wake_sender)
+            except ConfigError as exc:  # a [scheduler] template that does not compile
+                raise StartupError(str(exc)) from exc
         smtp = self.config.smtp
         self.writer = InboxWriter(
             self.db,
@@ -292,6 +302,10 @@ class Daemon:
                 self._sender_task = tasks.create_task(
                     self._supervise("outbox-sender", self.sender.run), name="outbox-sender"
                 )
+            if self.scheduler is not None:
+                self._scheduler_task = tasks.create_task(
+                    self._supervise("scheduler", self.scheduler.run), name="scheduler"
+                )
             fetchers_task = addresses_task = None
             if "gateway" in self.roles:
                 addresses_task = tasks.create_task(
@@ -391,6 +405,8 @@ class Daemon:
             parts.append(f"{self.children.count} worker process(es)")
         if self.sender is not None:
             parts.append(f"outbox sender to {self.config.outbound.relay}")
+        if self.scheduler is not None:
+            parts.append(f"scheduler every {self.scheduler.interval:g} s")
         return ", ".join(parts) or "nothing"
 
     def _on_signal(self) -> None:
@@ -410,6 +426,8 @@ class Daemon:
         deadline = asyncio.get_running_loop().time() + self.config.daemon.drain_seconds
         if self.fetchers is not None:
             self.fetchers.request_stop()  # they finish the batch they are committing
+        if self.scheduler is not None:
+            self.scheduler.stop()  # no new job starts; the running one ends below
         for server in self.servers:
             server.close()
         web_stopped = asyncio.create_task(self._stop_web())
@@ -435,8 +453,15 @@ class Daemon:
         for task in pending:
             log.warning("%s did not finish before the drain deadline; cancelling", task.get_name())
             task.cancel()
+        await self._stop_scheduler()
         await self._stop_sender(deadline)
         await web_stopped
+
+    async def _stop_scheduler(self) -> None:
+        """Before the sender (a due scan queues mail): the running job commits or, after a
+        moment, is cancelled and rolls back; the next start fires what it had claimed."""
+        if self._scheduler_task is not None:
+            await asyncio.wait({self._scheduler_task})
 
     async def _stop_sender(self, deadline: float) -> None:
         """After the workers (which may still enqueue mail): finish the mail in hand and record

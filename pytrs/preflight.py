@@ -21,6 +21,7 @@ from pytrs.outbound.dkim import DkimSigner
 from pytrs.responders.answers import notification_templates
 from pytrs.responders.marker import loop_secret_from_config
 from pytrs.responders.responses import specs_from_config
+from pytrs.scheduler.notifications import compile_templates
 
 
 def check_startup(config: Config) -> None:
@@ -88,6 +89,7 @@ CHECKS: tuple[Callable[[Config], object], ...] = (
     ReplyTokens.from_config,  # [authentication] reply_token_secret_file
     specs_from_config,  # [[auto_responses]] templates and body files
     notification_templates,  # [agent_mail] templates
+    compile_templates,  # [scheduler] templates
     lambda config: DkimSigner.from_config(config.dkim_keys),
     _files_read_later,  # password, CA and client-secret files
     _dns_resolver,

@@ -55,13 +55,18 @@ FLOORS: dict[str, frozenset[str]] = {
         {"vocabulary", "config", "parsers", "routing", "runtime", "schema", "metrics.registry"}
         | {"authentication", "responders", "tickets", "gateway.addresses"}
     ),
+    "scheduler": frozenset(
+        {"vocabulary", "config", "runtime", "schema", "metrics.registry"}
+        | {"authentication", "responders", "tickets", "calendars"}
+    ),
 }
 TOP = frozenset(
     {"__main__", "cli", "commands", "daemon", "preflight", "provisioning", "web"}
     | {"worker_processes"}
 )
 STAGES = frozenset(
-    {"authentication", "responders", "tickets", "gateway", "outbound", "postmaster"} | TOP
+    {"authentication", "responders", "tickets", "gateway", "outbound", "postmaster", "scheduler"}
+    | TOP
 )
 
 # What `parsers/` and `routing/` may import beside pytrs: the standard library's pure modules

@@ -128,6 +128,25 @@ DKIM_VERIFICATIONS = Counter(
     ["result"],
 )
 
+# --- the scheduler -------------------------------------------------------------------------------
+# kind: response | update | solution | pending; event: notify_before | escalated | pending
+ESCALATION_EVENTS = Counter(
+    "pytrs_escalation_events_total",
+    "Escalation and pending events the due scan fired (each once across daemons).",
+    ["kind", "event"],
+)
+SCHEDULER_SCAN_DURATION = Histogram(
+    "pytrs_scheduler_scan_duration_seconds",
+    "Seconds one due scan took, from the first claim to the last commit.",
+    buckets=HTTP_BUCKETS,
+)
+# job: due-scan | escalation-rebuild
+SCHEDULER_JOB_ERRORS = Counter(
+    "pytrs_scheduler_job_errors_total",
+    "Scheduler job runs that failed (retried at the next interval).",
+    ["job"],
+)
+
 # --- web and API --------------------------------------------------------------------------------
 # route: the route's template ("/tickets/{tn}"), "unmatched" for a path no route has.
 HTTP_REQUESTS = Counter(

@@ -322,3 +322,30 @@ async def lock_keys(conn: AsyncConnection, space: int, keys: Sequence[int]) -> N
         text("SELECT pg_advisory_xact_lock(:space, k) FROM unnest(CAST(:keys AS int[])) AS k"),
         {"space": space, "keys": list(keys)},
     )
+
+
+@contextlib.asynccontextmanager
+async def session_lock(db: Database, space: int, key: int) -> AsyncIterator[bool]:
+    """Try to take a session-level advisory lock on (`space`, `key`) for the block, on a
+    connection of its own (PostgreSQL): yields whether it was taken. Transactions inside the
+    block come and go; a process killed in it loses the connection and so the lock. Always
+    taken on SQLite, whose writers are serialised anyway (and whose pool has one connection
+    to give)."""
+    if not db.is_postgresql:
+        yield True
+        return
+    async with db.connect() as conn:
+        got = bool(
+            await conn.scalar(
+                text("SELECT pg_try_advisory_lock(:space, :key)"), {"space": space, "key": key}
+            )
+        )
+        await conn.commit()  # the lock outlives the transaction; none stays open
+        try:
+            yield got
+        finally:
+            if got:
+                await conn.execute(
+                    text("SELECT pg_advisory_unlock(:space, :key)"), {"space": space, "key": key}
+                )
+                await conn.commit()

@@ -118,8 +118,12 @@ class TicketSummary:
     type_id: int = 1
 
 
-async def ticket_summaries(conn: AsyncConnection, ids: Collection[int]) -> dict[int, TicketSummary]:
-    """Current summaries of tickets `ids` (as this transaction sees them)."""
+async def ticket_summaries(
+    conn: AsyncConnection, ids: Collection[int], *, customer_side: bool = True
+) -> dict[int, TicketSummary]:
+    """Current summaries of tickets `ids` (as this transaction sees them). Without
+    `customer_side`, two queries fewer: no last customer message to thread to and no customer
+    language (mail to agents, such as the scheduler's notifications, needs neither)."""
     if not ids:
         return {}
     state = TicketState.__table__
@@ -141,8 +145,8 @@ async def ticket_summaries(conn: AsyncConnection, ids: Collection[int]) -> dict[
         .outerjoin(customer_user, customer_user.c.login == ticket.c.customer_user_id)
         .where(ticket.c.id.in_(list(ids)))
     )  # fmt: skip
-    latest = await _last_customer_articles(conn, ids)
-    languages = await _customer_languages(conn, ids)
+    latest = await _last_customer_articles(conn, ids) if customer_side else {}
+    languages = await _customer_languages(conn, ids) if customer_side else {}
     found: dict[int, TicketSummary] = {}
     for r in rows:
         login = r.customer_user_id or ""
