@@ -151,6 +151,8 @@ REFUSED = [
     ("", {"PYTRS_SMTP_LISTN": "127.0.0.1:25"}, "PYTRS_SMTP_LISTN", 2),
     ("", {"PYTRS_POSTMASTER_BATCH_SIZE": "true"}, "PYTRS_POSTMASTER_BATCH_SIZE", 2),
     ('[scheduler]\ntimezone = "Mars/Olympus"\n', {}, "scheduler.timezone", 2),
+    ('[scheduler]\nescalated_body = "{{{{ escalation.nope() }}}}"\n', {},
+     "scheduler.escalated_body", 1),
     ('[[slas]]\nname = "gold"\ncalendar = "office"\n', {}, "slas[0].calendar", 2),
 ]  # fmt: skip
 
