@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import format_datetime, getaddresses
+from email.utils import format_datetime
 
 from pytrs.config import Config, TicketConfig
 from pytrs.responders import mime
@@ -242,7 +242,8 @@ def envelope_recipients(values: Sequence[str]) -> tuple[str, ...]:
     Raises ComposeError for an address that is not local@domain.
     """
     seen: dict[str, str] = {}
-    for _name, address in getaddresses([_one_line(v) for v in values if v.strip()]):
+    lines = [_one_line(v) for v in values if v.strip()]
+    for _name, address in (pair for line in lines for pair in mime.address_list(line)):
         if not _usable(address):
             raise ComposeError("to", f"not an e-mail address: {address!r}")
         seen.setdefault(address.lower(), address)
@@ -250,7 +251,7 @@ def envelope_recipients(values: Sequence[str]) -> tuple[str, ...]:
 
 
 def _one_address(value: str, field_name: str) -> Address:
-    found = getaddresses([_one_line(value)])
+    found = mime.address_list(_one_line(value))
     if len(found) != 1 or not _usable(found[0][1]):
         raise ComposeError(field_name, f"must be one e-mail address, not {value!r}")
     local, _, domain = found[0][1].rpartition("@")

@@ -11,6 +11,7 @@ quoted-printable. Mail with attachments still goes through `EmailMessage`.
 
 from __future__ import annotations
 
+import functools
 import secrets
 from collections.abc import Sequence
 from email.header import Header
@@ -44,10 +45,21 @@ def render(headers: Sequence[tuple[str, str]], text: str, html: str | None = Non
     return (_CRLF.join(lines) + _CRLF + _CRLF + body).encode("ascii")
 
 
+@functools.lru_cache(maxsize=4096)
+def address_list(value: str) -> tuple[tuple[str, str], ...]:
+    """The (name, address) pairs of one address header value, as `getaddresses` reads them.
+
+    Remembered: the standard library's address parser is the slowest step of composing a
+    mail, and what pytrs sends repeats the same few addresses (a queue's system address, the
+    agents notified) in every mail it sends.
+    """
+    return tuple(getaddresses([value]))
+
+
 def _header(name: str, value: str) -> str:
     lowered = name.lower()
     if lowered in ADDRESS_HEADERS:
-        value = ", ".join(_address(n, a) for n, a in getaddresses([value]) if a)
+        value = ", ".join(_address(n, a) for n, a in address_list(value) if a)
     elif lowered not in _STRUCTURED and not value.isascii():
         return f"{name}: " + Header(value, "utf-8", header_name=name).encode(linesep=_CRLF)
     return _fold(f"{name}: {value}")

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from email.utils import formataddr
 from typing import Any, Protocol
@@ -175,7 +175,7 @@ def notice_variables(
     deadline = local_time(notice.deadline, zone)
     left = working_time_text(calendar.working_between(now, notice.deadline))
     return {
-        "ticket": asdict(TicketVars(
+        "ticket": _flat(TicketVars(
             ticket.tn, ticket.title, ticket.queue, ticket.state, ticket.priority, hook,
             ticket.customer_user, ticket.customer_id,
         )),
@@ -184,6 +184,12 @@ def notice_variables(
                        "left": left},
         "pending": {"time": deadline if notice.kind == "pending" else ""},
     }  # fmt: skip
+
+
+def _flat(values: TicketVars) -> dict[str, Any]:
+    # dataclasses.asdict copies recursively and was a tenth of a notification's cost; the
+    # ticket's variables are all plain strings.
+    return {f.name: getattr(values, f.name) for f in fields(values)}
 
 
 def local_time(epoch: int, zone: str) -> str:
