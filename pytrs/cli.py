@@ -42,6 +42,7 @@ from pytrs.commands.failures import (
 )
 from pytrs.commands.output import add_json_options
 from pytrs.config import Config, ConfigError, load_config
+from pytrs.config.crosscheck import config_warnings
 from pytrs.gateway.pipe import EX_TEMPFAIL
 from pytrs.preflight import check_startup
 from pytrs.runtime.allocator import release_big_buffers
@@ -268,6 +269,8 @@ def _config(config: Config, args: argparse.Namespace) -> int:
             "run, deliver and db upgrade refuse it without --defaults",
             file=sys.stderr,
         )
+    for warning in config_warnings(config):
+        print(f"pytrs: config: warning: {warning}", file=sys.stderr)
     print(f"configuration OK ({config.source or 'built-in defaults'})")
     return 0
 

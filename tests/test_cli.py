@@ -114,6 +114,17 @@ def test_config_check_compiles_templates_and_reads_keys(tmp_path: Path) -> None:
     assert b"agent_mail" in result.stderr
 
 
+def test_config_check_warns_about_a_warning_share_without_a_budget(tmp_path: Path) -> None:
+    extra = '[[slas]]\nname = "gold"\nnotify_before_percent = 80\n'
+    config = write_config(tmp_path / "pytrs.toml", {"url": "sqlite+aiosqlite:///x.db"}, extra)
+    result = pytrs(config, "config", "check")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.decode().splitlines() == [
+        "pytrs: config: warning: slas[0].notify_before_percent: 'gold' has no first_response, "
+        "update or solution budget to warn about"
+    ]
+
+
 # (what the file adds, environment, the key the one error names, exit code): what `pytrs run`
 # refuses, each of which `pytrs config check` must refuse the same way. "{dir}" is tmp_path.
 REFUSED = [
@@ -139,6 +150,10 @@ REFUSED = [
     ("", {"PYTRS_DATABASE_URL": "postgres://pytrs@db/pytrs"}, "database.url", 2),
     ("", {"PYTRS_SMTP_LISTN": "127.0.0.1:25"}, "PYTRS_SMTP_LISTN", 2),
     ("", {"PYTRS_POSTMASTER_BATCH_SIZE": "true"}, "PYTRS_POSTMASTER_BATCH_SIZE", 2),
+    ('[scheduler]\ntimezone = "Mars/Olympus"\n', {}, "scheduler.timezone", 2),
+    ('[scheduler]\nescalated_body = "{{{{ escalation.nope() }}}}"\n', {},
+     "scheduler.escalated_body", 1),
+    ('[[slas]]\nname = "gold"\ncalendar = "office"\n', {}, "slas[0].calendar", 2),
 ]  # fmt: skip
 
 

@@ -22,6 +22,7 @@ from pytrs.config import (
     load_config,
     parse_config,
 )
+from pytrs.config.crosscheck import config_warnings
 from pytrs.config.model import ARRAYS, SECTIONS
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "config" / "pytrs.example.toml"
@@ -550,6 +551,8 @@ def _minimal_entry(array: str) -> dict[str, Any]:
         "dkim_keys": {"domain": "example.com", "selector": "s", "private_key_file": "k"},
         "auto_responses": {"queue": "Raw", "type": "auto reply", "subject": "s"},
         "external_ticket_numbers": {"name": "x", "number_pattern": "(\\d+)", "dynamic_field": "X"},
+        "slas": {"name": "gold"},
+        "calendars": {"name": "office"},
     }[array]
 
 
@@ -724,3 +727,71 @@ def test_bad_listen_address(spec: str) -> None:
 def test_per_address_limit_is_bounded_too() -> None:
     error = only_error({"loop_protection": {"per_address_limits": [f"vip@example.com={10**23}"]}})
     assert error.startswith("loop_protection.per_address_limits[0]: limit must be at most")
+
+
+# --- escalation targets (issue 14) ---------------------------------------------------------
+
+OFFICE_CALENDAR = {"name": "office", "hours": {"mon": ["08:00-17:00"]}}
+
+
+def test_queues_and_slas_name_declared_calendars() -> None:
+    errors = errors_of(
+        {
+            "calendars": [OFFICE_CALENDAR],
+            "queues": [
+                {"name": "Support", "calendar": "office"},
+                {"name": "Sales", "calendar": "Office"},
+                {"name": "Billing"},  # "": 24/7 in [scheduler] timezone
+            ],
+            "slas": [{"name": "gold", "calendar": "ofice"}, {"name": "silver"}],
+        }
+    )
+    assert [error.split(":")[0] for error in errors] == ["queues[1].calendar", "slas[0].calendar"]
+    assert "unknown calendar 'Office'; declare it in [[calendars]] (one of office)" in errors[0]
+
+
+def test_a_calendar_with_another_error_is_not_also_unknown() -> None:
+    errors = errors_of(
+        {
+            "calendars": [{**OFFICE_CALENDAR, "holidays_country": 49}],
+            "queues": [{"name": "Support", "calendar": "office"}],
+        }
+    )
+    assert [error.split(":")[0] for error in errors] == ["calendars[0].holidays_country"]
+
+
+def test_sla_names_are_unique() -> None:
+    errors = errors_of({"slas": [{"name": "gold"}, {"name": "silver"}, {"name": "gold"}]})
+    assert errors == ["slas[2].name: duplicate SLA name 'gold' (first at slas[0].name)"]
+
+
+@pytest.mark.parametrize("zone", ["Mars/Olympus", "europe/berlin", "Europe", "", "/etc/localtime"])
+def test_scheduler_timezone_must_be_an_iana_zone(zone: str) -> None:
+    error = only_error({"scheduler": {"timezone": zone}})
+    assert (
+        error == f"scheduler.timezone: unknown time zone {zone!r} (an IANA name like Europe/Berlin)"
+    )
+
+
+def test_scheduler_timezone_accepts_iana_zones() -> None:
+    for zone in ("UTC", "Europe/Berlin", "America/Argentina/Buenos_Aires"):
+        assert parse_config({"scheduler": {"timezone": zone}}).scheduler.timezone == zone
+
+
+def test_a_warning_share_without_a_budget_is_a_warning_not_an_error() -> None:
+    config = parse_config(
+        {
+            "queues": [
+                {"name": "Support", "notify_before_percent": 80},
+                {"name": "Sales", "notify_before_percent": 80, "update_minutes": 60},
+            ],
+            "slas": [{"name": "gold", "notify_before_percent": 50}],
+        }
+    )
+    assert config_warnings(config) == [
+        "queues[0].notify_before_percent: 'Support' has no first_response, update or solution "
+        "budget to warn about",
+        "slas[0].notify_before_percent: 'gold' has no first_response, update or solution "
+        "budget to warn about",
+    ]
+    assert config_warnings(parse_config({})) == []

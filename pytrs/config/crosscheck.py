@@ -3,6 +3,9 @@
 Place in the flow: the last step of ``parse_config``, after every entry has been built. Entries
 that could not be built were already reported and are absent here; ``positions`` maps each
 remaining entry back to its index in the file so that errors still name the right key.
+
+``config_warnings`` lists what is allowed but probably not meant (`pytrs config check` prints
+it, the daemon logs it at start).
 """
 
 import ipaddress
@@ -11,10 +14,11 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pytrs.calendars import calendar_problems
+from pytrs.calendars import CalendarError, calendar_problems
+from pytrs.calendars.working_time import zone
 from pytrs.config.errors import ErrorList, dotted
 from pytrs.config.listen import listen_address
-from pytrs.config.model import BUILTIN_QUEUES, Config
+from pytrs.config.model import BUILTIN_QUEUES, Config, QueueConfig, SlaConfig
 from pytrs.vocabulary.znuny import STATE_IDS, STATE_TYPES
 
 T = TypeVar("T")
@@ -40,6 +44,36 @@ def cross_check(
     _check_agent_addresses(config, positions, errors)
     _check_routing_policy(config, positions, errors)
     _check_calendars(config, positions, errors)
+    _check_escalation_targets(config, positions, raw.get("calendars"), errors)
+    _check_scheduler_timezone(config, errors)
+
+
+def config_warnings(config: Config) -> list[str]:
+    """What the configuration allows but probably does not mean, one line each."""
+    warnings = []
+    for key, entry in _targets(config):
+        budgets = (entry.first_response_minutes, entry.update_minutes, entry.solution_minutes)
+        if entry.notify_before_percent and not any(budgets):
+            warnings.append(
+                f"{key}.notify_before_percent: {entry.name!r} has no first_response, update "
+                "or solution budget to warn about"
+            )
+    return warnings
+
+
+def _targets(
+    config: Config, positions: Mapping[str, tuple[int, ...]] | None = None
+) -> list[tuple[str, QueueConfig | SlaConfig]]:
+    """Every queue and SLA entry with its key; `positions` as `cross_check` has them (else
+    every entry was built, and its index is its position)."""
+    where = positions or {
+        "queues": tuple(range(len(config.queues))),
+        "slas": tuple(range(len(config.slas))),
+    }
+    entries: list[tuple[str, QueueConfig | SlaConfig]] = []
+    entries += _located("queues", config.queues, where)
+    entries += _located("slas", config.slas, where)
+    return entries
 
 
 def _located(
@@ -189,6 +223,39 @@ def _check_calendars(
         for problem in calendar_problems(calendar, base_dir):
             where, _, message = problem.partition(": ")
             errors.add(f"{key}.{where}", message)
+
+
+def _check_escalation_targets(
+    config: Config,
+    positions: Mapping[str, tuple[int, ...]],
+    raw_calendars: object,
+    errors: ErrorList,
+) -> None:
+    """Queues and SLAs name declared calendars (a typo would silently count 24/7); SLA names
+    are unique (tickets refer to an SLA by name)."""
+    # From the raw entries, so that a calendar with another error is not also "unknown".
+    declared = {
+        entry["name"]
+        for entry in (raw_calendars if isinstance(raw_calendars, list | tuple) else ())
+        if isinstance(entry, Mapping) and isinstance(entry.get("name"), str)
+    }
+    for key, entry in _targets(config, positions):
+        if entry.calendar and entry.calendar not in declared:
+            known = f"one of {', '.join(sorted(declared))}" if declared else "none is declared"
+            errors.add(
+                dotted(key, "calendar"),
+                f"unknown calendar {entry.calendar!r}; declare it in [[calendars]] ({known}), "
+                'or leave it "" for 24/7 in [scheduler] timezone',
+            )
+    slas = _located("slas", config.slas, positions)
+    _report_duplicates([(dotted(k, "name"), s.name) for k, s in slas], "SLA name", errors)
+
+
+def _check_scheduler_timezone(config: Config, errors: ErrorList) -> None:
+    try:
+        zone(config.scheduler.timezone)
+    except CalendarError as exc:
+        errors.add("scheduler.timezone", str(exc))
 
 
 def _report_duplicates(items: Iterable[tuple[str, object]], what: str, errors: ErrorList) -> None:

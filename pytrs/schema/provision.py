@@ -16,25 +16,42 @@ Each agent gets `rw` on its queues' groups (``agent_groups``); the file owns onl
 The ticket dynamic fields that `[[external_ticket_numbers]]` rules store numbers in are created
 when missing (never removed: tickets keep their values).
 
+Escalation targets (SPEC S9): each `[[queues]]` entry's budgets and calendar go into the
+queue row's Znuny columns, `[[slas]]` into ``sla`` rows (retired like queues when dropped), and
+`[[calendars]]` into ``business_calendar`` rows as the definitions given (holidays already
+expanded by ``pytrs.calendars``; rows of calendars no longer declared are deleted).
+
 Every start raises the change generations of the address book and the auto-responses (see
-``generations``), so that other daemons sharing the database reload them.
+``generations``), so that other daemons sharing the database reload them. The escalation
+generation is raised only when a target, an SLA or a calendar actually changed: it makes the
+scheduler recompute every open ticket's deadlines, which a restart must not cost.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import Table, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pytrs.config import Config, MailAccountConfig
+from pytrs.config.model import QueueConfig, SlaConfig
 from pytrs.schema import generations, ownership
 from pytrs.schema.agent_groups import sync_agent_groups
 from pytrs.schema.database import Database, utcnow
 from pytrs.schema.response_repo import sync_auto_responses
-from pytrs.schema.tables import dynamic_field, mail_account, queue, system_address, users
+from pytrs.schema.tables import (
+    business_calendar,
+    dynamic_field,
+    mail_account,
+    queue,
+    sla,
+    system_address,
+    users,
+)
 from pytrs.vocabulary import znuny
 from pytrs.vocabulary.auto_responses import ResponseSpec
 
@@ -45,12 +62,17 @@ INVALID = 2
 
 
 async def provision_rows(
-    db: Database, config: Config, *, auto_responses: Sequence[ResponseSpec]
+    db: Database,
+    config: Config,
+    *,
+    auto_responses: Sequence[ResponseSpec],
+    calendars: Mapping[str, Mapping[str, Any]],
 ) -> None:
     """Make the rows the configuration owns match it, its `[[auto_responses]]` as the checked
-    `auto_responses`; raises ConfigError for entries the database refuses (a sender that is
-    no system address)."""
+    `auto_responses` and its `[[calendars]]` as `calendars` (name → definition); raises
+    ConfigError for entries the database refuses (a sender that is no system address)."""
     async with db.transaction() as conn:
+        targets_before = await _escalation_targets(conn)
         queue_ids = await _sync_queues(conn, config)
         await _sync_addresses(conn, config, queue_ids)
         await _sync_agents(conn, config)
@@ -58,7 +80,13 @@ async def provision_rows(
         await _sync_mail_accounts(conn, config, queue_ids)
         await _ensure_dynamic_fields(conn, config)
         await sync_auto_responses(conn, config, auto_responses)
-        await generations.bump(conn, generations.ADDRESSES, generations.RESPONSES)
+        await _sync_slas(conn, config)
+        await _sync_calendars(conn, calendars)
+        changed = [generations.ADDRESSES, generations.RESPONSES]
+        if await _escalation_targets(conn) != targets_before:
+            changed.append(generations.ESCALATION)
+            log.info("escalation targets changed: open tickets' deadlines will be recomputed")
+        await generations.bump(conn, *changed)
 
 
 def _audit() -> dict[str, object]:
@@ -127,6 +155,7 @@ async def _sync_queues(conn: AsyncConnection, config: Config) -> dict[str, int]:
             "follow_up_lock": int(q.follow_up_lock),
             "valid_id": 1,
             **({"comments": q.comments} if q.comments else {}),
+            **_target_columns(q),
         }
         for q in config.queues
     }
@@ -134,6 +163,87 @@ async def _sync_queues(conn: AsyncConnection, config: Config) -> dict[str, int]:
     await _upsert(conn, queue, "name", entries, lambda _name: created)
     await _settle(conn, queue, "name", before, entries)
     return await _keys(conn, queue, "name")
+
+
+def _target_columns(entry: QueueConfig | SlaConfig) -> dict[str, Any]:
+    """Znuny's escalation columns of a queue or SLA row: budgets in minutes (0 = none), the
+    notify-before share in percent (NULL = none, as Znuny leaves it), the calendar (NULL =
+    the default, 24/7 in [scheduler] timezone)."""
+    notify = entry.notify_before_percent or None
+    return {
+        "calendar_name": entry.calendar or None,
+        "first_response_time": entry.first_response_minutes,
+        "first_response_notify": notify,
+        "update_time": entry.update_minutes,
+        "update_notify": notify,
+        "solution_time": entry.solution_minutes,
+        "solution_notify": notify,
+    }
+
+
+async def _sync_slas(conn: AsyncConnection, config: Config) -> None:
+    before = await _keys(conn, sla, "name")
+    entries = {
+        s.name: {
+            "valid_id": 1,
+            **({"comments": s.comments} if s.comments else {}),
+            **_target_columns(s),
+        }
+        for s in config.slas
+    }
+    await _upsert(conn, sla, "name", entries, lambda _name: {"comments": MARK})
+    await _settle(conn, sla, "name", before, entries)
+
+
+async def _sync_calendars(
+    conn: AsyncConnection, calendars: Mapping[str, Mapping[str, Any]]
+) -> None:
+    """Store each definition that differs from its row; delete the rows of calendars no longer
+    declared (a queue or SLA still naming one counts 24/7, as for an unknown name)."""
+    c = business_calendar.c
+    stored: dict[str, str] = {
+        row.name: row.definition for row in await conn.execute(select(c.name, c.definition))
+    }
+    for name, definition in calendars.items():
+        text = json.dumps(definition, sort_keys=True)
+        if name not in stored:
+            await conn.execute(
+                business_calendar.insert().values(name=name, definition=text, change_time=utcnow())
+            )
+        elif stored[name] != text:
+            await conn.execute(
+                update(business_calendar)
+                .where(c.name == name)
+                .values(definition=text, change_time=utcnow())
+            )
+    dropped = sorted(stored.keys() - calendars.keys())
+    if dropped:
+        await conn.execute(delete(business_calendar).where(c.name.in_(dropped)))
+        log.info("business_calendar: deleted %s (no longer configured)", ", ".join(dropped))
+
+
+# The columns of a queue or SLA row that escalation deadlines depend on.
+_TARGETS = (
+    "calendar_name",
+    "first_response_time",
+    "first_response_notify",
+    "update_time",
+    "update_notify",
+    "solution_time",
+    "solution_notify",
+)
+
+
+async def _escalation_targets(conn: AsyncConnection) -> tuple[Any, ...]:
+    """Everything the escalation deadlines are computed from, as comparable values: the
+    queues' and SLAs' targets (and whether each SLA is valid) and the calendars."""
+    q, s, c = queue.c, sla.c, business_calendar.c
+    queues = await conn.execute(select(q.name, *(q[k] for k in _TARGETS)).order_by(q.name))
+    slas = await conn.execute(
+        select(s.name, s.valid_id, *(s[k] for k in _TARGETS)).order_by(s.name)
+    )
+    calendars = await conn.execute(select(c.name, c.definition).order_by(c.name))
+    return tuple(tuple(map(tuple, rows)) for rows in (queues, slas, calendars))
 
 
 async def _sync_addresses(conn: AsyncConnection, config: Config, queue_ids: dict[str, int]) -> None:

@@ -73,7 +73,9 @@ def upgrade() -> None:
         sa.Column("pending_time", BigId, nullable=False),
         sa.Column("pending_stage", sa.SmallInteger(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["ticket_id"], ["ticket.id"], name=op.f("fk_ticket_escalation_ticket_id_ticket"),
+            ["ticket_id"],
+            ["ticket.id"],
+            name=op.f("fk_ticket_escalation_ticket_id_ticket"),
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("ticket_id", name=op.f("pk_ticket_escalation")),
