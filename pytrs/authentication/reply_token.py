@@ -241,8 +241,14 @@ def _decode(token: str) -> bytes | None:
     return data if _encode(data) == token.lower() else None
 
 
+# What `_decode` accepts, as a pattern: 26 base32 characters (any case) whose last one leaves
+# the two bits past the 128th zero. Checked on every notification pytrs composes, where
+# decoding the token it has just made was a tenth of the work.
+_TOKEN_SHAPE = re.compile(r"[a-z2-7]{25}[aeimquy4]", re.IGNORECASE | re.ASCII)
+
+
 def _check_token(token: str) -> None:
-    if _decode(token) is None:
+    if not _TOKEN_SHAPE.fullmatch(token):
         raise ValueError(f"not a reply token: {token!r}")
 
 

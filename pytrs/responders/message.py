@@ -258,9 +258,12 @@ def _one_address(value: str, field_name: str) -> Address:
     return Address(found[0][0], local, domain)
 
 
+_WHITESPACE = re.compile(r"\s")  # the characters str.isspace calls white space
+
+
 def _usable(address: str) -> bool:
     local, at, domain = address.rpartition("@")
-    return bool(at and local and "." in domain and not any(c.isspace() for c in address))
+    return bool(at and local and "." in domain and not _WHITESPACE.search(address))
 
 
 def _one_line(value: str) -> str:
