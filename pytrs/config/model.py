@@ -238,24 +238,24 @@ class SchedulerConfig:
     timezone: str = "UTC"
     # Notifications (Jinja2, in the auto-response sandbox; `ticket`, `queue`, `escalation`).
     notify_before_subject: str = field(
-        default="Escalation warning ({{ escalation.kind }}): {{ ticket.title }}",
+        default="Escalation warning ({{ escalation.name }}): {{ ticket.title }}",
         metadata=rule(non_empty),
     )
     notify_before_body: str = field(
         default=(
             "Ticket {{ ticket.hook }}{{ ticket.tn }} in queue {{ queue.name }} escalates at "
-            "{{ escalation.deadline }} ({{ escalation.kind }} time): {{ escalation.left }} of "
+            "{{ escalation.deadline }} ({{ escalation.name }} time): {{ escalation.left }} of "
             "working time left.\n"
         ),
         metadata=rule(non_empty),
     )
     escalated_subject: str = field(
-        default="Escalated ({{ escalation.kind }}): {{ ticket.title }}", metadata=rule(non_empty)
+        default="Escalated ({{ escalation.name }}): {{ ticket.title }}", metadata=rule(non_empty)
     )
     escalated_body: str = field(
         default=(
             "Ticket {{ ticket.hook }}{{ ticket.tn }} in queue {{ queue.name }} escalated at "
-            "{{ escalation.deadline }}: its {{ escalation.kind }} time is over.\n"
+            "{{ escalation.deadline }}: its {{ escalation.name }} time is over.\n"
         ),
         metadata=rule(non_empty),
     )

@@ -46,10 +46,13 @@ log = logging.getLogger(__name__)
 VARIABLES: Mapping[str, str] = {
     "ticket": "tn, title, queue, state, priority, hook, customer_user, customer_id, url",
     "queue": "name",
-    "escalation": "kind, event, deadline, left",
+    "escalation": "kind, name, event, deadline, left",
     "pending": "time",
 }
 EVENTS = ("notify_before", "escalated", "pending")
+# The kinds as agents read them (Znuny's screens say "First Response Time", "Update Time" …).
+KIND_NAMES = {"response": "first response", "update": "update", "solution": "solution",
+              "pending": "pending"}  # fmt: skip
 _TEMPLATE_KEYS = {"notify_before": "notify_before", "escalated": "escalated",
                   "pending": "pending_reminder"}  # fmt: skip
 
@@ -180,8 +183,8 @@ def notice_variables(
             ticket.customer_user, ticket.customer_id,
         )),
         "queue": {"name": ticket.queue},
-        "escalation": {"kind": notice.kind, "event": notice.event, "deadline": deadline,
-                       "left": left},
+        "escalation": {"kind": notice.kind, "name": KIND_NAMES.get(notice.kind, notice.kind),
+                       "event": notice.event, "deadline": deadline, "left": left},
         "pending": {"time": deadline if notice.kind == "pending" else ""},
     }  # fmt: skip
 

@@ -70,7 +70,7 @@ async def test_a_running_daemon_fires_a_due_clock_and_mails_the_agents(
     subjects = {
         str(email.message_from_bytes(r.data, policy=default_policy)["Subject"]) for r in received
     }
-    assert all("Escalated (response): Printer on fire" in s for s in subjects)
+    assert all("Escalated (first response): Printer on fire" in s for s in subjects)
     assert await history_kinds(db, ticket_id, "Escalation") == ["EscalationResponseTimeStart"]
     await asyncio.sleep(0.6)  # three more scans: nothing fires twice
     assert len(relay.received) == 2

@@ -61,7 +61,7 @@ async def test_notify_before_then_escalated_each_once(
     mails = await notifications(provisioned, ticket_id)
     assert sorted(_mail(m)["To"] for m in mails) == ["asmith@agents.example", "jdoe@agents.example"]
     first = _mail(mails[0])
-    assert "Escalation warning (response): Printer on fire" in str(first["Subject"])
+    assert "Escalation warning (first response): Printer on fire" in str(first["Subject"])
     body = first.get_content()
     assert "escalates at" in body and "30 min of working time left" in body
     assert first["Auto-Submitted"] == "auto-generated"
@@ -76,7 +76,7 @@ async def test_notify_before_then_escalated_each_once(
     assert (await history_kinds(provisioned, ticket_id)).count("SendAgentNotification") == 4
     mails = await notifications(provisioned, ticket_id)
     assert len(mails) == 4
-    assert "Escalated (response): Printer on fire" in str(_mail(mails[-1])["Subject"])
+    assert "Escalated (first response): Printer on fire" in str(_mail(mails[-1])["Subject"])
     clock = await _clock(provisioned, ticket_id)
     assert clock["response_stage"] == 2 and clock["next_due"] is None
 

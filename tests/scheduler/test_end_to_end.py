@@ -82,7 +82,7 @@ async def test_warning_at_half_time_then_escalation_and_nothing_once_answered(
             return _to_agent(arrivals)
 
         [(at, subject)] = await wait_until(warned, within=45)
-        assert "Escalation warning (response): Printer on fire" in subject
+        assert "Escalation warning (first response): Printer on fire" in subject
         assert 25 <= at - started <= 40, at - started
 
         async def escalated() -> bool:
@@ -90,7 +90,7 @@ async def test_warning_at_half_time_then_escalation_and_nothing_once_answered(
 
         await wait_until(escalated, within=45)
         at, subject = _to_agent(arrivals)[1]
-        assert "Escalated (response): Printer on fire" in subject
+        assert "Escalated (first response): Printer on fire" in subject
         assert 55 <= at - started <= 70, at - started
         await asyncio.sleep(2)  # two more scans: nothing more, nothing about the answered one
         assert len(_to_agent(arrivals)) == 2

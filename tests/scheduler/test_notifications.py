@@ -69,8 +69,8 @@ def test_variables_in_the_calendar_zone_with_working_time_left() -> None:
     found = notice_variables(TICKET, Notice("response", "notify_before", deadline), office, now,
                              "Ticket#")  # fmt: skip
     assert found["escalation"] == {
-        "kind": "response", "event": "notify_before", "deadline": "2026-12-07 14:00 CET",
-        "left": "1 h 30 min",
+        "kind": "response", "name": "first response", "event": "notify_before",
+        "deadline": "2026-12-07 14:00 CET", "left": "1 h 30 min",
     }  # fmt: skip
     assert found["ticket"]["tn"] == TICKET.tn and found["ticket"]["hook"] == "Ticket#"
     assert found["queue"] == {"name": "Support"} and found["pending"] == {"time": ""}
