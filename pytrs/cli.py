@@ -220,7 +220,7 @@ def _writes(args: argparse.Namespace) -> bool:
     return args.command in ("run", "deliver") or (args.command, action) == ("db", "upgrade")
 
 
-_WORKING_ROLES = ("gateway", "worker", "sender", "web")
+_WORKING_ROLES = ("gateway", "worker", "sender", "scheduler", "web")
 
 
 def _run(config: Config, args: argparse.Namespace) -> int:
@@ -231,11 +231,12 @@ def _run(config: Config, args: argparse.Namespace) -> int:
     if working == {"web"} and not config.web.listen:
         working = set()
     if not working:
-        # `scheduler` is reserved for a later issue, and `web` with `[web] listen = ""` serves
-        # nothing: alone they started a daemon that logged "pytrs started: nothing" and sat.
+        # `web` with `[web] listen = ""` serves nothing: alone it started a daemon that logged
+        # "pytrs started: nothing" and sat.
         raise CommandError(
             f"run --role {' '.join(roles)}: starts no service; choose among gateway, "
-            "worker, sender and web (web needs [web] listen), or give no --role for all",
+            "worker, sender, scheduler and web (web needs [web] listen), or give no --role "
+            "for all",
             EXIT_USAGE,
         )
     try:

@@ -102,7 +102,7 @@ def subprocess_closed_stdin(*args: str) -> subprocess.CompletedProcess[bytes]:
 
 
 def start_daemon_process(
-    tmp_path: Path, extra: str = "", *, new_session: bool = False
+    tmp_path: Path, extra: str = "", *, new_session: bool = False, args: tuple[str, ...] = ()
 ) -> subprocess.Popen[bytes]:
     """`pytrs run` on an upgraded SQLite database under `tmp_path`, its stderr piped."""
     config = tmp_path / "pytrs.toml"
@@ -114,7 +114,7 @@ def start_daemon_process(
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTRS_")}
     env["PYTHONPATH"] = str(ROOT)
     return subprocess.Popen(
-        [sys.executable, "-m", "pytrs", "run", "--config", str(config)],
+        [sys.executable, "-m", "pytrs", "run", "--config", str(config), *args],
         stderr=subprocess.PIPE,
         env=env,
         start_new_session=new_session,
@@ -192,12 +192,28 @@ def test_a_bad_pattern_in_the_configuration_is_one_line(tmp_path: Path) -> None:
 
 
 def test_run_with_roles_that_start_nothing(tmp_path: Path) -> None:
-    """`run --role scheduler` started a daemon that logged "pytrs started: nothing" and idled;
-    so would `--role web` with the web view switched off."""
+    """`run --role web` with the web view switched off started a daemon that logged "pytrs
+    started: nothing" and idled."""
     config = unused_config(tmp_path)
-    one_line(cli("run", "--role", "scheduler", "--config", str(config)), 2, "starts no service")
     config.write_text(config.read_text() + '[web]\nlisten = ""\n')
     one_line(cli("run", "--role", "web", "--config", str(config)), 2, "web needs [web] listen")
+
+
+def test_run_the_scheduler_alone(tmp_path: Path) -> None:
+    """`run --role scheduler` was refused while the role started nothing; it runs the
+    escalation scheduler alone now (several daemons may each run one)."""
+    daemon = start_daemon_process(tmp_path, args=("--role", "scheduler"))
+    assert daemon.stderr is not None
+    for line in daemon.stderr:  # wait until it has started
+        if b"pytrs started" in line:
+            assert b"scheduler every" in line and b"smtp" not in line, line
+            break
+    else:
+        raise AssertionError("the daemon never said it had started")
+    daemon.send_signal(signal.SIGINT)
+    with daemon.stderr:
+        assert daemon.wait(timeout=60) == 0
+        assert b"Traceback" not in daemon.stderr.read()
 
 
 def test_a_database_url_naming_a_directory(tmp_path: Path) -> None:
