@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 from pytrs.tickets import history
@@ -187,8 +188,15 @@ def _pending_time(plan: _Plan, update: TicketUpdate) -> None:
     if not t.pending:
         raise InvalidChange(f"ticket {t.tn} is {t.state}: only a pending state has a pending time")
     if wanted != t.until_time:
-        plan.apply("pending_time", str(t.until_time), str(wanted), {"until_time": wanted},
+        plan.apply("pending_time", _moment(t.until_time), _moment(wanted), {"until_time": wanted},
                    history.pending_time(wanted), until_time=wanted)  # fmt: skip
+
+
+def _moment(epoch: int) -> str:
+    """A pending time as the change is reported to people ("-" for none)."""
+    if not epoch:
+        return "-"
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _check_pending(plan: _Plan, update: TicketUpdate) -> None:
