@@ -34,8 +34,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from scratch import pg_schema, settle_statistics
 from sqlalchemy import delete, func, select, text, update
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from pytrs.calendars import always
 from pytrs.config import Config, parse_config
@@ -43,7 +43,7 @@ from pytrs.provisioning import provision
 from pytrs.scheduler.due_scan import DueScanner
 from pytrs.scheduler.notifications import Notice, Notifier
 from pytrs.schema import generations, migrate, ticket_repo
-from pytrs.schema.database import Database, create_database, refresh_planner_statistics
+from pytrs.schema.database import Database, create_database
 from pytrs.schema.escalation_due import Agent
 from pytrs.schema.tables import outbox, queue, ticket, ticket_escalation, ticket_history, users
 from pytrs.tickets import rows
@@ -150,7 +150,7 @@ async def ensure_seeded(config: Config, args: argparse.Namespace) -> Database:
             for stale in OUT.glob(f"escalation-{args.tickets}.db*"):
                 stale.unlink()
     else:
-        await _pg_schema(args, config.database.schema or "", drop=args.reseed)
+        await pg_schema(args.pg_url, config.database.schema or "", drop=args.reseed)
     db = create_database(config.database)
     try:
         await migrate.upgrade(db)
@@ -165,27 +165,12 @@ async def ensure_seeded(config: Config, args: argparse.Namespace) -> Database:
             for stale in OUT.glob(f"escalation-{args.tickets}.db*"):
                 stale.unlink()
         else:
-            await _pg_schema(args, config.database.schema or "", drop=True)
+            await pg_schema(args.pg_url, config.database.schema or "", drop=True)
         db = create_database(config.database)
         print(f"seeding {args.tickets:,} tickets with escalation clocks …")
         await seed(db, config, args.tickets, "sqlite" if sqlite else "postgresql")
-    await refresh_planner_statistics(db)
-    if not sqlite:
-        async with db.engine.connect() as conn:
-            await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.execute(text("VACUUM ANALYZE"))
+    await settle_statistics(db, sqlite=sqlite)
     return db
-
-
-async def _pg_schema(args: argparse.Namespace, schema: str, *, drop: bool) -> None:
-    admin = create_async_engine(args.pg_url, isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as conn:
-            if drop:
-                await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-            await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
-    finally:
-        await admin.dispose()
 
 
 # --- timing -------------------------------------------------------------------------------------

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import secrets
 import subprocess
 import sys
 import tempfile
@@ -27,11 +26,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, text, update
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy import insert, update
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from scratch import scratch_database  # noqa: E402
 
 from pytrs.config import parse_config  # noqa: E402
 from pytrs.gateway.addresses import AddressBook  # noqa: E402
@@ -65,35 +65,22 @@ TARGETS = {
 
 @asynccontextmanager
 async def fresh_database(args: argparse.Namespace) -> AsyncIterator[tuple[Database, Any]]:
-    database: dict[str, str] = {}
-    admin = None
-    if args.engine == "sqlite":
-        database["url"] = f"sqlite+aiosqlite:///{tempfile.mkdtemp()}/bench.db"
-    else:
-        schema = f"pytrs_ebench_{secrets.token_hex(4)}"
-        admin = create_async_engine(args.pg_url, isolation_level="AUTOCOMMIT")
-        async with admin.connect() as conn:
-            await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        database = {"url": args.pg_url, "schema": schema}
-    config = parse_config(
-        {
-            "database": database, "queues": [{"name": "Support"}],
-            "system_addresses": [{"address": ADDRESS, "queue": "Support"}],
-            "outbound": {"loop_secret": "0123456789abcdef-bench-loop-secret"},
-        },
-        environ={},
-    )  # fmt: skip
-    db = create_database(config.database)
-    try:
-        await migrate.upgrade(db)
-        await provision(db, config)
-        yield db, config
-    finally:
-        await db.close()
-        if admin is not None:
-            async with admin.connect() as conn:
-                await conn.execute(text(f'DROP SCHEMA "{database["schema"]}" CASCADE'))
-            await admin.dispose()
+    async with scratch_database(args.engine, args.pg_url, "pytrs_ebench") as database:
+        config = parse_config(
+            {
+                "database": database, "queues": [{"name": "Support"}],
+                "system_addresses": [{"address": ADDRESS, "queue": "Support"}],
+                "outbound": {"loop_secret": "0123456789abcdef-bench-loop-secret"},
+            },
+            environ={},
+        )  # fmt: skip
+        db = create_database(config.database)
+        try:
+            await migrate.upgrade(db)
+            await provision(db, config)
+            yield db, config
+        finally:
+            await db.close()
 
 
 async def escalations_on(db: Database) -> None:

@@ -29,8 +29,8 @@ from types import ModuleType
 from typing import Any
 
 import httpx
+from scratch import pg_schema, settle_statistics
 from sqlalchemy import func, select, text
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from pytrs.config import Config, parse_config
 from pytrs.provisioning import provision
@@ -38,7 +38,6 @@ from pytrs.schema import api_tokens, migrate, users_repo
 from pytrs.schema.database import (
     Database,
     create_database,
-    refresh_planner_statistics,
     utcnow,
 )
 from pytrs.schema.tables import queue, ticket, users
@@ -185,7 +184,7 @@ async def ensure_seeded(config: Config, args: argparse.Namespace) -> Database:
             for stale in args.cache.glob(f"web-{args.tickets}.db*"):
                 stale.unlink()
     else:
-        await _pg_schema(args, config.database.schema or "", drop=args.reseed)
+        await pg_schema(args.pg_url, config.database.schema or "", drop=args.reseed)
     db = create_database(config.database)
     count = 0
     try:
@@ -200,29 +199,12 @@ async def ensure_seeded(config: Config, args: argparse.Namespace) -> Database:
             shutil.rmtree(path, ignore_errors=True)
             path.unlink(missing_ok=True)
         else:
-            await _pg_schema(args, config.database.schema or "", drop=True)
+            await pg_schema(args.pg_url, config.database.schema or "", drop=True)
         db = create_database(config.database)
         print(f"seeding {args.tickets:,} tickets …")
         await seed(db, config, args.tickets)
-    # Planner statistics as the daemon leaves them at its start (SQLite), and on PostgreSQL
-    # the visibility map too (index-only scans), as a database running for a while has them.
-    await refresh_planner_statistics(db)
-    if not engine_is_sqlite(config):
-        async with db.engine.connect() as conn:
-            await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.execute(text("VACUUM ANALYZE"))
+    await settle_statistics(db, sqlite=engine_is_sqlite(config))
     return db
-
-
-async def _pg_schema(args: argparse.Namespace, schema: str, *, drop: bool) -> None:
-    admin = create_async_engine(args.pg_url, isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as conn:
-            if drop:
-                await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-            await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
-    finally:
-        await admin.dispose()
 
 
 # --- timing ---

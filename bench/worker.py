@@ -11,15 +11,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
-import secrets
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
+from scratch import scratch_database
 
 from pytrs.config import parse_config
 from pytrs.gateway.addresses import AddressBook
@@ -43,16 +41,13 @@ def corpus(n: int, seed: int) -> list[bytes]:
 
 async def run(args: argparse.Namespace) -> None:
     raws = corpus(args.n, args.seed)
-    database: dict[str, str] = {}
-    admin = None
-    if args.engine == "sqlite":
-        database["url"] = f"sqlite+aiosqlite:///{tempfile.mkdtemp()}/bench.db"
-    else:
-        schema = f"pytrs_wbench_{secrets.token_hex(4)}"
-        admin = create_async_engine(args.pg_url, isolation_level="AUTOCOMMIT")
-        async with admin.connect() as conn:
-            await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        database = {"url": args.pg_url, "schema": schema}
+    async with scratch_database(args.engine, args.pg_url, "pytrs_wbench") as database:
+        await drain_corpus(args, raws, database)
+
+
+async def drain_corpus(
+    args: argparse.Namespace, raws: list[bytes], database: dict[str, str]
+) -> None:
     config = parse_config(
         {
             "database": database,
@@ -89,10 +84,6 @@ async def run(args: argparse.Namespace) -> None:
               f"({each:.2f} ms each, batch {args.batch})")  # fmt: skip
     finally:
         await db.close()
-        if admin is not None:
-            async with admin.connect() as conn:
-                await conn.execute(text(f'DROP SCHEMA "{database["schema"]}" CASCADE'))
-            await admin.dispose()
 
 
 def main() -> None:
