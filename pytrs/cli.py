@@ -46,6 +46,7 @@ from pytrs.config.crosscheck import config_warnings
 from pytrs.gateway.pipe import EX_TEMPFAIL
 from pytrs.preflight import check_startup
 from pytrs.runtime.allocator import release_big_buffers
+from pytrs.runtime.logs import configure_logging
 from pytrs.schema import migrate
 
 
@@ -179,13 +180,7 @@ def _main(words: list[str]) -> int:
             "to use the built-in defaults (SQLite var/pytrs.db under this directory)",
             EXIT_USAGE,
         )
-    logging.basicConfig(
-        level=config.daemon.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    # aiosmtpd logs every connection at INFO; pytrs logs what matters about each message.
-    logging.getLogger("mail.log").setLevel(logging.WARNING)
+    configure_logging(config.daemon)
     if (args.command, getattr(args, "action", None)) != ("db", "upgrade"):
         # Every command checks the schema; only `db upgrade` has migrations worth listing.
         logging.getLogger("alembic").setLevel(logging.WARNING)

@@ -54,6 +54,7 @@ SENDER_TYPES = ("customer", "agent", "system")
 AUTO_RESPONSE_TYPES = ("auto reply", "auto reply/new ticket", "auto follow up", "auto reject")
 EVENT_LOOPS = ("auto", "asyncio", "uvloop")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_FORMATS = ("text", "json")
 
 # Ten years of minutes: a budget longer than that is a typing mistake.
 MAX_ESCALATION_MINUTES = 10 * 366 * 24 * 60
@@ -89,6 +90,14 @@ class SmtpConfig:
     # long the writer waits for more before committing.
     commit_batch_max: int = field(default=256, metadata=rule(count(1, 100_000)))
     commit_delay_ms: float = field(default=2.0, metadata=rule(between(0, 10_000)))
+    # STARTTLS on every SMTP/LMTP listener when both are set (PEM files; re-read on SIGHUP).
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    # Refuse MAIL FROM before STARTTLS (530 5.7.0); needs tls_cert_file and tls_key_file.
+    require_tls: bool = False
+    # AUTH PLAIN/LOGIN, offered only after STARTTLS: lines of `name:argon2-hash` (see
+    # `pytrs smtp hash-password`); an authenticated client counts as a trusted source.
+    auth_users_file: str = ""
 
     def server_hostname(self) -> str:
         """The name announced in the banner: ``hostname``, or the machine's FQDN if unset."""
@@ -557,6 +566,8 @@ class DaemonConfig:
     drain_seconds: float = field(default=30.0, metadata=rule(seconds(3600)))
     # Accepted in any case ("debug" is what people type in an environment variable).
     log_level: str = field(default="INFO", metadata=rule(one_of(*LOG_LEVELS, ignore_case=True)))
+    # text: one human-readable line per event; json: one JSON object per line (journald, Loki).
+    log_format: str = field(default="text", metadata=rule(one_of(*LOG_FORMATS)))
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "log_level", self.log_level.upper())
