@@ -1,0 +1,273 @@
+"""Scale-out under chaos (issue 15): three `pytrs run` daemons with mixed roles on one
+PostgreSQL database take 3,000 mails over SMTP and a few hundred from an IMAP mailbox, answer
+every new ticket, warn and escalate every first response, while a random daemon is killed
+with SIGKILL every few seconds and started again.
+
+At the end every mail is exactly one article (follow-ups on their parent's ticket), no ticket
+is opened twice, nothing is left in the inbox or the outbox, every auto-reply and every
+escalation notification reached the relay — resent only within the outbox's documented bound
+(a kill resends at most `[outbound] connections` mails) — and each scheduler event fired once.
+
+Run it with `make test-chaos` (it is left out of `make test`: it takes minutes). The sizes
+below are tuned to run in about five minutes on the 2-core development machine; the summary
+line it prints (`chaos: …`) carries the figures. CHAOS_SEED=<n> replays a run's choices.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytrs.schema.database import Database
+
+from ..conftest import engine_name
+from ..dovecot import DovecotServer
+from ..servers.relay import RecordingRelay
+from .checks import (
+    EndState,
+    escalation_problems,
+    mail_problems,
+    outstanding,
+    queue_problems,
+    relay_count,
+)
+from .cluster import Cluster, Member, quiet_ports
+from .mta import Ledger, Letter, MtaClient, drop_into_mailbox, feed, letters_for, new_letter
+
+pytestmark = [
+    pytest.mark.chaos,
+    pytest.mark.skipif(
+        engine_name() != "postgresql",
+        reason="several daemons share one database: PostgreSQL only (set PYTRS_TEST_DATABASE_URL)",
+    ),
+]
+
+SMTP_MAILS = int(os.environ.get("CHAOS_MAILS", "3000"))
+FEED_SECONDS = 120.0  # the SMTP mail arrives over two minutes
+CLIENTS = 8  # concurrent MTA clients
+FOLLOW_UP_EVERY = 10  # every 10th letter of a client follows up one of its own
+IMAP_MAILS = 300
+IMAP_PER_SECOND = 2.5
+KILL_EVERY = (2.0, 5.0)  # seconds between two kills
+RESTART_AFTER = (0.5, 1.5)  # seconds a killed daemon stays down
+CHAOS_AFTER_FEED = 15.0  # seconds the chaos goes on once every mail was acknowledged
+CONNECTIONS = 2  # [outbound] connections: the resend bound per kill of a sender
+FEED_WITHIN = 300.0
+SETTLE_WITHIN = 180.0  # the last tickets escalate a minute after they were opened
+
+MEMBERS = {
+    "A": ("gateway", "worker", "sender"),
+    "B": ("gateway", "worker", "scheduler"),
+    "C": ("gateway", "worker", "sender", "scheduler", "web"),
+}
+AGENT = "jdoe@agents.example"
+
+
+@dataclass(frozen=True)
+class Surroundings:
+    """What the daemons talk to: the database, the relay, the IMAP server and mailbox."""
+
+    database: dict[str, Any]
+    relay: RecordingRelay
+    dovecot: DovecotServer
+    mailbox: tuple[str, str]
+
+
+def _config(path: Path, port: int, around: Surroundings) -> Path:
+    """One member's configuration: the same file for all but the SMTP port."""
+    database, relay, dovecot = around.database, around.relay, around.dovecot
+    user, password = around.mailbox
+    schema = f'schema = "{database["schema"]}"' if database.get("schema") else ""
+    path.write_text(f"""
+[database]
+url = "{database["url"]}"
+{schema}
+[smtp]
+listen = ["127.0.0.1:{port}"]
+lmtp_listen = []
+[web]
+listen = ""
+[outbound]
+relay = "{relay.address}"
+connections = {CONNECTIONS}
+timeout_seconds = 5.0
+lease_seconds = 20.0
+poll_interval_seconds = 0.2
+retry_backoff_seconds = 1.0
+[postmaster]
+poll_interval_seconds = 0.5
+[daemon]
+drain_seconds = 20.0
+log_level = "INFO"
+[scheduler]
+interval_seconds = 1.0
+[agent_mail]
+notify_new_ticket = false
+notify_follow_up = false
+
+[[queues]]
+name = "Support"
+first_response_minutes = 1
+notify_before_percent = 50
+[[system_addresses]]
+address = "support@example.com"
+name = "Example Support"
+queue = "Support"
+[[agents]]
+login = "jdoe"
+email = "{AGENT}"
+queues = ["Support"]
+[[auto_responses]]
+queue = "Support"
+type = "auto reply"
+subject = "[{{{{ ticket.hook }}}}{{{{ ticket.tn }}}}] Re: {{{{ article.subject }}}}"
+body = "Thank you, we have your mail."
+[[mail_accounts]]
+type = "imap"
+name = "chaos"
+host = "{dovecot.host}"
+port = {dovecot.imap_port}
+user = "{user}"
+password = "{password}"
+mode = "move"
+poll_interval_seconds = 0.5
+lease_seconds = 3.0
+""")
+    return path
+
+
+async def _settle(db: Database, relay: RecordingRelay, letters: int) -> float:
+    """Wait until the daemons have done everything; the seconds it took."""
+    began = time.monotonic()
+    left = ""
+    while time.monotonic() - began < SETTLE_WITHIN:
+        left = await outstanding(db, set(relay.message_ids()), letters)
+        if not left:
+            return time.monotonic() - began
+        await asyncio.sleep(1.0)
+    raise AssertionError(f"not settled within {SETTLE_WITHIN:.0f} s: {left}")
+
+
+async def _report_progress(ledger: Ledger, cluster: Cluster, relay: RecordingRelay) -> None:
+    began = time.monotonic()
+    while True:
+        await asyncio.sleep(15)
+        print(
+            f"chaos +{time.monotonic() - began:.0f} s: {len(ledger.acked)} acknowledged, "
+            f"{ledger.retries} retries, {len(cluster.chaos.kills)} kills, "
+            f"{len(relay.received)} at the relay",
+            flush=True,
+        )
+
+
+async def test_three_daemons_under_chaos_lose_and_duplicate_nothing(
+    database_settings: dict[str, Any], db: Database, relay: RecordingRelay,
+    dovecot: DovecotServer, mailbox: tuple[str, str], tmp_path: Path,
+) -> None:  # fmt: skip
+    seed = int(os.environ.get("CHAOS_SEED") or time.time())
+    print(f"\nchaos seed {seed}", flush=True)
+    rng = random.Random(seed)
+    ports = quiet_ports(len(MEMBERS), rng)
+    around = Surroundings(database_settings, relay, dovecot, mailbox)
+    cluster = Cluster(
+        [
+            Member(
+                name=name,
+                roles=roles,
+                port=port,
+                logs_dir=tmp_path,
+                config=_config(tmp_path / f"{name}.toml", port, around),
+            )
+            for (name, roles), port in zip(MEMBERS.items(), ports, strict=True)
+        ],
+        rng,
+    )
+    loop = asyncio.get_running_loop()
+    fed = asyncio.Event()
+    feeding = threading.Event()
+    ledger = Ledger()
+    per_client = SMTP_MAILS // CLIENTS
+    clients = [
+        MtaClient(
+            letters_for(i, per_client, FOLLOW_UP_EVERY),
+            ports=ports,
+            ledger=ledger,
+            rng=random.Random(rng.random()),
+            per_second=per_client / FEED_SECONDS,
+        )
+        for i in range(CLIENTS)
+    ]
+    fetched: list[Letter] = [new_letter(f"imap-{i:05d}") for i in range(IMAP_MAILS)]
+    quiet = asyncio.Event()
+    try:
+        cluster.start()
+        await cluster.all_started()
+        watch = asyncio.create_task(cluster.watching(quiet))
+        chaos_over = asyncio.Event()
+        monkey = asyncio.create_task(
+            cluster.monkey(chaos_over, every=KILL_EVERY, pause=RESTART_AFTER)
+        )
+        progress = asyncio.create_task(_report_progress(ledger, cluster, relay))
+        began = time.monotonic()
+        feeding.set()
+        threads = feed(clients, lambda: loop.call_soon_threadsafe(fed.set))
+        dropper = threading.Thread(
+            target=drop_into_mailbox, name="imap-drop",
+            args=(lambda raw: dovecot.append(*mailbox, raw), fetched, feeding),
+            kwargs={"per_second": IMAP_PER_SECOND},
+        )  # fmt: skip
+        dropper.start()
+        await asyncio.wait_for(fed.wait(), FEED_WITHIN)
+        fed_after = time.monotonic() - began
+        feeding.clear()
+        await asyncio.to_thread(dropper.join)
+        for thread in threads:
+            await asyncio.to_thread(thread.join)
+        await asyncio.sleep(CHAOS_AFTER_FEED)
+        chaos_over.set()
+        await monkey
+        progress.cancel()
+        await cluster.all_started()
+
+        letters = [*ledger.acked, *fetched]
+        settled_after = await _settle(db, relay, len(letters))
+        total = time.monotonic() - began
+        quiet.set()
+        await watch
+        codes = await asyncio.gather(*(asyncio.to_thread(m.terminate) for m in cluster.members))
+    finally:
+        quiet.set()
+        cluster.discard()
+
+    assert ledger.refused == [], ledger.refused
+    assert len(ledger.acked) == per_client * CLIENTS, "a client gave up"
+    assert [i.describe() for i in cluster.incidents()] == []
+    assert codes == [0] * len(cluster.members), f"exit codes after SIGTERM: {codes}"
+    state = await EndState.read(db)
+    counted = relay_count(state, relay.received)
+    sender_kills = sum(m.kills for m in cluster.members if "sender" in m.roles)
+    bound = sender_kills * CONNECTIONS
+    mails = len(letters)
+    print(
+        f"chaos: {mails} mails ({len(ledger.acked)} SMTP, {len(fetched)} IMAP) → "
+        f"{len(state.tickets)} tickets; {len(cluster.chaos.kills)} kills "
+        f"({sender_kills} of senders), {ledger.retries} client retries; "
+        f"{counted.received} mails at the relay, {counted.duplicates} resent (bound {bound}); "
+        f"fed in {fed_after:.0f} s, settled {settled_after:.0f} s later, {total:.0f} s in all, "
+        f"{mails / total:.1f} mails/s",
+        flush=True,
+    )
+    assert mail_problems(state, letters) == []
+    assert queue_problems(state) == []
+    assert escalation_problems(state, agents=1) == []
+    assert counted.missing == []
+    assert counted.duplicates <= bound, f"{counted.duplicates} resent, bound {bound}"
+    assert dovecot.uids(*mailbox) == [], "mail left in the IMAP mailbox"
