@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from email import message_from_bytes
+from email.policy import default as default_policy
 from typing import Any
 
 from sqlalchemy import text
@@ -172,3 +174,28 @@ async def outstanding(db: Database, relay_ids: set[str], letters: int) -> str:
         (unseen, "outbox mails not at the relay"),
     ]  # fmt: skip
     return ", ".join(f"{n} {what}" for n, what in parts if n)
+
+
+def delivery_problems(
+    letters: Sequence[Letter], received: Sequence[Received], agent: str
+) -> list[str]:
+    """Seen from the mailboxes: each new letter's sender got its auto-reply (answering that
+    letter), and the agent got the warning and the escalation about its ticket."""
+    replied: set[tuple[str, str]] = set()  # (answered Message-ID, recipient)
+    told: Counter[str] = Counter()  # subjects the agent got
+    for mail in received:
+        headers = message_from_bytes(mail.data, policy=default_policy)
+        if agent in mail.rcpt_tos:  # "[Ticket#…] Escalated (first response): <title>"
+            told[str(headers["Subject"]).partition("] ")[2]] += 1
+        else:
+            replied |= {(str(headers["In-Reply-To"]), to) for to in mail.rcpt_tos}
+    roots = [letter for letter in letters if not letter.parent]
+    unanswered = [r.message_id for r in roots if (r.message_id, r.sender) not in replied]
+    untold = [
+        f"{r.subject}: {event}" for r in roots
+        for event in ("Escalation warning", "Escalated")
+        if told[f"{event} (first response): {r.subject}"] == 0
+    ]  # fmt: skip
+    return _first((f"{m}: no auto-reply" for m in unanswered), "letters") + _first(
+        (f"{u}: the agent was not told" for u in untold), "events"
+    )

@@ -9,7 +9,7 @@ escalation notification reached the relay — resent only within the outbox's do
 (a kill resends at most `[outbound] connections` mails) — and each scheduler event fired once.
 
 Run it with `make test-chaos` (it is left out of `make test`: it takes minutes). The sizes
-below are tuned to run in about five minutes on the 2-core development machine; the summary
+below are tuned to run in about four minutes on the 2-core development machine; the summary
 line it prints (`chaos: …`) carries the figures. CHAOS_SEED=<n> replays a run's choices.
 """
 
@@ -33,6 +33,7 @@ from ..dovecot import DovecotServer
 from ..servers.relay import RecordingRelay
 from .checks import (
     EndState,
+    delivery_problems,
     escalation_problems,
     mail_problems,
     outstanding,
@@ -50,12 +51,13 @@ pytestmark = [
     ),
 ]
 
-SMTP_MAILS = int(os.environ.get("CHAOS_MAILS", "3000"))
-FEED_SECONDS = 120.0  # the SMTP mail arrives over two minutes
+# CHAOS_MAILS=n makes a shorter or a longer run at the same rates.
+SMTP_MAILS = int(os.environ.get("CHAOS_MAILS") or 3000)
+FEED_SECONDS = SMTP_MAILS / 25  # 25 mails/s: 3,000 arrive over two minutes
 CLIENTS = 8  # concurrent MTA clients
 FOLLOW_UP_EVERY = 10  # every 10th letter of a client follows up one of its own
-IMAP_MAILS = 300
-IMAP_PER_SECOND = 2.5
+IMAP_MAILS = SMTP_MAILS // 10
+IMAP_PER_SECOND = IMAP_MAILS / FEED_SECONDS
 KILL_EVERY = (2.0, 5.0)  # seconds between two kills
 RESTART_AFTER = (0.5, 1.5)  # seconds a killed daemon stays down
 CHAOS_AFTER_FEED = 15.0  # seconds the chaos goes on once every mail was acknowledged
@@ -63,10 +65,12 @@ CONNECTIONS = 2  # [outbound] connections: the resend bound per kill of a sender
 FEED_WITHIN = 300.0
 SETTLE_WITHIN = 180.0  # the last tickets escalate a minute after they were opened
 
+# Name → roles and `[postmaster] processes`: B routes mail in a worker child process, which
+# must not outlive its killed parent nor leave its claims behind.
 MEMBERS = {
-    "A": ("gateway", "worker", "sender"),
-    "B": ("gateway", "worker", "scheduler"),
-    "C": ("gateway", "worker", "sender", "scheduler", "web"),
+    "A": (("gateway", "worker", "sender"), 0),
+    "B": (("gateway", "worker", "scheduler"), 1),
+    "C": (("gateway", "worker", "sender", "scheduler", "web"), 0),
 }
 AGENT = "jdoe@agents.example"
 
@@ -81,8 +85,9 @@ class Surroundings:
     mailbox: tuple[str, str]
 
 
-def _config(path: Path, port: int, around: Surroundings) -> Path:
-    """One member's configuration: the same file for all but the SMTP port."""
+def _config(path: Path, port: int, processes: int, around: Surroundings) -> Path:
+    """One member's configuration: the same file for all but the SMTP port and the worker
+    processes."""
     database, relay, dovecot = around.database, around.relay, around.dovecot
     user, password = around.mailbox
     schema = f'schema = "{database["schema"]}"' if database.get("schema") else ""
@@ -104,6 +109,7 @@ poll_interval_seconds = 0.2
 retry_backoff_seconds = 1.0
 [postmaster]
 poll_interval_seconds = 0.5
+processes = {processes}
 [daemon]
 drain_seconds = 20.0
 log_level = "INFO"
@@ -184,9 +190,9 @@ async def test_three_daemons_under_chaos_lose_and_duplicate_nothing(
                 roles=roles,
                 port=port,
                 logs_dir=tmp_path,
-                config=_config(tmp_path / f"{name}.toml", port, around),
+                config=_config(tmp_path / f"{name}.toml", port, processes, around),
             )
-            for (name, roles), port in zip(MEMBERS.items(), ports, strict=True)
+            for (name, (roles, processes)), port in zip(MEMBERS.items(), ports, strict=True)
         ],
         rng,
     )
@@ -269,5 +275,6 @@ async def test_three_daemons_under_chaos_lose_and_duplicate_nothing(
     assert queue_problems(state) == []
     assert escalation_problems(state, agents=1) == []
     assert counted.missing == []
+    assert delivery_problems(letters, relay.received, AGENT) == []
     assert counted.duplicates <= bound, f"{counted.duplicates} resent, bound {bound}"
     assert dovecot.uids(*mailbox) == [], "mail left in the IMAP mailbox"
