@@ -193,6 +193,18 @@ class Cluster:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(until.wait(), 0.2)
 
+    def complaints(self) -> tuple[list[str], list[str]]:
+        """The warnings and the errors (tracebacks included) every incarnation logged."""
+        warnings, errors = [], []
+        for log in sorted(self.members[0].logs_dir.glob("*.log")):
+            for line in log.read_text(errors="replace").splitlines():
+                level = line.split(" ", 3)[2] if line[:2] == "20" and line.count(" ") > 2 else ""
+                if level == "WARNING":
+                    warnings.append(f"{log.name}: {line}")
+                elif level in ("ERROR", "CRITICAL") or line.startswith("Traceback"):
+                    errors.append(f"{log.name}: {line}")
+        return warnings, errors
+
     def incidents(self) -> list[Incident]:
         return [i for m in self.members for i in m.incidents]
 

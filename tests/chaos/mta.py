@@ -77,6 +77,7 @@ class Ledger:
     retries: int = 0
     refused: list[str] = field(default_factory=list)  # 5xx answers: final, a failure
     lock: threading.Lock = field(default_factory=threading.Lock)
+    abandon: threading.Event = field(default_factory=threading.Event)  # the test gave up
 
     def ack(self, letter: Letter) -> None:
         with self.lock:
@@ -118,6 +119,8 @@ class MtaClient:
         began = time.monotonic()
         try:
             for i, letter in enumerate(self.letters):
+                if self.ledger.abandon.is_set():
+                    return
                 ahead = began + i * self.interval - time.monotonic()
                 if ahead > 0:
                     time.sleep(ahead)
@@ -136,6 +139,8 @@ class MtaClient:
                 self.ledger.retried()
                 self._close()
                 self._port = self._other_port()
+                if self.ledger.abandon.is_set():
+                    return
                 if time.monotonic() > give_up:
                     raise
                 time.sleep(self.rng.uniform(0.05, 0.3))

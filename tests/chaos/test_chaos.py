@@ -20,7 +20,7 @@ import os
 import random
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -121,8 +121,10 @@ notify_follow_up = false
 
 [[queues]]
 name = "Support"
+# Warned after 15 s, escalated after 60 s. A warning fires only before the deadline (a late
+# one says nothing the escalation does not): 45 s in which B or C must have scanned once.
 first_response_minutes = 1
-notify_before_percent = 50
+notify_before_percent = 25
 [[system_addresses]]
 address = "support@example.com"
 name = "Example Support"
@@ -150,14 +152,14 @@ lease_seconds = 3.0
     return path
 
 
-async def _settle(db: Database, relay: RecordingRelay, letters: int) -> float:
-    """Wait until the daemons have done everything; the seconds it took."""
+async def _settle(db: Database, relay: RecordingRelay, letters: int) -> None:
+    """Wait until the daemons have done everything."""
     began = time.monotonic()
     left = ""
     while time.monotonic() - began < SETTLE_WITHIN:
         left = await outstanding(db, set(relay.message_ids()), letters)
         if not left:
-            return time.monotonic() - began
+            return
         await asyncio.sleep(1.0)
     raise AssertionError(f"not settled within {SETTLE_WITHIN:.0f} s: {left}")
 
@@ -174,16 +176,9 @@ async def _report_progress(ledger: Ledger, cluster: Cluster, relay: RecordingRel
         )
 
 
-async def test_three_daemons_under_chaos_lose_and_duplicate_nothing(
-    database_settings: dict[str, Any], db: Database, relay: RecordingRelay,
-    dovecot: DovecotServer, mailbox: tuple[str, str], tmp_path: Path,
-) -> None:  # fmt: skip
-    seed = int(os.environ.get("CHAOS_SEED") or time.time())
-    print(f"\nchaos seed {seed}", flush=True)
-    rng = random.Random(seed)
+def _cluster(tmp_path: Path, around: Surroundings, rng: random.Random) -> Cluster:
     ports = quiet_ports(len(MEMBERS), rng)
-    around = Surroundings(database_settings, relay, dovecot, mailbox)
-    cluster = Cluster(
+    return Cluster(
         [
             Member(
                 name=name,
@@ -196,85 +191,126 @@ async def test_three_daemons_under_chaos_lose_and_duplicate_nothing(
         ],
         rng,
     )
-    loop = asyncio.get_running_loop()
-    fed = asyncio.Event()
-    feeding = threading.Event()
-    ledger = Ledger()
+
+
+@dataclass
+class Run:
+    """What was fed, and how long it took."""
+
+    ledger: Ledger = field(default_factory=Ledger)
+    fetched: list[Letter] = field(default_factory=list)
+    fed_after: float = 0.0  # seconds until every SMTP mail was acknowledged
+    settled_after: float = 0.0  # seconds from then until everything was done
+    total: float = 0.0
+    exit_codes: list[int] = field(default_factory=list)
+
+    @property
+    def letters(self) -> list[Letter]:
+        return [*self.ledger.acked, *self.fetched]
+
+
+async def _feed_under_chaos(cluster: Cluster, around: Surroundings, run: Run) -> None:
+    """Feed the mail while the monkey kills; stop the chaos a little after the feed."""
+    rng = cluster.rng
     per_client = SMTP_MAILS // CLIENTS
     clients = [
         MtaClient(
             letters_for(i, per_client, FOLLOW_UP_EVERY),
-            ports=ports,
-            ledger=ledger,
+            ports=[m.port for m in cluster.members],
+            ledger=run.ledger,
             rng=random.Random(rng.random()),
             per_second=per_client / FEED_SECONDS,
         )
         for i in range(CLIENTS)
     ]
-    fetched: list[Letter] = [new_letter(f"imap-{i:05d}") for i in range(IMAP_MAILS)]
-    quiet = asyncio.Event()
+    run.fetched = [new_letter(f"imap-{i:05d}") for i in range(IMAP_MAILS)]
+    loop = asyncio.get_running_loop()
+    fed, chaos_over, feeding = asyncio.Event(), asyncio.Event(), threading.Event()
+    monkey = asyncio.create_task(cluster.monkey(chaos_over, every=KILL_EVERY, pause=RESTART_AFTER))
+    progress = asyncio.create_task(_report_progress(run.ledger, cluster, around.relay))
+    began = time.monotonic()
+    feeding.set()
+    threads = feed(clients, lambda: loop.call_soon_threadsafe(fed.set))
+    dropper = threading.Thread(
+        target=drop_into_mailbox, name="imap-drop",
+        args=(lambda raw: around.dovecot.append(*around.mailbox, raw), run.fetched, feeding),
+        kwargs={"per_second": IMAP_PER_SECOND},
+    )  # fmt: skip
+    dropper.start()
     try:
-        cluster.start()
-        await cluster.all_started()
-        watch = asyncio.create_task(cluster.watching(quiet))
-        chaos_over = asyncio.Event()
-        monkey = asyncio.create_task(
-            cluster.monkey(chaos_over, every=KILL_EVERY, pause=RESTART_AFTER)
-        )
-        progress = asyncio.create_task(_report_progress(ledger, cluster, relay))
-        began = time.monotonic()
-        feeding.set()
-        threads = feed(clients, lambda: loop.call_soon_threadsafe(fed.set))
-        dropper = threading.Thread(
-            target=drop_into_mailbox, name="imap-drop",
-            args=(lambda raw: dovecot.append(*mailbox, raw), fetched, feeding),
-            kwargs={"per_second": IMAP_PER_SECOND},
-        )  # fmt: skip
-        dropper.start()
         await asyncio.wait_for(fed.wait(), FEED_WITHIN)
-        fed_after = time.monotonic() - began
+        run.fed_after = time.monotonic() - began
+    finally:
         feeding.clear()
-        await asyncio.to_thread(dropper.join)
-        for thread in threads:
+        run.ledger.abandon.set()  # only clients that are still busy after a failure see it
+        for thread in [dropper, *threads]:
             await asyncio.to_thread(thread.join)
         await asyncio.sleep(CHAOS_AFTER_FEED)
         chaos_over.set()
         await monkey
         progress.cancel()
-        await cluster.all_started()
 
-        letters = [*ledger.acked, *fetched]
-        settled_after = await _settle(db, relay, len(letters))
-        total = time.monotonic() - began
+
+async def test_three_daemons_under_chaos_lose_and_duplicate_nothing(
+    database_settings: dict[str, Any], db: Database, relay: RecordingRelay,
+    dovecot: DovecotServer, mailbox: tuple[str, str], tmp_path: Path,
+) -> None:  # fmt: skip
+    seed = int(os.environ.get("CHAOS_SEED") or time.time())
+    print(f"\nchaos seed {seed}", flush=True)
+    around = Surroundings(database_settings, relay, dovecot, mailbox)
+    cluster = _cluster(tmp_path, around, random.Random(seed))
+    run = Run()
+    quiet = asyncio.Event()
+    try:
+        cluster.start()  # all at once, as after a reboot: their starts race
+        await cluster.all_started()
+        watch = asyncio.create_task(cluster.watching(quiet))
+        began = time.monotonic()
+        await _feed_under_chaos(cluster, around, run)
+        await cluster.all_started()
+        await _settle(db, relay, len(run.letters))
+        run.total = time.monotonic() - began
+        run.settled_after = run.total - run.fed_after
         quiet.set()
         await watch
-        codes = await asyncio.gather(*(asyncio.to_thread(m.terminate) for m in cluster.members))
+        run.exit_codes = await asyncio.gather(
+            *(asyncio.to_thread(m.terminate) for m in cluster.members)
+        )
     finally:
         quiet.set()
         cluster.discard()
+    await _check(db, cluster, run, around)
 
-    assert ledger.refused == [], ledger.refused
-    assert len(ledger.acked) == per_client * CLIENTS, "a client gave up"
+
+async def _check(db: Database, cluster: Cluster, run: Run, around: Surroundings) -> None:
+    assert run.ledger.refused == [], run.ledger.refused
+    assert len(run.ledger.acked) == SMTP_MAILS // CLIENTS * CLIENTS, "a client gave up"
     assert [i.describe() for i in cluster.incidents()] == []
-    assert codes == [0] * len(cluster.members), f"exit codes after SIGTERM: {codes}"
+    assert run.exit_codes == [0] * len(cluster.members), (
+        f"exit codes after SIGTERM: {run.exit_codes}"
+    )
     state = await EndState.read(db)
-    counted = relay_count(state, relay.received)
+    counted = relay_count(state, around.relay.received)
     sender_kills = sum(m.kills for m in cluster.members if "sender" in m.roles)
     bound = sender_kills * CONNECTIONS
-    mails = len(letters)
+    warnings, errors = cluster.complaints()
     print(
-        f"chaos: {mails} mails ({len(ledger.acked)} SMTP, {len(fetched)} IMAP) → "
-        f"{len(state.tickets)} tickets; {len(cluster.chaos.kills)} kills "
-        f"({sender_kills} of senders), {ledger.retries} client retries; "
+        f"chaos: {len(run.letters)} mails ({len(run.ledger.acked)} SMTP, {len(run.fetched)} "
+        f"IMAP) → {len(state.tickets)} tickets; {len(cluster.chaos.kills)} kills "
+        f"({sender_kills} of senders), {run.ledger.retries} client retries; "
         f"{counted.received} mails at the relay, {counted.duplicates} resent (bound {bound}); "
-        f"fed in {fed_after:.0f} s, settled {settled_after:.0f} s later, {total:.0f} s in all, "
-        f"{mails / total:.1f} mails/s",
+        f"fed in {run.fed_after:.0f} s, settled {run.settled_after:.0f} s later, "
+        f"{run.total:.0f} s in all, {len(run.letters) / run.total:.1f} mails/s; "
+        f"{len(warnings)} warnings logged",
         flush=True,
     )
-    assert mail_problems(state, letters) == []
+    for line in warnings[:10]:  # worth a look, not a failure: e.g. a drain that ran late
+        print(f"daemon warning: {line}")
+    assert errors[:10] == [], f"{len(errors)} error lines in the daemons' logs"
+    assert mail_problems(state, run.letters) == []
     assert queue_problems(state) == []
-    assert escalation_problems(state, agents=1) == []
     assert counted.missing == []
-    assert delivery_problems(letters, relay.received, AGENT) == []
     assert counted.duplicates <= bound, f"{counted.duplicates} resent, bound {bound}"
-    assert dovecot.uids(*mailbox) == [], "mail left in the IMAP mailbox"
+    assert escalation_problems(state, agents=1) == []
+    assert delivery_problems(run.letters, around.relay.received, AGENT) == []
+    assert around.dovecot.uids(*around.mailbox) == [], "mail left in the IMAP mailbox"
