@@ -31,6 +31,7 @@ class EndState:
 
     articles: dict[str, list[int]]  # Message-ID → the tickets of its articles
     titles: Counter[str]  # ticket title → tickets with it
+    numbers: Counter[str]  # ticket number → tickets with it
     tickets: set[int]
     inbox: Counter[str]  # state → rows
     outbox: Counter[str]  # state → rows
@@ -51,7 +52,7 @@ class EndState:
                 "JOIN article_data_mime m ON m.article_id = a.id"
             ):
                 articles[message_id or ""].append(int(ticket_id))
-            tickets = await rows("SELECT id, title FROM ticket")
+            tickets = await rows("SELECT id, title, tn FROM ticket")
             history: dict[int, Counter[str]] = defaultdict(Counter)
             for ticket_id, kind, count in await rows(
                 "SELECT h.ticket_id, t.name, count(*) FROM ticket_history h "
@@ -61,8 +62,9 @@ class EndState:
                 history[int(ticket_id)][kind] = int(count)
             return cls(
                 articles=dict(articles),
-                titles=Counter(title for _id, title in tickets),
-                tickets={int(ticket_id) for ticket_id, _title in tickets},
+                titles=Counter(title for _id, title, _tn in tickets),
+                numbers=Counter(tn for _id, _title, tn in tickets),
+                tickets={int(ticket_id) for ticket_id, _title, _tn in tickets},
                 inbox=Counter(dict(await rows(
                     "SELECT state, count(*) FROM inbox_message GROUP BY state"))),
                 outbox=Counter(dict(await rows(
@@ -100,6 +102,10 @@ def mail_problems(state: EndState, letters: Sequence[Letter]) -> list[str]:
     roots = [letter for letter in letters if not letter.parent]
     twice = [t for t, n in state.titles.items() if n > 1]
     problems += _first((f"ticket {t!r} opened {state.titles[t]} times" for t in twice), "titles")
+    again = [n for n, count in state.numbers.items() if count > 1]
+    problems += _first(
+        (f"ticket number {n} given {state.numbers[n]} times" for n in again), "numbers"
+    )
     if len(state.tickets) != len(roots):
         problems.append(f"{len(state.tickets)} tickets for {len(roots)} new letters")
     return problems

@@ -8,9 +8,14 @@ is opened twice, nothing is left in the inbox or the outbox, every auto-reply an
 escalation notification reached the relay — resent only within the outbox's documented bound
 (a kill resends at most `[outbound] connections` mails) — and each scheduler event fired once.
 
+The three start at the same moment, as after a reboot, so their starts race too (provisioning
+did not survive that: tests/test_provisioning_concurrency.py). Each daemon's log is kept per
+incarnation under the test's tmp_path; an error line in any of them fails the test.
+
 Run it with `make test-chaos` (it is left out of `make test`: it takes minutes). The sizes
-below are tuned to run in about four minutes on the 2-core development machine; the summary
-line it prints (`chaos: …`) carries the figures. CHAOS_SEED=<n> replays a run's choices.
+below are tuned to run in three to four minutes on the 2-core development machine; the summary
+line it prints (`chaos: …`) carries the figures. CHAOS_SEED=<n> replays a run's choices, and
+CHAOS_MAILS=<n> makes a shorter or a longer run at the same rates.
 """
 
 from __future__ import annotations
@@ -51,7 +56,6 @@ pytestmark = [
     ),
 ]
 
-# CHAOS_MAILS=n makes a shorter or a longer run at the same rates.
 SMTP_MAILS = int(os.environ.get("CHAOS_MAILS") or 3000)
 FEED_SECONDS = SMTP_MAILS / 25  # 25 mails/s: 3,000 arrive over two minutes
 CLIENTS = 8  # concurrent MTA clients
@@ -299,8 +303,9 @@ async def _check(db: Database, cluster: Cluster, run: Run, around: Surroundings)
         f"IMAP) → {len(state.tickets)} tickets; {len(cluster.chaos.kills)} kills "
         f"({sender_kills} of senders), {run.ledger.retries} client retries; "
         f"{counted.received} mails at the relay, {counted.duplicates} resent (bound {bound}); "
-        f"fed in {run.fed_after:.0f} s, settled {run.settled_after:.0f} s later, "
-        f"{run.total:.0f} s in all, {len(run.letters) / run.total:.1f} mails/s; "
+        f"fed in {run.fed_after:.0f} s (paced at {SMTP_MAILS / FEED_SECONDS:.0f}/s), settled "
+        f"{run.settled_after:.0f} s later, {run.total:.0f} s in all, "
+        f"{len(run.letters) / run.total:.1f} mails/s end to end; "
         f"{len(warnings)} warnings logged",
         flush=True,
     )
