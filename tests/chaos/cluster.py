@@ -50,10 +50,11 @@ class Incident:
     member: str
     returncode: int | None
     log: Path
+    what: str = "exited by itself"
 
     def describe(self) -> str:
         tail = self.log.read_text(errors="replace")[-2000:] if self.log.exists() else ""
-        return f"{self.member} exited by itself ({self.returncode}), {self.log}:\n{tail}"
+        return f"{self.member} {self.what} ({self.returncode}), {self.log}:\n{tail}"
 
 
 @dataclass
@@ -128,6 +129,8 @@ class ChaosLog:
     """What the chaos did, for the summary: (seconds since start, member) per kill."""
 
     kills: list[tuple[float, str]] = field(default_factory=list)
+    # (seconds since start, member) per graceful restart (SIGTERM, which must exit 0)
+    restarts: list[tuple[float, str]] = field(default_factory=list)
 
 
 class Cluster:
@@ -160,10 +163,12 @@ class Cluster:
                 member.check()
 
     async def monkey(
-        self, until: asyncio.Event, *, every: tuple[float, float], pause: tuple[float, float]
-    ) -> None:
+        self, until: asyncio.Event, *, every: tuple[float, float], pause: tuple[float, float],
+        graceful: float = 0.0,
+    ) -> None:  # fmt: skip
         """Until `until` is set: every `every` seconds (uniform), SIGKILL a random member and
-        start it again after `pause` seconds."""
+        start it again after `pause` seconds; a `graceful` share of the time, a member that is
+        up gets SIGTERM instead (a `systemctl restart`), and must drain and exit 0."""
         restarts: set[asyncio.Task[None]] = set()
         try:
             while not until.is_set():
@@ -172,17 +177,34 @@ class Cluster:
                 if until.is_set():
                     break
                 victim = self.rng.choice(self.members)
-                if victim.name in self._paused or not victim.kill():
+                if victim.name in self._paused:
                     continue
-                self.chaos.kills.append((time.monotonic() - self._began, victim.name))
+                at = time.monotonic() - self._began
+                drain = self.rng.random() < graceful and victim.started()
+                if drain:
+                    assert victim.proc is not None
+                    victim.proc.terminate()
+                    self.chaos.restarts.append((at, victim.name))
+                elif victim.kill():
+                    self.chaos.kills.append((at, victim.name))
+                else:
+                    continue
                 self._paused.add(victim.name)
-                task = asyncio.create_task(self._restart(victim, self.rng.uniform(*pause)))
+                task = asyncio.create_task(
+                    self._restart(victim, self.rng.uniform(*pause), drain=drain)
+                )
                 restarts.add(task)
                 task.add_done_callback(restarts.discard)
         finally:
             await asyncio.gather(*restarts)
 
-    async def _restart(self, member: Member, after: float) -> None:
+    async def _restart(self, member: Member, after: float, *, drain: bool) -> None:
+        if drain:
+            assert member.proc is not None
+            code = await asyncio.to_thread(member.proc.wait, 120)
+            if code != 0:
+                incident = Incident(member.name, code, member.log, "did not drain on SIGTERM")
+                member.incidents.append(incident)
         await asyncio.sleep(after)
         member.start()
         self._paused.discard(member.name)
