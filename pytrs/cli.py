@@ -18,6 +18,7 @@ from pathlib import Path
 
 from pytrs.commands import accounts
 from pytrs.commands import args as arg_types
+from pytrs.commands import doctor as doctor_command
 from pytrs.commands import filters as filters_command
 from pytrs.commands import inbox as inbox_command
 from pytrs.commands import outbox as outbox_command
@@ -84,6 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     queues_command.add_parser(sub)
     users_command.add_parser(sub)
     tokens_command.add_parser(sub)
+    doctor_command.add_parser(sub)
 
     accounts = sub.add_parser("accounts", help="mail accounts: health and progress")
     add_json_options(accounts)
@@ -156,6 +158,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(words: list[str]) -> int:
     args = _parser().parse_args(words)
+    if args.command == "doctor":  # a configuration that does not load is one of its findings
+        return doctor_command.run(args)
     try:
         config = load_config(args.config)
     except ConfigError as exc:
