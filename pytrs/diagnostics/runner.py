@@ -72,16 +72,21 @@ async def run_checks(
 
 
 async def _guarded(
-    name: str, check: Check, config: Config, seconds: float, debug: bool
+    name: str,
+    check: Check,
+    config: Config,
+    seconds: float,
+    debug: bool,
+    grace: float = GRACE_SECONDS,
 ) -> list[Finding]:
     try:
-        async with asyncio.timeout(seconds + GRACE_SECONDS):
+        async with asyncio.timeout(seconds + grace):
             return await check(config, seconds)
     except TimeoutError:
         return [
             fail(
                 name,
-                f"no answer within {seconds + GRACE_SECONDS:g} s",
+                f"no answer within {seconds + grace:g} s",
                 "run again with a longer --timeout, or check the hosts it talks to",
             )
         ]
