@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import pwd
+import shutil
 import socket
 import sys
 import time
@@ -54,10 +56,11 @@ class Doctor:
         return found[0]
 
 
-async def doctor(config: Path, *args: str) -> Doctor:
-    """`pytrs doctor --config CONFIG ARGS`, its lines read as they come."""
+async def doctor(config: Path, *args: str, prefix: tuple[str, ...] = ()) -> Doctor:
+    """`pytrs doctor --config CONFIG ARGS` (after `prefix`), its lines read as they come."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTRS_")}
     process = await asyncio.create_subprocess_exec(
+        *prefix,
         sys.executable,
         "-m",
         "pytrs",
@@ -261,8 +264,10 @@ async def test_each_problem_is_a_line_saying_what_to_do(setup: Setup) -> None:
     # relay password it refuses, a mailbox password Dovecot refuses, and a port another SMTP
     # server holds.
     await setup.migrate_to("0013")
-    if engine_name() == "sqlite":
+    if engine_name() == "sqlite":  # readable by anyone, and another user's
         setup.database_file().chmod(0o644)
+        os.chown(setup.database_file(), pwd.getpwnam("nobody").pw_uid, -1)
+    os.chmod(setup.keys[1].private_key_file, 0o640)
     tables = setup.tables()
     tables["outbound"]["loop_secret_file"] = secret(
         setup.tmp / "loop-open.key", "a-loop-secret-of-32-bytes-length", 0o644
@@ -307,7 +312,20 @@ async def test_each_problem_is_a_line_saying_what_to_do(setup: Setup) -> None:
         "220 mx.example.com ESMTP Postfix",
         "give smtp.listen[0] another address",
     )
+    result.line(
+        "WARN",
+        "permissions",
+        "dkim_keys[1].private_key_file",
+        "can be read by group",
+        "(mode 0640)",
+    )
     if engine_name() == "sqlite":
+        result.line(
+            "WARN",
+            f"{setup.database_file()} belongs to nobody, and doctor runs as root: the service "
+            "runs as nobody?",
+            "sudo -u nobody pytrs doctor",
+        )
         result.line(
             "FAIL",
             "permissions",
@@ -393,6 +411,28 @@ async def test_a_check_that_breaks_is_its_own_fail_line() -> None:
     [late] = await runner._guarded("dkim", slow, make_config({}), 0.1, False, grace=0.1)
     assert late.status == FAIL and "no answer within 0.2 s" in late.found
     assert time.monotonic() - started < 1
+
+
+@pytest.mark.skipif(not shutil.which("setpriv"), reason="setpriv (util-linux) is not installed")
+@pytest.mark.skipif(os.geteuid() != 0, reason="dropping a capability needs root")
+async def test_a_port_below_1024_without_the_capability(tmp_path: Path) -> None:
+    """As the service's user would run it: without CAP_NET_BIND_SERVICE (root here, with the
+    capability dropped from its bounding set)."""
+    tables = {
+        "database": {"url": f"sqlite+aiosqlite:///{tmp_path / 'pytrs.db'}"},
+        "smtp": {"listen": ["127.0.0.1:1"]},
+        "outbound": {"relay": f"127.0.0.1:{free_port()}"},
+    }
+    drop = ("setpriv", "--bounding-set=-net_bind_service", "--inh-caps=-net_bind_service")
+    result = await doctor(write_config(tmp_path / "pytrs.toml", tables), prefix=drop)
+
+    assert result.returncode == 1
+    result.line(
+        "FAIL",
+        "listener: smtp.listen[0] 127.0.0.1:1: permission denied",
+        "need CAP_NET_BIND_SERVICE",
+        "AmbientCapabilities=CAP_NET_BIND_SERVICE",
+    )
 
 
 async def _silent_server(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
