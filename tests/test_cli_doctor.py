@@ -9,6 +9,7 @@ waited for, so that those servers keep answering meanwhile.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import pwd
@@ -22,9 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 
 from pytrs.config import DkimKeyConfig
 from pytrs.diagnostics import runner
+from pytrs.diagnostics.dkim_dns import _mismatch
 from pytrs.diagnostics.findings import FAIL, Finding
 from pytrs.outbound.dkim import load_key
 from pytrs.schema import migrate
@@ -433,6 +436,20 @@ async def test_a_port_below_1024_without_the_capability(tmp_path: Path) -> None:
         "need CAP_NET_BIND_SERVICE",
         "AmbientCapabilities=CAP_NET_BIND_SERVICE",
     )
+
+
+def test_what_counts_as_publishing_the_key(tmp_path: Path) -> None:
+    """The record's p= may be the SubjectPublicKeyInfo (RFC 6376) or a bare PKCS#1 key, split
+    by spaces; an empty p= revokes the key, and k= must name the key's algorithm."""
+    key = load_key(DkimKeyConfig("example.com", "s", str(write_rsa_key(tmp_path / "k.pem"))))
+    public = key.private_key.public_key()
+    pkcs1 = public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.PKCS1)
+    spki = key.dns_record().partition("p=")[2]
+    assert _mismatch(f"v=DKIM1; k=rsa; p={spki[:40]} {spki[40:]}".encode(), key) == ""
+    assert _mismatch(f"v=DKIM1; p={base64.b64encode(pkcs1).decode()}".encode(), key) == ""
+    assert _mismatch(b"v=DKIM1; k=rsa; p=", key) == "the record revokes the key (empty p=)"
+    assert "ed25519 key" in _mismatch(f"v=DKIM1; k=ed25519; p={spki}".encode(), key)
+    assert "not base64" in _mismatch(b"v=DKIM1; p=%%%", key)
 
 
 async def _silent_server(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

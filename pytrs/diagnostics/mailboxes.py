@@ -42,7 +42,8 @@ async def _one(
     account = dataclasses.replace(
         configured, timeout_seconds=min(configured.timeout_seconds, seconds), mode="keep"
     )
-    where = f"{account.name} ({account.type} {account.host}:{account.port}, {account.folder})"
+    folder = "" if account.type.startswith("pop3") else f", {account.folder}"
+    where = f"{account.name} ({account.type} {account.host}:{account.port}{folder})"
     key = f"mail_accounts[{index}]"
     try:
         async with asyncio.timeout(seconds):
@@ -68,9 +69,20 @@ async def _imap_count(config: Config, account: MailAccountConfig) -> int:
         session = ImapSession(account, await asyncio.to_thread(account.resolve_password))
     try:
         await session.open(readonly=True)
-        return len(await session.uids())
-    finally:
-        await session.close()
+        count = len(await session.uids())
+    except BaseException:
+        # Half-opened (a refused certificate, a failed login): nothing to log out of, and
+        # LOGOUT would wait for an answer that never comes, past the deadline.
+        _drop(session)
+        raise
+    await session.close()
+    return count
+
+
+def _drop(session: ImapSession) -> None:
+    transport = session.client.protocol.transport if session.client else None
+    if transport is not None and not transport.is_closing():
+        transport.close()
 
 
 async def _token(config: Config, account: MailAccountConfig) -> str:
@@ -97,7 +109,8 @@ def _waiting(account: MailAccountConfig, count: int) -> str:
     messages = f"{count} message{'s' if count != 1 else ''}"
     if account.mode == "keep":
         # Kept messages stay in the folder: the ones fetched before are among them.
-        return f"{messages} in {account.folder} (mode keep: those fetched before stay there)"
+        place = "on the server" if account.type.startswith("pop3") else f"in {account.folder}"
+        return f"{messages} {place} (mode keep: those fetched before stay there)"
     return f"{messages} waiting"
 
 

@@ -13,6 +13,7 @@ import dataclasses
 import ssl
 
 from aiosmtplib import (
+    SMTP,
     SMTPAuthenticationError,
     SMTPConnectError,
     SMTPException,
@@ -38,16 +39,31 @@ async def check_relay(config: Config, seconds: float) -> list[Finding]:
         host.abort()
         return [fail(CHECK, f"{out.relay}: {_failure(exc, seconds)}", _advice(exc, config))]
     try:
-        greeting = (smtp.last_ehlo_response.message if smtp.last_ehlo_response else "").split()
-        steps = [f"EHLO answered by {greeting[0]}" if greeting else "EHLO"]
-        if out.tls != "none":
-            verified = "certificate verified" if out.verify_tls else "certificate NOT verified"
-            steps.append(f"{'STARTTLS' if out.tls == 'starttls' else 'TLS'} ({verified})")
-        if out.username:
-            steps.append(f"AUTH as {out.username}")
-        return [ok(CHECK, f"{out.relay}: {', '.join(steps)}; nothing sent")]
+        steps = await _steps(smtp, config)
+    except (SMTPException, OSError, TimeoutError) as exc:
+        return [fail(CHECK, f"{out.relay}: {_failure(exc, seconds)}", _advice(exc, config))]
     finally:
         await host.close()
+    return [ok(CHECK, f"{out.relay}: {steps}; nothing sent")]
+
+
+async def _steps(smtp: SMTP, config: Config) -> str:
+    """What the session went through, for the OK line."""
+    out = config.outbound
+    if smtp.last_ehlo_response is None:
+        # aiosmtplib greets again after STARTTLS only before the next command: do it now.
+        async with asyncio.timeout(out.timeout_seconds):
+            await smtp.ehlo()
+    name = smtp.last_ehlo_response.message.split() if smtp.last_ehlo_response else []
+    steps = [f"EHLO answered by {name[0]}" if name else "EHLO"]
+    if out.tls != "none":
+        verified = "certificate verified" if out.verify_tls else "certificate NOT verified"
+        steps.append(f"{'STARTTLS' if out.tls == 'starttls' else 'TLS'} ({verified})")
+    if out.username:
+        steps.append(f"AUTH as {out.username}")
+    elif smtp.supports_extension("auth"):
+        steps.append("no AUTH (the relay offers it; [outbound] username is not set)")
+    return ", ".join(steps)
 
 
 def _failure(exc: BaseException, seconds: float) -> str:
@@ -65,6 +81,11 @@ def _advice(exc: BaseException, config: Config) -> str:
     cause = _cause(exc)
     if isinstance(exc, SMTPAuthenticationError):
         return "check [outbound] username and password_file (or password)"
+    if isinstance(exc, TimeoutError | SMTPTimeoutError):
+        return (
+            "check [outbound] relay, the firewall, and tls (a relay on port 465 says nothing "
+            'until TLS: tls = "tls")'
+        )
     if isinstance(cause, ssl.SSLCertVerificationError):
         return (
             "set [outbound] ca_file to the CA of the relay's certificate (or verify_tls = false "

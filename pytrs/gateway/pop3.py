@@ -132,7 +132,9 @@ def connect(account: MailAccountConfig) -> poplib.POP3:
     except BaseException as exc:
         client.close()
         if isinstance(exc, poplib.error_proto):
-            raise Pop3Error(f"login failed: {exc}") from exc
+            reply = exc.args[0] if exc.args else b""
+            text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+            raise Pop3Error(f"login failed: {text}") from exc
         raise
     return client
 
