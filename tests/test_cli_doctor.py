@@ -233,12 +233,13 @@ async def test_a_healthy_installation_is_all_ok(
     setup: Setup, start_daemon: Callable[..., Any]
 ) -> None:
     await setup.migrate_to()
-    # A pytrs already running on two of the addresses: its own banner and /healthz say so.
+    # A pytrs already running on three of the addresses: its banners and /healthz say so.
     running = await start_daemon(
         make_config(setup.database, web={"listen": "127.0.0.1:0"}, mail_accounts=[])
     )
     tables = setup.tables()
     tables["smtp"]["listen"].append(f"127.0.0.1:{running.port('smtp')}")
+    tables["smtp"]["lmtp_listen"].append(f"127.0.0.1:{running.port('lmtp')}")
     tables["web"]["listen"] = f"127.0.0.1:{running.port('web')}"
     result = await doctor(write_config(setup.tmp / "pytrs.toml", tables))
 
@@ -255,6 +256,7 @@ async def test_a_healthy_installation_is_all_ok(
     result.line("OK", "listener", "smtp.listen[0]", "bindable")
     result.line("OK", "listener", "smtp.listen[1]", "pytrs is running there")
     result.line("OK", "listener", "smtp.lmtp_listen[0]", "bindable")
+    result.line("OK", "listener", "smtp.lmtp_listen[1]", "pytrs is running there")
     result.line("OK", "listener", "web.listen", "pytrs is running there")
     # Nothing was sent, fetched or moved.
     assert setup.relay.received == [] and setup.relay.connections == 1

@@ -51,7 +51,12 @@ async def run_checks(
 ) -> AsyncIterator[Finding]:
     """Every finding, in order; `seconds` bounds each network conversation. With `debug`, the
     traceback of a check that failed unexpectedly is logged."""
-    config, findings = await asyncio.to_thread(check_configuration, config_path, defaults=defaults)
+    try:
+        config, findings = await asyncio.to_thread(
+            check_configuration, config_path, defaults=defaults
+        )
+    except Exception as exc:  # not a ConfigError: those are findings already
+        config, findings = None, _unexpected("configuration", exc, debug)
     for finding in findings:
         yield finding
     if config is None:
@@ -92,12 +97,16 @@ async def _guarded(
         ]
     except Exception as exc:
         # A check's own bug, or a failure it did not foresee: its line, not a traceback.
-        if debug:
-            log.error("doctor: the %s check failed", name, exc_info=True)
-        return [
-            fail(
-                name,
-                f"unexpected error: {type(exc).__name__}: {exc}",
-                "run again with --debug for the traceback, and report it",
-            )
-        ]
+        return _unexpected(name, exc, debug)
+
+
+def _unexpected(name: str, exc: Exception, debug: bool) -> list[Finding]:
+    if debug:
+        log.error("doctor: the %s check failed", name, exc_info=exc)
+    return [
+        fail(
+            name,
+            f"unexpected error: {type(exc).__name__}: {exc}",
+            "run again with --debug for the traceback, and report it",
+        )
+    ]
