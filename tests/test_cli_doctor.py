@@ -286,6 +286,7 @@ async def test_each_problem_is_a_line_saying_what_to_do(setup: Setup) -> None:
     postfix = await asyncio.start_server(_other_smtp_server, "127.0.0.1", 0)
     port = postfix.sockets[0].getsockname()[1]
     tables["smtp"]["listen"] = [f"127.0.0.1:{port}"]
+    tables["web"]["listen"] = tables["smtp"]["lmtp_listen"][0]
     try:
         result = await doctor(write_config(setup.tmp / "pytrs.toml", tables))
     finally:
@@ -324,6 +325,7 @@ async def test_each_problem_is_a_line_saying_what_to_do(setup: Setup) -> None:
         "can be read by group",
         "(mode 0640)",
     )
+    result.line("FAIL", "listener: web.listen", "also given as smtp.lmtp_listen[0]")
     if engine_name() == "sqlite":
         result.line(
             "WARN",

@@ -33,9 +33,23 @@ _CAPABILITY = (
 
 
 async def check_listeners(config: Config, seconds: float) -> list[Finding]:
-    return list(
-        await asyncio.gather(*(_one(key, spec, seconds) for key, spec in _addresses(config)))
-    )
+    addresses = list(_addresses(config))
+    first: dict[tuple[str, int] | str, str] = {}
+    checks = []
+    for key, spec in addresses:
+        address = listen_address(spec)  # the configuration check parsed it already
+        any_port = isinstance(address, tuple) and address[1] == 0
+        if address in first and not any_port:
+            # Each would bind alone; the daemon binds them all and fails on the second.
+            checks.append(_twice(key, spec, first[address]))
+        else:
+            first.setdefault(address, key)
+            checks.append(_one(key, spec, seconds))
+    return list(await asyncio.gather(*checks))
+
+
+async def _twice(key: str, spec: str, first: str) -> Finding:
+    return fail(CHECK, f"{key} {spec}: also given as {first}", f"give {key} another address")
 
 
 def _addresses(config: Config) -> Iterator[tuple[str, str]]:
