@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import json
 import os
 import pwd
+import secrets
 import shutil
 import socket
 import sys
@@ -37,6 +39,7 @@ from .conftest import engine_name, make_config
 from .dovecot import DovecotServer
 from .servers.dns_zone import DnsZone
 from .servers.relay import RecordingRelay, self_signed, write_ed25519_key, write_rsa_key
+from .test_oauth2 import Provider, oauth_dovecot, provider, xoauth2_account  # noqa: F401
 
 RELAY_LOGIN = ("pytrs", "relay-secret-1")
 
@@ -440,6 +443,63 @@ async def test_a_port_below_1024_without_the_capability(tmp_path: Path) -> None:
         "need CAP_NET_BIND_SERVICE",
         "AmbientCapabilities=CAP_NET_BIND_SERVICE",
     )
+
+
+async def test_xoauth2_mailboxes(
+    oauth_dovecot: DovecotServer,  # noqa: F811
+    provider: str,  # noqa: F811
+    database_settings: dict[str, Any],
+    db: Any,
+    tmp_path: Path,
+) -> None:
+    """As the fetcher logs in: the refresh token exchanged at the provider (and the rotated
+    one saved in the database), then AUTHENTICATE XOAUTH2; a revoked token is a FAIL."""
+    user = f"o{secrets.token_hex(4)}"
+    oauth_dovecot.add_user(user, "unused-password")
+    accounts = [_xoauth2(oauth_dovecot, provider, user, tmp_path / n) for n in ("good", "revoked")]
+    _revoke(accounts[1])
+    tables = {
+        "database": database_settings,
+        "outbound": {"relay": f"127.0.0.1:{free_port()}"},
+        "mail_accounts": accounts,
+    }
+    result = await doctor(write_config(tmp_path / "pytrs.toml", tables))
+
+    result.line("OK", "mailbox: good (imap", "logged in, 0 messages in INBOX")
+    result.line(
+        "FAIL",
+        "mailbox: revoked (imap",
+        "token endpoint refused the refresh token (400)",
+        "invalid_grant",
+        "check mail_accounts[1].oauth2_token_url",
+    )
+
+
+def _xoauth2(server: DovecotServer, token_url: str, user: str, directory: Path) -> dict[str, Any]:
+    """A `[[mail_accounts]]` entry logging in with XOAUTH2, named after `directory`."""
+    directory.mkdir()
+    account = xoauth2_account(server, token_url, user, directory)
+    fields = dataclasses.asdict(account)
+    entry = {k: v for k, v in fields.items() if k in _ACCOUNT_KEYS}
+    return {**entry, "name": directory.name}
+
+
+def _revoke(entry: dict[str, Any]) -> None:
+    """The provider forgets the entry's refresh token (as when an admin revokes it)."""
+    Provider.refresh_tokens.pop(Path(entry["oauth2_refresh_token_file"]).read_text().strip())
+
+
+_ACCOUNT_KEYS = {
+    "type",
+    "host",
+    "port",
+    "user",
+    "mode",
+    "auth",
+    "oauth2_token_url",
+    "oauth2_client_id",
+    "oauth2_refresh_token_file",
+}
 
 
 def test_what_counts_as_publishing_the_key(tmp_path: Path) -> None:
