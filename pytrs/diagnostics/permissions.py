@@ -31,7 +31,7 @@ def check_permissions(config: Config) -> list[Finding]:
     findings: list[Finding] = []
     database = _sqlite_file(config)
     if database is not None:
-        findings += _database_files(database)
+        findings += _database_files(database, config.source)
     secrets = list(_secrets(config))
     for key, path in secrets:
         findings += _secret(key, path)
@@ -58,7 +58,7 @@ def _sqlite_file(config: Config) -> Path | None:
     return Path(url.database).absolute()
 
 
-def _database_files(database: Path) -> list[Finding]:
+def _database_files(database: Path, source: str) -> list[Finding]:
     if not database.exists():
         return []  # the database check reports it, with what to do
     findings: list[Finding] = []
@@ -66,7 +66,7 @@ def _database_files(database: Path) -> list[Finding]:
     for path in (database, *(Path(f"{database}{end}") for end in ("-wal", "-shm"))):
         if path.exists():
             findings += _data_file(path)
-    findings += _owner(database)
+    findings += _owner(database, source)
     findings += _directory(directory)
     return findings
 
@@ -106,7 +106,7 @@ def _directory(directory: Path) -> list[Finding]:
     return []
 
 
-def _owner(path: Path) -> list[Finding]:
+def _owner(path: Path, source: str) -> list[Finding]:
     owner, me = path.stat().st_uid, os.geteuid()
     if owner == me:
         return []
@@ -117,7 +117,8 @@ def _owner(path: Path) -> list[Finding]:
             f"{path} belongs to {name}, and doctor runs as {_user(me)}: the service runs as "
             f"{name}?",
             f"run doctor and every other pytrs command as that user (sudo -u {name} pytrs "
-            "doctor): a command run as another user may leave files the service cannot write",
+            f"doctor{f' --config {source}' if source else ''}): a command run as another user "
+            "may leave files the service cannot write",
         )
     ]
 
