@@ -267,10 +267,10 @@ async def test_a_healthy_installation_is_all_ok(
 
 
 async def test_each_problem_is_a_line_saying_what_to_do(setup: Setup) -> None:
-    # A database two migrations behind (and on SQLite a file anyone may read), a secret
-    # anyone may read, one DKIM record of another key and one not published, a
-    # relay password it refuses, a mailbox password Dovecot refuses, and a port another SMTP
-    # server holds.
+    # A database two migrations behind (on SQLite also a file anyone may read, of another
+    # user), a secret anyone may read and a key its group may, one DKIM record of another key
+    # and one not published, a relay password it refuses, a mailbox password Dovecot refuses,
+    # a port another SMTP server holds, and one address given to two listeners.
     await setup.migrate_to("0013")
     if engine_name() == "sqlite":  # readable by anyone, and another user's
         setup.database_file().chmod(0o644)
