@@ -21,7 +21,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from pytrs.runtime.services import RESTARTING, STOPPED, ServiceStates
+from pytrs.runtime.services import RESTARTING, RUNNING, STOPPED, ServiceStates
 from pytrs.runtime.systemd import sd_notify, watchdog_seconds
 
 log = logging.getLogger(__name__)
@@ -53,6 +53,10 @@ class Watchdog:
         self.status_seconds = status_seconds
         self.notify = notify
         self.silenced = ""  # why pings are withheld now ("" while they are sent)
+        # Service → when its current run of crashes began. `supervise` marks each restart
+        # attempt running for the moment before it crashes again; a service counts as back only
+        # once it has run for a whole interval.
+        self._down_since: dict[str, float] = {}
 
     async def run(self) -> None:
         """Ping (when asked to) and report until cancelled."""
@@ -66,13 +70,18 @@ class Watchdog:
         if self.stopping():
             return ""  # every service is stopped on purpose; the drain has its own deadline
         now = time.monotonic()
+        reasons = []
         for name, state in self.states.items():
             # `supervise` marks a service it gave up on "crashed …"; a clean end is not death.
             if state.state == STOPPED and state.detail.startswith("crashed"):
-                return f"{name} stopped for good: {state.detail}"
-            if state.state == RESTARTING and now - state.since > interval:
-                return f"{name} restarting for {now - state.since:.0f} s: {state.detail}"
-        return ""
+                reasons.append(f"{name} stopped for good: {state.detail}")
+            elif state.state == RESTARTING:
+                since = self._down_since.setdefault(name, state.since)
+                if now - since > interval:
+                    reasons.append(f"{name} restarting for {now - since:.0f} s: {state.detail}")
+            elif state.state == RUNNING and now - state.since > interval:
+                self._down_since.pop(name, None)
+        return "; ".join(reasons)
 
     async def _ping(self, interval: float) -> None:
         while True:
