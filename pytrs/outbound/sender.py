@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import timedelta
 
 from pytrs.config import Config
@@ -72,8 +72,11 @@ class OutboxSender:
         signer: DkimSigner | None = None,
         *,
         name: str = "outbox-sender",
+        only: Collection[int] | None = None,
     ) -> None:
         out = config.outbound
+        # `pytrs outbox flush`: these rows only, not whatever else is due.
+        self.only = only
         self.config = out
         self.db = db
         self.signer = signer or DkimSigner()
@@ -148,7 +151,9 @@ class OutboxSender:
         # Read before the claim, so the lease in the database ends no earlier than this + lease.
         lease = self.lease.total_seconds()
         started = loop.time()
-        mails = await outbox_repo.claim(self.db, self.config.batch_size, self.lease)
+        mails = await outbox_repo.claim(
+            self.db, self.config.batch_size, self.lease, only=self.only
+        )
         if not mails:
             return 0
         # The lease's timetable: a mail is started in its first half, is off the wire by three
