@@ -5,9 +5,10 @@ Place in the flow: the daemon starts one `Watchdog` task beside its services. Wh
 asks for a watchdog (`WatchdogSec=` in the unit: `runtime.systemd.watchdog_seconds`), the task
 sends WATCHDOG=1 every half interval, from the event loop itself, so a blocked loop sends
 nothing. It withholds the ping while a supervised service has died for good (stopped after a
-crash, before any shutdown) or has been restarting for longer than the interval — the worker
-child processes report as the service "worker-processes" — and says once in the log why the
-pings stopped. systemd then kills and restarts the process, as it would a hung one.
+crash, before any shutdown) or has been down — restarting, or crashing again at each restart —
+for longer than the interval (the worker child processes report as the service
+"worker-processes"), and says once in the log why the pings stopped. systemd then kills and
+restarts the process, as it would a hung one.
 
 STATUS= is sent every few seconds and at once when a service changes state or the drain
 begins: the figures come from `read_status` (the database, `metrics.status`), the trouble
@@ -53,10 +54,11 @@ class Watchdog:
         self.status_seconds = status_seconds
         self.notify = notify
         self.silenced = ""  # why pings are withheld now ("" while they are sent)
-        # Service → when its current run of crashes began. `supervise` marks each restart
-        # attempt running for the moment before it crashes again; a service counts as back only
-        # once it has run for a whole interval.
-        self._down_since: dict[str, float] = {}
+        # Service → (when it went down, the crash): from its first crash until it has run for
+        # half an interval again. `supervise` marks each restart attempt running, and a
+        # service crashing at every start is running for a moment between its restarts: it
+        # stays down all the same.
+        self._down: dict[str, tuple[float, str]] = {}
 
     async def run(self) -> None:
         """Ping (when asked to) and report until cancelled."""
@@ -70,18 +72,28 @@ class Watchdog:
         if self.stopping():
             return ""  # every service is stopped on purpose; the drain has its own deadline
         now = time.monotonic()
-        reasons = []
-        for name, state in self.states.items():
+        self._observe(now, interval)
+        reasons = [
+            f"{name} stopped for good: {state.detail}"
+            for name, state in self.states.items()
             # `supervise` marks a service it gave up on "crashed …"; a clean end is not death.
-            if state.state == STOPPED and state.detail.startswith("crashed"):
-                reasons.append(f"{name} stopped for good: {state.detail}")
-            elif state.state == RESTARTING:
-                since = self._down_since.setdefault(name, state.since)
-                if now - since > interval:
-                    reasons.append(f"{name} restarting for {now - since:.0f} s: {state.detail}")
-            elif state.state == RUNNING and now - state.since > interval:
-                self._down_since.pop(name, None)
+            if state.state == STOPPED and state.detail.startswith("crashed")
+        ]
+        reasons += [
+            f"{name} down for {now - since:.0f} s: {crash}"
+            for name, (since, crash) in sorted(self._down.items())
+            if now - since > interval
+        ]
         return "; ".join(reasons)
+
+    def _observe(self, now: float, interval: float) -> None:
+        """Note which services went down and which are back (called twice a second)."""
+        for name, state in self.states.items():
+            if state.state == RESTARTING:
+                since = self._down.get(name, (state.since, ""))[0]
+                self._down[name] = (since, state.detail)
+            elif state.state == RUNNING and now - state.since >= interval / 2:
+                self._down.pop(name, None)
 
     async def _ping(self, interval: float) -> None:
         while True:
@@ -102,6 +114,8 @@ class Watchdog:
         was_stopping = False
         while True:
             stopping = self.stopping()
+            if self.interval and not stopping:
+                self._observe(time.monotonic(), self.interval)
             due = read_at is None or loop.time() - read_at >= self.status_seconds
             if due or stopping != was_stopping:  # the drain's first line must not wait
                 figures, read_at = await self.read_status(stopping), loop.time()

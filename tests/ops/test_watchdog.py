@@ -180,9 +180,12 @@ async def test_a_service_that_keeps_crashing_stops_the_pings(
         lambda t: t.startswith("STATUS=outbox-sender restarting: crashed with RuntimeError")
     )
     assert "relay table exploded" in status and "inbox 0 waiting" in status
-    # The supervisor waits 1 s, then 2 s before its restarts: past the 1 s interval the
-    # daemon no longer earns its pings.
+    # The supervisor waits 1 s, 2 s, 4 s … before its restarts, and the sender crashes again
+    # at once each time: down since its first crash, past the 1 s interval the daemon no
+    # longer earns its pings, not even in the moments the sender is marked running.
     await wait_until(lambda: _silent_for(notify, 1.5), within=10)
+    await asyncio.sleep(3.0)  # across the next restart (at 3 s) and into the one after
+    assert await _silent_for(notify, 4.0)
     assert notify.pings(after=started), "pings never started"
     assert any(
         "watchdog pings stopped" in r.getMessage() and "outbox-sender" in r.getMessage()
@@ -234,6 +237,28 @@ async def test_a_service_dead_for_good_stops_the_pings(notify: NotifySocket) -> 
     )
     assert notify.pings() == []
     assert watchdog.silenced.startswith("outbox-sender stopped for good")
+
+
+async def test_a_service_restarted_in_time_keeps_the_pings(notify: NotifySocket) -> None:
+    states = ServiceStates()
+    states.set("inbox-writer", "running")
+
+    async def figures(stopping: bool) -> str:
+        return "inbox 0 waiting"
+
+    watchdog = Watchdog(states, figures, stopping=lambda: False, interval=0.6)
+    task = asyncio.create_task(watchdog.run())
+    try:
+        await asyncio.sleep(0.5)
+        states.set("inbox-writer", "restarting", "crashed with OSError: disk full")
+        await notify.hears(lambda t: t.startswith("STATUS=inbox-writer restarting: crashed"))
+        await asyncio.sleep(0.2)
+        states.set("inbox-writer", "running")
+        await asyncio.sleep(1.5)
+    finally:
+        task.cancel()
+    assert max(_gaps(notify.pings())) < 0.5, _gaps(notify.pings())
+    assert watchdog.silenced == ""
 
 
 def test_watchdog_pid_of_another_process_is_not_ours() -> None:
