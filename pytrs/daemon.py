@@ -321,7 +321,7 @@ class Daemon:
             status = StatusReader(self.config, self.db, fetching="gateway" in self.roles)
             watchdog = (  # a worker child is not the process systemd watches
                 None if self.notify_stdin else tasks.create_task(
-                    Watchdog(self.services, status.read, stopping=self._stop.is_set).run(),
+                    Watchdog(self.services, status.read, stopping=self._stop).run(),
                     name="watchdog",
                 )
             )  # fmt: skip

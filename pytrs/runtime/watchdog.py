@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable
 
 from pytrs.runtime.services import RESTARTING, RUNNING, STOPPED, ServiceStates
 from pytrs.runtime.systemd import sd_notify, watchdog_seconds
+from pytrs.runtime.waiting import wait_for_event
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ class Watchdog:
         states: ServiceStates,
         read_status: Callable[[bool], Awaitable[str]],
         *,
-        stopping: Callable[[], bool],
+        stopping: asyncio.Event,
         interval: float | None = None,
         status_seconds: float = STATUS_SECONDS,
         notify: Callable[[str], None] = sd_notify,
@@ -69,7 +70,7 @@ class Watchdog:
 
     def withheld(self, interval: float) -> str:
         """Why the daemon does not deserve a ping now, "" when it does."""
-        if self.stopping():
+        if self.stopping.is_set():
             return ""  # every service is stopped on purpose; the drain has its own deadline
         now = time.monotonic()
         self._observe(now, interval)
@@ -113,7 +114,7 @@ class Watchdog:
         read_at: float | None = None
         was_stopping = False
         while True:
-            stopping = self.stopping()
+            stopping = self.stopping.is_set()
             if self.interval and not stopping:
                 self._observe(time.monotonic(), self.interval)
             due = read_at is None or loop.time() - read_at >= self.status_seconds
@@ -124,7 +125,10 @@ class Watchdog:
                 self.notify(f"STATUS={line}")
                 shown = line
             was_stopping = stopping
-            await asyncio.sleep(CHANGE_SECONDS)
+            if stopping:
+                await asyncio.sleep(CHANGE_SECONDS)
+            else:  # the drain's line goes out the moment the stop is asked for
+                await wait_for_event(self.stopping, CHANGE_SECONDS)
 
     def _trouble(self) -> str:
         problems = self.states.problems()

@@ -4,6 +4,7 @@ the lines about one mail carry its inbox id, Message-ID, ticket number and routi
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import signal
@@ -54,7 +55,8 @@ body = "We opened ticket {{{{ ticket.tn }}}}.\\n"
         await send(daemon.port, follow_up)
         await wait_until(lambda: all_processed(db))
         await relay.wait_for(1)
-        assert daemon.stop() == 0
+        # In a thread: the relay in this loop must answer the sender's goodbye.
+        assert await asyncio.to_thread(daemon.stop) == 0
     finally:
         if daemon.proc.poll() is None:
             daemon.proc.send_signal(signal.SIGKILL)

@@ -134,14 +134,22 @@ body = "We opened ticket {{{{ ticket.tn }}}}.\\n"
         assert len(pings) >= 5, notify.heard
         # Half the interval apart; a loaded machine may be a little late, never absent.
         assert max(_gaps(pings)) < 0.95, _gaps(pings)
-        assert daemon.stop() == 0
+        # Bob's auto-reply is held at the relay: the drain waits for the mail in hand.
+        relay.data_faults.append("hold")
+        await send(
+            daemon.port, make_mail(sender="Bob <bob@customer.example>"), sender="bob@x.example"
+        )
+        await asyncio.wait_for(relay.held.wait(), 30)
+        daemon.proc.send_signal(signal.SIGTERM)
+        await notify.hears(lambda t: t == "STATUS=stopping: draining 0 inbox rows")
+        relay.released.set()
+        assert await asyncio.to_thread(daemon.proc.wait, 60) == 0
     finally:
         if daemon.proc.poll() is None:
             daemon.proc.send_signal(signal.SIGKILL)
             daemon.proc.wait()
     heard = [text for _, text in notify.heard]
-    assert "STOPPING=1" in heard
-    assert any(t.startswith("STATUS=stopping: draining ") for t in heard), heard
+    assert heard.index("STOPPING=1") < heard.index("STATUS=stopping: draining 0 inbox rows")
 
 
 async def test_a_blocked_loop_sends_no_ping(
@@ -225,7 +233,7 @@ async def test_a_service_dead_for_good_stops_the_pings(notify: NotifySocket) -> 
     async def figures(stopping: bool) -> str:
         return "inbox 0 waiting"
 
-    watchdog = Watchdog(states, figures, stopping=lambda: False, interval=0.2)
+    watchdog = Watchdog(states, figures, stopping=asyncio.Event(), interval=0.2)
     task = asyncio.create_task(watchdog.run())
     try:
         status = await notify.hears(lambda t: t.startswith("STATUS="))
@@ -246,7 +254,7 @@ async def test_a_service_restarted_in_time_keeps_the_pings(notify: NotifySocket)
     async def figures(stopping: bool) -> str:
         return "inbox 0 waiting"
 
-    watchdog = Watchdog(states, figures, stopping=lambda: False, interval=0.6)
+    watchdog = Watchdog(states, figures, stopping=asyncio.Event(), interval=0.6)
     task = asyncio.create_task(watchdog.run())
     try:
         await asyncio.sleep(0.5)
