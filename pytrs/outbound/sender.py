@@ -151,9 +151,7 @@ class OutboxSender:
         # Read before the claim, so the lease in the database ends no earlier than this + lease.
         lease = self.lease.total_seconds()
         started = loop.time()
-        mails = await outbox_repo.claim(
-            self.db, self.config.batch_size, self.lease, only=self.only
-        )
+        mails = await outbox_repo.claim(self.db, self.config.batch_size, self.lease, only=self.only)
         if not mails:
             return 0
         # The lease's timetable: a mail is started in its first half, is off the wire by three
