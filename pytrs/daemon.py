@@ -23,7 +23,6 @@ import logging
 import os
 import shutil
 import signal
-import socket
 import tempfile
 import weakref
 from collections.abc import Awaitable, Callable, Coroutine
@@ -34,6 +33,7 @@ from pytrs.gateway.addresses import AddressBook
 from pytrs.gateway.fetchers import MailboxFetchers
 from pytrs.gateway.inbox_writer import InboxWriter
 from pytrs.gateway.smtp import IngressHandler, start_server
+from pytrs.metrics.status import StatusReader
 from pytrs.outbound.dkim import DkimSigner
 from pytrs.outbound.sender import OutboxSender
 from pytrs.postmaster.worker import PostmasterWorker
@@ -41,6 +41,8 @@ from pytrs.preflight import check_startup
 from pytrs.provisioning import provision
 from pytrs.runtime.big_messages import BigMessageSlots
 from pytrs.runtime.services import ServiceStates, supervise
+from pytrs.runtime.systemd import sd_notify  # also imported from here by older code
+from pytrs.runtime.watchdog import Watchdog
 from pytrs.scheduler.clock import Scheduler
 from pytrs.schema import inbox_repo, migrate
 from pytrs.schema.database import (
@@ -67,17 +69,6 @@ ADDRESS_BOOK_REFRESH_SECONDS = 2.0
 
 class StartupError(Exception):
     """The daemon cannot start (schema not at head, port in use …); exit non-zero."""
-
-
-def sd_notify(state: str) -> None:
-    """Tell systemd (Type=notify) about our state; a no-op outside systemd."""
-    path = os.environ.get("NOTIFY_SOCKET")
-    if not path:
-        return
-    if path.startswith("@"):
-        path = "\0" + path[1:]
-    with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-        sock.sendto(state.encode(), path)
 
 
 class Daemon:
@@ -137,6 +128,7 @@ class Daemon:
         await probe(self.db)
         await migrate.require_head(self.db)
         await refresh_planner_statistics(self.db)
+        sd_notify("STATUS=starting: provisioning")
         try:
             await provision(self.db, self.config)
         except ConfigError as exc:  # e.g. an auto-response template that does not compile
@@ -325,6 +317,14 @@ class Daemon:
                 self._web_task = tasks.create_task(self._serve_web(), name="web")
             if self.config.web.metrics_listen and not self.notify_stdin:
                 self._ops_task = tasks.create_task(self._serve_ops(), name="ops")
+            assert self.db is not None
+            status = StatusReader(self.config, self.db, fetching="gateway" in self.roles)
+            watchdog = (  # a worker child is not the process systemd watches
+                None if self.notify_stdin else tasks.create_task(
+                    Watchdog(self.services, status.read, stopping=self._stop).run(),
+                    name="watchdog",
+                )
+            )  # fmt: skip
             sd_notify("READY=1")
             self.started.set()
             log.info("pytrs started: %s", self._describe_services())
@@ -332,7 +332,7 @@ class Daemon:
             sd_notify("STOPPING=1")
             self.services.stop_all("the daemon is shutting down")
             await self._shutdown(writer_task, worker_tasks, fetchers_task)
-            for task in (children_task, parent_task, addresses_task):
+            for task in (children_task, parent_task, addresses_task, watchdog):
                 if task is not None:
                     task.cancel()
 

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import timedelta
 
 from pytrs.config import Config
@@ -72,8 +72,11 @@ class OutboxSender:
         signer: DkimSigner | None = None,
         *,
         name: str = "outbox-sender",
+        only: Collection[int] | None = None,
     ) -> None:
         out = config.outbound
+        # `pytrs outbox flush`: these rows only, not whatever else is due.
+        self.only = only
         self.config = out
         self.db = db
         self.signer = signer or DkimSigner()
@@ -148,7 +151,7 @@ class OutboxSender:
         # Read before the claim, so the lease in the database ends no earlier than this + lease.
         lease = self.lease.total_seconds()
         started = loop.time()
-        mails = await outbox_repo.claim(self.db, self.config.batch_size, self.lease)
+        mails = await outbox_repo.claim(self.db, self.config.batch_size, self.lease, only=self.only)
         if not mails:
             return 0
         # The lease's timetable: a mail is started in its first half, is off the wire by three
@@ -178,7 +181,7 @@ class OutboxSender:
                 settlement = delivery.settle(mail, replies, self.policy, utcnow())
                 await self.recorder.record(settlement)
                 OUTBOX_DELIVERIES.labels(_RESULTS[settlement.state]).inc()
-                _log_outcome(mail, replies)
+                _log_outcome(mail, replies, settlement.state)
         finally:
             # Shielded: a cancelled lane must still give its untouched rows back. The mail in
             # hand when it was cancelled keeps its lease: it may have reached the relay.
@@ -313,12 +316,20 @@ def _suppressed(entry: outbox_repo.Suppression) -> Reply:
     return Reply(550, text)
 
 
-def _log_outcome(mail: ClaimedMail, replies: dict[str, Reply]) -> None:
+def _log_outcome(mail: ClaimedMail, replies: dict[str, Reply], state: str) -> None:
     for recipient, reply in replies.items():
+        outcome = "sent" if reply.accepted else "refused" if reply.permanent else "deferred"
+        # For `log_format = "json"`; `state` is the row's: pending (a retry), sent or failed.
+        fields = {"outbox_id": mail.id, "message_id": mail.message_id, "ticket_id": mail.ticket_id,
+                  "recipient": recipient, "outcome": outcome, "reply": str(reply),
+                  "state": state}  # fmt: skip
         if reply.accepted:
-            log.info("outbox %d %s: sent to %s (%s)", mail.id, mail.message_id, recipient, reply)
+            log.info(
+                "outbox %d %s: sent to %s (%s)", mail.id, mail.message_id, recipient, reply,
+                extra=fields,
+            )  # fmt: skip
         else:
             log.warning(
-                "outbox %d %s: %s to %s: %s", mail.id, mail.message_id,
-                "refused" if reply.permanent else "deferred", recipient, reply,
+                "outbox %d %s: %s to %s: %s", mail.id, mail.message_id, outcome, recipient, reply,
+                extra=fields,
             )  # fmt: skip

@@ -381,14 +381,22 @@ class PostmasterWorker:
         log.warning(
             "inbox %d: processing failed (attempt %d, now %s): %s",
             message.id, message.attempts, state, error.partition("\n")[0],
+            extra={"inbox_id": message.id, "attempt": message.attempts, "state": state},
         )  # fmt: skip
 
     def _log_decision(self, plan: Planned) -> None:
         d = plan.decision
+        tn = plan.tn or (d.ticket.tn if d.ticket else "")
+        # The same facts as fields, for `log_format = "json"` (the text line ignores them).
+        fields = {
+            "inbox_id": plan.claimed.id, "message_id": plan.mail.message_id,
+            "ticket": tn or None, "decision": d.action.value, "queue": d.queue,
+            "via": d.followup_via or None,
+        }  # fmt: skip
         log.info(
             "inbox %d %s: %s queue=%s ticket=%s via=%s",
-            plan.claimed.id, plan.mail.message_id, d.action.value, d.queue,
-            plan.tn or (d.ticket.tn if d.ticket else ""), d.followup_via or "-",
+            plan.claimed.id, plan.mail.message_id, d.action.value, d.queue, tn,
+            d.followup_via or "-", extra=fields,
         )  # fmt: skip
 
 
