@@ -18,11 +18,16 @@ import shutil
 import smtplib
 import socket
 import subprocess
+import sys
+import sysconfig
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
 PIPE_USER = "nobody"
 # Postfix's own services, chroot off (a temporary instance lacks the chroot's files).
 _SERVICES = """\
@@ -186,3 +191,34 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def unprivileged_python(user: str) -> tuple[str, str]:
+    """An interpreter and PYTHONPATH with which `user` can run this checkout's pytrs.
+
+    The test interpreter may live where only root can read it (pyenv under /root); Debian's
+    /usr/bin/python3 of the same minor version then runs the same packages. Skips the test
+    when neither works: the machine, not pytrs, is what is missing.
+    """
+    paths = sysconfig.get_paths()
+    pythonpath = os.pathsep.join(dict.fromkeys([str(ROOT), paths["purelib"], paths["platlib"]]))
+    for candidate in (os.path.realpath(sys.executable), "/usr/bin/python3"):
+        probe = subprocess.run(
+            [
+                "runuser",
+                "-u",
+                user,
+                "--",
+                "/usr/bin/env",
+                f"PYTHONPATH={pythonpath}",
+                candidate,
+                "-c",
+                "import pytrs.cli",
+            ],
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+        if probe.returncode == 0:
+            return candidate, pythonpath
+    pytest.skip(f"user {user} cannot read this checkout or its interpreter ({ROOT})")

@@ -10,11 +10,9 @@ admin from the MTA's log to `pytrs inbox show ID`.
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import subprocess
 import sys
-import sysconfig
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,35 +25,9 @@ from pytrs.schema.tables import inbox
 
 from .conftest import RunningDaemon
 from .helpers import make_mail
-from .postfix import PIPE_USER, PostfixServer
+from .postfix import PIPE_USER, PostfixServer, unprivileged_python
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def unprivileged_python() -> tuple[str, str]:
-    """An interpreter and PYTHONPATH with which Postfix's pipe user can run pytrs."""
-    paths = sysconfig.get_paths()
-    pythonpath = os.pathsep.join(dict.fromkeys([str(ROOT), paths["purelib"], paths["platlib"]]))
-    for candidate in (os.path.realpath(sys.executable), "/usr/bin/python3"):
-        probe = subprocess.run(
-            [
-                "runuser",
-                "-u",
-                PIPE_USER,
-                "--",
-                "/usr/bin/env",
-                f"PYTHONPATH={pythonpath}",
-                candidate,
-                "-c",
-                "import pytrs.cli",
-            ],
-            capture_output=True,
-            timeout=60,
-            check=False,
-        )
-        if probe.returncode == 0:
-            return candidate, pythonpath
-    pytest.skip(f"user {PIPE_USER} cannot read this checkout or its interpreter ({ROOT})")
 
 
 @pytest.fixture
@@ -106,7 +78,7 @@ def pipe_config(shared_dir: Path, database_settings: dict[str, Any]) -> Path:
 
 def pipe_service(deliver_arguments: str) -> str:
     """A master.cf pipe transport `pytrs` running `pytrs deliver` as the README shows."""
-    python, pythonpath = unprivileged_python()
+    python, pythonpath = unprivileged_python(PIPE_USER)
     return (
         f"pytrs     unix  -       n       n       -       -       pipe\n"
         f"  user={PIPE_USER} argv=/usr/bin/env PYTHONPATH={pythonpath} {python} -m pytrs "
