@@ -15,6 +15,7 @@ import pwd
 import re
 import shlex
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -152,6 +153,8 @@ class Emulation:
         self.user = pwd.getpwnam(install.user)
         self.process: subprocess.Popen[bytes] | None = None
         self.notify = NotifySocket(install.root / "notify")
+        self.journal_path = install.root / "journal"
+        self.journal = self.journal_path.open("ab")
 
     def one(self, key: str) -> str:
         [value] = self.settings[key]
@@ -212,14 +215,19 @@ class Emulation:
                 env[key] = value
         return env
 
-    def _spawn(self, command: str) -> subprocess.Popen[bytes]:
+    def _spawn(self, command: str, *, main: bool = False) -> subprocess.Popen[bytes]:
         name, words = self.user.pw_name, shlex.split(command)
+        env = self.environment()
+        if main and "WatchdogSec" in self.settings:
+            # systemd tells the main process (only) how often to ping.
+            env["WATCHDOG_USEC"] = str(int(float(self.one("WatchdogSec")) * 1_000_000))
         return subprocess.Popen(
             ["setpriv", f"--reuid={name}", f"--regid={name}", "--init-groups", "--", *words],
             cwd=self.one("WorkingDirectory"),
-            env=self.environment(),
+            env=env,
             umask=int(self.one("UMask"), 8),
-            stdout=subprocess.PIPE,
+            # The journal: a file, so that a talkative daemon never blocks on a full pipe.
+            stdout=self.journal,
             stderr=subprocess.STDOUT,
         )
 
@@ -228,10 +236,13 @@ class Emulation:
         self.prepare()
         for command in self.settings.get("ExecStartPre", []):
             pre = self._spawn(command)
-            output, _ = pre.communicate(timeout=within)
-            assert pre.returncode == 0, f"ExecStartPre={command}: {output.decode()}"
-        self.process = self._spawn(self.one("ExecStart"))
-        self.notify.wait_for("READY=1", within, lambda: self.process_alive())
+            pre.wait(timeout=within)
+            assert pre.returncode == 0, f"ExecStartPre={command}: {self.read_journal()}"
+        self.process = self._spawn(self.one("ExecStart"), main=True)
+        try:
+            self.notify.wait_for("READY=1", within, self.process_alive)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{self.read_journal()}") from None
 
     def process_alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
@@ -239,13 +250,17 @@ class Emulation:
     def stop(self) -> tuple[int, str]:
         """`systemctl stop`: KillSignal=, then wait TimeoutStopSec=; (exit code, output)."""
         assert self.process is not None
-        self.process.send_signal(getattr(__import__("signal"), self.one("KillSignal")))
-        output, _ = self.process.communicate(timeout=float(self.one("TimeoutStopSec")))
-        return self.process.returncode, output.decode(errors="replace")
+        self.process.send_signal(signal.Signals[self.one("KillSignal")])
+        self.process.wait(timeout=float(self.one("TimeoutStopSec")))
+        return self.process.returncode, self.read_journal()
+
+    def read_journal(self) -> str:
+        return self.journal_path.read_text(errors="replace")
 
     def kill(self) -> None:
         if self.process_alive():
             assert self.process is not None
             self.process.kill()
-            self.process.communicate(timeout=30)
+            self.process.wait(timeout=30)
         self.notify.close()
+        self.journal.close()
