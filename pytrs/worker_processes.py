@@ -4,9 +4,10 @@ Python runs one process on one core at a time; answering SMTP and routing mail t
 With spare cores the daemon can start children that run only the worker role
 (`pytrs run --role worker --notify-stdin`) against the same database: the inbox is the hand-over,
 so nothing else changes. The parent tells its children about new inbox rows through their stdin
-(one line with a count per commit, so they need not poll), restarts a child that dies, and stops
-them with SIGTERM (they drain) at shutdown. A child whose stdin closes — its parent is gone,
-even by `kill -9` — drains and exits, so no orphan outlives the daemon.
+(one line with a count per commit, so they need not poll), restarts a child that dies, passes a
+reload on (a "reload" line), and stops them with SIGTERM (they drain) at shutdown. A child
+whose stdin closes — its parent is gone, even by `kill -9` — drains and exits, so no orphan
+outlives the daemon.
 
 Metrics: with `metrics_dir`, the children count in prometheus-client's multiprocess mode in
 that directory (`PROMETHEUS_MULTIPROC_DIR` in their environment only), and the parent's
@@ -31,6 +32,8 @@ from pytrs.runtime.services import RESTARTING, RUNNING, ServiceStates
 log = logging.getLogger(__name__)
 
 RESTART_DELAY_SECONDS = 1.0
+# The line on a child's stdin that asks it to reload its configuration (see `follow_parent`).
+RELOAD_LINE = b"reload\n"
 
 
 class WorkerProcesses:
@@ -98,6 +101,17 @@ class WorkerProcesses:
                 with contextlib.suppress(ConnectionError, RuntimeError):
                     child.stdin.write(b"%d\n" % count)
 
+    def reload(self, config: Config) -> None:
+        """Pass a reload on: each child reads the same file again and applies it between two
+        batches, as its parent does (a batch under way finishes as it started, so nothing is
+        lost or routed twice). Told through stdin rather than by SIGHUP, which would end a
+        child still starting up; a child started later reads the new file anyway."""
+        self.config = config
+        for child in self.children:
+            if child.stdin is not None and child.returncode is None:
+                with contextlib.suppress(ConnectionError, RuntimeError):
+                    child.stdin.write(RELOAD_LINE)
+
     async def stop(self, deadline: float) -> None:
         """SIGTERM every child (they drain), then SIGKILL what is still running at `deadline`."""
         self._stopping = True
@@ -117,13 +131,21 @@ class WorkerProcesses:
                 await child.wait()
 
 
-async def follow_parent(notify: Callable[[int], None], on_parent_gone: Callable[[], None]) -> None:
-    """In a child: turn stdin lines into worker notifications; stdin's end means the parent
-    is gone."""
+async def follow_parent(
+    notify: Callable[[int], None],
+    on_parent_gone: Callable[[], None],
+    on_reload: Callable[[], object] | None = None,
+) -> None:
+    """In a child: turn stdin lines into worker notifications (a count) or reloads; stdin's
+    end means the parent is gone."""
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     while line := await reader.readline():
+        if line == RELOAD_LINE:
+            if on_reload is not None:
+                on_reload()
+            continue
         with contextlib.suppress(ValueError):
             notify(int(line))
     log.info("parent daemon is gone; draining and exiting")
