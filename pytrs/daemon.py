@@ -13,7 +13,7 @@ to be sent in the outbox, so even `kill -9` loses nothing: the next start finish
 SIGHUP reloads the configuration file (`_reload_once`): read and checked as `pytrs run` does,
 every piece built and the file provisioned before anything is swapped, then each service takes
 the new settings at its next step; a refused file changes nothing. Keys that need a restart are
-named in a warning (`runtime.reload`).
+named in a warning (`pytrs.reload`).
 
 Every supervised service reports its state to `services` (running, restarting after a crash,
 stopped), which `/readyz` reads; `[web] metrics_listen` gets a listener of its own serving the
@@ -46,9 +46,9 @@ from pytrs.outbound.sender import OutboxSender
 from pytrs.postmaster.worker import PostmasterWorker, WorkerSettings
 from pytrs.preflight import check_startup
 from pytrs.provisioning import provision
+from pytrs.reload import Reloads, count_reload, mark_applied, restart_changes
 from pytrs.runtime.big_messages import BigMessageSlots
 from pytrs.runtime.logs import configure_logging
-from pytrs.runtime.reload import Reloads, count_reload, mark_applied, restart_changes
 from pytrs.runtime.services import ServiceStates, supervise
 from pytrs.scheduler.clock import Scheduler
 from pytrs.scheduler.due_scan import DueScanner

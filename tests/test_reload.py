@@ -112,6 +112,7 @@ async def test_templates_dkim_keys_and_relay_apply_to_the_next_mail(
         running = await reloading(
             database_settings, outbound=_outbound(first_relay), dkim_keys=old_key,
             auto_responses=_auto_reply("First wording: {{ ticket.tn }}\n"),
+            web={"listen": "127.0.0.1:0"},
         )  # fmt: skip
         await send(running.port(), make_mail(sender="one@customer.example", subject="Before"))
         [before] = await first_relay.wait_for(1)
@@ -122,6 +123,10 @@ async def test_templates_dkim_keys_and_relay_apply_to_the_next_mail(
             auto_responses=_auto_reply("Second wording: {{ ticket.tn }}\n"),
         )  # fmt: skip
         assert await running.daemon.reload()
+        # The web view's next request reads the new configuration.
+        assert running.daemon.web is not None
+        assert running.daemon.web.app.state.config is running.daemon.config
+        assert running.daemon.config.outbound.relay == second_relay.address
         await send(running.port(), make_mail(sender="two@customer.example", subject="After"))
         [after] = await second_relay.wait_for(1)
         assert b"Second wording" in after.data and b"First wording" not in after.data

@@ -16,6 +16,7 @@ import threading
 import time
 import urllib.request
 from collections import Counter
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -75,10 +76,12 @@ class Daemon:
             time.sleep(0.05)
         raise AssertionError(f"{pattern.pattern!r} ×{count} not logged: {self.text()[-3000:]}")
 
-    def reload(self, done: int, *, outcome: str = "configuration reloaded") -> None:
-        """SIGHUP, then wait until `outcome` has been logged `done` times."""
+    def reload(self, *, outcome: str = "configuration reloaded") -> None:
+        """SIGHUP, then wait until `outcome` has been logged once more."""
+        pattern = re.compile(re.escape(outcome))
+        done = len(pattern.findall(self.text())) + 1
         self.proc.send_signal(signal.SIGHUP)
-        self.wait_for(re.compile(re.escape(outcome)), done)
+        self.wait_for(pattern, done)
 
     def stop(self) -> int:
         self.proc.send_signal(signal.SIGTERM)
@@ -147,13 +150,13 @@ async def test_sighup_while_mail_flows_loses_nothing_and_keeps_sessions(
         await asyncio.sleep(0.5)
         # A new queue and address: accepted right after the reload, no 2 s refresh wait.
         config.write_text(base + SALES)
-        await asyncio.to_thread(daemon.reload, 1)
+        await asyncio.to_thread(daemon.reload)
         sales = unique_id()
         assert _send(daemon.port, sales, "sales@example.com")
         # Removed again, with two signals at once: they coalesce, never run side by side.
         config.write_text(base)
         daemon.proc.send_signal(signal.SIGHUP)
-        await asyncio.to_thread(daemon.reload, 2)
+        await asyncio.to_thread(daemon.reload)
         await asyncio.sleep(1.0)  # a coalesced reload may still follow
         with (
             pytest.raises(smtplib.SMTPRecipientsRefused) as refused,
@@ -163,7 +166,7 @@ async def test_sighup_while_mail_flows_loses_nothing_and_keeps_sessions(
         assert refused.value.recipients["sales@example.com"][0] == 550
         held.sendmail("held@customer.example", ["support@example.com"],
                       make_mail(subject="held 2", message_id=last))  # fmt: skip
-        await asyncio.to_thread(daemon.reload, 3)
+        await asyncio.to_thread(daemon.reload)
         await asyncio.sleep(0.5)
         flow.stop()
         held.quit()
@@ -240,7 +243,8 @@ async def test_a_broken_file_is_refused_with_every_error_then_a_fixed_one_applie
         # Three mistakes: two values out of range, an address of a queue that is not declared.
         broken = good + "[postmaster]\nbatch_size = 0\n" + SALES.replace('Sales"\n[[', 'Sa"\n[[')
         config.write_text(broken.replace("[smtp]", "[smtp]\nmax_recipients = 0"))
-        await asyncio.to_thread(daemon.reload, 1, outcome="still running on the configuration")
+        refusal = partial(daemon.reload, outcome="still running on the configuration")
+        await asyncio.to_thread(refusal)
         log = daemon.text()
         refused = [line for line in log.splitlines() if "reload refused: " in line]
         assert any("reload refused: smtp.max_recipients: " in line for line in refused), refused
@@ -274,7 +278,7 @@ async def test_a_broken_file_is_refused_with_every_error_then_a_fixed_one_applie
         assert too_many["support@example.com"][0] == 452, too_many
         assert " INFO " not in daemon.text()[quiet_from:]
         config.write_text(good)
-        await asyncio.to_thread(daemon.reload, 1)  # logged at INFO again
+        await asyncio.to_thread(daemon.reload)  # logged at INFO again
         assert _reloads(ops, "ok") == 2
         assert daemon.stop() == 0
     finally:
@@ -334,7 +338,7 @@ async def test_worker_children_apply_the_reload(
         await wait_until(lambda: _has(db, before), within=30)
         config.write_text(base + rule)
         flow = MailFlow(daemon.port, threads=1)
-        await asyncio.to_thread(daemon.reload, 1)
+        await asyncio.to_thread(daemon.reload)
         assert _send_subject(daemon.port, after, "Incident-222222 opened")
         flow.stop()
         assert not flow.failed

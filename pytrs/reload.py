@@ -1,11 +1,11 @@
 """SIGHUP: the configuration read again and applied all at once, or not at all.
 
-Place in the flow: the daemon's SIGHUP handler (and `Daemon.reload()`, which tests call) asks
-`Reloads` for a reload; `Reloads` runs one at a time and folds the requests that arrive during
-one into a single further run, so a burst of signals costs at most two reloads and never two at
-once. The daemon itself reads, checks, builds and swaps (`Daemon._reload_once`); this module
-holds what needs no service: the keys that only a restart applies (`restart_changes`), and the
-counters.
+Place in the flow: top floor, beside the daemon. The daemon's SIGHUP handler (and
+`Daemon.reload()`, which tests call) asks `Reloads` for a reload; `Reloads` runs one at a time
+and folds the requests that arrive during one into a single further run, so a burst of signals
+costs at most two reloads and never two at once. The daemon itself reads, checks, builds and
+swaps (`Daemon._reload_once`); this module holds what needs no service: the keys that only a
+restart applies (`restart_changes`), and the counters.
 
 Why some keys need a restart: the database connection (every service holds it), the event
 loop, the number of worker processes and postmaster workers, the outbox lanes, and the sockets
