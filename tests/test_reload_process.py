@@ -339,6 +339,9 @@ async def test_worker_children_apply_the_reload(
         config.write_text(base + rule)
         flow = MailFlow(daemon.port, threads=1)
         await asyncio.to_thread(daemon.reload)
+        # The parent passes the reload on when it is done; the child (same log) follows.
+        applied = re.compile("configuration reloaded from")
+        await asyncio.to_thread(daemon.wait_for, applied, 2)
         assert _send_subject(daemon.port, after, "Incident-222222 opened")
         flow.stop()
         assert not flow.failed
