@@ -249,3 +249,33 @@ async def _logged_in(dovecot: DovecotServer, user: str, count: int) -> bool:
 async def _arrived(db: Database, message_ids: list[str]) -> bool:
     seen = await inbox_ids(db)
     return all(seen[m] == 1 for m in message_ids)
+
+
+async def test_scheduler_templates_and_interval(
+    database_settings: dict[str, Any], db: Database, reloading: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    running = await reloading(database_settings)
+    scheduler = running.daemon.scheduler
+    old_scan = scheduler.due_scan
+    running.settings["scheduler"] = {
+        "escalated_subject": "Late: {{ ticket.title",
+        "interval_seconds": 7,
+    }
+    with caplog.at_level(logging.INFO):
+        assert not await running.daemon.reload()
+    refused = [r.getMessage() for r in caplog.records if "reload refused" in r.getMessage()]
+    assert refused[0].startswith("reload refused: scheduler.escalated_subject: "), refused
+    assert scheduler.due_scan is old_scan and scheduler.interval != 7
+
+    running.settings["scheduler"] = {
+        "escalated_subject": "Late: {{ ticket.title }}",
+        "interval_seconds": 7,
+    }
+    assert await running.daemon.reload()
+    assert scheduler.due_scan is not old_scan
+    assert scheduler.due_scan.notifier.config.scheduler.escalated_subject.startswith("Late: ")
+    assert scheduler.interval == 7
+    job = scheduler._clock.get_job("due-scan")
+    assert job.trigger.interval.total_seconds() == 7
+    assert await running.stop() == 0
