@@ -2,8 +2,9 @@
 
 Place in the flow: top floor, beside the daemon. The daemon's SIGHUP handler (and
 `Daemon.reload()`, which tests call) asks `Reloads` for a reload; `Reloads` runs one at a time
-and folds the requests that arrive during one into a single further run, so a burst of signals
-costs at most two reloads and never two at once. The daemon itself reads, checks, builds and
+and folds the requests that arrive during one into a single further run (those that arrive
+before it read the file are served by it), so a burst of signals costs at most two reloads and
+never two at once. The daemon itself reads, checks, builds and
 swaps (`Daemon._reload_once`); this module holds what needs no service: the keys that only a
 restart applies (`restart_changes`), and the counters.
 

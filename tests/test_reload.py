@@ -279,3 +279,31 @@ async def test_scheduler_templates_and_interval(
     job = scheduler._clock.get_job("due-scan")
     assert job.trigger.interval.total_seconds() == 7
     assert await running.stop() == 0
+
+
+async def test_reloads_asked_for_during_one_fold_into_one_more(
+    database_settings: dict[str, Any], db: Database, reloading: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    running = await reloading(database_settings)
+
+    def reading() -> int:
+        return sum(r.getMessage().startswith("reload: reading") for r in caplog.records)
+
+    with caplog.at_level(logging.INFO):
+        # Asked for before a reload has read the file: the same reload serves them all.
+        assert await asyncio.gather(*(running.daemon.reload() for _ in range(3))) == [True] * 3
+        assert reading() == 1
+        # Asked for while one is under way (it read the file already): one more, after it.
+        first = asyncio.create_task(running.daemon.reload())
+        while reading() < 2:  # noqa: ASYNC110 (the log is what tells that it is under way)
+            await asyncio.sleep(0)
+        later = await asyncio.gather(*(running.daemon.reload() for _ in range(3)))
+        assert await first and later == [True] * 3
+    steps = [
+        r.getMessage().split(" from")[0].split(":")[0]
+        for r in caplog.records
+        if r.getMessage().startswith(("reload: reading", "configuration reloaded"))
+    ]
+    assert steps == ["reload", "configuration reloaded"] * 3
+    assert await running.stop() == 0
