@@ -235,6 +235,17 @@ async def test_mail_accounts_added_removed_and_unchanged(
     await wait_until(lambda: _logged_in(dovecot, kept[0], logins_before + 2), within=30)
     last = put(dovecot, kept, 1)
     await wait_until(lambda: _arrived(db, first + later + last), within=30)
+
+    # Removed and put back at once: the new task waits for the old one to let go.
+    accounts = running.settings["mail_accounts"]
+    running.settings["mail_accounts"] = accounts[:1]
+    assert await running.daemon.reload()
+    running.settings["mail_accounts"] = accounts
+    assert await running.daemon.reload()
+    back = put(dovecot, new, 1)
+    await wait_until(lambda: _arrived(db, first + later + last + back), within=30)
+    names = [t.account.name for t in fetchers._running.values()]
+    assert sorted(names) == sorted([kept[0], new[0]])
     assert await running.stop() == 0
 
 

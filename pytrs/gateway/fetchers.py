@@ -4,7 +4,10 @@ Each account task takes the account's lease (so that one daemon of several fetch
 a session, syncs, then waits for the server to push new mail (IMAP IDLE) or polls. Any failure —
 wrong password, TLS error, a hung server (every call has a deadline), a lost connection — is
 recorded for admins (`pytrs accounts`) and retried with exponential backoff; it never touches
-the other accounts.
+the other accounts. A reload (`MailboxFetchers.reconfigure`) works account by account: an added
+one starts, a removed one stops after the mail it is storing, a changed one stops and its new
+task starts once the old one let go of the lease, and an unchanged one is not touched (its IDLE
+connection stays open).
 """
 
 from __future__ import annotations
@@ -222,16 +225,15 @@ class MailboxFetchers:
             kept.append(task)
             if current is None:
                 log.info("account %s added: fetching", account.name)
-                if self._started and not self.stop.is_set():
-                    self._launch(task)
-                continue
-            log.info("account %s changed: reconnecting with the new settings", account.name)
-            current.stop.set()
+            else:
+                log.info("account %s changed: reconnecting with the new settings", account.name)
+                current.stop.set()
             if not self._started or self.stop.is_set():
                 continue
-            waiting = self._successors.get(account.name) is current
-            if waiting or current in self._running.values():
-                self._successors[account.name] = task  # after the old task let go of the lease
+            if any(t.account.name == account.name for t in self._running.values()):
+                # Still stopping (changed, or removed by an earlier reload): two tasks of one
+                # account would share its lease, and the old one's release end the new one's.
+                self._successors[account.name] = task
             else:
                 self._launch(task)
         for gone in old.values():
