@@ -501,9 +501,16 @@ class Daemon:
             )
             return False
         log.info("reload: reading %s", self.config.source)
-        try:
-            new = self.loader()
+        loader = self.loader
+
+        def read() -> Config:
+            new = loader()
             check_startup(new)  # what `pytrs run` and `pytrs config check` check
+            return new
+
+        try:
+            # In a thread: the checks load keys, compile templates and may resolve a host.
+            new = await asyncio.to_thread(read)
             plan = await self._prepare_reload(new)
         except ConfigError as exc:
             return _refuse(exc.errors, exc.source or self.config.source)
@@ -515,13 +522,19 @@ class Daemon:
         raises ConfigError, and then nothing has changed."""
         assert self.db is not None
         new = await with_runtime_secrets(self.db, new)
-        plan = ReloadPlan(
-            new,
-            DkimSigner.from_config(new.dkim_keys) if self.sender is not None else None,
-            [WorkerSettings.build(new, worker.name) for worker in self.workers],
-            self.scheduler.build_scan(new) if self.scheduler is not None else None,
-            TicketService.from_config(new) if self.web is not None else None,
-        )
+        scheduler = self.scheduler
+
+        def build() -> ReloadPlan:
+            return ReloadPlan(
+                new,
+                DkimSigner.from_config(new.dkim_keys) if self.sender is not None else None,
+                [WorkerSettings.build(new, worker.name) for worker in self.workers],
+                scheduler.build_scan(new) if scheduler is not None else None,
+                TicketService.from_config(new) if self.web is not None else None,
+            )
+
+        # Keys are read and templates compiled off the loop: SMTP sessions keep being answered.
+        plan = await asyncio.to_thread(build)
         if not self.notify_stdin:  # a worker child's parent has provisioned already
             await provision(self.db, new)
         return plan
