@@ -76,6 +76,8 @@ WEB_STOP_SECONDS = 10.0
 ADDRESS_BOOK_REFRESH_SECONDS = 2.0
 # How long the shutdown waits for a reload under way (it provisions in one transaction).
 RELOAD_STOP_SECONDS = 10.0
+# How long a reload waits for the worker children to say they applied it too.
+CHILD_RELOAD_SECONDS = 30.0
 
 
 class StartupError(Exception):
@@ -564,7 +566,10 @@ class Daemon:
             self.web.app.state.config = new
             self.web.app.state.tickets = plan.tickets
         if self.children is not None:
-            self.children.reload(new)
+            answers = await self.children.reload(new, CHILD_RELOAD_SECONDS)
+            for pid, answer in answers.items():
+                if answer != "ok":
+                    log.warning("worker process %d did not apply the reload: %s", pid, answer)
         for key in restart_changes(old, new):
             log.warning("%s changed: takes effect at the next restart", key)
         log.info("configuration reloaded from %s", new.source)

@@ -339,7 +339,7 @@ async def test_worker_children_apply_the_reload(
         config.write_text(base + rule)
         flow = MailFlow(daemon.port, threads=1)
         await asyncio.to_thread(daemon.reload)
-        # The parent passes the reload on when it is done; the child (same log) follows.
+        # The parent says it is done once its child (same log) has applied the reload too.
         applied = re.compile("configuration reloaded from")
         await asyncio.to_thread(daemon.wait_for, applied, 2)
         assert _send_subject(daemon.port, after, "Incident-222222 opened")
@@ -353,6 +353,7 @@ async def test_worker_children_apply_the_reload(
         await wait_until(routed, within=60)
         assert await _vendor_numbers(db) == ["222222"]
         assert len(re.findall(r"worker process \d+ started", daemon.text())) == 1
+        assert "did not apply the reload" not in daemon.text()
         assert daemon.stop() == 0
         seen = await _articles(db)
         assert max(seen.values()) == 1
