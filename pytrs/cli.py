@@ -239,7 +239,10 @@ def _run(config: Config, args: argparse.Namespace) -> int:
             EXIT_USAGE,
         )
     try:
-        return run_daemon(config, roles, notify_stdin=args.notify_stdin)
+        # SIGHUP reads the same file again, with the environment's overrides of that moment.
+        source = config.source
+        loader = (lambda: load_config(source)) if source else None
+        return run_daemon(config, roles, notify_stdin=args.notify_stdin, loader=loader)
     except ConfigError as exc:  # check_startup: the same lines as `pytrs config check`
         raise StartupRefused(exc.errors) from exc
 

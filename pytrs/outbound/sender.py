@@ -97,6 +97,17 @@ class OutboxSender:
         self._stopping = True
         self._wakeup.set()
 
+    def reconfigure(self, config: Config, signer: DkimSigner) -> None:
+        """A reload: `config`'s relay settings and `signer`'s keys from each lane's next batch
+        (a lane whose relay settings changed opens its next connection with the new ones); the
+        mail in hand finishes as it started. The lanes' number needs a restart."""
+        out = config.outbound
+        self.config = out
+        self.signer = signer
+        self.policy = RetryPolicy.from_config(out)
+        self.lease = timedelta(seconds=out.lease_seconds)
+        self._wakeup.set()
+
     async def run(self) -> None:
         """Deliver until stopped, over ``[outbound] connections`` connections."""
         freed = await outbox_repo.release_dead_claims(self.db)
@@ -111,6 +122,8 @@ class OutboxSender:
 
     async def run_once(self) -> int:
         """Claim and send one batch over a connection kept between calls; rows claimed."""
+        if self._host is not None and self._host.config is not self.config:
+            await self.close()
         if self._host is None:
             self._host = Smarthost(self.config)
         try:
@@ -128,6 +141,9 @@ class OutboxSender:
         host = Smarthost(self.config)
         try:
             while not self._stopping:
+                if host.config is not self.config:  # reloaded: the next batch uses the new relay
+                    await host.close()
+                    host = Smarthost(self.config)
                 try:
                     claimed = await self._batch(host)
                 except Exception:
