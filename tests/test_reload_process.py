@@ -215,12 +215,16 @@ class NotifySocket:
         self.sock.settimeout(0.1)
 
     def messages(self) -> list[str]:
+        """What arrived since the last call, but the watchdog's `STATUS=` figures, which
+        come every few seconds whatever the daemon is doing."""
         out = []
         while True:
             try:
-                out.append(self.sock.recv(4096).decode())
+                message = self.sock.recv(4096).decode()
             except TimeoutError:
                 return out
+            if not message.startswith("STATUS="):
+                out.append(message)
 
     def close(self) -> None:
         self.sock.close()

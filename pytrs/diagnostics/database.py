@@ -20,6 +20,7 @@ from pytrs.schema.database import (
     DatabaseNotFound,
     DatabaseUnavailable,
     create_database,
+    database_file,
     location,
     probe,
 )
@@ -70,6 +71,6 @@ def _known(revision: str) -> bool:
 
 
 def _unavailable_advice(config: Config) -> str:
-    if config.database.url.startswith("sqlite"):
+    if database_file(config.database.url) is not None:
         return "check [database] url and the file's permissions"
     return "check [database] url (host, port, user, database) and that the server runs"

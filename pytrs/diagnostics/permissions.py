@@ -19,17 +19,16 @@ import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
-
 from pytrs.config import Config
 from pytrs.diagnostics.findings import Finding, describe, fail, ok, warn
+from pytrs.schema.database import database_file
 
 CHECK = "permissions"
 
 
 def check_permissions(config: Config) -> list[Finding]:
     findings: list[Finding] = []
-    database = _sqlite_file(config)
+    database = database_file(config.database.url)
     if database is not None:
         findings += _database_files(database, config.source)
     secrets = list(_secrets(config))
@@ -49,13 +48,6 @@ def _all_fine(database: Path | None, secrets: int) -> str:
     if not checked:
         return "no database file and no secret file to check"
     return f"{' and '.join(checked)}: for the owner only"
-
-
-def _sqlite_file(config: Config) -> Path | None:
-    url = make_url(config.database.url)
-    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
-        return None
-    return Path(url.database).absolute()
 
 
 def _database_files(database: Path, source: str) -> list[Finding]:

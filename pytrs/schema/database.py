@@ -142,6 +142,14 @@ def create_database(
     return Database(engine)
 
 
+def database_file(url: str) -> Path | None:
+    """The file a database URL names (SQLite), absolute; None for a database server."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database).absolute()
+
+
 def _prepare_sqlite_path(database: str | None, create_missing: bool) -> None:
     if not database or database == ":memory:":
         return
