@@ -67,7 +67,12 @@ class WorkerProcesses:
         return [*command, "run", "--role", "worker", "--notify-stdin"]
 
     async def _spawn(self) -> asyncio.subprocess.Process:
-        env = {**os.environ, MULTIPROC_ENV: self.metrics_dir} if self.metrics_dir else None
+        env = dict(os.environ)
+        if self.metrics_dir:
+            env[MULTIPROC_ENV] = self.metrics_dir
+        # systemd hears the daemon alone: a child's READY=1 or STATUS= would speak for it.
+        for variable in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"):
+            env.pop(variable, None)
         process = await asyncio.create_subprocess_exec(
             *self._command(), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             env=env,

@@ -334,7 +334,8 @@ async def test_worker_children_apply_the_reload(
     )
     config = tmp_path / "pytrs.toml"  # the `db` fixture migrated the database
     config.write_text(base)
-    daemon = Daemon(config, tmp_path / "daemon.log")
+    notify = NotifySocket()
+    daemon = Daemon(config, tmp_path / "daemon.log", env={"NOTIFY_SOCKET": notify.path})
     try:
         daemon.wait_for(re.compile(r"worker process \d+ started"))
         before, after = unique_id(), unique_id()
@@ -361,8 +362,12 @@ async def test_worker_children_apply_the_reload(
         assert daemon.stop() == 0
         seen = await _articles(db)
         assert max(seen.values()) == 1
+        # The daemon alone speaks to systemd: its child says nothing on the socket.
+        said = notify.messages()
+        assert said.count("READY=1") == 1 and said[0] == "READY=1", said
     finally:
         daemon.kill()
+        notify.close()
 
 
 def _send_subject(port: int, message_id: str, subject: str) -> bool:
