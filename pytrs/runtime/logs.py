@@ -76,3 +76,5 @@ def configure_logging(daemon: LogSettings) -> None:
     root.setLevel(daemon.log_level)
     # aiosmtpd logs every connection at INFO; pytrs logs what matters about each message.
     logging.getLogger("mail.log").setLevel(logging.WARNING)
+    # aiosqlite logs two DEBUG lines per call into SQLite: at DEBUG they drowned pytrs's own.
+    logging.getLogger("aiosqlite").setLevel(logging.INFO)
