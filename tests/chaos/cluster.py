@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import os
 import random
+import signal
 import socket
 import subprocess
 import sys
@@ -131,6 +132,8 @@ class ChaosLog:
     kills: list[tuple[float, str]] = field(default_factory=list)
     # (seconds since start, member) per graceful restart (SIGTERM, which must exit 0)
     restarts: list[tuple[float, str]] = field(default_factory=list)
+    # (seconds since start, member) per reload (SIGHUP with the file unchanged)
+    reloads: list[tuple[float, str]] = field(default_factory=list)
 
 
 class Cluster:
@@ -164,11 +167,12 @@ class Cluster:
 
     async def monkey(
         self, until: asyncio.Event, *, every: tuple[float, float], pause: tuple[float, float],
-        graceful: float = 0.0,
+        graceful: float = 0.0, reload: float = 0.0,
     ) -> None:  # fmt: skip
         """Until `until` is set: every `every` seconds (uniform), SIGKILL a random member and
         start it again after `pause` seconds; a `graceful` share of the time, a member that is
-        up gets SIGTERM instead (a `systemctl restart`), and must drain and exit 0."""
+        up gets SIGTERM instead (a `systemctl restart`), and must drain and exit 0, and a
+        `reload` share of the time SIGHUP (a `systemctl reload`, the file unchanged)."""
         restarts: set[asyncio.Task[None]] = set()
         try:
             while not until.is_set():
@@ -180,7 +184,13 @@ class Cluster:
                 if victim.name in self._paused:
                     continue
                 at = time.monotonic() - self._began
-                drain = self.rng.random() < graceful and victim.started()
+                strike = self.rng.random()
+                drain = strike < graceful and victim.started()
+                if graceful <= strike < graceful + reload and victim.started():
+                    assert victim.proc is not None
+                    victim.proc.send_signal(signal.SIGHUP)
+                    self.chaos.reloads.append((at, victim.name))
+                    continue
                 if drain:
                     assert victim.proc is not None
                     victim.proc.terminate()

@@ -1,7 +1,8 @@
 """Scale-out under chaos (issue 15): three `pytrs run` daemons with mixed roles on one
 PostgreSQL database take 3,000 mails over SMTP and a few hundred from an IMAP mailbox, answer
 every new ticket, warn and escalate every first response, while a random daemon is killed
-with SIGKILL every few seconds (or, now and then, restarted with SIGTERM) and started again.
+with SIGKILL every few seconds and started again (now and then restarted with SIGTERM or
+reloaded with SIGHUP instead).
 
 At the end every mail is exactly one article (follow-ups on their parent's ticket), no ticket
 is opened twice, nothing is left in the inbox or the outbox, every auto-reply and every
@@ -64,9 +65,11 @@ IMAP_MAILS = SMTP_MAILS // 10
 IMAP_PER_SECOND = IMAP_MAILS / FEED_SECONDS
 KILL_EVERY = (2.0, 5.0)  # seconds between two kills
 RESTART_AFTER = (0.5, 1.5)  # seconds a killed daemon stays down
-# A fifth of the strikes at a daemon that is up are a `systemctl restart` instead (SIGTERM:
-# drain, exit 0, start again), which must lose and resend nothing either.
-GRACEFUL_SHARE = 0.2
+# Of the strikes at a daemon that is up, some are a `systemctl restart` instead (SIGTERM:
+# drain, exit 0, start again) and some a `systemctl reload` (SIGHUP, the file unchanged);
+# neither may lose or resend anything.
+GRACEFUL_SHARE = 0.15
+RELOAD_SHARE = 0.1
 CHAOS_AFTER_FEED = 15.0  # seconds the chaos goes on once every mail was acknowledged
 CONNECTIONS = 2  # [outbound] connections: the resend bound per kill of a sender
 FEED_WITHIN = 300.0
@@ -234,7 +237,13 @@ async def _feed_under_chaos(cluster: Cluster, around: Surroundings, run: Run) ->
     loop = asyncio.get_running_loop()
     fed, chaos_over, feeding = asyncio.Event(), asyncio.Event(), threading.Event()
     monkey = asyncio.create_task(
-        cluster.monkey(chaos_over, every=KILL_EVERY, pause=RESTART_AFTER, graceful=GRACEFUL_SHARE)
+        cluster.monkey(
+            chaos_over,
+            every=KILL_EVERY,
+            pause=RESTART_AFTER,
+            graceful=GRACEFUL_SHARE,
+            reload=RELOAD_SHARE,
+        )
     )
     progress = asyncio.create_task(_report_progress(run.ledger, cluster, around.relay))
     began = time.monotonic()
@@ -306,7 +315,8 @@ async def _check(db: Database, cluster: Cluster, run: Run, around: Surroundings)
     print(
         f"chaos: {len(run.letters)} mails ({len(run.ledger.acked)} SMTP, {len(run.fetched)} "
         f"IMAP) → {len(state.tickets)} tickets; {len(cluster.chaos.kills)} kills "
-        f"({sender_kills} of senders) and {len(cluster.chaos.restarts)} SIGTERM restarts, "
+        f"({sender_kills} of senders), {len(cluster.chaos.restarts)} SIGTERM restarts and "
+        f"{len(cluster.chaos.reloads)} SIGHUP reloads, "
         f"{run.ledger.retries} client retries; "
         f"{counted.received} mails at the relay, {counted.duplicates} resent (bound {bound}); "
         f"fed in {run.fed_after:.0f} s (paced at {SMTP_MAILS / FEED_SECONDS:.0f}/s), settled "
