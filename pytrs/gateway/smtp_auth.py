@@ -60,9 +60,7 @@ def parse_users(text: str) -> dict[str, str]:
         if not colon:
             raise UsersFileError(f"line {number}: expected name:hash")
         if not NAME_RE.fullmatch(name):
-            raise UsersFileError(
-                f"line {number}: a name is 1 to 48 letters, digits or . _ @ + -"
-            )
+            raise UsersFileError(f"line {number}: a name is 1 to 48 letters, digits or . _ @ + -")
         if name in users:
             raise UsersFileError(f"line {number}: {name} is listed twice")
         users[name] = _checked_hash(stored.strip(), number)

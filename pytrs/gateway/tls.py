@@ -76,9 +76,7 @@ def tls_context(cert_file: str, key_file: str) -> ssl.SSLContext:
         # failure of the pair below can be blamed on the key.
         ssl.create_default_context().load_verify_locations(cafile=cert_file)
     except ssl.SSLError:
-        raise ConfigError(
-            f"smtp.tls_cert_file: {cert_file} holds no PEM certificate"
-        ) from None
+        raise ConfigError(f"smtp.tls_cert_file: {cert_file} holds no PEM certificate") from None
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     try:
@@ -91,8 +89,7 @@ def tls_context(cert_file: str, key_file: str) -> ssl.SSLContext:
     except ssl.SSLError as exc:
         if "KEY_VALUES_MISMATCH" in str(exc):
             raise ConfigError(
-                f"smtp.tls_key_file: {key_file} is not the key of the certificate in "
-                f"{cert_file}"
+                f"smtp.tls_key_file: {key_file} is not the key of the certificate in {cert_file}"
             ) from None
         raise ConfigError(f"smtp.tls_key_file: {key_file} holds no PEM private key") from None
     return context
