@@ -253,6 +253,7 @@ class _Session(AuthMechanisms, SMTP):
             return
         await super().smtp_MAIL(arg)
 
+    @syntax("DATA")
     async def smtp_DATA(self, arg: str) -> None:
         self.in_data = True
         try:
