@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
 from aiosmtpd.lmtp import LMTP
-from aiosmtpd.smtp import SMTP, Envelope, Session, syntax
+from aiosmtpd.smtp import SMTP, Envelope, Session, TLSSetupException, syntax
 
 from pytrs.gateway.addresses import AddressBook, recipient_problem
 from pytrs.gateway.inbox_writer import InboxWriter
@@ -144,6 +144,11 @@ class IngressHandler:
         return responses
 
     async def handle_exception(self, error: Exception) -> str:
+        if isinstance(error, TLSSetupException):
+            # A client's failed handshake (old TLS, a scanner) is not our error; aiosmtpd
+            # closes the connection without sending the answer.
+            log.info("STARTTLS handshake failed: %s", error.__cause__ or error)
+            return "421 4.7.0 TLS handshake failed"
         # The default answer would leak the exception's name to the client.
         log.exception("SMTP session error", exc_info=error)
         return "421 4.3.0 Internal error, closing connection"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import smtplib
 from collections.abc import Callable
 from pathlib import Path
@@ -286,3 +287,29 @@ async def test_reload_gives_new_sessions_the_new_certificate_and_users(
         await in_thread(old.close)
     await wait_until(lambda: all_processed(db))
     assert [t["title"] for t in await tickets(db)] == ["across the reload"]
+
+
+async def test_a_failed_handshake_closes_that_session_alone(
+    database_settings: dict[str, Any],
+    pair: Pair,
+    start_daemon: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="pytrs.gateway.smtp")
+    daemon = await start_daemon(tls_config(database_settings, pair))
+    reader, writer = await asyncio.open_connection("127.0.0.1", daemon.port())
+    try:
+        await reader.readline()  # the greeting
+        writer.write(b"EHLO client.example\r\nSTARTTLS\r\n")
+        while not (await reader.readline()).startswith(b"220 "):
+            pass
+        # Not a TLS ClientHello: the handshake fails and the server hangs up.
+        writer.write(b"this is not TLS\r\n" * 100)
+        assert await asyncio.wait_for(reader.read(), 10) == b""
+    finally:
+        writer.close()
+    # Logged as the client's failure, not as an error of ours with a traceback.
+    assert "STARTTLS handshake failed" in caplog.text
+    assert not [r for r in caplog.records if r.levelname == "ERROR"], caplog.text
+    _before, _after, code = await in_thread(_send_over_tls, daemon.port(), pair, False)
+    assert code == 250
