@@ -25,7 +25,7 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword, Session
 from argon2 import PasswordHasher, extract_parameters
 from argon2.exceptions import InvalidHashError, VerificationError
 
@@ -171,6 +171,19 @@ class _Offered:
     credentials: LoginPassword
 
 
+class _QuietSession(Session):
+    """aiosmtpd's session, without the "login_data is deprecated" warning its own AUTH logs
+    on every success (it sets the attribute itself); we read `auth_data`."""
+
+    @property
+    def login_data(self) -> Any:
+        return self._login_data
+
+    @login_data.setter
+    def login_data(self, value: Any) -> None:
+        self._login_data = value
+
+
 class AuthMechanisms(SMTP):
     """PLAIN and LOGIN, with aiosmtpd's decoding, checked against `smtp_users`.
 
@@ -181,6 +194,9 @@ class AuthMechanisms(SMTP):
     # Set by the server factory for each session; None offers no AUTH at all.
     smtp_users: SmtpUsers | None = None
     _auth_failures = 0
+
+    def _create_session(self) -> Session:
+        return _QuietSession(self.loop)
 
     def _authenticate(self, mechanism: str, auth_data: Any) -> AuthResult:
         return AuthResult(success=False, handled=False, auth_data=_Offered(auth_data))
