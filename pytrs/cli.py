@@ -18,6 +18,7 @@ from pathlib import Path
 
 from pytrs.commands import accounts
 from pytrs.commands import args as arg_types
+from pytrs.commands import doctor as doctor_command
 from pytrs.commands import filters as filters_command
 from pytrs.commands import inbox as inbox_command
 from pytrs.commands import outbox as outbox_command
@@ -86,6 +87,7 @@ def _parser() -> argparse.ArgumentParser:
     users_command.add_parser(sub)
     tokens_command.add_parser(sub)
     smtp_command.add_parser(sub)
+    doctor_command.add_parser(sub)
 
     accounts = sub.add_parser("accounts", help="mail accounts: health and progress")
     add_json_options(accounts)
@@ -158,6 +160,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(words: list[str]) -> int:
     args = _parser().parse_args(words)
+    if args.command == "doctor":  # a configuration that does not load is one of its findings
+        return doctor_command.run(args)
     try:
         config = load_config(args.config)
     except ConfigError as exc:
@@ -238,7 +242,10 @@ def _run(config: Config, args: argparse.Namespace) -> int:
             EXIT_USAGE,
         )
     try:
-        return run_daemon(config, roles, notify_stdin=args.notify_stdin)
+        # SIGHUP reads the same file again, with the environment's overrides of that moment.
+        source = config.source
+        loader = (lambda: load_config(source)) if source else None
+        return run_daemon(config, roles, notify_stdin=args.notify_stdin, loader=loader)
     except ConfigError as exc:  # check_startup: the same lines as `pytrs config check`
         raise StartupRefused(exc.errors) from exc
 

@@ -10,6 +10,11 @@ sender finish the mail in hand, and exit 0.
 A second signal exits at once. Whatever was acknowledged is in the inbox table, and whatever is
 to be sent in the outbox, so even `kill -9` loses nothing: the next start finishes the work.
 
+SIGHUP reloads the configuration file (`_reload_once`): read and checked as `pytrs run` does,
+every piece built and the file provisioned before anything is swapped, then each service takes
+the new settings at its next step; a refused file changes nothing. Keys that need a restart are
+named in a warning (`pytrs.reload`).
+
 Every supervised service reports its state to `services` (running, restarting after a crash,
 stopped), which `/readyz` reads; `[web] metrics_listen` gets a listener of its own serving the
 ops endpoints, in any role but a worker child's (its parent exports the child's counters).
@@ -23,9 +28,10 @@ import logging
 import os
 import shutil
 import signal
-import socket
 import tempfile
+import time
 from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any
 
 from pytrs.config import Config, ConfigError, listen_address
@@ -34,14 +40,20 @@ from pytrs.gateway.fetchers import MailboxFetchers
 from pytrs.gateway.inbox_writer import InboxWriter
 from pytrs.gateway.smtp import IngressHandler, SessionBook, start_server
 from pytrs.gateway.tls import ListenerTls
+from pytrs.metrics.status import StatusReader
 from pytrs.outbound.dkim import DkimSigner
 from pytrs.outbound.sender import OutboxSender
-from pytrs.postmaster.worker import PostmasterWorker
+from pytrs.postmaster.worker import PostmasterWorker, WorkerSettings
 from pytrs.preflight import check_startup
 from pytrs.provisioning import provision
+from pytrs.reload import Reloads, count_reload, mark_applied, restart_changes
 from pytrs.runtime.big_messages import BigMessageSlots
+from pytrs.runtime.logs import configure_logging
 from pytrs.runtime.services import ServiceStates, supervise
+from pytrs.runtime.systemd import sd_notify  # also imported from here by older code
+from pytrs.runtime.watchdog import Watchdog
 from pytrs.scheduler.clock import Scheduler
+from pytrs.scheduler.due_scan import DueScanner
 from pytrs.schema import inbox_repo, migrate
 from pytrs.schema.database import (
     Database,
@@ -50,6 +62,7 @@ from pytrs.schema.database import (
     refresh_planner_statistics,
 )
 from pytrs.schema.system_data import with_runtime_secrets
+from pytrs.tickets.service import TicketService
 from pytrs.web.ops import OpsContext, create_ops_app
 from pytrs.web.service import WebService, WebStartError, bind
 from pytrs.worker_processes import WorkerProcesses, follow_parent
@@ -63,30 +76,40 @@ WEB_STOP_SECONDS = 10.0
 # How soon the SMTP/LMTP listeners accept an address another daemon's start provisioned (or
 # stop accepting one it retired); the workers check before every batch anyway.
 ADDRESS_BOOK_REFRESH_SECONDS = 2.0
+# How long the shutdown waits for a reload under way (it provisions in one transaction).
+RELOAD_STOP_SECONDS = 10.0
+# How long a reload waits for the worker children to say they applied it too.
+CHILD_RELOAD_SECONDS = 30.0
 
 
 class StartupError(Exception):
     """The daemon cannot start (schema not at head, port in use …); exit non-zero."""
 
 
-def sd_notify(state: str) -> None:
-    """Tell systemd (Type=notify) about our state; a no-op outside systemd."""
-    path = os.environ.get("NOTIFY_SOCKET")
-    if not path:
-        return
-    if path.startswith("@"):
-        path = "\0" + path[1:]
-    with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-        sock.sendto(state.encode(), path)
+@dataclass(frozen=True)
+class ReloadPlan:
+    """Everything a reload swaps in, built (and provisioned) before any of it is used."""
+
+    config: Config
+    signer: DkimSigner | None
+    workers: list[WorkerSettings]
+    due_scan: DueScanner | None
+    tickets: TicketService | None
 
 
 class Daemon:
     """The services of one pytrs process."""
 
     def __init__(
-        self, config: Config, roles: tuple[str, ...] = ROLES, *, notify_stdin: bool = False
-    ) -> None:
+        self, config: Config, roles: tuple[str, ...] = ROLES, *, notify_stdin: bool = False,
+        loader: Callable[[], Config] | None = None,
+    ) -> None:  # fmt: skip
+        """`loader` reads the configuration again as `pytrs run` read it (same file, same
+        environment overrides): SIGHUP and `reload()` use it; without it they are refused."""
         self.config = config
+        self.loader = loader
+        self._reloads = Reloads(self._reload_once)
+        self._handlers: list[tuple[str, IngressHandler]] = []
         self.roles = roles
         # Set in a worker child: notifications arrive on stdin, and its end means stop.
         self.notify_stdin = notify_stdin
@@ -124,10 +147,23 @@ class Daemon:
         """Run until a stop is requested; returns the process exit code."""
         # Never create the database here: a daemon pointed at a mistyped path says so and stops.
         self.db = create_database(self.config.database, create_missing=False)
+        loop = asyncio.get_running_loop()
+        # From the first moment: SIGHUP's default action would end a daemon still starting. A
+        # reload asked for then runs once the daemon has started.
+        hup = False
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal.SIGHUP, self._on_hup)
+            hup = True
         try:
             await self._start()
             return await self._serve()
         finally:
+            if hup:
+                loop.remove_signal_handler(signal.SIGHUP)
+                # Not back to the default action, which ends the process: a late SIGHUP
+                # (`systemctl reload` during the last moments of a stop) must not turn a clean
+                # exit into a kill.
+                signal.signal(signal.SIGHUP, signal.SIG_IGN)
             await self.db.close()
             if self.metrics_dir:
                 shutil.rmtree(self.metrics_dir, ignore_errors=True)
@@ -139,6 +175,7 @@ class Daemon:
         await probe(self.db)
         await migrate.require_head(self.db)
         await refresh_planner_statistics(self.db)
+        sd_notify("STATUS=starting: provisioning")
         try:
             await provision(self.db, self.config)
         except ConfigError as exc:  # e.g. an auto-response template that does not compile
@@ -232,6 +269,7 @@ class Daemon:
                         f"cannot listen for {kind.upper()} on {spec}: {why.lower()} (see {key})"
                     ) from exc
                 self.servers.append(server)
+                self._handlers.append((kind, handler))  # a reload changes their settings
                 for sock in server.sockets:
                     self.bound.append((kind, sock.getsockname()))
                     log.info("%s listening on %s", kind.upper(), sock.getsockname())
@@ -300,7 +338,8 @@ class Daemon:
             )
             parent_task = (
                 tasks.create_task(
-                    follow_parent(self._wake_workers, self.request_stop), name="parent"
+                    follow_parent(self._wake_workers, self.request_stop, self._reloads.request),
+                    name="parent",
                 )
                 if self.notify_stdin
                 else None
@@ -332,14 +371,25 @@ class Daemon:
                 self._web_task = tasks.create_task(self._serve_web(), name="web")
             if self.config.web.metrics_listen and not self.notify_stdin:
                 self._ops_task = tasks.create_task(self._serve_ops(), name="ops")
+            assert self.db is not None
+            status = StatusReader(self.config, self.db, fetching="gateway" in self.roles)
+            watchdog = (  # a worker child is not the process systemd watches
+                None if self.notify_stdin else tasks.create_task(
+                    Watchdog(self.services, status.read, stopping=self._stop).run(),
+                    name="watchdog",
+                )
+            )  # fmt: skip
             sd_notify("READY=1")
             self.started.set()
+            if not self.notify_stdin:
+                mark_applied()
             log.info("pytrs started: %s", self._describe_services())
             await self._stop.wait()
             sd_notify("STOPPING=1")
+            await self._finish_reload()
             self.services.stop_all("the daemon is shutting down")
             await self._shutdown(writer_task, worker_tasks, fetchers_task)
-            for task in (children_task, parent_task, addresses_task):
+            for task in (children_task, parent_task, addresses_task, watchdog):
                 if task is not None:
                     task.cancel()
 
@@ -423,6 +473,137 @@ class Daemon:
         log.info("stop requested: no longer accepting mail, draining")
         self._stop.set()
 
+    def _on_hup(self) -> None:
+        if self._stop.is_set():
+            log.info("SIGHUP during shutdown: ignored")
+            return
+        self._reloads.request()
+
+    async def reload(self) -> bool:
+        """Read the configuration again and apply it, as SIGHUP does; True if it was applied,
+        False if it was refused (the running configuration stays, every error is logged)."""
+        return await self._reloads.reload()
+
+    async def _reload_once(self) -> bool:
+        await self.started.wait()
+        if self._stop.is_set():
+            log.info("reload skipped: the daemon is shutting down")
+            return False
+        # systemd's Type=notify-reload wants the monotonic time of the request with RELOADING.
+        sd_notify(f"RELOADING=1\nMONOTONIC_USEC={time.monotonic_ns() // 1000}")
+        try:
+            ok = await self._reload_checked()
+        except Exception as exc:  # the database went away while provisioning …
+            log.debug("reload failed", exc_info=True)
+            ok = _refuse([f"{type(exc).__name__}: {str(exc).partition(chr(10))[0]}"], "")
+        if not self.notify_stdin:  # a child's counts would be added to its parent's
+            count_reload(ok)
+        status = "configuration reloaded" if ok else "reload refused; previous configuration kept"
+        sd_notify(f"READY=1\nSTATUS={status}")
+        return ok
+
+    async def _reload_checked(self) -> bool:
+        if self.loader is None:
+            log.error(
+                "reload refused: this daemon was not started from a configuration file, so "
+                "there is none to read again; restart it to change its settings"
+            )
+            return False
+        log.info("reload: reading %s", self.config.source)
+        loader = self.loader
+
+        def read() -> Config:
+            new = loader()
+            check_startup(new)  # what `pytrs run` and `pytrs config check` check
+            return new
+
+        try:
+            # In a thread: the checks load keys, compile templates and may resolve a host.
+            new = await asyncio.to_thread(read)
+            plan = await self._prepare_reload(new)
+        except ConfigError as exc:
+            return _refuse(exc.errors, exc.source or self.config.source)
+        await self._apply_reload(plan)
+        return True
+
+    async def _prepare_reload(self, new: Config) -> ReloadPlan:
+        """Build every piece the new configuration needs, then provision it (one transaction):
+        raises ConfigError, and then nothing has changed."""
+        assert self.db is not None
+        new = await with_runtime_secrets(self.db, new)
+        scheduler = self.scheduler
+
+        def build() -> ReloadPlan:
+            return ReloadPlan(
+                new,
+                DkimSigner.from_config(new.dkim_keys) if self.sender is not None else None,
+                [WorkerSettings.build(new, worker.name) for worker in self.workers],
+                scheduler.build_scan(new) if scheduler is not None else None,
+                TicketService.from_config(new) if self.web is not None else None,
+            )
+
+        # Keys are read and templates compiled off the loop: SMTP sessions keep being answered.
+        plan = await asyncio.to_thread(build)
+        if not self.notify_stdin:  # a worker child's parent has provisioned already
+            await provision(self.db, new)
+        return plan
+
+    async def _apply_reload(self, plan: ReloadPlan) -> None:
+        """Swap the pieces in; nothing here can refuse. Each service takes them at its next
+        step (a batch, a connection, a session), so nothing in hand is dropped."""
+        assert self.db is not None
+        old, new = self.config, plan.config
+        self.config = new
+        configure_logging(new.daemon)
+        try:  # now, not at the next refresh: the listeners answer for the new addresses
+            await self.addresses.reload(self.db)
+        except Exception as exc:
+            log.warning("could not reload the system addresses: %s", str(exc).partition("\n")[0])
+        for worker, settings in zip(self.workers, plan.workers, strict=True):
+            worker.reconfigure(settings)
+        if self.sender is not None and plan.signer is not None:
+            self.sender.reconfigure(new, plan.signer)
+        if self.scheduler is not None and plan.due_scan is not None:
+            self.scheduler.reconfigure(new, plan.due_scan)
+        if self.fetchers is not None:
+            self.fetchers.reconfigure(new)
+        self._reload_listeners(new)
+        if self.web is not None and plan.tickets is not None:
+            # Requests read both from the app's state as they start: new ones see the reload.
+            self.web.app.state.config = new
+            self.web.app.state.tickets = plan.tickets
+        if self.children is not None:
+            answers = await self.children.reload(new, CHILD_RELOAD_SECONDS)
+            for pid, answer in answers.items():
+                if answer != "ok":
+                    log.warning("worker process %d did not apply the reload: %s", pid, answer)
+        for key in restart_changes(old, new):
+            log.warning("%s changed: takes effect at the next restart", key)
+        log.info("configuration reloaded from %s", new.source)
+
+    def _reload_listeners(self, config: Config) -> None:
+        """The listeners' settings for what comes next: the size limit for sessions opened
+        from now on, the recipient limit and trust for the next transaction. Open sessions are
+        left alone. (The listen addresses themselves need a restart.)"""
+        smtp = config.smtp
+        trusted = config.postmaster.trusted_sources
+        for kind, handler in self._handlers:
+            handler.max_recipients = smtp.max_recipients
+            handler.trusted = kind in trusted
+            handler.max_message_size = smtp.max_message_size
+        # TLS certificates and AUTH users are reloaded here as well (the listeners' TLS work).
+
+    async def _finish_reload(self) -> None:
+        """At shutdown: let a reload under way end (it may be provisioning) before the services
+        stop, so that it never reconfigures a service being stopped."""
+        task = self._reloads.running
+        if task is None:
+            return
+        _done, pending = await asyncio.wait({task}, timeout=RELOAD_STOP_SECONDS)
+        if pending:
+            log.warning("the reload under way did not finish in time; cancelling it")
+            task.cancel()
+
     async def _shutdown(
         self,
         writer_task: asyncio.Task[None],
@@ -489,6 +670,18 @@ class Daemon:
             task.cancel()
 
 
+def _refuse(errors: list[str], source: str) -> bool:
+    """Log why a reload was refused, one line per error naming its key; returns False."""
+    for error in errors:
+        log.error("reload refused: %s", error)
+    where = f" in {source}" if source else ""
+    log.error(
+        "reload refused: %d error(s)%s; still running on the configuration loaded before",
+        len(errors), where,
+    )  # fmt: skip
+    return False
+
+
 async def _wait_until(condition: Callable[[], bool], seconds: float) -> None:
     loop = asyncio.get_running_loop()
     end = loop.time() + seconds
@@ -498,10 +691,11 @@ async def _wait_until(condition: Callable[[], bool], seconds: float) -> None:
 
 
 def run_daemon(
-    config: Config, roles: tuple[str, ...] = ROLES, *, notify_stdin: bool = False
-) -> int:
+    config: Config, roles: tuple[str, ...] = ROLES, *, notify_stdin: bool = False,
+    loader: Callable[[], Config] | None = None,
+) -> int:  # fmt: skip
     """Entry point of `pytrs run`: check the configuration as `pytrs config check` does,
-    choose the event loop and run the daemon.
+    choose the event loop and run the daemon (`loader` reads the file again on SIGHUP).
 
     Raises ConfigError (before anything starts) and StartupError.
     """
@@ -514,4 +708,5 @@ def run_daemon(
             runner = uvloop.run
         except ImportError:
             pass  # "auto"; an explicit "uvloop" without uvloop was refused by check_startup
-    return int(runner(Daemon(config, roles, notify_stdin=notify_stdin).run()))
+    daemon = Daemon(config, roles, notify_stdin=notify_stdin, loader=loader)
+    return int(runner(daemon.run()))

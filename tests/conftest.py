@@ -8,6 +8,7 @@ one server cannot collide. Without it every test gets a temporary SQLite file.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import secrets
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -32,6 +33,19 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
 def engine_name() -> str:
     return "postgresql" if TEST_DATABASE_URL.startswith("postgresql") else "sqlite"
+
+
+@pytest.fixture(autouse=True)
+def _root_logger_restored() -> Iterator[None]:
+    """An in-process reload (or `pytrs` command) sets the root logger's level and handler;
+    later tests' caplog must not inherit a level another test chose."""
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    yield
+    root.setLevel(level)
+    for handler in list(root.handlers):
+        if handler not in handlers:
+            root.removeHandler(handler)
 
 
 @pytest.fixture

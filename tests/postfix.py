@@ -18,11 +18,16 @@ import shutil
 import smtplib
 import socket
 import subprocess
+import sys
+import sysconfig
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
 PIPE_USER = "nobody"
 # Postfix's own services, chroot off (a temporary instance lacks the chroot's files).
 _SERVICES = """\
@@ -102,9 +107,7 @@ class PostfixServer:
 
     def outcome(self, recipient: str, within: float = 30.0) -> Outcome:
         """The first delivery outcome the maillog reports for `recipient`."""
-        pattern = re.compile(
-            rf"to=<{re.escape(recipient)}>.*?dsn=([\d.]+), status=(\w+) \((.*)\)$", re.MULTILINE
-        )
+        pattern = _outcome_pattern(recipient)
         deadline = time.monotonic() + within
         while time.monotonic() < deadline:
             text = self.maillog.read_text(errors="replace") if self.maillog.exists() else ""
@@ -113,6 +116,38 @@ class PostfixServer:
                 return Outcome(status=found[2], dsn=found[1], reason=found[3])
             time.sleep(0.2)
         raise PostfixError(f"no delivery outcome for {recipient} within {within} s:\n{text}")
+
+    def outcomes(self, recipient: str) -> list[Outcome]:
+        """Every delivery outcome the maillog reports for `recipient` so far, in order."""
+        text = self.maillog.read_text(errors="replace") if self.maillog.exists() else ""
+        return [
+            Outcome(status=found[2], dsn=found[1], reason=found[3])
+            for found in _outcome_pattern(recipient).finditer(text)
+        ]
+
+    def wait_for(self, recipient: str, status: str, within: float = 60.0) -> Outcome:
+        """The first outcome with `status` (`sent`, `deferred` …) for `recipient`."""
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            found = [o for o in self.outcomes(recipient) if o.status == status]
+            if found:
+                return found[0]
+            time.sleep(0.2)
+        raise PostfixError(
+            f"no status={status} for {recipient} within {within} s: {self.outcomes(recipient)}"
+        )
+
+    def flush(self) -> None:
+        """`postqueue -f`: try every deferred mail again now, as an admin does once the
+        destination is back."""
+        postqueue = shutil.which("postqueue", path="/usr/sbin:/usr/bin:/usr/local/sbin")
+        if postqueue is None:
+            raise PostfixError("postqueue is not installed (it comes with postfix)")
+        done = subprocess.run(
+            [postqueue, "-c", str(self.etc), "-f"], capture_output=True, text=True, timeout=60
+        )
+        if done.returncode != 0:
+            raise PostfixError(f"postqueue -f failed: {done.stdout}{done.stderr}")
 
     def _write_config(self, domain: str, transport: str, services: str) -> None:
         for folder in (self.etc, self.root / "queue", self.root / "data"):
@@ -173,6 +208,12 @@ class PostfixServer:
         raise PostfixError(f"postfix did not listen on 127.0.0.1:{self.port}")
 
 
+def _outcome_pattern(recipient: str) -> re.Pattern[str]:
+    return re.compile(
+        rf"to=<{re.escape(recipient)}>.*?dsn=([\d.]+), status=(\w+) \((.*)\)$", re.MULTILINE
+    )
+
+
 def postfix_binary() -> str:
     if os.geteuid() != 0:
         raise PostfixError("the Postfix test harness must run as root (Postfix drops privileges)")
@@ -186,3 +227,34 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def unprivileged_python(user: str) -> tuple[str, str]:
+    """An interpreter and PYTHONPATH with which `user` can run this checkout's pytrs.
+
+    The test interpreter may live where only root can read it (pyenv under /root); Debian's
+    /usr/bin/python3 of the same minor version then runs the same packages. Skips the test
+    when neither works: the machine, not pytrs, is what is missing.
+    """
+    paths = sysconfig.get_paths()
+    pythonpath = os.pathsep.join(dict.fromkeys([str(ROOT), paths["purelib"], paths["platlib"]]))
+    for candidate in (os.path.realpath(sys.executable), "/usr/bin/python3"):
+        probe = subprocess.run(
+            [
+                "runuser",
+                "-u",
+                user,
+                "--",
+                "/usr/bin/env",
+                f"PYTHONPATH={pythonpath}",
+                candidate,
+                "-c",
+                "import pytrs.cli",
+            ],
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+        if probe.returncode == 0:
+            return candidate, pythonpath
+    pytest.skip(f"user {user} cannot read this checkout or its interpreter ({ROOT})")

@@ -1,8 +1,10 @@
-"""`pytrs outbox list|show|retry|suppressed|unsuppress`: the real command against the test
-database, on rows made by the outbox's own enqueue, claim and settle."""
+"""`pytrs outbox list|show|retry|flush|suppressed|unsuppress`: the real command against the test
+database, on rows made by the outbox's own enqueue, claim and settle; `flush` sends through the
+recording relay, beside a running sender."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import deque
 from datetime import timedelta
@@ -203,3 +205,125 @@ async def test_suppressed_and_unsuppress(cli: Path, db: Database) -> None:
         )
     assert list(left) == ["moved@customer.example"]
     assert pytrs(cli, "outbox", "unsuppress", "moved@customer.example").returncode == 0
+
+
+# --- pytrs outbox flush ---
+
+DEFER = "451 4.3.0 greylisted, try again later"
+
+
+def flush_cli(tmp_path: Path, database: dict[str, Any], relay: RecordingRelay) -> Path:
+    """The command's configuration: the same relay as the in-process sender, long retries."""
+    extra = (
+        f'[outbound]\nrelay = "{relay.address}"\ntimeout_seconds = 5.0\n'
+        "retry_backoff_seconds = 600.0\nbatch_size = 2\n"
+    )
+    return write_config(tmp_path / "flush.toml", database, extra)
+
+
+async def deferred_rows(
+    db: Database, database: dict[str, Any], relay: RecordingRelay, count: int
+) -> list[int]:
+    """`count` rows the relay answered 451 to, waiting ten minutes for their retry."""
+    addresses = [f"c{n}@customer.example" for n in range(count)]
+    relay.rcpt_replies.update(dict.fromkeys(addresses, DEFER))
+    ids = [await make_row(db, address) for address in addresses]
+    sender = OutboxSender(
+        outbound_config(database, relay, retry_backoff_seconds=600.0, max_backoff_seconds=3600.0),
+        db,
+    )
+    try:
+        while await sender.run_once():
+            pass
+    finally:
+        await sender.close()
+    for row_id in ids:
+        found = await row(db, row_id)
+        assert (found.state, found.attempts) == ("pending", 1)
+        assert found.next_attempt_at > utcnow() + timedelta(minutes=5)
+    assert relay.received == []
+    return ids
+
+
+async def flush(config: Path, *args: str) -> Any:
+    # In a thread: the recording relay answers in this test's loop.
+    return await asyncio.to_thread(pytrs, config, "outbox", "flush", *args)
+
+
+async def test_flush_sends_deferred_mail_once_the_relay_is_fixed(
+    tmp_path: Path, db: Database, database_settings: dict[str, Any], relay: RecordingRelay
+) -> None:
+    ids = await deferred_rows(db, database_settings, relay, 3)
+    config = flush_cli(tmp_path, database_settings, relay)
+    # Still broken for one recipient: that row stays deferred, with the relay's answer.
+    relay.rcpt_replies = {"c2@customer.example": DEFER}
+    result = await flush(config)
+    out = result.stdout.decode()
+    assert result.returncode == 1, result.stderr
+    assert out.splitlines()[-1] == "sent 2, still deferred 1, failed 0"
+    mid = (await row(db, ids[2])).message_id
+    assert f"outbox {ids[2]} {mid}: still deferred until " in out
+    assert f"c2@customer.example: {DEFER}" in out
+    relay.rcpt_replies = {}  # fixed
+    result = await flush(config, "--json")
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert (document["sent"], document["deferred"], document["failed"]) == (1, 0, 0)
+    assert [r["id"] for r in document["rows"]] == [ids[2]]
+    # Each mail reached the relay once, and nothing is left to flush.
+    assert sorted(r.rcpt_tos for r in relay.received) == [
+        (f"c{n}@customer.example",) for n in range(3)
+    ]
+    assert [(await row(db, i)).state for i in ids] == ["sent"] * 3
+    result = await flush(config)
+    assert (result.returncode, result.stdout.decode()) == (
+        0,
+        "sent 0, still deferred 0, failed 0\n",
+    )
+
+
+async def test_flush_ids_and_no_send(
+    tmp_path: Path, db: Database, database_settings: dict[str, Any], relay: RecordingRelay
+) -> None:
+    first, second = await deferred_rows(db, database_settings, relay, 2)
+    relay.rcpt_replies = {}
+    config = flush_cli(tmp_path, database_settings, relay)
+    result = await flush(config, "--ids", str(first), "999999", "--no-send")
+    assert result.returncode == 1
+    assert b"outbox 999999: no such row" in result.stderr
+    assert b"1 outbox row(s) due now" in result.stdout
+    assert (await row(db, first)).next_attempt_at <= utcnow()
+    assert (await row(db, second)).next_attempt_at > utcnow() + timedelta(minutes=5)
+    assert relay.received == []  # --no-send sends nothing
+    result = await flush(config, "--ids", str(second))
+    assert result.returncode == 0, result.stderr
+    mid = (await row(db, second)).message_id
+    assert result.stdout.decode().splitlines()[0] == f"outbox {second} {mid}: sent"
+    assert [r.rcpt_tos for r in relay.received] == [("c1@customer.example",)]  # only this row
+    result = await flush(config, "--ids", str(second))
+    assert result.returncode == 1 and b"not deferred (it is sent)" in result.stderr
+
+
+async def test_flush_beside_a_running_sender_sends_each_row_once(
+    tmp_path: Path, db: Database, database_settings: dict[str, Any], relay: RecordingRelay
+) -> None:
+    ids = await deferred_rows(db, database_settings, relay, 12)
+    relay.rcpt_replies = {}
+    relay.data_seconds = 0.05  # slow enough for the two senders to overlap
+    daemon_sender = OutboxSender(
+        outbound_config(database_settings, relay, batch_size=2, retry_backoff_seconds=600.0), db
+    )
+    running = asyncio.create_task(daemon_sender.run())
+    try:
+        result = await flush(flush_cli(tmp_path, database_settings, relay))
+    finally:
+        daemon_sender.stop()
+        await asyncio.wait_for(running, 30)
+    assert result.returncode == 0, (result.stdout, result.stderr)
+    assert result.stdout.decode().splitlines()[-1] == "sent 12, still deferred 0, failed 0"
+    sent = [(await row(db, i)) for i in ids]
+    assert {r.state for r in sent} == {"sent"}
+    # Once each: no row was sent by both.
+    assert sorted(r.rcpt_tos for r in relay.received) == sorted(
+        (f"c{n}@customer.example",) for n in range(12)
+    )

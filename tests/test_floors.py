@@ -62,7 +62,7 @@ FLOORS: dict[str, frozenset[str]] = {
 }
 TOP = frozenset(
     {"__main__", "cli", "commands", "daemon", "preflight", "provisioning", "web"}
-    | {"worker_processes"}
+    | {"worker_processes", "reload", "diagnostics"}
 )
 STAGES = frozenset(
     {"authentication", "responders", "tickets", "gateway", "outbound", "postmaster", "scheduler"}

@@ -135,11 +135,11 @@ class DkimVerifier:
         # The lookups end a little before the whole check must, so that a silent DNS server
         # is reported as such rather than as a timeout of the check.
         lifetime = max(0.05, (deadline - loop.time()) * LOOKUP_SHARE)
-        records = await asyncio.gather(*(self._key_record(name, lifetime) for name in names))
+        records = await asyncio.gather(*(self.key_record(name, lifetime) for name in names))
         keys = dict(zip(names, records, strict=True))
         return await asyncio.to_thread(_verify, message, signatures, keys)
 
-    async def _key_record(self, name: bytes, lifetime: float) -> tuple[bytes | None, str]:
+    async def key_record(self, name: bytes, lifetime: float) -> tuple[bytes | None, str]:
         """The DKIM key record at `name`, or None and why there is none. Never raises."""
         assert self.resolver is not None
         text = name.decode("ascii", "replace")

@@ -1,9 +1,11 @@
-"""`pytrs outbox list|show|retry|suppressed|unsuppress`: the durable outbox, for operators.
+"""`pytrs outbox list|show|retry|flush|suppressed|unsuppress`: the durable outbox, for operators.
 
 Place in the flow: the postmaster queues mail in ``outbox_message`` and the outbox sender
 delivers it (``outbound.sender``); these commands let an operator see what is waiting, why a
-mail failed and to whom, send failed mail again once the cause is fixed, and lift address
-suppressions left by hard bounces. They change rows only through ``outbox_repo``.
+mail failed and to whom, send failed mail again once the cause is fixed, send deferred mail
+now once the relay is back (``flush``, the daemon's own sender code: see ``outbox_flush``), and
+lift address suppressions left by hard bounces. They change rows only through ``outbox_repo``
+and ``outbox_admin``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pytrs.commands import args as arg_types
+from pytrs.commands import outbox_flush
 from pytrs.commands.database import opened
 from pytrs.commands.failures import EXIT_USAGE, CommandError
 from pytrs.commands.output import add_json_options, print_json
@@ -43,6 +46,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     retry = actions.add_parser("retry", help="send failed mail again")
     retry.add_argument("ids", type=arg_types.row_id, nargs="*")
     retry.add_argument("--all-failed", action="store_true", help="every failed row")
+    flush = actions.add_parser(
+        "flush", help="send deferred mail now (after the relay is fixed)",
+        description="Make deferred mail due now and send it from this process with the "
+        "configured relay and DKIM keys. Exit 0 when all of it was sent, 1 when some is "
+        "still deferred or failed.",
+    )  # fmt: skip
+    flush.add_argument("--ids", type=arg_types.row_id, nargs="+", metavar="ID",
+                       help="only these outbox rows")  # fmt: skip
+    flush.add_argument("--no-send", action="store_true",
+                       help="only make them due; a running daemon sends them")  # fmt: skip
+    flush.add_argument("--json", action="store_true", help="one JSON document")
     held = actions.add_parser("suppressed", help="addresses not sent to (hard bounces)")
     add_json_options(held)
     lift = actions.add_parser("unsuppress", help="send to these addresses again")
@@ -52,6 +66,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(config: Config, args: argparse.Namespace) -> int:
     if args.action == "retry" and bool(args.ids) == args.all_failed:
         raise CommandError("outbox retry: give outbox ids or --all-failed (not both)", EXIT_USAGE)
+    if args.action == "flush":
+        return asyncio.run(
+            outbox_flush.flush(config, args.ids, send=not args.no_send, as_json=args.json)
+        )
     return asyncio.run(_outbox_async(config, args))
 
 

@@ -6,6 +6,7 @@ import time. The modules, in the order a file goes through them:
 
 - ``load``: find the file (``--config``, ``$PYTRS_CONFIG``, ``./pytrs.toml``, defaults), read TOML;
 - ``environ``: apply ``PYTRS_<SECTION>_<KEY>`` overrides;
+- ``expand``: ``$NAME``/``${NAME}`` in ``*_file`` paths (``${CREDENTIALS_DIRECTORY}``);
 - ``parse``: check keys, types and per-field rules, build the ``model`` dataclasses;
 - ``crosscheck``: references to queues, duplicates, conflicting keys;
 - ``errors``: ``ConfigError``, which lists every problem at once, each naming its dotted key.

@@ -17,6 +17,7 @@ from typing import Any
 from pytrs.config.crosscheck import cross_check
 from pytrs.config.environ import apply_environ
 from pytrs.config.errors import ErrorList, dotted
+from pytrs.config.expand import expand_paths
 from pytrs.config.model import ARRAYS, SECTIONS, Config
 
 # Returned when a value failed its type check (the error is already recorded); a private
@@ -27,13 +28,15 @@ _INVALID: Any = object()
 def parse_config(
     data: Mapping[str, Any], environ: Mapping[str, str] | None = None, source: str = ""
 ) -> Config:
-    """Build a Config from TOML-shaped ``data`` plus ``PYTRS_<SECTION>_<KEY>`` overrides.
+    """Build a Config from TOML-shaped ``data`` plus ``PYTRS_<SECTION>_<KEY>`` overrides, with
+    ``$NAME``/``${NAME}`` of ``environ`` expanded in the ``*_file`` paths (``expand``).
 
     Unlike ``load_config``, ``environ=None`` means no overrides: this function depends only
     on its arguments. Raises ConfigError listing every problem found.
     """
     errors = ErrorList()
     merged = apply_environ(data, environ or {}, errors)
+    merged = expand_paths(merged, environ or {}, errors)
     for key in merged:
         if key not in SECTIONS and key not in ARRAYS:
             errors.add(key, _unknown(key, [*SECTIONS, *ARRAYS]))

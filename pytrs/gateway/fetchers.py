@@ -4,7 +4,10 @@ Each account task takes the account's lease (so that one daemon of several fetch
 a session, syncs, then waits for the server to push new mail (IMAP IDLE) or polls. Any failure —
 wrong password, TLS error, a hung server (every call has a deadline), a lost connection — is
 recorded for admins (`pytrs accounts`) and retried with exponential backoff; it never touches
-the other accounts.
+the other accounts. A reload (`MailboxFetchers.reconfigure`) works account by account: an added
+one starts, a removed one stops after the mail it is storing, a changed one stops and its new
+task starts once the old one let go of the lease, and an unchanged one is not touched (its IDLE
+connection stays open).
 """
 
 from __future__ import annotations
@@ -153,7 +156,7 @@ class AccountTask:
 
 
 class MailboxFetchers:
-    """All account tasks of one daemon."""
+    """All account tasks of one daemon; a reload adds, stops and restarts them by account."""
 
     def __init__(
         self,
@@ -162,16 +165,93 @@ class MailboxFetchers:
         on_commit: Callable[[int], None] | None = None,
         **task_options: Any,
     ) -> None:
+        self.db = db
+        self.on_commit = on_commit
+        self.task_options = task_options
         self.stop = asyncio.Event()
-        self.tasks = [
-            AccountTask(account, db, config, self.stop, on_commit, **task_options)
-            for account in config.mail_accounts
-        ]
+        self.config = config
+        self.tasks = [self._account_task(account, config) for account in config.mail_accounts]
+        self._running: dict[asyncio.Task[None], AccountTask] = {}
+        # A changed account's new task, started once its old one has released the lease.
+        self._successors: dict[str, AccountTask] = {}
+        self._changed = asyncio.Event()
+        self._started = False
+
+    def _account_task(self, account: MailAccountConfig, config: Config) -> AccountTask:
+        # Each task stops on its own event: a reload stops one account, shutdown all.
+        return AccountTask(
+            account, self.db, config, asyncio.Event(), self.on_commit, **self.task_options
+        )
 
     async def run(self) -> None:
-        if not self.tasks:
-            return
-        await asyncio.gather(*(task.run() for task in self.tasks))
+        """Fetch every account until `request_stop()`; a task that raises ends the others."""
+        self._started = True
+        for task in self.tasks:
+            self._launch(task)
+        try:
+            while not self.stop.is_set() or self._running:
+                self._changed.clear()
+                changed = asyncio.ensure_future(self._changed.wait())
+                waiting: set[asyncio.Future[Any]] = {*self._running, changed}
+                done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                changed.cancel()
+                for finished in [task for task in self._running if task in done]:
+                    account = self._running.pop(finished).account
+                    finished.result()  # an account task never raises but when it is a bug
+                    successor = self._successors.pop(account.name, None)
+                    if successor is not None and not self.stop.is_set():
+                        self._launch(successor)
+        finally:
+            for running in self._running:
+                running.cancel()
+
+    def _launch(self, task: AccountTask) -> None:
+        running = asyncio.create_task(task.run(), name=f"account:{task.account.name}")
+        self._running[running] = task
+
+    def reconfigure(self, config: Config) -> None:
+        """A reload: start added accounts, stop removed ones (each finishes the batch it is
+        storing), restart changed ones; an unchanged account keeps its task and connection."""
+        old = {task.account.name: task for task in self.tasks}
+        kept: list[AccountTask] = []
+        for account in config.mail_accounts:
+            current = old.pop(account.name, None)
+            if current is not None and _setup(account, config) == _setup(
+                current.account, self.config
+            ):
+                kept.append(current)
+                continue
+            task = self._account_task(account, config)
+            kept.append(task)
+            if current is None:
+                log.info("account %s added: fetching", account.name)
+            else:
+                log.info("account %s changed: reconnecting with the new settings", account.name)
+                current.stop.set()
+            if not self._started or self.stop.is_set():
+                continue
+            if any(t.account.name == account.name for t in self._running.values()):
+                # Still stopping (changed, or removed by an earlier reload): two tasks of one
+                # account would share its lease, and the old one's release end the new one's.
+                self._successors[account.name] = task
+            else:
+                self._launch(task)
+        for gone in old.values():
+            log.info("account %s removed: stops after the mail it is storing", gone.account.name)
+            gone.stop.set()
+            self._successors.pop(gone.account.name, None)
+        self.tasks = kept
+        self.config = config
+        self._changed.set()
 
     def request_stop(self) -> None:
         self.stop.set()
+        for task in (*self._running.values(), *self.tasks):
+            task.stop.set()
+        self._successors.clear()
+        self._changed.set()
+
+
+def _setup(account: MailAccountConfig, config: Config) -> tuple[MailAccountConfig, int]:
+    """What an account task is built from: its entry, and the size limit it falls back to."""
+    return account, config.smtp.max_message_size

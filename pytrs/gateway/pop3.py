@@ -14,6 +14,7 @@ import asyncio
 import logging
 import poplib
 
+from pytrs.config import MailAccountConfig
 from pytrs.gateway.imap import AccountFetcher, SyncResult, tls_context
 from pytrs.schema import mailbox_repo, storable
 from pytrs.schema.tables import pop3_seen
@@ -32,29 +33,8 @@ class Pop3Error(ConnectionError):
 class Pop3Fetcher(AccountFetcher):
     """One pass over a POP3 maildrop; `sync()` connects, fetches, acts and quits."""
 
-    def _connect(self) -> poplib.POP3:
-        account = self.account
-        if account.type == "pop3s":
-            client: poplib.POP3 = poplib.POP3_SSL(
-                account.host, account.port, timeout=account.timeout_seconds,
-                context=tls_context(account),
-            )  # fmt: skip
-        else:
-            client = poplib.POP3(account.host, account.port, timeout=account.timeout_seconds)
-        try:
-            if account.type == "pop3+starttls":
-                client.stls(tls_context(account))
-            client.user(account.user)
-            client.pass_(account.resolve_password())
-        except BaseException as exc:
-            client.close()
-            if isinstance(exc, poplib.error_proto):
-                raise Pop3Error(f"login failed: {exc}") from exc
-            raise
-        return client
-
     async def sync(self) -> SyncResult:
-        client = await asyncio.to_thread(self._connect)
+        client = await asyncio.to_thread(connect, self.account)
         try:
             result = await self._pass(client)
             await asyncio.to_thread(client.quit)  # deletions take effect here
@@ -129,6 +109,34 @@ class Pop3Fetcher(AccountFetcher):
             entries = [{"message": n, "size": sizes.get(n, 0)} for n in oversized]
             await mailbox_repo.record_skipped(self.db, self.account.name, entries)
         return stored, oversized
+
+
+def connect(account: MailAccountConfig) -> poplib.POP3:
+    """(Thread) A logged-in POP3 session of `account`; `pytrs doctor` uses it too.
+
+    Raises Pop3Error when the login is refused, OSError (ssl.SSLError among them) when the
+    server cannot be reached or its certificate is not trusted.
+    """
+    if account.type == "pop3s":
+        client: poplib.POP3 = poplib.POP3_SSL(
+            account.host, account.port, timeout=account.timeout_seconds,
+            context=tls_context(account),
+        )  # fmt: skip
+    else:
+        client = poplib.POP3(account.host, account.port, timeout=account.timeout_seconds)
+    try:
+        if account.type == "pop3+starttls":
+            client.stls(tls_context(account))
+        client.user(account.user)
+        client.pass_(account.resolve_password())
+    except BaseException as exc:
+        client.close()
+        if isinstance(exc, poplib.error_proto):
+            reply = exc.args[0] if exc.args else b""
+            text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+            raise Pop3Error(f"login failed: {text}") from exc
+        raise
+    return client
 
 
 def _uidls(client: poplib.POP3) -> list[tuple[int, str]]:

@@ -155,6 +155,12 @@ class Smarthost:
         self._last_used = loop.time()
         return replies
 
+    async def open(self) -> aiosmtplib.SMTP:
+        """Connect now (EHLO, then STARTTLS and AUTH as configured) and return the session,
+        for `pytrs doctor`, which QUITs with ``close`` and sends nothing. Raises SMTPException,
+        OSError or TimeoutError."""
+        return await self._connection()
+
     def abort(self) -> None:
         """Drop the connection at once (a cancelled transaction leaves it in an unknown state)."""
         self._drop()

@@ -74,6 +74,9 @@ class IngressHandler:
         self.trusted = trusted
         self.max_recipients = max_recipients
         self.per_recipient_status = per_recipient_status
+        # Set by a reload (`Daemon._reload_listeners`): the size limit of sessions opened from
+        # then on; None keeps the one the listener was started with.
+        self.max_message_size: int | None = None
         self.accepted = MAIL_ACCEPTED.labels(source, listener)
         self.refused = {
             why: MAIL_REFUSED.labels(source, listener, why)
@@ -311,7 +314,7 @@ async def start_server(
     def _make(settings: ListenerSecurity) -> TrackedSMTP | TrackedLMTP:
         session = protocol_class(
             handler,
-            data_size_limit=max_message_size,
+            data_size_limit=handler.max_message_size or max_message_size,
             hostname=name,
             ident="pytrs ESMTP",
             decode_data=False,

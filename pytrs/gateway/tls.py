@@ -35,7 +35,18 @@ class ListenerTls:
 
     def reload(self, config: Config) -> None:
         """Take the settings of `config`; on ConfigError the running ones stay."""
-        self.current = _load(config, self.current.users)
+        self.apply(self.prepare(config))
+
+    def prepare(self, config: Config) -> ListenerSecurity:
+        """The settings of `config`, built but not in use (reads files: fine in a thread).
+
+        Raises ConfigError naming the key; the AUTH throttle carries over.
+        """
+        return _load(config, self.current.users)
+
+    def apply(self, security: ListenerSecurity) -> None:
+        """Use `security` for every session that starts from now on; cannot fail."""
+        self.current = security
 
 
 def _load(config: Config, users: SmtpUsers | None) -> ListenerSecurity:

@@ -171,3 +171,15 @@ SERVICE_UP = Gauge(
     "1 when the service of this process runs, 0 while it restarts after a crash or is stopped.",
     ["service"],
 )
+
+# --- configuration reloads (SIGHUP) ---------------------------------------------------------------
+# result: ok | refused (the file failed its checks; the running configuration was kept).
+CONFIG_RELOADS = Counter(
+    "pytrs_config_reloads_total",
+    "Configuration reloads (SIGHUP) by result; a refused one left the running configuration.",
+    ["result"],
+)
+CONFIG_LAST_RELOAD = Gauge(
+    "pytrs_config_last_reload_success_timestamp_seconds",
+    "Unix time the running configuration was applied (the start, or the last good reload).",
+)

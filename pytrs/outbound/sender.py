@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import timedelta
 
 from pytrs.config import Config
@@ -72,8 +72,11 @@ class OutboxSender:
         signer: DkimSigner | None = None,
         *,
         name: str = "outbox-sender",
+        only: Collection[int] | None = None,
     ) -> None:
         out = config.outbound
+        # `pytrs outbox flush`: these rows only, not whatever else is due.
+        self.only = only
         self.config = out
         self.db = db
         self.signer = signer or DkimSigner()
@@ -94,6 +97,17 @@ class OutboxSender:
         self._stopping = True
         self._wakeup.set()
 
+    def reconfigure(self, config: Config, signer: DkimSigner) -> None:
+        """A reload: `config`'s relay settings and `signer`'s keys from each lane's next batch
+        (a lane whose relay settings changed opens its next connection with the new ones); the
+        mail in hand finishes as it started. The lanes' number needs a restart."""
+        out = config.outbound
+        self.config = out
+        self.signer = signer
+        self.policy = RetryPolicy.from_config(out)
+        self.lease = timedelta(seconds=out.lease_seconds)
+        self._wakeup.set()
+
     async def run(self) -> None:
         """Deliver until stopped, over ``[outbound] connections`` connections."""
         freed = await outbox_repo.release_dead_claims(self.db)
@@ -108,6 +122,8 @@ class OutboxSender:
 
     async def run_once(self) -> int:
         """Claim and send one batch over a connection kept between calls; rows claimed."""
+        if self._host is not None and self._host.config is not self.config:
+            await self.close()
         if self._host is None:
             self._host = Smarthost(self.config)
         try:
@@ -125,6 +141,9 @@ class OutboxSender:
         host = Smarthost(self.config)
         try:
             while not self._stopping:
+                if host.config is not self.config:  # reloaded: the next batch uses the new relay
+                    await host.close()
+                    host = Smarthost(self.config)
                 try:
                     claimed = await self._batch(host)
                 except Exception:
@@ -148,7 +167,7 @@ class OutboxSender:
         # Read before the claim, so the lease in the database ends no earlier than this + lease.
         lease = self.lease.total_seconds()
         started = loop.time()
-        mails = await outbox_repo.claim(self.db, self.config.batch_size, self.lease)
+        mails = await outbox_repo.claim(self.db, self.config.batch_size, self.lease, only=self.only)
         if not mails:
             return 0
         # The lease's timetable: a mail is started in its first half, is off the wire by three
@@ -178,7 +197,7 @@ class OutboxSender:
                 settlement = delivery.settle(mail, replies, self.policy, utcnow())
                 await self.recorder.record(settlement)
                 OUTBOX_DELIVERIES.labels(_RESULTS[settlement.state]).inc()
-                _log_outcome(mail, replies)
+                _log_outcome(mail, replies, settlement.state)
         finally:
             # Shielded: a cancelled lane must still give its untouched rows back. The mail in
             # hand when it was cancelled keeps its lease: it may have reached the relay.
@@ -313,12 +332,20 @@ def _suppressed(entry: outbox_repo.Suppression) -> Reply:
     return Reply(550, text)
 
 
-def _log_outcome(mail: ClaimedMail, replies: dict[str, Reply]) -> None:
+def _log_outcome(mail: ClaimedMail, replies: dict[str, Reply], state: str) -> None:
     for recipient, reply in replies.items():
+        outcome = "sent" if reply.accepted else "refused" if reply.permanent else "deferred"
+        # For `log_format = "json"`; `state` is the row's: pending (a retry), sent or failed.
+        fields = {"outbox_id": mail.id, "message_id": mail.message_id, "ticket_id": mail.ticket_id,
+                  "recipient": recipient, "outcome": outcome, "reply": str(reply),
+                  "state": state}  # fmt: skip
         if reply.accepted:
-            log.info("outbox %d %s: sent to %s (%s)", mail.id, mail.message_id, recipient, reply)
+            log.info(
+                "outbox %d %s: sent to %s (%s)", mail.id, mail.message_id, recipient, reply,
+                extra=fields,
+            )  # fmt: skip
         else:
             log.warning(
-                "outbox %d %s: %s to %s: %s", mail.id, mail.message_id,
-                "refused" if reply.permanent else "deferred", recipient, reply,
+                "outbox %d %s: %s to %s: %s", mail.id, mail.message_id, outcome, recipient, reply,
+                extra=fields,
             )  # fmt: skip

@@ -16,6 +16,7 @@ import logging
 import secrets
 import traceback
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -69,6 +70,25 @@ GATHER_SECONDS = 0.05
 FREE_DEAD_CLAIMS_SECONDS = 10.0
 
 
+@dataclass(frozen=True)
+class WorkerSettings:
+    """What a worker derives from the configuration, built whole before any worker uses it
+    (at start, and on reload so that a template that does not compile changes nothing)."""
+
+    config: Config
+    responder: Responder | None
+    authenticator: AgentAuthenticator
+    routing: RoutingSetup
+
+    @classmethod
+    def build(cls, config: Config, name: str) -> WorkerSettings:
+        """Raises ConfigError for unusable authentication settings or templates."""
+        return cls(
+            config, Responder.from_config(config, name), AgentAuthenticator(config),
+            RoutingSetup.from_config(config),
+        )  # fmt: skip
+
+
 class PostmasterWorker:
     """Processes the inbox until stopped; `run_once()` processes one batch (used by tests)."""
 
@@ -79,31 +99,15 @@ class PostmasterWorker:
         """`on_outbox(n)` is told after each commit that queued `n` outbox rows (the daemon
         wakes its sender); a big claim waits for one of `big_messages` (shared with the
         gateway in the same process). Raises ConfigError for unusable authentication settings."""
-        self.config = config
         self.db = db
         self.addresses = addresses
         self.name = name
         self.on_outbox = on_outbox
         self.big_messages = big_messages
-        self.responder = Responder.from_config(config, name)
         self.responses: ResponseTable | None = None
-        self._loop_policy: tuple[dict[str, str], LoopPolicy] | None = None
-        self.authenticator = AgentAuthenticator(config)
-        pm = config.postmaster
-        self.batch_size = pm.batch_size
-        self.batch_max_bytes = pm.batch_max_bytes
-        self.max_attempts = pm.max_attempts
-        self.backoff = timedelta(seconds=pm.retry_backoff_seconds)
-        self.lease = timedelta(seconds=pm.lease_seconds)
-        self.poll_interval = pm.poll_interval_seconds
         self.rules = NO_RULES
-        # Shared with the dry run (`pytrs filters test`), which decides as this worker would.
-        self.routing = RoutingSetup.from_config(config)
-        self.numbers: TicketNumberGenerator = self.routing.numbers
-        tc = config.ticket
-        self.clean = CleanOptions(
-            re_prefixes=tc.subject_re, fwd_prefixes=tc.subject_fwd, size=tc.subject_size
-        )
+        self._apply(WorkerSettings.build(config, name))
+        self._next: WorkerSettings | None = None
         self.wakeup = asyncio.Event()
         self._stopping = False
         # Rows committed by this process's gateway since the last claim: a partial batch waits
@@ -126,6 +130,32 @@ class PostmasterWorker:
         """Drain what is due, then return from `run()` (the daemon enforces a deadline)."""
         self._stopping = True
         self.wakeup.set()
+
+    def reconfigure(self, settings: WorkerSettings) -> None:
+        """Use `settings` (built by `WorkerSettings.build`) from the next batch on: a batch
+        under way finishes with the settings it started with."""
+        self._next = settings
+
+    def _apply(self, settings: WorkerSettings) -> None:
+        config = settings.config
+        self.config = config
+        self.responder = settings.responder
+        self.authenticator = settings.authenticator
+        # Shared with the dry run (`pytrs filters test`), which decides as this worker would.
+        self.routing = settings.routing
+        self.numbers: TicketNumberGenerator = self.routing.numbers
+        self._loop_policy: tuple[dict[str, str], LoopPolicy] | None = None
+        pm = config.postmaster
+        self.batch_size = pm.batch_size
+        self.batch_max_bytes = pm.batch_max_bytes
+        self.max_attempts = pm.max_attempts
+        self.backoff = timedelta(seconds=pm.retry_backoff_seconds)
+        self.lease = timedelta(seconds=pm.lease_seconds)
+        self.poll_interval = pm.poll_interval_seconds
+        tc = config.ticket
+        self.clean = CleanOptions(
+            re_prefixes=tc.subject_re, fwd_prefixes=tc.subject_fwd, size=tc.subject_size
+        )
 
     async def run(self) -> None:
         """Process batches until stopped; after `stop()`, first drain what is due."""
@@ -189,6 +219,9 @@ class PostmasterWorker:
     async def run_once(self) -> int:
         """Claim and process one batch; returns the number of rows claimed."""
         self._arrived = 0
+        if self._next is not None:  # a reload: between batches, never within one
+            self._apply(self._next)
+            self._next = None
         leased = await inbox_repo.lease_rows(
             self.db, self.batch_size, self.lease, max_bytes=self.batch_max_bytes
         )
@@ -381,14 +414,22 @@ class PostmasterWorker:
         log.warning(
             "inbox %d: processing failed (attempt %d, now %s): %s",
             message.id, message.attempts, state, error.partition("\n")[0],
+            extra={"inbox_id": message.id, "attempt": message.attempts, "state": state},
         )  # fmt: skip
 
     def _log_decision(self, plan: Planned) -> None:
         d = plan.decision
+        tn = plan.tn or (d.ticket.tn if d.ticket else "")
+        # The same facts as fields, for `log_format = "json"` (the text line ignores them).
+        fields = {
+            "inbox_id": plan.claimed.id, "message_id": plan.mail.message_id,
+            "ticket": tn or None, "decision": d.action.value, "queue": d.queue,
+            "via": d.followup_via or None,
+        }  # fmt: skip
         log.info(
             "inbox %d %s: %s queue=%s ticket=%s via=%s",
-            plan.claimed.id, plan.mail.message_id, d.action.value, d.queue,
-            plan.tn or (d.ticket.tn if d.ticket else ""), d.followup_via or "-",
+            plan.claimed.id, plan.mail.message_id, d.action.value, d.queue, tn,
+            d.followup_via or "-", extra=fields,
         )  # fmt: skip
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -23,6 +24,8 @@ RUNNING, RESTARTING, STOPPED = "running", "restarting", "stopped"
 class ServiceState:
     state: str
     detail: str = ""  # why it is not running: the crash, "stop requested" …
+    # time.monotonic() when it entered this state: how long a restart has lasted (the watchdog).
+    since: float = 0.0
 
 
 class ServiceStates:
@@ -32,7 +35,13 @@ class ServiceStates:
         self._states: dict[str, ServiceState] = {}
 
     def set(self, name: str, state: str, detail: str = "") -> None:
-        self._states[name] = ServiceState(state, detail)
+        before = self._states.get(name)
+        since = before.since if before is not None and before.state == state else time.monotonic()
+        self._states[name] = ServiceState(state, detail, since)
+
+    def items(self) -> list[tuple[str, ServiceState]]:
+        """Each service and its state, by name."""
+        return sorted(self._states.items())
 
     def stop_all(self, detail: str) -> None:
         """Shutdown has begun: nothing here is ready for new work any more."""

@@ -47,11 +47,9 @@ class Scheduler:
         """Raises ConfigError when mail cannot be composed or a `[scheduler]` template does
         not compile. `config` must carry the runtime secrets (the loop-marker key)."""
         self.config = config
-        service = TicketService.from_config(config)
-        notifier = Notifier(config, service.composer)
-        self.due_scan = DueScanner(
-            db, service, notifier, timezone=config.scheduler.timezone, on_outbox=on_outbox
-        )
+        self.db = db
+        self.on_outbox = on_outbox
+        self.due_scan = self.build_scan(config)
         self.rebuild = EscalationRebuild(db)
         self.interval = config.scheduler.interval_seconds
         self.stop_grace = stop_grace
@@ -61,9 +59,36 @@ class Scheduler:
         # is what max_instances=1 is for. Failures are ours to log (`_guarded`).
         logging.getLogger("apscheduler").setLevel(logging.ERROR)
         self._stop = asyncio.Event()
+        self._clock: AsyncIOScheduler | None = None
+
+    def build_scan(self, config: Config) -> DueScanner:
+        """The due scan as `config` words its notifications; raises ConfigError when mail
+        cannot be composed or a `[scheduler]` template does not compile."""
+        service = TicketService.from_config(config)
+        notifier = Notifier(config, service.composer)
+        return DueScanner(
+            self.db, service, notifier, timezone=config.scheduler.timezone,
+            on_outbox=self.on_outbox,
+        )  # fmt: skip
+
+    def reconfigure(self, config: Config, due_scan: DueScanner) -> None:
+        """A reload: the next scan uses `due_scan` (from `build_scan(config)`); a scan under
+        way finishes with the templates it started with. A new interval applies from now."""
+        self.config = config
+        self.due_scan = due_scan
+        interval = config.scheduler.interval_seconds
+        if interval != self.interval:
+            self.interval = interval
+            if self._clock is not None:
+                for name in self.jobs():
+                    self._clock.reschedule_job(name, trigger="interval", seconds=interval)
 
     def jobs(self) -> dict[str, Callable[[], Awaitable[object]]]:
-        return {"escalation-rebuild": self.rebuild.run, "due-scan": self.due_scan.run}
+        return {"escalation-rebuild": self.rebuild.run, "due-scan": self._scan}
+
+    async def _scan(self) -> object:
+        # Looked up at each run, not when the job was added: a reload replaces the scanner.
+        return await self.due_scan.run()
 
     async def run(self) -> None:
         """Run the jobs every interval until `stop`; then let the running job finish for a
@@ -76,6 +101,7 @@ class Scheduler:
                 misfire_grace_time=None,
             )  # fmt: skip
         clock.start()
+        self._clock = clock
         try:
             await self._stop.wait()
         finally:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -141,6 +142,14 @@ def create_database(
     return Database(engine)
 
 
+def database_file(url: str) -> Path | None:
+    """The file a database URL names (SQLite), absolute; None for a database server."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database).absolute()
+
+
 def _prepare_sqlite_path(database: str | None, create_missing: bool) -> None:
     if not database or database == ":memory:":
         return
@@ -150,9 +159,33 @@ def _prepare_sqlite_path(database: str | None, create_missing: bool) -> None:
         # loop already closed: a thread traceback under the one line. Said here instead.
         raise DatabaseUnavailable(str(path.absolute()), "a directory, not an SQLite file")
     if create_missing:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _create_owner_only(path)
     elif not path.exists():
         raise DatabaseNotFound(str(path.absolute()))
+
+
+def _create_owner_only(path: Path) -> None:
+    """Create the SQLite file (mode 0600) and each missing directory above it (0700).
+
+    The database holds every mail and the agents' password hashes: left to the umask (0022
+    almost everywhere) SQLite made it world-readable. SQLite gives its -wal and -shm files the
+    mode of the database file, so they follow. Modes are set after creation as well, because
+    the umask would otherwise still take bits away from what is asked. An existing file or
+    directory is left as it is (`pytrs doctor` reports loose modes).
+    """
+    missing = [folder for folder in (path.parent, *path.parent.parents) if not folder.exists()]
+    for folder in reversed(missing):
+        with contextlib.suppress(FileExistsError):  # another process made it meanwhile
+            folder.mkdir(mode=0o700)
+            folder.chmod(0o700)
+    try:
+        handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    try:
+        os.fchmod(handle, 0o600)
+    finally:
+        os.close(handle)
 
 
 def location(db: Database) -> str:
@@ -321,6 +354,19 @@ async def lock_keys(conn: AsyncConnection, space: int, keys: Sequence[int]) -> N
     await conn.execute(
         text("SELECT pg_advisory_xact_lock(:space, k) FROM unnest(CAST(:keys AS int[])) AS k"),
         {"space": space, "keys": list(keys)},
+    )
+
+
+async def lock_schema(conn: AsyncConnection, space: int) -> None:
+    """Take a transaction-scoped advisory lock on (`space`, the connection's schema), waiting
+    for the transaction that holds it (PostgreSQL). Keyed by schema, so that databases sharing
+    a server through `[database] schema` do not wait for each other. A no-op on SQLite, whose
+    BEGIN IMMEDIATE already serialises writers."""
+    if not _is_postgresql(conn):
+        return
+    await conn.execute(
+        text("SELECT pg_advisory_xact_lock(:space, hashtext(current_schema()))"),
+        {"space": space},
     )
 
 

@@ -17,7 +17,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 
 from pytrs.schema import fulltext
-from pytrs.schema.database import Database, StorageError
+from pytrs.schema.database import Database, StorageError, lock_schema
 from pytrs.schema.tables import Base
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
@@ -34,13 +34,24 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
+# The advisory lock space of `upgrade` ("pytm").
+_UPGRADE_LOCK_SPACE = 0x7079746D
+
+
 async def upgrade(db: Database, revision: str = "head") -> None:
-    """Apply every migration up to `revision`."""
+    """Apply every migration up to `revision`.
+
+    Safe when several processes run it at once (each unit's `ExecStartPre=pytrs db upgrade`
+    when daemons on one PostgreSQL start together): the first takes a lock for the schema and
+    migrates in one transaction; the others wait for it, then find the schema at `revision`
+    and do nothing. On SQLite the transaction's BEGIN IMMEDIATE does the same.
+    """
 
     def run(conn: Connection) -> None:
         command.upgrade(alembic_config(conn), revision)
 
     async with db.engine.begin() as conn:
+        await lock_schema(conn, _UPGRADE_LOCK_SPACE)
         await conn.run_sync(run)
 
 

@@ -1,4 +1,4 @@
-"""The outbox as operators see it (`pytrs outbox list|retry`, the admin outbox page).
+"""The outbox as operators see it (`pytrs outbox list|retry|flush`, the admin outbox page).
 
 Place in the flow: beside ``outbox_repo`` (which the stages and the sender use); these queries
 list rows with what an operator needs to recognise a mail, and say in one line why a row named
@@ -8,12 +8,15 @@ for a retry was left alone.
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from pytrs.schema.outbox_repo import FAILED, SENDING, SENT, Requeue
+from pytrs.schema.database import Database, for_update
+from pytrs.schema.outbox_repo import FAILED, PENDING, SENDING, SENT, Requeue
 from pytrs.schema.tables import outbox, ticket
 
 LISTED = (
@@ -85,3 +88,41 @@ def refusal(item: Requeue) -> str:
     if item.state == SENDING:
         return "is being sent right now, not failed"
     return f"is {item.state}, not failed; the sender tries it on its own"
+
+
+async def make_due(
+    db: Database, ids: Collection[int] | None, now: datetime
+) -> tuple[list[int], dict[int, str]]:
+    """Every pending row (or those of `ids`) due at `now`, waiting retries included: the ids of
+    the pending rows, and the state of each id asked for that is not pending ("" for none)."""
+    query = select(outbox.c.id, outbox.c.state)
+    query = query.where(outbox.c.state == PENDING if ids is None else outbox.c.id.in_(list(ids)))
+    async with db.transaction() as conn:
+        # Locked, so that a sender's claim waits for this instead of racing it.
+        rows = list(await conn.execute(for_update(conn, query.order_by(outbox.c.id), of=outbox)))
+        pending = [r.id for r in rows if r.state == PENDING]
+        others = {r.id: str(r.state) for r in rows if r.state != PENDING}
+        others.update((row_id, "") for row_id in set(ids or ()) - {r.id for r in rows})
+        waiting = outbox.c.state == PENDING, outbox.c.next_attempt_at > now
+        if ids is None:
+            await conn.execute(update(outbox).where(*waiting).values(next_attempt_at=now))
+        elif pending:
+            await conn.execute(
+                update(outbox).where(outbox.c.id.in_(pending), *waiting).values(next_attempt_at=now)
+            )
+    return pending, others
+
+
+async def outcomes(conn: AsyncConnection, ids: Collection[int]) -> list[dict[str, Any]]:
+    """State, Message-ID, each recipient's last relay answer, next attempt and claim holder of
+    the rows `ids`, by id."""
+    columns = (
+        outbox.c.id, outbox.c.state, outbox.c.message_id, outbox.c.results,
+        outbox.c.last_error, outbox.c.next_attempt_at, outbox.c.claimed_by,
+    )  # fmt: skip
+    found = []
+    for row in await conn.execute(select(*columns).where(outbox.c.id.in_(list(ids)))):
+        values = row._asdict()
+        values["results"] = json.loads(values["results"]) if values["results"] else {}
+        found.append(values)
+    return sorted(found, key=lambda r: r["id"])

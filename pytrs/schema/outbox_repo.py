@@ -203,14 +203,17 @@ def _due(now: datetime) -> Any:
 
 
 async def claim(
-    db: Database, limit: int, lease: timedelta, now: datetime | None = None
-) -> list[ClaimedMail]:
-    """Lease up to `limit` due rows to the caller, oldest first, counting an attempt each."""
+    db: Database, limit: int, lease: timedelta, now: datetime | None = None, *,
+    only: Collection[int] | None = None,
+) -> list[ClaimedMail]:  # fmt: skip
+    """Lease up to `limit` due rows to the caller (of `only` these ids, when given), oldest
+    first, counting an attempt each."""
     now = now or utcnow()
     token = secrets.token_hex(8)
+    due = _due(now) if only is None else and_(_due(now), outbox.c.id.in_(list(only)))
     async with db.transaction() as conn:
         ids = await lease_due(
-            conn, outbox, _due(now), limit,
+            conn, outbox, due, limit,
             {"state": SENDING, "attempts": outbox.c.attempts + 1, "claim_token": token,
              "claimed_by": process_identity(), "lease_until": now + lease},
         )  # fmt: skip
