@@ -39,7 +39,7 @@ from pytrs.gateway.addresses import AddressBook
 from pytrs.gateway.fetchers import MailboxFetchers
 from pytrs.gateway.inbox_writer import InboxWriter
 from pytrs.gateway.smtp import IngressHandler, SessionBook, start_server
-from pytrs.gateway.tls import ListenerTls
+from pytrs.gateway.tls import ListenerSecurity, ListenerTls
 from pytrs.metrics.status import StatusReader
 from pytrs.outbound.dkim import DkimSigner
 from pytrs.outbound.sender import OutboxSender
@@ -95,6 +95,7 @@ class ReloadPlan:
     workers: list[WorkerSettings]
     due_scan: DueScanner | None
     tickets: TicketService | None
+    listener_security: ListenerSecurity | None
 
 
 class Daemon:
@@ -540,6 +541,8 @@ class Daemon:
                 [WorkerSettings.build(new, worker.name) for worker in self.workers],
                 scheduler.build_scan(new) if scheduler is not None else None,
                 TicketService.from_config(new) if self.web is not None else None,
+                # Certificates and AUTH users read anew: a renewed certificate needs no restart.
+                self.listener_tls.prepare(new) if self.listener_tls is not None else None,
             )
 
         # Keys are read and templates compiled off the loop: SMTP sessions keep being answered.
@@ -567,7 +570,7 @@ class Daemon:
             self.scheduler.reconfigure(new, plan.due_scan)
         if self.fetchers is not None:
             self.fetchers.reconfigure(new)
-        self._reload_listeners(new)
+        self._reload_listeners(new, plan.listener_security)
         if self.web is not None and plan.tickets is not None:
             # Requests read both from the app's state as they start: new ones see the reload.
             self.web.app.state.config = new
@@ -581,17 +584,19 @@ class Daemon:
             log.warning("%s changed: takes effect at the next restart", key)
         log.info("configuration reloaded from %s", new.source)
 
-    def _reload_listeners(self, config: Config) -> None:
-        """The listeners' settings for what comes next: the size limit for sessions opened
-        from now on, the recipient limit and trust for the next transaction. Open sessions are
-        left alone. (The listen addresses themselves need a restart.)"""
+    def _reload_listeners(self, config: Config, security: ListenerSecurity | None) -> None:
+        """The listeners' settings for what comes next: the size limit, TLS certificate and
+        AUTH users for sessions opened from now on, the recipient limit and trust for the next
+        transaction. Open sessions are left alone (a TLS session keeps the certificate it was
+        opened with). The listen addresses themselves need a restart."""
         smtp = config.smtp
         trusted = config.postmaster.trusted_sources
         for kind, handler in self._handlers:
             handler.max_recipients = smtp.max_recipients
             handler.trusted = kind in trusted
             handler.max_message_size = smtp.max_message_size
-        # TLS certificates and AUTH users are reloaded here as well (the listeners' TLS work).
+        if self.listener_tls is not None and security is not None:
+            self.listener_tls.apply(security)
 
     async def _finish_reload(self) -> None:
         """At shutdown: let a reload under way end (it may be provisioning) before the services

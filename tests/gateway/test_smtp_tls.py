@@ -254,7 +254,8 @@ def _session_serial(port: int, pair: Pair) -> int:
 
 
 async def test_reload_gives_new_sessions_the_new_certificate_and_users(
-    database_settings: dict[str, Any], pair: Pair, start_daemon: Any, tmp_path: Path, db: Any
+    database_settings: dict[str, Any], pair: Pair, start_daemon: Any, tmp_path: Path, db: Any,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     users = users_file(tmp_path / "users", {"alice": PASSWORD})
     config = tls_config(database_settings, pair, auth_users_file=str(users))
@@ -268,7 +269,9 @@ async def test_reload_gives_new_sessions_the_new_certificate_and_users(
         second = make_pair(tmp_path, "second")
         newer_users = users_file(tmp_path / "users2", {"bob": PASSWORD})
         new_config = tls_config(database_settings, second, auth_users_file=str(newer_users))
-        daemon.daemon.listener_tls.reload(new_config)
+        # Through the daemon's reload, which SIGHUP runs (the file read by the loader).
+        daemon.daemon.loader = lambda: new_config
+        assert await daemon.daemon.reload()
         assert await in_thread(_session_serial, port, second) == second.serial
         assert (await in_thread(_auth, port, second, "PLAIN", "bob", PASSWORD))[0] == 235
         assert (await in_thread(_auth, port, second, "PLAIN", "alice", PASSWORD))[0] == 535
@@ -280,6 +283,10 @@ async def test_reload_gives_new_sessions_the_new_certificate_and_users(
         with pytest.raises(ConfigError) as failed:
             daemon.daemon.listener_tls.reload(broken)
         assert failed.value.errors[0].startswith("smtp.tls_key_file: ")
+        daemon.daemon.loader = lambda: broken
+        caplog.clear()
+        assert not await daemon.daemon.reload()
+        assert "reload refused: smtp.tls_key_file: " in caplog.text
         assert await in_thread(_session_serial, port, second) == second.serial
         # The session from before the reload goes on with its own TLS session.
         await in_thread(old.ehlo, "client.example")
