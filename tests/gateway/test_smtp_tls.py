@@ -254,7 +254,11 @@ def _session_serial(port: int, pair: Pair) -> int:
 
 
 async def test_reload_gives_new_sessions_the_new_certificate_and_users(
-    database_settings: dict[str, Any], pair: Pair, start_daemon: Any, tmp_path: Path, db: Any,
+    database_settings: dict[str, Any],
+    pair: Pair,
+    start_daemon: Any,
+    tmp_path: Path,
+    db: Any,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     users = users_file(tmp_path / "users", {"alice": PASSWORD})
