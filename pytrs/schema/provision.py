@@ -41,7 +41,7 @@ from pytrs.config import Config, MailAccountConfig
 from pytrs.config.model import QueueConfig, SlaConfig
 from pytrs.schema import generations, ownership
 from pytrs.schema.agent_groups import sync_agent_groups
-from pytrs.schema.database import Database, utcnow
+from pytrs.schema.database import Database, lock_keys, utcnow
 from pytrs.schema.response_repo import sync_auto_responses
 from pytrs.schema.tables import (
     business_calendar,
@@ -59,6 +59,8 @@ log = logging.getLogger(__name__)
 
 MARK = "pytrs.toml"  # the comment of rows the file creates (for admins reading the tables)
 INVALID = 2
+# The advisory lock space ("pytp") in which daemons starting together provision one at a time.
+_PROVISION_LOCK_SPACE = 0x70797470
 
 
 async def provision_rows(
@@ -72,6 +74,10 @@ async def provision_rows(
     `auto_responses` and its `[[calendars]]` as `calendars` (name → definition); raises
     ConfigError for entries the database refuses (a sender that is no system address)."""
     async with db.transaction() as conn:
+        # Daemons sharing a database may start at the same moment: each reads what exists and
+        # inserts the rest, so two first starts would both insert the same queue and one would
+        # fail on its unique name. They take turns instead (PostgreSQL; SQLite's writers do).
+        await lock_keys(conn, _PROVISION_LOCK_SPACE, [1])
         targets_before = await _escalation_targets(conn)
         queue_ids = await _sync_queues(conn, config)
         await _sync_addresses(conn, config, queue_ids)
