@@ -25,6 +25,7 @@ from pytrs.commands import outbox as outbox_command
 from pytrs.commands import parse as parse_command
 from pytrs.commands import queues as queues_command
 from pytrs.commands import responses as responses_command
+from pytrs.commands import smtp as smtp_command
 from pytrs.commands import tickets as tickets_command
 from pytrs.commands import tokens as tokens_command
 from pytrs.commands import users as users_command
@@ -85,6 +86,7 @@ def _parser() -> argparse.ArgumentParser:
     queues_command.add_parser(sub)
     users_command.add_parser(sub)
     tokens_command.add_parser(sub)
+    smtp_command.add_parser(sub)
     doctor_command.add_parser(sub)
 
     accounts = sub.add_parser("accounts", help="mail accounts: health and progress")
@@ -201,6 +203,7 @@ def _main(words: list[str]) -> int:
         "queues": queues_command.run,
         "users": users_command.run,
         "tokens": tokens_command.run,
+        "smtp": smtp_command.run,
     }  # fmt: skip
     return handlers[args.command](config, args)
 

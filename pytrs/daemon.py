@@ -30,7 +30,6 @@ import shutil
 import signal
 import tempfile
 import time
-import weakref
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
@@ -39,7 +38,8 @@ from pytrs.config import Config, ConfigError, listen_address
 from pytrs.gateway.addresses import AddressBook
 from pytrs.gateway.fetchers import MailboxFetchers
 from pytrs.gateway.inbox_writer import InboxWriter
-from pytrs.gateway.smtp import IngressHandler, start_server
+from pytrs.gateway.smtp import IngressHandler, SessionBook, start_server
+from pytrs.gateway.tls import ListenerSecurity, ListenerTls
 from pytrs.metrics.status import StatusReader
 from pytrs.outbound.dkim import DkimSigner
 from pytrs.outbound.sender import OutboxSender
@@ -95,6 +95,7 @@ class ReloadPlan:
     workers: list[WorkerSettings]
     due_scan: DueScanner | None
     tickets: TicketService | None
+    listener_security: ListenerSecurity | None
 
 
 class Daemon:
@@ -136,7 +137,9 @@ class Daemon:
         self.bound: list[tuple[str, Any]] = []  # (kind, sockname) of each listener
         self.started = asyncio.Event()
         self._stop = asyncio.Event()
-        self._sessions: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._sessions = SessionBook()
+        # The listeners' TLS context and AUTH users, read per session (reload: SIGHUP).
+        self.listener_tls: ListenerTls | None = None
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -241,6 +244,10 @@ class Daemon:
         assert self.writer is not None
         smtp = self.config.smtp
         trusted = self.config.postmaster.trusted_sources
+        try:
+            self.listener_tls = ListenerTls(self.config)
+        except ConfigError as exc:  # a certificate or users file changed since the check
+            raise StartupError(str(exc)) from exc
         for kind, specs in (("smtp", smtp.listen), ("lmtp", smtp.lmtp_listen)):
             for spec in specs:
                 handler = IngressHandler(
@@ -253,6 +260,7 @@ class Daemon:
                         handler, listen_address(spec), lmtp=kind == "lmtp",
                         hostname=smtp.hostname, max_message_size=smtp.max_message_size,
                         sessions=self._sessions, big_messages=self.big_messages,
+                        security=self.listener_tls,
                     )  # fmt: skip
                 except OSError as exc:  # address in use, not ours, permission denied …
                     key = "smtp.listen" if kind == "smtp" else "smtp.lmtp_listen"
@@ -533,6 +541,8 @@ class Daemon:
                 [WorkerSettings.build(new, worker.name) for worker in self.workers],
                 scheduler.build_scan(new) if scheduler is not None else None,
                 TicketService.from_config(new) if self.web is not None else None,
+                # Certificates and AUTH users read anew: a renewed certificate needs no restart.
+                self.listener_tls.prepare(new) if self.listener_tls is not None else None,
             )
 
         # Keys are read and templates compiled off the loop: SMTP sessions keep being answered.
@@ -560,7 +570,7 @@ class Daemon:
             self.scheduler.reconfigure(new, plan.due_scan)
         if self.fetchers is not None:
             self.fetchers.reconfigure(new)
-        self._reload_listeners(new)
+        self._reload_listeners(new, plan.listener_security)
         if self.web is not None and plan.tickets is not None:
             # Requests read both from the app's state as they start: new ones see the reload.
             self.web.app.state.config = new
@@ -574,17 +584,19 @@ class Daemon:
             log.warning("%s changed: takes effect at the next restart", key)
         log.info("configuration reloaded from %s", new.source)
 
-    def _reload_listeners(self, config: Config) -> None:
-        """The listeners' settings for what comes next: the size limit for sessions opened
-        from now on, the recipient limit and trust for the next transaction. Open sessions are
-        left alone. (The listen addresses themselves need a restart.)"""
+    def _reload_listeners(self, config: Config, security: ListenerSecurity | None) -> None:
+        """The listeners' settings for what comes next: the size limit, TLS certificate and
+        AUTH users for sessions opened from now on, the recipient limit and trust for the next
+        transaction. Open sessions are left alone (a TLS session keeps the certificate it was
+        opened with). The listen addresses themselves need a restart."""
         smtp = config.smtp
         trusted = config.postmaster.trusted_sources
         for kind, handler in self._handlers:
             handler.max_recipients = smtp.max_recipients
             handler.trusted = kind in trusted
             handler.max_message_size = smtp.max_message_size
-        # TLS certificates and AUTH users are reloaded here as well (the listeners' TLS work).
+        if self.listener_tls is not None and security is not None:
+            self.listener_tls.apply(security)
 
     async def _finish_reload(self) -> None:
         """At shutdown: let a reload under way end (it may be provisioning) before the services
@@ -609,14 +621,15 @@ class Daemon:
             self.fetchers.request_stop()  # they finish the batch they are committing
         if self.scheduler is not None:
             self.scheduler.stop()  # no new job starts; the running one ends below
-        for server in self.servers:
-            server.close()
+        # The listeners stay open until the end of the drain, answering 421 (a client told
+        # so retries later; a refused TCP connection looks like an outage), and so does every
+        # session: its next command gets 421.
+        self._sessions.begin_drain()
         web_stopped = asyncio.create_task(self._stop_web())
-        # Sessions already in DATA get a moment to be stored and answered; the rest are closed
-        # (an unanswered client retries later, so closing them loses nothing).
-        await _wait_until(lambda: not any(s.in_data for s in self._sessions), SESSION_GRACE_SECONDS)
-        for session in list(self._sessions):
-            session.close_transport()
+        # Sessions already in DATA get a moment to be stored and answered; those still in it
+        # then are cut (an unanswered client retries later, so cutting them loses nothing).
+        await _wait_until(lambda: not self._sessions.in_data(), SESSION_GRACE_SECONDS)
+        self._sessions.cut_data()
         if fetchers_task is not None:
             remaining = max(0.1, deadline - asyncio.get_running_loop().time())
             await asyncio.wait({fetchers_task}, timeout=remaining)
@@ -637,6 +650,9 @@ class Daemon:
         await self._stop_scheduler()
         await self._stop_sender(deadline)
         await web_stopped
+        for server in self.servers:
+            server.close()
+        self._sessions.close()
 
     async def _stop_scheduler(self) -> None:
         """Before the sender (a due scan queues mail): the running job commits or, after a

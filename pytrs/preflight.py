@@ -3,6 +3,7 @@
 Place in the flow: after ``load_config`` (keys, types, ranges, cross-references) and before any
 service is built. Checked here is everything that needs only the configuration and the files
 it names: templates compile, body files and keys are readable and long enough, DKIM keys load,
+the SMTP certificate and key load as a pair and the AUTH users file parses,
 the DNS resolver's host resolves, the chosen event loop exists. One function for both commands,
 so that a configuration `config check` accepts cannot be refused by `run`, or the other way
 round. What needs the database (the schema version, an auto-response's sender address) is
@@ -17,6 +18,7 @@ from collections.abc import Callable
 from pytrs.authentication.dkim_verify import DkimVerifier
 from pytrs.authentication.reply_token import ReplyTokens
 from pytrs.config import Config, ConfigError
+from pytrs.gateway.tls import ListenerTls
 from pytrs.outbound.dkim import DkimSigner
 from pytrs.responders.answers import notification_templates
 from pytrs.responders.marker import loop_secret_from_config
@@ -94,4 +96,5 @@ CHECKS: tuple[Callable[[Config], object], ...] = (
     _files_read_later,  # password, CA and client-secret files
     _dns_resolver,
     _event_loop,
+    ListenerTls,  # [smtp] certificate, key and AUTH users file
 )

@@ -35,6 +35,7 @@ def cross_check(
 ) -> None:
     """Record every cross-entry problem of ``config`` in ``errors``."""
     _check_outbound(config, errors)
+    _check_smtp_tls(config, errors)
     _check_metrics_listen(config, errors)
     queues = _check_queue_names(raw.get("queues"), errors)
     _check_queue_references(config, positions, queues, errors)
@@ -289,6 +290,23 @@ def _check_outbound(config: Config, errors: ErrorList) -> None:
     domain = out.message_id_domain
     if domain and not _DOMAIN.fullmatch(domain):
         errors.add("outbound.message_id_domain", f"must be a domain name, not {domain!r}")
+
+
+def _check_smtp_tls(config: Config, errors: ErrorList) -> None:
+    # Whether the files load is checked before start (preflight: `gateway/tls.py`).
+    smtp = config.smtp
+    if bool(smtp.tls_cert_file) != bool(smtp.tls_key_file):
+        missing = "tls_key_file" if smtp.tls_cert_file else "tls_cert_file"
+        given = "tls_cert_file" if smtp.tls_cert_file else "tls_key_file"
+        errors.add(f"smtp.{missing}", f"missing: smtp.{given} is set; STARTTLS needs both")
+    tls = bool(smtp.tls_cert_file and smtp.tls_key_file)
+    if smtp.require_tls and not tls:
+        errors.add("smtp.require_tls", "needs smtp.tls_cert_file and smtp.tls_key_file")
+    if smtp.auth_users_file and not tls:
+        errors.add(
+            "smtp.auth_users_file",
+            "AUTH is offered only after STARTTLS: set smtp.tls_cert_file and smtp.tls_key_file",
+        )
 
 
 def _check_metrics_listen(config: Config, errors: ErrorList) -> None:

@@ -6,22 +6,33 @@ not store) and hands the bytes to the InboxWriter; "250" is sent only after the 
 and names the inbox rows ("queued as 12", as MTAs do), so a mail can be followed from the
 MTA's log into `pytrs inbox show`. Parsing and routing happen later, in the postmaster worker.
 Status lines live in one place below.
+
+Each TCP session reads the listeners' security settings (`gateway/tls.py`) when it starts:
+STARTTLS when a certificate is configured, `530` to MAIL before it under `require_tls`, AUTH
+(`gateway/smtp_auth.py`) only after it. A unix-socket listener offers neither: its peers are
+on this machine, and the socket's permissions decide who may connect. While the daemon drains
+(`SessionBook.begin_drain`), a new connection is greeted with `421` and closed, and a session
+not in DATA gets `421` to its next command; a session in DATA finishes its message first.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import socket
-from collections.abc import MutableSet, Sequence
+import weakref
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
 from aiosmtpd.lmtp import LMTP
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, Envelope, Session, TLSSetupException, syntax
 
 from pytrs.gateway.addresses import AddressBook, recipient_problem
 from pytrs.gateway.inbox_writer import InboxWriter
+from pytrs.gateway.smtp_auth import MECHANISMS, AuthMechanisms
 from pytrs.gateway.smtp_data import BufferedData
+from pytrs.gateway.tls import ListenerSecurity, ListenerTls
 from pytrs.metrics.registry import MAIL_ACCEPTED, MAIL_REFUSED
 from pytrs.runtime.big_messages import BigMessageSlots
 from pytrs.schema.database import StorageError
@@ -37,6 +48,8 @@ UNSTORABLE_RCPT = "553 5.1.3 Recipient address rejected: {}"
 TOO_MANY_RCPT = "452 4.5.3 Too many recipients"
 TEMP_FAILURE = "451 4.3.0 Temporary failure, please try again later"
 BAD_INPUT = "554 5.6.0 Message content rejected"
+MUST_STARTTLS = "530 5.7.0 Must issue a STARTTLS command first"
+SHUTTING_DOWN = "421 4.3.2 {} Service shutting down, try again later"
 QUEUED_AS_MAX = 10
 
 
@@ -96,6 +109,11 @@ class IngressHandler:
             self.refused["empty-message"].inc()
             return BAD_INPUT
         peer = _peer_text(session.peer)
+        # An authenticated client is trusted with control headers for the mail it sends,
+        # whatever the listener; its name goes with the peer into the inbox row.
+        trusted = self.trusted or bool(session.authenticated)
+        if session.authenticated and isinstance(session.auth_data, str):
+            peer = f"{peer} auth={session.auth_data}"
         items = [
             InboxItem(
                 source=self.source,
@@ -103,7 +121,7 @@ class IngressHandler:
                 recipient=rcpt.lower(),
                 envelope_from=envelope.mail_from or "",
                 peer=peer,
-                trusted=self.trusted,
+                trusted=trusted,
             )
             for rcpt in envelope.rcpt_tos
         ]
@@ -117,7 +135,23 @@ class IngressHandler:
             return self._per_recipient([OK_DATA.format(i) for i in ids])
         return OK_DATA.format(queued_as(ids))
 
+    async def handle_EHLO(
+        self, server: SMTP, session: Session, envelope: Envelope, hostname: str,
+        responses: list[str],
+    ) -> list[str]:  # fmt: skip
+        # aiosmtpd lists AUTH after STARTTLS even with no mechanism left; without a users file
+        # there is none to offer. (This hook takes over setting the HELO name.)
+        session.host_name = hostname
+        if getattr(server, "smtp_users", None) is None:
+            return [line for line in responses if not line.startswith("250-AUTH")]
+        return responses
+
     async def handle_exception(self, error: Exception) -> str:
+        if isinstance(error, TLSSetupException):
+            # A client's failed handshake (old TLS, a scanner) is not our error; aiosmtpd
+            # closes the connection without sending the answer.
+            log.info("STARTTLS handshake failed: %s", error.__cause__ or error)
+            return "421 4.7.0 TLS handshake failed"
         # The default answer would leak the exception's name to the client.
         log.exception("SMTP session error", exc_info=error)
         return "421 4.3.0 Internal error, closing connection"
@@ -146,33 +180,108 @@ def _peer_text(peer: Any) -> str:
     return str(peer or "")
 
 
-class _SessionTracking:
-    """Lets the daemon's shutdown see which sessions are in DATA and close the others."""
+class SessionBook:
+    """The sessions of a daemon's listeners, for its shutdown: which are in DATA, and whether
+    they (and new connections) are turned away with 421."""
+
+    def __init__(self) -> None:
+        self._sessions: weakref.WeakSet[_Session] = weakref.WeakSet()
+        self.draining = False
+
+    def add(self, session: _Session) -> None:
+        self._sessions.add(session)
+
+    def __iter__(self) -> Iterator[_Session]:
+        return iter(list(self._sessions))
+
+    def begin_drain(self) -> None:
+        """From now on, new connections and the next command of idle sessions get 421."""
+        self.draining = True
+
+    def in_data(self) -> bool:
+        return any(session.in_data for session in self)
+
+    def cut_data(self) -> None:
+        """Close the sessions still in DATA: the drain cannot wait for them."""
+        for session in self:
+            if session.in_data:
+                session.close_transport()
+
+    def close(self) -> None:
+        """Close every session; those not in DATA are told 421 first."""
+        for session in self:
+            session.close_transport(farewell=not session.in_data)
+
+
+class _Session(AuthMechanisms, SMTP):
+    """Everything pytrs adds to an aiosmtpd session but the DATA buffer: the shutdown's view
+    (in DATA or not, 421 while draining), require_tls, AUTH (from `AuthMechanisms`)."""
 
     # RFC 5321 caps lines at 1,000 octets, but real mail breaks it (unwrapped base64, long
     # HTML lines) and the big MTAs accept it; refusing would bounce a customer's mail. Memory
     # stays bounded by the message size limit.
     line_length_limit = 1024 * 1024
     in_data = False
-    transport: asyncio.BaseTransport | None
+    require_tls = False
+    book: SessionBook | None = None
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # aiosmtpd dispatches through this table and offers no hook before a command runs.
+        self._smtp_methods = {
+            name: self._unless_draining(name, method) for name, method in self._smtp_methods.items()
+        }
+
+    def _unless_draining(
+        self, name: str, method: Callable[[str], Awaitable[None]]
+    ) -> Callable[[str], Awaitable[None]]:
+        @functools.wraps(method)  # keeps the HELP texts (`@syntax`) on the wrapper
+        async def command(arg: str) -> None:
+            if self.book is not None and self.book.draining and name != "QUIT":
+                await self.push(SHUTTING_DOWN.format(self.hostname))
+                self.close_transport()
+                return
+            await method(arg)
+
+        return command
+
+    async def _handle_client(self) -> None:
+        if self.book is not None and self.book.draining:
+            await self.push(SHUTTING_DOWN.format(self.hostname))
+            self.close_transport()
+            return
+        await super()._handle_client()
+
+    @syntax("MAIL FROM: <address>", extended=" [SP <mail-parameters>]")
+    async def smtp_MAIL(self, arg: str) -> None:
+        # aiosmtpd's own require_starttls refuses LHLO as well (it knows only EHLO), which
+        # would make LMTP unusable; refusing MAIL keeps every message off a plain connection.
+        if self.require_tls and self._tls_protocol is None:
+            await self.push(MUST_STARTTLS)
+            return
+        await super().smtp_MAIL(arg)
+
+    @syntax("DATA")
     async def smtp_DATA(self, arg: str) -> None:
         self.in_data = True
         try:
-            await super().smtp_DATA(arg)  # type: ignore[misc]
+            await super().smtp_DATA(arg)
         finally:
             self.in_data = False
 
-    def close_transport(self) -> None:
-        if self.transport is not None:
-            self.transport.close()
+    def close_transport(self, *, farewell: bool = False) -> None:
+        if self.transport is None:
+            return
+        if farewell:  # an idle session at the end of the drain: say why it is closed
+            self._writer.write(SHUTTING_DOWN.format(self.hostname).encode() + b"\r\n")
+        self.transport.close()
 
 
-class TrackedSMTP(_SessionTracking, BufferedData, SMTP):
+class TrackedSMTP(_Session, BufferedData, SMTP):
     pass
 
 
-class TrackedLMTP(_SessionTracking, BufferedData, LMTP):
+class TrackedLMTP(_Session, BufferedData, LMTP):
     pass
 
 
@@ -183,20 +292,26 @@ async def start_server(
     lmtp: bool = False,
     hostname: str = "",
     max_message_size: int = 26214400,
-    sessions: MutableSet[Any] | None = None,
+    sessions: SessionBook | None = None,
     big_messages: BigMessageSlots | None = None,
+    security: ListenerTls | None = None,
 ) -> asyncio.Server:
-    """Start one listener (TCP host/port or a unix socket path) in the running loop."""
+    """Start one listener (TCP host/port or a unix socket path) in the running loop.
+
+    `security` is read for each new session (TCP only): a reload applies to the next one.
+    """
     protocol_class: type[TrackedSMTP | TrackedLMTP] = TrackedLMTP if lmtp else TrackedSMTP
     name = hostname or socket.gethostname()
+    unix = isinstance(listen, str)
 
     def factory() -> SMTP:
-        session = _make()
+        settings = security.current if security is not None and not unix else ListenerSecurity()
+        session = _make(settings)
         if sessions is not None:
             sessions.add(session)
         return session
 
-    def _make() -> SMTP:
+    def _make(settings: ListenerSecurity) -> TrackedSMTP | TrackedLMTP:
         session = protocol_class(
             handler,
             data_size_limit=handler.max_message_size or max_message_size,
@@ -205,8 +320,13 @@ async def start_server(
             decode_data=False,
             enable_SMTPUTF8=True,
             timeout=300,
+            tls_context=settings.context,
+            auth_exclude_mechanism=MECHANISMS if settings.users is None else (),
         )
         session.big_messages = big_messages
+        session.book = sessions
+        session.require_tls = settings.require_tls
+        session.smtp_users = settings.users
         return session
 
     loop = asyncio.get_running_loop()

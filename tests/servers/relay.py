@@ -12,9 +12,7 @@ STARTTLS, implicit TLS and AUTH are available for the connection tests.
 from __future__ import annotations
 
 import asyncio
-import datetime
 import email
-import ipaddress
 import ssl
 from collections import deque
 from dataclasses import dataclass
@@ -22,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+
+from .certs import make_pair
 
 
 @dataclass(frozen=True)
@@ -174,36 +172,10 @@ class RecordingRelay:
 
 def self_signed(directory: Path) -> tuple[ssl.SSLContext, Path]:
     """A server TLS context for 127.0.0.1 and the certificate's path (the client's CA file)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "relay.test")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "relay.crt", directory / "relay.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+    pair = make_pair(directory, "relay")
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert_path, key_path)
-    return context, cert_path
+    context.load_cert_chain(pair.cert, pair.key)
+    return context, pair.cert
 
 
 def write_rsa_key(path: Path, bits: int = 2048, pkcs8: bool = False) -> Path:
