@@ -24,7 +24,10 @@ def test_credentials_directory_is_expanded_in_file_paths() -> None:
     config = parse_config(
         {
             "outbound": {"loop_secret_file": "${CREDENTIALS_DIRECTORY}/pytrs_loop.key"},
-            "smtp": {"tls_key_file": "$CREDENTIALS_DIRECTORY/pytrs_tls.key"},
+            "smtp": {
+                "tls_cert_file": "/etc/pytrs/tls.crt",
+                "tls_key_file": "$CREDENTIALS_DIRECTORY/pytrs_tls.key",
+            },
             "mail_accounts": [
                 {
                     "type": "imap",

@@ -105,8 +105,12 @@ class Scheduler:
         try:
             await self._stop.wait()
         finally:
-            clock.shutdown(wait=False)
+            # Paused first, shut down last: APScheduler's shutdown cancels the jobs it is
+            # running at once, which took their grace away (a job cancelled in the middle of
+            # its first database call could keep SQLite's one connection from the drain).
+            clock.pause()
             await self._finish_running()
+            clock.shutdown(wait=False)
 
     def stop(self) -> None:
         self._stop.set()
@@ -118,6 +122,8 @@ class Scheduler:
         for task in pending:
             log.warning("scheduler job %s did not finish in time; cancelling", task.get_name())
             task.cancel()
+        if pending:  # their transactions roll back before the daemon goes on stopping
+            await asyncio.wait(pending, timeout=self.stop_grace)
 
     async def _guarded(self, name: str, job: Callable[[], Awaitable[object]]) -> None:
         """Run one job; a failure is logged and counted, never fatal."""

@@ -138,3 +138,29 @@ async def test_a_job_still_running_at_shutdown_rolls_back_and_is_done_next_time(
     assert "scheduler job escalation-rebuild cancelled at shutdown" in caplog.text
     assert current > done  # rolled back: nothing recorded
     assert await EscalationRebuild(provisioned).run() == 1
+
+
+async def test_a_job_running_at_shutdown_gets_its_grace_before_any_cancel(
+    provisioned: Database,
+    config: Any,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """APScheduler's own shutdown cancels the jobs it runs at once; the scheduler pauses it
+    instead, lets the running job end within `stop_grace`, and shuts it down after."""
+    caplog.set_level(logging.INFO, logger="pytrs")
+    started, finished = asyncio.Event(), asyncio.Event()
+
+    async def slow_job() -> None:
+        started.set()
+        await asyncio.sleep(0.5)
+        finished.set()
+
+    scheduler = Scheduler(config, provisioned, stop_grace=5.0)
+    monkeypatch.setattr(scheduler, "jobs", lambda: {"slow": slow_job})
+    running = asyncio.create_task(scheduler.run())
+    await asyncio.wait_for(started.wait(), 10)
+    scheduler.stop()
+    await asyncio.wait_for(running, 10)
+    assert finished.is_set()
+    assert "cancelled at shutdown" not in caplog.text
