@@ -396,11 +396,12 @@ def test_render_is_bounded(html: str) -> None:
     """The issue's stated bound: over-limit HTML degrades within 1 s without a memory blow-up.
 
     The only timing in the suite; the margin is generous (measured: about 0.25 s at most on the
-    2-core machine) so that a loaded CI runner does not fail it.
+    2-core machine). It counts the CPU time of this process, not the wall clock: a runner busy
+    with other processes took 1.87 s of wall time for 0.25 s of work.
     """
-    started = time.perf_counter()
+    started = time.process_time()
     result = render_html(html)
-    elapsed = time.perf_counter() - started
+    elapsed = time.process_time() - started
     assert elapsed < 1.0, f"{elapsed:.2f} s"
     assert result.safe_html.startswith("<p>[HTML part not shown: ")
     tracemalloc.start()
