@@ -78,6 +78,8 @@ WEB_STOP_SECONDS = 10.0
 ADDRESS_BOOK_REFRESH_SECONDS = 2.0
 # How long the shutdown waits for a reload under way (it provisions in one transaction).
 RELOAD_STOP_SECONDS = 10.0
+# At exit, how long tasks a library left running get to end once cancelled.
+LEFTOVER_SECONDS = 5.0
 # How long a reload waits for the worker children to say they applied it too.
 CHILD_RELOAD_SECONDS = 30.0
 
@@ -705,13 +707,44 @@ def run_daemon(
     Raises ConfigError (before anything starts) and StartupError.
     """
     check_startup(config)
-    runner: Callable[..., Any] = asyncio.run
+    new_loop: Callable[[], asyncio.AbstractEventLoop] = asyncio.new_event_loop
     if config.daemon.event_loop in ("auto", "uvloop"):
         try:
             import uvloop
 
-            runner = uvloop.run
+            new_loop = uvloop.new_event_loop
         except ImportError:
             pass  # "auto"; an explicit "uvloop" without uvloop was refused by check_startup
     daemon = Daemon(config, roles, notify_stdin=notify_stdin, loader=loader)
-    return int(runner(daemon.run()))
+    loop = new_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        code = loop.run_until_complete(daemon.run())
+        loop.run_until_complete(_end_leftovers(LEFTOVER_SECONDS))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        return int(code)
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()
+
+
+async def _end_leftovers(seconds: float) -> None:
+    """After the daemon stopped: cancel the tasks libraries left running and give them a
+    moment, but never wait for one forever. (`asyncio.run` does: a connection close that
+    aiosqlite cannot finish — its thread already stopped by SQLAlchemy's forced close of a
+    connection being replaced while its task was cancelled — kept the process from exiting.)
+    Everything durable was committed and the database closed before this runs."""
+    current = asyncio.current_task()
+    leftovers = [task for task in asyncio.all_tasks() if task is not current]
+    for task in leftovers:
+        task.cancel()
+    if not leftovers:
+        return
+    _done, stuck = await asyncio.wait(leftovers, timeout=seconds)
+    if stuck:
+        names = ", ".join(sorted(task.get_name() for task in stuck))
+        log.warning("%d task(s) did not end at exit, left behind: %s", len(stuck), names)
+        for task in stuck:
+            # Said above, once: asyncio would add "Task was destroyed but it is pending!" at
+            # ERROR when the closed loop lets go of it.
+            task._log_destroy_pending = False  # type: ignore[attr-defined]
