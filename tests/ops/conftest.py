@@ -15,6 +15,14 @@ from prometheus_client.parser import text_string_to_metric_families
 
 Key = tuple[str, frozenset[tuple[str, str]]]
 
+# The auto reply the daemon-process tests configure, so that each new ticket queues outbox mail.
+AUTO_REPLY = """[[auto_responses]]
+queue = "Support"
+type = "auto reply"
+subject = "Re: {{ article.subject }}"
+body = "We opened ticket {{ ticket.tn }}.\\n"
+"""
+
 
 class Scrape:
     """The samples of one exposition."""

@@ -23,6 +23,7 @@ from ..helpers import all_processed, make_mail, send, unique_id
 from ..servers.relay import RecordingRelay
 from ..test_cli import pytrs, write_config
 from ..test_lifecycle import DaemonProcess
+from .conftest import AUTO_REPLY
 
 JSON = '[daemon]\nlog_format = "json"\nlog_level = "INFO"\n'
 
@@ -36,12 +37,7 @@ poll_interval_seconds = 0.2
 [outbound]
 relay = "{relay.address}"
 poll_interval_seconds = 0.1
-[[auto_responses]]
-queue = "Support"
-type = "auto reply"
-subject = "Re: {{{{ article.subject }}}}"
-body = "We opened ticket {{{{ ticket.tn }}}}.\\n"
-"""
+{AUTO_REPLY}"""
     config = write_config(tmp_path / "pytrs.toml", database_settings, extra)
     assert pytrs(config, "db", "upgrade").returncode == 0
     log = tmp_path / "daemon.log"

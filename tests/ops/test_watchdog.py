@@ -35,6 +35,7 @@ from ..helpers import make_mail, send
 from ..servers.relay import RecordingRelay
 from ..test_cli import pytrs, write_config
 from ..test_lifecycle import DaemonProcess
+from .conftest import AUTO_REPLY
 
 DEFER = "451 4.3.0 try again later"
 
@@ -108,12 +109,7 @@ relay = "{relay.address}"
 poll_interval_seconds = 0.1
 timeout_seconds = 5.0
 retry_backoff_seconds = 600.0
-[[auto_responses]]
-queue = "Support"
-type = "auto reply"
-subject = "Re: {{{{ article.subject }}}}"
-body = "We opened ticket {{{{ ticket.tn }}}}.\\n"
-"""
+{AUTO_REPLY}"""
     config = write_config(tmp_path / "pytrs.toml", database_settings, extra)
     assert pytrs(config, "db", "upgrade").returncode == 0
     relay.rcpt_replies["alice@customer.example"] = DEFER
