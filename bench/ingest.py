@@ -66,6 +66,7 @@ from typing import Any, Protocol
 
 import psutil
 from noop_smtp import NoopServer, daemon_loop
+from profile_stages import print_stages
 from smtp_client import RECIPIENT, Share, send_corpus, send_paced
 
 HERE = Path(__file__).resolve().parent
@@ -522,6 +523,10 @@ class Result:
     def ok(self) -> bool:
         lost = self.articles < self.messages or self.refused
         return not (lost or self.quarantined or self.error) and self.stopped_cleanly
+
+    @property
+    def accepted(self) -> int:
+        return self.messages - self.refused
 
     @property
     def label(self) -> str:
@@ -1247,6 +1252,7 @@ def main(argv: list[str] | None = None) -> int:
             results.append(run_engine(engine, corpus, args, parse_rate, spy, escalations))
             if spy and profile_path(label).exists():
                 summarise_profile(profile_path(label))
+                print_stages(profile_path(label), results[-1].accepted)
         # Each pace on a fresh database and daemon, so that no backlog of one pace is charged
         # to the next (the escalation set-up of --escalations on/both, the plain one otherwise).
         escalations = ESCALATION_MODES[args.escalations][-1]
@@ -1262,6 +1268,7 @@ def main(argv: list[str] | None = None) -> int:
             results.append(run_engine(engine, mails, args, parse_rate, spy, escalations, pace=pace))
             if spy and profile_path(label).exists():
                 summarise_profile(profile_path(label))
+                print_stages(profile_path(label), results[-1].accepted)
     print_table(results, parse_rate, sum(map(len, corpus)), threads)
     print_escalation_ratios(results)
     if args.json:
