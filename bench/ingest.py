@@ -405,7 +405,12 @@ PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
 
 def process_tree(pid: int) -> list[int]:
-    """`pid` and its descendants, from /proc/PID/task/TID/children (no scan of all of /proc)."""
+    """`pid` and its descendants, from /proc/PID/task/TID/children (no scan of all of /proc;
+    psutil's scan where the kernel lacks those files)."""
+    if not Path(f"/proc/{pid}/task/{pid}/children").exists():
+        with contextlib.suppress(psutil.Error):
+            return [pid, *(c.pid for c in psutil.Process(pid).children(recursive=True))]
+        return [pid]
     tree, todo = [], [pid]
     while todo:
         member = todo.pop()
