@@ -5,9 +5,22 @@ What it measures, for each engine (a fresh SQLite file, or a throw-away PostgreS
     a committed ``article_data_mime`` row and no inbox row is pending;
   * SMTP acceptance messages/s: from the first transaction until the last "250";
   * acceptance latency (p50/p99/max): time from `sendmail()` start to its return, per message;
-  * peak RSS of the daemon process, sampled every 50 ms;
+  * peak RSS of the daemon and its child processes (`[postmaster] processes`), summed, read
+    from /proc every 100 ms;
+  * the transport ceiling (issue 16): the same client, corpus and connection count against a
+    no-op aiosmtpd server (250 to everything, nothing stored; `noop_smtp.py`) in a process of
+    its own on the event loop the daemon picks (uvloop or asyncio), just before the daemon
+    starts; the end-to-end rate is printed as a share of it (`× ceiling`). `--no-ceiling`
+    skips it;
   * the ratio of the end-to-end rate to a bare single-core `email.message_from_bytes` parse of
     the same corpus bytes, measured in this process in the same run (best of 3).
+
+With `--paced 100,500,1000` each engine also runs open loop at each of these rates, on a fresh
+database and daemon: mail i is due at i / rate, a free connection takes the next due mail, and
+its latency runs from the due time to the final DATA reply, so a stall is charged for the queue
+it causes (`smtp_client.py`). The no-op server gets the same paced traffic in the same run, and
+both latencies are printed side by side. A paced run sends min(messages, rate ×
+`--paced-seconds`) mails; issue 16's latency target is at 500/s with `--connections 50`.
 
 With `--escalations both` each engine runs twice on fresh databases, without and then with the
 Support queue escalating (an office-hours calendar, first response, update and solution budgets,
@@ -21,7 +34,7 @@ lost (refused, or never becomes an article), quarantined, or the daemon does not
 
 Usage: python bench/ingest.py [--n 5000] [--seed 1] [--connections 8]
            [--engines sqlite,postgresql] [--pg-url URL] [--json OUT] [--profile]
-           [--escalations off|on|both]
+           [--escalations off|on|both] [--no-ceiling] [--paced RATES [--paced-seconds S]]
 """
 
 from __future__ import annotations
@@ -29,7 +42,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
-import concurrent.futures
 import contextlib
 import email
 import json
@@ -40,7 +52,6 @@ import re
 import secrets
 import shutil
 import signal
-import smtplib
 import sqlite3
 import statistics
 import subprocess
@@ -54,6 +65,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import psutil
+from noop_smtp import NoopServer, daemon_loop
+from profile_stages import print_stages
+from smtp_client import RECIPIENT, Share, send_corpus, send_paced
 
 HERE = Path(__file__).resolve().parent
 OUT_DIR = HERE / "out"
@@ -61,11 +75,9 @@ DEFAULT_GEN = HERE.parents[1] / "shared" / "bench" / "gen_corpus.py"
 DEFAULT_PG_URL = "postgresql+asyncpg://postgres@127.0.0.1/test"
 ENGINES = ("sqlite", "postgresql")
 
-# The corpus is addressed to this system address; the envelope sender is irrelevant to pytrs's
-# routing (it reads From:), so one fixed sender keeps the client side trivial.
-RECIPIENT = "support@helpdesk.example.com"
-ENVELOPE_FROM = "bench@client.example.net"
 POLL_SECONDS = 0.05
+# /proc is read this often for the daemon's memory (its process tree).
+RSS_SECONDS = 0.1
 START_TIMEOUT = 60.0
 LISTENING = re.compile(r"SMTP listening on \('([^']+)', (\d+)")
 # Written by the daemon after an orderly shutdown, just before run() returns 0.
@@ -389,28 +401,59 @@ class DaemonProcess:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
 
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its descendants, from /proc/PID/task/TID/children (no scan of all of /proc;
+    psutil's scan where the kernel lacks those files)."""
+    if not Path(f"/proc/{pid}/task/{pid}/children").exists():
+        with contextlib.suppress(psutil.Error):
+            return [pid, *(c.pid for c in psutil.Process(pid).children(recursive=True))]
+        return [pid]
+    tree, todo = [], [pid]
+    while todo:
+        member = todo.pop()
+        tree.append(member)
+        with contextlib.suppress(OSError):
+            for task in os.listdir(f"/proc/{member}/task"):
+                children = Path(f"/proc/{member}/task/{task}/children")
+                with contextlib.suppress(OSError):
+                    todo.extend(int(child) for child in children.read_text().split())
+    return tree
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident set size of one process (0 when it has gone), from /proc/PID/statm."""
+    try:
+        with open(f"/proc/{pid}/statm") as f:
+            return int(f.read().split()[1]) * PAGE_SIZE
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
 class RssSampler(threading.Thread):
-    """Peak resident set size of the daemon and its worker children (summed), sampled every
-    POLL_SECONDS until stopped."""
+    """Peak resident set size of the daemon and every process under it (`[postmaster]
+    processes` children), summed, read from /proc every RSS_SECONDS until stopped; also the
+    most processes seen at once. A sum of RSS counts shared library pages once per process: an
+    upper bound, which is what a memory budget needs."""
 
     def __init__(self, process: psutil.Process) -> None:
         super().__init__(name="rss-sampler", daemon=True)
-        self.process = process
+        self.pid = process.pid
         self.peak = 0
+        self.processes = 0
         self._halt = threading.Event()
 
     def run(self) -> None:
         while not self._halt.is_set():
-            try:
-                tree = [self.process, *self.process.children(recursive=True)]
-                total = 0
-                for member in tree:
-                    with contextlib.suppress(psutil.Error):
-                        total += member.memory_info().rss
-                self.peak = max(self.peak, total)
-            except psutil.Error:
-                return  # the process has gone; its peak is already recorded
-            self._halt.wait(POLL_SECONDS)
+            tree = process_tree(self.pid)
+            sizes = [size for size in map(rss_bytes, tree) if size]
+            if not sizes:
+                return  # the daemon has gone; its peak is already recorded
+            self.peak = max(self.peak, sum(sizes))
+            self.processes = max(self.processes, len(sizes))
+            self._halt.wait(RSS_SECONDS)
 
     def stop(self) -> int:
         self._halt.set()
@@ -418,53 +461,7 @@ class RssSampler(threading.Thread):
         return self.peak
 
 
-# --- the SMTP client -----------------------------------------------------------------------
-
-
-@dataclass
-class Share:
-    """What one client connection did."""
-
-    latencies: list[float] = field(default_factory=list)
-    first_start: float = math.inf
-    last_end: float = 0.0
-    errors: list[str] = field(default_factory=list)
-
-
-def send_share(
-    address: tuple[str, int], messages: list[bytes], barrier: threading.Barrier
-) -> Share:
-    share = Share()
-    with smtplib.SMTP(*address, local_hostname="client.example.net", timeout=120) as client:
-        client.ehlo()
-        # Every connection is open before the clock starts: connection set-up is not ingest.
-        barrier.wait(timeout=START_TIMEOUT)
-        for raw in messages:
-            start = time.perf_counter()
-            try:
-                client.sendmail(ENVELOPE_FROM, [RECIPIENT], raw)
-            except smtplib.SMTPServerDisconnected as exc:
-                share.errors.append(f"disconnected: {exc}")
-                break
-            except smtplib.SMTPException as exc:
-                share.errors.append(repr(exc))
-                continue
-            end = time.perf_counter()
-            share.first_start = min(share.first_start, start)
-            share.latencies.append(end - start)
-            share.last_end = end
-    return share
-
-
-def send_corpus(address: tuple[str, int], corpus: list[bytes], connections: int) -> list[Share]:
-    """Send the corpus round-robin over `connections` concurrent connections."""
-    barrier = threading.Barrier(connections)
-    with concurrent.futures.ThreadPoolExecutor(connections, "smtp-client") as pool:
-        futures = [
-            pool.submit(send_share, address, corpus[k::connections], barrier)
-            for k in range(connections)
-        ]
-        return [future.result() for future in futures]
+# --- waiting for the daemon ----------------------------------------------------------------
 
 
 def wait_ingested(store: Store, expected: int, timeout: float) -> float:
@@ -501,6 +498,7 @@ class Result:
     engine: str
     messages: int
     escalations: bool = False  # the Support queue escalating (--escalations)
+    pace: float = 0.0  # mails/s of a paced open-loop run (--paced); 0: closed loop
     articles: int = 0
     tickets: int = 0
     escalating: int = 0
@@ -513,8 +511,14 @@ class Result:
     smtp_rate: float = math.nan
     latency_ms: dict[str, float] = field(default_factory=dict)
     peak_rss_mib: float = math.nan
+    peak_processes: int = 0  # the daemon and its children, the most at one time
     parse_rate: float = math.nan
     ratio_to_parse: float = math.nan
+    # The no-op server driven the same way just before (noop_smtp.py; not with --no-ceiling).
+    ceiling_loop: str = ""
+    ceiling_rate: float = math.nan
+    ceiling_latency_ms: dict[str, float] = field(default_factory=dict)
+    ratio_to_ceiling: float = math.nan  # e2e rate / ceiling rate
     stopped_cleanly: bool = False
     stop: str = ""
     error: str = ""
@@ -526,9 +530,15 @@ class Result:
         return not (lost or self.quarantined or self.error) and self.stopped_cleanly
 
     @property
+    def accepted(self) -> int:
+        return self.messages - self.refused
+
+    @property
     def label(self) -> str:
-        """The engine, marked when the queue escalates: "sqlite+esc"."""
-        return f"{self.engine}+esc" if self.escalations else self.engine
+        """The engine, marked when the queue escalates and with the pace of a paced run:
+        "sqlite+esc", "postgresql@500"."""
+        label = f"{self.engine}+esc" if self.escalations else self.engine
+        return f"{label}@{self.pace:g}" if self.pace else label
 
 
 def percentile(sorted_values: list[float], p: float) -> float:
@@ -539,19 +549,41 @@ def percentile(sorted_values: list[float], p: float) -> float:
     return sorted_values[rank - 1]
 
 
-def record_traffic(result: Result, shares: list[Share], done_at: float, counts: Counts) -> None:
+@dataclass
+class Traffic:
+    """What the client saw of one server: answered mails, their span and latencies (ms)."""
+
+    answered: int
+    start: float  # the first transaction's start (closed loop) or the first due time (paced)
+    last_250: float
+    latency_ms: dict[str, float]
+
+    @property
+    def rate(self) -> float:
+        return self.answered / (self.last_250 - self.start)
+
+
+def traffic(shares: list[Share], server: str) -> Traffic:
     latencies = sorted(x * 1000 for share in shares for x in share.latencies)
     if not latencies:
-        raise RuntimeError("the daemon accepted no message")
-    start = min(share.first_start for share in shares)
-    last_250 = max(share.last_end for share in shares)
-    result.refused = result.messages - len(latencies)
-    result.smtp_seconds = last_250 - start
-    result.e2e_seconds = done_at - start
-    result.smtp_rate = len(latencies) / result.smtp_seconds
+        raise RuntimeError(f"the {server} accepted no message")
+    percentiles = {f"p{p}": percentile(latencies, p) for p in (50, 99)}
+    return Traffic(
+        answered=len(latencies),
+        start=min(share.first_start for share in shares),
+        last_250=max(share.last_end for share in shares),
+        latency_ms=percentiles | {"max": latencies[-1]},
+    )
+
+
+def record_traffic(result: Result, shares: list[Share], done_at: float, counts: Counts) -> None:
+    seen = traffic(shares, "daemon")
+    result.refused = result.messages - seen.answered
+    result.smtp_seconds = seen.last_250 - seen.start
+    result.e2e_seconds = done_at - seen.start
+    result.smtp_rate = seen.rate
     result.e2e_rate = counts.articles / result.e2e_seconds
-    result.latency_ms = {f"p{p}": percentile(latencies, p) for p in (50, 99)}
-    result.latency_ms["max"] = latencies[-1] if latencies else math.nan
+    result.latency_ms = seen.latency_ms
     result.articles, result.tickets = counts.articles, counts.tickets
     result.escalating = counts.escalating
     if result.escalations and not result.escalating:
@@ -559,6 +591,8 @@ def record_traffic(result: Result, shares: list[Share], done_at: float, counts: 
         result.error = "no ticket has an escalation time: the escalation index did not run"
     result.quarantined, result.pending = counts.state("quarantined"), counts.state("pending")
     result.ratio_to_parse = result.e2e_rate / result.parse_rate
+    if not result.pace:  # a paced run's rate is its pace, on either server
+        result.ratio_to_ceiling = result.e2e_rate / result.ceiling_rate
 
 
 def run_engine(
@@ -568,8 +602,9 @@ def run_engine(
     parse_rate: float,
     spy: list[str],
     escalations: bool = False,
+    pace: float = 0.0,
 ) -> Result:
-    result = Result(engine, len(corpus), escalations=escalations, parse_rate=parse_rate)
+    result = Result(engine, len(corpus), escalations=escalations, pace=pace, parse_rate=parse_rate)
     with tempfile.TemporaryDirectory(prefix=f"pytrs-bench-{engine}-") as tmp:
         scratch = Path(tmp)
         try:
@@ -741,6 +776,9 @@ def measure(
         done = subprocess.run(load, env=env, capture_output=True, text=True)
         if done.returncode != 0:
             raise RuntimeError(f"filters import failed:\n{done.stdout}{done.stderr}")
+    send = client_for(result.pace, corpus, args.connections)
+    if args.ceiling:
+        measure_ceiling(result, config, env, send)
     log = OUT_DIR / f"daemon-{result.label}.log"
     result.log = str(log)
     daemon = DaemonProcess(config, log, env, spy)
@@ -749,17 +787,53 @@ def measure(
         assert daemon.process is not None
         sampler = RssSampler(daemon.process)
         sampler.start()
-        shares = send_corpus(address, corpus, args.connections)
+        shares = send(address)
         done_at = wait_ingested(store, len(corpus) - failed_count(shares), args.timeout)
         record_traffic(result, shares, done_at, store.counts(tickets=True))
         result.stopped_cleanly, result.stop = daemon.stop()
         result.peak_rss_mib = sampler.stop() / 2**20
+        result.peak_processes = sampler.processes
         errors = [e for share in shares for e in share.errors]
         if errors:
             smtp = f"{len(errors)} SMTP error(s), first: {errors[0]}"
             result.error = f"{result.error}; {smtp}" if result.error else smtp
     finally:
         daemon.kill()
+
+
+def client_for(
+    pace: float, corpus: list[bytes], connections: int
+) -> Callable[[tuple[str, int]], list[Share]]:
+    """The traffic of one run, to point at the daemon or at the no-op server: the corpus closed
+    loop, or paced at `pace` mails/s."""
+    if pace:
+        return lambda address: send_paced(address, corpus, connections, pace)
+    return lambda address: send_corpus(address, corpus, connections)
+
+
+def measure_ceiling(
+    result: Result,
+    config: Path,
+    env: dict[str, str],
+    send: Callable[[tuple[str, int]], list[Share]],
+) -> None:
+    """The same traffic against the no-op server on the daemon's event loop, just before the
+    daemon starts (so both see the machine in the same state)."""
+    loop = daemon_loop(config, env)
+    server = NoopServer(loop, env)
+    with server as address:
+        shares = send(address)
+    seen = traffic(shares, "no-op server")
+    problems = [e for share in shares for e in share.errors]
+    if problems or server.received != seen.answered:
+        # The client or the machine failed, not pytrs: a ceiling from this would be wrong.
+        raise RuntimeError(
+            f"no-op server run: {len(problems)} SMTP error(s) {problems[:1]}, "
+            f"{seen.answered} answered, {server.received} counted by the server"
+        )
+    result.ceiling_loop = loop
+    result.ceiling_rate = seen.rate
+    result.ceiling_latency_ms = seen.latency_ms
 
 
 def failed_count(shares: list[Share]) -> int:
@@ -895,7 +969,7 @@ def escalation_ratios(
     escalations / the same of the rates without."""
     rates: dict[tuple[str, bool], list[float]] = collections.defaultdict(list)
     for r in results:
-        if r.ok:
+        if r.ok and not r.pace:
             rates[r.engine, r.escalations].append(r.e2e_rate)
     return {
         engine: pick(rates[engine, True]) / pick(rates[engine, False])
@@ -919,17 +993,50 @@ COLUMNS: tuple[tuple[str, int, str, Any], ...] = (
     ("engine", 14, "", lambda r: r.label),
     ("msgs", 6, "d", lambda r: r.messages),
     ("e2e msg/s", 9, ".0f", lambda r: r.e2e_rate),
+    ("ceiling", 7, ".0f", lambda r: r.ceiling_rate),
+    ("× ceiling", 9, ".3f", lambda r: r.ratio_to_ceiling),
     ("smtp msg/s", 10, ".0f", lambda r: r.smtp_rate),
     ("p50 ms", 7, ".1f", lambda r: r.latency_ms.get("p50", math.nan)),
     ("p99 ms", 7, ".1f", lambda r: r.latency_ms.get("p99", math.nan)),
     ("max ms", 7, ".1f", lambda r: r.latency_ms.get("max", math.nan)),
     ("peak RSS MiB", 12, ".1f", lambda r: r.peak_rss_mib),
+    ("procs", 5, "d", lambda r: r.peak_processes),
     ("e2e/parse", 9, ".3f", lambda r: r.ratio_to_parse),
     ("tickets", 7, "d", lambda r: r.tickets),
     ("escal.", 6, "d", lambda r: r.escalating),
     ("quar.", 5, "d", lambda r: r.quarantined),
     ("status", 6, "", lambda r: "OK" if r.ok else "FAIL"),
 )
+
+
+def _ms(figures: dict[str, float]) -> str:
+    return " / ".join(f"{figures.get(k, math.nan):.1f}" for k in ("p50", "p99", "max"))
+
+
+# Paced runs: the daemon's acceptance latency beside the no-op server's at the same pace.
+PACED_COLUMNS: tuple[tuple[str, int, str, Any], ...] = (
+    ("engine", 14, "", lambda r: r.engine + ("+esc" if r.escalations else "")),
+    ("pace msg/s", 10, ".0f", lambda r: r.pace),
+    ("msgs", 6, "d", lambda r: r.messages),
+    ("smtp msg/s", 10, ".0f", lambda r: r.smtp_rate),
+    ("pytrs p50/p99/max ms", 22, "", lambda r: _ms(r.latency_ms)),
+    ("no-op p50/p99/max ms", 22, "", lambda r: _ms(r.ceiling_latency_ms)),
+    ("e2e msg/s", 9, ".0f", lambda r: r.e2e_rate),
+    ("peak RSS MiB", 12, ".1f", lambda r: r.peak_rss_mib),
+    ("procs", 5, "d", lambda r: r.peak_processes),
+    ("status", 6, "", lambda r: "OK" if r.ok else "FAIL"),
+)
+
+
+def print_columns(columns: tuple[tuple[str, int, str, Any], ...], results: list[Result]) -> None:
+    align = {"": "<"}
+    print("  ".join(f"{name:{align.get(fmt, '>')}{width}}" for name, width, fmt, _ in columns))
+    for result in results:
+        cells = (
+            f"{get(result):{align.get(fmt, '>')}{width}{fmt}}" for _, width, fmt, get in columns
+        )
+        print("  ".join(cells))
+    print()
 
 
 def print_table(
@@ -939,16 +1046,18 @@ def print_table(
         f"\nbare parse (email.message_from_bytes, compat32, 1 core, best of 3): "
         f"{parse_rate:,.0f} msg/s; corpus {corpus_bytes / 2**20:.1f} MiB"
         + (f", {threads} threads (tickets if every reply is threaded)" if threads else "")
-        + "\n"
     )
-    align = {"": "<"}
-    print("  ".join(f"{name:{align.get(fmt, '>')}{width}}" for name, width, fmt, _ in COLUMNS))
-    for result in results:
-        cells = (
-            f"{get(result):{align.get(fmt, '>')}{width}{fmt}}" for _, width, fmt, get in COLUMNS
-        )
-        print("  ".join(cells))
+    loops = sorted({r.ceiling_loop for r in results if r.ceiling_loop})
+    if loops:
+        print(f"ceiling: a no-op aiosmtpd server ({', '.join(loops)}), same client, just before")
     print()
+    closed = [r for r in results if not r.pace]
+    if closed:
+        print_columns(COLUMNS, closed)
+    paced = [r for r in results if r.pace]
+    if paced:
+        print("paced open loop: latency from each mail's due time to its final DATA reply")
+        print_columns(PACED_COLUMNS, paced)
     for result in results:
         if math.isnan(result.e2e_seconds):
             print(f"{result.label}: ERROR {result.error}")
@@ -985,6 +1094,9 @@ def write_json(
         "pytrs": version,
         "connections": args.connections,
         "rounds": args.rounds,
+        "ceiling": args.ceiling,
+        "paced": args.paced,
+        "paced_seconds": args.paced_seconds,
         "profiled": args.profile,
         "bare_parse_rate": parse_rate,
         "results": [asdict(result) | {"ok": result.ok} for result in results],
@@ -1014,6 +1126,22 @@ def source_version() -> str:
 
 
 # --- command line --------------------------------------------------------------------------
+
+
+def rates(text: str) -> list[float]:
+    """--paced: comma-separated positive mails/s."""
+    try:
+        values = [float(item) for item in text.split(",") if item.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of numbers: {text!r}") from None
+    if not values or min(values) <= 0:
+        raise argparse.ArgumentTypeError(f"rates must be positive numbers: {text!r}")
+    return values
+
+
+def paced_corpus(corpus: list[bytes], rate: float, seconds: float) -> list[bytes]:
+    """The first min(all, rate × seconds) mails, at least one connection's worth."""
+    return corpus[: max(1, min(len(corpus), round(rate * seconds)))]
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -1057,6 +1185,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="run each set-up this many times, alternating (the ratio takes the best of each)",
     )
     parser.add_argument(
+        "--no-ceiling",
+        dest="ceiling",
+        action="store_false",
+        help="do not measure the transport ceiling (the no-op SMTP server) before each run",
+    )
+    parser.add_argument(
+        "--paced",
+        type=rates,
+        default=[],
+        metavar="RATES",
+        help="also run paced open loop at these mails/s, e.g. 100,500,1000 (with "
+        "--connections 50): latency from each mail's due time to its final DATA reply",
+    )
+    parser.add_argument(
+        "--paced-seconds",
+        type=float,
+        default=10.0,
+        help="a paced run sends min(messages, rate × this) mails (default 10)",
+    )
+    parser.add_argument(
         "--profile",
         action="store_true",
         help="run the daemon under py-spy; bench/out/profile-<engine>.txt",
@@ -1083,6 +1231,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--connections must be at least 1")
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
+    if args.paced_seconds <= 0:
+        parser.error("--paced-seconds must be positive")
     return args
 
 
@@ -1107,6 +1257,23 @@ def main(argv: list[str] | None = None) -> int:
             results.append(run_engine(engine, corpus, args, parse_rate, spy, escalations))
             if spy and profile_path(label).exists():
                 summarise_profile(profile_path(label))
+                print_stages(profile_path(label), results[-1].accepted)
+        # Each pace on a fresh database and daemon, so that no backlog of one pace is charged
+        # to the next (the escalation set-up of --escalations on/both, the plain one otherwise).
+        escalations = ESCALATION_MODES[args.escalations][-1]
+        for pace in args.paced:
+            mails = paced_corpus(corpus, pace, args.paced_seconds)
+            label = Result(engine, 0, escalations, pace).label
+            spy = py_spy_command(label) if args.profile else []
+            print(
+                f"{label}: {len(mails)} messages paced at {pace:g}/s, "
+                f"{args.connections} connections …",
+                flush=True,
+            )
+            results.append(run_engine(engine, mails, args, parse_rate, spy, escalations, pace=pace))
+            if spy and profile_path(label).exists():
+                summarise_profile(profile_path(label))
+                print_stages(profile_path(label), results[-1].accepted)
     print_table(results, parse_rate, sum(map(len, corpus)), threads)
     print_escalation_ratios(results)
     if args.json:
