@@ -432,16 +432,32 @@ def rss_bytes(pid: int) -> int:
         return 0
 
 
+def pss_bytes(pid: int) -> int:
+    """Proportional set size of one process (0 when it has gone or the kernel lacks the
+    file): each page it shares with n processes counts 1/n, from /proc/PID/smaps_rollup."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, IndexError, ValueError):
+        pass
+    return 0
+
+
 class RssSampler(threading.Thread):
     """Peak resident set size of the daemon and every process under it (`[postmaster]
     processes` children), summed, read from /proc every RSS_SECONDS until stopped; also the
-    most processes seen at once. A sum of RSS counts shared library pages once per process: an
-    upper bound, which is what a memory budget needs."""
+    most processes seen at once. A sum of RSS counts every page a process maps once per
+    process, shared ones too: an upper bound. The peak sum of PSS counts a page shared by n
+    processes 1/n in each, so the tree's pages once: what the machine actually gives the
+    daemon (close to what systemd's cgroup charges it)."""
 
     def __init__(self, process: psutil.Process) -> None:
         super().__init__(name="rss-sampler", daemon=True)
         self.pid = process.pid
         self.peak = 0
+        self.peak_pss = 0
         self.processes = 0
         self._halt = threading.Event()
 
@@ -452,6 +468,7 @@ class RssSampler(threading.Thread):
             if not sizes:
                 return  # the daemon has gone; its peak is already recorded
             self.peak = max(self.peak, sum(sizes))
+            self.peak_pss = max(self.peak_pss, sum(map(pss_bytes, tree)))
             self.processes = max(self.processes, len(sizes))
             self._halt.wait(RSS_SECONDS)
 
@@ -511,6 +528,7 @@ class Result:
     smtp_rate: float = math.nan
     latency_ms: dict[str, float] = field(default_factory=dict)
     peak_rss_mib: float = math.nan
+    peak_pss_mib: float = math.nan  # the same tree's proportional set size (shared pages once)
     peak_processes: int = 0  # the daemon and its children, the most at one time
     parse_rate: float = math.nan
     ratio_to_parse: float = math.nan
@@ -792,6 +810,7 @@ def measure(
         record_traffic(result, shares, done_at, store.counts(tickets=True))
         result.stopped_cleanly, result.stop = daemon.stop()
         result.peak_rss_mib = sampler.stop() / 2**20
+        result.peak_pss_mib = sampler.peak_pss / 2**20
         result.peak_processes = sampler.processes
         errors = [e for share in shares for e in share.errors]
         if errors:
@@ -1000,6 +1019,7 @@ COLUMNS: tuple[tuple[str, int, str, Any], ...] = (
     ("p99 ms", 7, ".1f", lambda r: r.latency_ms.get("p99", math.nan)),
     ("max ms", 7, ".1f", lambda r: r.latency_ms.get("max", math.nan)),
     ("peak RSS MiB", 12, ".1f", lambda r: r.peak_rss_mib),
+    ("peak PSS MiB", 12, ".1f", lambda r: r.peak_pss_mib),
     ("procs", 5, "d", lambda r: r.peak_processes),
     ("e2e/parse", 9, ".3f", lambda r: r.ratio_to_parse),
     ("tickets", 7, "d", lambda r: r.tickets),
@@ -1023,6 +1043,7 @@ PACED_COLUMNS: tuple[tuple[str, int, str, Any], ...] = (
     ("no-op p50/p99/max ms", 22, "", lambda r: _ms(r.ceiling_latency_ms)),
     ("e2e msg/s", 9, ".0f", lambda r: r.e2e_rate),
     ("peak RSS MiB", 12, ".1f", lambda r: r.peak_rss_mib),
+    ("peak PSS MiB", 12, ".1f", lambda r: r.peak_pss_mib),
     ("procs", 5, "d", lambda r: r.peak_processes),
     ("status", 6, "", lambda r: "OK" if r.ok else "FAIL"),
 )

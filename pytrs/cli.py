@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import dataclasses
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -48,7 +49,7 @@ from pytrs.config.crosscheck import config_warnings
 from pytrs.gateway.pipe import EX_TEMPFAIL
 from pytrs.preflight import check_startup
 from pytrs.runtime.allocator import release_big_buffers
-from pytrs.runtime.logs import configure_logging
+from pytrs.runtime.logs import configure_logging, label_process
 from pytrs.schema import migrate
 
 
@@ -186,6 +187,8 @@ def _main(words: list[str]) -> int:
             "to use the built-in defaults (SQLite var/pytrs.db under this directory)",
             EXIT_USAGE,
         )
+    if getattr(args, "notify_stdin", False):  # a worker child: its lines go to its parent's log
+        label_process(f"worker {os.getpid()}")
     configure_logging(config.daemon)
     if (args.command, getattr(args, "action", None)) != ("db", "upgrade"):
         # Every command checks the schema; only `db upgrade` has migrations worth listing.

@@ -30,7 +30,7 @@ import shutil
 import signal
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,7 +65,7 @@ from pytrs.schema.system_data import with_runtime_secrets
 from pytrs.tickets.service import TicketService
 from pytrs.web.ops import OpsContext, create_ops_app
 from pytrs.web.service import WebService, WebStartError, bind
-from pytrs.worker_processes import WorkerProcesses, follow_parent
+from pytrs.worker_processes import Preforked, WorkerProcesses, follow_parent, prefork
 
 log = logging.getLogger(__name__)
 
@@ -105,11 +105,15 @@ class Daemon:
 
     def __init__(
         self, config: Config, roles: tuple[str, ...] = ROLES, *, notify_stdin: bool = False,
-        loader: Callable[[], Config] | None = None,
+        loader: Callable[[], Config] | None = None, preforked: Sequence[Preforked] = (),
+        metrics_dir: str = "",
     ) -> None:  # fmt: skip
         """`loader` reads the configuration again as `pytrs run` read it (same file, same
-        environment overrides): SIGHUP and `reload()` use it; without it they are refused."""
+        environment overrides): SIGHUP and `reload()` use it; without it they are refused.
+        `preforked`: worker children `run_daemon` forked for this daemon, counting in
+        `metrics_dir`."""
         self.config = config
+        self.preforked = preforked
         self.loader = loader
         self._reloads = Reloads(self._reload_once)
         self._handlers: list[tuple[str, IngressHandler]] = []
@@ -132,7 +136,7 @@ class Daemon:
         self._web_task: asyncio.Task[None] | None = None
         self.services = ServiceStates()
         # Where worker child processes keep their counters (multiprocess mode), "" if none.
-        self.metrics_dir = ""
+        self.metrics_dir = metrics_dir
         self.ops_web: WebService | None = None
         self._ops_task: asyncio.Task[None] | None = None
         self.servers: list[asyncio.Server] = []
@@ -191,9 +195,10 @@ class Daemon:
         await self.addresses.reload(self.db)
         processes = self.config.postmaster.processes
         if "worker" in self.roles and processes and not self.notify_stdin:
-            self.metrics_dir = tempfile.mkdtemp(prefix="pytrs-metrics-")
+            self.metrics_dir = self.metrics_dir or tempfile.mkdtemp(prefix="pytrs-metrics-")
             self.children = WorkerProcesses(
-                self.config, processes, metrics_dir=self.metrics_dir, states=self.services
+                self.config, processes, metrics_dir=self.metrics_dir, states=self.services,
+                preforked=self.preforked,
             )
         elif "worker" in self.roles:
             try:
@@ -715,7 +720,17 @@ def run_daemon(
             new_loop = uvloop.new_event_loop
         except ImportError:
             pass  # "auto"; an explicit "uvloop" without uvloop was refused by check_startup
-    daemon = Daemon(config, roles, notify_stdin=notify_stdin, loader=loader)
+    preforked: list[Preforked] = []
+    metrics_dir = ""
+    processes = config.postmaster.processes
+    if "worker" in roles and processes and not notify_stdin:
+        # Before the loop and any thread exist, so that the children share what is imported.
+        metrics_dir = tempfile.mkdtemp(prefix="pytrs-metrics-")
+        preforked = prefork(config, processes, metrics_dir)
+    daemon = Daemon(
+        config, roles, notify_stdin=notify_stdin, loader=loader, preforked=preforked,
+        metrics_dir=metrics_dir,
+    )  # fmt: skip
     loop = new_loop()
     asyncio.set_event_loop(loop)
     try:
@@ -724,6 +739,8 @@ def run_daemon(
         loop.run_until_complete(loop.shutdown_asyncgens())
         return int(code)
     finally:
+        for child in preforked:  # a daemon that did not start never took them over
+            child.abandon()
         asyncio.set_event_loop(None)
         loop.close()
 

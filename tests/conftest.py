@@ -72,7 +72,9 @@ def make_config(database: dict[str, Any], **overrides: Any) -> Config:
         "database": dict(database),
         "smtp": {"listen": ["127.0.0.1:0"], "lmtp_listen": ["127.0.0.1:0"]},
         "web": {"listen": ""},
-        "postmaster": {"poll_interval_seconds": 0.2, "retry_backoff_seconds": 0.1},
+        # In-process workers: these tests look at the daemon's own workers; the child
+        # processes (the default on two CPUs) are tested by the daemons started as commands.
+        "postmaster": {"poll_interval_seconds": 0.2, "retry_backoff_seconds": 0.1, "processes": 0},
         "daemon": {"drain_seconds": 10.0, "log_level": "INFO"},
         "queues": [
             {"name": "Support", "follow_up": "possible"},

@@ -1,6 +1,7 @@
 """Tests of pytrs.config: the TOML file, environment overrides and validation (SPEC S3)."""
 
 import dataclasses
+import os
 import pickle
 import re
 import tomllib
@@ -78,7 +79,9 @@ def test_example_file_loads_with_the_demo_set_up() -> None:
     assert config.mail_accounts == config.dkim_keys == config.auto_responses == ()
 
 
-def test_example_sections_hold_the_defaults() -> None:
+def test_example_sections_hold_the_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The example says `processes = 1`, the default of a machine with two CPUs or more.
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
     config = load_config(EXAMPLE, environ={})
     for name, cls in SECTIONS.items():
         assert getattr(config, name) == cls(), f"[{name}] in the example differs from defaults"
@@ -795,3 +798,13 @@ def test_a_warning_share_without_a_budget_is_a_warning_not_an_error() -> None:
         "budget to warn about",
     ]
     assert config_warnings(parse_config({})) == []
+
+
+@pytest.mark.parametrize(("cpus", "expected"), [({0}, 0), ({0, 1}, 1), ({0, 1, 2, 3}, 1)])
+def test_worker_processes_default_to_one_where_there_is_a_second_cpu(
+    monkeypatch: pytest.MonkeyPatch, cpus: set[int], expected: int
+) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: cpus, raising=False)
+    assert parse_config({}, environ={}).postmaster.processes == expected
+    # What the file or the environment says wins.
+    assert parse_config({"postmaster": {"processes": 0}}, environ={}).postmaster.processes == 0

@@ -10,6 +10,7 @@ is also the table of what is valid; ``parse.py`` applies them.
 """
 
 import dataclasses
+import os
 import socket
 import typing
 from dataclasses import dataclass, field
@@ -354,6 +355,16 @@ class TicketConfig:
     subject_size: int = field(default=100, metadata=rule(between(0, 10_000)))
 
 
+def default_processes() -> int:
+    """`[postmaster] processes` when the file does not say: one child with two usable CPUs or
+    more (the daemon's own process answers SMTP, the child routes), none on one CPU."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        cpus = os.cpu_count() or 1
+    return 1 if cpus >= 2 else 0
+
+
 @dataclass(frozen=True, slots=True)
 class PostmasterConfig:
     # "pipe", "smtp", "lmtp" or mail account names; checked against the accounts in crosscheck.
@@ -363,7 +374,11 @@ class PostmasterConfig:
     )
     default_queue: str = field(default="Raw", metadata=rule(non_empty))
     workers: int = field(default=1, metadata=rule(count(1, 1000)))
-    processes: int = field(default=0, metadata=rule(count(0, 1000)))
+    # Worker child processes (0: the workers run in the daemon's own process). The default
+    # uses a second core where there is one: SMTP then never waits for parsing and routing.
+    processes: int = field(
+        default_factory=lambda: default_processes(), metadata=rule(count(0, 1000))
+    )
     batch_size: int = field(default=100, metadata=rule(count(1, 100_000)))
     batch_max_bytes: int = field(default=16 * 1024 * 1024, metadata=rule(size(1)))
     max_attempts: int = field(default=5, metadata=rule(count(1, 10_000)))

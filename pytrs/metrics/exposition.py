@@ -21,7 +21,8 @@ import os
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 
-from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client import REGISTRY, CollectorRegistry, generate_latest, values
+from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
@@ -39,6 +40,25 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # A scrape must not hang on a database that does not answer; its gauges are then stale.
 REFRESH_TIMEOUT_SECONDS = 3.0
 _SUMMED = ("counter", "histogram")
+
+
+def count_in_directory() -> None:
+    """In a worker child forked after `registry` was imported, with MULTIPROC_ENV now set:
+    count in that directory from here on, as a child started with the variable would.
+
+    prometheus-client picks its value storage once, at import, and every metric made its
+    values then; so the storage is picked again and every value made again (the child has
+    counted nothing yet). The labelled children are made again at their first `labels()`.
+    """
+    values.ValueClass = values.get_value_class()
+    for metric in vars(m).values():
+        if not isinstance(metric, MetricWrapperBase):
+            continue
+        if metric._is_parent():
+            with metric._lock:
+                metric._metrics.clear()
+        else:
+            metric._metric_init()
 
 
 class Exposition:

@@ -8,6 +8,9 @@ restart. Everything logs to stderr, which systemd hands to journald.
 `logger`, `message`, `exception` when there is a traceback, and the fields a line about one
 message carries (`extra=`: `inbox_id`, `message_id`, `ticket`, `decision`, `queue`, `via`,
 `outbox_id` …), so a log pipeline can select one mail's lines without parsing the text.
+
+A worker child process writes to its parent's stderr: `label_process` makes its lines say so
+(`… INFO [worker 4711] pytrs.postmaster.worker: …`, or `"process": "worker 4711"` in JSON).
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# Which process of the daemon writes, when it is not the daemon's own (see label_process).
+_label = ""
 # The handler this module installed, so that a second call replaces it instead of adding one.
 _HANDLER_NAME = "pytrs-stderr"
 # What every LogRecord has; anything else on a record came in through `extra=`.
@@ -49,6 +54,8 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        if _label:
+            entry["process"] = _label
         for key, value in record.__dict__.items():
             if key not in _STANDARD and key not in _OWN_KEYS and not key.startswith("_"):
                 entry[key] = value
@@ -71,10 +78,17 @@ def configure_logging(daemon: LogSettings) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.set_name(_HANDLER_NAME)
     json_lines = daemon.log_format == "json"
-    handler.setFormatter(JsonFormatter() if json_lines else logging.Formatter(TEXT_FORMAT))
+    text = TEXT_FORMAT.replace("%(name)s", f"[{_label}] %(name)s") if _label else TEXT_FORMAT
+    handler.setFormatter(JsonFormatter() if json_lines else logging.Formatter(text))
     root.addHandler(handler)
     root.setLevel(daemon.log_level)
     # aiosmtpd logs every connection at INFO; pytrs logs what matters about each message.
     logging.getLogger("mail.log").setLevel(logging.WARNING)
     # aiosqlite logs two DEBUG lines per call into SQLite: at DEBUG they drowned pytrs's own.
     logging.getLogger("aiosqlite").setLevel(logging.INFO)
+
+
+def label_process(label: str) -> None:
+    """Name this process in every line from now on (call before `configure_logging`)."""
+    global _label
+    _label = label
