@@ -251,3 +251,61 @@ async def test_two_daemons_fetch_one_mailbox_exactly_once_and_take_over(
                 assert daemon.stop() == 0
     seen = await _article_message_ids(db)
     assert max((await inbox_ids(db)).values()) == 1 and len(seen) == 20
+
+
+def _shared_bytes(pid: int) -> int:
+    """Resident pages `pid` shares with other processes, from /proc/PID/smaps_rollup."""
+    shared = 0
+    with open(f"/proc/{pid}/smaps_rollup") as rollup:
+        for line in rollup:
+            if line.startswith(("Shared_Clean:", "Shared_Dirty:")):
+                shared += int(line.split()[1]) * 1024
+    return shared
+
+
+async def test_the_default_worker_child_is_forked_sharing_pages_and_restarted_when_killed(
+    tmp_path: Path, database_settings: dict[str, Any], db: Any
+) -> None:
+    # No `processes` in the file: on two CPUs or more the daemon forks one worker child.
+    config = write_config(tmp_path / "pytrs.toml", database_settings)
+    assert pytrs(config, "db", "upgrade").returncode == 0
+    daemon = DaemonProcess(config, tmp_path / "daemon.log")
+    try:
+        log_text = (tmp_path / "daemon.log").read_text()
+        forked = re.findall(r"worker process (\d+) started \(forked\)", log_text)
+        if len(os.sched_getaffinity(0)) < 2:
+            assert not forked  # one CPU: the workers run in the daemon's own process
+            return
+        [child] = [int(p) for p in forked]
+        # Forked after the imports, it shares them with the daemon instead of importing its own
+        # copy (a child started with exec shares only the interpreter's and libraries' files).
+        assert _shared_bytes(child) > 40 * 2**20
+        first = unique_id()
+        assert _send_one(daemon.port, first)
+
+        async def routed(message_id: str) -> bool:
+            return (await _article_message_ids(db))[message_id] == 1
+
+        await wait_until(lambda: routed(first), within=30)
+        assert f"[worker {child}] pytrs.postmaster.worker: inbox" in daemon_log(tmp_path)
+        os.kill(child, signal.SIGKILL)
+        for _ in range(300):
+            restarted = re.findall(r"worker process (\d+) started$", daemon_log(tmp_path), re.M)
+            if restarted:
+                break
+            await asyncio.sleep(0.1)
+        [again] = [int(p) for p in restarted]
+        assert again != child and _alive(again)
+        second = unique_id()
+        assert _send_one(daemon.port, second)
+        await wait_until(lambda: routed(second), within=30)
+        assert daemon.stop(signal.SIGTERM) == 0
+        assert not _alive(again)
+    finally:
+        if daemon.proc.poll() is None:
+            daemon.proc.kill()
+            daemon.proc.wait(10)
+
+
+def daemon_log(tmp_path: Path) -> str:
+    return (tmp_path / "daemon.log").read_text()
