@@ -19,17 +19,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import BigInteger, Integer, Select, SmallInteger, event, text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
+
+from pytrs.schema import sqlite_inline
 
 if TYPE_CHECKING:
     from pytrs.config import DatabaseConfig
@@ -40,6 +42,9 @@ CONNECT_TIMEOUT_SECONDS = 15.0
 # cached statement would keep a copy of them); the key in the connection's `info` says so.
 BIG_BLOB_BYTES = 1024 * 1024
 _HELD_BLOBS = "pytrs_held_big_blobs"
+# SQLite: how long a statement waits for the write lock another process holds (a transaction
+# of the other daemon process, a CLI command) before it fails with "database is locked".
+LOCK_TIMEOUT_SECONDS = 60.0
 
 
 class StorageError(Exception):
@@ -116,15 +121,15 @@ def create_database(
     kwargs: dict[str, Any] = {"echo": config.echo}
     if url.get_backend_name() == "sqlite":
         _prepare_sqlite_path(url.database, create_missing)
-        # One connection serialises writers inside the process (an asyncio wait instead of
-        # SQLite's sleeping busy handler); other processes still queue on busy_timeout.
+        # One connection serialises writers inside the process (an asyncio wait for the pool);
+        # other processes' writers are waited for with asyncio.sleep (`sqlite_inline`).
         kwargs.update(pool_size=1, max_overflow=0, pool_timeout=120)
         if not pool:
             kwargs = {"echo": config.echo, "poolclass": NullPool}
         # The prepared-statement cache stays on (without it ingest is ~15 % slower on SQLite),
         # but a cached statement keeps a copy of the last blob bound to it: a connection that
         # bound a big one is replaced at its next checkout (`_install_sqlite_hooks`).
-        engine = create_async_engine(url, **kwargs)
+        engine = create_async_engine(url, async_creator=_sqlite_connector(url), **kwargs)
         _install_sqlite_hooks(engine)
     else:
         connect_args: dict[str, Any] = {}
@@ -140,6 +145,19 @@ def create_database(
             kwargs["poolclass"] = NullPool
         engine = create_async_engine(url, connect_args=connect_args, pool_pre_ping=True, **kwargs)
     return Database(engine)
+
+
+def _sqlite_connector(url: URL) -> Callable[[], Awaitable[sqlite_inline.InlineConnection]]:
+    """The dialect's connections, run on the event loop's thread (`schema/sqlite_inline.py`):
+    aiosqlite's thread hop per statement cost more than the statements."""
+    args, kwargs = url.get_dialect()().create_connect_args(url)
+
+    def connect() -> Awaitable[sqlite_inline.InlineConnection]:
+        return sqlite_inline.connect(
+            *args, lock_timeout=LOCK_TIMEOUT_SECONDS, thread_bytes=BIG_BLOB_BYTES, **kwargs
+        )
+
+    return connect
 
 
 def database_file(url: str) -> Path | None:
@@ -271,7 +289,6 @@ def _install_sqlite_hooks(engine: AsyncEngine) -> None:
         # the disk; group commits keep the cost of that per batch rather than per message.
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=60000")
         cursor.close()
 
     @event.listens_for(sync_engine, "before_cursor_execute")
@@ -296,18 +313,7 @@ def _install_sqlite_hooks(engine: AsyncEngine) -> None:
 
 
 def _binds_big_blob(parameters: Any, executemany: bool) -> bool:
-    # One row of values, or several under executemany; a row is a tuple, or a dict with named
-    # parameters. The driver binds an executemany a row at a time, so the statement keeps the
-    # last row's values only: what counts is the biggest row, not the sum of the rows.
-    rows = parameters if executemany else [parameters]
-    for row in rows:
-        values = row.values() if isinstance(row, dict) else row
-        if not isinstance(values, Iterable) or isinstance(values, str | bytes):
-            values = (values,)
-        size = sum(len(v) for v in values if isinstance(v, bytes | bytearray | memoryview))
-        if size > BIG_BLOB_BYTES:
-            return True
-    return False
+    return sqlite_inline.bound_bytes(parameters, executemany) > BIG_BLOB_BYTES
 
 
 # --- what differs between the engines, for the rest of pytrs ------------------------------------
