@@ -5,15 +5,25 @@ from __future__ import annotations
 import re
 import time
 import tracemalloc
+from concurrent.futures import ThreadPoolExecutor
 from html import escape
 from pathlib import Path
 
+import nh3
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pytrs.parsers import parse_mail
-from pytrs.parsers.html import HtmlResult, count_links, nesting_depth, render_html
+from pytrs.parsers.html import (
+    HtmlResult,
+    _clean,
+    _ImageSources,
+    count_links,
+    nesting_depth,
+    policy,
+    render_html,
+)
 from pytrs.parsers.htmltext import html_to_text
 from pytrs.vocabulary.parse_limits import ParseLimits
 
@@ -499,3 +509,58 @@ def test_unpaired_surrogates_are_replaced() -> None:
     result = render_html("<p>a\udcff b</p>")
     assert result.safe_html == "<p>a\ufffd b</p>"
     assert result.warnings == ("HTML had unpaired surrogate characters, replaced",)
+
+
+# --- the reused sanitiser -----------------------------------------------------------------------
+
+ZNUNY = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "znuny"
+_SURROGATE = re.compile("[\ud800-\udfff]")  # `_sanitise` replaces them before `_clean`
+CID_MAPS = st.sampled_from(
+    [{}, {"a@x": "attachment:1"}, {"a@x": "cid:a@x"}, {"a@x": "/t/1/a/3"},
+     {"a@x": "https://files.example/3?x=1&y=2"}, {"a@x": "blob:https://x/1"}]
+)  # fmt: skip
+
+
+def one_off(html: str, cid_map: dict[str, str]) -> tuple[str, list[str], int]:
+    """What `_clean` gave before it reused one sanitiser: nh3 built afresh for the call."""
+    images = _ImageSources(cid_map)
+    extra = frozenset(images.schemes)
+    cleaned = nh3.clean(
+        html, **policy(extra), attribute_filter=images.filter, url_relative=images.relative
+    )
+    return cleaned, images.sources, images.missing
+
+
+def reused(html: str, cid_map: dict[str, str]) -> tuple[str, list[str], int]:
+    images = _ImageSources(cid_map)
+    return _clean(html, images), images.sources, images.missing
+
+
+@PROPERTY
+@given(st.one_of(TAG_SOUP, BLOCKS).map(lambda html: _SURROGATE.sub("?", html)), CID_MAPS)
+def test_reused_sanitiser_equals_a_one_off_one(html: str, cid_map: dict[str, str]) -> None:
+    assert reused(html, cid_map) == one_off(html, cid_map)
+
+
+def test_reused_sanitiser_equals_a_one_off_one_on_real_mail() -> None:
+    paths = sorted(DATA.glob("*.eml")) + sorted(ZNUNY.rglob("*.box")) + sorted(ZNUNY.rglob("*.eml"))
+    htmls = [html for path in paths if (html := parse_mail(path.read_bytes()).html)]
+    assert len(htmls) >= 10
+    for html in htmls:
+        for cid_map in ({}, {"a@x": "attachment:1"}):
+            assert reused(html, cid_map) == one_off(html, cid_map)
+
+
+def test_threads_sanitising_at_once_keep_their_own_images() -> None:
+    # Each call's image decisions reach nh3's callbacks through a context variable: calls in
+    # other threads, in flight at the same time, must neither see nor change them.
+    def work(number: int) -> list[str]:
+        cid_map = {f"{number}@x": f"attachment:{number}"}
+        html = f'<p>{number}</p><img src="cid:{number}@x"><img src="cid:other@x">' * 200
+        return [render_html(html, cid_map).safe_html for _ in range(20)]
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(work, range(8)))
+    for number, rendered in enumerate(results):
+        expected = f'<p>{number}</p><img src="attachment:{number}"><img>' * 200
+        assert rendered == [expected] * 20
