@@ -87,14 +87,19 @@ def _degraded(html: str, reason: str) -> HtmlResult:
 
 def _over_limit(html: str, limits: ParseLimits) -> str | None:
     """Return why `html` must not be parsed, or None; every check is one linear scan."""
-    size = len(html) if html.isascii() else len(html.encode("utf-8", "surrogatepass"))
-    if size > limits.max_html_bytes:
-        return f"HTML part of {_megabytes(size)} exceeds {_megabytes(limits.max_html_bytes)}"
-    links = count_links(html)
-    if links > limits.max_html_links:
-        return f"HTML has {links} links (limit {limits.max_html_links})"
-    # Each nesting level needs a start tag: with few of them the scan below cannot find more.
-    if html.count("<") - html.count("</") > limits.max_html_depth:
+    # A character takes at most 4 bytes in utf-8: only a part that may be over is measured.
+    if len(html) * 4 > limits.max_html_bytes:
+        size = len(html) if html.isascii() else len(html.encode("utf-8", "surrogatepass"))
+        if size > limits.max_html_bytes:
+            return f"HTML part of {_megabytes(size)} exceeds {_megabytes(limits.max_html_bytes)}"
+    # Every link-ish tag and every nesting level needs a "<": with few of them, neither the link
+    # count nor the depth scan can find more than their bounds allow.
+    opens = html.count("<")
+    if opens > limits.max_html_links:
+        links = count_links(html)
+        if links > limits.max_html_links:
+            return f"HTML has {links} links (limit {limits.max_html_links})"
+    if opens - html.count("</") > limits.max_html_depth:
         depth = nesting_depth(html)
         if depth > limits.max_html_depth:
             return f"HTML nested {depth} deep (limit {limits.max_html_depth})"

@@ -505,6 +505,15 @@ def test_text_matches_the_bounded_rendering(html: str) -> None:
     assert "\n\n\n" not in html_to_text(html)
 
 
+@PROPERTY
+@given(st.one_of(st.text(), st.text(alphabet="<>/ \tiI\u0130\u212aaAmMgGfrsk"), TAG_SOUP))
+def test_guards_skip_only_what_cannot_be_over(html: str) -> None:
+    # `_over_limit` measures the utf-8 size only of parts over a quarter of the bound, and
+    # counts links only when there are more "<" than the bound allows links.
+    assert len(html.encode("utf-8", "surrogatepass")) <= 4 * len(html)
+    assert count_links(html) <= html.count("<")
+
+
 def test_unpaired_surrogates_are_replaced() -> None:
     result = render_html("<p>a\udcff b</p>")
     assert result.safe_html == "<p>a\ufffd b</p>"
