@@ -50,10 +50,17 @@ DEGRADED_INPUT = 16 * 1024 * 1024
 
 
 def render_html(
-    html: str, cid_map: Mapping[str, str] | None = None, limits: ParseLimits = DEFAULT_LIMITS
+    html: str,
+    cid_map: Mapping[str, str] | None = None,
+    limits: ParseLimits = DEFAULT_LIMITS,
+    *,
+    text: bool = True,
 ) -> HtmlResult:
     """Sanitise and render `html`; `cid_map` maps Content-IDs (without <>) to served URLs.
 
+    `text=False` is for callers that have the mail's text already: the text rendering, as
+    costly as the sanitising, is then skipped and `HtmlResult.text` is "" (except in a
+    placeholder result, whose warnings tell how its text rendering went).
     Never raises: anything the guards refuse, or any failure, yields a placeholder and a warning.
     """
     try:
@@ -62,7 +69,8 @@ def render_html(
             return _degraded(html, reason)
         warnings: list[str] = []
         safe_html = _sanitise(html, cid_map or {}, warnings)
-        return HtmlResult(safe_html, render_text(html)[0], tuple(warnings))
+        rendered = render_text(html)[0] if text else ""
+        return HtmlResult(safe_html, rendered, tuple(warnings))
     except Exception as exc:  # A bug must cost the display, never the mail.
         return _degraded(
             html if isinstance(html, str) else "", f"HTML failed ({type(exc).__name__})"

@@ -124,7 +124,9 @@ def _enrich(mail: ParsedMail, limits: ParseLimits) -> ParsedMail:
         # Inline images stay `cid:` references to this mail's own parts; the web view maps
         # them to attachment URLs. References to parts the mail does not have are dropped.
         cids = (a.content_id.strip().strip("<>") for a in mail.attachments)
-        rendered = render_html(mail.html, {cid: f"cid:{cid}" for cid in cids if cid}, limits)
+        cid_map = {cid: f"cid:{cid}" for cid in cids if cid}
+        # The text rendering is only needed for HTML-only mail (most HTML has a text twin).
+        rendered = render_html(mail.html, cid_map, limits, text=not mail.body)
         changes["safe_html"] = rendered.safe_html
         warnings.extend(rendered.warnings)
         if not mail.body:

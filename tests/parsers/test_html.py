@@ -514,6 +514,20 @@ def test_guards_skip_only_what_cannot_be_over(html: str) -> None:
     assert count_links(html) <= html.count("<")
 
 
+@PROPERTY
+@given(st.one_of(st.text(), TAG_SOUP, BLOCKS), st.sampled_from([None, {"a@x": "attachment:1"}]))
+def test_without_text_only_the_text_is_left_out(html: str, cid_map: dict[str, str] | None) -> None:
+    full = render_html(html, cid_map)
+    assert render_html(html, cid_map, text=False) == HtmlResult(full.safe_html, "", full.warnings)
+
+
+@pytest.mark.parametrize(
+    "html", [big_html(), many_links(), deep(2000)], ids=["big", "links", "deep"]
+)
+def test_a_placeholder_keeps_its_text_and_warnings_without_text(html: str) -> None:
+    assert render_html(html, text=False) == render_html(html)
+
+
 def test_unpaired_surrogates_are_replaced() -> None:
     result = render_html("<p>a\udcff b</p>")
     assert result.safe_html == "<p>a\ufffd b</p>"
