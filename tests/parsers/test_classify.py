@@ -17,7 +17,9 @@ from hypothesis import strategies as st
 
 from pytrs.parsers import Attachment, ParsedMail, parse_mail
 from pytrs.parsers import classify as classify_module
+from pytrs.parsers.autoreply import _OOF_PREFIXES, oof_prefix
 from pytrs.parsers.classify import NOTHING, Classification, classify
+from pytrs.parsers.textscan import normalised
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "parsers"
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
@@ -367,6 +369,16 @@ def test_out_of_office_prefix_alone_is_enough() -> None:
     # Old Exchange and many clients add no header at all; §1.3's loop flag stays as Znuny has it.
     result = mail("Subject: Out of Office AutoReply: Invoice 17")
     assert (result.is_auto_reply, result.is_out_of_office, result.loop) == (True, True, False)
+
+
+@pytest.mark.parametrize("prefix", _OOF_PREFIXES)
+def test_out_of_office_prefix_found_is_the_first_of_the_table(prefix: str) -> None:
+    # "out of office autoreply:" must win over the "out of office:" that follows it.
+    subject = f"{prefix.upper()}  Im Urlaub"
+    found = (known for known in _OOF_PREFIXES if normalised(subject).startswith(known))
+    expected = next(found, "")  # upper-casing loses the dotless i of "yanıt"
+    assert oof_prefix(subject) == expected
+    assert oof_prefix(f"Re: {subject}") == ""
 
 
 def test_away_words_need_an_automatic_marker_and_no_list() -> None:
