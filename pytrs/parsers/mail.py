@@ -137,15 +137,17 @@ def _enrich(mail: ParsedMail, limits: ParseLimits) -> ParsedMail:
     if changes:
         mail = replace(mail, **changes)  # classification reads the rendered text too
     result = classify(mail)
-    return replace(
-        mail,
-        bounce=result.bounce,
-        is_auto_reply=result.is_auto_reply,
-        is_out_of_office=result.is_out_of_office,
-        is_list=result.is_list,
-        loop=result.loop,
-        warnings=_distinct(warnings),
-    )
+    derived: dict[str, Any] = {
+        "bounce": result.bounce,
+        "is_auto_reply": result.is_auto_reply,
+        "is_out_of_office": result.is_out_of_office,
+        "is_list": result.is_list,
+        "loop": result.loop,
+        "warnings": _distinct(warnings),
+    }
+    if all(getattr(mail, name) == value for name, value in derived.items()):
+        return mail  # Most mail: nothing flagged, no new warning, so no copy to make.
+    return replace(mail, **derived)
 
 
 def _parse_within(raw: bytes, limits: ParseLimits, warnings: list[str]) -> tuple[Message, bool]:

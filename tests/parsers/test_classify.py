@@ -596,3 +596,22 @@ def test_mutated_quirk_mails_never_raise(data: st.DataObject) -> None:
         if not raw:
             break
     assert isinstance(classify(parse_mail(bytes(raw))), Classification)
+
+
+def test_parse_mail_records_what_classify_answers() -> None:
+    # parse_mail skips the copy of a mail with nothing to flag; every flag must still be there.
+    paths = [*sorted(DATA.glob("*.eml")), *sorted(ZNUNY.rglob("*.box"))]
+    flagged = 0
+    for path in paths:
+        parsed = parse_mail(path.read_bytes())
+        expected = classify(parsed)
+        recorded = Classification(
+            bounce=parsed.bounce,
+            is_auto_reply=parsed.is_auto_reply,
+            is_out_of_office=parsed.is_out_of_office,
+            is_list=parsed.is_list,
+            loop=parsed.loop,
+        )
+        assert recorded == expected, path.name
+        flagged += expected != NOTHING
+    assert flagged >= 20
