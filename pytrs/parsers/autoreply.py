@@ -113,10 +113,9 @@ def markers(fields: Fields) -> list[str]:
 def oof_prefix(subject: str) -> str:
     """Return the out-of-office prefix `subject` starts with (normalised), or ""."""
     text = normalised(subject[:200])
-    for prefix in _OOF_PREFIXES:
-        if text.startswith(prefix):
-            return prefix
-    return ""
+    if not text.startswith(_OOF_PREFIXES):  # one call for the common answer, no loop
+        return ""
+    return next(prefix for prefix in _OOF_PREFIXES if text.startswith(prefix))
 
 
 def auto_reply(mail: ParsedMail, fields: Fields, *, is_list: bool) -> tuple[bool, bool]:

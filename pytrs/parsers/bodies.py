@@ -105,11 +105,11 @@ def _leaves(msg: Message, warnings: list[str], limits: ParseLimits) -> list[_Lea
         for defect in part.defects:
             warnings.append(f"MIME defect: {type(defect).__name__}")
         # is_multipart() first: it spares the content-type parse for most leaves.
-        if part.is_multipart() and part.get_content_maintype() == "multipart":
+        if part.is_multipart() and (mime_type := part.get_content_type()).startswith("multipart/"):
             if depth >= limits.max_depth:
                 warnings.append(f"MIME nesting deeper than {limits.max_depth}, the rest skipped")
                 continue
-            inside = in_alternative or part.get_content_subtype() == "alternative"
+            inside = in_alternative or mime_type == "multipart/alternative"
             stack.extend((child, depth + 1, inside, False) for child in reversed(children(part)))
             continue
         repaired = None if reparsed else _with_found_boundary(part, warnings)
@@ -159,13 +159,14 @@ def _role(part: Message, warnings: list[str]) -> str:
 
 
 def _classify(part: Message, warnings: list[str]) -> str:
-    maintype = part.get_content_maintype()
+    # One content-type parse: get_content_maintype() and get_content_subtype() each redo it.
+    mime_type = part.get_content_type()
+    maintype = mime_type.partition("/")[0]
     if maintype == "message":
         return "file"
     disposition = part.get_content_disposition()
     if disposition == "attachment" or param(part, "filename", "content-disposition"):
         return "file"
-    mime_type = part.get_content_type()
     if mime_type == "text/plain":
         return "text"
     if mime_type == "text/html":

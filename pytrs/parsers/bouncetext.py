@@ -197,16 +197,14 @@ def text_bounce(mail: ParsedMail, fields: Fields, *, trust_report: bool) -> Boun
     subject = normalised(mail.subject[:1000])
     if subject.startswith(_HUMAN_PREFIXES) or oof_prefix(mail.subject):
         return None
+    # The sender first: it rules out nearly every mail before its text is read.
+    if not trust_report and not looks_like_daemon(mail):
+        return None
     body = mail.body[:MAX_SCAN]
     report = body[: copy_marker_at(body)]
     lowered = ascii_lower(report)
-    if trust_report:
-        name = "rfc3464"
-    elif looks_like_daemon(mail):
-        name = _format_of(lowered, subject)
-        if not name:
-            return None
-    else:
+    name = "rfc3464" if trust_report else _format_of(lowered, subject)
+    if not name:
         return None
     recipient, at = _recipient(mail, fields, report, lowered)
     region = report[at:] if at >= 0 else report

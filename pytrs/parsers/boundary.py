@@ -10,6 +10,7 @@ plain-Python matcher with the same results; every other pattern goes to `re` unc
 
 from __future__ import annotations
 
+import operator
 import re
 from email import feedparser
 from typing import Any
@@ -18,6 +19,8 @@ from typing import Any
 _PREFIX = "(?P<sep>"
 _SUFFIX = r")(?P<end>--)?(?P<ws>[ \t]*)(?P<linesep>\r\n|\r|\n)?$"
 _UNESCAPE = re.compile(r"\\(.)", re.DOTALL)
+# The escaped character. A callable, because `re` expands a template ("\\1") in Python per match.
+_ESCAPED = operator.itemgetter(1)
 _LINESEPS = ("\r\n", "\r", "\n")
 
 
@@ -78,7 +81,7 @@ class _FeedparserRe:
             and pattern.endswith(_SUFFIX)
         ):
             escaped = pattern[len(_PREFIX) : -len(_SUFFIX)]
-            return BoundaryPattern(_UNESCAPE.sub(r"\1", escaped))
+            return BoundaryPattern(_UNESCAPE.sub(_ESCAPED, escaped))
         return re.compile(pattern, flags)
 
 

@@ -19,10 +19,13 @@ Everything is recomputable from the raw mail, so a later, better sanitiser can r
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from html import escape
+from typing import Any
 from urllib.parse import unquote
 
 import nh3
@@ -47,10 +50,17 @@ DEGRADED_INPUT = 16 * 1024 * 1024
 
 
 def render_html(
-    html: str, cid_map: Mapping[str, str] | None = None, limits: ParseLimits = DEFAULT_LIMITS
+    html: str,
+    cid_map: Mapping[str, str] | None = None,
+    limits: ParseLimits = DEFAULT_LIMITS,
+    *,
+    text: bool = True,
 ) -> HtmlResult:
     """Sanitise and render `html`; `cid_map` maps Content-IDs (without <>) to served URLs.
 
+    `text=False` is for callers that have the mail's text already: the text rendering, as
+    costly as the sanitising, is then skipped and `HtmlResult.text` is "" (except in a
+    placeholder result, whose warnings tell how its text rendering went).
     Never raises: anything the guards refuse, or any failure, yields a placeholder and a warning.
     """
     try:
@@ -59,7 +69,8 @@ def render_html(
             return _degraded(html, reason)
         warnings: list[str] = []
         safe_html = _sanitise(html, cid_map or {}, warnings)
-        return HtmlResult(safe_html, render_text(html)[0], tuple(warnings))
+        rendered = render_text(html)[0] if text else ""
+        return HtmlResult(safe_html, rendered, tuple(warnings))
     except Exception as exc:  # A bug must cost the display, never the mail.
         return _degraded(
             html if isinstance(html, str) else "", f"HTML failed ({type(exc).__name__})"
@@ -84,14 +95,19 @@ def _degraded(html: str, reason: str) -> HtmlResult:
 
 def _over_limit(html: str, limits: ParseLimits) -> str | None:
     """Return why `html` must not be parsed, or None; every check is one linear scan."""
-    size = len(html) if html.isascii() else len(html.encode("utf-8", "surrogatepass"))
-    if size > limits.max_html_bytes:
-        return f"HTML part of {_megabytes(size)} exceeds {_megabytes(limits.max_html_bytes)}"
-    links = count_links(html)
-    if links > limits.max_html_links:
-        return f"HTML has {links} links (limit {limits.max_html_links})"
-    # Each nesting level needs a start tag: with few of them the scan below cannot find more.
-    if html.count("<") - html.count("</") > limits.max_html_depth:
+    # A character takes at most 4 bytes in utf-8: only a part that may be over is measured.
+    if len(html) * 4 > limits.max_html_bytes:
+        size = len(html) if html.isascii() else len(html.encode("utf-8", "surrogatepass"))
+        if size > limits.max_html_bytes:
+            return f"HTML part of {_megabytes(size)} exceeds {_megabytes(limits.max_html_bytes)}"
+    # Every link-ish tag and every nesting level needs a "<": with few of them, neither the link
+    # count nor the depth scan can find more than their bounds allow.
+    opens = html.count("<")
+    if opens > limits.max_html_links:
+        links = count_links(html)
+        if links > limits.max_html_links:
+            return f"HTML has {links} links (limit {limits.max_html_links})"
+    if opens - html.count("</") > limits.max_html_depth:
         depth = nesting_depth(html)
         if depth > limits.max_html_depth:
             return f"HTML nested {depth} deep (limit {limits.max_html_depth})"
@@ -324,6 +340,9 @@ _MARKER = "pytrs-img-"
 _IMG_TAG = re.compile(r"<img\s[^>]*>")  # nh3 escapes "<" and ">" inside attribute values
 _MARKED_SRC = re.compile(rf' src="{_MARKER}(\d+)"')
 _SURROGATES = re.compile(r"[\ud800-\udfff]")
+# nh3 checks URLs before and after the filter, so what the filter must see (cid:, and the
+# served URLs of an earlier pass) has to pass that check too.
+_URL_SCHEMES = frozenset({"http", "https", "mailto", "data", "cid"})
 
 
 def _sanitise(html: str, cid_map: Mapping[str, str], warnings: list[str]) -> str:
@@ -341,20 +360,49 @@ def _sanitise(html: str, cid_map: Mapping[str, str], warnings: list[str]) -> str
 
 
 def _clean(html: str, images: _ImageSources) -> str:
-    return nh3.clean(
-        html,
-        tags=set(_TAGS),
-        clean_content_tags=set(_DROPPED_WITH_CONTENT),
-        attributes={tag: set(names) for tag, names in _ATTRIBUTES.items()},
-        attribute_filter=images.filter,
-        strip_comments=True,
-        link_rel="noopener noreferrer nofollow",
-        # nh3 checks URLs before and after the filter, so what the filter must see (cid:, and
-        # the served URLs of an earlier pass) has to pass that check too.
-        url_schemes={"http", "https", "mailto", "data", "cid", *images.schemes},
-        filter_style_properties=set(_STYLE_PROPERTIES),
-        url_relative=images.relative,
+    token = _IMAGES.set(images)
+    try:
+        return _cleaner(frozenset(images.schemes - _URL_SCHEMES)).clean(html)
+    finally:
+        _IMAGES.reset(token)
+
+
+# Building nh3's sanitiser from the allow-lists costs about three times the sanitising of a
+# typical mail's HTML, so a built one is kept and reused. nh3 fixes the callbacks when it is
+# built; the per-call policy (this mail's images, and what was decided for them) reaches them
+# through this variable, which `_clean` sets for the duration of one call. A context variable
+# rather than a global, so that threads sanitising at the same time never see each other's.
+_IMAGES: ContextVar[_ImageSources] = ContextVar("pytrs_html_images")
+
+
+@functools.lru_cache(maxsize=16)
+def _cleaner(extra_schemes: frozenset[str]) -> nh3.Cleaner:
+    """The sanitiser for one set of served-URL schemes (in practice one or two sets)."""
+    return nh3.Cleaner(
+        **policy(extra_schemes), attribute_filter=_filter_attribute, url_relative=_relative_url
     )
+
+
+def policy(extra_schemes: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """nh3's options for the allow-lists above, without the callbacks (tests compare a
+    one-off `nh3.clean` with the reused sanitiser)."""
+    return {
+        "tags": set(_TAGS),
+        "clean_content_tags": set(_DROPPED_WITH_CONTENT),
+        "attributes": {tag: set(names) for tag, names in _ATTRIBUTES.items()},
+        "strip_comments": True,
+        "link_rel": "noopener noreferrer nofollow",
+        "url_schemes": {*_URL_SCHEMES, *extra_schemes},
+        "filter_style_properties": set(_STYLE_PROPERTIES),
+    }
+
+
+def _filter_attribute(tag: str, attribute: str, value: str) -> str | None:
+    return _IMAGES.get().filter(tag, attribute, value)
+
+
+def _relative_url(url: str) -> str | None:
+    return _IMAGES.get().relative(url)
 
 
 class _ImageSources:

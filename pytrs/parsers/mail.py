@@ -38,7 +38,7 @@ from pytrs.parsers.fields import (
 from pytrs.parsers.headblock import bound_header_block
 from pytrs.parsers.headers import MAX_HEADER_CHARS, decode_header_value, raw_header_text
 from pytrs.parsers.html import render_html
-from pytrs.parsers.model import ADDRESS_FIELDS, Mailbox, ParsedMail
+from pytrs.parsers.model import ADDRESS_FIELDS, Attachment, Mailbox, ParsedMail
 from pytrs.parsers.partheads import bound_part_header_blocks, declared_boundaries
 from pytrs.parsers.parts import charset
 from pytrs.parsers.repair import rejoin_stray_header_lines
@@ -86,13 +86,7 @@ def parse_mail(
     # Everything needed is out of the tree now; its encoded payloads go before HTML rendering.
     del msg
     try:
-        record = _record(raw, headers, content, warnings)
-        fields = _address_fields(address_values)
-        senders = dict(fields).get("from", ())
-        # The last: clients that write an address as the display name ("a@b <c@d>", unquoted)
-        # put the real one in the angle brackets.
-        from_address = senders[-1].address if senders else ""
-        record = replace(record, address_fields=fields, from_address=from_address)
+        record = _record(raw, headers, address_values, content, warnings)
     except Exception as exc:
         warnings.append(f"header fields failed ({type(exc).__name__})")
         return _minimal(raw, warnings)
@@ -101,48 +95,59 @@ def parse_mail(
     return record
 
 
-def _with_nested_text(mail: ParsedMail, limits: ParseLimits) -> ParsedMail:
+def _nested_text(
+    attachments: tuple[Attachment, ...], limits: ParseLimits
+) -> tuple[Attachment, ...] | None:
     """Give each forwarded or bounced message (message/rfc822 attachment) its readable text,
-    so that what it says can be searched; nested messages are read one level deep."""
-    if not any(a.content_type.startswith("message/rfc822") for a in mail.attachments):
-        return mail
-    attachments = []
-    for part in mail.attachments:
+    so that what it says can be searched; nested messages are read one level deep. None when
+    there is none."""
+    if not any(a.content_type.startswith("message/rfc822") for a in attachments):
+        return None
+    with_text = []
+    for part in attachments:
         if part.content_type.startswith("message/rfc822") and not part.text:
             inner = parse_mail(part.content, limits, nested=True)
             body = inner.body or (render_html(inner.html, None, limits).text if inner.html else "")
             text = f"Subject: {inner.subject}\nFrom: {inner.from_}\n\n{body}"
             part = replace(part, text=text)
-        attachments.append(part)
-    return replace(mail, attachments=tuple(attachments))
+        with_text.append(part)
+    return tuple(with_text)
 
 
 def _enrich(mail: ParsedMail, limits: ParseLimits) -> ParsedMail:
     """Add what is derived from the record: the HTML for display (and the text of HTML-only
-    mail), and the bounce / auto-reply / list / loop classification."""
+    mail), the text of nested messages, and the bounce / auto-reply / list / loop
+    classification."""
     warnings = list(mail.warnings)
+    changes: dict[str, Any] = {}
     if mail.html is not None:
-        changes: dict[str, Any] = {}
         # Inline images stay `cid:` references to this mail's own parts; the web view maps
         # them to attachment URLs. References to parts the mail does not have are dropped.
         cids = (a.content_id.strip().strip("<>") for a in mail.attachments)
-        rendered = render_html(mail.html, {cid: f"cid:{cid}" for cid in cids if cid}, limits)
+        cid_map = {cid: f"cid:{cid}" for cid in cids if cid}
+        # The text rendering is only needed for HTML-only mail (most HTML has a text twin).
+        rendered = render_html(mail.html, cid_map, limits, text=not mail.body)
         changes["safe_html"] = rendered.safe_html
         warnings.extend(rendered.warnings)
         if not mail.body:
             changes["body"] = rendered.text
+    attachments = _nested_text(mail.attachments, limits)
+    if attachments is not None:
+        changes["attachments"] = attachments
+    if changes:
         mail = replace(mail, **changes)  # classification reads the rendered text too
-    mail = _with_nested_text(mail, limits)
     result = classify(mail)
-    return replace(
-        mail,
-        bounce=result.bounce,
-        is_auto_reply=result.is_auto_reply,
-        is_out_of_office=result.is_out_of_office,
-        is_list=result.is_list,
-        loop=result.loop,
-        warnings=_distinct(warnings),
-    )
+    derived: dict[str, Any] = {
+        "bounce": result.bounce,
+        "is_auto_reply": result.is_auto_reply,
+        "is_out_of_office": result.is_out_of_office,
+        "is_list": result.is_list,
+        "loop": result.loop,
+        "warnings": _distinct(warnings),
+    }
+    if all(getattr(mail, name) == value for name, value in derived.items()):
+        return mail  # Most mail: nothing flagged, no new warning, so no copy to make.
+    return replace(mail, **derived)
 
 
 def _parse_within(raw: bytes, limits: ParseLimits, warnings: list[str]) -> tuple[Message, bool]:
@@ -271,7 +276,11 @@ def _address_fields(
 
 
 def _record(
-    raw: bytes, headers: tuple[tuple[str, str], ...], content: Content, warnings: list[str]
+    raw: bytes,
+    headers: tuple[tuple[str, str], ...],
+    address_values: list[tuple[str, str]],
+    content: Content,
+    warnings: list[str],
 ) -> ParsedMail:
     values: dict[str, list[str]] = {}
     names: dict[str, str] = {}
@@ -292,10 +301,14 @@ def _record(
     sender = first("from")
     msgid = message_id(first("message-id"), raw, warnings)
     date = parse_date(first("date"), warnings)
+    fields = _address_fields(address_values)
+    senders = dict(fields).get("from", ())
     return ParsedMail(
         subject=first("subject"),
         from_=sender,
-        from_address="",  # read from the raw field, with the other addresses
+        # The last: clients that write an address as the display name ("a@b <c@d>", unquoted)
+        # put the real one in the angle brackets.
+        from_address=senders[-1].address if senders else "",
         reply_to=first("reply-to"),
         to=", ".join(values.get("to", ())),
         cc=", ".join(values.get("cc", ())),
@@ -310,6 +323,7 @@ def _record(
         headers=headers,
         warnings=_distinct(warnings),
         raw=raw,
+        address_fields=fields,
     )
 
 

@@ -8,7 +8,7 @@ from email import feedparser
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytrs.parsers.boundary import BoundaryPattern, install
+from pytrs.parsers.boundary import BoundaryPattern, _FeedparserRe, install
 
 SUFFIX = r")(?P<end>--)?(?P<ws>[ \t]*)(?P<linesep>\r\n|\r|\n)?$"
 boundaries = st.text(alphabet="ab=_-.+()?*[]\\^$ '/:,x", min_size=0, max_size=12)
@@ -35,6 +35,14 @@ def test_matches_like_the_regular_expression(boundary: str, tail: str) -> None:
     same(separator, separator + tail)
     same(separator, tail + separator)
     same(separator, separator[:-1] + tail)
+
+
+@settings(max_examples=500, derandomize=True)
+@given(st.text(max_size=30))
+def test_the_pattern_feedparser_builds_gives_back_its_separator(boundary: str) -> None:
+    separator = "--" + boundary
+    pattern = _FeedparserRe().compile("(?P<sep>" + re.escape(separator) + SUFFIX)
+    assert isinstance(pattern, BoundaryPattern) and pattern.separator == separator
 
 
 def test_known_lines() -> None:

@@ -17,7 +17,9 @@ from hypothesis import strategies as st
 
 from pytrs.parsers import Attachment, ParsedMail, parse_mail
 from pytrs.parsers import classify as classify_module
+from pytrs.parsers.autoreply import _OOF_PREFIXES, oof_prefix
 from pytrs.parsers.classify import NOTHING, Classification, classify
+from pytrs.parsers.textscan import normalised
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "parsers"
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
@@ -369,6 +371,16 @@ def test_out_of_office_prefix_alone_is_enough() -> None:
     assert (result.is_auto_reply, result.is_out_of_office, result.loop) == (True, True, False)
 
 
+@pytest.mark.parametrize("prefix", _OOF_PREFIXES)
+def test_out_of_office_prefix_found_is_the_first_of_the_table(prefix: str) -> None:
+    # "out of office autoreply:" must win over the "out of office:" that follows it.
+    subject = f"{prefix.upper()}  Im Urlaub"
+    found = (known for known in _OOF_PREFIXES if normalised(subject).startswith(known))
+    expected = next(found, "")  # upper-casing loses the dotless i of "yanıt"
+    assert oof_prefix(subject) == expected
+    assert oof_prefix(f"Re: {subject}") == ""
+
+
 def test_away_words_need_an_automatic_marker_and_no_list() -> None:
     assert mail("Subject: Out of office\nX-Autoreply: yes").is_out_of_office
     assert not mail("Subject: Out of office\nPrecedence: list").is_out_of_office
@@ -584,3 +596,22 @@ def test_mutated_quirk_mails_never_raise(data: st.DataObject) -> None:
         if not raw:
             break
     assert isinstance(classify(parse_mail(bytes(raw))), Classification)
+
+
+def test_parse_mail_records_what_classify_answers() -> None:
+    # parse_mail skips the copy of a mail with nothing to flag; every flag must still be there.
+    paths = [*sorted(DATA.glob("*.eml")), *sorted(ZNUNY.rglob("*.box"))]
+    flagged = 0
+    for path in paths:
+        parsed = parse_mail(path.read_bytes())
+        expected = classify(parsed)
+        recorded = Classification(
+            bounce=parsed.bounce,
+            is_auto_reply=parsed.is_auto_reply,
+            is_out_of_office=parsed.is_out_of_office,
+            is_list=parsed.is_list,
+            loop=parsed.loop,
+        )
+        assert recorded == expected, path.name
+        flagged += expected != NOTHING
+    assert flagged >= 20

@@ -5,15 +5,25 @@ from __future__ import annotations
 import re
 import time
 import tracemalloc
+from concurrent.futures import ThreadPoolExecutor
 from html import escape
 from pathlib import Path
 
+import nh3
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pytrs.parsers import parse_mail
-from pytrs.parsers.html import HtmlResult, count_links, nesting_depth, render_html
+from pytrs.parsers.html import (
+    HtmlResult,
+    _clean,
+    _ImageSources,
+    count_links,
+    nesting_depth,
+    policy,
+    render_html,
+)
 from pytrs.parsers.htmltext import html_to_text
 from pytrs.vocabulary.parse_limits import ParseLimits
 
@@ -495,7 +505,85 @@ def test_text_matches_the_bounded_rendering(html: str) -> None:
     assert "\n\n\n" not in html_to_text(html)
 
 
+@PROPERTY
+@given(st.one_of(st.text(), st.text(alphabet="<>/ \tiI\u0130\u212aaAmMgGfrsk"), TAG_SOUP))
+def test_guards_skip_only_what_cannot_be_over(html: str) -> None:
+    # `_over_limit` measures the utf-8 size only of parts over a quarter of the bound, and
+    # counts links only when there are more "<" than the bound allows links.
+    assert len(html.encode("utf-8", "surrogatepass")) <= 4 * len(html)
+    assert count_links(html) <= html.count("<")
+
+
+@PROPERTY
+@given(st.one_of(st.text(), TAG_SOUP, BLOCKS), st.sampled_from([None, {"a@x": "attachment:1"}]))
+def test_without_text_only_the_text_is_left_out(html: str, cid_map: dict[str, str] | None) -> None:
+    full = render_html(html, cid_map)
+    assert render_html(html, cid_map, text=False) == HtmlResult(full.safe_html, "", full.warnings)
+
+
+@pytest.mark.parametrize(
+    "html", [big_html(), many_links(), deep(2000)], ids=["big", "links", "deep"]
+)
+def test_a_placeholder_keeps_its_text_and_warnings_without_text(html: str) -> None:
+    assert render_html(html, text=False) == render_html(html)
+
+
 def test_unpaired_surrogates_are_replaced() -> None:
     result = render_html("<p>a\udcff b</p>")
     assert result.safe_html == "<p>a\ufffd b</p>"
     assert result.warnings == ("HTML had unpaired surrogate characters, replaced",)
+
+
+# --- the reused sanitiser -----------------------------------------------------------------------
+
+ZNUNY = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "znuny"
+_SURROGATE = re.compile("[\ud800-\udfff]")  # `_sanitise` replaces them before `_clean`
+CID_MAPS = st.sampled_from(
+    [{}, {"a@x": "attachment:1"}, {"a@x": "cid:a@x"}, {"a@x": "/t/1/a/3"},
+     {"a@x": "https://files.example/3?x=1&y=2"}, {"a@x": "blob:https://x/1"}]
+)  # fmt: skip
+
+
+def one_off(html: str, cid_map: dict[str, str]) -> tuple[str, list[str], int]:
+    """What `_clean` gave before it reused one sanitiser: nh3 built afresh for the call."""
+    images = _ImageSources(cid_map)
+    extra = frozenset(images.schemes)
+    cleaned = nh3.clean(
+        html, **policy(extra), attribute_filter=images.filter, url_relative=images.relative
+    )
+    return cleaned, images.sources, images.missing
+
+
+def reused(html: str, cid_map: dict[str, str]) -> tuple[str, list[str], int]:
+    images = _ImageSources(cid_map)
+    return _clean(html, images), images.sources, images.missing
+
+
+@PROPERTY
+@given(st.one_of(TAG_SOUP, BLOCKS).map(lambda html: _SURROGATE.sub("?", html)), CID_MAPS)
+def test_reused_sanitiser_equals_a_one_off_one(html: str, cid_map: dict[str, str]) -> None:
+    assert reused(html, cid_map) == one_off(html, cid_map)
+
+
+def test_reused_sanitiser_equals_a_one_off_one_on_real_mail() -> None:
+    paths = sorted(DATA.glob("*.eml")) + sorted(ZNUNY.rglob("*.box")) + sorted(ZNUNY.rglob("*.eml"))
+    htmls = [html for path in paths if (html := parse_mail(path.read_bytes()).html)]
+    assert len(htmls) >= 10
+    for html in htmls:
+        for cid_map in ({}, {"a@x": "attachment:1"}):
+            assert reused(html, cid_map) == one_off(html, cid_map)
+
+
+def test_threads_sanitising_at_once_keep_their_own_images() -> None:
+    # Each call's image decisions reach nh3's callbacks through a context variable: calls in
+    # other threads, in flight at the same time, must neither see nor change them.
+    def work(number: int) -> list[str]:
+        cid_map = {f"{number}@x": f"attachment:{number}"}
+        html = f'<p>{number}</p><img src="cid:{number}@x"><img src="cid:other@x">' * 200
+        return [render_html(html, cid_map).safe_html for _ in range(20)]
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(work, range(8)))
+    for number, rendered in enumerate(results):
+        expected = f'<p>{number}</p><img src="attachment:{number}"><img>' * 200
+        assert rendered == [expected] * 20

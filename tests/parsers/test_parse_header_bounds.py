@@ -4,8 +4,13 @@ before the `email` package parses it, the body is still read, the mail is kept w
 from __future__ import annotations
 
 import base64
+import re
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pytrs.parsers import parse_mail
+from pytrs.parsers.headblock import _BLANK_LINE
 from pytrs.vocabulary.parse_limits import ParseLimits
 
 HEAD = (
@@ -79,3 +84,12 @@ def test_a_non_header_line_still_ends_the_block_before_the_bound() -> None:
     assert len(mail.headers) == 5
     assert not any("header fields" in w for w in mail.warnings)
     assert mail.body.startswith("this line is body text\n")
+
+
+@settings(max_examples=3000, derandomize=True)
+@given(st.binary().map(lambda b: bytes(b"\r\na: "[x % 5] for x in b)))
+def test_the_empty_line_is_found_as_the_plain_pattern_finds_it(raw: bytes) -> None:
+    # `_BLANK_LINE` is this pattern with a literal first character in each alternative.
+    plain = re.compile(rb"\r?\n\r?\n|\r\r").search(raw)
+    found = _BLANK_LINE.search(raw)
+    assert (found and found.span()) == (plain and plain.span())

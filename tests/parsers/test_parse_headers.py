@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pytrs.parsers import ParsedMail, parse_mail
+from pytrs.parsers.headers import _plain
 from pytrs.vocabulary.message_ids import message_id_md5
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "parsers"
@@ -239,3 +243,11 @@ def test_message_id_forms(value: bytes, expected: str) -> None:
     mail = mail_with(b"Message-ID: " + value)
     assert mail.message_id == expected
     assert mail.header("Message-ID") == value.decode().replace("\n", "").strip()
+
+
+@settings(max_examples=2000, derandomize=True)
+@given(st.text(alphabet=st.sampled_from("a =?\r\n\x00é\t"), max_size=12))
+def test_plain_values_are_told_apart_like_the_pattern_did(raw: str) -> None:
+    # `_plain` replaced this pattern (with isascii) in decode_header_value's fast path.
+    needs_work = re.compile("[\r\n\x00]|=\\?").search(raw) is not None
+    assert _plain(raw) == (raw.isascii() and not needs_work)
