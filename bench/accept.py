@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import gc
 import multiprocessing
 import os
 import time
@@ -33,6 +34,7 @@ from pytrs.gateway.smtp import IngressHandler, start_server
 from pytrs.provisioning import provision
 from pytrs.schema import migrate
 from pytrs.schema.database import Database, create_database
+from pytrs.vocabulary.inbox import InboxItem
 
 
 async def noop_server() -> asyncio.Server:
@@ -45,6 +47,17 @@ async def noop_server() -> asyncio.Server:
         )  # fmt: skip
 
     return await asyncio.get_running_loop().create_server(factory, "127.0.0.1", 0)
+
+
+class _Unstored:
+    """Stands in for the InboxWriter: the protocol's own cost, without the inbox write."""
+
+    def __init__(self) -> None:
+        self.next_id = 0
+
+    async def store(self, items: list[InboxItem]) -> list[int]:
+        self.next_id += len(items)
+        return list(range(self.next_id - len(items) + 1, self.next_id + 1))
 
 
 def client(port: int, raws: list[bytes], connections: int) -> None:
@@ -84,6 +97,9 @@ async def measure(
     writer_task = asyncio.create_task(writer.run())
     if args.noop:
         server = await noop_server()
+    elif args.no_store:
+        handler = IngressHandler(addresses, _Unstored(), source="smtp", listener="bench")  # type: ignore[arg-type]
+        server = await start_server(handler, ("127.0.0.1", 0), hostname="bench.example.com")
     else:
         handler = IngressHandler(addresses, writer, source="smtp", listener="bench")
         server = await start_server(handler, ("127.0.0.1", 0), hostname="bench.example.com")
@@ -91,6 +107,7 @@ async def measure(
     # A warm-up pass (statement caches, first connections), not counted.
     await asyncio.to_thread(client, port, raws[: args.connections * 4], args.connections)
     profiler = cProfile.Profile() if args.profile else None
+    collections = GcClock()
     threads, cpu, wall = thread_cpu(), time.process_time(), time.perf_counter()
     if profiler:
         profiler.enable()
@@ -104,6 +121,7 @@ async def measure(
         profiler.dump_stats(args.profile)
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     threads = {name: t - threads.get(name, 0.0) for name, t in thread_cpu().items()}
+    collections.stop()
     server.close()
     writer_task.cancel()
     if process.exitcode:
@@ -112,7 +130,33 @@ async def measure(
         f"{args.engine}: {len(raws)} mails, gateway CPU {cpu * 1000 / len(raws):.3f} ms/mail, "
         f"{len(raws) / wall:.0f} msg/s wall; by thread (ms/mail): "
         + ", ".join(f"{k} {v * 1000 / len(raws):.3f}" for k, v in threads.items() if v > 0)
+        + f"; gc {collections.report(len(raws))}"
     )
+
+
+class GcClock:
+    """Time spent in the garbage collector by generation (gc.callbacks), from now to stop()."""
+
+    def __init__(self) -> None:
+        self.spent = [0.0, 0.0, 0.0]
+        self.count = [0, 0, 0]
+        self._start = 0.0
+        gc.callbacks.append(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._start = time.thread_time()
+        else:
+            self.spent[info["generation"]] += time.thread_time() - self._start
+            self.count[info["generation"]] += 1
+
+    def stop(self) -> None:
+        gc.callbacks.remove(self._on_gc)
+
+    def report(self, mails: int) -> str:
+        return ", ".join(
+            f"gen{g} {self.count[g]}x {self.spent[g] * 1000 / mails:.3f} ms/mail" for g in range(3)
+        )
 
 
 def thread_cpu() -> dict[str, float]:
@@ -133,6 +177,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--engine", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--pg-url", default="postgresql+asyncpg://postgres@127.0.0.1/test")
+    parser.add_argument("--no-store", action="store_true", help="pytrs's SMTP, no inbox write")
     parser.add_argument("--noop", action="store_true", help="the no-op server instead")
     parser.add_argument("--profile", help="write a cProfile of the gateway's loop thread here")
     uvloop.run(run(parser.parse_args()))
