@@ -32,6 +32,7 @@ from pytrs.gateway.addresses import AddressBook, recipient_problem
 from pytrs.gateway.inbox_writer import InboxWriter
 from pytrs.gateway.smtp_auth import MECHANISMS, AuthMechanisms
 from pytrs.gateway.smtp_data import BufferedData
+from pytrs.gateway.smtp_paths import plain_path
 from pytrs.gateway.tls import ListenerSecurity, ListenerTls
 from pytrs.metrics.registry import MAIL_ACCEPTED, MAIL_REFUSED
 from pytrs.runtime.big_messages import BigMessageSlots
@@ -260,6 +261,18 @@ class _Session(AuthMechanisms, SMTP):
             await self.push(MUST_STARTTLS)
             return
         await super().smtp_MAIL(arg)
+
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        # The plain `<local@domain>` is read without the email package (see `smtp_paths`),
+        # then held to aiosmtpd's local-part limit as aiosmtpd does; anything else is left
+        # to aiosmtpd's own reading.
+        found = plain_path(arg)
+        if found is None:
+            return super()._getaddr(arg)
+        address, rest = found
+        if self.local_part_limit and address.rindex("@") > self.local_part_limit:
+            return None, None
+        return address, rest
 
     @syntax("DATA")
     async def smtp_DATA(self, arg: str) -> None:
