@@ -41,21 +41,36 @@ _TABLES = (
 
 async def insert_tickets(conn: AsyncConnection, new: list[dict[str, Any]]) -> list[int]:
     """Insert `ticket` rows (built by `rows.ticket_row`); their ids, in order."""
-    if not new:
-        return []
-    result = await conn.execute(
-        insert(ticket).returning(ticket.c.id, sort_by_parameter_order=True),
-        storable.rows(ticket, new),
-    )
-    return [int(i) for i in result.scalars()]
+    return await _insert_returning_ids(conn, ticket, storable.rows(ticket, new), "tn")
 
 
 async def insert_articles(conn: AsyncConnection, new: list[dict[str, Any]]) -> list[int]:
     """Insert `article` rows (built by `rows.article_row`); their ids, in order."""
+    return await _insert_returning_ids(conn, article, new, "insert_fingerprint")
+
+
+async def _insert_returning_ids(
+    conn: AsyncConnection, table: Table, new: list[dict[str, Any]], key: str
+) -> list[int]:
+    """Insert `new` into `table` and return the new ids in the order of `new`.
+
+    Each row's id is found by the value of its `key` column, returned beside the id, when
+    those values are distinct within `new` (a ticket number always is; the postmaster's
+    article fingerprints name their inbox row). Asking the driver to keep the order instead
+    (`sort_by_parameter_order`) makes SQLAlchemy insert one row per statement on SQLite,
+    which cannot tie new ids to the order of a multi-row insert. Rows without such a key
+    fall back to that ordered insert.
+    """
     if not new:
         return []
+    keys = [row.get(key) for row in new]
+    if len(new) > 1 and None not in keys and len(set(keys)) == len(keys):
+        column = table.c[key]
+        result = await conn.execute(insert(table).returning(table.c.id, column), new)
+        id_by_key = {found_key: int(found_id) for found_id, found_key in result}
+        return [id_by_key[k] for k in keys]
     result = await conn.execute(
-        insert(article).returning(article.c.id, sort_by_parameter_order=True), new
+        insert(table).returning(table.c.id, sort_by_parameter_order=True), new
     )
     return [int(i) for i in result.scalars()]
 
