@@ -198,16 +198,13 @@ async def lease_rows(
     token = secrets.token_hex(8)
     due = and_(inbox.c.state == PENDING, inbox.c.next_attempt_at <= now)
     async with db.transaction() as conn:
-        ids = await lease_due(
+        taken = await lease_due(
             conn, inbox, due, limit,
             {"attempts": inbox.c.attempts + 1, "next_attempt_at": now + lease,
              "claim_token": token, "claimed_by": process_identity()},
             max_bytes=max_bytes,
         )  # fmt: skip
-        if not ids:
-            return None
-        sizes = await conn.execute(select(inbox.c.size).where(inbox.c.id.in_(ids)))
-        return Leased(ids, token, sum(size or 0 for (size,) in sizes))
+    return Leased(taken.ids, token, taken.size) if taken.ids else None
 
 
 async def load_leased(db: Database, leased: Leased) -> list[ClaimedMessage]:
