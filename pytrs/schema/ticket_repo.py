@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Select, String, bindparam, func, select, update
+from sqlalchemy import Select, String, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pytrs.schema import storable
@@ -249,19 +249,19 @@ async def existing_numbers(conn: AsyncConnection, tns: Collection[str]) -> set[s
 async def allocate_counter(conn: AsyncConnection, scope: str, count: int) -> int:
     """Reserve `count` consecutive counter values in `scope`; returns the first of them.
 
-    The increment is a single UPDATE … RETURNING under the row lock, so concurrent workers
-    and daemons never get the same value. Call it in a short transaction of its own where the
-    engine allows (PostgreSQL), so the row lock is not held while a batch is written.
+    The increment is a single INSERT … ON CONFLICT DO UPDATE … RETURNING under the row lock,
+    so concurrent workers and daemons never get the same value. Call it in a short transaction
+    of its own where the engine allows (PostgreSQL), so the row lock is not held while a batch
+    is written.
     """
-    await conn.execute(
-        conflict_insert(conn, ticket_number_counter)
-        .values(counter_uid=scope, counter=0, create_time=utcnow())
-        .on_conflict_do_nothing(index_elements=["counter_uid"])
-    )
+    # A scope's first allocation creates its row; every later one adds to it.
     result = await conn.execute(
-        update(ticket_number_counter)
-        .where(ticket_number_counter.c.counter_uid == scope)
-        .values(counter=ticket_number_counter.c.counter + count)
+        conflict_insert(conn, ticket_number_counter)
+        .values(counter_uid=scope, counter=count, create_time=utcnow())
+        .on_conflict_do_update(
+            index_elements=["counter_uid"],
+            set_={"counter": ticket_number_counter.c.counter + count},
+        )
         .returning(ticket_number_counter.c.counter)
     )
     last = int(result.scalar_one())
