@@ -8,6 +8,7 @@ headers under the names `canonical` returns, and routing reads only those canoni
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Collection, Mapping, Sequence
 
@@ -150,6 +151,12 @@ def value_problem(header: str, value: str, names: Mapping[str, Collection[str]])
     return f"{value!r} is no valid {what}; one of: {shown or '(none)'}"
 
 
+# Every header of every mail passes `canonical`, and most mail repeats the same few dozen names:
+# remembering the last answers spares the case folding and prefix tests (bounded, since header
+# names are whatever a sender writes).
+_NAMES_REMEMBERED = 1024
+
+
 def _suffix(name: str) -> str | None:
     """The part after either prefix (any case), or None when `name` carries neither."""
     lowered = name.strip().lower()
@@ -159,6 +166,7 @@ def _suffix(name: str) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=_NAMES_REMEMBERED)
 def canonical(name: str) -> str | None:
     """The canonical `X-PyTRS-*` name of a control header or alias, or None if it is not one."""
     suffix = _suffix(name)
@@ -174,6 +182,7 @@ def canonical(name: str) -> str | None:
     return f"{PREFIX}{follow_up}DynamicField-{field.group(2)}"
 
 
+@functools.lru_cache(maxsize=_NAMES_REMEMBERED)
 def is_control_prefixed(name: str) -> bool:
     """Whether `name` starts with either control prefix (case-insensitive), known or not."""
     return _suffix(name) is not None

@@ -15,6 +15,7 @@ import json
 import logging
 import secrets
 import traceback
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -456,13 +457,13 @@ def _count_committed(
     """Metrics of a committed batch: outcomes, tickets, latency, auto-responses."""
     now = utcnow()
     metrics.MAIL_PROCESSED.labels("ignored").inc(len(ignored))
+    # Counted per outcome, not per mail: a labelled child is looked up under a lock.
+    actions = Counter(plan.decision.action for plan in planned)
+    for action, count in actions.items():
+        metrics.MAIL_PROCESSED.labels(action.value).inc(count)
+    metrics.TICKETS_CREATED.inc(actions[Action.NEW_TICKET])
+    metrics.TICKET_FOLLOW_UPS.inc(actions[Action.FOLLOW_UP])
     for plan in planned:
-        action = plan.decision.action
-        metrics.MAIL_PROCESSED.labels(action.value).inc()
-        if action is Action.NEW_TICKET:
-            metrics.TICKETS_CREATED.inc()
-        elif action is Action.FOLLOW_UP:
-            metrics.TICKET_FOLLOW_UPS.inc()
         if plan.claimed.received_at is not None:
             latency = (now - plan.claimed.received_at).total_seconds()
             metrics.PROCESSING_LATENCY.observe(max(latency, 0.0))

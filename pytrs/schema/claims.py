@@ -9,7 +9,7 @@ BEGIN IMMEDIATE serialises claims anyway.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, Table, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -17,11 +17,18 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from pytrs.schema.database import for_update
 
 
+class Taken(NamedTuple):
+    """The rows a lease took, oldest first, and the sum of their `size`."""
+
+    ids: list[int]
+    size: int
+
+
 async def lease_due(
     conn: AsyncConnection, table: Table, due: ColumnElement[bool], limit: int,
     values: Mapping[str, Any], *, max_bytes: int = 0,
-) -> list[int]:  # fmt: skip
-    """Ids of up to `limit` rows matching `due`, oldest first, updated with `values`.
+) -> Taken:  # fmt: skip
+    """Up to `limit` rows matching `due`, oldest first, updated with `values`.
 
     With `max_bytes`, rows are taken only while the sum of their `size` stays within it, and
     always at least one: a batch of big mails is held in memory whole by its worker.
@@ -31,10 +38,10 @@ async def lease_due(
     ids: list[int] = []
     total = 0
     for row_id, size in await conn.execute(query):
-        total += size or 0
-        if ids and max_bytes and total > max_bytes:
+        if ids and max_bytes and total + (size or 0) > max_bytes:
             break
+        total += size or 0
         ids.append(row_id)
     if ids:
         await conn.execute(update(table).where(table.c.id.in_(ids)).values(**values))
-    return ids
+    return Taken(ids, total)

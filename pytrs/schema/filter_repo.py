@@ -93,17 +93,20 @@ async def replace_rules(
             await conn.execute(insert(postmaster_filter), rows)
 
 
+# Asked before every batch: built once, so its cache key is derived once.
+_VERSION = select(
+    generations.value(generations.FILTERS),
+    select(func.count()).select_from(postmaster_filter).scalar_subquery(),
+    select(func.coalesce(func.max(postmaster_filter.c.id), 0)).scalar_subquery(),
+)
+
+
 async def rules_version(db: Database) -> tuple[int, int, int]:
     """The table's version in one cheap query: (generation, row count, highest id).
 
     An import raises the generation; the row count and highest id catch most edits made by
     other means (which do not).
     """
-    query = select(
-        generations.value(generations.FILTERS),
-        select(func.count()).select_from(postmaster_filter).scalar_subquery(),
-        select(func.coalesce(func.max(postmaster_filter.c.id), 0)).scalar_subquery(),
-    )
     async with db.connect() as conn:
-        row = (await conn.execute(query)).one()
+        row = (await conn.execute(_VERSION)).one()
     return (int(row[0]), int(row[1]), int(row[2]))

@@ -207,30 +207,32 @@ async def lease_rows(
     token = secrets.token_hex(8)
     due = and_(inbox.c.state == PENDING, inbox.c.next_attempt_at <= now)
     async with db.transaction() as conn:
-        ids = await lease_due(
+        taken = await lease_due(
             conn, inbox, due, limit,
             {"attempts": inbox.c.attempts + 1, "next_attempt_at": now + lease,
              "claim_token": token, "claimed_by": process_identity()},
             max_bytes=max_bytes,
         )  # fmt: skip
-        if not ids:
-            return None
-        sizes = await conn.execute(select(inbox.c.size).where(inbox.c.id.in_(ids)))
-        return Leased(ids, token, sum(size or 0 for (size,) in sizes))
+    return Leased(taken.ids, token, taken.size) if taken.ids else None
+
+
+# The worker's per-batch statements are built once with their values bound at execution, so
+# that SQLAlchemy derives each one's cache key once rather than per batch.
+_LEASED = (
+    select(
+        inbox.c.id, inbox.c.raw, inbox.c.source, inbox.c.recipient,
+        inbox.c.envelope_from, inbox.c.trusted, inbox.c.queue_name, inbox.c.attempts,
+        inbox.c.dedup_key, inbox.c.received_at,
+    )
+    .where(inbox.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(inbox.c.id)
+)  # fmt: skip
 
 
 async def load_leased(db: Database, leased: Leased) -> list[ClaimedMessage]:
     """The second half of `claim`: the leased rows with their mail."""
     async with db.connect() as conn:
-        rows = await conn.execute(
-            select(
-                inbox.c.id, inbox.c.raw, inbox.c.source, inbox.c.recipient,
-                inbox.c.envelope_from, inbox.c.trusted, inbox.c.queue_name, inbox.c.attempts,
-                inbox.c.dedup_key, inbox.c.received_at,
-            )
-            .where(inbox.c.id.in_(leased.ids))
-            .order_by(inbox.c.id)
-        )  # fmt: skip
+        rows = await conn.execute(_LEASED, {"ids": leased.ids})
         return [
             ClaimedMessage(
                 r.id, r.raw or b"", r.source, r.recipient, r.envelope_from,
@@ -288,14 +290,35 @@ def _is_dead_local_process(owner: str, host: str) -> bool:
     return False
 
 
+_CLAIMED = select(inbox.c.id).where(
+    inbox.c.id.in_(bindparam("ids", expanding=True)), inbox.c.claim_token == bindparam("token")
+)
+
+
 async def lock_claimed(conn: AsyncConnection, ids: Sequence[int], token: str) -> set[int]:
     """Inside the processing transaction: the ids this claim still owns, locked on PostgreSQL.
 
     A lease that ran out (a very slow worker) may have been re-claimed by another worker; only
     the rows whose token is still ours are processed, so a message is never applied twice.
     """
-    query = select(inbox.c.id).where(inbox.c.id.in_(ids), inbox.c.claim_token == token)
-    return set((await conn.execute(for_update(conn, query))).scalars())
+    params = {"ids": list(ids), "token": token}
+    return set((await conn.execute(for_update(conn, _CLAIMED), params)).scalars())
+
+
+_PROCESSED = (
+    update(inbox)
+    .where(inbox.c.id == bindparam("b_id"))
+    .values(
+        state=bindparam("b_state"),
+        ticket_id=bindparam("b_ticket_id"),
+        article_id=bindparam("b_article_id"),
+        trace=bindparam("b_trace"),
+        processed_at=bindparam("b_processed_at"),
+        claim_token=None,
+        last_error=None,
+        raw=case((bindparam("b_keep_raw"), inbox.c.raw), else_=None),
+    )
+)
 
 
 async def mark_processed(
@@ -312,25 +335,11 @@ async def mark_processed(
         {
             "b_id": r["id"], "b_state": r["state"], "b_ticket_id": r.get("ticket_id"),
             "b_article_id": r.get("article_id"), "b_trace": r.get("trace"),
-            "b_keep_raw": r["state"] != DONE,
+            "b_keep_raw": r["state"] != DONE, "b_processed_at": now,
         }
         for r in results
     ]  # fmt: skip
-    await conn.execute(
-        update(inbox)
-        .where(inbox.c.id == bindparam("b_id"))
-        .values(
-            state=bindparam("b_state"),
-            ticket_id=bindparam("b_ticket_id"),
-            article_id=bindparam("b_article_id"),
-            trace=bindparam("b_trace"),
-            processed_at=now,
-            claim_token=None,
-            last_error=None,
-            raw=case((bindparam("b_keep_raw"), inbox.c.raw), else_=None),
-        ),
-        rows,
-    )
+    await conn.execute(_PROCESSED, rows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -341,6 +350,16 @@ class InFlight:
 
     message_ids: frozenset[str] = frozenset()
     first_copies: dict[str, int] = field(default_factory=dict)
+
+
+_PENDING_OF = select(inbox.c.id, inbox.c.message_id, inbox.c.dedup_key).where(
+    inbox.c.state == PENDING,
+    inbox.c.id.not_in(bindparam("exclude", expanding=True)),
+    or_(
+        inbox.c.message_id.in_(bindparam("message_ids", expanding=True)),
+        inbox.c.dedup_key.in_(bindparam("keys", expanding=True)),
+    ),
+)
 
 
 async def in_flight(
@@ -359,13 +378,8 @@ async def in_flight(
     keys = set(keys)
     if not wanted and not keys:
         return InFlight()
-    rows = await conn.execute(
-        select(inbox.c.id, inbox.c.message_id, inbox.c.dedup_key).where(
-            inbox.c.state == PENDING,
-            inbox.c.id.not_in(list(exclude)),
-            or_(inbox.c.message_id.in_(wanted), inbox.c.dedup_key.in_(keys)),
-        )
-    )
+    params = {"exclude": list(exclude), "message_ids": list(wanted), "keys": list(keys)}
+    rows = await conn.execute(_PENDING_OF, params)
     pending: set[str] = set()
     first_copies: dict[str, int] = {}
     for row_id, message_id, key in rows:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from email.utils import getaddresses
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Row, Select, Table, func, select
+from sqlalchemy import Row, Select, Table, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pytrs.schema import outbox_repo, storable
@@ -87,12 +87,67 @@ def _ref(row: Row[Any]) -> TicketRef:
     )  # fmt: skip
 
 
+def _in(name: str) -> Any:
+    """A list parameter of a statement built once: `IN (…)` expanded at execution."""
+    return bindparam(name, expanding=True)
+
+
+# The batch's lookups are built once, their keys bound at execution: SQLAlchemy then finds
+# each compiled statement by a cache key it computes once, instead of rebuilding the joins and
+# deriving the key again for every batch (which cost more than running the statement).
+_BY_TN = _ticket_ref_query().where(ticket.c.tn.in_(_in("tns")))
+_BY_ID = _ticket_ref_query().where(ticket.c.id.in_(_in("ids")))
+
+
+def _by_message_id_query() -> Select[Any]:
+    # Znuny gives up when a Message-ID is stored on several tickets; pytrs takes the oldest
+    # article, which is where the conversation started.
+    first_article = (
+        select(
+            article_data_mime.c.a_message_id_md5.label("md5"),
+            func.min(article.c.id).label("article_id"),
+        )
+        .join(article, article.c.id == article_data_mime.c.article_id)
+        .where(article_data_mime.c.a_message_id_md5.in_(_in("md5s")))
+        .group_by(article_data_mime.c.a_message_id_md5)
+        .subquery()
+    )
+    return (
+        _ticket_ref_query()
+        .add_columns(first_article.c.md5, first_article.c.article_id)
+        .join(article, article.c.ticket_id == ticket.c.id)
+        .join(first_article, first_article.c.article_id == article.c.id)
+    )
+
+
+def _same_mail_query() -> Select[Any]:
+    return (
+        _ticket_ref_query()
+        .add_columns(
+            inbox.c.dedup_key, inbox.c.id.label("inbox_id"), inbox.c.article_id,
+            article_data_mime.c.a_from, article_data_mime.c.a_to, article_data_mime.c.a_cc,
+            article_data_mime.c.a_subject,
+        )
+        .join(inbox, inbox.c.ticket_id == ticket.c.id)
+        .join(article_data_mime, article_data_mime.c.article_id == inbox.c.article_id)
+        .where(
+            inbox.c.dedup_key.in_(_in("keys")), inbox.c.state == DONE,
+            inbox.c.id.not_in(_in("batch_ids")),
+        )
+        .order_by(inbox.c.id)
+    )  # fmt: skip
+
+
+_BY_MESSAGE_ID = _by_message_id_query()
+_SAME_MAIL = _same_mail_query()
+
+
 async def load_known(conn: AsyncConnection, wanted: Wanted) -> Lookup:
     """Everything routing may need for a batch (see the module docstring)."""
     known = Known()
     articles: dict[str, int] = {}
     if wanted.tns:
-        rows = await conn.execute(_ticket_ref_query().where(ticket.c.tn.in_(list(wanted.tns))))
+        rows = await conn.execute(_BY_TN, {"tns": list(wanted.tns)})
         known.by_tn = {r.tn: _ref(r) for r in rows}
     if wanted.message_ids:
         articles = await _by_message_id(conn, wanted.message_ids, known)
@@ -109,26 +164,8 @@ async def _by_message_id(
     conn: AsyncConnection, message_ids: Collection[str], known: Known
 ) -> dict[str, int]:
     md5s = {message_id_md5(m): m for m in message_ids}
-    # Znuny gives up when a Message-ID is stored on several tickets; pytrs takes the oldest
-    # article, which is where the conversation started.
-    first_article = (
-        select(
-            article_data_mime.c.a_message_id_md5.label("md5"),
-            func.min(article.c.id).label("article_id"),
-        )
-        .join(article, article.c.id == article_data_mime.c.article_id)
-        .where(article_data_mime.c.a_message_id_md5.in_(list(md5s)))
-        .group_by(article_data_mime.c.a_message_id_md5)
-        .subquery()
-    )
-    query = (
-        _ticket_ref_query()
-        .add_columns(first_article.c.md5, first_article.c.article_id)
-        .join(article, article.c.ticket_id == ticket.c.id)
-        .join(first_article, first_article.c.article_id == article.c.id)
-    )
     articles: dict[str, int] = {}
-    for row in await conn.execute(query):
+    for row in await conn.execute(_BY_MESSAGE_ID, {"md5s": list(md5s)}):
         known.by_message_id[md5s[row.md5]] = _ref(row)
         articles[md5s[row.md5]] = int(row.article_id)
     await _by_sent_message_id(conn, [m for m in message_ids if m not in articles], known, articles)
@@ -144,7 +181,7 @@ async def _by_sent_message_id(
     ticket_ids = {t for t, _ in sent.values() if t is not None}
     if not ticket_ids:
         return
-    rows = await conn.execute(_ticket_ref_query().where(ticket.c.id.in_(ticket_ids)))
+    rows = await conn.execute(_BY_ID, {"ids": list(ticket_ids)})
     refs = {r.id: _ref(r) for r in rows}
     for message_id, (ticket_id, article_id) in sent.items():
         if ticket_id in refs:
@@ -178,22 +215,8 @@ async def _by_external(
 async def _same_mail(
     conn: AsyncConnection, keys: Collection[str], batch_ids: Collection[int], known: Known
 ) -> None:
-    query = (
-        _ticket_ref_query()
-        .add_columns(
-            inbox.c.dedup_key, inbox.c.id.label("inbox_id"), inbox.c.article_id,
-            article_data_mime.c.a_from, article_data_mime.c.a_to, article_data_mime.c.a_cc,
-            article_data_mime.c.a_subject,
-        )
-        .join(inbox, inbox.c.ticket_id == ticket.c.id)
-        .join(article_data_mime, article_data_mime.c.article_id == inbox.c.article_id)
-        .where(
-            inbox.c.dedup_key.in_(list(keys)), inbox.c.state == DONE,
-            inbox.c.id.not_in(list(batch_ids)),
-        )
-        .order_by(inbox.c.id)
-    )  # fmt: skip
-    for row in await conn.execute(query):
+    params = {"keys": list(keys), "batch_ids": list(batch_ids)}
+    for row in await conn.execute(_SAME_MAIL, params):
         print_ = fingerprint(row.a_from or "", row.a_to or "", row.a_cc or "", row.a_subject or "")
         known.same_mail.setdefault(
             (row.dedup_key, print_), SameMail(_ref(row), int(row.inbox_id), int(row.article_id))
@@ -210,7 +233,7 @@ async def _follow_merges(conn: AsyncConnection, known: Known) -> None:
         if not pending:
             break
         into = await _merge_targets(conn, pending)
-        rows = await conn.execute(_ticket_ref_query().where(ticket.c.id.in_(set(into.values()))))
+        rows = await conn.execute(_BY_ID, {"ids": list(set(into.values()))})
         loaded = {r.id: _ref(r) for r in rows}
         following: dict[int, TicketRef] = {}
         for start, ref in pending.items():

@@ -212,7 +212,7 @@ async def claim(
     token = secrets.token_hex(8)
     due = _due(now) if only is None else and_(_due(now), outbox.c.id.in_(list(only)))
     async with db.transaction() as conn:
-        ids = await lease_due(
+        ids, _size = await lease_due(
             conn, outbox, due, limit,
             {"state": SENDING, "attempts": outbox.c.attempts + 1, "claim_token": token,
              "claimed_by": process_identity(), "lease_until": now + lease},

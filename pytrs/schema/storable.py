@@ -60,7 +60,10 @@ def value(column: Column[Any], text: str) -> str:
 
     Columns of a primary key or a unique constraint are cut with `cut_unique`.
     """
-    limit, key = _shape(column)
+    return _storable(text, *_shape(column))
+
+
+def _storable(text: str, limit: int | None, key: bool) -> str:
     text = clean(text)
     return cut_unique(text, limit) if key else cut(text, limit)
 
@@ -80,16 +83,24 @@ def row(table: Table, values: Mapping[str, Any]) -> dict[str, Any]:
 
     Keys that are not columns of `table` (bind parameter names) are copied unchanged.
     """
-    columns = table.c
-    return {
-        key: value(columns[key], v) if isinstance(v, str) and key in columns else v
-        for key, v in values.items()
-    }
+    shapes = _shapes(table)
+    found = dict(values)
+    for key, v in values.items():
+        if isinstance(v, str) and (shape := shapes.get(key)) is not None:
+            found[key] = _storable(v, *shape)
+    return found
 
 
 def rows(table: Table, values: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """`row` for each of `values`."""
     return [row(table, v) for v in values]
+
+
+@functools.cache
+def _shapes(table: Table) -> dict[str, tuple[int | None, bool]]:
+    """`_shape` of every column of `table` by key: a batch passes thousands of values through
+    `row`, and each column lookup in the metadata costs more than the cleaning itself."""
+    return {column.key: _shape(column) for column in table.c}
 
 
 @functools.cache

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, String, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pytrs.schema import storable
@@ -50,12 +50,29 @@ class CustomerInfo:
     customer_id: str
 
 
-async def load_queues(conn: AsyncConnection) -> dict[str, QueueInfo]:
-    rows = await conn.execute(
-        select(queue.c.id, queue.c.name, queue.c.follow_up_id, queue.c.follow_up_lock).where(
-            queue.c.valid_id == 1
-        )
+# Statements the postmaster runs every batch, built once with their values bound at execution,
+# so that SQLAlchemy derives each one's cache key once rather than per batch.
+_VALID_QUEUES = select(
+    queue.c.id, queue.c.name, queue.c.follow_up_id, queue.c.follow_up_lock
+).where(queue.c.valid_id == 1)
+# `lower()` has no type of its own: the addresses are bound as text, as a list of str would be.
+_EMAILS = bindparam("emails", expanding=True, type_=String)
+_AGENTS_BY_EMAIL = select(users.c.email, users.c.login).where(
+    func.lower(users.c.email).in_(_EMAILS), users.c.valid_id == 1
+)
+_CUSTOMERS_BY_EMAIL = (
+    select(customer_user.c.login, customer_user.c.customer_id, customer_user.c.email)
+    .where(
+        func.lower(customer_user.c.email).in_(_EMAILS),
+        customer_user.c.valid_id == 1,
     )
+    .order_by(customer_user.c.login)
+)
+_EXISTING_NUMBERS = select(ticket.c.tn).where(ticket.c.tn.in_(bindparam("tns", expanding=True)))
+
+
+async def load_queues(conn: AsyncConnection) -> dict[str, QueueInfo]:
+    rows = await conn.execute(_VALID_QUEUES)
     return {
         r.name: QueueInfo(
             r.id, r.name, FOLLOW_UP_NAMES.get(r.follow_up_id, "possible"), bool(r.follow_up_lock)
@@ -81,11 +98,7 @@ async def agents_by_email(conn: AsyncConnection, emails: Collection[str]) -> dic
     emails = _comparable(emails)
     if not emails:
         return {}
-    rows = await conn.execute(
-        select(users.c.email, users.c.login).where(
-            func.lower(users.c.email).in_([e.lower() for e in emails]), users.c.valid_id == 1
-        )
-    )
+    rows = await conn.execute(_AGENTS_BY_EMAIL, {"emails": [e.lower() for e in emails]})
     return {r.email.lower(): r.login for r in rows if r.email}
 
 
@@ -215,11 +228,7 @@ async def find_customers(conn: AsyncConnection, emails: Collection[str]) -> dict
     emails = _comparable(emails)
     if not emails:
         return {}
-    rows = await conn.execute(
-        select(customer_user.c.login, customer_user.c.customer_id, customer_user.c.email)
-        .where(func.lower(customer_user.c.email).in_(list(emails)), customer_user.c.valid_id == 1)
-        .order_by(customer_user.c.login)
-    )
+    rows = await conn.execute(_CUSTOMERS_BY_EMAIL, {"emails": list(emails)})
     return {r.email.lower(): CustomerInfo(r.login, r.customer_id) for r in rows}
 
 
@@ -233,26 +242,26 @@ async def existing_numbers(conn: AsyncConnection, tns: Collection[str]) -> set[s
     """Which of `tns` are already ticket numbers."""
     if not tns:
         return set()
-    rows = await conn.execute(select(ticket.c.tn).where(ticket.c.tn.in_(list(tns))))
+    rows = await conn.execute(_EXISTING_NUMBERS, {"tns": list(tns)})
     return set(rows.scalars())
 
 
 async def allocate_counter(conn: AsyncConnection, scope: str, count: int) -> int:
     """Reserve `count` consecutive counter values in `scope`; returns the first of them.
 
-    The increment is a single UPDATE … RETURNING under the row lock, so concurrent workers
-    and daemons never get the same value. Call it in a short transaction of its own where the
-    engine allows (PostgreSQL), so the row lock is not held while a batch is written.
+    The increment is a single INSERT … ON CONFLICT DO UPDATE … RETURNING under the row lock,
+    so concurrent workers and daemons never get the same value. Call it in a short transaction
+    of its own where the engine allows (PostgreSQL), so the row lock is not held while a batch
+    is written.
     """
-    await conn.execute(
-        conflict_insert(conn, ticket_number_counter)
-        .values(counter_uid=scope, counter=0, create_time=utcnow())
-        .on_conflict_do_nothing(index_elements=["counter_uid"])
-    )
+    # A scope's first allocation creates its row; every later one adds to it.
     result = await conn.execute(
-        update(ticket_number_counter)
-        .where(ticket_number_counter.c.counter_uid == scope)
-        .values(counter=ticket_number_counter.c.counter + count)
+        conflict_insert(conn, ticket_number_counter)
+        .values(counter_uid=scope, counter=count, create_time=utcnow())
+        .on_conflict_do_update(
+            index_elements=["counter_uid"],
+            set_={"counter": ticket_number_counter.c.counter + count},
+        )
         .returning(ticket_number_counter.c.counter)
     )
     last = int(result.scalar_one())

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any, cast
 
-from sqlalchemy import Row, Select, Table, select
+from sqlalchemy import Row, Select, Table, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
 
@@ -220,6 +220,10 @@ _COLUMNS = select(
 )  # fmt: skip
 
 
+# Every postmaster batch runs it: built once, its cache key derived once.
+_RECORDS = _COLUMNS.where(ticket.c.id.in_(bindparam("ids", expanding=True))).order_by(ticket.c.id)
+
+
 async def load_records(
     conn: AsyncConnection, ids: Collection[int], names: Names, *, lock: bool = False,
     known: Mapping[int, tuple[str, str, str]] | None = None,
@@ -229,12 +233,10 @@ async def load_records(
     (queue, state, state type) by ticket id for names that `names` lacks."""
     if not ids:
         return {}
-    query = _COLUMNS.where(ticket.c.id.in_(sorted(ids))).order_by(ticket.c.id)
-    if lock:
-        query = for_update(conn, query, key_share=True)
+    query = for_update(conn, _RECORDS, key_share=True) if lock else _RECORDS
     known = known or {}
     found: dict[int, TicketRecord] = {}
-    for r in await conn.execute(query):
+    for r in await conn.execute(query, {"ids": sorted(ids)}):
         queue, state, state_type = known.get(r.id, (None, None, None))
         found[r.id] = record_of(
             r.id, r._mapping, names, queue=queue,

@@ -9,12 +9,13 @@ that only refers to them waits for `flush`.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, insert, update
+from sqlalchemy import Insert, Table, Update, bindparam, delete, insert, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pytrs.schema import fulltext, storable
@@ -41,23 +42,63 @@ _TABLES = (
 
 async def insert_tickets(conn: AsyncConnection, new: list[dict[str, Any]]) -> list[int]:
     """Insert `ticket` rows (built by `rows.ticket_row`); their ids, in order."""
-    if not new:
-        return []
-    result = await conn.execute(
-        insert(ticket).returning(ticket.c.id, sort_by_parameter_order=True),
-        storable.rows(ticket, new),
-    )
-    return [int(i) for i in result.scalars()]
+    return await _insert_returning_ids(conn, ticket, storable.rows(ticket, new), "tn")
 
 
 async def insert_articles(conn: AsyncConnection, new: list[dict[str, Any]]) -> list[int]:
     """Insert `article` rows (built by `rows.article_row`); their ids, in order."""
+    return await _insert_returning_ids(conn, article, new, "insert_fingerprint")
+
+
+async def _insert_returning_ids(
+    conn: AsyncConnection, table: Table, new: list[dict[str, Any]], key: str
+) -> list[int]:
+    """Insert `new` into `table` and return the new ids in the order of `new`.
+
+    Each row's id is found by the value of its `key` column, returned beside the id, when
+    those values are distinct within `new` (a ticket number always is; the postmaster's
+    article fingerprints name their inbox row). Asking the driver to keep the order instead
+    (`sort_by_parameter_order`) makes SQLAlchemy insert one row per statement on SQLite,
+    which cannot tie new ids to the order of a multi-row insert. Rows without such a key
+    fall back to that ordered insert.
+    """
     if not new:
         return []
-    result = await conn.execute(
-        insert(article).returning(article.c.id, sort_by_parameter_order=True), new
-    )
+    keys = [row.get(key) for row in new]
+    if len(new) > 1 and None not in keys and len(set(keys)) == len(keys):
+        result = await conn.execute(_insert_keyed(table, key), new)
+        id_by_key = {found_key: int(found_id) for found_id, found_key in result}
+        return [id_by_key[k] for k in keys]
+    result = await conn.execute(_insert_ordered(table), new)
     return [int(i) for i in result.scalars()]
+
+
+# The statements of every batch are built once per table (or set of columns), so that
+# SQLAlchemy derives each one's cache key once instead of on every execution.
+
+
+@functools.cache
+def _insert_keyed(table: Table, key: str) -> Insert:
+    return insert(table).returning(table.c.id, table.c[key])
+
+
+@functools.cache
+def _insert_ordered(table: Table) -> Insert:
+    return insert(table).returning(table.c.id, sort_by_parameter_order=True)
+
+
+@functools.cache
+def _insert(table: Table) -> Insert:
+    return insert(table)
+
+
+@functools.lru_cache(maxsize=64)  # the sets of columns a change writes are few
+def _update_ticket(columns: tuple[str, ...]) -> Update:
+    return (
+        update(ticket)
+        .where(ticket.c.id == bindparam("t_id"))
+        .values({c: bindparam(f"t_{c}") for c in columns})
+    )
 
 
 class Writes:
@@ -141,7 +182,7 @@ class Writes:
             if found:
                 # Header values, file names and control headers are hostile input: cleaned
                 # and cut to their columns, so one mail cannot fail the batch.
-                await conn.execute(insert(table), storable.rows(table, found))
+                await conn.execute(_insert(table), storable.rows(table, found))
         await fulltext.write(conn, self.search)
         await self._update_tickets(conn)
         self.search = []
@@ -167,9 +208,4 @@ class Writes:
                 {"t_id": ticket_id, **{f"t_{k}": v for k, v in values.items()}}
             )
         for columns, params in groups.items():
-            await conn.execute(
-                update(ticket)
-                .where(ticket.c.id == bindparam("t_id"))
-                .values({c: bindparam(f"t_{c}") for c in columns}),
-                params,
-            )
+            await conn.execute(_update_ticket(columns), params)
