@@ -71,10 +71,8 @@ class Child(Protocol):
 
 def child_arguments(config: Config) -> list[str]:
     """The command line of a worker child (without the interpreter)."""
-    if config.source:
-        start = ["--config", os.path.abspath(config.source)]
-    else:  # the parent runs on the built-in defaults (`--defaults`): so does the child
-        start = ["--defaults"]
+    # A parent on the built-in defaults (`--defaults`) has a child on them too.
+    start = ["--config", os.path.abspath(config.source)] if config.source else ["--defaults"]
     return [*start, "run", "--role", "worker", "--notify-stdin"]
 
 
