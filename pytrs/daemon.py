@@ -197,7 +197,10 @@ class Daemon:
         if "worker" in self.roles and processes and not self.notify_stdin:
             self.metrics_dir = self.metrics_dir or tempfile.mkdtemp(prefix="pytrs-metrics-")
             self.children = WorkerProcesses(
-                self.config, processes, metrics_dir=self.metrics_dir, states=self.services,
+                self.config,
+                processes,
+                metrics_dir=self.metrics_dir,
+                states=self.services,
                 preforked=self.preforked,
             )
         elif "worker" in self.roles:

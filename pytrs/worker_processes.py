@@ -188,9 +188,7 @@ class ForkedChild:
         self._child.adopted = True
         self._exited = loop.create_future()
         reading = os.fdopen(self._child.from_child, "rb", buffering=0)
-        await loop.connect_read_pipe(
-            lambda: asyncio.StreamReaderProtocol(self._stdout), reading
-        )
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(self._stdout), reading)
         writing = os.fdopen(self._child.to_child, "wb", buffering=0)
         self._stdin, _ = await loop.connect_write_pipe(asyncio.Protocol, writing)
         self._pidfd = os.pidfd_open(self.pid)
