@@ -55,11 +55,11 @@ def sqlite_database(path: Path) -> Database:
 
 
 def aiosqlite_database(path: Path) -> Database:
-    """The engine as it was before: aiosqlite's connections, with the same hooks."""
+    """The engine as it was before: aiosqlite's connections, set up the same way."""
     engine = create_async_engine(
         f"sqlite+aiosqlite:///{path}", pool_size=1, max_overflow=0, pool_timeout=120
     )
-    database_module._install_sqlite_hooks(engine)
+    database_module._set_up_sqlite_connections(engine)
     return Database(engine)
 
 
