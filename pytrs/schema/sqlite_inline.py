@@ -108,14 +108,6 @@ class InlineConnection:
     def isolation_level(self) -> str | None:
         return self._conn.isolation_level
 
-    @property
-    def in_transaction(self) -> bool:
-        return self._conn.in_transaction
-
-    @property
-    def total_changes(self) -> int:
-        return self._conn.total_changes
-
     def cursor(self) -> InlineCursor:
         return InlineCursor(self, self._conn.cursor())
 
@@ -162,7 +154,8 @@ class InlineConnection:
 
         Raises sqlite3.Error as `function` does, the last "database is locked" at the end.
         """
-        await self._settle()
+        if self._job is not None and not self._job.done():
+            await self._settle()
         if retry is None:
             retry = not self._conn.in_transaction
         deadline = 0.0
