@@ -36,13 +36,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from pytrs.config import parse_config
 from pytrs.schema import database as database_module
 from pytrs.schema import sqlite_inline
-from pytrs.schema.database import (
-    BIG_BLOB_BYTES,
-    Database,
-    create_database,
-    reading_big_values,
-    reason,
-)
+from pytrs.schema.database import BIG_BLOB_BYTES, Database, create_database, reason
 from pytrs.schema.sqlite_inline import InlineConnection
 
 metadata = MetaData()
@@ -346,27 +340,3 @@ async def test_writes_cancelled_at_any_moment_leave_an_engine_that_closes(tmp_pa
     async with asyncio.timeout(5):
         await write()  # the engine still works
         await db.close()
-
-
-async def test_big_results_are_read_in_the_thread(inline: Database) -> None:
-    driver = await driver_connection(inline)
-    on_the_loop: list[bool] = []
-    loop_thread = threading.get_ident()
-
-    def where(n: int) -> int:
-        on_the_loop.append(threading.get_ident() == loop_thread)
-        return n
-
-    driver._conn.create_function("where_am_i", 1, where)
-    async with inline.transaction() as conn:
-        await conn.exec_driver_sql("CREATE TABLE t (n INTEGER)")
-        await conn.exec_driver_sql("INSERT INTO t VALUES (1), (2), (3)")
-    query = "SELECT where_am_i(n) FROM t ORDER BY n"
-    async with inline.connect() as conn:
-        plain = (await conn.exec_driver_sql(query)).scalars().all()
-        async with reading_big_values(conn):
-            big = (await conn.exec_driver_sql(query)).scalars().all()
-        async with reading_big_values(conn, big=False):
-            small = (await conn.exec_driver_sql(query)).scalars().all()
-    assert plain == big == small == [1, 2, 3]
-    assert on_the_loop == [True] * 3 + [False] * 3 + [True] * 3

@@ -259,23 +259,6 @@ def reason(exc: BaseException) -> str:
     return lines[0].split(">: ", 1)[-1] if lines[0].startswith("<class ") else lines[0]
 
 
-@contextlib.asynccontextmanager
-async def reading_big_values(conn: AsyncConnection, big: bool = True) -> AsyncIterator[None]:
-    """Read the results of the block's statements away from the event loop when `big` (a
-    25 MB mail takes SQLite some 80 ms to read back): on SQLite they run in the connection's
-    thread (`sqlite_inline`); PostgreSQL's rows come from the socket without blocking."""
-    if not big or conn.dialect.name != "sqlite":
-        yield
-        return
-    driver = (await conn.get_raw_connection()).driver_connection
-    assert isinstance(driver, sqlite_inline.InlineConnection)
-    driver.results_in_thread = True
-    try:
-        yield
-    finally:
-        driver.results_in_thread = False
-
-
 # SQLite's planner picks the right ticket index only with statistics (sqlite_stat1): without
 # them the queue view at 100,000 tickets takes 100-200 ms instead of about 20. PostgreSQL's
 # autovacuum keeps its statistics; SQLite keeps none by itself, and `PRAGMA optimize` before

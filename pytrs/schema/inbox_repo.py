@@ -24,14 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pytrs.schema import storable
 from pytrs.schema.claims import lease_due
-from pytrs.schema.database import (
-    BIG_BLOB_BYTES,
-    Database,
-    conflict_insert,
-    for_update,
-    reading_big_values,
-    utcnow,
-)
+from pytrs.schema.database import Database, conflict_insert, for_update, utcnow
 from pytrs.schema.tables import inbox
 from pytrs.vocabulary.inbox import InboxItem
 
@@ -219,8 +212,7 @@ async def lease_rows(
 
 async def load_leased(db: Database, leased: Leased) -> list[ClaimedMessage]:
     """The second half of `claim`: the leased rows with their mail."""
-    big = leased.size > BIG_BLOB_BYTES
-    async with db.connect() as conn, reading_big_values(conn, big):
+    async with db.connect() as conn:
         rows = await conn.execute(
             select(
                 inbox.c.id, inbox.c.raw, inbox.c.source, inbox.c.recipient,

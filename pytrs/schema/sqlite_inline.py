@@ -91,10 +91,6 @@ class InlineConnection:
         # Whether a statement bound more than `thread_bytes`: sqlite3's statement cache keeps
         # the last values bound to each statement for the connection's life.
         self.holds_big_values = False
-        # Set by the caller around statements whose results hold big values (a 25 MB mail
-        # read back): SQLite reads them as it steps through the rows, so those steps run in
-        # the thread.
-        self.results_in_thread = False
         self._tx = _RunAtOnce()
 
     @property
@@ -176,10 +172,9 @@ class InlineConnection:
                 pause = min(pause * 2, LONGEST_PAUSE_SECONDS)
 
     def wants_thread(self, parameters: Any, executemany: bool) -> bool:
-        """Whether a statement binding `parameters` runs in the thread: it copies big values,
-        or its results hold big ones (`results_in_thread`)."""
+        """Whether a statement binding `parameters` runs in the thread: it copies big values."""
         if bound_bytes(parameters, executemany) <= self._thread_bytes:
-            return self.results_in_thread
+            return False
         self.holds_big_values = True
         return True
 
@@ -255,20 +250,13 @@ class InlineCursor:
         return self
 
     async def fetchone(self) -> Any:
-        return await self._fetch(self._cursor.fetchone)
+        return self._cursor.fetchone()
 
     async def fetchmany(self, size: int | None = None) -> list[Any]:
-        return await self._fetch(
-            self._cursor.fetchmany, self._cursor.arraysize if size is None else size
-        )
+        return self._cursor.fetchmany(self._cursor.arraysize if size is None else size)
 
     async def fetchall(self) -> list[Any]:
-        return await self._fetch(self._cursor.fetchall)
-
-    async def _fetch(self, function: Callable[..., Any], *args: Any) -> Any:
-        if not self._owner.results_in_thread:
-            return function(*args)
-        return await self._owner.call(function, *args, in_thread=True, retry=False)
+        return self._cursor.fetchall()
 
     async def setinputsizes(self, *_sizes: Any) -> None:
         """Nothing to do (sqlite3's does nothing either)."""
