@@ -38,10 +38,9 @@ if TYPE_CHECKING:
 
 # A CLI command or a daemon start waits this long for the server before saying it is down.
 CONNECT_TIMEOUT_SECONDS = 15.0
-# SQLite: bound values past this size in one statement get their connection replaced (a
-# cached statement would keep a copy of them); the key in the connection's `info` says so.
+# SQLite: a statement binding more bytes than this runs in the connection's thread, and gets
+# its connection replaced (a cached statement would keep a copy of them).
 BIG_BLOB_BYTES = 1024 * 1024
-_HELD_BLOBS = "pytrs_held_big_blobs"
 # SQLite: how long a statement waits for the write lock another process holds (a transaction
 # of the other daemon process, a CLI command) before it fails with "database is locked".
 LOCK_TIMEOUT_SECONDS = 60.0
@@ -277,6 +276,19 @@ async def refresh_planner_statistics(db: Database) -> None:
 
 
 def _install_sqlite_hooks(engine: AsyncEngine) -> None:
+    _set_up_sqlite_connections(engine)
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _on_checkout(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+        # Each cached statement that bound a 25 MB mail keeps its copy (one per INSERT, one per
+        # multi-row variant of it) for the connection's life: over a few big mails they add
+        # up to a hundred megabytes and more. A fresh connection costs about a millisecond;
+        # the pool opens one in place of this one.
+        if dbapi_conn.driver_connection.holds_big_values:
+            raise DisconnectionError("replaced: its statement cache holds big blobs")
+
+
+def _set_up_sqlite_connections(engine: AsyncEngine) -> None:
     sync_engine = engine.sync_engine
 
     @event.listens_for(sync_engine, "connect")
@@ -291,29 +303,9 @@ def _install_sqlite_hooks(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
-    @event.listens_for(sync_engine, "before_cursor_execute")
-    def _on_execute(
-        conn: Any, _cursor: Any, _sql: str, parameters: Any, _context: Any, executemany: bool
-    ) -> None:
-        if not conn.info.get(_HELD_BLOBS) and _binds_big_blob(parameters, executemany):
-            conn.info[_HELD_BLOBS] = True
-
-    @event.listens_for(sync_engine, "checkout")
-    def _on_checkout(_dbapi_conn: Any, record: Any, _proxy: Any) -> None:
-        # Each cached statement that bound a 25 MB mail keeps its copy (one per INSERT, one per
-        # multi-row variant of it) for the connection's life: over a few big mails they add
-        # up to a hundred megabytes and more. A fresh connection costs about a millisecond;
-        # the pool opens one in place of this one.
-        if record.info.pop(_HELD_BLOBS, False):
-            raise DisconnectionError("replaced: its statement cache holds big blobs")
-
     @event.listens_for(sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-
-def _binds_big_blob(parameters: Any, executemany: bool) -> bool:
-    return sqlite_inline.bound_bytes(parameters, executemany) > BIG_BLOB_BYTES
 
 
 # --- what differs between the engines, for the rest of pytrs ------------------------------------

@@ -13,7 +13,9 @@ part of aiosqlite's interface the dialect uses, over a plain `sqlite3` connectio
 - a lock held by another connection is waited for with `asyncio.sleep`, never inside SQLite:
   the connection's busy timeout is 0, and a statement refused with SQLITE_BUSY is tried again
   after a short pause until `lock_timeout` has passed, then fails with SQLite's own error;
-- closing never waits for more than the job in the thread, and `stop()` does not wait at all.
+- closing never waits for more than the job in the thread, and `stop()` does not wait at all;
+- `holds_big_values` says that a statement bound big values, which sqlite3's statement cache
+  keeps: `schema/database.py` has the pool replace such a connection.
 
 One connection is used by one task at a time (the pool hands it out). A job left running in
 the thread by a cancelled caller is waited for by the connection's next call, so the
@@ -36,18 +38,20 @@ FIRST_PAUSE_SECONDS = 0.0002
 LONGEST_PAUSE_SECONDS = 0.004
 
 
+_BINARY = (bytes, bytearray, memoryview)
+
+
 def bound_bytes(parameters: Any, executemany: bool) -> int:
     """The size of the biggest row of byte values bound by one statement (`parameters`: one
-    row, or the rows of an executemany; a row is a tuple, or a dict of named values)."""
+    row, or the rows of an executemany; a row is a sequence, or a dict of named values)."""
     # The driver binds an executemany a row at a time, so what counts is the biggest row,
-    # not the sum of the rows.
-    rows = parameters if executemany else [parameters]
+    # not the sum of the rows. Loops rather than sum(): this runs for every statement.
     biggest = 0
-    for row in rows:
-        values = row.values() if isinstance(row, dict) else row
-        if not isinstance(values, Iterable) or isinstance(values, str | bytes):
-            values = (values,)
-        size = sum(len(v) for v in values if isinstance(v, bytes | bytearray | memoryview))
+    for row in parameters if executemany else (parameters,):
+        size = 0
+        for value in row.values() if isinstance(row, dict) else row:
+            if isinstance(value, _BINARY):
+                size += len(value)
         biggest = max(biggest, size)
     return biggest
 
@@ -65,8 +69,12 @@ async def connect(
 
 
 def _is_busy(error: sqlite3.OperationalError) -> bool:
-    code = getattr(error, "sqlite_errorcode", None)
-    return code is not None and code & 0xFF == sqlite3.SQLITE_BUSY
+    # The extended code (SQLITE_BUSY_RECOVERY, …) carries the primary one in its low byte.
+    # An error the sqlite3 module raised by itself, not SQLite, has no code.
+    try:
+        return error.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY
+    except AttributeError:
+        return False
 
 
 class InlineConnection:
@@ -80,6 +88,9 @@ class InlineConnection:
         self._thread_bytes = thread_bytes
         self._thread: ThreadPoolExecutor | None = None
         self._job: Future[Any] | None = None  # the last job given to the thread
+        # Whether a statement bound more than `thread_bytes`: sqlite3's statement cache keeps
+        # the last values bound to each statement for the connection's life.
+        self.holds_big_values = False
         self._tx = _RunAtOnce()
 
     @property
@@ -92,14 +103,6 @@ class InlineConnection:
     @property
     def isolation_level(self) -> str | None:
         return self._conn.isolation_level
-
-    @property
-    def in_transaction(self) -> bool:
-        return self._conn.in_transaction
-
-    @property
-    def total_changes(self) -> int:
-        return self._conn.total_changes
 
     def cursor(self) -> InlineCursor:
         return InlineCursor(self, self._conn.cursor())
@@ -147,7 +150,8 @@ class InlineConnection:
 
         Raises sqlite3.Error as `function` does, the last "database is locked" at the end.
         """
-        await self._settle()
+        if self._job is not None and not self._job.done():
+            await self._settle()
         if retry is None:
             retry = not self._conn.in_transaction
         deadline = 0.0
@@ -168,7 +172,11 @@ class InlineConnection:
                 pause = min(pause * 2, LONGEST_PAUSE_SECONDS)
 
     def wants_thread(self, parameters: Any, executemany: bool) -> bool:
-        return bound_bytes(parameters, executemany) > self._thread_bytes
+        """Whether a statement binding `parameters` runs in the thread: it copies big values."""
+        if bound_bytes(parameters, executemany) <= self._thread_bytes:
+            return False
+        self.holds_big_values = True
+        return True
 
     async def _in_thread(self, function: Callable[..., Any], *args: Any) -> Any:
         self._job = self._executor().submit(function, *args)
