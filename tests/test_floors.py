@@ -75,6 +75,7 @@ STAGES = frozenset(
 PURE_STDLIB = frozenset(
     {"__future__", "binascii", "codecs", "collections", "dataclasses", "datetime", "email"}
     | {"enum", "functools", "hashlib", "heapq", "html", "re", "typing", "unicodedata"}
+    | {"contextvars"}  # in-memory per-call state (parsers/html: the reused nh3 sanitiser)
 )
 PURE_LIBRARIES = frozenset({"charset_normalizer", "nh3", "re2"})
 # Modules of which only some names are pure: in-memory buffers, URL quoting.

@@ -10,7 +10,6 @@ plain-Python matcher with the same results; every other pattern goes to `re` unc
 
 from __future__ import annotations
 
-import operator
 import re
 from email import feedparser
 from typing import Any
@@ -19,8 +18,6 @@ from typing import Any
 _PREFIX = "(?P<sep>"
 _SUFFIX = r")(?P<end>--)?(?P<ws>[ \t]*)(?P<linesep>\r\n|\r|\n)?$"
 _UNESCAPE = re.compile(r"\\(.)", re.DOTALL)
-# The escaped character. A callable, because `re` expands a template ("\\1") in Python per match.
-_ESCAPED = operator.itemgetter(1)
 _LINESEPS = ("\r\n", "\r", "\n")
 
 
@@ -67,6 +64,11 @@ class BoundaryPattern:
         return BoundaryMatch(line[:consumed], groups)
 
 
+def _escaped(match: re.Match[str]) -> str:
+    # A function, because `re` expands a template such as "\\1" in Python for every match.
+    return match[1]
+
+
 class _FeedparserRe:
     """The `re` module as feedparser sees it once `install()` ran."""
 
@@ -81,7 +83,7 @@ class _FeedparserRe:
             and pattern.endswith(_SUFFIX)
         ):
             escaped = pattern[len(_PREFIX) : -len(_SUFFIX)]
-            return BoundaryPattern(_UNESCAPE.sub(_ESCAPED, escaped))
+            return BoundaryPattern(_UNESCAPE.sub(_escaped, escaped))
         return re.compile(pattern, flags)
 
 

@@ -379,11 +379,13 @@ _IMAGES: ContextVar[_ImageSources] = ContextVar("pytrs_html_images")
 def _cleaner(extra_schemes: frozenset[str]) -> nh3.Cleaner:
     """The sanitiser for one set of served-URL schemes (in practice one or two sets)."""
     return nh3.Cleaner(
-        **policy(extra_schemes), attribute_filter=_filter_attribute, url_relative=_relative_url
+        **sanitiser_options(extra_schemes),
+        attribute_filter=_filter_attribute,
+        url_relative=_relative_url,
     )
 
 
-def policy(extra_schemes: frozenset[str] = frozenset()) -> dict[str, Any]:
+def sanitiser_options(extra_schemes: frozenset[str] = frozenset()) -> dict[str, Any]:
     """nh3's options for the allow-lists above, without the callbacks (tests compare a
     one-off `nh3.clean` with the reused sanitiser)."""
     return {

@@ -21,8 +21,8 @@ from pytrs.parsers.html import (
     _ImageSources,
     count_links,
     nesting_depth,
-    policy,
     render_html,
+    sanitiser_options,
 )
 from pytrs.parsers.htmltext import html_to_text
 from pytrs.vocabulary.parse_limits import ParseLimits
@@ -549,7 +549,10 @@ def one_off(html: str, cid_map: dict[str, str]) -> tuple[str, list[str], int]:
     images = _ImageSources(cid_map)
     extra = frozenset(images.schemes)
     cleaned = nh3.clean(
-        html, **policy(extra), attribute_filter=images.filter, url_relative=images.relative
+        html,
+        **sanitiser_options(extra),
+        attribute_filter=images.filter,
+        url_relative=images.relative,
     )
     return cleaned, images.sources, images.missing
 
