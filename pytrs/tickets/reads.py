@@ -221,7 +221,9 @@ _COLUMNS = select(
 
 
 # Every postmaster batch runs it: built once, its cache key derived once.
-_RECORDS = _COLUMNS.where(ticket.c.id.in_(bindparam("ids", expanding=True))).order_by(ticket.c.id)
+_BATCH_RECORDS = _COLUMNS.where(ticket.c.id.in_(bindparam("ids", expanding=True))).order_by(
+    ticket.c.id
+)
 
 
 async def load_records(
@@ -233,7 +235,7 @@ async def load_records(
     (queue, state, state type) by ticket id for names that `names` lacks."""
     if not ids:
         return {}
-    query = for_update(conn, _RECORDS, key_share=True) if lock else _RECORDS
+    query = for_update(conn, _BATCH_RECORDS, key_share=True) if lock else _BATCH_RECORDS
     known = known or {}
     found: dict[int, TicketRecord] = {}
     for r in await conn.execute(query, {"ids": sorted(ids)}):
