@@ -188,7 +188,10 @@ def _main(words: list[str]) -> int:
             EXIT_USAGE,
         )
     if getattr(args, "notify_stdin", False):  # a worker child: its lines go to its parent's log
+        from pytrs.worker_processes import lower_priority  # the daemon's module, loaded by `run`
+
         label_process(f"worker {os.getpid()}")
+        lower_priority()
     configure_logging(config.daemon)
     if (args.command, getattr(args, "action", None)) != ("db", "upgrade"):
         # Every command checks the schema; only `db upgrade` has migrations worth listing.
