@@ -5,7 +5,11 @@ arrived meanwhile into one transaction, so one fsync acknowledges many messages.
 answered only after its rows are committed, with their inbox ids. If the group's commit fails,
 each caller's rows are committed again on their own, so a storage error in one message (a
 value the database refuses) fails only that caller with a StorageError (→ "451 4.3.0", the MTA
-retries), never the others that happened to share its transaction.
+retries), never the others that happened to share its transaction. At shutdown the commit
+under way ends before the writer is cancelled, so its callers get their answer.
+
+(A second writer committing beside the first was tried on PostgreSQL: p99 at 500 msg/s got
+worse, 22 → 30 ms, the two competing for the same two cores.)
 """
 
 from __future__ import annotations
@@ -45,6 +49,9 @@ class InboxWriter:
         self._timeout = timeout
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._closed = False
+        # Set while no commit is under way in the writer task: `close()` waits for it.
+        self._quiet = asyncio.Event()
+        self._quiet.set()
 
     async def store(self, items: Sequence[InboxItem]) -> list[int]:
         """Store `items` in one transaction with others; returns their inbox ids, in order.
@@ -72,13 +79,18 @@ class InboxWriter:
                 await asyncio.sleep(self._delay)
             while not self._queue.empty() and len(batch) < self._batch_max:
                 batch.append(self._queue.get_nowait())
-            await self._commit(batch)
+            self._quiet.clear()
+            try:
+                await self._commit(batch)
+            finally:
+                self._quiet.set()
             # Not kept while waiting for the next one: the batch holds whole mails.
             del batch
 
     async def close(self) -> None:
-        """Refuse new work and commit what is already waiting."""
+        """Refuse new work, let the commits under way end and commit what is still waiting."""
         self._closed = True
+        await self._quiet.wait()
         while not self._queue.empty():
             batch: list[_Pending] = []
             while not self._queue.empty() and len(batch) < self._batch_max:
