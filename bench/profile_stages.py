@@ -90,11 +90,17 @@ DATABASE_LAYER = re.compile(r"\((sqlalchemy|asyncpg)/")
 AIOSQLITE_THREAD = "_connection_worker_thread (aiosqlite/core.py"
 # aiosqlite's thread: this line waits for the next call (idle), the other runs it.
 AIOSQLITE_WAIT = re.compile(r"_connection_worker_thread \(aiosqlite/core\.py:59\)")
+# The loop in C with no Python frame above it: under asyncio.run, or under `run_daemon`'s own
+# loop (the daemon, and a worker child forked from it).
 EVENT_LOOP = re.compile(
-    r"^(Runner\.run|run) \((asyncio/runners|uvloop/__init__|asyncio/base_events)"
+    r"^(Runner\.run|run|run_until_complete) \((asyncio/runners|uvloop/__init__|asyncio/base_events)"
+    r"|^run_daemon \(pytrs/daemon\.py"
 )
+# A pool thread running C with no Python frame: SQLite's COMMIT (schema/sqlite_inline runs it
+# in the connection's thread), or the hashing of a big mail.
+POOL_THREAD = re.compile(r"^run \(concurrent/futures/thread\.py")
 UNSEEN_SQLALCHEMY = "SQLAlchemy/asyncpg in greenlets (caller not visible)"
-SQLITE_THREAD = "SQLite C calls (aiosqlite threads; statements and commits)"
+SQLITE_THREAD = "SQLite in threads (commits; with aiosqlite every call)"
 LOOP = "event loop itself (scheduling, socket I/O in C)"
 OTHER = "other (scheduler, supervision, metrics)"
 IMPORTS = "start-up imports"
@@ -105,15 +111,18 @@ ORDER = (
 )  # fmt: skip
 
 
-def read_raw(path: Path) -> Iterator[tuple[list[str], int]]:
-    """(frames root-first, sample count) per line of a py-spy `--format raw` file."""
+def read_raw(path: Path) -> Iterator[tuple[list[str], int, bool]]:
+    """(frames root-first, sample count, whether a child of the daemon took it) per line of a
+    py-spy `--format raw --subprocesses` file (a child's stack starts with two "process")."""
     for line in path.read_text(errors="replace").splitlines():
         stack, _, count = line.rpartition(" ")
         if not stack or not count.isdigit():
             continue
-        frames = [f for f in stack.split(";") if not f.startswith(("process ", "thread "))]
+        parts = stack.split(";")
+        child = sum(part.startswith("process ") for part in parts) > 1
+        frames = [f for f in parts if not f.startswith(("process ", "thread "))]
         if frames:
-            yield frames, int(count)
+            yield frames, int(count), child
 
 
 def stage_of(frames: list[str]) -> str:
@@ -127,7 +136,7 @@ def stage_of(frames: list[str]) -> str:
                 if stage != "parse" and any(EMAIL_PACKAGE in f for f in frames):
                     return f"{stage} (email package)"
                 return stage
-    if any(AIOSQLITE_THREAD in frame for frame in frames):
+    if any(AIOSQLITE_THREAD in frame for frame in frames) or POOL_THREAD.search(frames[-1]):
         return SQLITE_THREAD
     if not any(PYTRS in frame for frame in frames) and any(
         DATABASE_LAYER.search(frame) for frame in frames
@@ -138,16 +147,21 @@ def stage_of(frames: list[str]) -> str:
     return OTHER
 
 
-def stages(path: Path) -> collections.Counter[str]:
+def stages(path: Path) -> tuple[collections.Counter[str], collections.Counter[str]]:
+    """Samples by stage: all of them, and those taken in the daemon's worker children."""
     counts: collections.Counter[str] = collections.Counter()
-    for frames, count in read_raw(path):
-        counts[stage_of(frames)] += count
-    return counts
+    in_children: collections.Counter[str] = collections.Counter()
+    for frames, count, child in read_raw(path):
+        stage = stage_of(frames)
+        counts[stage] += count
+        if child:
+            in_children[stage] += count
+    return counts, in_children
 
 
 def print_stages(path: Path, messages: int) -> None:
     """The table: samples, share of the daemon's ingest CPU, CPU ms per accepted mail."""
-    counts = stages(path)
+    counts, in_children = stages(path)
     left_out = (IMPORTS, STARTUP, IDLE)
     shown = [*ORDER, *sorted(set(counts) - {*ORDER, *left_out})]
     work = sum(counts[stage] for stage in shown)
@@ -159,13 +173,25 @@ def print_stages(path: Path, messages: int) -> None:
         f"{counts[IMPORTS] + counts[STARTUP]} start-up/shutdown and {counts[IDLE]} idle samples "
         "left out):"
     )
-    print(f"  {'stage':<58} {'samples':>7} {'share':>6} {'CPU ms/mail':>11}")
+    print(
+        f"  {'stage':<58} {'samples':>7} {'share':>6} {'CPU ms/mail':>11} "
+        f"{'… in daemon':>11} {'… in children':>13}"
+    )
+
+    def ms(n: int) -> float:
+        return 1000 * n / SAMPLE_RATE / messages
+
     for stage in shown:
-        n = counts[stage]
-        per_mail = 1000 * n / SAMPLE_RATE / messages
-        print(f"  {stage:<58} {n:7d} {100 * n / work:5.1f}% {per_mail:11.3f}")
-    total_ms = 1000 * work / SAMPLE_RATE / messages
-    print(f"  {'total':<58} {work:7d} {100.0:5.1f}% {total_ms:11.3f}")
+        n, c = counts[stage], in_children[stage]
+        print(
+            f"  {stage:<58} {n:7d} {100 * n / work:5.1f}% {ms(n):11.3f} {ms(n - c):11.3f} "
+            f"{ms(c):13.3f}"
+        )
+    children = sum(in_children[stage] for stage in shown)
+    print(
+        f"  {'total':<58} {work:7d} {100.0:5.1f}% {ms(work):11.3f} {ms(work - children):11.3f} "
+        f"{ms(children):13.3f}"
+    )
 
 
 def main() -> None:
