@@ -8,6 +8,7 @@ one server cannot collide. Without it every test gets a temporary SQLite file.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import secrets
@@ -132,6 +133,11 @@ async def start_daemon(db: Database) -> AsyncIterator[Callable[[Config], Any]]:
     running: list[RunningDaemon] = []
 
     async def start(config: Config) -> RunningDaemon:
+        if not config.source and config.postmaster.processes:
+            # A worker child reads the daemon's file (or the built-in defaults without one): a
+            # configuration the test built in memory has workers in the daemon's own process.
+            postmaster = dataclasses.replace(config.postmaster, processes=0)
+            config = dataclasses.replace(config, postmaster=postmaster)
         daemon = Daemon(config)
         task = asyncio.create_task(daemon.run())
         started = asyncio.create_task(daemon.started.wait())
