@@ -42,6 +42,10 @@ CHECKS: tuple[tuple[str, Check], ...] = (
     ("mailbox", check_mailboxes),
     ("listener", check_listeners),
 )
+# Checks that start only when another has ended: the database check opens the SQLite file,
+# which has its -wal and -shm files only while it is open, and the permissions check looks at
+# the files at rest.
+AFTER = {"permissions": "database"}
 # Beyond its own deadline, what a check may take to wind up (close connections, QUIT).
 GRACE_SECONDS = 5.0
 
@@ -63,10 +67,13 @@ async def run_checks(
         for name, _check in CHECKS:
             yield Finding(SKIP, name, "not checked: the configuration does not load")
         return
-    tasks = [
-        asyncio.create_task(_guarded(name, check, config, seconds, debug), name=f"doctor-{name}")
-        for name, check in CHECKS
-    ]
+    started: dict[str, asyncio.Task[list[Finding]]] = {}
+    for name, check in CHECKS:
+        first = started.get(AFTER.get(name, ""))
+        started[name] = asyncio.create_task(
+            _after(first, name, check, config, seconds, debug), name=f"doctor-{name}"
+        )
+    tasks = list(started.values())
     try:
         for task in tasks:
             for finding in await task:
@@ -74,6 +81,19 @@ async def run_checks(
     finally:
         for task in tasks:
             task.cancel()
+
+
+async def _after(
+    first: asyncio.Task[list[Finding]] | None,
+    name: str,
+    check: Check,
+    config: Config,
+    seconds: float,
+    debug: bool,
+) -> list[Finding]:
+    if first is not None:
+        await asyncio.wait({first})
+    return await _guarded(name, check, config, seconds, debug)
 
 
 async def _guarded(
