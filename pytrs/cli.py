@@ -11,6 +11,7 @@ import asyncio
 import dataclasses
 import logging
 import os
+import signal
 import sys
 import traceback
 from collections.abc import Sequence
@@ -192,6 +193,10 @@ def _main(words: list[str]) -> int:
 
         label_process(f"worker {os.getpid()}")
         lower_priority()
+        # Until the daemon is up and drains on SIGTERM: a child told to stop while it starts
+        # would die with mail due. Its parent also closes the child's stdin, which a started
+        # child reads as "drain and exit".
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
     configure_logging(config.daemon)
     if (args.command, getattr(args, "action", None)) != ("db", "upgrade"):
         # Every command checks the schema; only `db upgrade` has migrations worth listing.

@@ -362,11 +362,16 @@ class WorkerProcesses:
         return {pid: a.result() if a.done() else "no answer" for pid, a in self._answers.items()}
 
     async def stop(self, deadline: float) -> None:
-        """SIGTERM every child (they drain), then SIGKILL what is still running at `deadline`."""
+        """Close every child's stdin and SIGTERM it (they drain), then SIGKILL what is still
+        running at `deadline`."""
         self._stopping = True
         self._abandon_preforked()
         for child in self.children:
             if child.returncode is None:
+                # A child still starting up ignores SIGTERM; once started it reads the end of
+                # its stdin as the same request.
+                if child.stdin is not None:
+                    child.stdin.close()
                 with contextlib.suppress(ProcessLookupError):
                     child.send_signal(signal.SIGTERM)
         loop = asyncio.get_running_loop()
@@ -400,7 +405,7 @@ async def follow_parent(
             continue
         with contextlib.suppress(ValueError):
             notify(int(line))
-    log.info("parent daemon is gone; draining and exiting")
+    log.info("stdin closed (the parent daemon stops or is gone); draining and exiting")
     on_parent_gone()
 
 
