@@ -6,8 +6,8 @@ With spare cores the daemon can start children that run only the worker role
 so nothing else changes. The parent tells its children about new inbox rows through their stdin
 (one line with a count per commit, so they need not poll), restarts a child that dies, passes a
 reload on (a "reload N" line, answered "reloaded N ok|refused" on the child's stdout), and
-stops them with SIGTERM (they drain) at shutdown. A child whose stdin closes — its parent is
-gone, even by `kill -9` — drains and exits, so no orphan outlives the daemon.
+stops them at shutdown by closing their stdin: a child whose stdin closes (its parent stops,
+or is gone, even by `kill -9`) drains and exits, so no orphan outlives the daemon.
 
 Memory: a child started with exec imports pytrs again, about 70 MiB of its own. So `pytrs
 run` forks its first children (`prefork`) before it starts its event loop or any thread: they
@@ -362,18 +362,16 @@ class WorkerProcesses:
         return {pid: a.result() if a.done() else "no answer" for pid, a in self._answers.items()}
 
     async def stop(self, deadline: float) -> None:
-        """Close every child's stdin and SIGTERM it (they drain), then SIGKILL what is still
-        running at `deadline`."""
+        """Close every child's stdin (they drain), then SIGKILL what is still running at
+        `deadline`."""
         self._stopping = True
         self._abandon_preforked()
         for child in self.children:
-            if child.returncode is None:
-                # A child still starting up ignores SIGTERM; once started it reads the end of
-                # its stdin as the same request.
-                if child.stdin is not None:
-                    child.stdin.close()
-                with contextlib.suppress(ProcessLookupError):
-                    child.send_signal(signal.SIGTERM)
+            # The end of its stdin is the child's request to drain and exit: a child still
+            # starting reads it once started (it ignores SIGTERM until then), and a SIGTERM as
+            # well would be a second request, which means "exit now".
+            if child.returncode is None and child.stdin is not None:
+                child.stdin.close()
         loop = asyncio.get_running_loop()
         for child in self.children:
             remaining = max(0.1, deadline - loop.time())
