@@ -126,7 +126,7 @@ def test_ctrl_c_stops_the_daemon_cleanly(tmp_path: Path) -> None:
     daemon = start_daemon_process(tmp_path)
     assert daemon.stderr is not None
     for line in daemon.stderr:  # wait until it has started
-        if b"pytrs started" in line:
+        if b"pytrs started" in line and b"[worker " not in line:  # not its worker child's
             break
     daemon.send_signal(signal.SIGINT)
     with daemon.stderr:
@@ -205,7 +205,7 @@ def test_run_the_scheduler_alone(tmp_path: Path) -> None:
     daemon = start_daemon_process(tmp_path, args=("--role", "scheduler"))
     assert daemon.stderr is not None
     for line in daemon.stderr:  # wait until it has started
-        if b"pytrs started" in line:
+        if b"pytrs started" in line and b"[worker " not in line:
             assert b"scheduler every" in line and b"smtp" not in line, line
             break
     else:

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -22,7 +23,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-STARTED = "pytrs started:"
+# The daemon's own line, not its worker child's ("… [worker PID] … pytrs started: …").
+STARTED = re.compile(r"^(?!.*\[worker ).*pytrs started:", re.M)
 # Below net.ipv4.ip_local_port_range (32768-60999 by default) and above the well-known
 # services: a port nobody gets by binding port 0 or by connecting out.
 PORT_RANGE = (21000, 32000)
@@ -91,7 +93,7 @@ class Member:
 
     def started(self) -> bool:
         """Whether the current incarnation is up (its services started, its port bound)."""
-        return self.running() and STARTED in self.log.read_text(errors="replace")
+        return self.running() and STARTED.search(self.log.read_text(errors="replace")) is not None
 
     def kill(self) -> bool:
         """SIGKILL the running incarnation; False when there was none to kill."""

@@ -85,7 +85,7 @@ class LiveDaemon:
         while time.monotonic() < end:
             text = self.log.read_text(errors="replace")
             found = re.search(r"web view listening on \('127\.0\.0\.1', (\d+)\)", text)
-            if found and "pytrs started" in text:
+            if found and re.search(r"^(?!.*\[worker ).*pytrs started", text, re.M):
                 return int(found.group(1))
             assert self.process.poll() is None, f"pytrs run exited:\n{text}"
             time.sleep(0.1)
