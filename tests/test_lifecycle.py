@@ -290,7 +290,13 @@ async def test_the_default_worker_child_is_forked_sharing_pages_and_restarted_wh
             return (await _article_message_ids(db))[message_id] == 1
 
         await wait_until(lambda: routed(first), within=30)
-        assert f"[worker {child}] pytrs.postmaster.worker: inbox" in daemon_log(tmp_path)
+        # The child logs its decision just after the commit the test saw: wait for the line.
+        line = f"[worker {child}] pytrs.postmaster.worker: inbox"
+        for _ in range(100):
+            if line in daemon_log(tmp_path):
+                break
+            await asyncio.sleep(0.1)
+        assert line in daemon_log(tmp_path)
         os.kill(child, signal.SIGKILL)
         for _ in range(300):
             restarted = re.findall(r"worker process (\d+) started$", daemon_log(tmp_path), re.M)
