@@ -751,9 +751,10 @@ def run_daemon(
 async def _end_leftovers(seconds: float) -> None:
     """After the daemon stopped: cancel the tasks libraries left running and give them a
     moment, but never wait for one forever. (`asyncio.run` does: a connection close that
-    aiosqlite cannot finish — its thread already stopped by SQLAlchemy's forced close of a
-    connection being replaced while its task was cancelled — kept the process from exiting.)
-    Everything durable was committed and the database closed before this runs."""
+    aiosqlite could not finish once kept the process from exiting. pytrs's SQLite connections
+    no longer go through aiosqlite, whose close cannot hang that way; this stays as the net for
+    any other library's task.) Everything durable was committed and the database closed before
+    this runs."""
     current = asyncio.current_task()
     leftovers = [task for task in asyncio.all_tasks() if task is not current]
     for task in leftovers:

@@ -85,6 +85,7 @@ def configure_logging(daemon: LogSettings) -> None:
     # aiosmtpd logs every connection at INFO; pytrs logs what matters about each message.
     logging.getLogger("mail.log").setLevel(logging.WARNING)
     # aiosqlite logs two DEBUG lines per call into SQLite: at DEBUG they drowned pytrs's own.
+    # (pytrs's own SQLite connections no longer use it; other code of the process may.)
     logging.getLogger("aiosqlite").setLevel(logging.INFO)
 
 
