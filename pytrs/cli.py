@@ -197,6 +197,8 @@ def _main(words: list[str]) -> int:
         # would die with mail due. Its parent also closes the child's stdin, which a started
         # child reads as "drain and exit".
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        # Ctrl-C reaches the whole process group; the parent alone decides when a child stops.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     configure_logging(config.daemon)
     if (args.command, getattr(args, "action", None)) != ("db", "upgrade"):
         # Every command checks the schema; only `db upgrade` has migrations worth listing.

@@ -291,10 +291,8 @@ class Daemon:
         installed = []
         signals: tuple[signal.Signals, ...] = (signal.SIGTERM, signal.SIGINT)
         if self.notify_stdin:
-            # A worker child: Ctrl-C reaches the whole process group, and the parent then
-            # sends SIGTERM as well, which the child took for a second signal and exited
-            # without draining. Its parent alone decides when it stops.
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            # A worker child ignores SIGINT from its start (see cli): Ctrl-C reaches the whole
+            # process group, and the parent's own stop request follows.
             signals = (signal.SIGTERM,)
         for signum in signals:
             with contextlib.suppress(NotImplementedError, RuntimeError):
