@@ -3,7 +3,11 @@
 `ingest.py` measures the whole path with SMTP clients sharing the cores; this isolates the
 worker (claim, parse, route, apply) so its cost per message can be profiled and compared:
 
-    python bench/worker.py --n 3000 [--engine sqlite|postgresql] [--profile FILE.prof]
+    python bench/worker.py --n 3000 [--engine sqlite|postgresql] [--auto-reply] [--profile F]
+
+With --auto-reply every new ticket is answered as `ingest.py --auto-reply` answers it (a
+templated reply stored as a system article and queued in the outbox), so the CPU per mail of
+the two runs gives the auto reply's own cost.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from scratch import scratch_database
 
@@ -26,6 +31,21 @@ from pytrs.provisioning import provision
 from pytrs.schema import inbox_repo, migrate
 from pytrs.schema.database import create_database
 from pytrs.vocabulary.inbox import InboxItem
+
+# What `ingest.py --auto-reply` configures: every new ticket answered, no daily limit reached.
+AUTO_REPLY: dict[str, Any] = {
+    "outbound": {"relay": "127.0.0.1:9", "loop_secret": "bench-worker-loop-secret-0123456789"},
+    "loop_protection": {"max_auto_responses_per_address_per_day": 1000000},
+    "auto_responses": [
+        {
+            "queue": "Support",
+            "type": "auto reply",
+            "subject": "Re: {{ article.subject }}",
+            "body": "Dear {{ customer.full_name }},\n\nwe received your mail and opened ticket "
+            "{{ ticket.hook }}{{ ticket.tn }}.\n\n{{ quoted }}\n",
+        }
+    ],
+}
 
 GEN = Path(__file__).resolve().parents[1].parent / "shared" / "bench" / "gen_corpus.py"
 
@@ -48,15 +68,15 @@ async def run(args: argparse.Namespace) -> None:
 async def drain_corpus(
     args: argparse.Namespace, raws: list[bytes], database: dict[str, str]
 ) -> None:
-    config = parse_config(
-        {
-            "database": database,
-            "queues": [{"name": "Support"}],
-            "system_addresses": [{"address": "support@helpdesk.example.com", "queue": "Support"}],
-            "postmaster": {"batch_size": args.batch},
-        },
-        environ={},
-    )
+    settings: dict[str, Any] = {
+        "database": database,
+        "queues": [{"name": "Support"}],
+        "system_addresses": [{"address": "support@helpdesk.example.com", "queue": "Support"}],
+        "postmaster": {"batch_size": args.batch},
+    }
+    if args.auto_reply:
+        settings |= AUTO_REPLY
+    config = parse_config(settings, environ={})
     db = create_database(config.database)
     try:
         await migrate.upgrade(db)
@@ -86,7 +106,7 @@ async def drain_corpus(
         each = elapsed / len(raws) * 1000
         print(f"{args.engine}: {len(raws)} messages in {elapsed:.2f} s = {rate:,.0f} msg/s "
               f"({each:.2f} ms each, {cpu / len(raws) * 1000:.3f} ms CPU each, "
-              f"batch {args.batch})")  # fmt: skip
+              f"batch {args.batch}{', auto reply' if args.auto_reply else ''})")  # fmt: skip
     finally:
         await db.close()
 
@@ -98,6 +118,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--engine", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--pg-url", default="postgresql+asyncpg://postgres@127.0.0.1/test")
+    parser.add_argument("--auto-reply", action="store_true", help="answer every new ticket")
     parser.add_argument("--profile", help="write cProfile stats of the drain to this file")
     asyncio.run(run(parser.parse_args()))
 

@@ -11,6 +11,7 @@ quoted-printable. Mail with attachments still goes through `EmailMessage`.
 
 from __future__ import annotations
 
+import base64
 import functools
 import secrets
 from collections.abc import Sequence
@@ -61,8 +62,44 @@ def _header(name: str, value: str) -> str:
     if lowered in ADDRESS_HEADERS:
         value = ", ".join(_address(n, a) for n, a in address_list(value) if a)
     elif lowered not in _STRUCTURED and not value.isascii():
-        return f"{name}: " + Header(value, "utf-8", header_name=name).encode(linesep=_CRLF)
+        return _encoded(name, value)
     return _fold(f"{name}: {value}")
+
+
+_WORD_START, _WORD_END = "=?utf-8?b?", "?="
+
+
+def _encoded(name: str, value: str) -> str:
+    """``name: value`` as RFC 2047 base64 words of whole characters, one per line under 78.
+
+    `email.header.Header` chose between Q and B by measuring both, most of an auto reply's
+    header cost; decoders read either, and white space between adjacent words is dropped.
+    """
+    first = min(_LINE - len(name) - 2, 75)  # after "Name: "; 75 is RFC 2047's word limit
+    if first < len(_WORD_START) + len(_WORD_END) + 8:  # a name too long for one word
+        return f"{name}: " + Header(value, "utf-8", header_name=name).encode(linesep=_CRLF)
+    limits = iter([first] + [min(_LINE - 1, 75)] * len(value))
+    words: list[str] = []
+    chunk: list[bytes] = []
+    size, most = 0, _payload_bytes(next(limits))
+    for char in value:
+        encoded = char.encode("utf-8")
+        if size + len(encoded) > most:
+            words.append(_word(b"".join(chunk)))
+            chunk, size, most = [], 0, _payload_bytes(next(limits))
+        chunk.append(encoded)
+        size += len(encoded)
+    words.append(_word(b"".join(chunk)))
+    return f"{name}: " + (_CRLF + " ").join(words)
+
+
+def _payload_bytes(line_room: int) -> int:
+    """The most UTF-8 bytes whose base64 word fits in `line_room` characters."""
+    return (line_room - len(_WORD_START) - len(_WORD_END)) // 4 * 3
+
+
+def _word(payload: bytes) -> str:
+    return _WORD_START + base64.b64encode(payload).decode("ascii") + _WORD_END
 
 
 def _address(name: str, address: str) -> str:

@@ -69,8 +69,7 @@ def clean_subject(
     if size < 0:
         raise ValueError(f"subject size must not be negative, not {size}")
     text = _squeeze(subject)
-    for pattern in _tag_patterns(hook, divider, tn or None, clean_all_numbers):
-        text = pattern.sub("", text)
+    text = _remove_tags(text, hook, divider, tn or None, clean_all_numbers)
     # Tag removal can leave a double or leading space behind; prefixes are anchored at the
     # start, so normalise before stripping them.
     text = _squeeze(text)
@@ -164,10 +163,45 @@ def _format_name(subject_format: str) -> str:
     )
 
 
+def _remove_tags(text: str, hook: str, divider: str, tn: str | None, clean_all: bool) -> str:
+    """``text`` without the ticket tags ``clean_subject`` removes, bracketed ones first so their
+    brackets go with them."""
+    if tn is None and not clean_all:
+        return text
+    if tn is not None and not (tn.isascii() and tn.isdigit()):
+        for pattern in _tag_patterns(hook, divider, tn, clean_all):
+            text = pattern.sub("", text)
+        return text
+    # Ticket numbers are digits: patterns for any number, compiled once per hook, and the
+    # number compared in Python; compiling a pattern per ticket was most of an auto reply's cost.
+    bracketed, bare = _numbered_tag_patterns(hook, divider)
+
+    def bracketed_tag(match: re.Match[str]) -> str:
+        return "" if clean_all or match[1] == tn else match[0]
+
+    def bare_tag(match: re.Match[str]) -> str:
+        return "" if match[1] == tn else match[0]
+
+    text = bracketed.sub(bracketed_tag, text)
+    # Without brackets only this ticket's number is removed, also under clean_all_numbers:
+    # a bare "Ticket#…" of another ticket is more likely the customer's own words.
+    return bare.sub(bare_tag, text) if tn is not None else text
+
+
+@lru_cache(maxsize=32)
+def _numbered_tag_patterns(hook: str, divider: str) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """Bracketed and bare tags of any number, the number in group 1."""
+    tag = f"{re.escape(hook)}(?:{re.escape(divider)}|:\\s{{0,2}})([0-9]+)"
+    return (
+        re.compile(f"\\[\\s*{tag}\\s*\\]\\s*", re.IGNORECASE),
+        re.compile(f"{tag}\\s*", re.IGNORECASE),
+    )
+
+
 def _tag_patterns(
     hook: str, divider: str, tn: str | None, clean_all_numbers: bool
 ) -> list[re.Pattern[str]]:
-    """Patterns for ticket tags, bracketed ones first so their brackets go with them."""
+    """Patterns for the tags of a ticket number that is not all digits (compiled per call)."""
     numbers = []
     if tn is not None:
         # (?![0-9]): the tag of ticket 123 is not the start of the tag of ticket 1234.
