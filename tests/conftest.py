@@ -22,9 +22,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from pytrs.config import Config, parse_config
 from pytrs.daemon import Daemon
-from pytrs.schema import migrate
 from pytrs.schema.database import Database, create_database
 
+from . import migrated
 from .dovecot import DovecotServer
 from .servers.relay import RecordingRelay
 
@@ -103,9 +103,9 @@ def config(database_settings: dict[str, Any]) -> Config:
 
 @pytest.fixture
 async def db(config: Config) -> AsyncIterator[Database]:
-    """The test database, migrated to head."""
+    """The test database, migrated to head (a copy of a migrated one: tests/migrated.py)."""
     database = create_database(config.database)
-    await migrate.upgrade(database)
+    await migrated.upgrade(database)
     try:
         yield database
     finally:

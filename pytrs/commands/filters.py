@@ -20,7 +20,6 @@ from pytrs.commands.database import opened
 from pytrs.commands.stdin import read_stdin
 from pytrs.commands.tomlfile import read_toml
 from pytrs.config import Config
-from pytrs.postmaster.dryrun import describe, dry_run
 from pytrs.postmaster.filter_rules import check_rules, save_rules
 from pytrs.postmaster.filter_toml import read_rules, rules_to_toml
 from pytrs.postmaster.filters import CompiledRules, Problem, Rule, RuleError
@@ -78,6 +77,9 @@ async def _dry_run(
         _warn(warnings)
         if problems:
             return [], problems
+        # Here, not at the top: the whole postmaster, which no other command loads.
+        from pytrs.postmaster.dryrun import describe, dry_run
+
         run = await dry_run(config, db, raw, trusted=trusted, recipient=recipient)
         return describe(run), []
 

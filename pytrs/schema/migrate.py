@@ -7,23 +7,28 @@ schema apply to migrations exactly as to the daemon.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.autogenerate import compare_metadata
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
 from pytrs.schema import fulltext
 from pytrs.schema.database import Database, StorageError, lock_schema
 from pytrs.schema.tables import Base
 
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
+
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+# The newest migration in migrations/versions. Every command checks the schema against it;
+# reading it from Alembic's script directory imported Alembic and every migration, a third
+# of a command's start. tests/test_schema.py checks it against Alembic's head.
+HEAD_REVISION = "0015"
 
 
 def alembic_config(connection: Connection | None = None) -> AlembicConfig:
+    from alembic.config import Config as AlembicConfig  # only to migrate (see HEAD_REVISION)
+
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.attributes["connection"] = connection
@@ -31,6 +36,13 @@ def alembic_config(connection: Connection | None = None) -> AlembicConfig:
 
 
 def head_revision() -> str | None:
+    return HEAD_REVISION
+
+
+def alembic_head_revision() -> str | None:
+    """The head as Alembic reads it from the migration scripts."""
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
@@ -47,6 +59,8 @@ async def upgrade(db: Database, revision: str = "head") -> None:
     and do nothing. On SQLite the transaction's BEGIN IMMEDIATE does the same.
     """
 
+    from alembic import command
+
     def run(conn: Connection) -> None:
         command.upgrade(alembic_config(conn), revision)
 
@@ -57,7 +71,10 @@ async def upgrade(db: Database, revision: str = "head") -> None:
 
 async def current_revision(db: Database) -> str | None:
     def read(conn: Connection) -> str | None:
-        return MigrationContext.configure(conn).get_current_revision()
+        # Alembic's version table, read as its MigrationContext reads it (one row, no branches).
+        if not inspect(conn).has_table("alembic_version"):
+            return None
+        return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
     async with db.engine.connect() as conn:
         return await conn.run_sync(read)
@@ -97,6 +114,9 @@ def include_name(name: str | None, kind: str, _parents: Any) -> bool:
 async def diff_models(db: Database) -> list[Any]:
     """Differences between the models and the migrated database (empty when they agree)."""
 
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
     def compare(conn: Connection) -> list[Any]:
         opts = {"compare_type": True, "include_name": include_name}
         ctx = MigrationContext.configure(conn, opts=opts)
@@ -108,6 +128,8 @@ async def diff_models(db: Database) -> list[Any]:
 
 async def autogenerate(db: Database, message: str) -> None:
     """Developer tool: write a new migration from the model changes."""
+
+    from alembic import command
 
     def run(conn: Connection) -> None:
         command.revision(alembic_config(conn), message=message, autogenerate=True)

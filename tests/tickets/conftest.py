@@ -16,11 +16,12 @@ from pytrs.config import Config
 from pytrs.gateway.addresses import AddressBook
 from pytrs.postmaster.worker import PostmasterWorker
 from pytrs.provisioning import provision
-from pytrs.schema import inbox_repo, migrate
+from pytrs.schema import inbox_repo
 from pytrs.schema.database import Database, create_database
 from pytrs.tickets import Actor, ArticleInput, NewTicket, TicketService
 from pytrs.vocabulary.inbox import InboxItem
 
+from .. import migrated
 from ..conftest import make_config
 
 SECRET = "0123456789abcdef-loop-secret-for-tests"
@@ -81,7 +82,7 @@ class Desk:
 async def open_desk(database_settings: dict[str, Any], **overrides: Any) -> Desk:
     config = service_config(database_settings, **overrides)
     db = create_database(config.database)
-    await migrate.upgrade(db)
+    await migrated.upgrade(db)
     await provision(db, config)
     return Desk(config, db, TicketService.from_config(config))
 
