@@ -22,16 +22,21 @@ run: $(STAMP)
 	$(BIN)/pytrs --config $(CONFIG) db upgrade
 	exec $(BIN)/pytrs --config $(CONFIG) run
 
-## The whole suite, on SQLite, or on PostgreSQL when PYTRS_TEST_DATABASE_URL is set.
+## The whole suite, on SQLite, or on PostgreSQL when PYTRS_TEST_DATABASE_URL is set. Tests run
+## in one worker process per CPU (at most 4, pytest-xdist): most of their time is spent
+## waiting for daemons and commands they start. TEST_JOBS=0 runs them in this process.
+TEST_JOBS ?= auto
+PYTEST = $(BIN)/python -m pytest -q -n $(TEST_JOBS) --maxprocesses=4
+
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(PYTEST)
 
 test-sqlite: $(STAMP)
-	env -u PYTRS_TEST_DATABASE_URL $(BIN)/python -m pytest -q
+	env -u PYTRS_TEST_DATABASE_URL $(PYTEST)
 
 test-postgresql: $(STAMP)
 	PYTRS_TEST_DATABASE_URL=$${PYTRS_TEST_DATABASE_URL:-postgresql+asyncpg://postgres@127.0.0.1/test} \
-		$(BIN)/python -m pytest -q
+		$(PYTEST)
 
 ## Three daemons on one PostgreSQL database, one killed every few seconds, under mail
 ## (tests/chaos/; left out of `make test`, which deselects the `chaos` marker).
