@@ -116,6 +116,12 @@ def _parser() -> argparse.ArgumentParser:
     output = parse.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="pretty JSON (a list for many files)")
     output.add_argument("--jsonl", action="store_true", help="one JSON object per line")
+    parse.add_argument(
+        "--summary",
+        action="store_true",
+        help="only counts over all files: bounces by format, auto-replies, lists, loops, "
+        "warnings by kind (with --json: as one object)",
+    )
     # Last, so that every subcommand built above (and in the command modules) gets them.
     add_global_options(parser)
     return parser

@@ -137,3 +137,87 @@ def test_stdin(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPat
 def test_json_and_jsonl_exclude_each_other(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["parse", "--json", "--jsonl", str(KOI8)]) == 2
     assert "not allowed with argument --json" in capsys.readouterr().err
+
+
+_DSN = (
+    b"From: MAILER-DAEMON@mx.example.org\r\nTo: support@example.com\r\n"
+    b"Subject: Undelivered Mail Returned to Sender\r\nMessage-ID: <dsn1@mx.example.org>\r\n"
+    b"Date: Tue, 03 Mar 2026 09:00:00 +0000\r\nMIME-Version: 1.0\r\n"
+    b'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\r\n\r\n'
+    b"--b\r\nContent-Type: text/plain\r\n\r\nYour mail could not be delivered.\r\n"
+    b"--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.org\r\n"
+    b"\r\nFinal-Recipient: rfc822; gone@customer.example\r\nAction: failed\r\n"
+    b"Status: 5.1.1\r\n\r\n--b--\r\n"
+)
+_HEAD = b"From: alice@customer.example\r\nTo: support@example.com\r\nMessage-ID: <%d@x>\r\n"
+
+
+def _summary_files(folder: Path) -> list[str]:
+    mails = {
+        "bounce.eml": _DSN,
+        "ooo.eml": _HEAD % 1 + b"Date: Tue, 03 Mar 2026 09:00:00 +0000\r\n"
+        b"Auto-Submitted: auto-replied\r\nSubject: Out of Office: away\r\n\r\nBack Monday.\r\n",
+        "list.eml": _HEAD % 2 + b"Date: Tue, 03 Mar 2026 09:00:00 +0000\r\n"
+        b"List-Id: <news.example.org>\r\nSubject: news\r\n\r\nNews.\r\n",
+        "undated.eml": _HEAD % 3 + b"Subject: no date\r\n\r\nHello.\r\n",
+        "undated-too.eml": _HEAD % 4 + b"Subject: no date either\r\n\r\nHello.\r\n",
+    }
+    for name, raw in mails.items():
+        (folder / name).write_bytes(raw)
+    return sorted(str(folder / name) for name in mails)
+
+
+def test_summary_counts_kinds_of_mail_and_warnings(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    files = _summary_files(tmp_path)
+    status, out = run(capsys, "--summary", "--json", *files)
+    assert status == 0
+    figures = json.loads(out)
+    assert figures["files"] == 5 and figures["unreadable"] == 0
+    assert figures["bounces"] == {
+        "total": 1, "permanent": 1, "temporary": 0, "without_recipient": 0,
+        "by_format": {"rfc3464": 1},
+    }  # fmt: skip
+    assert (figures["auto_replies"], figures["out_of_office"], figures["lists"]) == (1, 1, 1)
+    assert figures["warnings_by_kind"]["Date missing"] == 2
+    status, out = run(capsys, "--summary", *files)
+    assert status == 0
+    assert "bounces            1 (permanent 1, temporary 0, no recipient found 0)" in out
+    assert "       2  Date missing" in out
+
+
+def test_summary_names_unreadable_files_and_exits_1(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    files = _summary_files(tmp_path)
+    status, out = run(capsys, "--summary", *files, str(tmp_path / "missing.eml"))
+    assert status == 1
+    assert "files              6\nunreadable         1\n" in out
+    assert f"  {tmp_path / 'missing.eml'}: No such file or directory" in out
+
+
+def test_warning_kinds_leave_out_the_mails_particulars() -> None:
+    from pytrs.commands.parse_summary import warning_kind
+
+    assert warning_kind("more than 100 MIME parts, the rest skipped") == (
+        "more than N MIME parts, the rest skipped"
+    )
+    assert warning_kind("body: 8-bit C1 bytes in text labelled 'iso-8859-1'") == (
+        "body: 8-bit C1 bytes in text labelled …"
+    )
+    assert warning_kind("header Subject read as windows-1252, the charset of the body") == (
+        "header Subject read as …, the charset of the body"
+    )
+
+
+def test_summary_over_znunys_samples(capsys: pytest.CaptureFixture[str]) -> None:
+    """The admin's use: a whole folder of real mail, every file read, its bounces found."""
+    corpus = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "znuny"
+    if not corpus.is_dir():
+        pytest.skip("../shared/corpus/znuny is not here")
+    files = sorted(str(p) for p in corpus.rglob("*.box"))
+    status, out = run(capsys, "--summary", "--jsonl", *files)
+    figures = json.loads(out)
+    assert status == 0 and (figures["files"], figures["unreadable"]) == (len(files), 0)
+    assert figures["bounces"]["total"] >= 2 and figures["with_attachments"] >= 10

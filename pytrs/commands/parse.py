@@ -1,4 +1,5 @@
-"""`pytrs parse FILE…`: what the parser makes of mail files, for admins and tests."""
+"""`pytrs parse FILE…`: what the parser makes of mail files, for admins and tests (`--summary`:
+counts over all of them, `commands/parse_summary.py`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from pytrs.commands.parse_summary import summarise
 from pytrs.commands.stdin import read_stdin
 from pytrs.config import Config
 from pytrs.parsers import ParsedMail, parse_mail
@@ -18,6 +20,14 @@ def run(config: Config, args: argparse.Namespace) -> int:
     """Print each file's parsed record, streaming; exit 1 if any file could not be read."""
     failed = False
     records = _parse_files(args.files, config)
+    if args.summary:
+        summary = summarise(records)
+        if args.json or args.jsonl:
+            figures = summary.as_dict()
+            print(json.dumps(figures, indent=None if args.jsonl else 2, ensure_ascii=False))
+        else:
+            print("\n".join(summary.lines()))
+        return 1 if summary.unreadable else 0
     if args.json and len(args.files) > 1:
         # A JSON list written element by element, so a thousand files start printing at once.
         print("[")
