@@ -18,8 +18,8 @@ FILENAMES = DATA / "q-encoded-word-filenames.eml"
 KOI8 = DATA / "q-koi8-r.eml"
 FIELDS = [
     "file", "subject", "from", "to", "cc", "message_id", "in_reply_to", "references", "date",
-    "body_text", "has_html", "attachments", "is_bounce", "bounce", "is_auto_reply",
-    "is_out_of_office", "is_list", "loop", "warnings",
+    "body_text", "has_html", "attachments", "is_bounce", "bounce", "is_feedback_report",
+    "feedback", "is_auto_reply", "is_out_of_office", "is_list", "loop", "warnings",
 ]  # fmt: skip
 
 

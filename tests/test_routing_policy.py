@@ -14,6 +14,7 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from typing import Any
 
+import pytest
 from sqlalchemy import text
 
 from pytrs.config import Config
@@ -525,5 +526,51 @@ async def test_replies_to_mail_we_sent_thread_by_its_message_id(database_setting
         assert len(await tickets(db)) == 1
         assert len(await articles(db, t["id"])) == 2
         assert (await flow.traces())[-1]["followup_via"] == "references"
+    finally:
+        await db.close()
+
+
+def _complaint(original_id: str, complainer: str) -> bytes:
+    """An ARF (RFC 5965) abuse report about one of our messages."""
+    return (
+        "From: fbl@mail.customer.example\r\nTo: support@example.com\r\n"
+        "Subject: Abuse report\r\n"
+        f"Message-ID: {unique_id('mail.customer.example')}\r\n"
+        "MIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=feedback-report; boundary="b1"\r\n'
+        "\r\n--b1\r\nContent-Type: text/plain\r\n\r\nThis is an abuse report.\r\n"
+        "\r\n--b1\r\nContent-Type: message/feedback-report\r\n\r\n"
+        "Feedback-Type: abuse\r\nUser-Agent: CustomerFBL/2.0\r\nVersion: 1\r\n"
+        f"Original-Rcpt-To: {complainer}\r\n"
+        "\r\n--b1\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+        f"Message-ID: {original_id}\r\nSubject: hello\r\n"
+        "\r\n--b1--\r\n"
+    ).encode()
+
+
+@pytest.mark.parametrize("suppress", [True, False], ids=["suppressing", "not-suppressing"])
+async def test_a_complaint_goes_to_its_mails_ticket_and_suppresses_the_address(
+    database_settings: Any, suppress: bool
+) -> None:
+    flow, db = await _flow(database_settings, outbound={"suppress_on_complaint": suppress})
+    try:
+        t = await _first_ticket(flow, sender=CUSTOMER)
+        await flow.deliver(_complaint(t["message_id"], "alice@customer.example"))
+        [only] = await tickets(db)
+        assert len(await articles(db, only["id"])) == 2
+        trace = (await flow.traces())[-1]
+        assert (trace["action"], trace["followup_via"]) == ("follow_up", "bounce")
+        notes = [n for _, n in await history(db, only["id"])]
+        assert any(
+            n.startswith(f"%%Complaint (abuse) about {t['message_id']} by "
+                         "alice@customer.example, reported by CustomerFBL/2.0 (arf)")
+            for n in notes
+        ), notes  # fmt: skip
+        suppressed = await flow.sql("SELECT address, reason FROM address_suppression")
+        if suppress:
+            [(address, reason)] = suppressed
+            assert address == "alice@customer.example" and "complaint (abuse)" in reason
+        else:
+            assert suppressed == []
     finally:
         await db.close()

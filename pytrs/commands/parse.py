@@ -87,6 +87,8 @@ def _parsed_record(mail: ParsedMail) -> dict[str, Any]:
         ],
         "is_bounce": mail.is_bounce,
         "bounce": asdict(mail.bounce) if mail.bounce else None,
+        "is_feedback_report": mail.is_feedback_report,
+        "feedback": asdict(mail.feedback) if mail.feedback else None,
         "is_auto_reply": mail.is_auto_reply,
         "is_out_of_office": mail.is_out_of_office,
         "is_list": mail.is_list,
@@ -106,7 +108,10 @@ def _human(record: dict[str, Any]) -> str:
     for key in ("subject", "from", "to", "cc", "message_id", "in_reply_to", "date"):
         lines.append(f"{key}: {record[key] or '-'}")
     lines.append(f"references: {' '.join(record['references']) or '-'}")
-    flags = ("has_html", "is_bounce", "is_auto_reply", "is_out_of_office", "is_list", "loop")
+    flags = (
+        "has_html", "is_bounce", "is_feedback_report", "is_auto_reply", "is_out_of_office",
+        "is_list", "loop",
+    )  # fmt: skip
     lines.append("flags: " + (", ".join(flag for flag in flags if record[flag]) or "-"))
     bounce = record["bounce"]
     if bounce:
@@ -114,6 +119,13 @@ def _human(record: dict[str, Any]) -> str:
         lines.append(
             f"bounce: {bounce['status'] or '?'} {kind} {bounce['recipient'] or '?'} "
             f"(original {bounce['original_message_id'] or '?'}, {bounce['format']})"
+        )
+    feedback = record["feedback"]
+    if feedback:
+        lines.append(
+            f"complaint: {feedback['feedback_type']} by {feedback['recipient'] or '?'} "
+            f"(original {feedback['original_message_id'] or '?'}, {feedback['format']}, "
+            f"reported by {feedback['reporter'] or '?'})"
         )
     for number, a in enumerate(record["attachments"], start=1):
         details = [a["content_type"], f"{a['size']} bytes", "inline" if a["inline"] else ""]

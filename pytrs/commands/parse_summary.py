@@ -1,9 +1,10 @@
 """`pytrs parse --summary FILE…`: what a mailbox export holds, counted, before going live.
 
 An admin points it at a few thousand mails exported from the support mailbox and learns how
-many are bounces (of which formats, permanent or not), auto-replies, list mail and loops, and
-which parser warnings come up how often. It reads the records `commands/parse.py` makes, one
-at a time, so an export of any size is counted in constant memory.
+many are bounces (of which formats, permanent or not), complaints, auto-replies, list mail
+and loops, and which parser warnings come up how often. It reads the records that
+`commands/parse.py` makes one at a time, so an export of any size is counted in constant
+memory.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ class Summary:
     permanent_bounces: int = 0
     bounce_formats: Counter[str] = field(default_factory=Counter)
     bounces_without_recipient: int = 0
+    complaints: int = 0
+    complaint_formats: Counter[str] = field(default_factory=Counter)
     auto_replies: int = 0
     out_of_office: int = 0
     lists: int = 0
@@ -65,6 +68,10 @@ class Summary:
                 self.permanent_bounces += bool(bounce["permanent"])
                 self.bounce_formats[bounce["format"] or "unknown"] += 1
                 self.bounces_without_recipient += not bounce["recipient"]
+        feedback = record.get("feedback")
+        if feedback:
+            self.complaints += 1
+            self.complaint_formats[feedback["format"]] += 1
         self.auto_replies += bool(record["is_auto_reply"])
         self.out_of_office += bool(record["is_out_of_office"])
         self.lists += bool(record["is_list"])
@@ -85,6 +92,10 @@ class Summary:
                 "temporary": self.bounces - self.permanent_bounces,
                 "without_recipient": self.bounces_without_recipient,
                 "by_format": dict(self.bounce_formats.most_common()),
+            },
+            "complaints": {
+                "total": self.complaints,
+                "by_format": dict(self.complaint_formats.most_common()),
             },
             "auto_replies": self.auto_replies,
             "out_of_office": self.out_of_office,
@@ -107,6 +118,8 @@ class Summary:
             f"no recipient found {self.bounces_without_recipient})",
         ]
         out += [f"  {count:6}  {name}" for name, count in self.bounce_formats.most_common()]
+        out.append(f"complaints         {self.complaints}")
+        out += [f"  {count:6}  {name}" for name, count in self.complaint_formats.most_common()]
         out += [
             f"auto-replies       {self.auto_replies} (out of office {self.out_of_office})",
             f"mailing lists      {self.lists}",

@@ -155,6 +155,10 @@ class OutboundConfig:
     loop_secret: str = field(default="", repr=False)
     loop_secret_file: str = ""
     suppression_days: float = field(default=30.0, metadata=rule(between(0, 3650)))
+    # A complaint (an abuse feedback report) about our mail suppresses the complaining address
+    # for suppression_days, as a hard bounce does: mailing someone who reports us as spam
+    # costs the sending domain its reputation.
+    suppress_on_complaint: bool = True
 
     def resolve_password(self) -> str:
         """``password``, else the stripped contents of ``password_file``, else "".

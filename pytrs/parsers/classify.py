@@ -1,10 +1,12 @@
-"""`classify`: what kind of mail a `ParsedMail` is — bounce, auto-reply, out-of-office, list post.
+"""`classify`: what kind of mail a `ParsedMail` is — bounce, complaint, auto-reply, out-of-office,
+list post.
 
 The last step of the parsing stage, after `parse_mail`: it reads only the finished record, so
 it can run again on a stored article. Routing reads `bounce` (to attach a failure report to the
 ticket whose mail failed) and `loop`; responders refuse to answer anything flagged here (SPEC
 S8). The work is split by question: `bounces` (with `bouncetext` for prose reports),
-`autoreply`, and here the list and loop rules, which are plain header checks.
+`feedback` (complaints), `autoreply`, and here the list and loop rules, which are plain
+header checks.
 
 Nothing here raises. Each question is answered on its own, so a failure in one (a bug met by
 hostile input) leaves the others standing; should even that fail, every flag is False.
@@ -18,7 +20,8 @@ from typing import TypeVar
 
 from pytrs.parsers.autoreply import auto_reply
 from pytrs.parsers.bounces import detect_bounce
-from pytrs.parsers.model import Bounce, ParsedMail
+from pytrs.parsers.feedback import detect_feedback
+from pytrs.parsers.model import Bounce, FeedbackReport, ParsedMail
 from pytrs.parsers.textscan import Fields, fields_of, first
 
 
@@ -31,6 +34,7 @@ class Classification:
     is_out_of_office: bool  # an auto-reply saying its sender is away
     is_list: bool  # sent through a mailing list
     loop: bool  # never send an auto-response to it
+    feedback: FeedbackReport | None = None  # set when the mail is a complaint about a mail
 
 
 _T = TypeVar("_T")
@@ -59,7 +63,10 @@ def classify(mail: ParsedMail) -> Classification:
 
 def _classify(mail: ParsedMail) -> Classification:
     fields = fields_of(mail)
-    bounce = _guarded(lambda: detect_bounce(mail, fields), None)
+    feedback = _guarded(lambda: detect_feedback(mail, fields), None)
+    # A complaint quotes the mail complained about, which a bounce check could take for a
+    # returned mail: it is one or the other, and a complaint says so in its own structure.
+    bounce = None if feedback is not None else _guarded(lambda: detect_bounce(mail, fields), None)
     is_list = _guarded(lambda: _is_list(fields), False)
     if bounce is not None:
         # A failure report is not an auto-reply, though Gmail and Exim mark theirs
@@ -69,10 +76,11 @@ def _classify(mail: ParsedMail) -> Classification:
         auto, away = _guarded(lambda: auto_reply(mail, fields, is_list=is_list), (False, False))
         # A report that is not a failure (a delivery or read receipt) is still machine-written.
         auto = auto or _guarded(lambda: _is_report(fields), False)
-    loop = bounce is not None or _guarded(lambda: is_loop(fields), False)
+    loop = bounce is not None or feedback is not None or _guarded(lambda: is_loop(fields), False)
     return Classification(
-        bounce=bounce, is_auto_reply=auto, is_out_of_office=away, is_list=is_list, loop=loop
-    )
+        bounce=bounce, is_auto_reply=auto, is_out_of_office=away, is_list=is_list, loop=loop,
+        feedback=feedback,
+    )  # fmt: skip
 
 
 def is_loop(fields: Fields) -> bool:

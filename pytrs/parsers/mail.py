@@ -139,6 +139,7 @@ def _enrich(mail: ParsedMail, limits: ParseLimits) -> ParsedMail:
     result = classify(mail)
     derived: dict[str, Any] = {
         "bounce": result.bounce,
+        "feedback": result.feedback,
         "is_auto_reply": result.is_auto_reply,
         "is_out_of_office": result.is_out_of_office,
         "is_list": result.is_list,

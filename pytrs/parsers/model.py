@@ -54,6 +54,18 @@ class Bounce:
 
 
 @dataclass(frozen=True, slots=True)
+class FeedbackReport:
+    """A complaint about a mail: an abuse feedback report (ARF, RFC 5965) or a provider's own
+    complaint notice."""
+
+    feedback_type: str  # ARF's Feedback-Type, lower-cased: "abuse", "fraud", "not-spam" …
+    recipient: str  # who complained (lower-cased addr-spec), "" when the report hides it
+    original_message_id: str  # "<…>" of the mail complained about, "" when not carried
+    reporter: str  # the reporting service (User-Agent, or the sender's domain)
+    format: str  # "arf", or the non-standard format recognised (e.g. "jmrp", "amazon-ses")
+
+
+@dataclass(frozen=True, slots=True)
 class ParsedMail:
     """A parsed mail: decoded header fields, the chosen body, the attachments, the repairs made."""
 
@@ -77,6 +89,7 @@ class ParsedMail:
     raw: bytes = b""  # the input, unchanged
     safe_html: str | None = None  # `html` sanitised for display (nh3 allow-list, cid: mapped)
     bounce: Bounce | None = None  # set when the mail is a delivery-failure report
+    feedback: FeedbackReport | None = None  # set when the mail is a complaint about a mail
     is_auto_reply: bool = False  # RFC 3834 and the common vendor markers
     is_out_of_office: bool = False  # an auto-reply that says its sender is away
     is_list: bool = False  # sent through a mailing list (List-Id and friends)
@@ -88,6 +101,10 @@ class ParsedMail:
     @property
     def is_bounce(self) -> bool:
         return self.bounce is not None
+
+    @property
+    def is_feedback_report(self) -> bool:
+        return self.feedback is not None
 
     def header(self, name: str) -> str:
         """Return the first value of header `name` (case-insensitive), or "" if absent."""

@@ -259,7 +259,10 @@ def _follow_up_effects(
             f"Follow-up from {plan.item.sender or 'sender'} kept internal for review: "
             "not a participant of this ticket"), record, article_id)])  # fmt: skip
     if decision.followup_via == "bounce":
-        _record_bounce(plan, record, ctx, batch)
+        if plan.mail.feedback is not None:
+            _record_complaint(plan, record, ctx, batch)
+        else:
+            _record_bounce(plan, record, ctx, batch)
     return notes + changes.skipped
 
 
@@ -303,6 +306,29 @@ def _record_bounce(plan: Planned, record: TicketRecord, ctx: ApplyContext, batch
                 )
             ]
         )
+
+
+def _record_complaint(
+    plan: Planned, record: TicketRecord, ctx: ApplyContext, batch: _Batch
+) -> None:
+    """A complaint about one of our articles: the ticket says who complained about which
+    mail, and the address gets no more mail for a while (`[outbound] suppress_on_complaint`)."""
+    report = plan.mail.feedback
+    if report is None:
+        return
+    who = report.recipient or "an unnamed recipient"
+    said = (
+        f"Complaint ({report.feedback_type}) about {plan.item.bounced_message_id} by {who}, "
+        f"reported by {report.reporter or 'the provider'} ({report.format})"
+    )
+    entries = [history.entry(*history.misc(said), record)]
+    if report.recipient and ctx.suppress_on_complaint and ctx.suppression_days > 0:
+        until = ctx.now + timedelta(days=ctx.suppression_days)
+        reason = f"complaint ({report.feedback_type}) about {plan.item.bounced_message_id}"
+        batch.suppressions.append((report.recipient.lower(), reason, until, record.id))
+        stop = f"No mail to {report.recipient} until {until:%Y-%m-%d}: {reason}"
+        entries.append(history.entry(*history.misc(stop), record))
+    batch.writes.history(entries)
 
 
 def _store_dynamic_fields(

@@ -53,3 +53,5 @@ class ApplyContext:
     tickets: dict[int, TicketRecord] = field(default_factory=dict)
     # How long an address that bounced for good gets no more mail ([outbound]).
     suppression_days: float = 30.0
+    # Whether a complaint suppresses its address too ([outbound] suppress_on_complaint).
+    suppress_on_complaint: bool = True

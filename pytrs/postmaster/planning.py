@@ -72,7 +72,7 @@ def detected_headers(mail: ParsedMail) -> list[tuple[str, str]]:
     """Control headers from what the parser recognised. These replace any the mail carries:
     a mail cannot claim not to be a bounce, or hide that it is a loop."""
     found: list[tuple[str, str]] = []
-    if mail.loop or mail.is_auto_reply or mail.is_list or mail.bounce is not None:
+    if mail.loop or mail.is_auto_reply or mail.is_list or mail.bounce or mail.feedback:
         found.append(("X-PyTRS-Loop", "yes"))
     if mail.bounce is not None:
         found.append(("X-PyTRS-Bounce", "1"))
@@ -88,6 +88,11 @@ def detected_headers(mail: ParsedMail) -> list[tuple[str, str]]:
     found.append(("X-PyTRS-AttachmentExists", "yes" if attached else "no"))
     found.append(("X-PyTRS-AttachmentCount", str(len(attached))))
     return found
+
+
+def _reported_message_id(mail: ParsedMail) -> str:
+    report = mail.bounce or mail.feedback
+    return report.original_message_id if report is not None else ""
 
 
 def is_ignored(control: dict[str, str]) -> bool:
@@ -149,7 +154,8 @@ def routing_input(
         senders=mail.addresses("From"),
         body_number=body_number,
         attachment_number=attachment_number,
-        bounced_message_id=mail.bounce.original_message_id if mail.bounce else "",
+        # A complaint is filed like a bounce: on the ticket of the mail it is about.
+        bounced_message_id=_reported_message_id(mail),
         external=external,
         dedup_key=message.dedup_key,
         fingerprint=fingerprint(mail.from_, mail.to, mail.cc, mail.subject),

@@ -325,6 +325,7 @@ class PostmasterWorker:
                 queues, customers, self.config.ticket.hook, utcnow(),
                 await _lookups(conn, planned, queues), lookup.article_by_message_id, self.clean,
                 suppression_days=self.config.outbound.suppression_days,
+                suppress_on_complaint=self.config.outbound.suppress_on_complaint,
             )  # fmt: skip
             results = await apply_batch(conn, planned, ctx)
             answers = await self._respond(conn, planned, ctx)

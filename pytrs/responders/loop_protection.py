@@ -212,6 +212,7 @@ def _mail_refusal(
         (marker_verified, "own-mail", "carries our X-PyTRS-Loop marker"),
         (policy.is_own_message_id(mail.message_id), "own-mail", "has a Message-ID pytrs made"),
         (mail.bounce is not None, "bounce", "is a delivery status notification"),
+        (mail.feedback is not None, "complaint", "is an abuse complaint (feedback report)"),
         (mail.is_out_of_office, "out-of-office", "is an out-of-office reply"),
         (mail.is_auto_reply, "auto-reply", "is an automatic reply"),
         (mail.is_list, "mailing-list", "came through a mailing list"),
