@@ -14,6 +14,7 @@ hops and defect categories.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import subprocess
 import sys
@@ -99,10 +100,8 @@ def cpu_per_mail(parse: Callable[[bytes], Any], raws: list[bytes]) -> float:
     for _ in range(3):
         started = time.process_time()
         for raw in raws:
-            try:
+            with contextlib.suppress(Exception):
                 parse(raw)
-            except Exception:
-                pass
         best = min(best, time.process_time() - started)
     return best / len(raws) * 1000
 
@@ -128,7 +127,7 @@ def compare(name: str, files: list[Path], show: int) -> None:
             if a[field] != b[field]:
                 differ[field] += 1
                 mine, other = str(a[field]), str(b[field])
-                at = next((i for i, (x, y) in enumerate(zip(mine, other)) if x != y),
+                at = next((i for i, (x, y) in enumerate(zip(mine, other, strict=False)) if x != y),
                           min(len(mine), len(other)))  # fmt: skip
                 start = max(0, at - 30)
                 examples.setdefault(field, []).append(
