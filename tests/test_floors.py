@@ -76,8 +76,10 @@ PURE_STDLIB = frozenset(
     {"__future__", "binascii", "codecs", "collections", "dataclasses", "datetime", "email"}
     | {"enum", "functools", "hashlib", "heapq", "html", "re", "typing", "unicodedata"}
     | {"contextvars"}  # in-memory per-call state (parsers/html: the reused nh3 sanitiser)
+    | {"json"}  # reading JSON text (parsers/feedback: Amazon SES notices)
 )
-PURE_LIBRARIES = frozenset({"charset_normalizer", "nh3", "re2"})
+# mailparser: only `mailparser.utils.receiveds_parsing`, which reads strings (parsers/received).
+PURE_LIBRARIES = frozenset({"charset_normalizer", "nh3", "re2", "mailparser"})
 # Modules of which only some names are pure: in-memory buffers, URL quoting.
 PURE_NAMES = {"io": frozenset({"BytesIO", "StringIO"}), "urllib.parse": None}
 # Builtins that read or write outside the process.

@@ -15,7 +15,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pytrs.schema.tables import (
@@ -198,6 +198,22 @@ async def message_ids(conn: AsyncConnection, article_ids: Collection[int]) -> di
         )
     )
     return {int(r.article_id): r.a_message_id or "" for r in rows}
+
+
+async def raw_heads(
+    conn: AsyncConnection, article_ids: Collection[int], head_bytes: int
+) -> dict[int, bytes]:
+    """The first `head_bytes` of each stored raw mail among `article_ids` (its header block,
+    for the mail's path), without reading whole mails of many megabytes."""
+    if not article_ids:
+        return {}
+    rows = await conn.execute(
+        select(
+            article_data_mime_plain.c.article_id,
+            func.substr(article_data_mime_plain.c.body, 1, head_bytes),
+        ).where(article_data_mime_plain.c.article_id.in_(list(article_ids)))
+    )
+    return {int(i): bytes(head or b"") for i, head in rows}
 
 
 async def stored_raw(conn: AsyncConnection, article_ids: Collection[int]) -> set[int]:

@@ -1,6 +1,7 @@
 """The ticket zoom `/tickets/{tn}`: one ticket with its fields, escalation clocks (working time
-left, from `tickets.escalation_reads`), articles, routing traces and history, and (for agents
-who may act) the forms of the actions.
+left, from `tickets.escalation_reads`), articles, routing traces, each mail's path (its
+Received chain, `parsers.received`) and history, and (for agents who may act) the forms of the
+actions.
 
 Place in the flow: read-only; the actions post to `agents.actions`, downloads are served by
 `agents.attachments`. Everything is read in one transaction, one query per kind of row
@@ -23,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from pytrs.parsers.received import HEAD_BYTES, Hop, mail_path
 from pytrs.schema import agent_access, standard_template_repo
 from pytrs.tickets import TicketRecord, article_reads, queries
 from pytrs.tickets.escalation_reads import Clock, escalations, sla_names
@@ -54,6 +56,7 @@ class ArticleCard:
     attachments: tuple[article_reads.Listed, ...]
     trace: tuple[tuple[str, str], ...]  # the routing trace, (key, value as text)
     has_raw: bool
+    path: tuple[Hop, ...]  # the mail's Received chain, first hop first
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +125,7 @@ async def _cards(
     images = await article_reads.inline_images(conn, list(bodies))
     files = await article_reads.attachment_lists(conn, ids)
     traces = await article_reads.routing_traces(conn, {a.id: a.message_id for a in articles})
-    raws = await article_reads.stored_raw(conn, ids)
+    heads = await article_reads.raw_heads(conn, ids, HEAD_BYTES)
     cards = []
     for a in articles:
         safe = bodies.get(a.id)
@@ -135,7 +138,8 @@ async def _cards(
             from_=a.from_, to=a.to, cc=a.cc, subject=a.subject, created=a.created, body=a.body,
             srcdoc=srcdoc, remote_images=safe is not None and has_remote_images(safe),
             images_shown=show, attachments=tuple(files.get(a.id, ())),
-            trace=_trace_lines(traces.get(a.id)), has_raw=a.id in raws,
+            trace=_trace_lines(traces.get(a.id)), has_raw=a.id in heads,
+            path=mail_path(heads[a.id]) if a.id in heads else (),
         ))  # fmt: skip
     return cards
 

@@ -257,3 +257,31 @@ def test_frame_document() -> None:
     assert '<img src="https://example.org/a.png">' in shown
     assert '<p>data-remote-src="t"</p>' in shown  # text is no tag
     assert shown.startswith('<!doctype html><meta charset="utf-8">')
+
+
+async def test_zoom_shows_the_mails_path_from_its_received_chain(
+    login: Login, roles: Roles, config: Config, db: Database
+) -> None:
+    """The Received chain read into hops (mail-parser's clause parser), oldest first; a line
+    it cannot read is shown as written, escaped like everything else."""
+    raw = (
+        b"Received: from mx.example.com (mx.example.com [192.0.2.10])\r\n"
+        b"\tby helpdesk.example.com (Postfix) with ESMTPS id 4Q1AB2cd3e\r\n"
+        b"\tfor <support@example.com>; Tue, 3 Mar 2026 10:00:07 +0000 (UTC)\r\n"
+        b"Received: from laptop.customer.example ([198.51.100.7])\r\n"
+        b"\tby mx.example.com with ESMTPSA id abc123; Tue, 3 Mar 2026 10:00:02 +0000\r\n"
+        b"Received: <script>alert(1)</script>\r\n"
+        b"From: Alice Customer <alice@customer.example>\r\nTo: support@example.com\r\n"
+        b"Subject: Which way did my mail go\r\nMessage-ID: <path-1@customer.example>\r\n"
+        b"Date: Tue, 3 Mar 2026 10:00:00 +0000\r\n\r\nHello.\r\n"
+    )
+    await deliver(config, db, raw)
+    _id, number = await newest_ticket(db)
+    client = await login(roles.rw)
+    page = (await client.get(f"/tickets/{number}")).text
+    assert "Path (3 hops)" in page
+    assert "<td>laptop.customer.example ([198.51.100.7])</td><td>mx.example.com</td>" in page
+    assert "<td>helpdesk.example.com (Postfix)</td><td>ESMTPS</td>" in page
+    assert "<td>2026-03-03T10:00:07+00:00</td><td>5 s</td>" in page
+    assert "<script>alert(1)</script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
