@@ -392,6 +392,11 @@ class InboxMessage(Base):
     discard_reason: Mapped[str | None] = mapped_column(Text)
     discarded_by: Mapped[int | None] = mapped_column(Integer, ForeignKey("users.id"))
     discarded_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # A quarantined mail an operator replaced by a corrected copy (`pytrs inbox replace`):
+    # the bytes as received, kept once, and who replaced it last, when.
+    original_raw: Mapped[bytes | None] = mapped_column(LargeBinary)
+    replaced_by: Mapped[int | None] = mapped_column(Integer, ForeignKey("users.id"))
+    replaced_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
 class MailAccount(AuditMixin, Base):
