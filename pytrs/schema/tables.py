@@ -353,7 +353,8 @@ class InboxMessage(Base):
     A row is written before the sender is told "250"/exit 0, and it is the only hand-over between
     the gateway and the postmaster worker. ``state`` moves pending → done | ignored | quarantined,
     and an operator may set a quarantined row aside (discarded: who, when and why are kept in
-    the ``discard*`` columns, the raw copy stays). ``dedup_key`` (Message-ID +
+    the ``discard*`` columns, the raw copy stays) or queue a corrected copy of its mail again
+    (the mail as received kept in ``original_raw``). ``dedup_key`` (Message-ID +
     body hash) makes an identical re-delivery to the same recipient a no-op. Processed rows drop
     their raw copy (the article keeps it) but stay for deduplication.
     """
