@@ -104,12 +104,25 @@ def _parser() -> argparse.ArgumentParser:
     show = box_sub.add_parser("show", help="show one inbox row with its error and trace")
     show.add_argument("id", type=arg_types.row_id)
     show.add_argument("--raw", action="store_true", help="print the raw message only")
+    show.add_argument(
+        "--original", action="store_true",
+        help="print the mail as received, kept when it was replaced by a corrected copy",
+    )  # fmt: skip
     retry = box_sub.add_parser("retry", help="re-queue quarantined messages")
     retry.add_argument("ids", type=arg_types.row_id, nargs="*")
     retry.add_argument("--all", action="store_true", help="every quarantined message")
     discard = box_sub.add_parser("discard", help="set quarantined messages aside for good")
     discard.add_argument("ids", type=arg_types.row_id, nargs="+")
     discard.add_argument("--reason", required=True, help="why (kept in the row, shown by show)")
+    replace = box_sub.add_parser(
+        "replace", help="queue a corrected copy of a quarantined mail (the original is kept)"
+    )
+    replace.add_argument("id", type=arg_types.row_id)
+    replace.add_argument("file", metavar="FILE", help='the corrected mail ("-" = stdin)')
+    edit = box_sub.add_parser(
+        "edit", help="edit a copy of a quarantined mail in $VISUAL/$EDITOR, then queue it"
+    )
+    edit.add_argument("id", type=arg_types.row_id)
 
     parse = sub.add_parser("parse", help="print how the parser reads mail files (no database)")
     parse.add_argument("files", nargs="+", metavar="FILE.eml", help='mail files ("-" = stdin)')

@@ -454,11 +454,14 @@ async def test_xoauth2_mailboxes(
     tmp_path: Path,
 ) -> None:
     """As the fetcher logs in: the refresh token exchanged at the provider (and the rotated
-    one saved in the database), then AUTHENTICATE XOAUTH2; a revoked token is a FAIL."""
+    one saved in the database), then AUTHENTICATE XOAUTH2 (IMAP) or AUTH XOAUTH2 (POP3); a
+    revoked token is a FAIL."""
     user = f"o{secrets.token_hex(4)}"
     oauth_dovecot.add_user(user, "unused-password")
-    accounts = [_xoauth2(oauth_dovecot, provider, user, tmp_path / n) for n in ("good", "revoked")]
+    names = ("good", "revoked", "pop")
+    accounts = [_xoauth2(oauth_dovecot, provider, user, tmp_path / n) for n in names]
     _revoke(accounts[1])
+    accounts[2].update(type="pop3", port=oauth_dovecot.pop3_port)
     tables = {
         "database": database_settings,
         "outbound": {"relay": f"127.0.0.1:{free_port()}"},
@@ -474,6 +477,7 @@ async def test_xoauth2_mailboxes(
         "invalid_grant",
         "check mail_accounts[1].oauth2_token_url",
     )
+    result.line("OK", "mailbox: pop (pop3", "logged in, 0 messages on the server")
 
 
 def _xoauth2(server: DovecotServer, token_url: str, user: str, directory: Path) -> dict[str, Any]:

@@ -1,8 +1,11 @@
 """SASL XOAUTH2 against a real Dovecot whose `oauth2` passdb asks a local introspection endpoint;
-the same local server plays the provider's token endpoint, rotating refresh tokens."""
+the same local server plays the provider's token endpoint, rotating refresh tokens. IMAP
+(AUTHENTICATE) and POP3 (AUTH, RFC 5034) both log in this way."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import itertools
 import json
 import secrets
@@ -20,6 +23,7 @@ from sqlalchemy import text
 from pytrs.config import MailAccountConfig
 from pytrs.gateway.imap import ImapError, ImapFetcher, ImapSession
 from pytrs.gateway.oauth2 import OAuth2Error, access_token
+from pytrs.gateway.pop3 import AUTH_LINE_OCTETS, Pop3Error, Pop3Fetcher, connect
 
 from .dovecot import DovecotServer
 from .helpers import inbox_ids, put
@@ -164,3 +168,50 @@ async def test_revoked_refresh_token_is_a_clear_error(
     Provider.refresh_tokens.clear()
     with pytest.raises(OAuth2Error, match="invalid_grant"):
         await access_token(db, acct)
+
+
+def pop3_account(imap: MailAccountConfig, server: DovecotServer) -> MailAccountConfig:
+    return dataclasses.replace(imap, type="pop3", port=server.pop3_port, name=f"pop-{imap.user}")
+
+
+async def test_pop3_xoauth2_fetches_and_refreshes(
+    oauth_dovecot: DovecotServer, provider: str, db: Any, tmp_path: Path
+) -> None:
+    user = f"p{secrets.token_hex(4)}"
+    oauth_dovecot.add_user(user, "unused-password")
+    acct = pop3_account(xoauth2_account(oauth_dovecot, provider, user, tmp_path), oauth_dovecot)
+    ids = put(oauth_dovecot, (user, "unused-password"), 2)
+    fetcher = Pop3Fetcher(acct, db, default_max_size=10**8)
+    assert (await fetcher.sync()).fetched == 2
+    rotated = await stored_refresh_token(db, acct.name)
+    assert rotated.startswith("refresh-") and "first" not in rotated
+    async with db.transaction() as conn:
+        await conn.execute(
+            text("UPDATE mailbox_oauth2_token SET expires_at = :t"), {"t": datetime(2000, 1, 1)}
+        )
+    more = put(oauth_dovecot, (user, "unused-password"), 1)
+    assert (await fetcher.sync()).fetched == 1  # logged in with a refreshed token
+    assert await stored_refresh_token(db, acct.name) != rotated
+    assert sorted(await inbox_ids(db)) == sorted(ids + more)
+
+
+async def test_pop3_xoauth2_long_token_and_refusal(
+    oauth_dovecot: DovecotServer, provider: str, tmp_path: Path
+) -> None:
+    user = f"p{secrets.token_hex(4)}"
+    oauth_dovecot.add_user(user, "unused-password")
+    acct = pop3_account(xoauth2_account(oauth_dovecot, provider, user, tmp_path), oauth_dovecot)
+    put(oauth_dovecot, (user, "unused-password"), 1)
+    # Real access tokens are longer than an AUTH line may be: sent after the "+ " instead.
+    long = f"long-{secrets.token_hex(200)}"
+    assert len(long) > AUTH_LINE_OCTETS
+    Provider.access_tokens[long] = user
+    client = await asyncio.to_thread(connect, acct, oauth2_token=long)
+    try:
+        assert client.stat()[0] == 1
+    finally:
+        await asyncio.to_thread(client.quit)
+    # A refused token: the server's reason (its JSON challenge) in one line, then -ERR.
+    for token in ("not-a-token", f"revoked-{secrets.token_hex(200)}"):
+        with pytest.raises(Pop3Error, match=r"^XOAUTH2 failed: \{.*\"status\""):
+            await asyncio.to_thread(connect, acct, oauth2_token=token)

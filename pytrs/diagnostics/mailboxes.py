@@ -48,7 +48,8 @@ async def _one(
     try:
         async with asyncio.timeout(seconds):
             if account.type.startswith("pop3"):
-                count = await asyncio.to_thread(_pop3_count, account)
+                token = await _token(config, account) if account.auth == "xoauth2" else ""
+                count = await asyncio.to_thread(_pop3_count, account, token)
             else:
                 count = await _imap_count(config, account)
     except TimeoutError:
@@ -94,9 +95,9 @@ async def _token(config: Config, account: MailAccountConfig) -> str:
         await db.close()
 
 
-def _pop3_count(account: MailAccountConfig) -> int:
+def _pop3_count(account: MailAccountConfig, oauth2_token: str) -> int:
     """(Thread) Log in, count the maildrop, QUIT (no message is marked for deletion)."""
-    client = pop3.connect(account)
+    client = pop3.connect(account, oauth2_token=oauth2_token)
     try:
         count, _size = client.stat()
     finally:

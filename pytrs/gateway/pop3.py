@@ -6,16 +6,22 @@ for deletion (mode "delete"); the server deletes at QUIT. A crash before QUIT de
 the server, and the next pass finds those UIDLs remembered: it deletes them without importing
 them again. Every network call runs in a worker thread under the account's socket timeout, so a
 hung server cannot block the event loop.
+
+An account with `auth = "xoauth2"` logs in with SASL XOAUTH2 (RFC 5034 `AUTH`, as Gmail and
+Exchange Online offer it), its access token from `gateway.oauth2` as for IMAP.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import logging
 import poplib
 
 from pytrs.config import MailAccountConfig
 from pytrs.gateway.imap import AccountFetcher, SyncResult, tls_context
+from pytrs.gateway.oauth2 import access_token
 from pytrs.schema import mailbox_repo, storable
 from pytrs.schema.tables import pop3_seen
 from pytrs.vocabulary.inbox import InboxItem
@@ -24,6 +30,9 @@ log = logging.getLogger(__name__)
 
 # poplib refuses lines longer than this by default (2048); real mail has longer ones.
 poplib._MAXLINE = 1024 * 1024  # type: ignore[attr-defined]
+# RFC 5034 §4: an AUTH command with its initial response fits in 255 octets; a longer
+# response (most real access tokens) is sent on a line of its own after the server's "+ ".
+AUTH_LINE_OCTETS = 255
 
 
 class Pop3Error(ConnectionError):
@@ -34,7 +43,10 @@ class Pop3Fetcher(AccountFetcher):
     """One pass over a POP3 maildrop; `sync()` connects, fetches, acts and quits."""
 
     async def sync(self) -> SyncResult:
-        client = await asyncio.to_thread(connect, self.account)
+        token = ""
+        if self.account.auth == "xoauth2":
+            token = await access_token(self.db, self.account)
+        client = await asyncio.to_thread(connect, self.account, oauth2_token=token)
         try:
             result = await self._pass(client)
             await asyncio.to_thread(client.quit)  # deletions take effect here
@@ -111,8 +123,9 @@ class Pop3Fetcher(AccountFetcher):
         return stored, oversized
 
 
-def connect(account: MailAccountConfig) -> poplib.POP3:
-    """(Thread) A logged-in POP3 session of `account`; `pytrs doctor` uses it too.
+def connect(account: MailAccountConfig, *, oauth2_token: str = "") -> poplib.POP3:
+    """(Thread) A logged-in POP3 session of `account` (with `oauth2_token` when its auth is
+    "xoauth2"); `pytrs doctor` uses it too.
 
     Raises Pop3Error when the login is refused, OSError (ssl.SSLError among them) when the
     server cannot be reached or its certificate is not trusted.
@@ -127,16 +140,55 @@ def connect(account: MailAccountConfig) -> poplib.POP3:
     try:
         if account.type == "pop3+starttls":
             client.stls(tls_context(account))
-        client.user(account.user)
-        client.pass_(account.resolve_password())
+        if account.auth == "xoauth2":
+            _xoauth2(client, account.user, oauth2_token)
+        else:
+            client.user(account.user)
+            client.pass_(account.resolve_password())
     except BaseException as exc:
         client.close()
         if isinstance(exc, poplib.error_proto):
-            reply = exc.args[0] if exc.args else b""
-            text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
-            raise Pop3Error(f"login failed: {text}") from exc
+            raise Pop3Error(f"login failed: {_text(exc.args[0] if exc.args else b'')}") from exc
         raise
     return client
+
+
+def _xoauth2(client: poplib.POP3, user: str, token: str) -> None:
+    """SASL XOAUTH2. A refused token is answered with a "+ " challenge holding the server's
+    reason (base64 JSON); the client sends an empty line and then gets "-ERR"."""
+    if not token:
+        raise Pop3Error("XOAUTH2 login without an access token")
+    initial = base64.b64encode(f"user={user}\x01auth=Bearer {token}\x01\x01".encode()).decode()
+    command = f"AUTH XOAUTH2 {initial}"
+    if len(command) + 2 <= AUTH_LINE_OCTETS:
+        reply = _command(client, command)
+    else:
+        reply = _command(client, "AUTH XOAUTH2")
+        if not reply.startswith(b"+ ") and reply.rstrip() != b"+":
+            raise Pop3Error(f"XOAUTH2 not started: {_text(reply)}")
+        reply = _command(client, initial)
+    if reply.startswith(b"+OK"):
+        return
+    try:
+        reason = base64.b64decode(reply[1:].strip(), validate=True).decode("utf-8", "replace")
+    except (binascii.Error, ValueError):
+        reason = _text(reply)
+    try:
+        _command(client, "")  # the empty answer the challenge waits for
+    except poplib.error_proto as exc:
+        raise Pop3Error(f"XOAUTH2 failed: {reason[:300]}") from exc
+    raise Pop3Error(f"XOAUTH2 failed: {reason[:300]} (the server then said OK)")
+
+
+def _command(client: poplib.POP3, line: str) -> bytes:
+    # poplib has no AUTH: its own send-a-line-and-read-the-reply, which takes any "+" reply
+    # (the "+ " challenge too) for success and raises error_proto on "-ERR".
+    reply: bytes = client._shortcmd(line)  # type: ignore[attr-defined]
+    return reply
+
+
+def _text(reply: object) -> str:
+    return reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
 
 
 def _uidls(client: poplib.POP3) -> list[tuple[int, str]]:

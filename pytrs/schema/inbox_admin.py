@@ -1,4 +1,5 @@
-"""The inbox as operators see it (`pytrs inbox list|show|retry|discard`): read-mostly queries.
+"""The inbox as operators see it (`pytrs inbox list|show|retry|discard|replace`): read-mostly
+queries, and the few changes an operator makes to the quarantine.
 
 Place in the flow: beside ``inbox_repo`` (which the gateway and the postmaster use); these
 queries join what an operator needs to recognise a mail — its ticket number, and its From and
@@ -13,8 +14,8 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from pytrs.schema.database import Database, utcnow
-from pytrs.schema.inbox_repo import DISCARDED, PENDING, QUARANTINED
+from pytrs.schema.database import Database, for_update, utcnow
+from pytrs.schema.inbox_repo import DISCARDED, PENDING, QUARANTINED, dedup_key
 from pytrs.schema.tables import article_data_mime, article_data_mime_plain, inbox, ticket, users
 
 # Enough of a raw message to hold its header; the listing never reads whole messages.
@@ -50,15 +51,32 @@ async def listing(
     return [row._asdict() for row in await conn.execute(query)]
 
 
-async def row(conn: AsyncConnection, row_id: int) -> dict[str, Any] | None:
-    """Every column of the row, and `discarded_by_login`, the login of who discarded it."""
-    query = (
-        select(inbox, _DISCARDER)
-        .outerjoin(users, users.c.id == inbox.c.discarded_by)
-        .where(inbox.c.id == row_id)
+# Who replaced a row's mail last, by login.
+_REPLACERS = users.alias("replacers")
+_ROW = (
+    select(
+        *(c for c in inbox.c if c.name != "original_raw"),
+        _DISCARDER,
+        _REPLACERS.c.login.label("replaced_by_login"),
+        func.length(inbox.c.original_raw).label("original_size"),
     )
-    found = (await conn.execute(query)).first()
+    .outerjoin(users, users.c.id == inbox.c.discarded_by)
+    .outerjoin(_REPLACERS, _REPLACERS.c.id == inbox.c.replaced_by)
+)
+
+
+async def row(conn: AsyncConnection, row_id: int) -> dict[str, Any] | None:
+    """Every column of the row but `original_raw` (`original_size` says how big it is, None
+    when the mail was never replaced), `discarded_by_login` and `replaced_by_login`."""
+    found = (await conn.execute(_ROW.where(inbox.c.id == row_id))).first()
     return None if found is None else found._asdict()
+
+
+async def original_raw(conn: AsyncConnection, row_id: int) -> bytes | None:
+    """The mail as received, kept when an operator replaced it by a corrected copy; None
+    when the row was never replaced (or does not exist)."""
+    query = select(inbox.c.original_raw).where(inbox.c.id == row_id)
+    return (await conn.execute(query)).scalar_one_or_none()
 
 
 async def ticket_number(conn: AsyncConnection, ticket_id: int | None) -> str | None:
@@ -119,3 +137,37 @@ async def discard(db: Database, ids: Sequence[int], reason: str, by: int) -> dic
                 )
             )  # fmt: skip
     return states
+
+
+async def replace(db: Database, row_id: int, raw: bytes, by: int) -> str | None:
+    """Queue the corrected copy `raw` of a quarantined row in place of its mail: pending, a
+    fresh attempt budget, due now. The mail as received moves to `original_raw` the first time
+    only (a second correction keeps the first original); `by` (a users.id) and the time are
+    kept as `replaced_by`/`replaced_at`. Returns the state the row had before (None: no row);
+    only a quarantined row changes.
+
+    The row keeps its `dedup_key`, the key of the mail as received: it is what the gateway
+    will meet again if the sender re-delivers the broken mail, and that re-delivery must stay
+    a no-op rather than a second quarantined row (or a second ticket once the copy is in). A
+    key computed from the copy could also collide with another row of the same source and
+    recipient under the unique constraint. The copy is not taken for a duplicate of itself:
+    routing's same-mail lookup passes over the batch's own rows. `message_id` follows the copy,
+    whose Message-ID the article will carry and later mail may refer to.
+    """
+    message_id, _key = dedup_key(raw)
+    async with db.transaction() as conn:
+        query = select(inbox.c.state).where(inbox.c.id == row_id)
+        before = (await conn.execute(for_update(conn, query))).scalar_one_or_none()
+        if before != QUARANTINED:
+            return before
+        await conn.execute(
+            update(inbox)
+            .where(inbox.c.id == row_id, inbox.c.state == QUARANTINED)
+            .values(
+                # SET reads the row as it was: the first replace moves the received mail.
+                original_raw=func.coalesce(inbox.c.original_raw, inbox.c.raw),
+                raw=raw, size=len(raw), message_id=message_id, state=PENDING, attempts=0,
+                next_attempt_at=utcnow(), claim_token=None, replaced_by=by, replaced_at=utcnow(),
+            )
+        )  # fmt: skip
+    return before

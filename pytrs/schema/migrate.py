@@ -23,7 +23,7 @@ MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 # The newest migration in migrations/versions. Every command checks the schema against it;
 # reading it from Alembic's script directory imported Alembic and every migration, a third
 # of a command's start. tests/test_schema.py checks it against Alembic's head.
-HEAD_REVISION = "0015"
+HEAD_REVISION = "0016"
 
 
 def alembic_config(connection: Connection | None = None) -> AlembicConfig:

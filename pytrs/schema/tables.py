@@ -353,7 +353,8 @@ class InboxMessage(Base):
     A row is written before the sender is told "250"/exit 0, and it is the only hand-over between
     the gateway and the postmaster worker. ``state`` moves pending → done | ignored | quarantined,
     and an operator may set a quarantined row aside (discarded: who, when and why are kept in
-    the ``discard*`` columns, the raw copy stays). ``dedup_key`` (Message-ID +
+    the ``discard*`` columns, the raw copy stays) or queue a corrected copy of its mail again
+    (the mail as received kept in ``original_raw``). ``dedup_key`` (Message-ID +
     body hash) makes an identical re-delivery to the same recipient a no-op. Processed rows drop
     their raw copy (the article keeps it) but stay for deduplication.
     """
@@ -392,6 +393,11 @@ class InboxMessage(Base):
     discard_reason: Mapped[str | None] = mapped_column(Text)
     discarded_by: Mapped[int | None] = mapped_column(Integer, ForeignKey("users.id"))
     discarded_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # A quarantined mail an operator replaced by a corrected copy (`pytrs inbox replace`):
+    # the bytes as received, kept once, and who replaced it last, when.
+    original_raw: Mapped[bytes | None] = mapped_column(LargeBinary)
+    replaced_by: Mapped[int | None] = mapped_column(Integer, ForeignKey("users.id"))
+    replaced_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
 class MailAccount(AuditMixin, Base):
