@@ -16,6 +16,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
+from pytrs.parsers.bounce_families import family_bounce, family_of
+from pytrs.parsers.bounce_ses import ses_bounce
 from pytrs.parsers.bouncetext import copy_marker_at, looks_like_daemon, text_bounce
 from pytrs.parsers.fields import bracketed_ids
 from pytrs.parsers.model import Attachment, Bounce, ParsedMail
@@ -43,6 +45,10 @@ _REPORT_TYPE = re.compile(r"report-type\s{0,8}=\s{0,8}\"?([\w-]{1,40})", re.IGNO
 _FIELD = re.compile(r"([\w-]{1,64})[ \t]{0,8}:(.*)")
 _SUCCESS_ACTIONS = frozenset({"delivered", "relayed", "expanded"})
 _MAX_RECIPIENT_BLOCKS = 100
+# A delivery-status field written at the start of a line of a text body.
+_STATUS_FIELDS = re.compile(
+    r"^(?:final|original)-recipient[ \t]{0,8}:", re.IGNORECASE | re.MULTILINE
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,9 +68,22 @@ class _Success:
 def detect_bounce(mail: ParsedMail, fields: Fields) -> Bounce | None:
     """Return the bounce details when `mail` is a delivery-failure report, else None."""
     report = is_delivery_report(fields)
+    signed = report or looks_like_daemon(mail) or bool(family_of(mail, fields))
     status_part = _first_attachment(mail, _STATUS_TYPES)
-    if status_part is not None and (report or looks_like_daemon(mail)):
+    if status_part is not None and signed:
         found = _from_status_part(mail, decoded(status_part.content))
+        if found is not None:
+            return found if isinstance(found, Bounce) else None
+    found_ses = ses_bounce(mail)
+    if found_ses is not None:
+        return found_ses
+    found_family = family_bounce(mail, fields)
+    if found_family is not None:
+        return _with_original(found_family, mail, "")
+    if signed and _STATUS_FIELDS.search(mail.body[:MAX_SCAN]):
+        # SendGrid and McAfee write the delivery-status fields into the text itself.
+        text = mail.body[: copy_marker_at(mail.body[:MAX_SCAN])]
+        found = _from_status_part(mail, text, family_of(mail, fields) or "dsn-text")
         if found is not None:
             return found if isinstance(found, Bounce) else None
     found_text = text_bounce(mail, fields, trust_report=report)
@@ -85,7 +104,9 @@ def is_delivery_report(fields: Fields) -> bool:
     )
 
 
-def _from_status_part(mail: ParsedMail, text: str) -> Bounce | _Success | None:
+def _from_status_part(
+    mail: ParsedMail, text: str, fmt: str = "rfc3464"
+) -> Bounce | _Success | None:
     message_fields, recipients = _parse_status(text)
     if not recipients:
         return None  # Unreadable: let the wording decide.
@@ -100,7 +121,7 @@ def _from_status_part(mail: ParsedMail, text: str) -> Bounce | _Success | None:
         permanent=chosen.action == "failed" or status.startswith("5"),
         diagnostic=one_line(chosen.diagnostic),
         reporting_mta=_mta(message_fields.get("reporting-mta", "")) or _sender_domain(mail),
-        format="rfc3464",
+        format=fmt,
     )
     return _with_original(bounce, mail, message_fields.get("x-original-message-id", ""))
 

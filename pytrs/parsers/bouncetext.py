@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from pytrs.parsers.addresses import extract_addresses
 from pytrs.parsers.autoreply import oof_prefix
+from pytrs.parsers.bounce_reasons import refined
 from pytrs.parsers.model import Bounce, ParsedMail
 from pytrs.parsers.textscan import (
     MAX_SCAN,
@@ -44,7 +45,14 @@ class _Format:
 # Checked in order: the first format whose text phrase occurs wins, else the first whose subject
 # matches. "generic" comes last and only ever names what no MTA-specific phrase claimed.
 _FORMATS = (
-    _Format("qmail", ("hi. this is the qmail-send program",), ()),
+    _Format(
+        "qmail",
+        (
+            "hi. this is the qmail-send program",
+            "i'm afraid i wasn't able to deliver your message to the following addresses",
+        ),
+        (),
+    ),
     _Format("yahoo", ("sorry, we were unable to deliver your message",), ()),
     _Format(
         "exim",
@@ -129,6 +137,13 @@ _COPY_MARKERS = (
     "----- unsent message follows -----",
     "----- message header follows -----",
     "original message headers:",
+    # DragonFly Mail Agent, fml, m-FILTER, Verizon (see bounce_families).
+    "original message follows.",
+    "message headers follow",
+    "original mail as follows:",
+    "-------original message",
+    "-------original mail info",
+    "original message:",
 )
 # Phrases after which the failed address follows within a few lines.
 _ANCHORS = (
@@ -179,6 +194,9 @@ _DELAY_WORDS = (
     "will continue",
     "temporary error",
     "warning only",
+    "warning message only",
+    "deferred:",
+    "will keep trying",
 )
 _LINE_ADDRESS = re.compile(r"^[ \t]{0,8}<([^<>\s@]{1,64}@[^<>\s]{1,255})>", re.MULTILINE)
 _REPORTER = re.compile(
@@ -210,6 +228,12 @@ def text_bounce(mail: ParsedMail, fields: Fields, *, trust_report: bool) -> Boun
     region = report[at:] if at >= 0 else report
     status, status_at = find_status(region)
     delayed = any(word in lowered or word in subject for word in _DELAY_WORDS)
+    # No code, or a bare SMTP reply (class only): the reason the text names says more.
+    status = refined(status, lowered, permanent=not delayed)
+    if name == "generic" and not status:
+        # Generic wording alone, with neither a code nor a reason, is what a person writing
+        # about a bounce produces too (even one signing as "Postmaster Team").
+        return None
     return Bounce(
         original_message_id="",
         recipient=recipient,
