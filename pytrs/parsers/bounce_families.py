@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pytrs.parsers.bounce_reasons import refined
+from pytrs.parsers.bouncetext import human_subject
 from pytrs.parsers.model import Bounce, ParsedMail
 from pytrs.parsers.textscan import (
     MAX_SCAN,
@@ -49,7 +50,7 @@ _FAMILIES = (
     ),
     _Family(
         "interscan",
-        (("from", "interscan"), ("received", "(interscanmss) with"), ("body", " interscan ")),
+        (("from", "interscan"), ("received", "(interscanmss) with")),
         ("sent <<< rcpt to:", "unable to deliver message to <"),
     ),
     _Family(
@@ -131,6 +132,8 @@ def family_of(mail: ParsedMail, fields: Fields) -> str:
 
 def family_bounce(mail: ParsedMail, fields: Fields) -> Bounce | None:
     """Return the bounce a signed family report describes, or None."""
+    if human_subject(mail.subject):
+        return None  # a person answering or forwarding a report, not the report
     body = mail.body[:MAX_SCAN]
     lowered = ascii_lower(body)
     for family in _FAMILIES:

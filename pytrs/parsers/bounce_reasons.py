@@ -12,11 +12,13 @@ from __future__ import annotations
 # with a phrase in the text wins, so narrower reasons come first.
 _REASONS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("expired", ("could not deliver for the last", "delivery time expired",
-                 "message expired", "action: expired"), "4.7"),
+                 "message expired", "action: expired",
+                 "in the queue too long"), "4.7"),
     ("mailbox-full", ("mailbox is full", "mailbox full", "over quota", "quota exceeded",
                       "exceeded storage", "insufficient storage", "mailboxfull"), "2.2"),
     ("host-unknown", ("dns lookup failure", "host not found", "domain doesnt exist",
-                      "domain does not exist", "remote domain doesn"), "1.2"),
+                      "domain does not exist", "remote domain doesn",
+                      "couldn't find any host"), "1.2"),
     ("too-large", ("message too large", "exceeds size limit", "message size exceeds",
                    "messagetoolarge"), "3.4"),
     ("user-unknown", ("user unknown", "unknown user", "no such user", "user not exist",

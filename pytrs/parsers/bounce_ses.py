@@ -76,7 +76,7 @@ def _json(text: str) -> Any:
         return None
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # malformed, or nested deeper than the stack allows
         return None
 
 

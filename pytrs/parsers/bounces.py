@@ -18,7 +18,12 @@ from dataclasses import dataclass, replace
 
 from pytrs.parsers.bounce_families import family_bounce, family_of
 from pytrs.parsers.bounce_ses import ses_bounce
-from pytrs.parsers.bouncetext import copy_marker_at, looks_like_daemon, text_bounce
+from pytrs.parsers.bouncetext import (
+    copy_marker_at,
+    human_subject,
+    looks_like_daemon,
+    text_bounce,
+)
 from pytrs.parsers.fields import bracketed_ids
 from pytrs.parsers.model import Attachment, Bounce, ParsedMail
 from pytrs.parsers.textscan import (
@@ -80,7 +85,7 @@ def detect_bounce(mail: ParsedMail, fields: Fields) -> Bounce | None:
     found_family = family_bounce(mail, fields)
     if found_family is not None:
         return _with_original(found_family, mail, "")
-    if signed and _STATUS_FIELDS.search(mail.body[:MAX_SCAN]):
+    if signed and not human_subject(mail.subject) and _STATUS_FIELDS.search(mail.body[:MAX_SCAN]):
         # SendGrid and McAfee write the delivery-status fields into the text itself.
         text = mail.body[: copy_marker_at(mail.body[:MAX_SCAN])]
         found = _from_status_part(mail, text, family_of(mail, fields) or "dsn-text")

@@ -50,6 +50,7 @@ _FORMATS = (
         (
             "hi. this is the qmail-send program",
             "i'm afraid i wasn't able to deliver your message to the following addresses",
+            "this is the mail delivery agent at",  # qmail clones
         ),
         (),
     ),
@@ -131,6 +132,8 @@ _FORMATS = (
 # Where the returned copy of the bounced mail begins in the major formats.
 _COPY_MARKERS = (
     "--- below this line is a copy of the message",
+    "--- below this line is a copy of the mail header",  # qmail clones
+    "--- below the next line is a copy of the message",
     "------ this is a copy of the message",
     "------ this is a copy of the body of the message",
     "----- original message follows -----",
@@ -213,7 +216,7 @@ def text_bounce(mail: ParsedMail, fields: Fields, *, trust_report: bool) -> Boun
     not be read; the content type already proves it is a report, so no wording is required.
     """
     subject = normalised(mail.subject[:1000])
-    if subject.startswith(_HUMAN_PREFIXES) or oof_prefix(mail.subject):
+    if human_subject(mail.subject):
         return None
     # The sender first: it rules out nearly every mail before its text is read.
     if not trust_report and not looks_like_daemon(mail):
@@ -243,6 +246,11 @@ def text_bounce(mail: ParsedMail, fields: Fields, *, trust_report: bool) -> Boun
         reporting_mta=_reporter(report) or mail.from_address.rpartition("@")[2],
         format=name,
     )
+
+
+def human_subject(subject: str) -> bool:
+    """Return whether the subject is a person's answer or forward, or an out-of-office reply."""
+    return normalised(subject[:1000]).startswith(_HUMAN_PREFIXES) or bool(oof_prefix(subject))
 
 
 def looks_like_daemon(mail: ParsedMail) -> bool:

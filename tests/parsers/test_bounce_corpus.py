@@ -9,14 +9,17 @@ auto-replies, list mail, mail that merely passed through the same systems) must 
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
 
 from pytrs.parsers import parse_mail
+from pytrs.parsers.bounces import detect_bounce
 from pytrs.parsers.classify import Classification, classify
+from pytrs.parsers.textscan import fields_of
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "bounces"
 MIN_RECALL = 0.97
@@ -112,3 +115,27 @@ def test_recall_and_family_table(capsys: pytest.CaptureFixture[str]) -> None:
         print("\n" + "\n".join(lines))
     assert recognised / total >= MIN_RECALL
     assert false_positives == 0
+
+
+HOSTILE_BODIES = [
+    "    Could not be delivered to: <" * 100_000,
+    "there was an error delivering your mail to " * 60_000,
+    "-------server message\n" * 200_000,
+    "Final-Recipient: rfc822; a@b\n" * 100_000,
+    "did not reach the following recipient(s):\n" + "x@" * 1_000_000,
+    '{"notificationType":"Bounce","bounce":' + "[" * 50_000,
+    '{"notificationType":"Bounce","bounce":{"bouncedRecipients":[' + "{}," * 200_000 + "{}]}}",
+    "\n" * 2_000_000,
+    "a" * 3_000_000,
+]
+
+
+@pytest.mark.parametrize("body", HOSTILE_BODIES, ids=lambda body: repr(body[:24]))
+def test_hostile_bodies_are_linear_for_every_family(body: str) -> None:
+    """Each family's reader on a huge, adversarial body: no exception, bounded time."""
+    mails = [parse_mail((CORPUS / sample.file).read_bytes()) for sample in BOUNCES]
+    hostile = [replace(mail, body=body, attachments=()) for mail in mails]
+    started = time.perf_counter()
+    for mail in hostile:
+        detect_bounce(mail, fields_of(mail))  # not classify: it would hide an exception
+    assert time.perf_counter() - started < 5.0
