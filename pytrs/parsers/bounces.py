@@ -4,11 +4,17 @@ Part of `classify` (after `parse_mail`). Routing uses the result to attach a bou
 whose mail failed (by the original Message-ID) instead of opening a new ticket; responders never
 answer it; the outbox suppresses hard-bounced addresses (SPEC S8).
 
-Two ways in. A standard report (RFC 3464: `multipart/report; report-type=delivery-status` with a
-`message/delivery-status` part) is read field by field. Everything else (qmail, old Exim and
-Sendmail, Exchange text, provider formats) is left to `bouncetext`, which recognises a report by
-its sender and wording. The original Message-ID comes from the returned message or its headers,
-else from the report's In-Reply-To/References, else from a Message-ID line quoted in the body.
+The ways in, in order. A standard report (RFC 3464: `multipart/report;
+report-type=delivery-status` with a `message/delivery-status` part) is read field by field, as
+is such a part sent by a mail system outside a report (McAfee). An Amazon SES JSON notification
+is `bounce_ses`'s; a report signed by a known system that writes neither (dma, InterScan, KDDI,
+Verizon, fml, MailFoundry, m-FILTER, Mimecast, Apache James, Exchange 2003 …) is
+`bounce_families`'s; delivery-status fields written into the text (SendGrid) are read like a
+status part. Everything else (qmail, Postfix, Exim, Sendmail, Exchange text, provider formats)
+is left to `bouncetext`, which recognises a report by its sender and wording.
+
+The original Message-ID comes from the returned message or its headers, else from the report's
+In-Reply-To/References, else from a Message-ID line quoted in the body.
 """
 
 from __future__ import annotations
@@ -16,7 +22,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
-from pytrs.parsers.bouncetext import copy_marker_at, looks_like_daemon, text_bounce
+from pytrs.parsers.bounce_families import family_bounce, family_of
+from pytrs.parsers.bounce_ses import ses_bounce
+from pytrs.parsers.bouncetext import (
+    copy_marker_at,
+    human_subject,
+    looks_like_daemon,
+    text_bounce,
+)
 from pytrs.parsers.fields import bracketed_ids
 from pytrs.parsers.model import Attachment, Bounce, ParsedMail
 from pytrs.parsers.textscan import (
@@ -43,6 +56,12 @@ _REPORT_TYPE = re.compile(r"report-type\s{0,8}=\s{0,8}\"?([\w-]{1,40})", re.IGNO
 _FIELD = re.compile(r"([\w-]{1,64})[ \t]{0,8}:(.*)")
 _SUCCESS_ACTIONS = frozenset({"delivered", "relayed", "expanded"})
 _MAX_RECIPIENT_BLOCKS = 100
+# Families (bounce_families) whose reports carry delivery-status fields without being a report.
+_FIELD_WRITERS = frozenset({"mcafee", "sendgrid"})
+# A delivery-status field written at the start of a line of a text body.
+_STATUS_FIELDS = re.compile(
+    r"^(?:final|original)-recipient[ \t]{0,8}:", re.IGNORECASE | re.MULTILINE
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,9 +81,24 @@ class _Success:
 def detect_bounce(mail: ParsedMail, fields: Fields) -> Bounce | None:
     """Return the bounce details when `mail` is a delivery-failure report, else None."""
     report = is_delivery_report(fields)
+    # Only systems known to write delivery-status fields outside a multipart/report count as
+    # signing one: a person on an Exchange server pasting a report must not.
+    signed = report or looks_like_daemon(mail) or family_of(mail, fields) in _FIELD_WRITERS
     status_part = _first_attachment(mail, _STATUS_TYPES)
-    if status_part is not None and (report or looks_like_daemon(mail)):
+    if status_part is not None and signed:
         found = _from_status_part(mail, decoded(status_part.content))
+        if found is not None:
+            return found if isinstance(found, Bounce) else None
+    found_ses = ses_bounce(mail)
+    if found_ses is not None:
+        return found_ses
+    found_family = family_bounce(mail, fields)
+    if found_family is not None:
+        return _with_original(found_family, mail, "")
+    if signed and not human_subject(mail.subject) and _STATUS_FIELDS.search(mail.body[:MAX_SCAN]):
+        # SendGrid and McAfee write the delivery-status fields into the text itself.
+        text = mail.body[: copy_marker_at(mail.body[:MAX_SCAN])]
+        found = _from_status_part(mail, text, family_of(mail, fields) or "dsn-text")
         if found is not None:
             return found if isinstance(found, Bounce) else None
     found_text = text_bounce(mail, fields, trust_report=report)
@@ -85,7 +119,9 @@ def is_delivery_report(fields: Fields) -> bool:
     )
 
 
-def _from_status_part(mail: ParsedMail, text: str) -> Bounce | _Success | None:
+def _from_status_part(
+    mail: ParsedMail, text: str, fmt: str = "rfc3464"
+) -> Bounce | _Success | None:
     message_fields, recipients = _parse_status(text)
     if not recipients:
         return None  # Unreadable: let the wording decide.
@@ -100,7 +136,7 @@ def _from_status_part(mail: ParsedMail, text: str) -> Bounce | _Success | None:
         permanent=chosen.action == "failed" or status.startswith("5"),
         diagnostic=one_line(chosen.diagnostic),
         reporting_mta=_mta(message_fields.get("reporting-mta", "")) or _sender_domain(mail),
-        format="rfc3464",
+        format=fmt,
     )
     return _with_original(bounce, mail, message_fields.get("x-original-message-id", ""))
 

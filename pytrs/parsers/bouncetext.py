@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from pytrs.parsers.addresses import extract_addresses
 from pytrs.parsers.autoreply import oof_prefix
+from pytrs.parsers.bounce_reasons import refined
 from pytrs.parsers.model import Bounce, ParsedMail
 from pytrs.parsers.textscan import (
     MAX_SCAN,
@@ -44,7 +45,15 @@ class _Format:
 # Checked in order: the first format whose text phrase occurs wins, else the first whose subject
 # matches. "generic" comes last and only ever names what no MTA-specific phrase claimed.
 _FORMATS = (
-    _Format("qmail", ("hi. this is the qmail-send program",), ()),
+    _Format(
+        "qmail",
+        (
+            "hi. this is the qmail-send program",
+            "i'm afraid i wasn't able to deliver your message to the following addresses",
+            "this is the mail delivery agent at",  # qmail clones
+        ),
+        (),
+    ),
     _Format("yahoo", ("sorry, we were unable to deliver your message",), ()),
     _Format(
         "exim",
@@ -123,12 +132,21 @@ _FORMATS = (
 # Where the returned copy of the bounced mail begins in the major formats.
 _COPY_MARKERS = (
     "--- below this line is a copy of the message",
+    "--- below this line is a copy of the mail header",  # qmail clones
+    "--- below the next line is a copy of the message",
     "------ this is a copy of the message",
     "------ this is a copy of the body of the message",
     "----- original message follows -----",
     "----- unsent message follows -----",
     "----- message header follows -----",
     "original message headers:",
+    # DragonFly Mail Agent, fml, m-FILTER, Verizon (see bounce_families).
+    "original message follows.",
+    "message headers follow",
+    "original mail as follows:",
+    "-------original message",
+    "-------original mail info",
+    "original message:",
 )
 # Phrases after which the failed address follows within a few lines.
 _ANCHORS = (
@@ -179,6 +197,9 @@ _DELAY_WORDS = (
     "will continue",
     "temporary error",
     "warning only",
+    "warning message only",
+    "deferred:",
+    "will keep trying",
 )
 _LINE_ADDRESS = re.compile(r"^[ \t]{0,8}<([^<>\s@]{1,64}@[^<>\s]{1,255})>", re.MULTILINE)
 _REPORTER = re.compile(
@@ -195,7 +216,7 @@ def text_bounce(mail: ParsedMail, fields: Fields, *, trust_report: bool) -> Boun
     not be read; the content type already proves it is a report, so no wording is required.
     """
     subject = normalised(mail.subject[:1000])
-    if subject.startswith(_HUMAN_PREFIXES) or oof_prefix(mail.subject):
+    if human_subject(mail.subject):
         return None
     # The sender first: it rules out nearly every mail before its text is read.
     if not trust_report and not looks_like_daemon(mail):
@@ -210,6 +231,12 @@ def text_bounce(mail: ParsedMail, fields: Fields, *, trust_report: bool) -> Boun
     region = report[at:] if at >= 0 else report
     status, status_at = find_status(region)
     delayed = any(word in lowered or word in subject for word in _DELAY_WORDS)
+    # No code, or a bare SMTP reply (class only): the reason the text names says more.
+    status = refined(status, lowered, permanent=not delayed)
+    if name == "generic" and not status:
+        # Generic wording alone, with neither a code nor a reason, is what a person writing
+        # about a bounce produces too (even one signing as "Postmaster Team").
+        return None
     return Bounce(
         original_message_id="",
         recipient=recipient,
@@ -219,6 +246,11 @@ def text_bounce(mail: ParsedMail, fields: Fields, *, trust_report: bool) -> Boun
         reporting_mta=_reporter(report) or mail.from_address.rpartition("@")[2],
         format=name,
     )
+
+
+def human_subject(subject: str) -> bool:
+    """Return whether the subject is a person's answer or forward, or an out-of-office reply."""
+    return normalised(subject[:1000]).startswith(_HUMAN_PREFIXES) or bool(oof_prefix(subject))
 
 
 def looks_like_daemon(mail: ParsedMail) -> bool:

@@ -96,7 +96,8 @@ DSNS = {
         "kim.lee@example.org", "5.0.0", True, "<yahoo-original.5@helpdesk.example.com>", "yahoo",
     ),
     "dsn-sendmail-plain.eml": (
-        "oscar@example.org", "5.0.0", True, "<sendmail-plain-original.1@helpdesk.example.com>",
+        # A bare 550 gives the class; "User unknown" next to it says 5.1.1 (bounce_reasons).
+        "oscar@example.org", "5.1.1", True, "<sendmail-plain-original.1@helpdesk.example.com>",
         "sendmail",
     ),
 }  # fmt: skip
@@ -205,7 +206,7 @@ def test_smtp_code_alone_maps_to_its_class() -> None:
     result = mail(
         "From: MAILER-DAEMON@mx.example.net\nSubject: failure notice",
         "Hi. This is the qmail-send program at mx.example.net.\n\n<lee@example.org>:\n"
-        "Remote host said: 452 mailbox over quota, try later\n",
+        "Remote host said: 452 too busy, try later\n",
     )
     assert result.bounce is not None
     assert (result.bounce.status, result.bounce.permanent) == ("4.0.0", False)
