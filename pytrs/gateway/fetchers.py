@@ -4,10 +4,12 @@ Each account task takes the account's lease (so that one daemon of several fetch
 a session, syncs, then waits for the server to push new mail (IMAP IDLE) or polls. Any failure —
 wrong password, TLS error, a hung server (every call has a deadline), a lost connection — is
 recorded for admins (`pytrs accounts`) and retried with exponential backoff; it never touches
-the other accounts. A reload (`MailboxFetchers.reconfigure`) works account by account: an added
-one starts, a removed one stops after the mail it is storing, a changed one stops and its new
-task starts once the old one let go of the lease, and an unchanged one is not touched (its IDLE
-connection stays open).
+the other accounts. A pass that fetched clears a stale error; a server action the server refuses
+after the commit (MOVE, STORE+EXPUNGE) does not stop fetching: it stays the account's last error
+while the fetcher retries it with a backoff of its own (gateway/imap.py). A reload
+(`MailboxFetchers.reconfigure`) works account by account: an added one starts, a removed one
+stops after the mail it is storing, a changed one stops and its new task starts once the old one
+let go of the lease, and an unchanged one is not touched (its IDLE connection stays open).
 """
 
 from __future__ import annotations
@@ -113,7 +115,13 @@ class AccountTask:
                 await session.open(self.fetcher.readonly)
             while not self.stop.is_set():
                 result = await self.fetcher.sync(session)
-                await mailbox_repo.record_success(self.db, account.name)
+                failure = result.action_failure
+                await mailbox_repo.record_success(
+                    self.db, account.name,
+                    action_error=failure.text if failure else None,
+                    action_error_at=failure.at if failure else None,
+                    action_retry_at=failure.retry_at if failure else None,
+                )  # fmt: skip
                 if result.fetched or result.skipped:
                     log.info(
                         "account %s: %d fetched, %d acted on, %d left (too large)",
@@ -141,15 +149,16 @@ class AccountTask:
             await self._pause(min(self.account.poll_interval_seconds, self.lease_seconds / 3))
 
     async def _wait_for_mail(self, session: ImapSession) -> None:
+        # Refused server actions come due again without new mail: wake up for them too.
+        retry = self.fetcher.action_retry_in()
+        longest = min(RENEW_SECONDS, self.lease_seconds / 3, retry if retry is not None else 1e9)
         if "IDLE" in session.capabilities:
-            await session.idle(self.stop, min(RENEW_SECONDS, self.lease_seconds / 3))
+            await session.idle(self.stop, max(longest, 0.1))
             if not self.stop.is_set():
                 # After IDLE the mailbox view may lag; re-select to see the new UIDNEXT.
                 await session.select(self.fetcher.readonly)
         else:
-            await self._pause(
-                min(self.account.poll_interval_seconds, RENEW_SECONDS, self.lease_seconds / 3)
-            )
+            await self._pause(max(min(self.account.poll_interval_seconds, longest), 0.1))
 
     async def _pause(self, seconds: float) -> None:
         await wait_for_event(self.stop, seconds)
