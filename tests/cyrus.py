@@ -63,7 +63,10 @@ class CyrusBinaries:
 def cyrus_binaries() -> CyrusBinaries | None:
     """The programs a private instance needs, or None when one of them is not there."""
     path = "/usr/sbin:/usr/local/sbin:/usr/bin"
-    master, saslpasswd = shutil.which("cyrmaster", path=path), shutil.which("saslpasswd2", path=path)
+    master, saslpasswd = (
+        shutil.which("cyrmaster", path=path),
+        shutil.which("saslpasswd2", path=path),
+    )
     ctl = CYRUS_LIBEXEC / "ctl_cyrusdb"
     daemons = next(
         (
