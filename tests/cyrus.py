@@ -1,4 +1,4 @@
-"""A throw-away Cyrus IMAP 3.6 for integration tests: the second real IMAP server pytrs fetches from.
+"""A throw-away Cyrus IMAP 3.6 for tests: the second real IMAP server pytrs fetches from.
 
 Cyrus differs from Dovecot where it matters to a fetcher: personal folders live under `INBOX.`
 with `.` as the hierarchy separator (NAMESPACE says so) and a top-level CREATE is refused.
@@ -177,8 +177,8 @@ DAEMON {{
 
     def _set_password(self, user: str, password: str) -> None:
         done = subprocess.run(
-            [self.binaries.saslpasswd, "-p", "-f", str(self.root / "sasldb2"), "-u", SERVERNAME, "-c",
-             user],
+            [self.binaries.saslpasswd, "-p", "-f", str(self.root / "sasldb2"), "-u", SERVERNAME,
+             "-c", user],
             input=password.encode(), capture_output=True, timeout=IO_TIMEOUT, check=False,
         )  # fmt: skip
         if done.returncode != 0:
@@ -288,7 +288,8 @@ DAEMON {{
         with self.imap(user, password) as conn:
             typ, data = conn.list()
             _check(typ, data, "LIST")
-        return [line.decode().rsplit(" ", 1)[1].strip('"') for line in data if line]
+        names = [line for line in data if isinstance(line, bytes)]
+        return [line.decode().rsplit(" ", 1)[1].strip('"') for line in names]
 
 
 def _quote(mailbox: str) -> str:
