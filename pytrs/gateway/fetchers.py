@@ -57,6 +57,9 @@ class AccountTask:
         self.stop = stop
         self.owner = owner or process_identity()
         self.lease_seconds = lease_seconds or account.lease_seconds
+        # Consecutive failures, for the backoff; a pass that fetched sets it back to 0 (a
+        # session that worked for hours and then broke starts over from the shortest wait).
+        self.failures = 0
         self.fetcher = ImapFetcher(
             account, db, default_max_size=config.smtp.max_message_size, on_commit=on_commit
         )
@@ -65,21 +68,20 @@ class AccountTask:
         )
 
     async def run(self) -> None:
-        failures = 0
         while not self.stop.is_set():
             if not await self._lease():
                 await self._pause(self.lease_seconds / 3)
                 continue
             try:
                 await self._session()
-                failures = 0
+                self.failures = 0
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                failures += 1
-                delay = min(BACKOFF_FIRST_SECONDS * 2 ** (failures - 1), BACKOFF_MAX_SECONDS)
+                self.failures += 1
+                delay = min(BACKOFF_FIRST_SECONDS * 2 ** (self.failures - 1), BACKOFF_MAX_SECONDS)
                 text = f"{type(exc).__name__}: {exc}".strip()
-                log.warning("account %s: %s; retrying in %.0f s", self.account.name, text, delay)
+                log.warning("account %s: %s; retrying in %.1f s", self.account.name, text, delay)
                 FETCH_ERRORS.labels(self.account.name).inc()
                 await self._record_failure(text, delay)
                 await self._pause(delay)
@@ -122,6 +124,7 @@ class AccountTask:
                     action_error_at=failure.at if failure else None,
                     action_retry_at=failure.retry_at if failure else None,
                 )  # fmt: skip
+                self.failures = 0
                 if result.fetched or result.skipped:
                     log.info(
                         "account %s: %d fetched, %d acted on, %d left (too large)",
@@ -139,6 +142,7 @@ class AccountTask:
             async with asyncio.timeout(self.account.timeout_seconds * 10):
                 result = await self.pop3.sync()
             await mailbox_repo.record_success(self.db, self.account.name)
+            self.failures = 0
             if result.fetched or result.skipped:
                 log.info(
                     "account %s: %d fetched, %d deleted, %d left (too large)",

@@ -116,6 +116,9 @@ class ImapSession:
         self.uidnext = 0
         self.move_target = account.move_to or DEFAULT_MOVE_TARGET
         self.target_ready = False
+        # Set when the server closes the connection: aioimaplib would otherwise leave a
+        # greeting or IDLE waiting for its whole timeout on a connection that is gone.
+        self.lost = asyncio.Event()
 
     async def open(self, readonly: bool) -> None:
         account = self.account
@@ -126,7 +129,8 @@ class ImapSession:
             )
         else:
             self.client = aioimaplib.IMAP4(account.host, account.port, timeout=timeout)
-        await self.client.wait_hello_from_server()
+        self.client.protocol.conn_lost_cb = lambda exc: self.lost.set()
+        await self._unless_lost(self.client.wait_hello_from_server(), "before its greeting")
         if account.type == "imap+starttls":
             await self._starttls()
         if account.auth == "xoauth2":
@@ -136,6 +140,21 @@ class ImapSession:
         if account.mode == "move" and not account.move_to:
             self.move_target = await self._default_move_target()
         await self.select(readonly)
+
+    async def _unless_lost(self, work: Any, when: str) -> Any:
+        """`work`'s result, or ImapError at once if the server closes the connection first."""
+        task = asyncio.ensure_future(work)
+        lost = asyncio.ensure_future(self.lost.wait())
+        try:
+            done, _ = await asyncio.wait({task, lost}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            lost.cancel()
+        if task in done:
+            return task.result()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+        raise ImapError(f"the server closed the connection {when}")
 
     async def _default_move_target(self) -> str:
         """`pytrs-processed` inside the personal namespace (Cyrus: `INBOX.pytrs-processed`)."""
@@ -290,10 +309,17 @@ class ImapSession:
         assert self.client is not None
         idle = await self.client.idle_start(timeout=seconds)
         stopper = asyncio.ensure_future(stop.wait())
+        lost = asyncio.ensure_future(self.lost.wait())
         try:
             while True:
                 push = asyncio.ensure_future(self.client.wait_server_push(timeout=seconds))
-                done, _ = await asyncio.wait({push, stopper}, return_when=asyncio.FIRST_COMPLETED)
+                done, _ = await asyncio.wait(
+                    {push, stopper, lost}, return_when=asyncio.FIRST_COMPLETED
+                )
+                if lost in done:
+                    push.cancel()
+                    idle.cancel()
+                    raise ImapError("the server closed the connection during IDLE")
                 if stopper in done:
                     push.cancel()
                     return False
@@ -307,15 +333,18 @@ class ImapSession:
                     return True
         finally:
             stopper.cancel()
-            self.client.idle_done()
-            await asyncio.wait_for(idle, self.account.timeout_seconds)
+            lost.cancel()
+            if not self.lost.is_set():
+                self.client.idle_done()
+                await asyncio.wait_for(idle, self.account.timeout_seconds)
 
     async def close(self) -> None:
         if self.client is None:
             return
-        # A connection that already broke has nothing to log out of.
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.client.logout(), 5)
+        # A connection that already broke has nothing to log out of (and no answer would come).
+        if not self.lost.is_set():
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.client.logout(), 5)
         transport = self.client.protocol.transport
         if transport is not None and not transport.is_closing():
             transport.close()
