@@ -215,8 +215,14 @@ class MailboxFetchers:
                     if successor is not None and not self.stop.is_set():
                         self._launch(successor)
         finally:
-            for running in self._running:
-                running.cancel()
+            # Cancelled until they have ended: on Python 3.11, asyncio.wait_for (aioimaplib
+            # waits for every answer with it) swallows a cancellation that arrives as the
+            # answer does, and the account would go on fetching with this daemon gone.
+            left = set(self._running)
+            while left:
+                for running in left:
+                    running.cancel()
+                _, left = await asyncio.wait(left, timeout=0.5)
 
     def _launch(self, task: AccountTask) -> None:
         running = asyncio.create_task(task.run(), name=f"account:{task.account.name}")
