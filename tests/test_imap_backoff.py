@@ -37,6 +37,7 @@ class Relay:
         self.arrivals: list[float] = []
         self.closings: list[float] = []
         self.refusing = False
+        self.idling = asyncio.Event()  # a client has sent IDLE
         self.port = 0
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
@@ -58,14 +59,18 @@ class Relay:
         self._writers |= {writer, up_writer}
         back = asyncio.ensure_future(self._pipe(up_reader, writer))
 
-        await self._pipe(reader, up_writer)  # until the client closes (or is cut off)
+        await self._pipe(reader, up_writer, self.idling)  # until the client closes or is cut off
         self.closings[index] = time.monotonic()
         await back
 
     @staticmethod
-    async def _pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+    async def _pipe(
+        src: asyncio.StreamReader, dst: asyncio.StreamWriter, idling: asyncio.Event | None = None
+    ) -> None:
         with contextlib.suppress(ConnectionError):
             while data := await src.read(65536):
+                if idling is not None and data.rstrip().upper().endswith(b" IDLE"):
+                    idling.set()
                 dst.write(data)
                 await dst.drain()
         dst.close()
@@ -130,6 +135,8 @@ async def test_backoff_grows_after_failures_and_resets_after_a_success(
 
         # 3. The server goes away and refuses connections: the waits start from FIRST again
         # (without the reset the next one would be 16 × FIRST or more).
+        relay.idling.clear()
+        await asyncio.wait_for(relay.idling.wait(), 40)  # waiting for mail in IDLE
         relay.refusing = True
         before = len(relay.arrivals)
         broken = time.monotonic()

@@ -147,6 +147,9 @@ class ImapSession:
         lost = asyncio.ensure_future(self.lost.wait())
         try:
             done, _ = await asyncio.wait({task, lost}, return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:  # cancelled (a deadline): the work goes with it
+            task.cancel()
+            raise
         finally:
             lost.cancel()
         if task in done:
@@ -307,7 +310,7 @@ class ImapSession:
     async def idle(self, stop: asyncio.Event, seconds: float = IDLE_SECONDS) -> bool:
         """Wait in IDLE until the server reports a change (True) or `seconds` pass (False)."""
         assert self.client is not None
-        idle = await self.client.idle_start(timeout=seconds)
+        idle = await self._unless_lost(self.client.idle_start(timeout=seconds), "at IDLE")
         stopper = asyncio.ensure_future(stop.wait())
         lost = asyncio.ensure_future(self.lost.wait())
         try:
