@@ -4,10 +4,12 @@ Each account task takes the account's lease (so that one daemon of several fetch
 a session, syncs, then waits for the server to push new mail (IMAP IDLE) or polls. Any failure —
 wrong password, TLS error, a hung server (every call has a deadline), a lost connection — is
 recorded for admins (`pytrs accounts`) and retried with exponential backoff; it never touches
-the other accounts. A reload (`MailboxFetchers.reconfigure`) works account by account: an added
-one starts, a removed one stops after the mail it is storing, a changed one stops and its new
-task starts once the old one let go of the lease, and an unchanged one is not touched (its IDLE
-connection stays open).
+the other accounts. A pass that fetched clears a stale error; a server action the server refuses
+after the commit (MOVE, STORE+EXPUNGE) does not stop fetching: it stays the account's last error
+while the fetcher retries it with a backoff of its own (gateway/imap.py). A reload
+(`MailboxFetchers.reconfigure`) works account by account: an added one starts, a removed one
+stops after the mail it is storing, a changed one stops and its new task starts once the old one
+let go of the lease, and an unchanged one is not touched (its IDLE connection stays open).
 """
 
 from __future__ import annotations
@@ -55,6 +57,9 @@ class AccountTask:
         self.stop = stop
         self.owner = owner or process_identity()
         self.lease_seconds = lease_seconds or account.lease_seconds
+        # Consecutive failures, for the backoff; a pass that fetched sets it back to 0 (a
+        # session that worked for hours and then broke starts over from the shortest wait).
+        self.failures = 0
         self.fetcher = ImapFetcher(
             account, db, default_max_size=config.smtp.max_message_size, on_commit=on_commit
         )
@@ -63,21 +68,20 @@ class AccountTask:
         )
 
     async def run(self) -> None:
-        failures = 0
         while not self.stop.is_set():
             if not await self._lease():
                 await self._pause(self.lease_seconds / 3)
                 continue
             try:
                 await self._session()
-                failures = 0
+                self.failures = 0
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                failures += 1
-                delay = min(BACKOFF_FIRST_SECONDS * 2 ** (failures - 1), BACKOFF_MAX_SECONDS)
+                self.failures += 1
+                delay = min(BACKOFF_FIRST_SECONDS * 2 ** (self.failures - 1), BACKOFF_MAX_SECONDS)
                 text = f"{type(exc).__name__}: {exc}".strip()
-                log.warning("account %s: %s; retrying in %.0f s", self.account.name, text, delay)
+                log.warning("account %s: %s; retrying in %.1f s", self.account.name, text, delay)
                 FETCH_ERRORS.labels(self.account.name).inc()
                 await self._record_failure(text, delay)
                 await self._pause(delay)
@@ -113,7 +117,14 @@ class AccountTask:
                 await session.open(self.fetcher.readonly)
             while not self.stop.is_set():
                 result = await self.fetcher.sync(session)
-                await mailbox_repo.record_success(self.db, account.name)
+                failure = result.action_failure
+                await mailbox_repo.record_success(
+                    self.db, account.name,
+                    action_error=failure.text if failure else None,
+                    action_error_at=failure.at if failure else None,
+                    action_retry_at=failure.retry_at if failure else None,
+                )  # fmt: skip
+                self.failures = 0
                 if result.fetched or result.skipped:
                     log.info(
                         "account %s: %d fetched, %d acted on, %d left (too large)",
@@ -131,6 +142,7 @@ class AccountTask:
             async with asyncio.timeout(self.account.timeout_seconds * 10):
                 result = await self.pop3.sync()
             await mailbox_repo.record_success(self.db, self.account.name)
+            self.failures = 0
             if result.fetched or result.skipped:
                 log.info(
                     "account %s: %d fetched, %d deleted, %d left (too large)",
@@ -141,15 +153,16 @@ class AccountTask:
             await self._pause(min(self.account.poll_interval_seconds, self.lease_seconds / 3))
 
     async def _wait_for_mail(self, session: ImapSession) -> None:
+        # Refused server actions come due again without new mail: wake up for them too.
+        retry = self.fetcher.action_retry_in()
+        longest = min(RENEW_SECONDS, self.lease_seconds / 3, retry if retry is not None else 1e9)
         if "IDLE" in session.capabilities:
-            await session.idle(self.stop, min(RENEW_SECONDS, self.lease_seconds / 3))
+            await session.idle(self.stop, max(longest, 0.1))
             if not self.stop.is_set():
                 # After IDLE the mailbox view may lag; re-select to see the new UIDNEXT.
                 await session.select(self.fetcher.readonly)
         else:
-            await self._pause(
-                min(self.account.poll_interval_seconds, RENEW_SECONDS, self.lease_seconds / 3)
-            )
+            await self._pause(max(min(self.account.poll_interval_seconds, longest), 0.1))
 
     async def _pause(self, seconds: float) -> None:
         await wait_for_event(self.stop, seconds)
@@ -202,8 +215,14 @@ class MailboxFetchers:
                     if successor is not None and not self.stop.is_set():
                         self._launch(successor)
         finally:
-            for running in self._running:
-                running.cancel()
+            # Cancelled until they have ended: on Python 3.11, asyncio.wait_for (aioimaplib
+            # waits for every answer with it) swallows a cancellation that arrives as the
+            # answer does, and the account would go on fetching with this daemon gone.
+            left = set(self._running)
+            while left:
+                for running in left:
+                    running.cancel()
+                _, left = await asyncio.wait(left, timeout=0.5)
 
     def _launch(self, task: AccountTask) -> None:
         running = asyncio.create_task(task.run(), name=f"account:{task.account.name}")

@@ -5,8 +5,15 @@ over (the inbox's content deduplication absorbs what was already stored, so noth
 twice and nothing is skipped); list the UIDs; fetch the new ones with BODY.PEEK[] (never sets
 \\Seen) in batches, commit each batch to the inbox together with the cursor, and only then move or
 delete them on the server. Messages at or below the cursor that are still in the folder in move
-or delete mode were committed before a crash and only need their server action: they are acted
-on without being fetched again. Messages over the size limit stay on the server and are reported.
+or delete mode were committed before (a crash, or a server action that failed) and only need
+their server action: they are acted on without being fetched again. Messages over the size limit
+stay on the server and are reported.
+
+The server actions after the commit never hold up fetching: new mail is stored first, and a
+refused MOVE/STORE/EXPUNGE (or a move target that cannot be created) is kept as the account's
+action failure and retried with backoff on later passes while new mail keeps coming in. The
+default move target sits in the personal namespace the server announces (NAMESPACE), so a
+server that keeps folders under `INBOX.` (Cyrus) gets `INBOX.pytrs-processed`.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import re
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import aioimaplib
@@ -26,7 +34,7 @@ import aioimaplib
 from pytrs.config import MailAccountConfig
 from pytrs.metrics.registry import MAIL_ACCEPTED, MAIL_REFUSED
 from pytrs.schema import mailbox_repo
-from pytrs.schema.database import Database
+from pytrs.schema.database import Database, utcnow
 from pytrs.schema.mailbox_repo import Cursor
 from pytrs.vocabulary.inbox import InboxItem
 
@@ -41,8 +49,32 @@ _LITERAL = re.compile(rb"\{(\d+)\}$")
 IDLE_SECONDS = 25 * 60
 
 
+# The default move target's name, inside the personal namespace.
+DEFAULT_MOVE_TARGET = "pytrs-processed"
+# Post-commit actions that the server refused are retried after these delays (doubling).
+ACTION_RETRY_FIRST_SECONDS = 5.0
+ACTION_RETRY_MAX_SECONDS = 300.0
+# CREATE of an existing folder: RFC 5530's response code, or the usual texts without it.
+_ALREADY_EXISTS = re.compile(rb"\[ALREADYEXISTS\]|already exists|mailbox exists", re.IGNORECASE)
+_NAMESPACE_TOKEN = re.compile(rb'\(|\)|NIL|"((?:[^"\\]|\\.)*)"', re.IGNORECASE)
+
+
 class ImapError(ConnectionError):
     """The server refused or broke off a command; the account is retried with backoff."""
+
+
+class ActionError(ImapError):
+    """The server refused a post-commit action (or creating its target); fetching goes on."""
+
+
+@dataclass(frozen=True, slots=True)
+class ActionFailure:
+    """Post-commit actions the server keeps refusing, as `pytrs accounts` shows them."""
+
+    text: str
+    at: datetime
+    retry_at: datetime
+    failures: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +82,9 @@ class SyncResult:
     fetched: int
     acted: int
     skipped: int
+    # Stored messages whose server action is still to be done (retried later).
+    pending: int = 0
+    action_failure: ActionFailure | None = None
 
 
 def tls_context(account: MailAccountConfig) -> ssl.SSLContext:
@@ -60,10 +95,10 @@ def tls_context(account: MailAccountConfig) -> ssl.SSLContext:
     return context
 
 
-def _ok(response: Any, what: str) -> Any:
+def _ok(response: Any, what: str, error: type[ImapError] = ImapError) -> Any:
     if response.result != "OK":
         text = b" ".join(line for line in response.lines if isinstance(line, bytes))
-        raise ImapError(f"{what} failed: {text.decode('utf-8', 'replace')[:300]}")
+        raise error(f"{what} failed: {response.result} {text.decode('utf-8', 'replace')[:300]}")
     return response
 
 
@@ -79,6 +114,11 @@ class ImapSession:
         self.client: aioimaplib.IMAP4 | None = None
         self.uidvalidity = 0
         self.uidnext = 0
+        self.move_target = account.move_to or DEFAULT_MOVE_TARGET
+        self.target_ready = False
+        # Set when the server closes the connection: aioimaplib would otherwise leave a
+        # greeting or IDLE waiting for its whole timeout on a connection that is gone.
+        self.lost = asyncio.Event()
 
     async def open(self, readonly: bool) -> None:
         account = self.account
@@ -89,17 +129,70 @@ class ImapSession:
             )
         else:
             self.client = aioimaplib.IMAP4(account.host, account.port, timeout=timeout)
-        await self.client.wait_hello_from_server()
+        self.client.protocol.conn_lost_cb = lambda exc: self.lost.set()
+        await self._unless_lost(self.client.wait_hello_from_server(), "before its greeting")
         if account.type == "imap+starttls":
             await self._starttls()
         if account.auth == "xoauth2":
             await self._xoauth2()
         else:
             _ok(await self.client.login(account.user, self.password), "LOGIN")
-        if account.mode == "move":
-            # Fine if it exists already; a real problem shows up when moving.
-            await self.client.create(move_target(account))
+        if account.mode == "move" and not account.move_to:
+            self.move_target = await self._default_move_target()
         await self.select(readonly)
+
+    async def _unless_lost(self, work: Any, when: str) -> Any:
+        """`work`'s result, or ImapError at once if the server closes the connection first."""
+        task = asyncio.ensure_future(work)
+        lost = asyncio.ensure_future(self.lost.wait())
+        try:
+            done, _ = await asyncio.wait({task, lost}, return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:  # cancelled (a deadline): the work goes with it
+            task.cancel()
+            raise
+        finally:
+            lost.cancel()
+        if task in done:
+            return task.result()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+        raise ImapError(f"the server closed the connection {when}")
+
+    async def _default_move_target(self) -> str:
+        """`pytrs-processed` inside the personal namespace (Cyrus: `INBOX.pytrs-processed`)."""
+        assert self.client is not None
+        if "NAMESPACE" not in self.capabilities:
+            return DEFAULT_MOVE_TARGET
+        response = _ok(await self.client.namespace(), "NAMESPACE")
+        for line in response.lines:
+            if not isinstance(line, bytes) or not line.lstrip().startswith(
+                (b"(", b"NIL", b"NAMESPACE")
+            ):
+                continue  # the completion line
+            found = personal_namespace(line.removeprefix(b"NAMESPACE "))
+            if found is not None:
+                prefix, separator = found
+                if prefix and separator and not prefix.endswith(separator):
+                    prefix += separator
+                return prefix + DEFAULT_MOVE_TARGET
+        return DEFAULT_MOVE_TARGET
+
+    async def ensure_move_target(self) -> None:
+        """CREATE the move target once per session; "already exists" is fine, any other
+        refusal is an ActionError naming the folder and the server's words."""
+        assert self.client is not None
+        if self.target_ready:
+            return
+        target = self.move_target
+        response = await self.client.create(target)
+        text = b" ".join(line for line in response.lines if isinstance(line, bytes))
+        if response.result != "OK" and not _ALREADY_EXISTS.search(text):
+            words = text.decode("utf-8", "replace").strip()[:300]
+            raise ActionError(
+                f"cannot create the move target {target!r}: {response.result} {words}"
+            )
+        self.target_ready = True
 
     async def _xoauth2(self) -> None:
         """SASL XOAUTH2. On failure the server sends its reason as a challenge and waits for an
@@ -196,28 +289,40 @@ class ImapSession:
     async def move(self, uids: list[int], target: str) -> None:
         assert self.client is not None
         if "MOVE" in self.capabilities:
-            _ok(await self.client.uid("move", _set(uids), target), "MOVE")
+            _ok(
+                await self.client.uid("move", _set(uids), target),
+                f"MOVE to {target!r}",
+                ActionError,
+            )
             return
-        _ok(await self.client.uid("copy", _set(uids), target), "COPY")
+        _ok(await self.client.uid("copy", _set(uids), target), f"COPY to {target!r}", ActionError)
         await self.delete(uids)
 
     async def delete(self, uids: list[int]) -> None:
         assert self.client is not None
-        _ok(await self.client.uid("store", _set(uids), "+FLAGS.SILENT", r"(\Deleted)"), "STORE")
+        stored = await self.client.uid("store", _set(uids), "+FLAGS.SILENT", r"(\Deleted)")
+        _ok(stored, "STORE \\Deleted", ActionError)
         if "UIDPLUS" in self.capabilities:
-            _ok(await self.client.uid("expunge", _set(uids)), "UID EXPUNGE")
+            _ok(await self.client.uid("expunge", _set(uids)), "UID EXPUNGE", ActionError)
         else:
-            _ok(await self.client.expunge(), "EXPUNGE")
+            _ok(await self.client.expunge(), "EXPUNGE", ActionError)
 
     async def idle(self, stop: asyncio.Event, seconds: float = IDLE_SECONDS) -> bool:
         """Wait in IDLE until the server reports a change (True) or `seconds` pass (False)."""
         assert self.client is not None
-        idle = await self.client.idle_start(timeout=seconds)
+        idle = await self._unless_lost(self.client.idle_start(timeout=seconds), "at IDLE")
         stopper = asyncio.ensure_future(stop.wait())
+        lost = asyncio.ensure_future(self.lost.wait())
         try:
             while True:
                 push = asyncio.ensure_future(self.client.wait_server_push(timeout=seconds))
-                done, _ = await asyncio.wait({push, stopper}, return_when=asyncio.FIRST_COMPLETED)
+                done, _ = await asyncio.wait(
+                    {push, stopper, lost}, return_when=asyncio.FIRST_COMPLETED
+                )
+                if lost in done:
+                    push.cancel()
+                    idle.cancel()
+                    raise ImapError("the server closed the connection during IDLE")
                 if stopper in done:
                     push.cancel()
                     return False
@@ -231,22 +336,46 @@ class ImapSession:
                     return True
         finally:
             stopper.cancel()
-            self.client.idle_done()
-            await asyncio.wait_for(idle, self.account.timeout_seconds)
+            lost.cancel()
+            if not self.lost.is_set():
+                self.client.idle_done()
+                await asyncio.wait_for(idle, self.account.timeout_seconds)
 
     async def close(self) -> None:
         if self.client is None:
             return
-        # A connection that already broke has nothing to log out of.
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.client.logout(), 5)
+        # A connection that already broke has nothing to log out of (and no answer would come).
+        if not self.lost.is_set():
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.client.logout(), 5)
         transport = self.client.protocol.transport
         if transport is not None and not transport.is_closing():
             transport.close()
 
 
-def move_target(account: MailAccountConfig) -> str:
-    return account.move_to or "pytrs-processed"
+def personal_namespace(line: bytes) -> tuple[str, str] | None:
+    """(prefix, separator) of the first personal namespace in a NAMESPACE response's data
+    (`(("INBOX." ".")) NIL NIL`), or None when the server has none."""
+    depth = 0
+    strings: list[str] = []
+    for match in _NAMESPACE_TOKEN.finditer(line):
+        token = match.group(0)
+        if token == b"(":
+            depth += 1
+        elif token == b")":
+            depth -= 1
+            if depth == 0:
+                break  # end of the personal namespaces
+        elif depth == 0:
+            return None  # NIL: no personal namespace
+        elif depth == 2:
+            value = match.group(1)
+            strings.append(
+                "" if value is None else re.sub(r"\\(.)", r"\1", value.decode("utf-8", "replace"))
+            )
+            if len(strings) == 2:
+                return strings[0], strings[1]
+    return None
 
 
 def _set(uids: list[int]) -> str:
@@ -303,9 +432,20 @@ class AccountFetcher:
 class ImapFetcher(AccountFetcher):
     """Syncs one account's folder into the inbox, a pass per call of `sync()`."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Post-commit actions the server refused; kept across sessions of this account task.
+        self.action_failure: ActionFailure | None = None
+
     @property
     def readonly(self) -> bool:
         return self.account.mode == "keep"
+
+    def action_retry_in(self) -> float | None:
+        """Seconds until refused server actions are due again (None: nothing waiting)."""
+        if self.action_failure is None:
+            return None
+        return max((self.action_failure.retry_at - utcnow()).total_seconds(), 0.0)
 
     async def sync(self, session: ImapSession) -> SyncResult:
         """One pass over the folder: fetch what is new, then act on what is committed."""
@@ -328,24 +468,52 @@ class ImapFetcher(AccountFetcher):
             await mailbox_repo.set_cursor(self.db, name, folder, cursor)
         # Keep mode leaves everything in the folder: list only what is beyond the cursor.
         uids = await session.uids(cursor.last_uid if self.readonly else 0)
-        committed = [u for u in uids if u <= cursor.last_uid]
+        # Stored before (a crash, an interrupted pass, a refused action): only the server
+        # action is missing. New mail is fetched first, so a refused action never holds it up.
+        pending = [] if self.readonly else [u for u in uids if u <= cursor.last_uid]
         new = [u for u in uids if u > cursor.last_uid]
-        acted = 0
-        if committed and not self.readonly:
-            # Stored before a crash or an interrupted pass; only the server action is missing.
-            await self._act(session, committed)
-            acted += len(committed)
-        fetched = skipped = 0
+        acted = fetched = skipped = 0
         for start in range(0, len(new), self.account.batch_size):
             batch = new[start : start + self.account.batch_size]
             stored, left = await self._store_batch(session, batch, cursor)
             cursor = Cursor(cursor.uidvalidity, batch[-1])
             fetched += len(stored)
             skipped += len(left)
-            if stored and not self.readonly:
-                await self._act(session, stored)
-                acted += len(stored)
-        return SyncResult(fetched, acted, skipped)
+            if not self.readonly:
+                pending += stored
+                # Act batch by batch while the server accepts; after a refusal, at the end.
+                if pending and self.action_failure is None and await self._act_on(session, pending):
+                    acted += len(pending)
+                    pending = []
+        due = self.action_retry_in() in (None, 0.0)
+        if pending and due and await self._act_on(session, pending):
+            acted += len(pending)
+            pending = []
+        if not pending:
+            self.action_failure = None  # nothing waits for the server any more
+        return SyncResult(fetched, acted, skipped, len(pending), self.action_failure)
+
+    async def _act_on(self, session: ImapSession, uids: list[int]) -> bool:
+        """The server action for committed `uids`; False (and remembered) if it was refused.
+        A broken connection is not a refusal: it ends the session like any other failure."""
+        try:
+            await self._act(session, uids)
+        except ActionError as exc:
+            failures = self.action_failure.failures + 1 if self.action_failure else 1
+            delay = min(ACTION_RETRY_FIRST_SECONDS * 2 ** (failures - 1), ACTION_RETRY_MAX_SECONDS)
+            now = utcnow()
+            what = "move" if self.account.mode == "move" else "delete"
+            text = (
+                f"server action failing ({what} of {len(uids)} stored message(s), attempt "
+                f"{failures}; fetching goes on): {exc}"
+            )
+            self.action_failure = ActionFailure(text, now, now + timedelta(seconds=delay), failures)
+            log.warning("account %s: %s; retrying in %.0f s", self.account.name, text, delay)
+            return False
+        if self.action_failure is not None:
+            log.info("account %s: server actions work again", self.account.name)
+            self.action_failure = None
+        return True
 
     async def _store_batch(
         self, session: ImapSession, batch: list[int], cursor: Cursor
@@ -386,6 +554,11 @@ class ImapFetcher(AccountFetcher):
 
     async def _act(self, session: ImapSession, uids: list[int]) -> None:
         if self.account.mode == "move":
-            await session.move(uids, move_target(self.account))
+            try:
+                await session.ensure_move_target()
+                await session.move(uids, session.move_target)
+            except ActionError:
+                session.target_ready = False  # deleted meanwhile? CREATE it again next time
+                raise
         elif self.account.mode == "delete":
             await session.delete(uids)

@@ -132,13 +132,29 @@ async def release_lease(db: Database, account: str, owner: str) -> None:
         )
 
 
-async def record_success(db: Database, account: str) -> None:
+async def record_success(
+    db: Database,
+    account: str,
+    *,
+    action_error: str | None = None,
+    action_error_at: datetime | None = None,
+    action_retry_at: datetime | None = None,
+) -> None:
+    """A pass that fetched: the connection's backoff ends and a stale error is cleared. When
+    post-commit server actions are being refused (fetching goes on), that refusal is the
+    account's last error instead, with its next retry."""
     async with db.transaction() as conn:
         await _ensure_state(conn, account)
         await conn.execute(
             update(mailbox_state)
             .where(mailbox_state.c.account == account)
-            .values(last_success_at=utcnow(), consecutive_failures=0, next_attempt_at=None)
+            .values(
+                last_success_at=utcnow(),
+                consecutive_failures=0,
+                last_error=action_error[:2000] if action_error else None,
+                last_error_at=action_error_at if action_error else None,
+                next_attempt_at=action_retry_at if action_error else None,
+            )
         )
 
 
