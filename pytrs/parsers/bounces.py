@@ -31,16 +31,18 @@ from pytrs.parsers.bouncetext import (
     text_bounce,
 )
 from pytrs.parsers.fields import bracketed_ids
-from pytrs.parsers.model import Attachment, Bounce, ParsedMail
+from pytrs.parsers.model import Bounce, ParsedMail
 from pytrs.parsers.textscan import (
     MAX_SCAN,
     Fields,
     addresses_in,
     decoded,
-    first,
+    field_blocks,
+    first_attachment,
     header_block_message_id,
     one_line,
     quoted_message_id,
+    report_type,
     status_in,
 )
 
@@ -52,8 +54,6 @@ _ORIGINAL_TYPES = (
     "message/global",
     "message/global-headers",
 )
-_REPORT_TYPE = re.compile(r"report-type\s{0,8}=\s{0,8}\"?([\w-]{1,40})", re.IGNORECASE)
-_FIELD = re.compile(r"([\w-]{1,64})[ \t]{0,8}:(.*)")
 _SUCCESS_ACTIONS = frozenset({"delivered", "relayed", "expanded"})
 _MAX_RECIPIENT_BLOCKS = 100
 # Families (bounce_families) whose reports carry delivery-status fields without being a report.
@@ -84,7 +84,7 @@ def detect_bounce(mail: ParsedMail, fields: Fields) -> Bounce | None:
     # Only systems known to write delivery-status fields outside a multipart/report count as
     # signing one: a person on an Exchange server pasting a report must not.
     signed = report or looks_like_daemon(mail) or family_of(mail, fields) in _FIELD_WRITERS
-    status_part = _first_attachment(mail, _STATUS_TYPES)
+    status_part = first_attachment(mail, _STATUS_TYPES)
     if status_part is not None and signed:
         found = _from_status_part(mail, decoded(status_part.content))
         if found is not None:
@@ -109,14 +109,7 @@ def detect_bounce(mail: ParsedMail, fields: Fields) -> Bounce | None:
 
 def is_delivery_report(fields: Fields) -> bool:
     """Return whether the top-level Content-Type is a delivery-status `multipart/report`."""
-    value = first(fields, "content-type")[:4096]
-    if not value.lower().startswith("multipart/report"):
-        return False
-    match = _REPORT_TYPE.search(value)
-    return match is not None and match.group(1).lower() in (
-        "delivery-status",
-        "global-delivery-status",
-    )
+    return report_type(fields) in ("delivery-status", "global-delivery-status")
 
 
 def _from_status_part(
@@ -149,7 +142,7 @@ def _parse_status(text: str) -> tuple[dict[str, str], list[_Recipient]]:
     """
     message_fields: dict[str, str] = {}
     recipients: list[_Recipient] = []
-    for block in _blocks(text):
+    for block in field_blocks(text):
         names_one = "final-recipient" in block or "original-recipient" in block
         if names_one and len(recipients) < _MAX_RECIPIENT_BLOCKS:
             recipients.append(_recipient(block))
@@ -157,36 +150,6 @@ def _parse_status(text: str) -> tuple[dict[str, str], list[_Recipient]]:
             if name in block:
                 message_fields.setdefault(name, block[name])
     return message_fields, recipients
-
-
-def _blocks(text: str) -> list[dict[str, str]]:
-    blocks: list[dict[str, str]] = []
-    # Pieces are joined at the end: appending to a growing string per continuation line would
-    # cost quadratic time on a report made of one endlessly folded field.
-    current: dict[str, list[str]] = {}
-    last: list[str] | None = None
-    for line in text[:MAX_SCAN].split("\n"):
-        if not line.strip():
-            if current:
-                blocks.append(_joined(current))
-            current, last = {}, None
-        elif line[:1] in (" ", "\t"):
-            if last is not None:
-                last.append(line.strip())
-        else:
-            match = _FIELD.match(line)
-            if match:
-                name = match.group(1).lower()
-                last = [match.group(2).strip()] if name not in current else None
-                if last is not None:
-                    current[name] = last
-    if current:
-        blocks.append(_joined(current))
-    return blocks
-
-
-def _joined(block: dict[str, list[str]]) -> dict[str, str]:
-    return {name: " ".join(pieces) for name, pieces in block.items()}
 
 
 def _recipient(block: dict[str, str]) -> _Recipient:
@@ -240,7 +203,7 @@ def _original_message_id(mail: ParsedMail, dsn_id: str) -> str:
     """Return the Message-ID of the mail that bounced, from the best source present."""
     own = mail.message_id
     candidates = []
-    original = _first_attachment(mail, _ORIGINAL_TYPES)
+    original = first_attachment(mail, _ORIGINAL_TYPES)
     if original is not None:
         candidates.append(header_block_message_id(decoded(original.content)))
     candidates.append(_bracketed(dsn_id))
@@ -254,13 +217,6 @@ def _original_message_id(mail: ParsedMail, dsn_id: str) -> str:
     body = mail.body[:MAX_SCAN]
     from_marker = quoted_message_id(body[copy_marker_at(body) :])
     return from_marker if from_marker != own else ""
-
-
-def _first_attachment(mail: ParsedMail, types: tuple[str, ...]) -> Attachment | None:
-    for attachment in mail.attachments:
-        if attachment.content_type.split(";", 1)[0].strip().lower() in types:
-            return attachment
-    return None
 
 
 def _address(value: str) -> str:

@@ -24,19 +24,19 @@ from typing import Any
 
 from pytrs.parsers.model import Attachment, FeedbackReport, ParsedMail
 from pytrs.parsers.textscan import (
-    MAX_SCAN,
     Fields,
     addresses_in,
     decoded,
+    field_blocks,
     first,
+    first_attachment,
     header_block_message_id,
     one_line,
+    report_type,
 )
 
-_REPORT_TYPE = re.compile(r"report-type\s{0,8}=\s{0,8}\"?([\w-]{1,40})", re.IGNORECASE)
 _FEEDBACK_TYPES = ("message/feedback-report",)
 _ORIGINAL_TYPES = ("message/rfc822", "text/rfc822-headers", "message/global")
-_FIELD = re.compile(r"([\w-]{1,64})[ \t]{0,8}:(.*)")
 _BRACKETED = re.compile(r"<[^<>\s]{1,250}>")
 # An SES notification is a few kilobytes; a bigger "JSON" body is not one.
 _MAX_JSON = 256 * 1024
@@ -44,21 +44,17 @@ _MAX_JSON = 256 * 1024
 
 def detect_feedback(mail: ParsedMail, fields: Fields) -> FeedbackReport | None:
     """Return the complaint `mail` is, or None for any other mail."""
-    part = _first_attachment(mail, _FEEDBACK_TYPES)
+    part = first_attachment(mail, _FEEDBACK_TYPES)
     if part is not None or _is_feedback_report(fields):
         return _arf(mail, part)
     jmrp = first(fields, "x-hmxmroriginalrecipient")
-    if jmrp and _first_attachment(mail, _ORIGINAL_TYPES) is not None:
+    if jmrp and first_attachment(mail, _ORIGINAL_TYPES) is not None:
         return _jmrp(mail, jmrp)
     return _amazon_ses(mail)
 
 
 def _is_feedback_report(fields: Fields) -> bool:
-    value = first(fields, "content-type")[:4096]
-    if not value.lower().startswith("multipart/report"):
-        return False
-    match = _REPORT_TYPE.search(value)
-    return match is not None and match.group(1).lower() == "feedback-report"
+    return report_type(fields) == "feedback-report"
 
 
 def _arf(mail: ParsedMail, part: Attachment | None) -> FeedbackReport:
@@ -132,7 +128,7 @@ def _mapping(value: Any) -> dict[str, Any]:
 
 
 def _original_headers(mail: ParsedMail) -> dict[str, str]:
-    part = _first_attachment(mail, _ORIGINAL_TYPES)
+    part = first_attachment(mail, _ORIGINAL_TYPES)
     if part is None:
         return {}
     text = decoded(part.content)
@@ -149,33 +145,9 @@ def _original_message_id(mail: ParsedMail, original: dict[str, str]) -> str:
 
 
 def _header_fields(text: str) -> dict[str, str]:
-    """The first block of `Name: value` lines (folded lines joined), names lower-cased; the
-    first occurrence of a name wins."""
-    found: dict[str, list[str]] = {}
-    last: list[str] | None = None
-    for line in text[:MAX_SCAN].replace("\r\n", "\n").split("\n"):
-        if not line.strip():
-            if found:
-                break
-            continue
-        if line[:1] in (" ", "\t"):
-            if last is not None:
-                last.append(line.strip())
-            continue
-        match = _FIELD.match(line)
-        if match:
-            name = match.group(1).lower()
-            last = [match.group(2).strip()] if name not in found else None
-            if last is not None:
-                found[name] = last
-    return {name: " ".join(pieces) for name, pieces in found.items()}
-
-
-def _first_attachment(mail: ParsedMail, types: tuple[str, ...]) -> Attachment | None:
-    for attachment in mail.attachments:
-        if attachment.content_type.split(";", 1)[0].strip().lower() in types:
-            return attachment
-    return None
+    """The first block of `Name: value` lines of `text` (see `field_blocks`)."""
+    blocks = field_blocks(text)
+    return blocks[0] if blocks else {}
 
 
 def _address(value: str) -> str:

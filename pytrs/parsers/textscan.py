@@ -13,7 +13,7 @@ import unicodedata
 
 from pytrs.parsers.charsets import decode_lenient
 from pytrs.parsers.fields import bracketed_ids
-from pytrs.parsers.model import ParsedMail
+from pytrs.parsers.model import Attachment, ParsedMail
 
 MAX_SCAN = 64 * 1024  # characters (or bytes) of a body or attachment that are ever looked at
 MAX_DIAGNOSTIC = 500  # `Bounce.diagnostic` is one line of at most this many characters
@@ -149,3 +149,57 @@ def normalised(text: str) -> str:
     """
     text = unicodedata.normalize("NFC", text).casefold().replace("\uff1a", ":")
     return " ".join(text.split()).replace(" :", ":")
+
+
+_REPORT_TYPE = re.compile(r"report-type\s{0,8}=\s{0,8}\"?([\w-]{1,40})", re.IGNORECASE)
+_FIELD = re.compile(r"([\w-]{1,64})[ \t]{0,8}:(.*)")
+
+
+def report_type(fields: Fields) -> str:
+    """The lower-cased report-type of a top-level `multipart/report`, else ""."""
+    value = first(fields, "content-type")[:4096]
+    if not value.lower().startswith("multipart/report"):
+        return ""
+    match = _REPORT_TYPE.search(value)
+    return match.group(1).lower() if match else ""
+
+
+def first_attachment(mail: ParsedMail, types: tuple[str, ...]) -> Attachment | None:
+    """The first attachment whose MIME type is one of `types` (lower-case), or None."""
+    for attachment in mail.attachments:
+        if attachment.content_type.split(";", 1)[0].strip().lower() in types:
+            return attachment
+    return None
+
+
+def field_blocks(text: str) -> list[dict[str, str]]:
+    """The blocks of `Name: value` lines of `text` (a delivery-status or feedback-report part,
+    a header block), split at blank lines: names lower-cased, folded lines joined, the first
+    occurrence of a name in a block kept."""
+    blocks: list[dict[str, str]] = []
+    # Pieces are joined at the end: appending to a growing string per continuation line would
+    # cost quadratic time on a report made of one endlessly folded field.
+    current: dict[str, list[str]] = {}
+    last: list[str] | None = None
+    for line in text[:MAX_SCAN].split("\n"):
+        if not line.strip():
+            if current:
+                blocks.append(_joined(current))
+            current, last = {}, None
+        elif line[:1] in (" ", "\t"):
+            if last is not None:
+                last.append(line.strip())
+        else:
+            match = _FIELD.match(line)
+            if match:
+                name = match.group(1).lower()
+                last = [match.group(2).strip()] if name not in current else None
+                if last is not None:
+                    current[name] = last
+    if current:
+        blocks.append(_joined(current))
+    return blocks
+
+
+def _joined(block: dict[str, list[str]]) -> dict[str, str]:
+    return {name: " ".join(pieces) for name, pieces in block.items()}
