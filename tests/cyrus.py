@@ -21,7 +21,6 @@ import contextlib
 import imaplib
 import os
 import pwd
-import re
 import shutil
 import signal
 import socket
@@ -32,6 +31,8 @@ import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from .imap_reader import MailboxReader, quote_mailbox
 
 HOST = "127.0.0.1"
 START_TIMEOUT = 30.0
@@ -81,10 +82,11 @@ def cyrus_binaries() -> CyrusBinaries | None:
     return CyrusBinaries(master, saslpasswd, str(ctl), *daemons)
 
 
-class CyrusServer:
+class CyrusServer(MailboxReader):
     """A running private Cyrus; create it with `CyrusServer.start()`."""
 
     host: str = HOST
+    error = CyrusError
 
     def __init__(self, root: Path, port: int) -> None:
         self.root = root
@@ -256,33 +258,7 @@ DAEMON {{
 
     def append(self, user: str, password: str, raw: bytes, folder: str = "INBOX") -> None:
         with self.imap(user, password) as conn:
-            _check(*conn.append(_quote(folder), None, None, raw), f"APPEND to {folder}")
-
-    def uids(self, user: str, password: str, folder: str = "INBOX") -> list[int]:
-        """UIDs of the messages in `folder` not flagged \\Deleted, ascending."""
-        with self.imap(user, password) as conn:
-            _check(*conn.select(_quote(folder), readonly=True), f"EXAMINE {folder}")
-            typ, data = conn.uid("SEARCH", "NOT", "DELETED")
-            _check(typ, data, "UID SEARCH")
-            return sorted(int(uid) for uid in (data[0] or b"").split())
-
-    def flags(self, user: str, password: str, folder: str = "INBOX") -> dict[int, set[str]]:
-        """UID -> flags of every message in `folder` (\\Recent left out)."""
-        with self.imap(user, password) as conn:
-            typ, data = conn.select(_quote(folder), readonly=True)
-            _check(typ, data, f"EXAMINE {folder}")
-            if int(data[0] or 0) == 0:
-                return {}
-            typ, data = conn.uid("FETCH", "1:*", "(UID FLAGS)")
-            _check(typ, data, "UID FETCH")
-        result: dict[int, set[str]] = {}
-        for item in data:
-            line = item[0] if isinstance(item, tuple) else item
-            uid = re.search(rb"UID (\d+)", line or b"")
-            flags = re.search(rb"FLAGS \(([^)]*)\)", line or b"")
-            if uid and flags:
-                result[int(uid.group(1))] = set(flags.group(1).decode().split()) - {"\\Recent"}
-        return result
+            _check(*conn.append(quote_mailbox(folder), None, None, raw), f"APPEND to {folder}")
 
     def folders(self, user: str, password: str) -> list[str]:
         with self.imap(user, password) as conn:
@@ -290,10 +266,6 @@ DAEMON {{
             _check(typ, data, "LIST")
         names = [line for line in data if isinstance(line, bytes)]
         return [line.decode().rsplit(" ", 1)[1].strip('"') for line in names]
-
-
-def _quote(mailbox: str) -> str:
-    return '"' + mailbox.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _check(typ: str, data: list, what: str) -> None:

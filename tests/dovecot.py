@@ -40,6 +40,8 @@ from typing import TextIO
 
 import pytest
 
+from .imap_reader import MailboxReader, quote_mailbox
+
 HOST = "127.0.0.1"
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 10.0
@@ -55,10 +57,11 @@ class DovecotError(RuntimeError):
     """Dovecot is missing, failed to start or stop, or refused a helper's command."""
 
 
-class DovecotServer:
+class DovecotServer(MailboxReader):
     """A running private Dovecot; create it with `DovecotServer.start(tmp_path)`."""
 
     host: str = HOST
+    error = DovecotError
 
     def __init__(self, config_dir: Path, runtime_dir: Path, ports: dict[str, int]) -> None:
         self.config_dir = config_dir
@@ -241,35 +244,6 @@ class DovecotServer:
     def uidvalidity(self, user: str, password: str, folder: str = "INBOX") -> int:
         """STATUS (UIDVALIDITY) of `folder`."""
         return self._status(user, password, folder, "UIDVALIDITY")
-
-    def uids(self, user: str, password: str, folder: str = "INBOX") -> list[int]:
-        """UIDs of the messages in `folder` that are not flagged \\Deleted, ascending."""
-        with self.imap(user, password) as conn:
-            _check(*conn.select(quote_mailbox(folder), readonly=True), f"EXAMINE {folder}")
-            typ, data = conn.uid("SEARCH", "NOT", "DELETED")
-            _check(typ, data, "UID SEARCH")
-            return sorted(int(uid) for uid in (data[0] or b"").split())
-
-    def flags(self, user: str, password: str, folder: str = "INBOX") -> dict[int, set[str]]:
-        """UID -> stored flags of every message in `folder`, \\Deleted ones included.
-
-        \\Recent is left out: it belongs to a session, not to the message.
-        """
-        with self.imap(user, password) as conn:
-            typ, data = conn.select(quote_mailbox(folder), readonly=True)
-            _check(typ, data, f"EXAMINE {folder}")
-            if int(data[0] or 0) == 0:
-                return {}
-            typ, data = conn.uid("FETCH", "1:*", "(UID FLAGS)")
-            _check(typ, data, "UID FETCH")
-        result: dict[int, set[str]] = {}
-        for item in data:
-            line = item[0] if isinstance(item, tuple) else item
-            uid = re.search(rb"UID (\d+)", line or b"")
-            flags = re.search(rb"FLAGS \(([^)]*)\)", line or b"")
-            if uid and flags:
-                result[int(uid.group(1))] = set(flags.group(1).decode().split()) - {"\\Recent"}
-        return result
 
     def fetch(self, user: str, password: str, uid: int, folder: str = "INBOX") -> bytes:
         """The raw message `uid` of `folder` (BODY.PEEK[], so \\Seen is not set)."""
@@ -563,11 +537,6 @@ def _dotlock(path: Path, timeout: float = 10.0) -> Iterator[TextIO]:
         lock.unlink(missing_ok=True)
         raise
     os.replace(lock, path)
-
-
-def quote_mailbox(mailbox: str) -> str:
-    """An IMAP quoted string; imaplib sends mailbox arguments as they are."""
-    return '"' + mailbox.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _check(typ: str, data: list, what: str) -> None:

@@ -17,12 +17,12 @@ import pytest
 from pytrs.config import MailAccountConfig
 from pytrs.gateway import imap
 from pytrs.gateway.fetchers import MailboxFetchers
-from pytrs.gateway.imap import ImapFetcher, ImapSession, SyncResult
 from pytrs.schema import mailbox_repo
 
 from .conftest import make_config, wait_until
 from .cyrus import ADMIN, CyrusServer, cyrus_binaries
 from .helpers import inbox_ids, make_mail, unique_id
+from .test_imap import sync_once
 
 if cyrus_binaries() is None:
     pytest.skip(
@@ -61,16 +61,6 @@ def settings(cyrus: CyrusServer, mailbox: tuple[str, str], **extra: Any) -> dict
         "password": mailbox[1], "mode": "keep", "name": f"cyrus-{mailbox[0]}",
         "poll_interval_seconds": 60.0, "timeout_seconds": 30.0, **extra,
     }  # fmt: skip
-
-
-async def sync_once(acct: MailAccountConfig, db: Any) -> SyncResult:
-    fetcher = ImapFetcher(acct, db, default_max_size=64 * 1024 * 1024)
-    session = ImapSession(acct, acct.resolve_password())
-    try:
-        await session.open(fetcher.readonly)
-        return await fetcher.sync(session)
-    finally:
-        await session.close()
 
 
 async def test_keep_mode_fetches_once_and_leaves_mail_unseen(
