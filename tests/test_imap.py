@@ -221,6 +221,32 @@ async def test_idle_push_and_a_wrong_password_isolated(
     assert states[f"acct-{mailbox[0]}"]["last_success_at"] is not None
 
 
+async def test_mail_announced_outside_idle_wakes_the_next_idle(
+    dovecot: DovecotServer, mailbox: tuple[str, str]
+) -> None:
+    """Mail that lands after a pass's SEARCH is announced once, in the answer to whatever
+    command runs next (or unasked); IDLE must not then wait out its timeout for news the server
+    already gave. Seen in CI: a reconnected account left a mail for its 30 s poll interval."""
+    acct = account(dovecot, *mailbox)
+    session = ImapSession(acct, acct.resolve_password())
+    try:
+        await session.open(readonly=True)
+        assert await session.uids() == []
+        put(dovecot, mailbox, 1)
+        assert session.client is not None
+        await session.client.noop()  # the EXISTS goes to this command's answer
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        assert await session.idle(asyncio.Event(), seconds=20) is True
+        assert loop.time() - started < 5
+        await session.select(readonly=True)
+        assert len(await session.uids()) == 1
+        # After the new SELECT, nothing is pending: IDLE waits for the next change.
+        assert await session.idle(asyncio.Event(), seconds=1) is False
+    finally:
+        await session.close()
+
+
 async def test_two_fetchers_share_one_account_without_duplicates(
     dovecot: DovecotServer, mailbox: tuple[str, str], db: Any, database_settings: Any
 ) -> None:

@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 
 _UIDVALIDITY = re.compile(rb"\[UIDVALIDITY (\d+)\]")
 _UIDNEXT = re.compile(rb"\[UIDNEXT (\d+)\]")
+_EXISTS = re.compile(rb"^(\d+) EXISTS", re.MULTILINE | re.IGNORECASE)
+_MESSAGE_COUNT = re.compile(rb"(?:\* )?(\d+) (EXISTS|EXPUNGE)\b", re.IGNORECASE)
 _FETCH_UID = re.compile(rb"\bUID (\d+)")
 _FETCH_SIZE = re.compile(rb"\bRFC822\.SIZE (\d+)")
 _LITERAL = re.compile(rb"\{(\d+)\}$")
@@ -119,6 +121,11 @@ class ImapSession:
         # Set when the server closes the connection: aioimaplib would otherwise leave a
         # greeting or IDLE waiting for its whole timeout on a connection that is gone.
         self.lost = asyncio.Event()
+        # Messages in the selected folder as the server last reported them, and whether it
+        # reported more since the last SELECT: mail that lands between a pass's SEARCH and the
+        # next IDLE is announced once, outside IDLE, and IDLE would not hear of it again.
+        self.messages = 0
+        self.arrived = False
 
     async def open(self, readonly: bool) -> None:
         account = self.account
@@ -130,6 +137,7 @@ class ImapSession:
         else:
             self.client = aioimaplib.IMAP4(account.host, account.port, timeout=timeout)
         self.client.protocol.conn_lost_cb = lambda exc: self.lost.set()
+        self._watch_untagged()
         await self._unless_lost(self.client.wait_hello_from_server(), "before its greeting")
         if account.type == "imap+starttls":
             await self._starttls()
@@ -140,6 +148,33 @@ class ImapSession:
         if account.mode == "move" and not account.move_to:
             self.move_target = await self._default_move_target()
         await self.select(readonly)
+
+    def _watch_untagged(self) -> None:
+        """See every untagged response before aioimaplib files it. aioimaplib drops EXISTS
+        sent while no command is pending ("ignored untagged response"), and hands the ones sent
+        during a command only to that command; neither would wake IDLE later."""
+        assert self.client is not None
+        protocol = self.client.protocol
+        file_response = protocol._untagged_response
+
+        def noting(line: bytes) -> Any:
+            self._note_untagged(line)
+            return file_response(line)
+
+        protocol._untagged_response = noting
+
+    def _note_untagged(self, line: bytes) -> None:
+        match = _MESSAGE_COUNT.match(line)
+        if match is None:
+            return
+        number = int(match.group(1))
+        if match.group(2).upper() == b"EXPUNGE":
+            self.messages = max(self.messages - 1, 0)
+        elif number > self.messages:
+            self.arrived = True
+            self.messages = number
+        else:
+            self.messages = number
 
     async def _unless_lost(self, work: Any, when: str) -> Any:
         """`work`'s result, or ImapError at once if the server closes the connection first."""
@@ -249,6 +284,9 @@ class ImapSession:
             raise ImapError(f"SELECT {folder}: the server sent no UIDVALIDITY")
         self.uidvalidity = int(validity.group(1))
         self.uidnext = int(uidnext.group(1)) if uidnext else 0
+        exists = _EXISTS.search(text)
+        self.messages = int(exists.group(1)) if exists else 0
+        self.arrived = False  # the pass that follows searches this view
 
     @property
     def capabilities(self) -> set[str]:
@@ -310,6 +348,8 @@ class ImapSession:
     async def idle(self, stop: asyncio.Event, seconds: float = IDLE_SECONDS) -> bool:
         """Wait in IDLE until the server reports a change (True) or `seconds` pass (False)."""
         assert self.client is not None
+        if self.arrived:
+            return True  # announced before IDLE began: the server will not say it again
         idle = await self._unless_lost(self.client.idle_start(timeout=seconds), "at IDLE")
         stopper = asyncio.ensure_future(stop.wait())
         lost = asyncio.ensure_future(self.lost.wait())
