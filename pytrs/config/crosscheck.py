@@ -47,6 +47,7 @@ def cross_check(
     _check_calendars(config, positions, errors)
     _check_escalation_targets(config, positions, raw.get("calendars"), errors)
     _check_scheduler_timezone(config, errors)
+    _check_database_mode(config, errors)
 
 
 def config_warnings(config: Config) -> list[str]:
@@ -257,6 +258,24 @@ def _check_scheduler_timezone(config: Config, errors: ErrorList) -> None:
         zone(config.scheduler.timezone)
     except CalendarError as exc:
         errors.add("scheduler.timezone", str(exc))
+
+
+def _check_database_mode(config: Config, errors: ErrorList) -> None:
+    database = config.database
+    if database.mode != "znuny":
+        return
+    if database.url.startswith("sqlite"):
+        errors.add(
+            "database.mode",
+            '"znuny" needs the Znuny database (PostgreSQL or MariaDB/MySQL) in database.url, '
+            "not SQLite",
+        )
+    if database.own_schema == database.schema:
+        errors.add(
+            "database.own_schema",
+            f"is Znuny's schema ({database.schema!r}): pytrs's own tables need a schema of "
+            'their own, e.g. "pytrs"',
+        )
 
 
 def _report_duplicates(items: Iterable[tuple[str, object]], what: str, errors: ErrorList) -> None:

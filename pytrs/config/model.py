@@ -73,6 +73,12 @@ class DatabaseConfig:
     schema: str = field(default="", metadata=rule(identifier))
     pool_size: int = field(default=5, metadata=rule(count(1, 1000)))
     echo: bool = False
+    # "pytrs": the database is pytrs's own (`pytrs db upgrade`). "znuny": it is an existing
+    # Znuny's (>= 7.0); pytrs writes tickets and articles into Znuny's tables as Znuny does and
+    # keeps its own tables apart, in `own_schema` (`pytrs db attach`; docs/znuny.md).
+    mode: str = field(default="pytrs", metadata=rule(one_of("pytrs", "znuny")))
+    # Where pytrs's own tables live beside Znuny's (mode = "znuny"): a PostgreSQL schema.
+    own_schema: str = field(default="pytrs", metadata=rule(identifier))
 
 
 @dataclass(frozen=True, slots=True)
