@@ -21,7 +21,12 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, inspect, text
 from sqlalchemy.engine import Connection
 
 from pytrs.schema import fulltext
-from pytrs.schema.database import Database, StorageError, lock_schema
+from pytrs.schema.database import (
+    Database,
+    DatabaseUnavailable,
+    location,
+    lock_schema,
+)
 from pytrs.schema.shape import OWN_TABLES, Difference, compare
 from pytrs.schema.tables import Base
 
@@ -42,7 +47,7 @@ ZNUNY_MARKERS = ("ticket", "article", "queue", "ticket_history")
 _ATTACH_LOCK_SPACE = 0x70797461
 
 
-class NotZnuny(StorageError):
+class NotZnuny(DatabaseUnavailable):
     """`db attach` was pointed at a database without Znuny's tables."""
 
 
@@ -57,21 +62,23 @@ class Attached:
 async def attach(db: Database, head: str) -> Attached:
     """Create pytrs's own tables in `db.own_schema` and record `head` there.
 
-    Raises NotZnuny when Znuny's tables are not in the search path, StorageError when the
+    Raises NotZnuny when Znuny's tables are not in the search path, DatabaseUnavailable when the
     engine cannot hold them apart (SQLite).
     """
     if not db.holds_schemas:
-        raise StorageError(
+        raise DatabaseUnavailable(
+            location(db),
             "pytrs db attach needs a database that holds schemas (Znuny's PostgreSQL): "
-            "see [database] url"
+            "see [database] url",
         )
 
     def run(conn: Connection) -> Attached:
         missing = [name for name in ZNUNY_MARKERS if not inspect(conn).has_table(name)]
         if missing:
             raise NotZnuny(
+                location(db),
                 f"no Znuny tables ({', '.join(missing)}) in the search path: point "
-                "[database] url and schema at Znuny's database"
+                "[database] url and schema at Znuny's database",
             )
         conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{db.own_schema}"'))
         created = _create_own_tables(conn, db.own_schema)
