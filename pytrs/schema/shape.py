@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, inspect
+from sqlalchemy import Column, MetaData, Table, Text, inspect
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -50,6 +50,9 @@ ADAPTED: Mapping[tuple[str, str], str] = {
     ("auto_response", "language"): "response languages are kept in pytrs's own table",
     ("postmaster_filter", "id"): "a filter's rows are told apart by f_name and their order",
     ("ticket_loop_protection", "id"): "sent mail is counted by sent_to and sent_date",
+    ("communication_channel", "displayable"): "not read (pytrs's seeds only)",
+    ("customer_preferences", "id"): "preferences are found by user and key",
+    ("queue_standard_template", "id"): "links are found by queue and template",
 }
 
 SEVERE, NOTE = "error", "note"
@@ -77,6 +80,14 @@ class Shape:
     lacking: frozenset[tuple[str, str]] = frozenset()
     base64: frozenset[tuple[str, str]] = frozenset()
     lengths: Mapping[tuple[str, str], int] = field(default_factory=dict)
+    # The shared tables whose columns differ, as this database has them (see `table`).
+    tables: Mapping[str, Table] = field(default_factory=dict)
+
+    def table(self, model: Table) -> Table:
+        """`model` as this database has it: without the columns it lacks, and with TEXT where
+        it keeps bytes as base64. Statements that insert or select whole rows of a shared
+        table are built on this (PostgreSQL checks a bound value's type against the column)."""
+        return self.tables.get(model.name, model)
 
     def lacks(self, table: str, column: str) -> bool:
         """Whether the database has no `table.column` that pytrs's models have."""
@@ -98,8 +109,22 @@ class Shape:
             if isinstance(value, str):
                 fitted[name] = self.fit(table, name, value)
             elif isinstance(value, bytes | bytearray) and (table, name) in self.base64:
-                fitted[name] = base64.b64encode(value).decode("ascii")
+                # Lines of 76 characters, as Znuny's encode_base64 writes them.
+                fitted[name] = base64.encodebytes(value).decode("ascii")
         return fitted
+
+    def fit_rows(self, table: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """`fit_row` for each of `rows` (the same list when nothing needs fitting)."""
+        if not self.znuny:
+            return rows
+        return [self.fit_row(table, row) for row in rows]
+
+    def head_chars(self, table: str, column: str, head_bytes: int) -> int:
+        """How many stored characters hold the first `head_bytes` of a binary column."""
+        if (table, column) in self.base64:
+            chars = -(-head_bytes // 3) * 4
+            return chars + chars // 76 + 1  # and the newline ending each line of 76
+        return head_bytes
 
     def stored_bytes(self, table: str, column: str, value: Any) -> bytes | None:
         """A binary column's value as read back: base64 TEXT decoded where Znuny keeps it so."""
@@ -107,7 +132,10 @@ class Shape:
             return None
         if isinstance(value, str):
             if (table, column) in self.base64:
-                return base64.b64decode(value)
+                # Znuny's lines end in newlines; a head read with `head_chars` may end
+                # inside a group of four, which is dropped.
+                digits = "".join(value.split())
+                return base64.b64decode(digits[: len(digits) - len(digits) % 4])
             return value.encode("utf-8", "surrogateescape")
         return bytes(value)
 
@@ -175,9 +203,35 @@ def compare(conn: Connection) -> tuple[Shape, list[Difference]]:
         differences.extend(_unfilled(name, model.columns, columns))
     differences.sort(key=lambda d: (d.severity != SEVERE, d.table, d.column))
     shape = Shape(
-        znuny=True, lacking=frozenset(lacking), base64=frozenset(encoded), lengths=lengths
-    )
+        znuny=True, lacking=frozenset(lacking), base64=frozenset(encoded), lengths=lengths,
+        tables=_adapted_tables(lacking, encoded),
+    )  # fmt: skip
     return shape, differences
+
+
+def _adapted_tables(
+    lacking: set[tuple[str, str]], encoded: set[tuple[str, str]]
+) -> dict[str, Table]:
+    """Copies of the models of shared tables that differ, in a MetaData of their own."""
+    changed = {name for name, _ in lacking | encoded}
+    metadata = MetaData()
+    tables = {}
+    for name in sorted(changed):
+        model = Base.metadata.tables[name]
+        columns = [
+            Column(
+                c.name,
+                Text() if (name, c.name) in encoded else c.type,
+                key=c.key,
+                primary_key=c.primary_key,
+                nullable=c.nullable,
+                autoincrement=c.autoincrement,
+            )
+            for c in model.columns
+            if (name, c.name) not in lacking
+        ]
+        tables[name] = Table(name, metadata, *columns)
+    return tables
 
 
 def _compare_column(
