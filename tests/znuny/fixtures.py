@@ -48,6 +48,13 @@ class ZnunyDatabase:
     own_schema: str
     engine: AsyncEngine
 
+    def settings(self) -> dict[str, str]:
+        """The `[database]` table of a pytrs configuration running beside this Znuny."""
+        if self.kind == "postgresql":
+            return {"url": self.url, "mode": "znuny", "schema": self.schema,
+                    "own_schema": self.own_schema}  # fmt: skip
+        return {"url": self.url, "mode": "znuny"}
+
     @property
     def base64_bodies(self) -> bool:
         """Whether raw mails and attachments are stored as base64 text (PostgreSQL)."""

@@ -11,6 +11,9 @@ Differences from Znuny's file, on purpose:
 - ``link_object`` stays empty, as in Znuny: it creates the row for ``Ticket`` on first use, so
   its id is whatever comes next (`generate.populate` creates it the same way).
 
+Left out: the notification_event* rows (16 agent notifications with their texts), whose tables
+pytrs neither reads nor writes.
+
 Znuny's PostgreSQL driver leaves explicit ids out of these inserts and lets the sequences count;
 here the ids are written and the sequences moved past them (`sync_sequences`).
 """
