@@ -342,7 +342,8 @@ class _Generator:
             if k > 0:
                 when += timedelta(minutes=rng.randint(5, 900))
             article_id = self.article(ticket_id, tn, kind, when, subject, customer,
-                                      customer_address, system_address, owner, thread)  # fmt: skip
+                                      customer_address, system_address, owner, thread,
+                                      indexed=n % 3 == 0)  # fmt: skip
             if k == 0:
                 history.append(("NewTicket", f"%%{tn}%%{queue_name}%%{PRIORITY_NAMES[priority]}"
                                 f"%%new%%{ticket_id}", article_id, when))  # fmt: skip
@@ -423,6 +424,7 @@ class _Generator:
         system_address: str,
         owner: int,
         thread: list[str],
+        indexed: bool,
     ) -> int:
         rng, r = self.rng, self.rows
         sender = {"customer": 3, "agent": 1, "note": 1, "phone": 1}[kind]
@@ -431,7 +433,8 @@ class _Generator:
         article_id = r.add(z.article, ticket_id=ticket_id, article_sender_type_id=sender,
                            communication_channel_id=channel,
                            is_visible_for_customer=0 if kind == "note" else 1,
-                           search_index_needs_rebuild=1, insert_fingerprint=None,
+                           search_index_needs_rebuild=0 if indexed else 1,
+                           insert_fingerprint=None,
                            **self.audit(when, by))  # fmt: skip
         agent_address = self.out.agent_emails[owner]
         if kind == "customer":
@@ -455,6 +458,10 @@ class _Generator:
             mail["In-Reply-To"] = thread[-1]
             mail["References"] = " ".join(thread[-5:])
         mail.set_content(body)
+        html: str | None = None
+        if kind == "customer" and rng.random() < 0.25:
+            html = "<html><body><p>" + body.replace("\n", "<br>\n") + "</p></body></html>\n"
+            mail.add_alternative(html, subtype="html")
         attachment: tuple[str, str, bytes] | None = None
         if kind in ("customer", "agent") and rng.random() < 0.3:
             if rng.random() < 0.5:
@@ -468,8 +475,10 @@ class _Generator:
             maintype, subtype = attachment[1].split("/")
             mail.add_attachment(attachment[2], maintype=maintype, subtype=subtype,
                                 filename=attachment[0])  # fmt: skip
-            # The library would draw the boundary from the clock: derive it from the seed.
-            mail.set_boundary(f"=_{rng.getrandbits(64):016x}")
+        # The library would draw boundaries from the clock: derive them from the seed.
+        for part in mail.walk():
+            if part.is_multipart():
+                part.set_boundary(f"=_{rng.getrandbits(64):016x}")
         raw = mail.as_bytes()
         thread.append(message_id)
 
@@ -485,6 +494,25 @@ class _Generator:
             r.add(z.article_data_mime_plain, article_id=article_id, body=self.blob(raw),
                   **self.audit(when, by))  # fmt: skip
             self.out.raw_mails[article_id] = raw
+        if html is not None:
+            # Znuny keeps an HTML body as an inline attachment named file-2.
+            content = html.encode()
+            html_id = r.add(z.article_data_mime_attachment, article_id=article_id,
+                            filename="file-2", content_size=str(len(content)),
+                            content_type='text/html; charset="utf-8"', content_id="",
+                            content_alternative="", disposition="inline",
+                            content=self.blob(content), **self.audit(when, by))  # fmt: skip
+            self.out.attachments[html_id] = content
+        if kind == "agent" and rng.random() < 0.08:
+            r.add(z.article_data_mime_send_error, article_id=article_id, message_id=message_id,
+                  log_message=f"550 5.1.1 <{to}>: Recipient address rejected",
+                  create_time=when)  # fmt: skip
+        if indexed:
+            # What Znuny's search index (StaticDB) holds once its daemon has indexed the article.
+            for key, value in (("From", sender_address), ("To", to), ("Subject", full_subject),
+                               ("Body", body)):  # fmt: skip
+                r.add(z.article_search_index, ticket_id=ticket_id, article_id=article_id,
+                      article_key=f"MIMEBase_{key}", article_value=value.lower())  # fmt: skip
         if attachment is not None:
             name, content_type, content = attachment
             attachment_id = r.add(z.article_data_mime_attachment, article_id=article_id,

@@ -162,6 +162,24 @@ async def test_populate_writes_tickets_satisfying_every_foreign_key(
     assert await _count(db, z.dynamic_field_value) > 100
     assert await _count(db, z.link_relation) > 30
     assert await _count(db, z.ticket_number_counter) == 10
+    assert await _count(db, z.article_data_mime_send_error) > 0
+    assert (
+        await _count(
+            db,
+            z.article_data_mime_attachment,
+            z.article_data_mime_attachment.c.filename == "file-2",
+        )
+        > 0
+    )
+    # Articles in Znuny's search index are marked as indexed, the others as still to do.
+    indexed = select(z.article_search_index.c.article_id)
+    assert await _count(db, z.article, z.article.c.id.in_(indexed)) > 100
+    assert (
+        await _count(
+            db, z.article, z.article.c.id.in_(indexed), z.article.c.search_index_needs_rebuild == 1
+        )
+        == 0
+    )
     assert (
         await _count(db, z.postmaster_filter, z.postmaster_filter.c.f_name == "Vendor case numbers")
         == 4
