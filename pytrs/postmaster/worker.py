@@ -348,7 +348,9 @@ class PostmasterWorker:
         refused goes into each mail's routing trace. Returns what was queued, if anything."""
         if self.responder is None or not planned:
             return None
-        self.responses = await current_responses(conn, self.responses)
+        self.responses = await current_responses(
+            conn, self.responses, znuny=self.config.database.mode == "znuny"
+        )
         done = {r["id"]: r for r in ctx.results if r["state"] == inbox_repo.DONE}
         items = [
             Answering(p.claimed.id, p.mail, p.item, p.decision, p.control,
