@@ -55,6 +55,7 @@ from pytrs.schema import inbox_repo, known_repo, ticket_repo
 from pytrs.schema.database import Database, utcnow
 from pytrs.schema.inbox_repo import ClaimedMessage
 from pytrs.schema.ticket_repo import QueueInfo
+from pytrs.tickets import znuny_cache
 from pytrs.tickets.numbers import counter_for, new_numbers
 from pytrs.tickets.outgoing import Outgoing, store_outgoing
 from pytrs.tickets.writes import Writes
@@ -331,6 +332,7 @@ class PostmasterWorker:
             answers = await self._respond(conn, planned, ctx)
             await inbox_repo.mark_processed(conn, results, ctx.now)
         _count_committed(planned, ignored, answers)
+        await self._forget_in_znuny(results)
         queued = len(answers.outgoing) if answers is not None else 0
         if queued and self.on_outbox is not None:
             self.on_outbox(queued)
@@ -406,6 +408,15 @@ class PostmasterWorker:
         for p, tn in zip(new, found, strict=True):
             p.tn = tn
         name_placeholders(planned)
+
+    async def _forget_in_znuny(self, results: list[dict[str, Any]]) -> None:
+        """Beside Znuny, drop Znuny's cache of the tickets this batch changed (committed now),
+        so that Znuny's agents see the new articles at once."""
+        database = self.config.database
+        if database.mode != "znuny" or not database.znuny_home:
+            return
+        changed = {int(r["ticket_id"]) for r in results if r.get("ticket_id")}
+        await znuny_cache.forget(database.znuny_home, changed)
 
     async def _fail(self, message: ClaimedMessage, error: str) -> None:
         state = await inbox_repo.record_failure(
