@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from pytrs.config import Config
 from pytrs.routing.ticket_number import TicketNumberGenerator, make_generator
@@ -30,6 +31,7 @@ from pytrs.tickets.numbers import counter_for, initial_offset, new_numbers
 from .conftest import engine_name, make_config
 from .helpers import make_mail
 from .tickets.conftest import open_desk
+from .znuny.fixtures import ZnunyDatabase
 
 pytestmark = pytest.mark.znuny
 
@@ -362,3 +364,68 @@ async def test_service_and_postmaster_beside_znuny_write_znuny_rows(
         assert not any(uid.startswith("DateChecksum:") for _, _, uid in found)
     finally:
         await desk.db.close()
+
+
+# --- on Znuny's own table (tests/znuny: Znuny 7.0's ticket_number_counter, PostgreSQL and
+# MariaDB) ------------------------------------------------------------------------------------
+
+
+def znuny_engines(znuny: ZnunyDatabase, count: int) -> list[Database]:
+    """`count` more engines (separate pools, as separate processes have) on `znuny`'s tables."""
+    if znuny.kind == "postgresql":
+        return [
+            Database(
+                create_async_engine(
+                    znuny.url, connect_args={"server_settings": {"search_path": znuny.schema}}
+                )
+            )
+            for _ in range(count)
+        ]
+    return [Database(create_async_engine(znuny.url)) for _ in range(count)]
+
+
+async def test_on_znunys_table_pytrs_continues_znunys_counter(
+    znuny_database: ZnunyDatabase,
+) -> None:
+    db = Database(znuny_database.engine)
+    # Znuny numbered three tickets today, the way its generator does.
+    for expected in (1, 2, 3):
+        assert await ZnunySession(db).number() == expected
+    assert await pytrs_allocate(db, 2) == [4, 5]
+    # And Znuny's next number follows pytrs's rows.
+    assert await ZnunySession(db).number() == 6
+    found = await rows(db)
+    assert [c for _, c, _ in found] == [1, 2, 3, 4, 5, 6]
+    async with db.connect() as conn:
+        created = (
+            await conn.execute(text("SELECT create_time FROM ticket_number_counter"))
+        ).scalars()
+        assert all(t.microsecond == 0 for t in created)  # whole seconds, as Znuny writes
+
+
+async def test_on_znunys_table_concurrent_systems_never_collide(
+    znuny_database: ZnunyDatabase,
+) -> None:
+    engines = znuny_engines(znuny_database, 6)
+    try:
+
+        async def znuny(engine: Database) -> list[int]:
+            return [await ZnunySession(engine).number() for _ in range(4)]
+
+        async def pytrs(engine: Database) -> list[int]:
+            got: list[int] = []
+            for count in (2, 1, 3):
+                got += await pytrs_allocate(engine, count)
+            return got
+
+        results = await asyncio.gather(
+            *(znuny(e) for e in engines[:3]), *(pytrs(e) for e in engines[3:])
+        )
+    finally:
+        for engine in engines:
+            await engine.close()
+    counters = [c for got in results for c in got]
+    assert len(counters) == 3 * 4 + 3 * 6
+    assert len(counters) == len(set(counters)), Counter(counters).most_common(3)
+    db = Database(znuny_database.engine)
+    assert sorted(c for _, c, _ in await rows(db)) == list(range(1, len(counters) + 1))
