@@ -75,7 +75,7 @@ class ZnunySession:
         self.db = db
         self.daily = daily
         self.uid = secrets.token_hex(16)
-        self.now = utcnow()
+        self.now = utcnow().replace(microsecond=0)  # Znuny's DateTime->ToString: whole seconds
 
     def _since(self) -> str:
         if not self.daily:
