@@ -20,6 +20,7 @@ from pathlib import Path
 
 from pytrs.commands import accounts
 from pytrs.commands import args as arg_types
+from pytrs.commands import db as db_command
 from pytrs.commands import doctor as doctor_command
 from pytrs.commands import filters as filters_command
 from pytrs.commands import inbox as inbox_command
@@ -32,10 +33,7 @@ from pytrs.commands import tickets as tickets_command
 from pytrs.commands import tokens as tokens_command
 from pytrs.commands import users as users_command
 from pytrs.commands.args import Parser, add_global_options, command_of
-from pytrs.commands.database import opened
 from pytrs.commands.failures import (
-    EXIT_FAILED,
-    EXIT_OK,
     EXIT_PIPE,
     EXIT_USAGE,
     CommandError,
@@ -51,7 +49,6 @@ from pytrs.gateway.pipe import EX_TEMPFAIL
 from pytrs.preflight import check_startup
 from pytrs.runtime.allocator import release_big_buffers
 from pytrs.runtime.logs import configure_logging, label_process
-from pytrs.schema import migrate
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -76,7 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     deliver.add_argument("--untrusted", action="store_true", help="ignore control headers")
 
     db = sub.add_parser("db", help="database schema")
-    db.add_argument("action", choices=("upgrade", "check"))
+    db.add_argument("action", choices=("upgrade", "check", "attach"))
 
     cfg = sub.add_parser("config", help="configuration")
     cfg.add_argument("action", choices=("check",))
@@ -251,7 +248,9 @@ def _writes(args: argparse.Namespace) -> bool:
     """Commands that would put mail or a schema into whatever database the defaults name: the
     MTA pipe run from the wrong directory used to create ./var/pytrs.db and store mail there."""
     action = getattr(args, "action", None)
-    return args.command in ("run", "deliver") or (args.command, action) == ("db", "upgrade")
+    return args.command in ("run", "deliver") or (
+        args.command == "db" and action in ("upgrade", "attach")
+    )
 
 
 _WORKING_ROLES = ("gateway", "worker", "sender", "scheduler", "web")
@@ -314,20 +313,9 @@ def _config(config: Config, args: argparse.Namespace) -> int:
 
 
 def _db(config: Config, args: argparse.Namespace) -> int:
-    async def go() -> int:
-        if args.action == "upgrade":
-            async with opened(config, create_missing=True, at_head=False) as db:
-                await migrate.upgrade(db)
-            print(f"database at {migrate.head_revision()}")
-            return EXIT_OK
-        async with opened(config, at_head=False) as db:
-            at_head, current, head = await migrate.is_at_head(db)
-        print(f"database at {current or 'nothing'}; head is {head}")
-        if not at_head:
-            print("pytrs: database schema is not at head: run `pytrs db upgrade`", file=sys.stderr)
-        return EXIT_OK if at_head else EXIT_FAILED
-
-    return asyncio.run(go())
+    actions = {"upgrade": db_command.upgrade, "check": db_command.check,
+               "attach": db_command.attach_own_tables}  # fmt: skip
+    return asyncio.run(actions[args.action](config))
 
 
 if __name__ == "__main__":

@@ -99,6 +99,8 @@ def digits(value: str) -> str | None:
 
 # The URL forms pytrs has drivers for (SQLAlchemy dialect+driver names).
 DATABASE_DRIVERS = ("postgresql+asyncpg", "sqlite+aiosqlite")
+# Those that can hold pytrs's own tables apart from an existing Znuny's ([database] mode).
+ZNUNY_DRIVERS = ("postgresql+asyncpg",)
 
 
 def database_url(value: str) -> str | None:

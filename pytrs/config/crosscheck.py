@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from pytrs.calendars import CalendarError, calendar_problems
 from pytrs.calendars.working_time import zone
+from pytrs.config.checks import ZNUNY_DRIVERS
 from pytrs.config.errors import ErrorList, dotted
 from pytrs.config.listen import listen_address
 from pytrs.config.model import BUILTIN_QUEUES, Config, QueueConfig, SlaConfig
@@ -264,11 +265,12 @@ def _check_database_mode(config: Config, errors: ErrorList) -> None:
     database = config.database
     if database.mode != "znuny":
         return
-    if database.url.startswith("sqlite"):
+    if database.url.partition(":")[0] not in ZNUNY_DRIVERS:
         errors.add(
             "database.mode",
-            '"znuny" needs the Znuny database (PostgreSQL or MariaDB/MySQL) in database.url, '
-            "not SQLite",
+            '"znuny" runs on Znuny\'s own database, reached as '
+            + " or ".join(f"{driver}://" for driver in ZNUNY_DRIVERS)
+            + " in database.url",
         )
     if database.own_schema == database.schema:
         errors.add(

@@ -74,9 +74,13 @@ def utcnow() -> datetime:
 class Database:
     """One engine plus the transaction helper; cheap to pass around, closed once at shutdown."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, znuny: bool = False, own_schema: str = "") -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
+        # Beside an existing Znuny ([database] mode = "znuny"): the shared tables are Znuny's,
+        # pytrs's own ones are in `own_schema` (`pytrs db attach`, schema/attach.py).
+        self.znuny = znuny
+        self.own_schema = own_schema
 
     @property
     def is_sqlite(self) -> bool:
@@ -85,6 +89,12 @@ class Database:
     @property
     def is_postgresql(self) -> bool:
         return self.dialect == "postgresql"
+
+    @property
+    def holds_schemas(self) -> bool:
+        """Whether tables can live in schemas of their own inside the database (pytrs's own
+        tables beside Znuny's, `schema/attach.py`)."""
+        return self.is_postgresql
 
     @property
     def side_transactions(self) -> bool:
@@ -133,8 +143,9 @@ def create_database(
     else:
         connect_args: dict[str, Any] = {}
         server_settings = {"application_name": "pytrs"}
-        if config.schema:
-            server_settings["search_path"] = config.schema
+        search_path = _search_path(config)
+        if search_path:
+            server_settings["search_path"] = search_path
         connect_args["server_settings"] = server_settings
         if pool:
             kwargs.update(
@@ -143,7 +154,16 @@ def create_database(
         else:
             kwargs["poolclass"] = NullPool
         engine = create_async_engine(url, connect_args=connect_args, pool_pre_ping=True, **kwargs)
-    return Database(engine)
+    znuny = config.mode == "znuny"
+    return Database(engine, znuny=znuny, own_schema=config.own_schema if znuny else "")
+
+
+def _search_path(config: DatabaseConfig) -> str:
+    """PostgreSQL's search_path: `[database] schema`; beside Znuny, pytrs's own schema first,
+    so that its own tables (and its `alembic_version`) are found before Znuny's."""
+    if config.mode == "znuny":
+        return f"{config.own_schema}, {config.schema or 'public'}"
+    return config.schema
 
 
 def _sqlite_connector(url: URL) -> Callable[[], Awaitable[sqlite_inline.InlineConnection]]:

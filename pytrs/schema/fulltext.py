@@ -27,10 +27,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import column, func, literal_column, table, text
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ColumnElement, FromClause
 
 INDEX = "article_search"
+# What of an article is indexed (`tickets/search_index.py` cuts new articles to these).
+SUBJECT_CHARS, ADDRESS_CHARS, BODY_CHARS = 2_000, 8_000, 65_536
 
 _SQLITE_INSERT = text(
     "INSERT INTO article_search (rowid, subject, body, addresses) "
@@ -120,3 +123,32 @@ def matches(conn: AsyncConnection, terms: Terms, *, subject_only: bool) -> Colum
         parts.append(f"{{subject}} : ({quoted})" if subject_only else f"({quoted})")
     parts += [f'addresses : "{a}"' for a in terms.addresses]
     return literal_column(INDEX).op("MATCH")(" AND ".join(parts))
+
+
+# The stored articles' text, cut as new articles are (for filling the index from the tables).
+_STORED = {
+    ":subject": f"substr(coalesce(a_subject, ''), 1, {SUBJECT_CHARS})",
+    ":body": f"substr(coalesce(a_body, ''), 1, {BODY_CHARS})",
+    ":addresses": "substr(coalesce(a_from, '') || ' ' || coalesce(a_to, '') || ' ' || "
+    f"coalesce(a_cc, ''), 1, {ADDRESS_CHARS})",
+}
+
+
+def create_statements(conn: Connection) -> list[str]:
+    """The DDL of the index on `dialect`, and the statement filling it from every stored
+    article: for a database whose tables were not made by the migrations (`pytrs db attach`
+    beside Znuny). Migration 0012 keeps its own copy, as migrations must not change."""
+    if conn.dialect.name != "postgresql":
+        raise ValueError(f"no full-text index to attach on {conn.dialect.name}")
+    document = _POSTGRESQL_DOCUMENT
+    for name, expression in _STORED.items():
+        document = document.replace(name, expression)
+    return [
+        f"CREATE TABLE {INDEX} (article_id BIGINT NOT NULL PRIMARY KEY REFERENCES article (id),"
+        " document TSVECTOR NOT NULL)",
+        f"CREATE INDEX ix_{INDEX}_document ON {INDEX} USING GIN (document)",
+        # As migration 0012 explains: statistics of 10,000 words keep rare words rare.
+        f"ALTER TABLE {INDEX} ALTER COLUMN document SET STATISTICS 1000",
+        f"INSERT INTO {INDEX} (article_id, document) SELECT article_id, {document} "
+        "FROM article_data_mime",
+    ]

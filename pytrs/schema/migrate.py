@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
-from pytrs.schema import fulltext
+from pytrs.schema import fulltext, shape
 from pytrs.schema.database import Database, StorageError, lock_schema
 from pytrs.schema.tables import Base
 
@@ -97,10 +97,48 @@ class SchemaNotAtHead(StorageError):
         )
 
 
+class NotAttached(SchemaNotAtHead):
+    """Beside Znuny: pytrs's own tables are missing or of another version."""
+
+    def __init__(self, current: str | None, head: str | None, own_schema: str) -> None:
+        super().__init__(current, head)
+        self.args = (
+            f"pytrs's own tables beside Znuny (schema {own_schema!r}) are "
+            + (f"at {current}, head is {head}" if current else "not there")
+            + ": run `pytrs db attach`",
+        )
+
+
+class ShapeMismatch(SchemaNotAtHead):
+    """Beside Znuny: Znuny's tables lack what pytrs cannot do without."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__(HEAD_REVISION, HEAD_REVISION)
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        self.args = (
+            "Znuny's tables do not fit pytrs: "
+            + "; ".join(problems[:3])
+            + more
+            + ": see `pytrs db check`",
+        )
+
+
 async def require_head(db: Database) -> None:
     """Raise SchemaNotAtHead unless every migration is applied: reading or writing tables of
-    another version would fail half-way with the driver's "no such table"."""
+    another version would fail half-way with the driver's "no such table".
+
+    Beside Znuny, raise NotAttached unless `pytrs db attach` made the own tables of this
+    version, and ShapeMismatch when Znuny's tables lack what pytrs needs; else remember their
+    shape for the repositories (`schema/shape.py`)."""
     at_head, current, head = await is_at_head(db)
+    if db.znuny:
+        if not at_head:
+            raise NotAttached(current, head, db.own_schema)
+        _, differences = await shape.load(db)
+        severe = [str(d) for d in differences if d.severity == shape.SEVERE]
+        if severe:
+            raise ShapeMismatch(severe)
+        return
     if not at_head:
         raise SchemaNotAtHead(current, head)
 

@@ -13,12 +13,11 @@ from __future__ import annotations
 import re
 
 from pytrs.schema import storable
-from pytrs.schema.fulltext import Document, Terms
+from pytrs.schema.fulltext import ADDRESS_CHARS, BODY_CHARS, SUBJECT_CHARS, Document, Terms
 from pytrs.tickets.model import ArticleInput
 
 # Bodies can be megabytes (a pasted log); the first 64 KB of text carry what people search
 # for, and the index (and the mail path's cost) stays bounded. The same cuts as 0012.
-SUBJECT_CHARS, ADDRESS_CHARS, BODY_CHARS = 2_000, 8_000, 65_536
 # At most this many terms of a search are used: a pasted paragraph is not a query.
 MAX_TERMS = 12
 
