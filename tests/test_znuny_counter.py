@@ -406,6 +406,9 @@ async def test_on_znunys_table_pytrs_continues_znunys_counter(
 async def test_on_znunys_table_concurrent_systems_never_collide(
     znuny_database: ZnunyDatabase,
 ) -> None:
+    if not Database(znuny_database.engine).side_transactions:
+        # Each step must commit on its own beside Znuny (schema/znuny_counter.py).
+        pytest.skip("this engine has no side transactions yet (MariaDB: branch h-mariadb)")
     engines = znuny_engines(znuny_database, 6)
     try:
 
