@@ -11,7 +11,8 @@ refused when it would be rendered.
 
 Beside Znuny (``[database] mode = "znuny"``, `znuny=True` here) the stored texts are Znuny's,
 written with ``<OTRS_*>`` tags: they are translated (``responders.znuny_tags``) before they are
-compiled, and the tags pytrs has no value for are logged once per load.
+compiled, and the tags pytrs has no value for are logged once per load. Only the responses
+provisioned from pytrs's own configuration (``[[auto_responses]]``) are pytrs templates there.
 """
 
 from __future__ import annotations
@@ -87,7 +88,8 @@ def _compiled(
     for queue_id, stored in rows:
         response = built.get(stored.id)
         if response is None:
-            response = built[stored.id] = _compile(_from_znuny(stored) if znuny else stored)
+            znunys = znuny and not stored.from_configuration
+            response = built[stored.id] = _compile(_from_znuny(stored) if znunys else stored)
         out.append((queue_id, response))
     return out
 

@@ -243,12 +243,23 @@ def test_random_mixtures_always_compile_and_render() -> None:
 async def test_stored_znuny_responses_are_translated_when_loaded(db: Database, config: Any) -> None:
     settings = {"url": config.database.url, "schema": config.database.schema}
     responses = [
-        {"queue": "Support", "type": "auto reply", "subject": "x", "body": "x\n"},
+        {"queue": "Support", "type": "auto reply", "subject": "{{ ticket.tn }}", "body": "x\n"},
+        {"queue": "Sales", "type": "auto reply", "subject": "{{ ticket.tn }}", "body": "x\n"},
     ]
     await provision(db, make_config(settings, auto_responses=responses))
+    async with db.connect() as conn:
+        sales = await conn.scalar(text("SELECT id FROM queue WHERE name = 'Sales'"))
+        configured = await find_response(conn, sales, "auto reply", ["en"], znuny=True)
+    # Provisioned from pytrs's configuration: a pytrs template, beside Znuny too.
+    assert configured is not None
+    assert configured.render(sample_variables()).subject == "2026010110000017"
     async with db.transaction() as conn:
+        # The Support response as Znuny's admin wrote it in Znuny.
         await conn.execute(
-            update(auto_response).values(
+            update(auto_response)
+            .where(auto_response.c.name.like("%support%"))
+            .values(
+                comments="",
                 text1="RE: <OTRS_CUSTOMER_SUBJECT[24]>",
                 text0="Dear <OTRS_CUSTOMER_REALNAME>,\n<OTRS_CUSTOMER_EMAIL[1]>\n"
                 "<OTRS_OWNER_UserFirstname> {{ 7*7 }}\n",
