@@ -4,6 +4,8 @@ template code. Stored responses beside Znuny are translated when they are loaded
 
 from __future__ import annotations
 
+import email
+import email.policy
 import random
 from typing import Any
 
@@ -25,7 +27,9 @@ from pytrs.responders.znuny_tags import translate, znuny_wrap
 from pytrs.schema.database import Database
 from pytrs.schema.tables import auto_response
 
-from ..conftest import make_config
+from ..conftest import engine_name, make_config
+from ..helpers import make_mail
+from ..tickets.conftest import open_desk
 
 pytestmark = pytest.mark.znuny
 
@@ -275,3 +279,36 @@ async def test_stored_znuny_responses_are_translated_when_loaded(db: Database, c
     rendered = beside.render(sample_variables())
     assert rendered.subject == "RE: Printer on fire"
     assert rendered.text == "Dear Alice Doe,\n> Hello,\n- {{ 7*7 }}\n"
+
+
+@pytest.mark.skipif(engine_name() != "postgresql", reason="beside Znuny: PostgreSQL")
+async def test_the_postmaster_beside_znuny_sends_znunys_auto_reply(
+    database_settings: dict[str, Any],
+) -> None:
+    """A new ticket's mail gets the auto reply Znuny's admin wrote with Znuny's tags, rendered
+    as Znuny renders it, through the postmaster in mode "znuny"."""
+    responses = [{"queue": "Support", "type": "auto reply", "subject": "x", "body": "x\n"}]
+    desk = await open_desk({**database_settings, "mode": "znuny"}, auto_responses=responses)
+    try:
+        async with desk.db.transaction() as conn:
+            await conn.execute(
+                update(auto_response).values(
+                    comments="",
+                    text1="RE: <OTRS_CUSTOMER_SUBJECT[10]>",
+                    text0="Dear <OTRS_CUSTOMER_REALNAME>,\nticket <OTRS_TICKET_TicketNumber>."
+                    "\nYou wrote:\n<OTRS_CUSTOMER_EMAIL[1]>\n<OTRS_CURRENT_UserFirstname>\n",
+                )
+            )
+        await desk.deliver(make_mail(subject="Printer on fire in the hall"))
+        async with desk.db.connect() as conn:
+            tn = await conn.scalar(text("SELECT tn FROM ticket"))
+            raw = await conn.scalar(text("SELECT raw FROM outbox_message"))
+    finally:
+        await desk.db.close()
+    sent = email.message_from_bytes(raw, policy=email.policy.default)
+    # pytrs builds an answer's subject its own way around the rendered text: Re: prefix, then
+    # the number (Znuny: "[Ticket#…] RE: Printer on [...]", no cleanup, no prefix).
+    assert sent["Subject"] == f"Re: [Ticket#{tn}] Printer on [...]"
+    assert sent.get_content().replace("\r\n", "\n") == (
+        f"Dear Alice Customer,\nticket {tn}.\nYou wrote:\n> Hello, the printer is on fire.\n-\n"
+    )
