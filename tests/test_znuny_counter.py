@@ -432,3 +432,26 @@ async def test_on_znunys_table_concurrent_systems_never_collide(
     assert len(counters) == len(set(counters)), Counter(counters).most_common(3)
     db = Database(znuny_database.engine)
     assert sorted(c for _, c, _ in await rows(db)) == list(range(1, len(counters) + 1))
+
+
+@needs_sessions
+async def test_autoincrement_on_an_empty_counter_starts_past_the_last_ticket(
+    database_settings: dict[str, Any],
+) -> None:
+    """Znuny's AutoIncrement seeds an empty counter table from the last ticket's number; pytrs
+    does the same beside Znuny (after Znuny's cleanup, or a counter table emptied by hand)."""
+    desk = await open_desk(
+        {**database_settings, "mode": "znuny"}, ticket={"number_generator": "AutoIncrement"}
+    )
+    try:
+        _, first = await desk.ticket()
+        _, second = await desk.ticket("Another")
+        async with desk.db.transaction() as conn:
+            await conn.execute(text("DELETE FROM ticket_number_counter"))
+            await conn.execute(
+                text("UPDATE ticket SET tn = '1000041' WHERE tn = :tn"), {"tn": second}
+            )
+        _, third = await desk.ticket("A third")
+    finally:
+        await desk.db.close()
+    assert (first, third) == ("1000001", "1000042")
