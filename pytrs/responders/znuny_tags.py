@@ -138,8 +138,13 @@ def translate(text: str, content_type: str = TEXT_PLAIN) -> Translated:
 
 
 def _literal(text: str) -> str:
-    """`text` as template source that renders as itself: only "{" can open a Jinja tag."""
-    return text.replace("{", '{{ "{" }}')
+    """`text` as template source that renders as itself. Only "{" followed by "{", "%" or "#"
+    opens a Jinja tag; a "{" at the end is followed by whatever comes next (an expression), so
+    it is written as an expression too. Other braces (CSS in HTML texts) stay as they are."""
+    return _OPENER.sub('{{ "{" }}', text)
+
+
+_OPENER = re.compile(r"\{(?=[{%#]|\Z)")
 
 
 def _expression(name: str, arg: str | None, html: bool) -> str | None:

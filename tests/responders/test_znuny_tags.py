@@ -241,6 +241,24 @@ def test_random_mixtures_always_compile_and_render() -> None:
             render(source, content_type)  # raises if it does not compile or render
 
 
+def test_text_without_tags_renders_as_itself() -> None:
+    rng = random.Random(7)
+    pieces = [
+        "{", "}", "{{", "}}", "%}", "{%", "#}", "{#", "{-", "x", " ", "\n", "'", '"', "\\", "raw",
+        "{% raw %}", "{% endraw %}", "-", "<", ">", "&lt;", "p { margin: 0 }",
+    ]  # fmt: skip
+    for _ in range(400):
+        source = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 30)))
+        for content_type in ("text/plain", "text/html"):
+            assert render(source, content_type) == source
+
+
+def test_css_braces_are_left_as_written() -> None:
+    assert translate("<style>p { margin: 0 }</style>", "text/html").template == (
+        "<style>p { margin: 0 }</style>"
+    )
+
+
 # --- stored responses beside Znuny -------------------------------------------------------------
 
 
