@@ -19,12 +19,15 @@ and ``_Replace``), for an auto response to a customer's mail:
   ``REALNAME`` is the customer's name. An empty subject or body reads "No Subject"/"No Body",
   and a body longer than 86 characters is re-wrapped at 86 first, as Znuny does.
 * ``<OTRS_TICKET_*>`` (TicketNumber, Title, State, Queue, Priority, CustomerID, CustomerUserID;
-  ``<OTRS_TICKET_NUMBER>``, ``<OTRS_QUEUE>``), ``<OTRS_CONFIG_Ticket::Hook>``.
+  ``<OTRS_TICKET_NUMBER>``, ``<OTRS_QUEUE>``), ``<OTRS_CONFIG_Ticket::Hook>``;
+  ``<OTRS_TICKET_DynamicField_Name>`` is the field's stored value ("-" when unset), and so is
+  ``…_Name_Value`` (Znuny's display value: the same for text fields, not mapped for
+  drop-downs).
 * Names are matched case-insensitively, as Znuny does.
 
 A tag of a family Znuny replaces but whose value pytrs does not have (owner, responsible,
-current agent, ``<OTRS_NOTIFICATION_RECIPIENT_*>``, other config options, dynamic fields,
-agent articles, ``<OTRS_EMAIL_DATE>`` …) becomes "-", which is what Znuny writes for a tag it
+current agent, ``<OTRS_NOTIFICATION_RECIPIENT_*>``, other config options, agent articles,
+``<OTRS_EMAIL_DATE>`` …) becomes "-", which is what Znuny writes for a tag it
 has no value for, and is named in ``Translated.unknown``. A ``<OTRS_…>`` outside every family
 stays as written, as in Znuny, and is named there too. Everything outside the tags is escaped
 so that ``{{``, ``{%`` or ``{#`` in Znuny's text stay literal. In HTML texts the tags are
@@ -160,9 +163,23 @@ def _expression(name: str, arg: str | None, html: bool) -> str | None:
         return f"article.body|znuny_body({_bool(html)})"
     if key in _SIMPLE:
         return _SIMPLE[key]
+    if key.startswith(_DYNAMIC_FIELD) and len(key) > len(_DYNAMIC_FIELD):
+        return _dynamic_field(name[len(_DYNAMIC_FIELD) :])
     if key in _KNOWN_SINGLES or key.startswith(_FAMILIES):
         return "-"
     return None
+
+
+_DYNAMIC_FIELD = "TICKET_DYNAMICFIELD_"
+
+
+def _dynamic_field(field: str) -> str:
+    """``<OTRS_TICKET_DynamicField_Name>`` (and ``…_Name_Value``): the field's value, "-" when
+    the ticket has none, as Znuny renders it. The name is only letters, digits and ``_:.-``
+    (`_NAME`), so it is safe inside a quoted template string."""
+    if field.upper().endswith("_VALUE") and len(field) > len("_VALUE"):
+        field = field[: -len("_VALUE")]
+    return f'ticket.dynamic_fields.get("{field}", "-")'
 
 
 def _counted(key: str, arg: str, html: bool) -> str | None:

@@ -7,10 +7,11 @@ from __future__ import annotations
 import email
 import email.policy
 import random
+from datetime import datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import text, update
+from sqlalchemy import insert, text, update
 
 from pytrs.provisioning import provision
 from pytrs.responders.stored_responses import find_response
@@ -24,8 +25,9 @@ from pytrs.responders.templates import (
     template_variables,
 )
 from pytrs.responders.znuny_tags import translate, znuny_wrap
+from pytrs.schema import ticket_repo
 from pytrs.schema.database import Database
-from pytrs.schema.tables import auto_response
+from pytrs.schema.tables import auto_response, dynamic_field, dynamic_field_value
 
 from ..conftest import engine_name, make_config
 from ..helpers import make_mail
@@ -75,6 +77,9 @@ PLAIN = [
     ("<OTRS_TICKET_CustomerID>", "ACME"),
     ("<OTRS_TICKET_CustomerUserID>", "alice"),
     ("<OTRS_CONFIG_Ticket::Hook>", "Ticket#"),
+    ("<OTRS_TICKET_DynamicField_Market>", "EMEA"),
+    ("<OTRS_TICKET_DynamicField_Market_Value>", "EMEA"),
+    ("<OTRS_TICKET_DynamicField_Unset>", "-"),  # Znuny's "-" for a field without a value
     ("<otrs_ticket_title>", "Printer on fire"),  # names are case-insensitive
     ("<OTRS_TICKET_TITLE>", "Printer on fire"),
 ]
@@ -84,7 +89,6 @@ DASH = [
     "<OTRS_RESPONSIBLE_UserEmail>", "<OTRS_TICKET_RESPONSIBLE_UserFirstname>",
     "<OTRS_CURRENT_UserFirstname>", "<OTRS_AGENT_SUBJECT[10]>", "<OTRS_AGENT_BODY>",
     "<OTRS_NOTIFICATION_RECIPIENT_UserFirstname>", "<OTRS_CONFIG_FQDN>",
-    "<OTRS_TICKET_DynamicField_Market>", "<OTRS_TICKET_DynamicField_Market_Value>",
     "<OTRS_TICKET_TicketID>", "<OTRS_FIRST_NAME>", "<OTRS_EMAIL_DATE[Europe/Berlin]>",
     "<OTRS_CUSTOMER_DATA_UserPhone>", "<OTRS_CUSTOMER_X-Mailer>",
 ]  # fmt: skip
@@ -329,4 +333,43 @@ async def test_the_postmaster_beside_znuny_sends_znunys_auto_reply(
     assert sent["Subject"] == f"Re: [Ticket#{tn}] Printer on [...]"
     assert sent.get_content().replace("\r\n", "\n") == (
         f"Dear Alice Customer,\nticket {tn}.\nYou wrote:\n> Hello, the printer is on fire.\n-\n"
+    )
+
+
+async def test_auto_responses_see_the_tickets_dynamic_fields(
+    database_settings: dict[str, Any],
+) -> None:
+    """`<OTRS_TICKET_DynamicField_*>` reads the ticket's values: the summaries an auto response
+    renders from carry the valid ticket fields that have a value (several joined by ", ")."""
+    desk = await open_desk(database_settings)
+    try:
+        ticket_id, _ = await desk.ticket()
+        now = datetime(2026, 1, 1, 9, 0)
+        audit = {"create_time": now, "create_by": 1, "change_time": now, "change_by": 1}
+        async with desk.db.transaction() as conn:
+            for field_id, name, valid in ((71, "Market", 1), (72, "Tags", 1), (73, "Old", 2)):
+                await conn.execute(
+                    insert(dynamic_field).values(
+                        id=field_id, name=name, label=name, valid_id=valid, **audit
+                    )
+                )
+            for field_id, value in ((71, "EMEA"), (72, "red"), (72, "blue"), (73, "gone")):
+                await conn.execute(
+                    insert(dynamic_field_value).values(
+                        field_id=field_id, object_id=ticket_id, value_text=value
+                    )
+                )
+        async with desk.db.connect() as conn:
+            [summary] = (await ticket_repo.ticket_summaries(conn, [ticket_id])).values()
+    finally:
+        await desk.db.close()
+    assert summary.dynamic_fields == {"Market": "EMEA", "Tags": "red, blue"}
+    variables = template_variables(
+        TicketVars(summary.tn, dynamic_fields=summary.dynamic_fields),
+        ArticleVars(),
+        SystemVars("support@example.com"),
+    )
+    source = "<OTRS_TICKET_DynamicField_Market>/<OTRS_TICKET_DynamicField_Tags>/"
+    assert render(source + "<OTRS_TICKET_DynamicField_Old>", variables=variables) == (
+        "EMEA/red, blue/-"
     )
