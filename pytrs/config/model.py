@@ -79,6 +79,9 @@ class DatabaseConfig:
     mode: str = field(default="pytrs", metadata=rule(one_of("pytrs", "znuny")))
     # Where pytrs's own tables live beside Znuny's (mode = "znuny"): a PostgreSQL schema.
     own_schema: str = field(default="pytrs", metadata=rule(identifier))
+    # The Znuny installation beside which pytrs runs (mode = "znuny"), e.g. "/opt/znuny": pytrs
+    # then drops Znuny's file cache of every ticket it changed (tickets/znuny_cache.py).
+    znuny_home: str = ""
 
 
 @dataclass(frozen=True, slots=True)

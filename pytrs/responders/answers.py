@@ -419,6 +419,7 @@ def response_variables(
         TicketVars(
             ticket.tn, ticket.title, ticket.queue, ticket.state, ticket.priority,
             config.ticket.hook, ticket.customer_user, ticket.customer_id,
+            dynamic_fields=ticket.dynamic_fields,
         ),
         article,
         system,

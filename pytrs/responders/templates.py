@@ -20,7 +20,9 @@ one line. Block tags alone on a line leave no blank line (``trim_blocks``, ``lst
 Variables (all text is ``str``; "" when unknown):
 
 * ``ticket``: ``tn``, ``title``, ``queue``, ``state``, ``priority``, ``hook`` (e.g. "Ticket#"),
-  ``customer_user``, ``customer_id``, ``url`` (the ticket in the web view, "" if none).
+  ``customer_user``, ``customer_id``, ``url`` (the ticket in the web view, "" if none),
+  ``dynamic_fields`` (the ticket's dynamic fields with a value, by name: in auto-responses;
+  ``ticket.dynamic_fields.get("Name", "")``).
 * ``article`` (the mail being answered): ``subject``, ``from``, ``to``, ``cc``, ``body`` (the
   first ``VARIABLE_CHARS`` characters), ``message_id``, ``created`` ("YYYY-MM-DD HH:MM:SS", UTC).
 * ``customer``: ``login``, ``email``, ``first_name``, ``last_name``, ``full_name``, ``known``
@@ -32,14 +34,16 @@ Variables (all text is ``str``; "" when unknown):
 
 Filters beyond Jinja's own: ``quote(n)`` quotes the first n lines (all when n is 0);
 ``truncate(n)`` is Jinja's, with no leeway: at most n characters, cut at a word, ending in
-"..." (Znuny's ``<OTRS_CUSTOMER_SUBJECT[n]>``).
+"..." (Znuny's ``<OTRS_CUSTOMER_SUBJECT[n]>``). The templates translated from Znuny's tags
+(``responders.znuny_tags``) use three more, which render exactly as Znuny does:
+``znuny_body(html)``, ``znuny_quote(n, html)`` and ``znuny_subject(tn, hook, n)``.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import getaddresses
 from typing import Any
@@ -58,6 +62,7 @@ from pytrs.responders.sandbox import (
     render_compiled,
 )
 from pytrs.responders.template_limits import DEFAULT_LIMITS, Limits
+from pytrs.responders.znuny_tags import FILTERS as ZNUNY_FILTERS
 from pytrs.vocabulary.auto_responses import CONTENT_TYPES, TEXT_HTML, TEXT_PLAIN
 
 __all__ = [
@@ -93,7 +98,9 @@ VARIABLE_CHARS = 100_000  # longer text (a huge body) is cut before a template s
 # The stable names templates may use, with what they hold; names outside this table (and the
 # sandbox's globals: range, dict, cycler, joiner, namespace) are refused at compile time.
 VARIABLES: Mapping[str, str] = {
-    "ticket": "tn, title, queue, state, priority, hook, customer_user, customer_id, url",
+    "ticket": (
+        "tn, title, queue, state, priority, hook, customer_user, customer_id, url, dynamic_fields"
+    ),
     "article": "subject, from, to, cc, body, message_id, created",
     "customer": "login, email, first_name, last_name, full_name, known",
     "queue": "name",
@@ -116,6 +123,7 @@ class TicketVars:
     customer_user: str = ""
     customer_id: str = ""
     url: str = ""
+    dynamic_fields: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +175,7 @@ def template_variables(
             "tn": ticket.tn, "title": _cut(ticket.title), "queue": ticket.queue,
             "state": ticket.state, "priority": ticket.priority, "hook": ticket.hook,
             "customer_user": ticket.customer_user, "customer_id": ticket.customer_id,
-            "url": ticket.url,
+            "url": ticket.url, "dynamic_fields": dict(ticket.dynamic_fields),
         },
         "article": {
             "subject": _cut(article.subject), "from": _cut(article.from_), "to": _cut(article.to),
@@ -217,7 +225,7 @@ def sample_variables() -> dict[str, Any]:
         TicketVars(
             tn="2026010110000017", title="Printer on fire", queue="Support", state="new",
             priority="3 normal", customer_user="alice", customer_id="ACME",
-            url="https://pytrs.example/ticket/1",
+            url="https://pytrs.example/ticket/1", dynamic_fields={"Market": "EMEA"},
         ),
         ArticleVars(
             subject="Printer on fire", from_="Alice Doe <alice@customer.example>",
@@ -237,6 +245,8 @@ def sample_variables() -> dict[str, Any]:
 def _environment(html: bool) -> MailEnvironment:
     env = MailEnvironment(html=html)
     env.add_filter("quote", quote)
+    for name, func in ZNUNY_FILTERS.items():
+        env.add_filter(name, func)
     return env
 
 

@@ -291,6 +291,9 @@ class StoredResponse:
     sender_name: str
     subject: str
     body: str
+    # Provisioned from pytrs's configuration (comment MARK): its texts are pytrs templates even
+    # beside Znuny, where every other response's texts are Znuny's (responders.znuny_tags).
+    from_configuration: bool = False
 
 
 async def responses_version(conn: AsyncConnection) -> tuple[Any, ...]:
@@ -324,6 +327,7 @@ async def usable_responses(
             ar.text1,
             ar.content_type,
             ar.language,
+            ar.comments,
             art.name.label("type_name"),
             sa.value0,
             sa.value1,
@@ -352,6 +356,7 @@ def _stored_response(row: Any) -> StoredResponse:
         sender_name=row.value1 or "",
         subject=row.text1 or "",
         body=row.text0 or "",
+        from_configuration=row.comments == MARK,
     )
 
 

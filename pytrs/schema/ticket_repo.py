@@ -6,8 +6,8 @@ message. What routing needs to know about existing tickets is loaded by `known_r
 
 from __future__ import annotations
 
-from collections.abc import Collection
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
@@ -25,6 +25,7 @@ from pytrs.schema.tables import (
     customer_preferences,
     customer_user,
     dynamic_field,
+    dynamic_field_value,
     queue,
     sla,
     ticket,
@@ -129,6 +130,9 @@ class TicketSummary:
     priority_id: int = 3
     owner_id: int = 1
     type_id: int = 1
+    # Valid ticket dynamic fields with a value, by name (several values joined with ", ");
+    # loaded for the customer side only.
+    dynamic_fields: Mapping[str, str] = field(default_factory=dict)
 
 
 async def ticket_summaries(
@@ -160,6 +164,7 @@ async def ticket_summaries(
     )  # fmt: skip
     latest = await _last_customer_articles(conn, ids) if customer_side else {}
     languages = await _customer_languages(conn, ids) if customer_side else {}
+    fields = await _dynamic_field_values(conn, ids) if customer_side else {}
     found: dict[int, TicketSummary] = {}
     for r in rows:
         login = r.customer_user_id or ""
@@ -169,9 +174,31 @@ async def ticket_summaries(
             r.id, r.tn, r.title or "", r.queue, r.state, r.state_type, r.priority, login,
             r.customer_id or "", email, r.first_name or "", r.last_name or "", r.email is not None,
             message_id, references, languages.get(login, ""), r.queue_id, r.ticket_state_id,
-            r.ticket_priority_id, r.user_id, r.type_id or 1,
+            r.ticket_priority_id, r.user_id, r.type_id or 1, fields.get(r.id, {}),
         )  # fmt: skip
     return found
+
+
+async def _dynamic_field_values(
+    conn: AsyncConnection, ids: Collection[int]
+) -> dict[int, dict[str, str]]:
+    """Ticket id → {field name: value} of the valid ticket dynamic fields set on tickets `ids`
+    (text, number or date; a field with several values lists them in order, joined by ", ")."""
+    dfv, df = dynamic_field_value.c, dynamic_field.c
+    rows = await conn.execute(
+        select(dfv.object_id, df.name, dfv.value_text, dfv.value_int, dfv.value_date)
+        .join(dynamic_field, df.id == dfv.field_id)
+        .where(dfv.object_id.in_(list(ids)), df.valid_id == 1, df.object_type == "Ticket")
+        .order_by(dfv.object_id, df.name, dfv.id)
+    )
+    found: dict[int, dict[str, list[str]]] = {}
+    for r in rows:
+        value = r.value_text if r.value_text is not None else r.value_int
+        if value is None and r.value_date is not None:
+            value = r.value_date.strftime("%Y-%m-%d %H:%M:%S")
+        if value is not None:
+            found.setdefault(int(r.object_id), {}).setdefault(r.name, []).append(str(value))
+    return {t: {name: ", ".join(v) for name, v in named.items()} for t, named in found.items()}
 
 
 async def _customer_languages(conn: AsyncConnection, ids: Collection[int]) -> dict[str, str]:
