@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from pytrs.schema import storable
+from pytrs.schema import agent_address, storable
 from pytrs.schema.database import Database
 from pytrs.schema.tables import group_user, queue, users, web_session_end
 from pytrs.vocabulary import znuny
@@ -94,7 +94,8 @@ async def _load(
     conn: AsyncConnection, user_id: int, session_id: str | None = None
 ) -> AgentAccount | None:
     u = users.c
-    query = select(u.id, u.login, u.first_name, u.last_name, u.email, u.pw, u.valid_id).where(
+    email = agent_address.address(conn).label("email")
+    query = select(u.id, u.login, u.first_name, u.last_name, email, u.pw, u.valid_id).where(
         u.id == user_id
     )
     if session_id is not None:
@@ -129,7 +130,7 @@ async def _load(
         id=row.id,
         login=row.login,
         name=name or row.login,
-        email=row.email or "",
+        email=agent_address.text_of(row.email),
         pw=row.pw or "",
         valid=row.valid_id == VALID,
         admin=admin,
