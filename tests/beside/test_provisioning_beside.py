@@ -5,6 +5,7 @@ preference; a response's language is kept aside — and a second start changes n
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -12,7 +13,8 @@ from sqlalchemy import text
 
 from pytrs.config import Config, ConfigError
 from pytrs.provisioning import provision
-from pytrs.schema import response_repo
+from pytrs.schema import queue_repo, response_repo
+from pytrs.vocabulary.auto_responses import ResponseError, ResponseSpec
 
 from ..conftest import make_config
 from .conftest import Beside
@@ -88,3 +90,42 @@ async def test_a_response_text_longer_than_znuny_holds_is_refused(beside: Beside
     assert await _rows(
         beside, "SELECT count(*) FROM auto_response WHERE name = 'support-reply'"
     ) == [(0,)]
+
+
+async def test_responses_import_keeps_languages_aside_and_refuses_long_texts(
+    beside: Beside,
+) -> None:
+    spec = ResponseSpec(
+        name="raw-reply", queues=("Raw",), type="auto reply", subject="Re: {{ article.subject }}",
+        body="Merci.", language="fr", sender="znuny@localhost",
+    )  # fmt: skip
+    async with beside.db.transaction() as conn:
+        report = await response_repo.store_responses(conn, [spec])
+    assert report.created == ("raw-reply",)
+    async with beside.db.transaction() as conn:  # the same again: nothing to write
+        again = await response_repo.store_responses(conn, [spec])
+    assert again.unchanged == ("raw-reply",)
+    assert await _rows(
+        beside,
+        "SELECT l.language FROM auto_response_language l JOIN auto_response r "
+        "ON r.id = l.auto_response_id WHERE r.name = 'raw-reply'",
+    ) == [("fr",)]
+    too_long = dataclasses.replace(spec, subject="s" * 6001)
+    with pytest.raises(ResponseError) as refused:
+        async with beside.db.transaction() as conn:
+            await response_repo.store_responses(conn, [too_long])
+    assert [(p.response, p.field) for p in refused.value.problems] == [("raw-reply", "subject")]
+
+
+async def test_a_queue_made_on_the_admin_page_names_what_znuny_requires(beside: Beside) -> None:
+    values = queue_repo.QueueValues(name="Web", group_id=1, follow_up="possible")
+    queue_id = await queue_repo.save_queue(beside.db, values, row_id=None, by=1)
+    # Changed without an address: it keeps the one it has.
+    await queue_repo.save_queue(
+        beside.db, dataclasses.replace(values, comments="edited"), row_id=queue_id, by=1
+    )
+    assert await _rows(
+        beside,
+        f"SELECT system_address_id, salutation_id, signature_id, comments FROM queue "
+        f"WHERE id = {queue_id}",
+    ) == [(1, 1, 1, "edited")]
