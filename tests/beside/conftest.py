@@ -32,12 +32,7 @@ class Beside:
 
 @pytest.fixture
 async def beside(znuny_postgresql: ZnunyDatabase) -> AsyncIterator[Beside]:
-    settings = {
-        "url": znuny_postgresql.url,
-        "schema": znuny_postgresql.schema,
-        "mode": "znuny",
-        "own_schema": znuny_postgresql.own_schema,
-    }
+    settings: dict[str, Any] = znuny_postgresql.settings()
     db = create_database(DatabaseConfig(**settings, pool_size=2))
     try:
         await attach.attach(db, migrate.HEAD_REVISION)
