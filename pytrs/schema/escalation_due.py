@@ -18,7 +18,7 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from pytrs.schema import agent_address, generations
+from pytrs.schema import agent_address, agent_rights, generations
 from pytrs.schema.agent_access import GROUP_ADMIN, READ_WRITE, VALID
 from pytrs.schema.database import (
     Database,
@@ -30,7 +30,6 @@ from pytrs.schema.database import (
 from pytrs.schema.tables import (
     TicketState,
     TicketStateType,
-    group_user,
     queue,
     system_data,
     ticket,
@@ -147,7 +146,7 @@ async def queue_writers(
     out: dict[int, list[Agent]] = {q: [] for q in queue_ids}
     if not out:
         return out
-    g, u = group_user.c, users.c
+    g, u = agent_rights.held(conn).c, users.c
     email = agent_address.address(conn)
     query = (
         select(queue.c.id.label("queue_id"), u.login, email.label("email"))

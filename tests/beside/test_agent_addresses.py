@@ -105,3 +105,55 @@ async def test_an_agent_without_useremail_has_no_address(beside: Beside) -> None
     assert listed is not None and listed.email == ""
     async with beside.db.connect() as conn:
         assert await escalation_due.owners(conn, [user_id]) == {}
+
+
+async def test_an_agent_s_roles_give_queue_access_beside_znuny(beside: Beside) -> None:
+    # As Znuny's role admin stores it: a role with rw on group `users` (Znuny's queues' group),
+    # the agent in it, no group_user row of its own. A second, invalid role gives nothing.
+    async with beside.znuny.engine.begin() as conn:
+        audit = "now(), 1, now(), 1"
+        user_id = await conn.scalar(
+            text(
+                "INSERT INTO users (login, pw, first_name, last_name, valid_id, create_time, "
+                f"create_by, change_time, change_by) VALUES ('rita', 'x', 'Rita', 'R', 1, {audit}) "
+                "RETURNING id"
+            )
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO user_preferences (user_id, preferences_key, preferences_value) "
+                "VALUES (:id, 'UserEmail', 'rita@example.com')"
+            ),
+            {"id": user_id},
+        )
+        for name, valid, group in (("Desk", 1, 1), ("Gone", 2, 2)):
+            role_id = await conn.scalar(
+                text(
+                    "INSERT INTO roles (name, valid_id, create_time, create_by, change_time, "
+                    f"change_by) VALUES (:name, :valid, {audit}) RETURNING id"
+                ),
+                {"name": name, "valid": valid},
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO group_role (role_id, group_id, permission_key, permission_value, "
+                    f"create_time, create_by, change_time, change_by) VALUES (:role, :group, "
+                    f"'rw', 1, {audit})"
+                ),
+                {"role": role_id, "group": group},
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO role_user (user_id, role_id, create_time, create_by, change_time, "
+                    f"change_by) VALUES (:user, :role, {audit})"
+                ),
+                {"user": user_id, "role": role_id},
+            )
+    account = await agent_access.by_id(beside.db, user_id)
+    assert account is not None
+    assert account.admin is False  # the invalid role's rw on group admin (2) counts for nothing
+    assert account.queues and set(account.queues.values()) == {"rw"}
+    async with beside.db.connect() as conn:
+        assert "rita" in await agent_access.writers_of(conn, 2)
+        writers = await escalation_due.queue_writers(conn, [2])
+        assert [a.login for a in writers[2]] == ["rita"]
