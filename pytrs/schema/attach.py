@@ -100,8 +100,10 @@ def _create_own_tables(conn: Connection, schema: str) -> list[str]:
     missing = [t for t in wanted if not inspector.has_table(t.name, schema=schema)]
     # Unqualified: created in the first schema of the search path, which is `schema` now that
     # it exists; their foreign keys find Znuny's tables (ticket, queue …) further along.
-    Base.metadata.create_all(conn, tables=[t for t in missing if t.metadata is Base.metadata])
-    SIDE.create_all(conn, tables=[t for t in missing if t.metadata is SIDE])
+    Base.metadata.create_all(
+        conn, tables=[t for t in missing if t.metadata is Base.metadata], checkfirst=False
+    )
+    SIDE.create_all(conn, tables=[t for t in missing if t.metadata is SIDE], checkfirst=False)
     names = [t.name for t in missing]
     if not inspector.has_table(fulltext.INDEX, schema=schema):
         for statement in fulltext.create_statements(conn):

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pytrs.schema.database import Database, for_update, utcnow
 from pytrs.schema.inbox_repo import DISCARDED, PENDING, QUARANTINED, dedup_key
+from pytrs.schema.shape import shape_of
 from pytrs.schema.tables import article_data_mime, article_data_mime_plain, inbox, ticket, users
 
 # Enough of a raw message to hold its header; the listing never reads whole messages.
@@ -92,7 +93,8 @@ async def article_raw(conn: AsyncConnection, article_id: int) -> bytes | None:
     query = select(article_data_mime_plain.c.body).where(
         article_data_mime_plain.c.article_id == article_id
     )
-    return (await conn.execute(query)).scalar_one_or_none()
+    found = (await conn.execute(query)).scalar_one_or_none()
+    return shape_of(conn).stored_bytes("article_data_mime_plain", "body", found)
 
 
 async def requeue(db: Database, ids: Sequence[int] | None) -> dict[int, str]:

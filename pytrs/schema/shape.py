@@ -55,6 +55,15 @@ ADAPTED: Mapping[tuple[str, str], str] = {
     ("queue_standard_template", "id"): "links are found by queue and template",
 }
 
+# Shared tables pytrs only reads beside Znuny (Znuny's seeds): columns Znuny requires on insert
+# do not concern it. `permission_groups` gets rows only through `pytrs users`/provisioning,
+# which write Znuny's audit columns themselves.
+READ_ONLY = frozenset({
+    "valid", "ticket_state_type", "ticket_state", "ticket_priority", "ticket_lock_type",
+    "ticket_type", "follow_up_possible", "article_sender_type", "communication_channel",
+    "ticket_history_type", "link_type", "link_state", "permission_groups",
+})  # fmt: skip
+
 SEVERE, NOTE = "error", "note"
 
 
@@ -200,7 +209,8 @@ def compare(conn: Connection) -> tuple[Shape, list[Difference]]:
                     differences.append(Difference(name, column.name, SEVERE, "column missing"))
                 continue
             differences.extend(_compare_column(name, column, found, encoded, lengths))
-        differences.extend(_unfilled(name, model.columns, columns))
+        if name not in READ_ONLY:
+            differences.extend(_unfilled(name, model.columns, columns))
     differences.sort(key=lambda d: (d.severity != SEVERE, d.table, d.column))
     shape = Shape(
         znuny=True, lacking=frozenset(lacking), base64=frozenset(encoded), lengths=lengths,

@@ -104,10 +104,11 @@ async def ticket_links(
     """The tickets of `readable` queues linked to `ticket_id` (valid links), by number."""
     key = str(ticket_id)
     rel = link_relation
+    object_id = await links.ticket_object_id(conn)
     rows = await conn.execute(
         select(rel.c.source_key, rel.c.target_key, rel.c.type_id).where(
-            rel.c.source_object_id == links.OBJECT_TICKET,
-            rel.c.target_object_id == links.OBJECT_TICKET,
+            rel.c.source_object_id == object_id,
+            rel.c.target_object_id == object_id,
             rel.c.state_id == links.STATE_VALID,
             or_(rel.c.source_key == key, rel.c.target_key == key),
         )

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from pytrs.schema.shape import shape_of
 from pytrs.schema.tables import (
     article,
     article_data_mime,
@@ -27,6 +28,7 @@ from pytrs.schema.tables import (
 )
 
 _part = article_data_mime_attachment
+_PART, _PLAIN = "article_data_mime_attachment", "article_data_mime_plain"
 # Inline (cid:) images small enough to be written into the page as data: URLs; others show
 # as attachments only. Raster types alone: an SVG is a document, not a picture.
 INLINE_IMAGE_BYTES = 512 * 1024
@@ -51,9 +53,11 @@ async def html_bodies(conn: AsyncConnection, article_ids: Collection[int]) -> di
         .order_by(_part.c.id)
     )  # fmt: skip
     found: dict[int, str] = {}
+    stored = shape_of(conn).stored_bytes
     for r in rows:
         if is_html_body("file-2", r.content_type, r.content_alternative):
-            found.setdefault(int(r.article_id), bytes(r.content).decode("utf-8", "replace"))
+            html = stored(_PART, "content", r.content) or b""
+            found.setdefault(int(r.article_id), html.decode("utf-8", "replace"))
     return found
 
 
@@ -127,7 +131,8 @@ async def attachment(conn: AsyncConnection, article_id: int, number: int) -> Sto
     return StoredFile(
         ticket_id=int(r.ticket_id), article_id=article_id, number=number,
         filename=r.filename or "", content_type=r.content_type or "",
-        content_id=r.content_id or "", content=bytes(content.scalar_one()),
+        content_id=r.content_id or "",
+        content=shape_of(conn).stored_bytes(_PART, "content", content.scalar_one()) or b"",
     )  # fmt: skip
 
 
@@ -157,9 +162,10 @@ async def inline_images(
     contents = await conn.execute(
         select(_part.c.id, _part.c.content).where(_part.c.id.in_(list(wanted)))
     )
+    stored = shape_of(conn).stored_bytes
     for part_id, content in contents:
         article_id, key, kind = wanted[int(part_id)]
-        found.setdefault(article_id, {})[key] = (kind, bytes(content))
+        found.setdefault(article_id, {})[key] = (kind, stored(_PART, "content", content) or b"")
     return found
 
 
@@ -207,13 +213,17 @@ async def raw_heads(
     for the mail's path), without reading whole mails of many megabytes."""
     if not article_ids:
         return {}
+    shape = shape_of(conn)
+    chars = shape.head_chars(_PLAIN, "body", head_bytes)
     rows = await conn.execute(
         select(
             article_data_mime_plain.c.article_id,
-            func.substr(article_data_mime_plain.c.body, 1, head_bytes),
+            func.substr(article_data_mime_plain.c.body, 1, chars),
         ).where(article_data_mime_plain.c.article_id.in_(list(article_ids)))
     )
-    return {int(i): bytes(head or b"") for i, head in rows}
+    return {
+        int(i): (shape.stored_bytes(_PLAIN, "body", head) or b"")[:head_bytes] for i, head in rows
+    }
 
 
 async def stored_raw(conn: AsyncConnection, article_ids: Collection[int]) -> set[int]:

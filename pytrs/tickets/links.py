@@ -15,7 +15,8 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pytrs.schema.database import conflict_insert
-from pytrs.schema.tables import link_relation
+from pytrs.schema.shape import shape_of
+from pytrs.schema.tables import link_object, link_relation
 from pytrs.tickets import history
 from pytrs.tickets.errors import InvalidChange, UnknownName
 from pytrs.tickets.model import HistoryEntry, TicketRecord
@@ -47,11 +48,32 @@ def link_entries(source: TicketRecord, target: TicketRecord, kind: str) -> list[
     ]
 
 
+async def ticket_object_id(conn: AsyncConnection) -> int:
+    """The id of the link object `Ticket`: seeded as 1 in pytrs's own database; beside Znuny
+    whatever Znuny gave it, and created at first use as Znuny itself does (its
+    initial data has no link objects)."""
+    if not shape_of(conn).znuny:
+        return OBJECT_TICKET
+    query = select(link_object.c.id).where(link_object.c.name == "Ticket")
+    found = await conn.scalar(query)
+    if found is None:
+        await conn.execute(
+            conflict_insert(conn, link_object).values(name="Ticket").on_conflict_do_nothing()
+        )
+        found = await conn.scalar(query)
+    if found is None:
+        raise RuntimeError("link_object has no row 'Ticket' even after inserting it")
+    return int(found)
+
+
 async def insert_links(conn: AsyncConnection, rows: list[dict[str, Any]]) -> int:
     """Insert links that do not exist yet; returns how many rows were new (for one row: 1 or 0).
     A link already there in either direction counts as there for `Normal` links."""
     if not rows:
         return 0
+    object_id = await ticket_object_id(conn)
+    if object_id != OBJECT_TICKET:
+        rows = [{**r, "source_object_id": object_id, "target_object_id": object_id} for r in rows]
     statement = conflict_insert(conn, link_relation).on_conflict_do_nothing()
     if len(rows) == 1:
         result = await conn.execute(statement.values(**rows[0]))
@@ -63,11 +85,12 @@ async def insert_links(conn: AsyncConnection, rows: list[dict[str, Any]]) -> int
 async def linked(conn: AsyncConnection, a: int, b: int, kind: str) -> bool:
     """Whether tickets `a` and `b` are linked as `kind`, in either direction."""
     pairs = [(str(a), str(b)), (str(b), str(a))]
+    object_id = await ticket_object_id(conn)
     found = await conn.execute(
         select(link_relation.c.type_id).where(
             link_relation.c.type_id == TYPES[kind],
-            link_relation.c.source_object_id == OBJECT_TICKET,
-            link_relation.c.target_object_id == OBJECT_TICKET,
+            link_relation.c.source_object_id == object_id,
+            link_relation.c.target_object_id == object_id,
             or_(*(and_(link_relation.c.source_key == s, link_relation.c.target_key == t)
                   for s, t in pairs)),
         )

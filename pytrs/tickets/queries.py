@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
 from pytrs.schema import storable
+from pytrs.schema.shape import shape_of
 from pytrs.schema.tables import (
     ArticleSenderType,
     CommunicationChannel,
@@ -482,7 +483,8 @@ async def article_raw(conn: AsyncConnection, article_id: int) -> RawMail | None:
     r = (await conn.execute(query)).first()
     if r is None:
         return None
-    return RawMail(int(r.ticket_id), None if r.body is None else bytes(r.body))
+    raw = shape_of(conn).stored_bytes("article_data_mime_plain", "body", r.body)
+    return RawMail(int(r.ticket_id), raw)
 
 
 # --- the queue overview ---

@@ -19,6 +19,7 @@ from sqlalchemy import Insert, Table, Update, bindparam, delete, insert, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pytrs.schema import fulltext, storable
+from pytrs.schema.shape import shape_of
 from pytrs.schema.tables import (
     article,
     article_data_mime,
@@ -42,12 +43,20 @@ _TABLES = (
 
 async def insert_tickets(conn: AsyncConnection, new: list[dict[str, Any]]) -> list[int]:
     """Insert `ticket` rows (built by `rows.ticket_row`); their ids, in order."""
-    return await _insert_returning_ids(conn, ticket, storable.rows(ticket, new), "tn")
+    return await _insert_returning_ids(conn, ticket, _storable(conn, ticket, new), "tn")
 
 
 async def insert_articles(conn: AsyncConnection, new: list[dict[str, Any]]) -> list[int]:
     """Insert `article` rows (built by `rows.article_row`); their ids, in order."""
     return await _insert_returning_ids(conn, article, new, "insert_fingerprint")
+
+
+def _storable(
+    conn: AsyncConnection, table: Table, new: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """`new` cleaned and cut to `table`'s columns, and beside Znuny fitted to Znuny's (shorter
+    text columns, bytes as base64 TEXT on PostgreSQL: `schema/shape.py`)."""
+    return shape_of(conn).fit_rows(table.name, storable.rows(table, new))
 
 
 async def _insert_returning_ids(
@@ -182,7 +191,8 @@ class Writes:
             if found:
                 # Header values, file names and control headers are hostile input: cleaned
                 # and cut to their columns, so one mail cannot fail the batch.
-                await conn.execute(_insert(table), storable.rows(table, found))
+                shape = shape_of(conn)
+                await conn.execute(_insert(shape.table(table)), _storable(conn, table, found))
         await fulltext.write(conn, self.search)
         await self._update_tickets(conn)
         self.search = []
@@ -203,7 +213,9 @@ class Writes:
         # lock them in the same order.
         groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
         for ticket_id in sorted(self.ticket_values):
-            values = storable.row(ticket, self.ticket_values[ticket_id])
+            values = shape_of(conn).fit_row(
+                "ticket", storable.row(ticket, self.ticket_values[ticket_id])
+            )
             groups[tuple(sorted(values))].append(
                 {"t_id": ticket_id, **{f"t_{k}": v for k, v in values.items()}}
             )

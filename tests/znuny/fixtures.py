@@ -15,7 +15,7 @@ import os
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import pytest
 from sqlalchemy import text
@@ -138,8 +138,3 @@ def znuny_database(request: pytest.FixtureRequest) -> ZnunyDatabase:
     """The test runs once on a Znuny database on PostgreSQL and once on MariaDB."""
     database: ZnunyDatabase = request.getfixturevalue(f"znuny_{request.param}")
     return database
-
-
-def utcnow() -> datetime:
-    """Naive UTC now, as Znuny's timestamp columns hold it."""
-    return datetime.now(UTC).replace(tzinfo=None)
