@@ -15,9 +15,9 @@ permission_value SMALLINT), none with a unique key.
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Integer, SmallInteger, String, Table, literal, select, union_all
+from sqlalchemy import Column, Integer, SmallInteger, String, Table, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.sql import Subquery
+from sqlalchemy.sql import FromClause
 
 from pytrs.schema.shape import shape_of
 from pytrs.schema.tables import group_user
@@ -51,10 +51,9 @@ _through_roles = (
     select(role_user.c.user_id, group_role.c.group_id, group_role.c.permission_key)
     .join(group_role, group_role.c.role_id == role_user.c.role_id)
     .join(roles, roles.c.id == role_user.c.role_id)
-    .where(roles.c.valid_id == VALID, group_role.c.permission_value == literal(1))
+    .where(roles.c.valid_id == VALID, group_role.c.permission_value == 1)
 )
 # Built once: each rights check then only binds its values.
-_OWN = _own.subquery("held")
 _WITH_ROLES = union_all(_own, _through_roles).subquery("held")
 
 
@@ -63,7 +62,8 @@ def with_roles(conn: AsyncConnection) -> bool:
     return shape_of(conn).znuny
 
 
-def held(conn: AsyncConnection) -> Subquery:
+def held(conn: AsyncConnection) -> FromClause:
     """Every right held, as rows (user_id, group_id, permission_key): query it as `group_user`
-    (a user may hold one right twice, directly and through a role)."""
-    return _WITH_ROLES if with_roles(conn) else _OWN
+    (a user may hold one right twice, directly and through a role). In pytrs's own database
+    `group_user` itself."""
+    return _WITH_ROLES if with_roles(conn) else group_user
