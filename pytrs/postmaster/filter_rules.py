@@ -2,7 +2,8 @@
 
 Place in the flow: `pytrs filters import` and the web's filter pages save rules with
 `save_rules`, which checks the whole set as `check_rules` does (compiled with RE2, header names,
-set keys among the control headers, set values against the names the database knows) and
+set keys among the control headers, set values against the names the database knows, values
+no longer than the database holds: 200 characters beside Znuny) and
 stores it only when nothing is wrong; `replace_rules` (tests, and `save_rules` itself) compiles
 the set and stores set rows under their canonical `X-PyTRS-*` names; `schema.filter_repo` then
 stores the plain records in one transaction. Each worker keeps the compiled rules it loaded
@@ -37,7 +38,30 @@ async def check_rules(db: Database, rules: Sequence[Rule]) -> tuple[list[Problem
     except RuleError as exc:
         problems += exc.problems
     wrong, warnings = check_set_values(rules, await valid_names(db))
-    return problems + wrong, warnings
+    too_long = _too_long(rules, await filter_repo.value_limit(db))
+    return problems + wrong + too_long, warnings
+
+
+def _too_long(rules: Sequence[Rule], limit: int | None) -> list[Problem]:
+    """Values longer than the database stores (beside Znuny, f_value holds 200 characters):
+    refused, since a cut regular expression or set value would mean something else."""
+    if limit is None:
+        return []
+    problems = []
+    for rule in rules:
+        values = [("match", i, m.value) for i, m in enumerate(rule.match)]
+        values += [("set", i, s.value) for i, s in enumerate(rule.set)]
+        problems += [
+            Problem(
+                rule.name,
+                f"{kind}[{i}].value",
+                f"{len(value)} characters, more than the {limit} Znuny's postmaster_filter "
+                "holds; shorten it",
+            )
+            for kind, i, value in values
+            if len(value) > limit
+        ]
+    return problems
 
 
 async def save_rules(

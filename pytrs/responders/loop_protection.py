@@ -22,7 +22,8 @@ customer answering our auto-reply carries one.
 The daily budget follows Znuny's ``ticket_loop_protection`` (one row per auto-response, a limit
 per address per calendar day), with two differences: days are UTC days, so that daemons in
 different time zones share one count, and only mail that passed every other check uses budget
-(Znuny also counts mail it then suppresses).
+(Znuny also counts mail it then suppresses). Beside Znuny the rows are Znuny's own, which
+have no id (the table as the database has it: `_counted`), so both count the same sends.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from email.utils import formataddr
 from typing import Any
 
 import re2
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import Table, delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pytrs.config import Config, LoopProtectionConfig
@@ -44,6 +45,7 @@ from pytrs.parsers.model import ParsedMail
 from pytrs.schema import storable
 from pytrs.schema.database import lock_keys
 from pytrs.schema.outbox_repo import suppressed
+from pytrs.schema.shape import shape_of
 from pytrs.schema.tables import ticket_loop_protection as tlp
 
 LOOP_CONTROL_HEADERS = ("x-pytrs-loop", "x-otrs-loop")
@@ -279,7 +281,7 @@ async def take_budget(conn: AsyncConnection, address: str, today: date, limit: i
     )
     if (used or 0) >= limit:
         return False
-    await conn.execute(insert(tlp).values(sent_to=address, sent_date=day))
+    await conn.execute(insert(_counted(conn)).values(sent_to=address, sent_date=day))
     return True
 
 
@@ -351,7 +353,7 @@ async def clear_many(
             taken.append({"sent_to": address, "sent_date": day})
             answers.append(None)
     if taken:
-        await conn.execute(insert(tlp), taken)
+        await conn.execute(insert(_counted(conn)), taken)
     return answers
 
 
@@ -368,6 +370,12 @@ async def _used_today(conn: AsyncConnection, addresses: list[str], today: date) 
         .group_by(tlp.c.sent_to)
     )
     return {address: int(n) for address, n in rows}
+
+
+def _counted(conn: AsyncConnection) -> Table:
+    """The table sends are counted in, as this database has it: beside Znuny without the id
+    pytrs's own table adds (an INSERT on the model would ask the database for it back)."""
+    return shape_of(conn).table(tlp)
 
 
 def _key(address: str) -> str:

@@ -5,7 +5,8 @@ every request, so that a password change, `pytrs users disable` or a changed que
 takes effect at once; that re-read also refuses a session that logout ended (``web_sessions``).
 Access is Znuny's: `rw`/`ro` on a queue's group (`queue.group_id`), an
 administrator holds `rw` on group `admin` (id 2). The rows are written by `users_repo.py`
-(`pytrs users`) and `agent_groups.py` (`[[agents]]`).
+(`pytrs users`) and `agent_groups.py` (`[[agents]]`); beside Znuny an agent's roles give
+rights too (`agent_rights`).
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from dataclasses import dataclass, field
 from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from pytrs.schema import storable
+from pytrs.schema import agent_address, agent_rights, storable
 from pytrs.schema.database import Database
-from pytrs.schema.tables import group_user, queue, users, web_session_end
+from pytrs.schema.tables import queue, users, web_session_end
 from pytrs.vocabulary import znuny
 
 GROUP_ADMIN = 2  # Znuny's seeded group `admin`
@@ -94,7 +95,8 @@ async def _load(
     conn: AsyncConnection, user_id: int, session_id: str | None = None
 ) -> AgentAccount | None:
     u = users.c
-    query = select(u.id, u.login, u.first_name, u.last_name, u.email, u.pw, u.valid_id).where(
+    email = agent_address.address(conn).label("email")
+    query = select(u.id, u.login, u.first_name, u.last_name, email, u.pw, u.valid_id).where(
         u.id == user_id
     )
     if session_id is not None:
@@ -104,11 +106,12 @@ async def _load(
     row = (await conn.execute(query)).one_or_none()
     if row is None:
         return None
+    rights = agent_rights.held(conn).c
     grants = (
         await conn.execute(
-            select(group_user.c.group_id, group_user.c.permission_key).where(
-                group_user.c.user_id == user_id,
-                group_user.c.permission_key.in_((READ_WRITE, READ_ONLY)),
+            select(rights.group_id, rights.permission_key).where(
+                rights.user_id == user_id,
+                rights.permission_key.in_((READ_WRITE, READ_ONLY)),
             )
         )
     ).all()
@@ -129,7 +132,7 @@ async def _load(
         id=row.id,
         login=row.login,
         name=name or row.login,
-        email=row.email or "",
+        email=agent_address.text_of(row.email),
         pw=row.pw or "",
         valid=row.valid_id == VALID,
         admin=admin,
@@ -140,7 +143,7 @@ async def _load(
 async def writers_of(conn: AsyncConnection, queue_id: int) -> list[str]:
     """Logins of the valid agents who may work on tickets of this queue (`rw` on its group, or
     administrators): who an owner may be, as Znuny's owner lists offer only them."""
-    g = group_user.c
+    g = agent_rights.held(conn).c
     queue_group = select(queue.c.group_id).where(queue.c.id == queue_id).scalar_subquery()
     query = (
         select(users.c.login)

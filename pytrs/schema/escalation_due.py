@@ -18,7 +18,7 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from pytrs.schema import generations
+from pytrs.schema import agent_address, agent_rights, generations
 from pytrs.schema.agent_access import GROUP_ADMIN, READ_WRITE, VALID
 from pytrs.schema.database import (
     Database,
@@ -30,7 +30,6 @@ from pytrs.schema.database import (
 from pytrs.schema.tables import (
     TicketState,
     TicketStateType,
-    group_user,
     queue,
     system_data,
     ticket,
@@ -130,10 +129,13 @@ async def owners(conn: AsyncConnection, user_ids: Collection[int]) -> dict[int, 
     if not wanted:
         return {}
     u = users.c
-    query = select(u.id, u.login, u.email).where(
-        u.id.in_(wanted), u.valid_id == VALID, u.email.is_not(None), u.email != ""
+    email = agent_address.address(conn)
+    query = select(u.id, u.login, email.label("email")).where(
+        u.id.in_(wanted), u.valid_id == VALID, email.is_not(None), email != ""
     )
-    return {int(r.id): Agent(r.login, r.email) for r in await conn.execute(query)}
+    return {
+        int(r.id): Agent(r.login, agent_address.text_of(r.email)) for r in await conn.execute(query)
+    }
 
 
 async def queue_writers(
@@ -144,16 +146,17 @@ async def queue_writers(
     out: dict[int, list[Agent]] = {q: [] for q in queue_ids}
     if not out:
         return out
-    g, u = group_user.c, users.c
+    g, u = agent_rights.held(conn).c, users.c
+    email = agent_address.address(conn)
     query = (
-        select(queue.c.id.label("queue_id"), u.login, u.email)
+        select(queue.c.id.label("queue_id"), u.login, email.label("email"))
         .select_from(queue)
         .join(users, u.valid_id == VALID)
         .where(
             queue.c.id.in_(sorted(out)),
             u.id != znuny.USER_ROOT,
-            u.email.is_not(None),
-            u.email != "",
+            email.is_not(None),
+            email != "",
             exists().where(
                 g.user_id == u.id,
                 g.permission_key == READ_WRITE,
@@ -163,7 +166,7 @@ async def queue_writers(
         .order_by(queue.c.id, u.login)
     )
     for r in await conn.execute(query):
-        out[int(r.queue_id)].append(Agent(r.login, r.email))
+        out[int(r.queue_id)].append(Agent(r.login, agent_address.text_of(r.email)))
     return out
 
 

@@ -39,10 +39,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pytrs.config import Config, MailAccountConfig
 from pytrs.config.model import QueueConfig, SlaConfig
-from pytrs.schema import generations, ownership
+from pytrs.schema import agent_address, generations, ownership, queue_defaults
 from pytrs.schema.agent_groups import sync_agent_groups
 from pytrs.schema.database import Database, lock_keys, utcnow
 from pytrs.schema.response_repo import sync_auto_responses
+from pytrs.schema.shape import shape_of
 from pytrs.schema.tables import (
     business_calendar,
     dynamic_field,
@@ -120,6 +121,9 @@ async def _upsert(
     """Update the rows whose `key` is in `entries`, insert the others (`creating(key)` gives
     the columns set only on insert)."""
     existing = await _keys(conn, table, key)
+    # Read first, then insert: beside Znuny some of these keys are not unique (system_address),
+    # so no ON CONFLICT; the provisioning lock keeps two starts from inserting the same row.
+    shaped = shape_of(conn).table(table)
     for name, values in entries.items():
         if name in existing:
             await conn.execute(
@@ -127,7 +131,7 @@ async def _upsert(
             )
         else:
             row = {key: name, **creating(name), **values, **_audit()}
-            await conn.execute(table.insert().values(row))
+            await conn.execute(shaped.insert().values(row))
 
 
 async def _settle(
@@ -165,7 +169,10 @@ async def _sync_queues(conn: AsyncConnection, config: Config) -> dict[str, int]:
         }
         for q in config.queues
     }
-    created = {"group_id": znuny.GROUP_USERS, "comments": MARK}
+    created = {
+        "group_id": znuny.GROUP_USERS, "comments": MARK,
+        **await queue_defaults.new_queue_columns(conn),
+    }  # fmt: skip
     await _upsert(conn, queue, "name", entries, lambda _name: created)
     await _settle(conn, queue, "name", before, entries)
     return await _keys(conn, queue, "name")
@@ -260,13 +267,23 @@ async def _sync_addresses(conn: AsyncConnection, config: Config, queue_ids: dict
     }
     await _upsert(conn, system_address, "value0", entries, lambda _address: {"comments": MARK})
     await _settle(conn, system_address, "value0", before, entries)
+    configured = {q.name for q in config.queues}
+    await queue_defaults.queue_addresses(
+        conn, {name: i for name, i in queue_ids.items() if name in configured}
+    )
 
 
 async def _sync_agents(conn: AsyncConnection, config: Config) -> None:
     before = await _keys(conn, users, "login")
-    entries = {a.login: {"email": a.email.lower(), "valid_id": 1} for a in config.agents}
+    addresses = {a.login: a.email.lower() for a in config.agents}
+    entries = {
+        login: {**agent_address.row_values(conn, email), "valid_id": 1}
+        for login, email in addresses.items()
+    }
     await _upsert(conn, users, "login", entries, _new_agent)
     await _settle(conn, users, "login", before, entries)
+    ids = await _keys(conn, users, "login")
+    await agent_address.store(conn, {ids[login]: email for login, email in addresses.items()})
 
 
 def _new_agent(login: str) -> dict[str, Any]:

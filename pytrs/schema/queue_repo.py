@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Table, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from pytrs.schema import generations, ownership
+from pytrs.schema import generations, ownership, queue_defaults
 from pytrs.schema.database import Database, utcnow
 from pytrs.schema.tables import permission_groups, queue, system_address, ticket
 from pytrs.vocabulary import znuny
@@ -164,6 +164,13 @@ async def save_queue(db: Database, values: QueueValues, *, row_id: int | None, b
             "comments": values.comments,
             "valid_id": VALID if values.valid else INVALID,
         }
+        if queue_defaults.required(conn):
+            # Beside Znuny a queue must name an address, a salutation and a signature: a new
+            # one gets the first valid of each unless given, a changed one keeps its own.
+            if values.system_address_id is None:
+                del columns["system_address_id"]
+            if row_id is None:
+                columns = {**await queue_defaults.new_queue_columns(conn), **columns}
         return await _write(conn, queue, columns, row_id, by)
 
 

@@ -30,8 +30,9 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pytrs.config import Config, ConfigError
-from pytrs.schema import generations, ownership
+from pytrs.schema import generations, ownership, response_language
 from pytrs.schema.database import utcnow
+from pytrs.schema.shape import shape_of
 from pytrs.schema.tables import (
     auto_response,
     auto_response_type,
@@ -106,6 +107,9 @@ async def sync_auto_responses(
                 else f"auto_responses[{index}].sender: queue {spec.queues[0]!r} has no system "
                 "address to send from; set sender"
             )
+        errors += [
+            f"auto_responses[{index}].{field}: {why}" for field, why in _too_long(conn, spec)
+        ]
         resolved.append(dataclasses.replace(spec, sender=sender, comments=MARK))
     if errors:
         raise ConfigError(errors, config.source)
@@ -162,6 +166,7 @@ async def store_responses(
     unchanged: list[str] = []
     for spec in specs:
         spec = _resolve(spec, look, problems)
+        problems += [Problem(spec.name, field, why) for field, why in _too_long(conn, spec)]
         old = stored.get(spec.name)
         if old is not None and _same(old.spec, spec):
             unchanged.append(spec.name)
@@ -214,6 +219,27 @@ def _resolve(spec: ResponseSpec, look: _Lookups, problems: list[Problem]) -> Res
         )
         problems.append(Problem(spec.name, "sender", why))
     return dataclasses.replace(spec, sender=sender)
+
+
+# Where a response's texts are stored: its body in text0, its subject in text1 (as Znuny).
+_TEXT_COLUMNS = (("body", "text0"), ("subject", "text1"))
+
+
+def _too_long(conn: AsyncConnection, spec: ResponseSpec) -> list[tuple[str, str]]:
+    """(field, why) for each text longer than its column holds here: beside Znuny text0/text1
+    hold 6000 characters. Refused rather than cut, as a cut template would not compile."""
+    shape = shape_of(conn)
+    found = []
+    for field, column in _TEXT_COLUMNS:
+        limit = shape.lengths.get((auto_response.name, column))
+        value = getattr(spec, field)
+        if limit is not None and len(value) > limit:
+            found.append((
+                field,
+                f"{len(value)} characters, more than the {limit} Znuny's auto_response.{column} "
+                "holds; shorten it",
+            ))  # fmt: skip
+    return found
 
 
 def _same(a: ResponseSpec, b: ResponseSpec) -> bool:
@@ -326,7 +352,7 @@ async def usable_responses(
             ar.text0,
             ar.text1,
             ar.content_type,
-            ar.language,
+            response_language.language(conn),
             ar.comments,
             art.name.label("type_name"),
             sa.value0,
@@ -407,8 +433,12 @@ async def _stored(conn: AsyncConnection) -> dict[str, _Stored]:
     for row in await conn.execute(query):
         links.setdefault(row.auto_response_id, []).append(row.name)
     ar = auto_response.c
+    # The row's columns this database has (beside Znuny no `language`), and its language.
+    held = [ar[c.name] for c in shape_of(conn).table(auto_response).c if c.name != "language"]
+    language = response_language.language(conn)
+    type_name = auto_response_type.c.name.label("type_name")
     rows = await conn.execute(
-        select(auto_response, auto_response_type.c.name.label("type_name"), system_address.c.value0)
+        select(*held, language, type_name, system_address.c.value0)
         .join(auto_response_type, auto_response_type.c.id == ar.type_id)
         .outerjoin(system_address, system_address.c.id == ar.system_address_id)
     )
@@ -449,12 +479,15 @@ async def _write(
     values = {
         "text0": spec.body, "text1": spec.subject, "type_id": look.types[spec.type],
         "system_address_id": look.addresses[spec.sender][0], "content_type": spec.content_type,
-        "language": spec.language, "valid_id": VALID if spec.valid else INVALID,
-        "comments": spec.comments, "change_time": now, "change_by": 1,
+        **response_language.row_values(conn, spec.language),
+        "valid_id": VALID if spec.valid else INVALID, "comments": spec.comments,
+        "change_time": now, "change_by": 1,
     }  # fmt: skip
     if old is None:
         result = await conn.execute(
-            insert(auto_response).values(name=spec.name, create_time=now, create_by=1, **values)
+            insert(shape_of(conn).table(auto_response)).values(
+                name=spec.name, create_time=now, create_by=1, **values
+            )
         )
         key = result.inserted_primary_key
         assert key is not None  # a single-row INSERT always reports its key
@@ -464,6 +497,7 @@ async def _write(
         await conn.execute(
             update(auto_response).where(auto_response.c.id == old.id).values(**values)
         )
+    await response_language.store(conn, response_id, spec.language)
     queue_ids = [look.queues[name] for name in spec.queues]
     await _link(conn, response_id, queue_ids, now, provisioned=provisioned)
     return response_id

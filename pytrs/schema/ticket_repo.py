@@ -13,8 +13,9 @@ from typing import Any
 
 from sqlalchemy import Select, String, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import ColumnElement
 
-from pytrs.schema import storable
+from pytrs.schema import agent_address, storable
 from pytrs.schema.database import Database, conflict_insert, utcnow
 from pytrs.schema.tables import (
     TicketPriority,
@@ -58,9 +59,17 @@ _VALID_QUEUES = select(
 ).where(queue.c.valid_id == 1)
 # `lower()` has no type of its own: the addresses are bound as text, as a list of str would be.
 _EMAILS = bindparam("emails", expanding=True, type_=String)
-_AGENTS_BY_EMAIL = select(users.c.email, users.c.login).where(
-    func.lower(users.c.email).in_(_EMAILS), users.c.valid_id == 1
-)
+
+
+def _agents_by_email(email: ColumnElement[Any]) -> Select[Any]:
+    return select(email.label("email"), users.c.login).where(
+        func.lower(email).in_(_EMAILS), users.c.valid_id == 1
+    )
+
+
+# In pytrs's own database and beside Znuny (the address a preference: `agent_address`).
+_AGENTS_BY_EMAIL = _agents_by_email(users.c.email)
+_AGENTS_BY_PREFERENCE = _agents_by_email(agent_address.address_from_preferences())
 _CUSTOMERS_BY_EMAIL = (
     select(customer_user.c.login, customer_user.c.customer_id, customer_user.c.email)
     .where(
@@ -99,8 +108,10 @@ async def agents_by_email(conn: AsyncConnection, emails: Collection[str]) -> dic
     emails = _comparable(emails)
     if not emails:
         return {}
-    rows = await conn.execute(_AGENTS_BY_EMAIL, {"emails": [e.lower() for e in emails]})
-    return {r.email.lower(): r.login for r in rows if r.email}
+    query = _AGENTS_BY_PREFERENCE if agent_address.in_preferences(conn) else _AGENTS_BY_EMAIL
+    rows = await conn.execute(query, {"emails": [e.lower() for e in emails]})
+    found = ((agent_address.text_of(r.email), r.login) for r in rows)
+    return {email.lower(): login for email, login in found if email}
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from pytrs.schema import ownership
+from pytrs.schema import agent_address, ownership
 from pytrs.schema.database import Database, utcnow
 from pytrs.schema.tables import group_user, queue, users
 from pytrs.vocabulary import znuny
@@ -127,13 +127,17 @@ async def add(db: Database, new: NewUser, *, by: int = znuny.USER_ROOT) -> None:
             if new.all_queues
             else _queue_groups(conn, new.queues, new.permission)
         )
+        email = new.email.lower()
+        table = agent_address.users_table(conn)
         inserted = await conn.execute(
-            users.insert().returning(users.c.id).values(
-                login=new.login, pw=new.pw, email=new.email.lower(), first_name=new.first_name,
-                last_name=new.last_name, valid_id=VALID, **_audit(by),
+            table.insert().returning(table.c.id).values(
+                login=new.login, pw=new.pw, first_name=new.first_name, last_name=new.last_name,
+                valid_id=VALID, **agent_address.row_values(conn, email), **_audit(by),
             )
         )  # fmt: skip
-        await _grant(conn, inserted.scalar_one(), groups, new.admin, by)
+        user_id = inserted.scalar_one()
+        await agent_address.store(conn, {user_id: email})
+        await _grant(conn, user_id, groups, new.admin, by)
 
 
 async def _grant(
@@ -169,17 +173,19 @@ async def change(db: Database, login: str, new: Change, *, by: int = znuny.USER_
             if new.all_queues
             else _queue_groups(conn, new.queues, new.permission)
         )
+        email = new.email.lower()
         await conn.execute(
             update(users)
             .where(users.c.id == user_id)
             .values(
                 first_name=new.first_name,
                 last_name=new.last_name,
-                email=new.email.lower(),
+                **agent_address.row_values(conn, email),
                 change_time=utcnow(),
                 change_by=by,
             )
         )
+        await agent_address.store(conn, {user_id: email})
         await conn.execute(delete(group_user).where(group_user.c.user_id == user_id))
         await _grant(conn, user_id, groups, new.admin, by)
 
@@ -256,24 +262,37 @@ async def listing(
     `login` or `user_id`; never the hashes. A page of them: at most `limit`, logins after
     `after`."""
     u = users.c
-    query = select(u.id, u.login, u.first_name, u.last_name, u.email, u.valid_id).where(
-        u.id != znuny.USER_ROOT
-    )
+    async with db.connect() as conn:
+        email = agent_address.address(conn).label("email")
+        query = select(u.id, u.login, u.first_name, u.last_name, email, u.valid_id).where(
+            u.id != znuny.USER_ROOT
+        )
+        return await _listing(conn, query, login, user_id, after, limit)
+
+
+async def _listing(
+    conn: AsyncConnection,
+    query: Any,
+    login: str | None,
+    user_id: int | None,
+    after: str | None,
+    limit: int | None,
+) -> list[UserRow]:
+    u = users.c
     if login is not None:
         query = query.where(u.login == login)
     if user_id is not None:
         query = query.where(u.id == user_id)
     if after is not None:
         query = query.where(u.login > after)
-    async with db.connect() as conn:
-        people = (await conn.execute(query.order_by(u.login).limit(limit))).all()
-        grants_query = select(group_user)
-        if len(people) <= 100:  # a page or one account: only theirs (else every grant, unbound)
-            grants_query = grants_query.where(group_user.c.user_id.in_([p.id for p in people]))
-        grants = (await conn.execute(grants_query)).all()
-        by_name = select(queue.c.name, queue.c.group_id).order_by(queue.c.name)
-        queues = (await conn.execute(by_name)).all()
-        managed = await ownership.owned(conn, users.name, {p.id: p.login for p in people})
+    people = (await conn.execute(query.order_by(u.login).limit(limit))).all()
+    grants_query = select(group_user)
+    if len(people) <= 100:  # a page or one account: only theirs (else every grant, unbound)
+        grants_query = grants_query.where(group_user.c.user_id.in_([p.id for p in people]))
+    grants = (await conn.execute(grants_query)).all()
+    by_name = select(queue.c.name, queue.c.group_id).order_by(queue.c.name)
+    queues = (await conn.execute(by_name)).all()
+    managed = await ownership.owned(conn, users.name, {p.id: p.login for p in people})
     keys: dict[int, dict[int, set[str]]] = {}
     for grant in grants:
         keys.setdefault(grant.user_id, {}).setdefault(grant.group_id, set()).add(
@@ -298,7 +317,7 @@ def _row(
         id=person.id,
         login=person.login,
         name=" ".join(part for part in (first, last) if part),
-        email=person.email or "",
+        email=agent_address.text_of(person.email),
         admin="rw" in keys.get(GROUP_ADMIN, set()),
         valid=person.valid_id == VALID,
         queues=access,

@@ -15,7 +15,7 @@ from sqlalchemy import Row, Select, Table, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
 
-from pytrs.schema import storable, ticket_repo
+from pytrs.schema import agent_address, storable, ticket_repo
 from pytrs.schema.database import for_update
 from pytrs.schema.tables import (
     TicketLockType,
@@ -151,15 +151,15 @@ async def find_agent(conn: AsyncConnection, login: str) -> Actor | None:
     """The valid agent with this login."""
     row = (
         await conn.execute(
-            select(users.c.id, users.c.login, users.c.email, users.c.first_name,
-                   users.c.last_name)
+            select(users.c.id, users.c.login, agent_address.address(conn).label("email"),
+                   users.c.first_name, users.c.last_name)
             .where(users.c.login == login.strip(), users.c.valid_id == 1)
         )
     ).first()  # fmt: skip
     if row is None:
         return None
     name = f"{row.first_name or ''} {row.last_name or ''}".strip()
-    return Actor(int(row.id), row.login, row.email or "", name)
+    return Actor(int(row.id), row.login, agent_address.text_of(row.email), name)
 
 
 async def system_addresses(conn: AsyncConnection) -> set[str]:
