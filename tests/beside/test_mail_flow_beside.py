@@ -9,6 +9,7 @@ import asyncio
 import base64
 import dataclasses
 from collections.abc import AsyncIterator, Callable
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -17,14 +18,12 @@ from sqlalchemy import text
 
 from pytrs.config import Config
 from pytrs.daemon import Daemon
-from pytrs.schema import migrate
-from pytrs.schema.attach import attach
-from pytrs.schema.database import Database, create_database
 
-from .conftest import RunningDaemon, make_config, wait_until
-from .helpers import make_mail, send, unique_id
-from .test_cli import pytrs
-from .znuny.fixtures import ZnunyDatabase
+from ..conftest import RunningDaemon, make_config, wait_until
+from ..helpers import make_mail, send, unique_id
+from ..test_cli import pytrs
+from ..znuny.fixtures import ZnunyDatabase
+from .conftest import Beside
 
 pytestmark = pytest.mark.znuny
 
@@ -119,23 +118,7 @@ async def test_check_names_what_pytrs_cannot_work_with(
 
 
 @pytest.fixture
-async def beside(znuny_postgresql: ZnunyDatabase) -> AsyncIterator[tuple[ZnunyDatabase, Database]]:
-    """Znuny's database with pytrs's own tables attached, and a pytrs Database on it."""
-    znuny = znuny_postgresql
-    probe_config = make_config(znuny.settings())
-    db = create_database(probe_config.database)
-    try:
-        await attach(db, migrate.HEAD_REVISION)
-        await migrate.require_head(db)
-        yield znuny, db
-    finally:
-        await db.close()
-
-
-@pytest.fixture
-async def start(
-    beside: tuple[ZnunyDatabase, Database],
-) -> AsyncIterator[Callable[[Config], Any]]:
+async def start(beside: Beside) -> AsyncIterator[Callable[[Config], Any]]:
     running: list[RunningDaemon] = []
 
     async def go(config: Config) -> RunningDaemon:
@@ -156,10 +139,10 @@ async def start(
 
 
 async def test_mail_becomes_a_ticket_znuny_reads(
-    beside: tuple[ZnunyDatabase, Database], start: Callable[[Config], Any]
+    beside: Beside, start: Callable[[Config], Any]
 ) -> None:
-    znuny, _db = beside
-    config = make_config(znuny.settings())
+    znuny = beside.znuny
+    config = make_config(beside.settings)
     daemon = await start(config)
     message_id = unique_id()
     long_subject = "Printer on fire " + "x" * 4000
@@ -196,3 +179,59 @@ async def test_mail_becomes_a_ticket_znuny_reads(
     # A DateChecksum number continuing Znuny's counter table (one row per number).
     counters = await _rows(znuny, "SELECT counter FROM ticket_number_counter ORDER BY id")
     assert counters and row.tn.endswith(str(counters[-1].counter).zfill(5) + row.tn[-1])
+
+
+async def test_znuny_filters_attachments_and_follow_ups(
+    beside: Beside, start: Callable[[Config], Any]
+) -> None:
+    """A filter Znuny's admin wrote (rows without ids) routes the mail; its attachment is base64
+    TEXT that decodes to the bytes sent; a reply with the ticket number in its subject becomes a
+    follow-up article of the same ticket."""
+    znuny = beside.znuny
+    async with znuny.engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO postmaster_filter (f_name, f_stop, f_type, f_key, f_value, f_not)"
+                " VALUES ('vip-to-misc', 0, 'Match', 'Subject', 'VIP', 0),"
+                " ('vip-to-misc', 0, 'Set', 'X-OTRS-Queue', 'Misc', 0)"
+            )
+        )
+    daemon = await start(make_config(beside.settings))
+    payload = bytes(range(256)) * 40
+    message = EmailMessage()
+    message["From"], message["To"] = CUSTOMER, "support@example.com"
+    message["Subject"], message["Message-ID"] = "VIP: contract", unique_id()
+    message.set_content("See the attached file.\n")
+    message.add_attachment(payload, maintype="application", subtype="octet-stream",
+                           filename="contract.bin")  # fmt: skip
+    await send(daemon.port(), message.as_bytes())
+
+    async def first() -> list[Any]:
+        return await _rows(
+            znuny,
+            "SELECT t.id, t.tn, q.name AS queue, x.content FROM ticket t"
+            " JOIN queue q ON q.id = t.queue_id JOIN article a ON a.ticket_id = t.id"
+            " JOIN article_data_mime_attachment x ON x.article_id = a.id"
+            " WHERE x.filename = 'contract.bin'",
+        )
+
+    [row] = await wait_until(first, within=30)
+    assert row.queue == "Misc"
+    assert base64.b64decode(row.content) == payload
+
+    reply = make_mail(sender=CUSTOMER, subject=f"Re: [Ticket#{row.tn}] VIP: contract",
+                      message_id=unique_id())  # fmt: skip
+    await send(daemon.port(), reply)
+
+    async def articles_of_ticket() -> int:
+        [count] = await _rows(
+            znuny, "SELECT count(*) AS n FROM article WHERE ticket_id = :t", t=row.id
+        )
+        return int(count.n) if count.n >= 2 else 0
+
+    assert await wait_until(articles_of_ticket, within=30) == 2
+    names = {r.name for r in await _rows(
+        znuny,
+        "SELECT t.name FROM ticket_history h JOIN ticket_history_type t"
+        " ON t.id = h.history_type_id WHERE h.ticket_id = :t", t=row.id)}  # fmt: skip
+    assert {"NewTicket", "FollowUp"} <= names
