@@ -1,0 +1,234 @@
+"""Copying tickets with their articles, history and dynamic field values; then links and the
+ticket-number counter.
+
+Place in the flow: the second half of `importers.znuny`. Tickets are read in id order, a
+batch at a time, and each batch is written by `tickets.imports` in one transaction of its
+own. Progress is derived from what is already copied, not kept in a table: a ticket is there
+exactly when its number is (a batch commits whole), so a second run, or one after an
+interrupted run, finds the copied tickets by number and passes over them. A table of progress
+would have to agree with the tickets it describes; the tickets themselves cannot disagree.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from pytrs.importers import mapping, znuny_source
+from pytrs.importers.mapping import Ids, Row
+from pytrs.importers.report import Progress, Summary
+from pytrs.importers.znuny_source import BlobTables, UnreadableBlob
+from pytrs.routing.ticket_number import TicketNumberGenerator
+from pytrs.schema import import_repo, tables, ticket_repo
+from pytrs.tickets import imports
+from pytrs.tickets.imports import ImportedArticle, ImportedTicket
+
+Transaction = Callable[[], AbstractAsyncContextManager[AsyncConnection]]
+
+
+@dataclass(frozen=True, slots=True)
+class TicketCopy:
+    """What the ticket pass needs besides the connections."""
+
+    blobs: BlobTables
+    field_kinds: dict[int, str]  # Znuny dynamic field id → object type
+    batch: int
+    max_attachment_bytes: int
+    misc_type_id: int
+
+
+async def copy_tickets(
+    src: AsyncConnection, transaction: Transaction, how: TicketCopy, ids: Ids,
+    summary: Summary, progress: Progress,
+) -> list[str]:  # fmt: skip
+    """Every Znuny ticket not here yet; returns all Znuny ticket numbers (for the counter)."""
+    numbers: list[str] = []
+    async for page in znuny_source.ticket_pages(src, how.batch):
+        numbers += [row["tn"] for row in page]
+        async with transaction() as conn:
+            here = await imports.numbers_present(conn, [row["tn"] for row in page])
+            for row in page:
+                if row["tn"] in here:
+                    ids.put("ticket", row["id"], here[row["tn"]])
+                    summary.add_present("tickets")
+            fresh = [row for row in page if row["tn"] not in here]
+            bundles = await _read_bundles(src, fresh, how, ids, summary)
+            written = await imports.write_tickets(conn, bundles, misc_type_id=how.misc_type_id)
+            for source_id, target_id in written.items():
+                ids.put("ticket", source_id, target_id)
+            _count(bundles, summary)
+            await import_repo.follow_ids(conn, [tables.ticket, tables.article])
+        progress.step(len(page))
+    progress.finish()
+    return numbers
+
+
+def _count(bundles: list[ImportedTicket], summary: Summary) -> None:
+    summary.add_copied("tickets", len(bundles))
+    articles = [a for t in bundles for a in t.articles]
+    summary.add_copied("articles", len(articles))
+    summary.add_copied("attachments", sum(len(a.attachments) for a in articles))
+    summary.add_copied("history entries", sum(len(t.history) for t in bundles))
+    values = sum(len(t.values) for t in bundles) + sum(len(a.values) for a in articles)
+    summary.add_copied("dynamic field values", values)
+
+
+async def _read_bundles(
+    src: AsyncConnection, page: list[Row], how: TicketCopy, ids: Ids, summary: Summary
+) -> list[ImportedTicket]:
+    """The page's tickets with everything they own, read in a few queries per table."""
+    ticket_ids = [row["id"] for row in page]
+    articles = await znuny_source.rows_where_in(src, znuny_source.article, "ticket_id", ticket_ids)
+    article_ids = [a["id"] for a in articles]
+    mime = _by(await znuny_source.rows_where_in(
+        src, znuny_source.article_data_mime, "article_id", article_ids), "article_id")  # fmt: skip
+    plain = _by(await znuny_source.rows_where_in(
+        src, how.blobs.plain, "article_id", article_ids), "article_id")  # fmt: skip
+    files = _group(await znuny_source.rows_where_in(
+        src, how.blobs.attachment, "article_id", article_ids), "article_id")  # fmt: skip
+    entries = _group(await znuny_source.rows_where_in(
+        src, znuny_source.ticket_history, "ticket_id", ticket_ids), "ticket_id")  # fmt: skip
+    values = _group(await znuny_source.rows_where_in(
+        src, znuny_source.dynamic_field_value, "object_id", ticket_ids + article_ids),
+        "object_id")  # fmt: skip
+    by_ticket = _group(articles, "ticket_id")
+    bundles = []
+    for row in page:
+        try:
+            bundle = ImportedTicket(mapping.ticket_row(row, ids))
+            kept: set[int] = set()
+            for source in by_ticket.get(row["id"], []):
+                part = _article(source, mime, plain, files, how, ids, summary, row["tn"])
+                if part is not None:
+                    bundle.articles.append(part)
+                    kept.add(source["id"])
+                    part.values = _values(values.get(source["id"], []), "Article", how, ids)
+            bundle.history = [
+                _history(entry, row["id"], kept, ids) for entry in entries.get(row["id"], [])
+            ]
+            bundle.values = _values(values.get(row["id"], []), "Ticket", how, ids)
+        except KeyError as exc:
+            summary.skip("tickets", row["tn"], f"refers to {exc.args[0]}, which is not here")
+            continue
+        bundles.append(bundle)
+    return bundles
+
+
+def _article(
+    source: Row, mime: dict[int, Row], plain: dict[int, Row], files: dict[int, list[Row]],
+    how: TicketCopy, ids: Ids, summary: Summary, tn: str,
+) -> ImportedArticle | None:  # fmt: skip
+    what = f"{tn} article {source['id']}"
+    raw = plain.get(source["id"])
+    try:
+        body = how.blobs.decode(raw["body"]) if raw is not None else None
+    except UnreadableBlob as exc:
+        summary.skip("articles", what, f"its raw mail is not base64 ({exc})")
+        return None
+    if body is None:
+        summary.skip("articles", what, "no raw mail stored (article_data_mime_plain)")
+        return None
+    part = ImportedArticle(mapping.article_row(source, ids))
+    part.plain = mapping.plain_row(raw or {}, body, ids) if raw else None
+    if source["id"] in mime:
+        part.mime = mapping.mime_row(mime[source["id"]], ids)
+    for file in files.get(source["id"], []):
+        name = f"{what} attachment {file['filename']!r}"
+        try:
+            content = how.blobs.decode(file["content"]) or b""
+        except UnreadableBlob as exc:
+            summary.skip("attachments", name, f"not base64 ({exc})")
+            continue
+        if len(content) > how.max_attachment_bytes:
+            summary.skip("attachments", name, f"{len(content)} bytes, over the limit of "
+                         f"{how.max_attachment_bytes} ([smtp] max_message_size)")  # fmt: skip
+            continue
+        part.attachments.append(mapping.attachment_row(file, content, ids))
+    return part
+
+
+def _history(entry: Row, ticket_id: int, kept: set[int], ids: Ids) -> Row:
+    row = mapping.history_row(entry, ticket_id, ids)
+    if row["article_id"] is not None and row["article_id"] not in kept:
+        row["article_id"] = None  # its article was skipped (reported there)
+    return row
+
+
+def _values(rows: list[Row], kind: str, how: TicketCopy, ids: Ids) -> list[Row]:
+    return [mapping.value_row(r, ids) for r in rows if how.field_kinds.get(r["field_id"]) == kind]
+
+
+def _by(rows: list[Row], key: str) -> dict[int, Row]:
+    return {row[key]: row for row in rows}
+
+
+def _group(rows: list[Row], key: str) -> dict[int, list[Row]]:
+    grouped: dict[int, list[Row]] = defaultdict(list)
+    for row in rows:
+        grouped[row[key]].append(row)
+    return grouped
+
+
+async def copy_links(
+    src: AsyncConnection, conn: AsyncConnection, ids: Ids, summary: Summary
+) -> None:
+    """Links between tickets (`link_relation`), once both tickets are here."""
+    ticket_object = ids.get("link_object", _object_id(await znuny_source.rows(
+        src, znuny_source.LOOKUPS["link_object"]), "Ticket"))  # fmt: skip
+    columns = ("source_object_id", "source_key", "target_object_id", "target_key")
+    columns += ("type_id", "state_id")
+    have = await import_repo.existing_tuples(conn, tables.link_relation, columns)
+    new: list[Row] = []
+    for row in await znuny_source.rows(src, znuny_source.link_relation, "source_key"):
+        what = f"{row['source_key']} → {row['target_key']}"
+        first = ids.get("ticket", int(row["source_key"])) if row["source_key"].isdigit() else None
+        second = ids.get("ticket", int(row["target_key"])) if row["target_key"].isdigit() else None
+        kind, state = ids.get("link_type", row["type_id"]), ids.get("link_state", row["state_id"])
+        if ticket_object is None or ids.get("link_object", row["source_object_id"]) != ticket_object \
+                or ids.get("link_object", row["target_object_id"]) != ticket_object:  # fmt: skip
+            summary.skip("links", what, "links only tickets; this one links other objects")
+            continue
+        if first is None or second is None or kind is None or state is None:
+            summary.skip("links", what, "a linked ticket, or the link's type or state, is not here")
+            continue
+        key = (ticket_object, str(first), ticket_object, str(second), kind, state)
+        if key in have:
+            summary.add_present("links")
+            continue
+        have.add(key)
+        new.append(dict(zip(columns, key, strict=True)) | {
+            "create_time": row["create_time"], "create_by": ids.user(row["create_by"])})  # fmt: skip
+        summary.add_copied("links")
+    await import_repo.insert_rows(conn, tables.link_relation, new)
+
+
+def _object_id(rows: list[Row], name: str) -> int | None:
+    return next((r["id"] for r in rows if r["name"] == name), None)
+
+
+async def copy_counter(
+    src: AsyncConnection, conn: AsyncConnection, numbers: list[str],
+    generator: TicketNumberGenerator, today: date, summary: Summary,
+) -> None:  # fmt: skip
+    """pytrs's counter for today's numbers past every copied one, so that the next ticket
+    pytrs opens never gets a number Znuny gave out. A generator that never restarts also
+    follows Znuny's own counter (numbers it handed out for tickets since deleted)."""
+    scope = generator.counter_scope
+    if scope is None:  # Random: no counter; a taken number is drawn again
+        return
+    highest = mapping.counter_after(numbers, generator, today)
+    if not generator.daily():
+        counters = await znuny_source.rows(src, znuny_source.ticket_number_counter)
+        highest = max([highest, *(int(r["counter"] or 0) for r in counters)])
+    key = ticket_repo.counter_scope(scope, generator.daily(), today)
+    before = await import_repo.raise_counter(conn, key, 0)
+    if highest > before:
+        await import_repo.raise_counter(conn, key, highest)
+        summary.add_copied("ticket-number counter")
+    else:
+        summary.add_present("ticket-number counter")
