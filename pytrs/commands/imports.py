@@ -34,8 +34,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     znuny = kinds.add_parser(
         "znuny", help="copy a Znuny (>= 7.0) database: tickets, articles, queues, agents …"
     )
-    znuny.add_argument("url", metavar="URL", help="Znuny's database, e.g. postgresql+asyncpg://"
-                       "znuny@db/znuny or mysql+asyncmy://znuny@db/znuny")  # fmt: skip
+    znuny.add_argument(
+        "url",
+        metavar="URL",
+        help="Znuny's database, e.g. postgresql+asyncpg://"
+        "znuny@db/znuny or mysql+asyncmy://znuny@db/znuny",
+    )
     znuny.add_argument(
         "--schema", default="", help="PostgreSQL: the schema of Znuny's tables (default: public)"
     )
@@ -68,13 +72,16 @@ async def _import(config: Config, args: argparse.Namespace) -> Summary:
     ticket = config.ticket
     options = ImportOptions(
         numbers=make_generator(
-            ticket.number_generator, ticket.system_id, ticket.hook, ticket.check_system_id,
+            ticket.number_generator,
+            ticket.system_id,
+            ticket.hook,
+            ticket.check_system_id,
             ticket.min_counter_size,
         ),
         batch=args.batch,
         dry_run=args.dry_run,
         max_attachment_bytes=config.smtp.max_message_size,
-    )  # fmt: skip
+    )
     source = create_database(
         DatabaseConfig(url=args.url, schema=args.schema), pool=False, create_missing=False
     )

@@ -64,45 +64,76 @@ def audit(row: Row, ids: Ids) -> Row:
 
 def queue_row(src: Row, ids: Ids) -> Row:
     """A queue (its system address is set once the addresses are there)."""
-    copied = ("name", "unlock_timeout", "first_response_time", "first_response_notify")
+    copied: tuple[str, ...] = (
+        "name",
+        "unlock_timeout",
+        "first_response_time",
+        "first_response_notify",
+    )
     copied += ("update_time", "update_notify", "solution_time", "solution_notify")
     copied += ("calendar_name", "default_sign_key", "follow_up_lock", "comments", "valid_id")
-    return {name: src[name] for name in copied} | {
-        "group_id": ids.need("permission_groups", src["group_id"]),
-        "follow_up_id": ids.need("follow_up_possible", src["follow_up_id"]),
-        # pytrs has no salutations or signatures (its answers are templates).
-        "salutation_id": None,
-        "signature_id": None,
-        "system_address_id": None,
-    } | audit(src, ids)
+    return (
+        {name: src[name] for name in copied}
+        | {
+            "group_id": ids.need("permission_groups", src["group_id"]),
+            "follow_up_id": ids.need("follow_up_possible", src["follow_up_id"]),
+            # pytrs has no salutations or signatures (its answers are templates).
+            "salutation_id": None,
+            "signature_id": None,
+            "system_address_id": None,
+        }
+        | audit(src, ids)
+    )
 
 
 def address_row(src: Row, ids: Ids) -> Row:
-    copied = ("value0", "value1", "value2", "value3", "comments", "valid_id")
-    return {name: src[name] for name in copied} | {
-        "queue_id": ids.need("queue", src["queue_id"])
-    } | audit(src, ids)
+    copied: tuple[str, ...] = ("value0", "value1", "value2", "value3", "comments", "valid_id")
+    return (
+        {name: src[name] for name in copied}
+        | {"queue_id": ids.need("queue", src["queue_id"])}
+        | audit(src, ids)
+    )
 
 
 def agent_row(src: Row, email: str | None, ids: Ids) -> Row:
     """An agent. Znuny's password hash is not copied: pytrs verifies argon2id only, and Znuny
     stores SHA-2 or bcrypt hashes; agents set a password with `pytrs users passwd`."""
-    copied = ("login", "title", "first_name", "last_name", "valid_id")
+    copied: tuple[str, ...] = ("login", "title", "first_name", "last_name", "valid_id")
     return {name: src[name] for name in copied} | {"pw": "", "email": email} | audit(src, ids)
 
 
 def customer_row(src: Row, ids: Ids) -> Row:
-    copied = ("login", "email", "customer_id", "title", "first_name", "last_name", "phone")
+    copied: tuple[str, ...] = (
+        "login",
+        "email",
+        "customer_id",
+        "title",
+        "first_name",
+        "last_name",
+        "phone",
+    )
     copied += ("fax", "mobile", "street", "zip", "city", "country", "comments", "valid_id")
     return {name: src[name] for name in copied} | {"pw": None} | audit(src, ids)
 
 
 def field_row(src: Row, ids: Ids) -> Row:
-    copied = ("internal_field", "name", "label", "field_order", "field_type", "object_type")
-    return {name: src[name] for name in copied} | {
-        "config": src["config"],
-        "valid_id": src["valid_id"],
-    } | audit(src, ids)
+    copied: tuple[str, ...] = (
+        "internal_field",
+        "name",
+        "label",
+        "field_order",
+        "field_type",
+        "object_type",
+    )
+    return (
+        {name: src[name] for name in copied}
+        | {
+            # A LONGBLOB: bytes on MySQL, text on PostgreSQL.
+            "config": src["config"].decode() if isinstance(src["config"], bytes) else src["config"],
+            "valid_id": src["valid_id"],
+        }
+        | audit(src, ids)
+    )
 
 
 def response_row(src: Row, body: str, subject: str, ids: Ids) -> Row:
@@ -123,21 +154,33 @@ def response_row(src: Row, body: str, subject: str, ids: Ids) -> Row:
 
 def ticket_row(src: Row, ids: Ids) -> Row:
     """A ticket, its id still Znuny's (the writer decides whether it stays)."""
-    copied = ("id", "tn", "title", "customer_id", "customer_user_id", "timeout", "until_time")
+    copied: tuple[str, ...] = (
+        "id",
+        "tn",
+        "title",
+        "customer_id",
+        "customer_user_id",
+        "timeout",
+        "until_time",
+    )
     copied += ("escalation_time", "escalation_update_time", "escalation_response_time")
     copied += ("escalation_solution_time", "archive_flag")
-    return {name: src[name] for name in copied} | {
-        "queue_id": ids.need("queue", src["queue_id"]),
-        "ticket_lock_id": ids.need("ticket_lock_type", src["ticket_lock_id"]),
-        "type_id": ids.get("ticket_type", src["type_id"]),
-        # pytrs provisions its SLAs and services from its configuration; Znuny's are not copied.
-        "service_id": None,
-        "sla_id": None,
-        "user_id": ids.user(src["user_id"]),
-        "responsible_user_id": ids.user(src["responsible_user_id"]),
-        "ticket_priority_id": ids.need("ticket_priority", src["ticket_priority_id"]),
-        "ticket_state_id": ids.need("ticket_state", src["ticket_state_id"]),
-    } | audit(src, ids)
+    return (
+        {name: src[name] for name in copied}
+        | {
+            "queue_id": ids.need("queue", src["queue_id"]),
+            "ticket_lock_id": ids.need("ticket_lock_type", src["ticket_lock_id"]),
+            "type_id": ids.get("ticket_type", src["type_id"]),
+            # pytrs provisions its SLAs and services from its configuration; Znuny's are not copied.
+            "service_id": None,
+            "sla_id": None,
+            "user_id": ids.user(src["user_id"]),
+            "responsible_user_id": ids.user(src["responsible_user_id"]),
+            "ticket_priority_id": ids.need("ticket_priority", src["ticket_priority_id"]),
+            "ticket_state_id": ids.need("ticket_state", src["ticket_state_id"]),
+        }
+        | audit(src, ids)
+    )
 
 
 def article_row(src: Row, ids: Ids) -> Row:
@@ -154,7 +197,15 @@ def article_row(src: Row, ids: Ids) -> Row:
     } | audit(src, ids)
 
 
-_MIME = ("a_from", "a_reply_to", "a_to", "a_cc", "a_bcc", "a_subject", "a_message_id")
+_MIME: tuple[str, ...] = (
+    "a_from",
+    "a_reply_to",
+    "a_to",
+    "a_cc",
+    "a_bcc",
+    "a_subject",
+    "a_message_id",
+)
 _MIME += ("a_message_id_md5", "a_in_reply_to", "a_references", "a_content_type", "a_body")
 _MIME += ("incoming_time", "content_path")
 
@@ -168,7 +219,7 @@ def plain_row(src: Row, body: bytes, ids: Ids) -> Row:
 
 
 def attachment_row(src: Row, content: bytes, ids: Ids) -> Row:
-    copied = ("filename", "content_size", "content_type", "content_id")
+    copied: tuple[str, ...] = ("filename", "content_size", "content_type", "content_id")
     copied += ("content_alternative", "disposition")
     return {name: src[name] for name in copied} | {"content": content} | audit(src, ids)
 

@@ -43,9 +43,13 @@ class TicketCopy:
 
 
 async def copy_tickets(
-    src: AsyncConnection, transaction: Transaction, how: TicketCopy, ids: Ids,
-    summary: Summary, progress: Progress,
-) -> list[str]:  # fmt: skip
+    src: AsyncConnection,
+    transaction: Transaction,
+    how: TicketCopy,
+    ids: Ids,
+    summary: Summary,
+    progress: Progress,
+) -> list[str]:
     """Every Znuny ticket not here yet; returns all Znuny ticket numbers (for the counter)."""
     numbers: list[str] = []
     async for page in znuny_source.ticket_pages(src, how.batch):
@@ -85,17 +89,30 @@ async def _read_bundles(
     ticket_ids = [row["id"] for row in page]
     articles = await znuny_source.rows_where_in(src, znuny_source.article, "ticket_id", ticket_ids)
     article_ids = [a["id"] for a in articles]
-    mime = _by(await znuny_source.rows_where_in(
-        src, znuny_source.article_data_mime, "article_id", article_ids), "article_id")  # fmt: skip
-    plain = _by(await znuny_source.rows_where_in(
-        src, how.blobs.plain, "article_id", article_ids), "article_id")  # fmt: skip
-    files = _group(await znuny_source.rows_where_in(
-        src, how.blobs.attachment, "article_id", article_ids), "article_id")  # fmt: skip
-    entries = _group(await znuny_source.rows_where_in(
-        src, znuny_source.ticket_history, "ticket_id", ticket_ids), "ticket_id")  # fmt: skip
-    values = _group(await znuny_source.rows_where_in(
-        src, znuny_source.dynamic_field_value, "object_id", ticket_ids + article_ids),
-        "object_id")  # fmt: skip
+    mime = _by(
+        await znuny_source.rows_where_in(
+            src, znuny_source.article_data_mime, "article_id", article_ids
+        ),
+        "article_id",
+    )
+    plain = _by(
+        await znuny_source.rows_where_in(src, how.blobs.plain, "article_id", article_ids),
+        "article_id",
+    )
+    files = _group(
+        await znuny_source.rows_where_in(src, how.blobs.attachment, "article_id", article_ids),
+        "article_id",
+    )
+    entries = _group(
+        await znuny_source.rows_where_in(src, znuny_source.ticket_history, "ticket_id", ticket_ids),
+        "ticket_id",
+    )
+    values = _group(
+        await znuny_source.rows_where_in(
+            src, znuny_source.dynamic_field_value, "object_id", ticket_ids + article_ids
+        ),
+        "object_id",
+    )
     by_ticket = _group(articles, "ticket_id")
     bundles = []
     for row in page:
@@ -120,9 +137,15 @@ async def _read_bundles(
 
 
 def _article(
-    source: Row, mime: dict[int, Row], plain: dict[int, Row], files: dict[int, list[Row]],
-    how: TicketCopy, ids: Ids, summary: Summary, tn: str,
-) -> ImportedArticle | None:  # fmt: skip
+    source: Row,
+    mime: dict[int, Row],
+    plain: dict[int, Row],
+    files: dict[int, list[Row]],
+    how: TicketCopy,
+    ids: Ids,
+    summary: Summary,
+    tn: str,
+) -> ImportedArticle | None:
     what = f"{tn} article {source['id']}"
     raw = plain.get(source["id"])
     try:
@@ -145,8 +168,12 @@ def _article(
             summary.skip("attachments", name, f"not base64 ({exc})")
             continue
         if len(content) > how.max_attachment_bytes:
-            summary.skip("attachments", name, f"{len(content)} bytes, over the limit of "
-                         f"{how.max_attachment_bytes} ([smtp] max_message_size)")  # fmt: skip
+            summary.skip(
+                "attachments",
+                name,
+                f"{len(content)} bytes, over the limit of "
+                f"{how.max_attachment_bytes} ([smtp] max_message_size)",
+            )
             continue
         part.attachments.append(mapping.attachment_row(file, content, ids))
     return part
@@ -178,9 +205,11 @@ async def copy_links(
     src: AsyncConnection, conn: AsyncConnection, ids: Ids, summary: Summary
 ) -> None:
     """Links between tickets (`link_relation`), once both tickets are here."""
-    ticket_object = ids.get("link_object", _object_id(await znuny_source.rows(
-        src, znuny_source.LOOKUPS["link_object"]), "Ticket"))  # fmt: skip
-    columns = ("source_object_id", "source_key", "target_object_id", "target_key")
+    ticket_object = ids.get(
+        "link_object",
+        _object_id(await znuny_source.rows(src, znuny_source.LOOKUPS["link_object"]), "Ticket"),
+    )
+    columns: tuple[str, ...] = ("source_object_id", "source_key", "target_object_id", "target_key")
     columns += ("type_id", "state_id")
     have = await import_repo.existing_tuples(conn, tables.link_relation, columns)
     new: list[Row] = []
@@ -189,8 +218,11 @@ async def copy_links(
         first = ids.get("ticket", int(row["source_key"])) if row["source_key"].isdigit() else None
         second = ids.get("ticket", int(row["target_key"])) if row["target_key"].isdigit() else None
         kind, state = ids.get("link_type", row["type_id"]), ids.get("link_state", row["state_id"])
-        if ticket_object is None or ids.get("link_object", row["source_object_id"]) != ticket_object \
-                or ids.get("link_object", row["target_object_id"]) != ticket_object:  # fmt: skip
+        if (
+            ticket_object is None
+            or ids.get("link_object", row["source_object_id"]) != ticket_object
+            or ids.get("link_object", row["target_object_id"]) != ticket_object
+        ):
             summary.skip("links", what, "links only tickets; this one links other objects")
             continue
         if first is None or second is None or kind is None or state is None:
@@ -201,8 +233,10 @@ async def copy_links(
             summary.add_present("links")
             continue
         have.add(key)
-        new.append(dict(zip(columns, key, strict=True)) | {
-            "create_time": row["create_time"], "create_by": ids.user(row["create_by"])})  # fmt: skip
+        new.append(
+            dict(zip(columns, key, strict=True))
+            | {"create_time": row["create_time"], "create_by": ids.user(row["create_by"])}
+        )
         summary.add_copied("links")
     await import_repo.insert_rows(conn, tables.link_relation, new)
 
@@ -212,9 +246,13 @@ def _object_id(rows: list[Row], name: str) -> int | None:
 
 
 async def copy_counter(
-    src: AsyncConnection, conn: AsyncConnection, numbers: list[str],
-    generator: TicketNumberGenerator, today: date, summary: Summary,
-) -> None:  # fmt: skip
+    src: AsyncConnection,
+    conn: AsyncConnection,
+    numbers: list[str],
+    generator: TicketNumberGenerator,
+    today: date,
+    summary: Summary,
+) -> None:
     """pytrs's counter for today's numbers past every copied one, so that the next ticket
     pytrs opens never gets a number Znuny gave out. A generator that never restarts also
     follows Znuny's own counter (numbers it handed out for tickets since deleted)."""

@@ -58,8 +58,7 @@ async def import_znuny(
         blobs = await znuny_source.detect_blobs(src)
         total = await znuny_source.count(src, znuny_source.ticket)
         async with _transactions(target, options.dry_run) as transaction:
-            await _copy(src, transaction, present, blobs, options, summary,
-                        Progress(stream, total))  # fmt: skip
+            await _copy(src, transaction, present, blobs, options, summary, Progress(stream, total))
     return summary
 
 
@@ -83,10 +82,14 @@ async def _transactions(target: Database, dry_run: bool) -> AsyncIterator[Transa
 
 
 async def _copy(
-    src: AsyncConnection, transaction: Transaction, present: set[str],
-    blobs: znuny_source.BlobTables, options: ImportOptions, summary: Summary,
+    src: AsyncConnection,
+    transaction: Transaction,
+    present: set[str],
+    blobs: znuny_source.BlobTables,
+    options: ImportOptions,
+    summary: Summary,
     progress: Progress,
-) -> None:  # fmt: skip
+) -> None:
     ids = Ids()
     async with transaction() as conn:
         await setup_rows.copy_names(src, conn, present, ids, summary)
@@ -103,9 +106,12 @@ async def _copy(
             conn, tables.Base.metadata.tables["ticket_history_type"]
         )
     how = TicketCopy(
-        blobs=blobs, field_kinds=field_kinds, batch=options.batch,
-        max_attachment_bytes=options.max_attachment_bytes, misc_type_id=history_types["Misc"],
-    )  # fmt: skip
+        blobs=blobs,
+        field_kinds=field_kinds,
+        batch=options.batch,
+        max_attachment_bytes=options.max_attachment_bytes,
+        misc_type_id=history_types["Misc"],
+    )
     numbers = await ticket_copy.copy_tickets(src, transaction, how, ids, summary, progress)
     async with transaction() as conn:
         if {"link_relation", "link_object"} <= present:
@@ -113,4 +119,3 @@ async def _copy(
         await ticket_copy.copy_counter(
             src, conn, numbers, options.numbers, utcnow().date(), summary
         )
-

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -107,7 +108,9 @@ user_preferences = Table(
     Column("preferences_value", Text),
 )  # fmt: skip
 group_user = _table(
-    "group_user", Column("user_id", Integer), Column("group_id", Integer),
+    "group_user",
+    Column("user_id", Integer),
+    Column("group_id", Integer),
     Column("permission_key", String),
 )
 customer_user = _table(
@@ -186,6 +189,9 @@ ticket_number_counter = Table(
 _BLOB_TABLES = ("article_data_mime_plain", "article_data_mime_attachment")
 
 
+_LOOKS_LIKE_MAIL = re.compile(r"[!-9;-~]+:")
+
+
 class UnreadableBlob(ValueError):
     """A base64 blob column holding something that is not base64."""
 
@@ -204,9 +210,15 @@ class BlobTables:
             return None
         if isinstance(value, bytes):
             return value
+        # Strict: base64 decoding that skips unknown characters would turn text into noise.
+        packed = "".join(value.split())
         try:
-            return base64.b64decode(value.encode("ascii"))
+            return base64.b64decode(packed.encode("ascii"), validate=True)
         except (UnicodeEncodeError, binascii.Error) as exc:
+            if _LOOKS_LIKE_MAIL.match(value):
+                # Znuny's own seed article ("Welcome to Znuny!") is stored unencoded, even where
+                # every other raw mail is base64: a header line is never base64.
+                return value.encode("utf-8")
             raise UnreadableBlob(str(exc)) from exc
 
 
@@ -257,7 +269,12 @@ REQUIRED = (
 
 
 # Tables an installation may lack (or a test source leave out): their rows are simply none.
-OPTIONAL = ("link_relation", "dynamic_field", "dynamic_field_value", "postmaster_filter")
+OPTIONAL: tuple[str, ...] = (
+    "link_relation",
+    "dynamic_field",
+    "dynamic_field_value",
+    "postmaster_filter",
+)
 OPTIONAL += ("auto_response", "queue_auto_response", "user_preferences", "group_user")
 OPTIONAL += ("customer_user", "ticket_number_counter")
 

@@ -67,9 +67,12 @@ async def numbers_present(conn: AsyncConnection, numbers: Sequence[str]) -> dict
 
 
 async def write_tickets(
-    conn: AsyncConnection, tickets: Sequence[ImportedTicket], *, misc_type_id: int,
+    conn: AsyncConnection,
+    tickets: Sequence[ImportedTicket],
+    *,
+    misc_type_id: int,
     source: str = "Znuny",
-) -> dict[int, int]:  # fmt: skip
+) -> dict[int, int]:
     """Store `tickets` in `conn`'s transaction; returns source ticket id → id here.
 
     Tickets and articles keep the source's ids unless one of them is taken here (by a ticket
@@ -114,9 +117,14 @@ async def _write_kept(
     await _insert(conn, article, [a.row for a in articles])
     await _write_article_parts(conn, articles, {a.row["id"]: a.row["id"] for a in articles})
     await _insert(
-        conn, ticket_history,
-        [row for t in tickets for row in (*t.history, _imported_entry(t.row, misc_type_id, source))],
-    )  # fmt: skip
+        conn,
+        ticket_history,
+        [
+            row
+            for t in tickets
+            for row in (*t.history, _imported_entry(t.row, misc_type_id, source))
+        ],
+    )
     await _insert(conn, dynamic_field_value, [v for t in tickets for v in t.values])
 
 
@@ -136,10 +144,15 @@ async def _write_renumbered(
     await _write_article_parts(conn, item.articles, article_map)
     entries = [*item.history, _imported_entry(item.row, misc_type_id, source)]
     await _insert(
-        conn, ticket_history,
-        [e | {"ticket_id": ticket_id, "article_id": article_map.get(e["article_id"])}
-         if e.get("article_id") else e | {"ticket_id": ticket_id} for e in entries],
-    )  # fmt: skip
+        conn,
+        ticket_history,
+        [
+            e | {"ticket_id": ticket_id, "article_id": article_map.get(e["article_id"])}
+            if e.get("article_id")
+            else e | {"ticket_id": ticket_id}
+            for e in entries
+        ],
+    )
     await _insert(conn, dynamic_field_value, [v | {"object_id": ticket_id} for v in item.values])
     return ticket_id
 
