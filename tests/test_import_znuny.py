@@ -40,7 +40,7 @@ from pytrs.vocabulary.inbox import InboxItem
 from .conftest import wait_until
 from .helpers import make_mail
 from .test_cli import pytrs, write_config
-from .znuny.fixtures import ZnunyDatabase
+from .znuny.fixtures import ZnunyDatabase, znuny_mariadb, znuny_postgresql  # noqa: F401
 from .znuny.generate import populate
 
 pytestmark = pytest.mark.znuny
@@ -144,7 +144,8 @@ async def test_import_copies_everything_and_a_second_run_nothing(
     target_plain, target_files = await _target_blobs(db)
     skipped = {s.what for s in summary.skips}
     assert target_plain == {k: v for k, v in source_plain.items() if k in target_plain}
-    assert len(target_plain) == len(source_plain) - summary.skipped("articles")
+    assert len(target_plain) == len(source_plain) - summary.skipped("raw mails")
+    assert summary.copied["articles"] == await _count(znuny.engine, "article")
     assert target_files == {k: v for k, v in source_files.items() if k in target_files}
     assert len(target_files) + summary.skipped("attachments") >= len(source_files) - sum(
         1 for k in source_files if k[0] not in target_plain
@@ -201,7 +202,7 @@ async def test_skips_are_named_with_their_reason(db: Database, znuny: ZnunyDatab
         biggest = await conn.scalar(text("SELECT max(id) FROM article_data_mime_attachment"))
     summary = await _import(db, znuny, max_attachment_bytes=10)
     reasons = [str(s) for s in summary.skips]
-    assert any(f"article {article_id}: no raw mail stored" in r for r in reasons), reasons
+    assert any(f"article {article_id}: not in the database" in r for r in reasons), reasons
     assert any(r.startswith("postmaster filters zz-lookbehind: ") for r in reasons), reasons
     if biggest is not None:
         assert any("over the limit of 10" in r for r in reasons), reasons
@@ -328,7 +329,6 @@ async def test_mariadb_source_raw_blobs(db: Database, znuny_mariadb: ZnunyDataba
 
 def test_blobs_decode_by_column_type() -> None:
     text_blobs, raw_blobs = blob_tables(True), blob_tables(False)
-    assert text_blobs.decode(base64.encodebytes(b"\x00\xffmail")) == b"\x00\xffmail"
     assert text_blobs.decode(base64.encodebytes(b"\x00\xffmail").decode()) == b"\x00\xffmail"
     assert raw_blobs.decode(b"raw bytes") == b"raw bytes"
     assert text_blobs.decode("From: welcome@znuny.org\nSubject: Welcome") == (

@@ -40,6 +40,7 @@ class TicketCopy:
     batch: int
     max_attachment_bytes: int
     misc_type_id: int
+    email_channels: frozenset[int]  # Znuny's ids of the channel whose articles are mails
 
 
 async def copy_tickets(
@@ -121,10 +122,9 @@ async def _read_bundles(
             kept: set[int] = set()
             for source in by_ticket.get(row["id"], []):
                 part = _article(source, mime, plain, files, how, ids, summary, row["tn"])
-                if part is not None:
-                    bundle.articles.append(part)
-                    kept.add(source["id"])
-                    part.values = _values(values.get(source["id"], []), "Article", how, ids)
+                bundle.articles.append(part)
+                kept.add(source["id"])
+                part.values = _values(values.get(source["id"], []), "Article", how, ids)
             bundle.history = [
                 _history(entry, row["id"], kept, ids) for entry in entries.get(row["id"], [])
             ]
@@ -145,19 +145,27 @@ def _article(
     ids: Ids,
     summary: Summary,
     tn: str,
-) -> ImportedArticle | None:
+) -> ImportedArticle:
+    """One article; what of it cannot be copied (its raw mail, an attachment) is reported."""
     what = f"{tn} article {source['id']}"
     raw = plain.get(source["id"])
+    body: bytes | None = None
     try:
         body = how.blobs.decode(raw["body"]) if raw is not None else None
     except UnreadableBlob as exc:
-        summary.skip("articles", what, f"its raw mail is not base64 ({exc})")
-        return None
-    if body is None:
-        summary.skip("articles", what, "no raw mail stored (article_data_mime_plain)")
-        return None
+        summary.skip("raw mails", what, f"not base64 ({exc}); the article is copied without it")
+    if body is None and raw is None and source["communication_channel_id"] in how.email_channels:
+        # Notes and phone calls have no raw mail; a mail without one was kept outside the
+        # database (Znuny's ArticleStorageFS keeps it under var/article/): its parsed fields
+        # and body are copied, the raw mail cannot be.
+        summary.skip(
+            "raw mails",
+            what,
+            "not in the database (article_data_mime_plain): the article is copied without it",
+        )
     part = ImportedArticle(mapping.article_row(source, ids))
-    part.plain = mapping.plain_row(raw or {}, body, ids) if raw else None
+    if raw is not None and body is not None:
+        part.plain = mapping.plain_row(raw, body, ids)
     if source["id"] in mime:
         part.mime = mapping.mime_row(mime[source["id"]], ids)
     for file in files.get(source["id"], []):

@@ -111,6 +111,7 @@ async def _copy(
         batch=options.batch,
         max_attachment_bytes=options.max_attachment_bytes,
         misc_type_id=history_types["Misc"],
+        email_channels=frozenset(await _email_channels(src)),
     )
     numbers = await ticket_copy.copy_tickets(src, transaction, how, ids, summary, progress)
     async with transaction() as conn:
@@ -119,3 +120,8 @@ async def _copy(
         await ticket_copy.copy_counter(
             src, conn, numbers, options.numbers, utcnow().date(), summary
         )
+
+
+async def _email_channels(src: AsyncConnection) -> list[int]:
+    channels = await znuny_source.rows(src, znuny_source.LOOKUPS["communication_channel"])
+    return [row["id"] for row in channels if row["name"] == "Email"]

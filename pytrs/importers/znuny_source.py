@@ -262,9 +262,11 @@ async def missing_tables(conn: AsyncConnection, needed: Sequence[str]) -> list[s
     return [name for name in needed if name not in present]
 
 
+# Znuny's tables the copy cannot do without; `user_preferences` and `salutation` also tell a
+# Znuny database from pytrs's own, which has the others too.
 REQUIRED = (
-    "ticket", "article", "article_data_mime", "article_data_mime_plain",
-    "article_data_mime_attachment", "ticket_history", "queue", "users", "system_address",
+    "user_preferences", "salutation", "ticket", "article", "article_data_mime",
+    "article_data_mime_plain", "article_data_mime_attachment", "ticket_history", "queue", "users", "system_address",
 )  # fmt: skip
 
 
@@ -275,7 +277,7 @@ OPTIONAL: tuple[str, ...] = (
     "dynamic_field_value",
     "postmaster_filter",
 )
-OPTIONAL += ("auto_response", "queue_auto_response", "user_preferences", "group_user")
+OPTIONAL += ("auto_response", "queue_auto_response", "group_user")
 OPTIONAL += ("customer_user", "ticket_number_counter")
 
 
