@@ -51,6 +51,10 @@ class Summary:
         self._seen(kind)
         self.skips.append(Skip(kind, what, reason))
 
+    def merge_skips(self, other: Summary) -> None:
+        for skip in other.skips:
+            self.skip(skip.kind, skip.what, skip.reason)
+
     def skipped(self, kind: str) -> int:
         return sum(1 for s in self.skips if s.kind == kind)
 

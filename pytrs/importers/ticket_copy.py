@@ -51,26 +51,61 @@ async def copy_tickets(
     summary: Summary,
     progress: Progress,
 ) -> list[str]:
-    """Every Znuny ticket not here yet; returns all Znuny ticket numbers (for the counter)."""
+    """Every Znuny ticket not here yet; returns all Znuny ticket numbers (for the counter).
+
+    Tickets whose id (or an article's) pytrs's own tickets hold are written after all the
+    others, with new ids (see `tickets.imports.write_tickets`)."""
     numbers: list[str] = []
+    clashing: list[int] = []
     async for page in znuny_source.ticket_pages(src, how.batch):
         numbers += [row["tn"] for row in page]
-        async with transaction() as conn:
-            here = await imports.numbers_present(conn, [row["tn"] for row in page])
-            for row in page:
-                if row["tn"] in here:
-                    ids.put("ticket", row["id"], here[row["tn"]])
-                    summary.add_present("tickets")
-            fresh = [row for row in page if row["tn"] not in here]
-            bundles = await _read_bundles(src, fresh, how, ids, summary)
-            written = await imports.write_tickets(conn, bundles, misc_type_id=how.misc_type_id)
-            for source_id, target_id in written.items():
-                ids.put("ticket", source_id, target_id)
-            _count(bundles, summary)
-            await import_repo.follow_ids(conn, [tables.ticket, tables.article])
+        written = await _copy_page(src, transaction, page, how, ids, summary, renumber=False)
+        clashing += [row["id"] for row in page if row["id"] in written.left_out]
+        progress.step(len(page) - len(written.left_out))
+    for start in range(0, len(clashing), how.batch):
+        chunk = clashing[start : start + how.batch]
+        page = await znuny_source.rows_where_in(src, znuny_source.ticket, "id", chunk)
+        await _copy_page(src, transaction, page, how, ids, summary, renumber=True)
         progress.step(len(page))
     progress.finish()
     return numbers
+
+
+@dataclass(frozen=True, slots=True)
+class _Written:
+    left_out: frozenset[int]  # Znuny ticket ids to be written later, renumbered
+
+
+async def _copy_page(
+    src: AsyncConnection,
+    transaction: Transaction,
+    page: list[Row],
+    how: TicketCopy,
+    ids: Ids,
+    summary: Summary,
+    *,
+    renumber: bool,
+) -> _Written:
+    async with transaction() as conn:
+        here = await imports.numbers_present(conn, [row["tn"] for row in page])
+        for row in page:
+            if row["tn"] in here:
+                ids.put("ticket", row["id"], here[row["tn"]])
+                summary.add_present("tickets")
+        fresh = [row for row in page if row["tn"] not in here]
+        notes: dict[int, Summary] = {}  # what each ticket's copy leaves out, told once written
+        bundles = await _read_bundles(src, fresh, how, ids, summary, notes)
+        written = await imports.write_tickets(
+            conn, bundles, misc_type_id=how.misc_type_id, renumber=renumber
+        )
+        for source_id, target_id in written.items():
+            ids.put("ticket", source_id, target_id)
+        _count([b for b in bundles if b.row["id"] in written], summary)
+        for source_id in written:
+            if source_id in notes:
+                summary.merge_skips(notes[source_id])
+        await import_repo.follow_ids(conn, [tables.ticket, tables.article])
+    return _Written(frozenset(b.row["id"] for b in bundles if b.row["id"] not in written))
 
 
 def _count(bundles: list[ImportedTicket], summary: Summary) -> None:
@@ -84,7 +119,12 @@ def _count(bundles: list[ImportedTicket], summary: Summary) -> None:
 
 
 async def _read_bundles(
-    src: AsyncConnection, page: list[Row], how: TicketCopy, ids: Ids, summary: Summary
+    src: AsyncConnection,
+    page: list[Row],
+    how: TicketCopy,
+    ids: Ids,
+    summary: Summary,
+    notes: dict[int, Summary],
 ) -> list[ImportedTicket]:
     """The page's tickets with everything they own, read in a few queries per table."""
     ticket_ids = [row["id"] for row in page]
@@ -121,7 +161,8 @@ async def _read_bundles(
             bundle = ImportedTicket(mapping.ticket_row(row, ids))
             kept: set[int] = set()
             for source in by_ticket.get(row["id"], []):
-                part = _article(source, mime, plain, files, how, ids, summary, row["tn"])
+                note = notes.setdefault(row["id"], Summary())
+                part = _article(source, mime, plain, files, how, ids, note, row["tn"])
                 bundle.articles.append(part)
                 kept.add(source["id"])
                 part.values = _values(values.get(source["id"], []), "Article", how, ids)

@@ -266,7 +266,8 @@ async def missing_tables(conn: AsyncConnection, needed: Sequence[str]) -> list[s
 # Znuny database from pytrs's own, which has the others too.
 REQUIRED = (
     "user_preferences", "salutation", "ticket", "article", "article_data_mime",
-    "article_data_mime_plain", "article_data_mime_attachment", "ticket_history", "queue", "users", "system_address",
+    "article_data_mime_plain", "article_data_mime_attachment", "ticket_history", "queue",
+    "users", "system_address",
 )  # fmt: skip
 
 

@@ -71,30 +71,37 @@ async def write_tickets(
     tickets: Sequence[ImportedTicket],
     *,
     misc_type_id: int,
+    renumber: bool = False,
     source: str = "Znuny",
 ) -> dict[int, int]:
-    """Store `tickets` in `conn`'s transaction; returns source ticket id → id here.
+    """Store `tickets` in `conn`'s transaction; returns source ticket id → id here for the
+    tickets it wrote.
 
-    Tickets and articles keep the source's ids unless one of them is taken here (by a ticket
-    pytrs made itself): that ticket then gets new ids for itself and its articles, and its
-    history follows them. The caller has left out the tickets already here (by number).
+    A ticket keeps the source's id, and its articles theirs, when all of them are free here.
+    One that clashes with a ticket pytrs made itself is left out (not in the result) unless
+    `renumber`: the importer writes those last, once every source id that could be kept is
+    taken, so that the new ids handed out here never land on an id a later batch would keep.
+    Its history and values then follow its new ids. The caller has left out the tickets
+    already here (by number).
     """
     ticket_ids = [t.row["id"] for t in tickets]
     article_ids = [a.row["id"] for t in tickets for a in t.articles]
     taken_tickets = await _taken(conn, ticket, ticket_ids)
     taken_articles = await _taken(conn, article, article_ids)
     mapped: dict[int, int] = {}
-    kept = []
+    kept, clashing = [], []
     for item in tickets:
-        clash = item.row["id"] in taken_tickets or any(
+        if item.row["id"] in taken_tickets or any(
             a.row["id"] in taken_articles for a in item.articles
-        )
-        if clash:
-            mapped[item.row["id"]] = await _write_renumbered(conn, item, misc_type_id, source)
+        ):
+            clashing.append(item)
         else:
             kept.append(item)
             mapped[item.row["id"]] = item.row["id"]
     await _write_kept(conn, kept, misc_type_id, source)
+    if renumber:
+        for item in clashing:
+            mapped[item.row["id"]] = await _write_renumbered(conn, item, misc_type_id, source)
     return mapped
 
 
