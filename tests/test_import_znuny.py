@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import io
+import json
 import os
 import signal
 import sys
@@ -26,8 +28,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from pytrs.config import Config
 from pytrs.config.model import DatabaseConfig
 from pytrs.gateway.addresses import AddressBook
-from pytrs.importers import mapping
-from pytrs.importers.report import Summary
+from pytrs.importers import mapping, setup_rows
+from pytrs.importers.report import Progress, Summary
 from pytrs.importers.znuny import ImportOptions, import_znuny
 from pytrs.importers.znuny_source import UnreadableBlob, blob_tables
 from pytrs.postmaster.worker import PostmasterWorker
@@ -161,9 +163,67 @@ async def test_import_copies_everything_and_a_second_run_nothing(
         emails = set(await conn.scalars(select(tables.users.c.email)))
     assert any(e and "@" in e for e in emails)
 
+    assert await _history_names(znuny.engine) == await _history_names(db.engine, imported=False)
+    assert await _field_values(znuny.engine) == await _field_values(db.engine)
+    await _responses_match(db, znuny)
+
     again = await _import(db, znuny, batch=50)
     assert sum(again.copied.values()) == 0, again.lines()
     assert again.present["tickets"] == source_tickets
+
+
+async def _history_names(engine: AsyncEngine, imported: bool = True) -> dict[str, list[str]]:
+    """Each ticket's history (type and name, in order), by ticket number."""
+    query = text(
+        "SELECT t.tn, ht.name, h.name FROM ticket_history h JOIN ticket t ON t.id = h.ticket_id "
+        "JOIN ticket_history_type ht ON ht.id = h.history_type_id ORDER BY h.id"
+    )
+    found: dict[str, list[str]] = {}
+    async with engine.connect() as conn:
+        for tn, kind, name in await conn.execute(query):
+            if imported or name != "%%Imported from Znuny":
+                found.setdefault(tn, []).append(f"{kind} {name}")
+    return found
+
+
+async def _field_values(engine: AsyncEngine) -> set[tuple[str, str, str]]:
+    """Ticket dynamic field values as (ticket number, field name, value)."""
+    query = text(
+        "SELECT t.tn, f.name, v.value_text, v.value_int, v.value_date FROM dynamic_field_value v "
+        "JOIN dynamic_field f ON f.id = v.field_id JOIN ticket t ON t.id = v.object_id "
+        "WHERE f.object_type = 'Ticket'"
+    )
+    async with engine.connect() as conn:
+        return {
+            (tn, name, str((text_, number, str(day)[:19] if day else None)))
+            for tn, name, text_, number, day in await conn.execute(query)
+        }
+
+
+async def _responses_match(db: Database, znuny: ZnunyDatabase) -> None:
+    """Each response's texts as translated, its sender address and its queues."""
+    query = text(
+        "SELECT r.name, r.text0, r.text1, r.content_type, s.value0, q.name FROM auto_response r "
+        "JOIN system_address s ON s.id = r.system_address_id LEFT JOIN queue_auto_response qr "
+        "ON qr.auto_response_id = r.id LEFT JOIN queue q ON q.id = qr.queue_id"
+    )
+    async with znuny.engine.connect() as conn:
+        source = {
+            (
+                name,
+                setup_rows.translate(body, kind)[0],
+                setup_rows.translate(subject, "text/plain")[0],
+                address,
+                queue,
+            )
+            for name, body, subject, kind, address, queue in await conn.execute(query)
+        }
+    async with db.connect() as conn:
+        here = {
+            (name, body, subject, address, queue)
+            for name, body, subject, _, address, queue in await conn.execute(query)
+        }
+    assert source and source <= here
 
 
 _TABLE = {
@@ -340,6 +400,8 @@ async def test_a_killed_import_resumes_where_it_stopped(
     assert 0 < stopped_at < await _count(znuny.engine, "ticket")
     finished = pytrs(cli, "import", "znuny", znuny.url, "--schema", znuny.schema, "--json")
     assert finished.returncode in (0, 1), finished.stderr
+    document = json.loads(finished.stdout)
+    assert document["kinds"]["tickets"]["already_there"] == stopped_at
     assert await _count(db, "ticket") == await _count(znuny.engine, "ticket")
     plain, _ = await _target_blobs(db)
     source_plain, _ = await _source_blobs(znuny)
@@ -428,3 +490,19 @@ def test_filter_rows_group_into_rules() -> None:
     a, b = mapping.filter_rules(rows)
     assert (a.name, a.match[0].negate, a.stop) == ("a", True, False)
     assert (b.name, b.stop, b.set[0].header, len(b.match)) == ("b", True, "X-OTRS-Queue", 1)
+
+
+def test_progress_is_a_bar_on_a_terminal_and_lines_otherwise() -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal, log = Terminal(), io.StringIO()
+    for stream in (terminal, log):
+        progress = Progress(stream, total=4, every=3600)
+        progress.step(2)
+        progress.step(2)
+        progress.finish()
+    assert "\rtickets [###############               ] 2/4" in terminal.getvalue()
+    assert terminal.getvalue().endswith("4/4\n")
+    assert log.getvalue() == "tickets: 2/4\ntickets: 4/4\n"

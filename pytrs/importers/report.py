@@ -97,7 +97,7 @@ class Progress:
         self.stream, self.total, self.every = stream, total, every
         self.done = 0
         self._tty = bool(stream and stream.isatty())
-        self._last = 0.0
+        self._last = float("-inf")  # the first step is shown at once
 
     def step(self, n: int, label: str = "tickets") -> None:
         self.done += n
