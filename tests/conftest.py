@@ -27,6 +27,7 @@ from pytrs.schema.database import Database, create_database
 from . import migrated
 from .dovecot import DovecotServer
 from .servers.relay import RecordingRelay
+from .znuny.fixtures import znuny_database, znuny_mariadb, znuny_postgresql  # noqa: F401
 
 TEST_DATABASE_URL = os.environ.get("PYTRS_TEST_DATABASE_URL", "")
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
