@@ -30,7 +30,7 @@ from pytrs.config.model import DatabaseConfig
 from pytrs.gateway.addresses import AddressBook
 from pytrs.importers import mapping, setup_rows
 from pytrs.importers.report import Progress, Summary
-from pytrs.importers.znuny import ImportOptions, import_znuny
+from pytrs.importers.znuny import ImportOptions, ImportRefused, import_znuny
 from pytrs.importers.znuny_source import UnreadableBlob, blob_tables
 from pytrs.postmaster.worker import PostmasterWorker
 from pytrs.provisioning import provision
@@ -42,7 +42,7 @@ from pytrs.vocabulary.inbox import InboxItem
 from .conftest import wait_until
 from .helpers import make_mail
 from .test_cli import pytrs, write_config
-from .znuny.fixtures import ZnunyDatabase, znuny_mariadb, znuny_postgresql  # noqa: F401
+from .znuny.fixtures import ZnunyDatabase
 from .znuny.generate import populate
 
 pytestmark = pytest.mark.znuny
@@ -506,3 +506,17 @@ def test_progress_is_a_bar_on_a_terminal_and_lines_otherwise() -> None:
     assert "\rtickets [###############               ] 2/4" in terminal.getvalue()
     assert terminal.getvalue().endswith("4/4\n")
     assert log.getvalue() == "tickets: 2/4\ntickets: 4/4\n"
+
+
+async def test_a_state_of_another_type_is_refused(db: Database, znuny: ZnunyDatabase) -> None:
+    """Znuny's `open` made a closed state: the tickets in it would change meaning here."""
+    async with znuny.engine.begin() as conn:
+        await conn.execute(
+            text(
+                "UPDATE ticket_state SET type_id = (SELECT id FROM ticket_state_type "
+                "WHERE name = 'closed') WHERE name = 'open'"
+            )
+        )
+    with pytest.raises(ImportRefused, match="ticket state 'open' is of another state type"):
+        await _import(db, znuny)
+    assert await _count(db, "ticket") == 0

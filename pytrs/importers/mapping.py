@@ -26,8 +26,9 @@ _AUDIT = ("create_time", "create_by", "change_time", "change_by")
 class Ids:
     """Znuny id → id here, per kind (a table name: "queue", "users", "ticket_state" …)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, dry_run: bool = False) -> None:
         self._maps: dict[str, dict[int, int]] = defaultdict(dict)
+        self.dry_run = dry_run  # the rows mapped to will be rolled back
 
     def put(self, kind: str, source: int, target: int) -> None:
         self._maps[kind][int(source)] = int(target)

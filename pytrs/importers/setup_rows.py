@@ -45,6 +45,13 @@ class ImportRefused(Exception):
     """The two databases disagree in a way no row-by-row skip can fix; nothing more is copied."""
 
 
+async def follow_ids(conn: AsyncConnection, ids: Ids, written: list[Table]) -> None:
+    """Move the id counters past rows inserted with Znuny's ids; not in a dry run, whose rows
+    are rolled back while a sequence's move (on PostgreSQL) would stay."""
+    if not ids.dry_run:
+        await import_repo.follow_ids(conn, written)
+
+
 def _target(name: str) -> Table:
     return tables.Base.metadata.tables[name]
 
@@ -87,7 +94,7 @@ async def copy_names(
             summary.add_copied("names")
         if name == "ticket_state":
             await _check_state_types(src, conn, ids)
-    await import_repo.follow_ids(conn, [_target(name) for name in ADDABLE])
+    await follow_ids(conn, ids, [_target(name) for name in ADDABLE])
 
 
 async def _check_state_types(src: AsyncConnection, conn: AsyncConnection, ids: Ids) -> None:
@@ -149,7 +156,7 @@ async def copy_queues_and_addresses(
     for queue_id, address_id in copied.items():
         mine = ids.get("system_address", address_id)
         await import_repo.set_column(conn, tables.queue, queue_id, system_address_id=mine)
-    await import_repo.follow_ids(conn, [tables.queue, tables.system_address])
+    await follow_ids(conn, ids, [tables.queue, tables.system_address])
     await generations.bump(conn, generations.ADDRESSES, generations.ESCALATION)
 
 
@@ -171,7 +178,7 @@ async def copy_agents(
         values = mapping.agent_row(row, emails.get(row["id"]), ids)
         ids.put("users", row["id"], await _keep_or_new(conn, tables.users, row["id"], values))
         summary.add_copied("agents")
-    await import_repo.follow_ids(conn, [tables.users])
+    await follow_ids(conn, ids, [tables.users])
     columns = ("user_id", "group_id", "permission_key")
     have = await import_repo.existing_tuples(conn, tables.group_user, columns)
     new: list[Row] = []
@@ -208,7 +215,7 @@ async def copy_customers(
         values = mapping.customer_row(row, ids)
         await _keep_or_new(conn, tables.customer_user, row["id"], values)
         summary.add_copied("customer users")
-    await import_repo.follow_ids(conn, [tables.customer_user])
+    await follow_ids(conn, ids, [tables.customer_user])
 
 
 async def copy_fields(
@@ -227,7 +234,7 @@ async def copy_fields(
         new_id = await _keep_or_new(conn, tables.dynamic_field, row["id"], values)
         ids.put("dynamic_field", row["id"], new_id)
         summary.add_copied("dynamic fields")
-    await import_repo.follow_ids(conn, [tables.dynamic_field])
+    await follow_ids(conn, ids, [tables.dynamic_field])
     return kinds
 
 
@@ -269,7 +276,7 @@ async def copy_responses(
                 "no such value in pytrs: "
                 'the response shows "-" there, as Znuny does for an unknown tag',
             )
-    await import_repo.follow_ids(conn, [tables.auto_response])
+    await follow_ids(conn, ids, [tables.auto_response])
     have = await import_repo.existing_pairs(
         conn, tables.queue_auto_response, "queue_id", "auto_response_id"
     )

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from pytrs.importers import mapping, znuny_source
 from pytrs.importers.mapping import Ids, Row
 from pytrs.importers.report import Progress, Summary
+from pytrs.importers.setup_rows import follow_ids
 from pytrs.importers.znuny_source import BlobTables, UnreadableBlob
 from pytrs.routing.ticket_number import TicketNumberGenerator
 from pytrs.schema import import_repo, tables, ticket_repo
@@ -104,7 +105,7 @@ async def _copy_page(
         for source_id in written:
             if source_id in notes:
                 summary.merge_skips(notes[source_id])
-        await import_repo.follow_ids(conn, [tables.ticket, tables.article])
+        await follow_ids(conn, ids, [tables.ticket, tables.article])
     return _Written(frozenset(b.row["id"] for b in bundles if b.row["id"] not in written))
 
 

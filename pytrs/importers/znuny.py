@@ -90,7 +90,7 @@ async def _copy(
     summary: Summary,
     progress: Progress,
 ) -> None:
-    ids = Ids()
+    ids = Ids(dry_run=options.dry_run)
     async with transaction() as conn:
         await setup_rows.copy_names(src, conn, present, ids, summary)
         await setup_rows.copy_queues_and_addresses(src, conn, ids, summary)

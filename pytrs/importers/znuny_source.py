@@ -64,9 +64,10 @@ def _named(name: str, *more: Column[Any]) -> Table:
 
 
 # Lookup tables pytrs seeds with Znuny's ids; mapped by name.
+# In this order: a state's type is mapped before the state.
 LOOKUPS: dict[str, Table] = {
-    "ticket_state": _named("ticket_state", Column("type_id", Integer)),
     "ticket_state_type": _named("ticket_state_type"),
+    "ticket_state": _named("ticket_state", Column("type_id", Integer)),
     "ticket_priority": _named("ticket_priority"),
     "ticket_lock_type": _named("ticket_lock_type"),
     "ticket_type": _named("ticket_type"),
