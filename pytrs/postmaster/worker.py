@@ -55,7 +55,7 @@ from pytrs.schema import inbox_repo, known_repo, ticket_repo
 from pytrs.schema.database import Database, utcnow
 from pytrs.schema.inbox_repo import ClaimedMessage
 from pytrs.schema.ticket_repo import QueueInfo
-from pytrs.tickets.numbers import new_numbers
+from pytrs.tickets.numbers import counter_for, new_numbers
 from pytrs.tickets.outgoing import Outgoing, store_outgoing
 from pytrs.tickets.writes import Writes
 
@@ -348,7 +348,9 @@ class PostmasterWorker:
         refused goes into each mail's routing trace. Returns what was queued, if anything."""
         if self.responder is None or not planned:
             return None
-        self.responses = await current_responses(conn, self.responses)
+        self.responses = await current_responses(
+            conn, self.responses, znuny=self.config.database.mode == "znuny"
+        )
         done = {r["id"]: r for r in ctx.results if r["state"] == inbox_repo.DONE}
         items = [
             Answering(p.claimed.id, p.mail, p.item, p.decision, p.control,
@@ -396,11 +398,10 @@ class PostmasterWorker:
         if not new:
             return
 
-        # On PostgreSQL the counter moves in a short transaction of its own, so its row lock is
-        # not held during the batch; SQLite's batch transaction holds the write lock anyway.
-        async def allocate(scope: str, count: int) -> int:
-            return await ticket_repo.allocate_counter_for(self.db, conn, scope, count)
-
+        # On PostgreSQL the counter moves in short transactions of its own, so no row lock is
+        # held during the batch (and, beside Znuny, Znuny sees the rows at once); SQLite's
+        # batch transaction holds the write lock anyway.
+        allocate = counter_for(self.config.database.mode, conn, self.numbers, self.db)
         found = await new_numbers(conn, self.numbers, len(new), allocate, secrets.randbelow)
         for p, tn in zip(new, found, strict=True):
             p.tn = tn

@@ -32,7 +32,9 @@ Variables (all text is ``str``; "" when unknown):
 
 Filters beyond Jinja's own: ``quote(n)`` quotes the first n lines (all when n is 0);
 ``truncate(n)`` is Jinja's, with no leeway: at most n characters, cut at a word, ending in
-"..." (Znuny's ``<OTRS_CUSTOMER_SUBJECT[n]>``).
+"..." (Znuny's ``<OTRS_CUSTOMER_SUBJECT[n]>``). The templates translated from Znuny's tags
+(``responders.znuny_tags``) use three more, which render exactly as Znuny does:
+``znuny_body(html)``, ``znuny_quote(n, html)`` and ``znuny_subject(tn, hook, n)``.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ from pytrs.responders.sandbox import (
     render_compiled,
 )
 from pytrs.responders.template_limits import DEFAULT_LIMITS, Limits
+from pytrs.responders.znuny_tags import FILTERS as ZNUNY_FILTERS
 from pytrs.vocabulary.auto_responses import CONTENT_TYPES, TEXT_HTML, TEXT_PLAIN
 
 __all__ = [
@@ -237,6 +240,8 @@ def sample_variables() -> dict[str, Any]:
 def _environment(html: bool) -> MailEnvironment:
     env = MailEnvironment(html=html)
     env.add_filter("quote", quote)
+    for name, func in ZNUNY_FILTERS.items():
+        env.add_filter(name, func)
     return env
 
 

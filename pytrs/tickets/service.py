@@ -47,7 +47,7 @@ from pytrs.tickets.model import (
     TicketRecord,
     TicketUpdate,
 )
-from pytrs.tickets.numbers import new_numbers
+from pytrs.tickets.numbers import counter_for, new_numbers
 from pytrs.tickets.outgoing import Outgoing, store_outgoing
 from pytrs.tickets.writes import Writes, insert_articles, insert_tickets
 
@@ -277,7 +277,8 @@ class TicketService:
         """
         names = await self.names(conn)
         values = new_ticket_values(new, names, actor)
-        [tn] = await new_numbers(conn, self.numbers, 1)
+        allocate = counter_for(self.config.database.mode, conn, self.numbers)
+        [tn] = await new_numbers(conn, self.numbers, 1, allocate)
         now = utcnow()
         [ticket_id] = await insert_tickets(
             conn, [rows.ticket_row({"tn": tn, **values}, now, actor.user_id)]
