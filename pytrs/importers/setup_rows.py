@@ -242,10 +242,7 @@ def translate(text: str | None, content_type: str | None) -> tuple[str, tuple[st
     """A Znuny template text in pytrs's template language, and the tags it could not map."""
     if not text:
         return "", ()
-    try:
-        found = znuny_tags.translate(text, (content_type or "text/plain").split(";")[0].strip())
-    except NotImplementedError:  # PLACEHOLDER until helper numbers' translate lands: remove
-        return text, ()
+    found = znuny_tags.translate(text, (content_type or "text/plain").split(";")[0].strip())
     return found.template, found.unknown
 
 
