@@ -261,7 +261,7 @@ async def copy_links(
     )
     columns: tuple[str, ...] = ("source_object_id", "source_key", "target_object_id", "target_key")
     columns += ("type_id", "state_id")
-    have = await import_repo.existing_tuples(conn, tables.link_relation, columns)
+    have = await imports.links_present(conn, columns)
     new: list[Row] = []
     for row in await znuny_source.rows(src, znuny_source.link_relation, "source_key"):
         what = f"{row['source_key']} → {row['target_key']}"
@@ -288,7 +288,7 @@ async def copy_links(
             | {"create_time": row["create_time"], "create_by": ids.user(row["create_by"])}
         )
         summary.add_copied("links")
-    await import_repo.insert_rows(conn, tables.link_relation, new)
+    await imports.write_links(conn, new)
 
 
 def _object_id(rows: list[Row], name: str) -> int | None:

@@ -27,6 +27,7 @@ from pytrs.schema.tables import (
     article_data_mime_attachment,
     article_data_mime_plain,
     dynamic_field_value,
+    link_relation,
     ticket,
     ticket_history,
 )
@@ -210,3 +211,15 @@ def _imported_entry(row: Row, misc_type_id: int, source: str) -> Row:
 async def _insert(conn: AsyncConnection, table: Any, rows: Sequence[Row]) -> None:
     if rows:
         await conn.execute(insert(table), list(rows))
+
+
+async def links_present(conn: AsyncConnection, columns: Sequence[str]) -> set[tuple[Any, ...]]:
+    """Every stored link as the tuple of `columns` (to leave out the links already here)."""
+    query = select(*(link_relation.c[name] for name in columns))
+    return {tuple(row) for row in await conn.execute(query)}
+
+
+async def write_links(conn: AsyncConnection, rows: Sequence[Row]) -> None:
+    """Links between copied tickets, as the source recorded them (`link_relation` rows; the
+    source's `TicketLinkAdd` history came with the tickets)."""
+    await _insert(conn, link_relation, rows)
