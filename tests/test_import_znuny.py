@@ -325,8 +325,19 @@ async def test_ids_taken_by_pytrs_tickets_are_renumbered(
     await worker.drain()
     own = await _count(db, "ticket")
     assert own == 3
+    # One Znuny ticket has the number pytrs gave one of its own (the same generator and
+    # system id on one day): it is not mistaken for a copy, nor copied over it.
+    async with db.connect() as conn:
+        taken = await conn.scalar(select(func.min(tables.ticket.c.tn)))
+    async with znuny.engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE ticket SET tn = :tn WHERE id = (SELECT max(id) FROM ticket)"),
+            {"tn": taken},
+        )
     summary = await _import(db, znuny, batch=40)
-    assert summary.copied["tickets"] == await _count(znuny.engine, "ticket")
+    assert summary.copied["tickets"] == await _count(znuny.engine, "ticket") - 1
+    [clash] = [str(skip) for skip in summary.skips if skip.kind == "tickets"]
+    assert clash.startswith(f"tickets {taken}: another ticket here has this number (created ")
     assert await _count(db, "ticket") == own + summary.copied["tickets"]
     by_number = await _bodies_by_number(db)
     async with znuny.engine.connect() as conn:
@@ -339,6 +350,7 @@ async def test_ids_taken_by_pytrs_tickets_are_renumbered(
         source: dict[str, list[bytes]] = {}
         for tn, body in rows:
             source.setdefault(tn, []).append(_decoded(znuny, body))
+    del source[taken]
     assert {tn: by_number[tn] for tn in source} == source
     async with db.connect() as conn:
         moved = await conn.scalar(
@@ -351,7 +363,7 @@ async def test_ids_taken_by_pytrs_tickets_are_renumbered(
         )
         links = await conn.scalar(select(func.count()).select_from(tables.link_relation))
     assert history and history > 1
-    assert links == await _count(znuny.engine, "link_relation")
+    assert links + summary.skipped("links") == await _count(znuny.engine, "link_relation")
 
 
 async def _bodies_by_number(db: Database) -> dict[str, list[bytes]]:

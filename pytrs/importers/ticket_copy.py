@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -90,9 +90,20 @@ async def _copy_page(
     async with transaction() as conn:
         here = await imports.numbers_present(conn, [row["tn"] for row in page])
         for row in page:
-            if row["tn"] in here:
-                ids.put("ticket", row["id"], here[row["tn"]])
+            if row["tn"] not in here:
+                continue
+            if _same_moment(here[row["tn"]].created, row["create_time"]):
+                ids.put("ticket", row["id"], here[row["tn"]].id)
                 summary.add_present("tickets")
+            else:
+                # pytrs numbered a ticket of its own alike (same generator and system id
+                # on the same day): Znuny's cannot have that number here.
+                summary.skip(
+                    "tickets",
+                    row["tn"],
+                    "another ticket here has this number "
+                    f"(created {here[row['tn']].created:%Y-%m-%d %H:%M}): not copied",
+                )
         fresh = [row for row in page if row["tn"] not in here]
         notes: dict[int, Summary] = {}  # what each ticket's copy leaves out, told once written
         bundles = await _read_bundles(src, fresh, how, ids, summary, notes)
@@ -107,6 +118,11 @@ async def _copy_page(
                 summary.merge_skips(notes[source_id])
         await follow_ids(conn, ids, [tables.ticket, tables.article])
     return _Written(frozenset(b.row["id"] for b in bundles if b.row["id"] not in written))
+
+
+def _same_moment(here: datetime, there: datetime) -> bool:
+    """The same creation time to the second (engines keep fractions differently)."""
+    return here.replace(microsecond=0) == there.replace(microsecond=0)
 
 
 def _count(bundles: list[ImportedTicket], summary: Summary) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select
@@ -57,13 +58,21 @@ class ImportedTicket:
     values: list[Row] = field(default_factory=list)  # dynamic field values of the ticket
 
 
-async def numbers_present(conn: AsyncConnection, numbers: Sequence[str]) -> dict[str, int]:
-    """Which of the ticket numbers are here already, with their ticket ids."""
-    found: dict[str, int] = {}
+@dataclass(frozen=True, slots=True)
+class Present:
+    """A ticket number that is here already: its id and when that ticket was created."""
+
+    id: int
+    created: datetime
+
+
+async def numbers_present(conn: AsyncConnection, numbers: Sequence[str]) -> dict[str, Present]:
+    """Which of the ticket numbers are here already, with their ids and creation times."""
+    found: dict[str, Present] = {}
     for start in range(0, len(numbers), 500):
         chunk = list(numbers[start : start + 500])
-        query = select(ticket.c.tn, ticket.c.id).where(ticket.c.tn.in_(chunk))
-        found.update({tn: int(i) for tn, i in await conn.execute(query)})
+        query = select(ticket.c.tn, ticket.c.id, ticket.c.create_time).where(ticket.c.tn.in_(chunk))
+        found.update({tn: Present(int(i), at) for tn, i, at in await conn.execute(query)})
     return found
 
 
