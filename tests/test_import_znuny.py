@@ -455,6 +455,12 @@ async def test_cli_refuses_what_is_not_znuny_in_one_line(
     assert bad.returncode == 2 and len(bad.stderr.splitlines()) == 1, bad.stderr
     down = pytrs(cli, "import", "znuny", "postgresql+asyncpg://nobody@127.0.0.1:1/znuny")
     assert down.returncode == 3 and len(down.stderr.splitlines()) == 1, down.stderr
+    assert down.stderr.startswith(b"pytrs: import znuny: cannot open Znuny's database ")
+    driverless = pytrs(cli, "import", "znuny", "oracle+nosuchdriver://znuny@db/znuny")
+    assert driverless.returncode == 2 and b"no driver for" in driverless.stderr
+    missing = pytrs(cli, "import", "znuny", f"sqlite+aiosqlite:///{tmp_path / 'none.db'}")
+    assert missing.returncode == 3 and b"no Znuny database at" in missing.stderr
+    assert not (tmp_path / "none.db").exists()
 
 
 async def test_mariadb_source_raw_blobs(db: Database, znuny_mariadb: ZnunyDatabase) -> None:

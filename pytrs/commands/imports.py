@@ -15,17 +15,28 @@ import json
 import sys
 
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from pytrs.commands.args import limit
 from pytrs.commands.database import opened
-from pytrs.commands.failures import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandError
+from pytrs.commands.failures import (
+    EXIT_DATABASE,
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    CommandError,
+)
 from pytrs.config import Config
 from pytrs.config.model import DatabaseConfig
 from pytrs.importers.report import Summary
 from pytrs.importers.znuny import ImportOptions, ImportRefused, import_znuny
 from pytrs.routing.ticket_number import make_generator
-from pytrs.schema.database import create_database, probe
+from pytrs.schema.database import (
+    DatabaseNotFound,
+    DatabaseUnavailable,
+    create_database,
+    probe,
+)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -82,11 +93,29 @@ async def _import(config: Config, args: argparse.Namespace) -> Summary:
         dry_run=args.dry_run,
         max_attachment_bytes=config.smtp.max_message_size,
     )
-    source = create_database(
-        DatabaseConfig(url=args.url, schema=args.schema), pool=False, create_missing=False
-    )
     try:
-        await probe(source)
+        source = create_database(
+            DatabaseConfig(url=args.url, schema=args.schema), pool=False, create_missing=False
+        )
+    except (ImportError, NoSuchModuleError) as exc:
+        raise CommandError(
+            f"import znuny: no driver for {make_url(args.url).drivername} ({exc}): install it "
+            "(asyncpg for PostgreSQL, asyncmy for MariaDB/MySQL)",
+            EXIT_USAGE,
+        ) from None
+    except DatabaseNotFound as exc:
+        raise CommandError(
+            f"import znuny: no Znuny database at {exc.path}", EXIT_DATABASE
+        ) from None
+    try:
+        try:
+            await probe(source)
+        except DatabaseUnavailable as exc:
+            # probe's advice (createdb, db upgrade) is for pytrs's own database.
+            why = exc.reason.split(": create it (createdb")[0]
+            raise CommandError(
+                f"import znuny: cannot open Znuny's database {exc.location}: {why}", EXIT_DATABASE
+            ) from None
         async with opened(config) as target:
             stream = sys.stderr
             try:
