@@ -345,6 +345,9 @@ async def test_ids_taken_by_pytrs_tickets_are_renumbered(
             text("UPDATE ticket SET tn = :tn WHERE id = (SELECT max(id) FROM ticket)"),
             {"tn": taken},
         )
+    rehearsal = await _import(db, znuny, batch=40, dry_run=True)  # renumbers too, then rolls back
+    assert rehearsal.copied["tickets"] == await _count(znuny.engine, "ticket") - 1
+    assert await _count(db, "ticket") == own
     summary = await _import(db, znuny, batch=40)
     assert summary.copied["tickets"] == await _count(znuny.engine, "ticket") - 1
     [clash] = [str(skip) for skip in summary.skips if skip.kind == "tickets"]

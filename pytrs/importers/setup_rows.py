@@ -59,7 +59,8 @@ def _target(name: str) -> Table:
 async def _keep_or_new(conn: AsyncConnection, table: Table, source_id: int, row: Row) -> int:
     """Insert `row` under Znuny's id when it is free here, else under a new one."""
     free = not await import_repo.taken_ids(conn, table, [source_id])
-    return await import_repo.insert_row(conn, table, ({"id": source_id} if free else {}) | row)
+    new_id = source_id if free else await import_repo.next_free_id(conn, table)
+    return await import_repo.insert_row(conn, table, {"id": new_id} | row)
 
 
 def _stamp(table: Table, row: Row) -> Row:

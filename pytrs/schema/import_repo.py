@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pytrs.schema import database
@@ -37,6 +37,12 @@ async def taken_ids(conn: AsyncConnection, table: Table, ids: Iterable[int]) -> 
         query = select(table.c.id).where(table.c.id.in_(chunk))
         found |= {int(i) for i in (await conn.scalars(query))}
     return found
+
+
+async def next_free_id(conn: AsyncConnection, table: Table) -> int:
+    """One past the highest id of `table`: a new row's id that cannot meet one inserted with an
+    explicit id before (which a PostgreSQL sequence does not know about until it is moved)."""
+    return int(await conn.scalar(select(func.coalesce(func.max(table.c.id), 0))) or 0) + 1
 
 
 async def insert_row(conn: AsyncConnection, table: Table, row: Row) -> int:

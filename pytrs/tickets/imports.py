@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pytrs.schema.tables import (
@@ -115,6 +115,10 @@ async def write_tickets(
     return mapped
 
 
+async def _next_id(conn: AsyncConnection, table: Any) -> int:
+    return int(await conn.scalar(select(func.coalesce(func.max(table.c.id), 0))) or 0) + 1
+
+
 async def _taken(conn: AsyncConnection, table: Any, ids: Sequence[int]) -> set[int]:
     found: set[int] = set()
     for start in range(0, len(ids), 500):
@@ -149,15 +153,16 @@ async def _write_renumbered(
     conn: AsyncConnection, item: ImportedTicket, misc_type_id: int, source: str
 ) -> int:
     """A ticket whose id (or an article's) is taken here: new ids, references followed."""
-    row = {k: v for k, v in item.row.items() if k != "id"}
-    ticket_id = int(
-        (await conn.execute(insert(ticket).values(row).returning(ticket.c.id))).scalar_one()
-    )
+    # New ids one past the highest, not the engine's own: a PostgreSQL sequence has not yet
+    # seen the ids inserted explicitly (in a dry run it is never moved past them).
+    ticket_id = await _next_id(conn, ticket)
+    await conn.execute(insert(ticket).values(item.row | {"id": ticket_id}))
     article_map: dict[int, int] = {}
-    for part in item.articles:
-        values = {k: v for k, v in part.row.items() if k != "id"} | {"ticket_id": ticket_id}
-        result = await conn.execute(insert(article).values(values).returning(article.c.id))
-        article_map[part.row["id"]] = int(result.scalar_one())
+    next_article = await _next_id(conn, article)
+    for offset, part in enumerate(item.articles):
+        article_map[part.row["id"]] = next_article + offset
+        values = part.row | {"id": next_article + offset, "ticket_id": ticket_id}
+        await conn.execute(insert(article).values(values))
     await _write_article_parts(conn, item.articles, article_map)
     entries = [*item.history, _imported_entry(item.row, misc_type_id, source)]
     await _insert(
