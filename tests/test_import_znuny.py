@@ -454,6 +454,9 @@ async def test_cli_refuses_what_is_not_znuny_in_one_line(
     )
     assert wrong.returncode == 1 and len(wrong.stderr.splitlines()) == 1, wrong.stderr
     assert b"is this Znuny's database" in wrong.stderr
+    beside = {"PYTRS_DATABASE_MODE": "znuny", "PYTRS_DATABASE_URL": "postgresql+asyncpg://z@h/z"}
+    refused = pytrs(cli, "import", "znuny", target_url, environ=beside)
+    assert refused.returncode == 2 and b'mode = "pytrs"' in refused.stderr, refused.stderr
     bad = pytrs(cli, "import", "znuny", "not a url")
     assert bad.returncode == 2 and len(bad.stderr.splitlines()) == 1, bad.stderr
     down = pytrs(cli, "import", "znuny", "postgresql+asyncpg://nobody@127.0.0.1:1/znuny")

@@ -80,6 +80,12 @@ async def _import(config: Config, args: argparse.Namespace) -> Summary:
             "(e.g. postgresql+asyncpg://user@host/znuny)",
             EXIT_USAGE,
         ) from None
+    if config.database.mode != "pytrs":
+        raise CommandError(
+            'import znuny: copies into pytrs\'s own database ([database] mode = "pytrs"); '
+            'beside Znuny (mode = "znuny") pytrs already works on Znuny\'s tables',
+            EXIT_USAGE,
+        )
     ticket = config.ticket
     options = ImportOptions(
         numbers=make_generator(
