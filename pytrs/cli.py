@@ -23,6 +23,7 @@ from pytrs.commands import args as arg_types
 from pytrs.commands import db as db_command
 from pytrs.commands import doctor as doctor_command
 from pytrs.commands import filters as filters_command
+from pytrs.commands import imports as imports_command
 from pytrs.commands import inbox as inbox_command
 from pytrs.commands import outbox as outbox_command
 from pytrs.commands import parse as parse_command
@@ -87,6 +88,7 @@ def _parser() -> argparse.ArgumentParser:
     tokens_command.add_parser(sub)
     smtp_command.add_parser(sub)
     doctor_command.add_parser(sub)
+    imports_command.add_parser(sub)
 
     accounts = sub.add_parser("accounts", help="mail accounts: health and progress")
     add_json_options(accounts)
@@ -233,6 +235,7 @@ def _main(words: list[str]) -> int:
         "users": users_command.run,
         "tokens": tokens_command.run,
         "smtp": smtp_command.run,
+        "import": imports_command.run,
     }  # fmt: skip
     return handlers[args.command](config, args)
 
@@ -248,6 +251,8 @@ def _writes(args: argparse.Namespace) -> bool:
     """Commands that would put mail or a schema into whatever database the defaults name: the
     MTA pipe run from the wrong directory used to create ./var/pytrs.db and store mail there."""
     action = getattr(args, "action", None)
+    if args.command == "import":  # a copy into the built-in defaults' database is a mistake
+        return not args.dry_run
     return args.command in ("run", "deliver") or (
         args.command == "db" and action in ("upgrade", "attach")
     )

@@ -295,6 +295,21 @@ async def refresh_planner_statistics(db: Database) -> None:
         await conn.exec_driver_sql("ANALYZE")
 
 
+async def follow_inserted_ids(conn: AsyncConnection, tables: Sequence[str]) -> None:
+    """After rows were inserted with explicit ids (an import keeping the source's ids): the
+    next id each table hands out comes after its highest. PostgreSQL's serial sequences do not
+    move for explicit ids; SQLite (and MySQL's AUTO_INCREMENT) follow the highest id anyway."""
+    if not _is_postgresql(conn):
+        return
+    for table in tables:
+        await conn.execute(
+            text(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                f"(SELECT coalesce(max(id), 0) + 1 FROM {table}), false)"
+            )
+        )
+
+
 def _install_sqlite_hooks(engine: AsyncEngine) -> None:
     _set_up_sqlite_connections(engine)
 

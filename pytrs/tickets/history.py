@@ -121,3 +121,8 @@ def _utc(epoch: int) -> str:
 
 def misc(text: str) -> tuple[str, str]:
     return "Misc", f"%%{text}"
+
+
+def imported(source: str) -> tuple[str, str]:
+    """`Misc`: the ticket was copied from another system (`pytrs import znuny`)."""
+    return "Misc", f"%%Imported from {source}"
