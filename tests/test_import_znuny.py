@@ -17,6 +17,7 @@ import json
 import os
 import signal
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,8 @@ from pytrs.provisioning import provision
 from pytrs.routing.ticket_number import checksum_digit, make_generator
 from pytrs.schema import inbox_repo, tables
 from pytrs.schema.database import Database, create_database
+from pytrs.schema.escalation_due import CLOCK_COLUMNS
+from pytrs.tickets.escalation import ESCALATED, KINDS, Clock, due_events
 from pytrs.vocabulary.inbox import InboxItem
 
 from .conftest import wait_until
@@ -565,3 +568,24 @@ async def test_a_state_of_another_type_is_refused(db: Database, znuny: ZnunyData
     with pytest.raises(ImportRefused, match="ticket state 'open' is of another state type"):
         await _import(db, znuny)
     assert await _count(db, "ticket") == 0
+
+
+async def test_deadlines_passed_in_znuny_do_not_notify_after_the_import(
+    db: Database, znuny: ZnunyDatabase
+) -> None:
+    """Open tickets get their escalation clocks at once; what fell due while they were in
+    Znuny (which warned about it there) counts as fired, so the first due scan does not send
+    agents a notice for every overdue ticket of the import."""
+    await _import(db, znuny, batch=100)
+    now = int(time.time())
+    async with db.connect() as conn:
+        rows = (await conn.execute(
+            text("SELECT ticket_id, " + ", ".join(CLOCK_COLUMNS) + " FROM ticket_escalation")
+        )).all()  # fmt: skip
+    clocks = [Clock(r[0], **{c: int(v or 0) for c, v in zip(CLOCK_COLUMNS, r[1:], strict=True)})
+              for r in rows]  # fmt: skip
+    assert clocks, "the imported open tickets have no escalation clocks"
+    settled = [c for c in clocks if any(c.stage(k) == ESCALATED for k in KINDS)]
+    assert settled, "no imported ticket was overdue: the test shows nothing"
+    due_now = [e for c in clocks for e in due_events(c, now) if e.kind != "pending"]
+    assert due_now == []

@@ -11,6 +11,7 @@ would have to agree with the tickets it describes; the tickets themselves cannot
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
@@ -112,6 +113,7 @@ async def _copy_page(
         )
         for source_id, target_id in written.items():
             ids.put("ticket", source_id, target_id)
+        await imports.settle_clocks(conn, sorted(written.values()), int(time.time()))
         _count([b for b in bundles if b.row["id"] in written], summary)
         for source_id in written:
             if source_id in notes:

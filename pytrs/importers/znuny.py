@@ -23,7 +23,7 @@ from pytrs.importers.report import Progress, Summary
 from pytrs.importers.setup_rows import ImportRefused
 from pytrs.importers.ticket_copy import TicketCopy, Transaction
 from pytrs.routing.ticket_number import TicketNumberGenerator
-from pytrs.schema import generations, import_repo, tables
+from pytrs.schema import import_repo, tables
 from pytrs.schema.database import Database, utcnow
 
 __all__ = ["ImportOptions", "ImportRefused", "import_znuny"]
@@ -120,10 +120,6 @@ async def _copy(
         await ticket_copy.copy_counter(
             src, conn, numbers, options.numbers, utcnow().date(), summary
         )
-        if summary.copied["tickets"]:
-            # The scheduler's rebuild job gives the copied open tickets their escalation
-            # clocks (computed by pytrs's calendars from the queues' targets).
-            await generations.bump(conn, generations.ESCALATION)
 
 
 async def _email_channels(src: AsyncConnection) -> list[int]:

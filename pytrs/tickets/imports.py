@@ -8,6 +8,9 @@ its history and its dynamic field values are stored as the source recorded them,
 source's ids where they are free here; the importer (`pytrs.importers`) has already mapped
 every other id (queues, states, agents …) to this database's.
 
+Escalation clocks are computed, with what fell due in the other system counted as fired
+(`settle_clocks`): agents are not sent a warning for every overdue ticket of the import.
+
 One batch is one transaction of the caller's: a ticket is either there with everything it has,
 or not at all, so an interrupted import resumes by asking which numbers are here.
 """
@@ -22,6 +25,7 @@ from typing import Any
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from pytrs.schema import escalation_due
 from pytrs.schema.tables import (
     article,
     article_data_mime,
@@ -32,7 +36,8 @@ from pytrs.schema.tables import (
     ticket,
     ticket_history,
 )
-from pytrs.tickets import history
+from pytrs.tickets import escalation_index, history
+from pytrs.tickets.escalation import Clock, due_events, fired
 
 Row = dict[str, Any]
 
@@ -237,3 +242,24 @@ async def write_links(conn: AsyncConnection, rows: Sequence[Row]) -> None:
     """Links between copied tickets, as the source recorded them (`link_relation` rows; the
     source's `TicketLinkAdd` history came with the tickets)."""
     await _insert(conn, link_relation, rows)
+
+
+async def settle_clocks(conn: AsyncConnection, ticket_ids: Sequence[int], now: int) -> int:
+    """Give imported tickets their escalation clocks, with every event already due at `now`
+    recorded as fired: those deadlines passed while the ticket was in the other system, which
+    warned about them there. Only deadlines still ahead notify (and a pending auto-close that
+    is due still closes: that is a change the ticket owes, not a message). Returns how many
+    clocks had past events settled."""
+    if not ticket_ids:
+        return 0
+    await escalation_index.rebuild(conn, ticket_ids, now)
+    settled = []
+    for claimed in await escalation_due.load_claimed(conn, ticket_ids):
+        clock = Clock(claimed.ticket_id, **claimed.clock)
+        past = [e for e in due_events(clock, now) if e.kind != "pending"]
+        if past:
+            after = fired(clock, past)
+            columns = {c: getattr(after, c) for c in escalation_due.CLOCK_COLUMNS}
+            settled.append({"ticket_id": clock.ticket_id, "next_due": after.next_due(), **columns})
+    await escalation_due.store_clocks(conn, settled)
+    return len(settled)
