@@ -22,18 +22,31 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import BigInteger, Integer, Select, SmallInteger, event, text
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Integer,
+    LargeBinary,
+    Select,
+    SmallInteger,
+    Text,
+    event,
+    text,
+)
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.pool import NullPool
+from sqlalchemy.schema import CreateTable
 
 from pytrs.schema import sqlite_inline
 
@@ -193,7 +206,43 @@ def _create_mysql_engine(config: DatabaseConfig, url: URL, *, pool: bool) -> Asy
         **kwargs,
     )
     _install_mysql_hooks(engine)
+    # asyncmy logs each warning of the server (a duplicate skipped by INSERT IGNORE, an
+    # index name MariaDB ignores) at WARNING: pytrs's own lines say what matters.
+    logging.getLogger("asyncmy").setLevel(logging.ERROR)
     return engine
+
+
+@compiles(CreateTable, "mysql")
+def _create_table_binary_collation(element: CreateTable, compiler: Any, **kw: Any) -> str:
+    """CREATE TABLE on MariaDB in utf8mb4 with its binary collation, whatever the database's
+    defaults: text compares as on PostgreSQL and SQLite (the usual *_ci collations take "a",
+    "A" and "ä" as equal, so unique keys would refuse Message-IDs and logins that differ in
+    case or accents), and Alembic's table options stay those of the models."""
+    statement = compiler.visit_create_table(element, **kw)
+    if "COLLATE" in statement.rsplit(")", 1)[-1].upper():
+        return str(statement)
+    return f"{statement.rstrip()} DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin\n\n"
+
+
+# MySQL's TEXT and BLOB stop at 64 KiB, where PostgreSQL's and SQLite's have no bound (a body,
+# a mail's raw bytes), and its DATETIME drops fractions of a second (the order of two events
+# of one second, a lease's end): on MySQL the models' and migrations' unbounded types are the
+# LONG ones and timestamps keep microseconds. What other engines get is unchanged.
+
+
+@compiles(Text, "mysql")
+def _long_text(type_: Text, compiler: Any, **kw: Any) -> str:
+    return "LONGTEXT" if type_.length is None else str(compiler.visit_TEXT(type_, **kw))
+
+
+@compiles(LargeBinary, "mysql")
+def _long_blob(type_: LargeBinary, compiler: Any, **kw: Any) -> str:
+    return "LONGBLOB" if type_.length is None else str(compiler.visit_BLOB(type_, **kw))
+
+
+@compiles(DateTime, "mysql")
+def _datetime_microseconds(type_: DateTime, compiler: Any, **kw: Any) -> str:
+    return "DATETIME(6)"
 
 
 # A connection's `info` key: named locks (GET_LOCK) its transaction took.
