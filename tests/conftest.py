@@ -60,10 +60,8 @@ async def database_settings(tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
         return
     schema = f"pytrs_test_{os.getpid()}_{secrets.token_hex(4)}"
     # MariaDB's schema is a database: `[database] schema` then names the test's database.
-    create, drop = f'CREATE SCHEMA "{schema}"', f'DROP SCHEMA "{schema}" CASCADE'
-    if engine_name() == "mysql":
-        create = f"CREATE DATABASE `{schema}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
-        drop = f"DROP DATABASE `{schema}`"
+    create = migrated.create_schema_sql(schema, TEST_DATABASE_URL)
+    drop = migrated.drop_schema_sql(schema, TEST_DATABASE_URL)
     admin = create_async_engine(TEST_DATABASE_URL, isolation_level="AUTOCOMMIT")
     try:
         async with admin.connect() as conn:
