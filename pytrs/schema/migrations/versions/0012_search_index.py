@@ -109,5 +109,19 @@ def _create_mysql_index() -> None:
 
 def downgrade() -> None:
     op.execute("DROP TABLE article_search")
+    mysql = op.get_bind().dialect.name == "mysql"
     for name in TICKET_INDEXES:
-        op.drop_index(name, table_name="ticket")
+        if mysql and name in _MYSQL_FOREIGN_KEY_INDEXES:
+            # MariaDB dropped the index it had made for the foreign key when this one could
+            # serve it, and refuses to drop this one alone: the key gets its own back.
+            key, column = _MYSQL_FOREIGN_KEY_INDEXES[name]
+            op.execute(f"ALTER TABLE ticket DROP INDEX {name}, ADD INDEX {key} ({column})")
+        else:
+            op.drop_index(name, table_name="ticket")
+
+
+# The ticket indexes above that lead with a foreign key's column: (the key, its column).
+_MYSQL_FOREIGN_KEY_INDEXES = {
+    "ix_ticket_priority_id": ("fk_ticket_ticket_priority_id_ticket_priority", "ticket_priority_id"),
+    "ix_ticket_user_id": ("fk_ticket_user_id_users", "user_id"),
+}
