@@ -368,7 +368,7 @@ _MYSQL_NO_SUCH_DATABASE = 1049  # ER_BAD_DB_ERROR
 
 def _mysql_error_code(original: object) -> int | None:
     # asyncmy's errors carry (code, message) as their arguments.
-    args = getattr(original, "args", ())
+    args: tuple[Any, ...] = tuple(getattr(original, "args", ()))
     return args[0] if len(args) == 2 and isinstance(args[0], int) else None
 
 
