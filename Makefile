@@ -38,7 +38,7 @@ test-postgresql: $(STAMP)
 	PYTRS_TEST_DATABASE_URL=$${PYTRS_TEST_DATABASE_URL:-postgresql+asyncpg://postgres@127.0.0.1/test} \
 		$(PYTEST)
 
-## On MariaDB 10.6+ (or MySQL 8): each test in a database of its own, made and dropped with the
+## On MariaDB 10.6+: each test in a database of its own, made and dropped with the
 ## URL's login (which needs CREATE and DROP on the server).
 test-mariadb: $(STAMP)
 	PYTRS_TEST_DATABASE_URL=$${PYTRS_TEST_DATABASE_URL:-mysql+asyncmy://root@127.0.0.1/test} \

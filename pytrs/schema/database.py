@@ -171,12 +171,14 @@ def create_database(
     return Database(engine)
 
 
-# MariaDB/MySQL sessions: strict (a value too long or out of range is an error, as on
-# PostgreSQL, not a silent cut), no zero dates, the named engine or an error; timestamps are
-# naive UTC everywhere, and the session's time zone is UTC so that NOW() agrees with them.
+# MariaDB sessions: strict (a value too long or out of range is an error, as on PostgreSQL,
+# not a silent cut), no zero dates, the named engine or an error, and UPDATE's SET reading the
+# row as it was (SIMULTANEOUS_ASSIGNMENT, MariaDB 10.3+; without it `SET raw = :new,
+# original_raw = raw` saw the new raw); timestamps are naive UTC everywhere, and the session's
+# time zone is UTC so that NOW() agrees with them.
 MYSQL_SQL_MODE = (
     "STRICT_TRANS_TABLES,STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,"
-    "ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION"
+    "ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION,SIMULTANEOUS_ASSIGNMENT"
 )
 # Below the server's wait_timeout (8 hours by default): a pooled connection idle longer would
 # have been closed by the server.
