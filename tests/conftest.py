@@ -34,7 +34,10 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
 
 def engine_name() -> str:
-    return "postgresql" if TEST_DATABASE_URL.startswith("postgresql") else "sqlite"
+    for name in ("postgresql", "mysql"):
+        if TEST_DATABASE_URL.startswith(name):
+            return name
+    return "sqlite"
 
 
 @pytest.fixture(autouse=True)
@@ -57,13 +60,16 @@ async def database_settings(tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
         yield {"url": f"sqlite+aiosqlite:///{tmp_path / 'pytrs.db'}"}
         return
     schema = f"pytrs_test_{os.getpid()}_{secrets.token_hex(4)}"
+    # MariaDB's schema is a database: `[database] schema` then names the test's database.
+    create = migrated.create_schema_sql(schema, TEST_DATABASE_URL)
+    drop = migrated.drop_schema_sql(schema, TEST_DATABASE_URL)
     admin = create_async_engine(TEST_DATABASE_URL, isolation_level="AUTOCOMMIT")
     try:
         async with admin.connect() as conn:
-            await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+            await conn.execute(text(create))
         yield {"url": TEST_DATABASE_URL, "schema": schema}
         async with admin.connect() as conn:
-            await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+            await conn.execute(text(drop))
     finally:
         await admin.dispose()
 

@@ -94,9 +94,17 @@ IO_BUILTINS = frozenset({"open", "print", "input"})
 
 # Names of the engines; only schema/database.py, schema/fulltext.py (each engine's full-text
 # index) and the Alembic migrations (which are history) may branch on them.
-ENGINE_NAMES = frozenset({"postgresql", "sqlite"})
-ENGINE_ATTRIBUTES = frozenset({"dialect", "is_postgresql", "is_sqlite"})
-ENGINE_SQL = ("pg_", "PRAGMA", "SKIP LOCKED", "BEGIN IMMEDIATE", "sqlite_")
+ENGINE_NAMES = frozenset({"postgresql", "sqlite", "mysql"})
+ENGINE_ATTRIBUTES = frozenset({"dialect", "is_postgresql", "is_sqlite", "is_mysql"})
+ENGINE_SQL = (
+    "pg_",
+    "PRAGMA",
+    "SKIP LOCKED",
+    "BEGIN IMMEDIATE",
+    "sqlite_",
+    "GET_LOCK",
+    "ON DUPLICATE KEY",
+)
 DIALECT_MODULES = {"schema/database.py", "schema/fulltext.py"}
 HISTORY = "schema/migrations/"
 

@@ -58,10 +58,11 @@ async def test_a_copy_is_what_a_real_upgrade_makes(tmp_path: Any, config: Config
     else:  # a second schema: the test's own is for the real upgrade
         copy_settings = dataclasses.replace(config.database, schema=f"{config.database.schema}_c")
     real, copy = create_database(real_settings), create_database(copy_settings)
+    url = real_settings.url
     try:
         if copy_settings.schema and copy_settings.schema != real_settings.schema:
             async with real.connect() as conn:
-                await conn.exec_driver_sql(f'CREATE SCHEMA "{copy_settings.schema}"')
+                await conn.exec_driver_sql(migrated.create_schema_sql(copy_settings.schema, url))
                 await conn.commit()
         await migrate.upgrade(real)
         for _ in range(2):  # the first copy may be the one that builds the template
@@ -74,8 +75,10 @@ async def test_a_copy_is_what_a_real_upgrade_makes(tmp_path: Any, config: Config
             await copy.close()
             if copy_settings.schema and copy_settings.schema != real_settings.schema:
                 async with real.connect() as conn:
-                    await conn.exec_driver_sql(f'DROP SCHEMA "{copy_settings.schema}" CASCADE')
-                    await conn.exec_driver_sql(f'CREATE SCHEMA "{copy_settings.schema}"')
+                    await conn.exec_driver_sql(migrated.drop_schema_sql(copy_settings.schema, url))
+                    await conn.exec_driver_sql(
+                        migrated.create_schema_sql(copy_settings.schema, url)
+                    )
                     await conn.commit()
             else:
                 (tmp_path / "copy.db").unlink()
@@ -85,8 +88,6 @@ async def test_a_copy_is_what_a_real_upgrade_makes(tmp_path: Any, config: Config
         await real.close()
         if copy_settings.schema and copy_settings.schema != real_settings.schema:
             async with real.connect() as conn:
-                await conn.exec_driver_sql(
-                    f'DROP SCHEMA IF EXISTS "{copy_settings.schema}" CASCADE'
-                )
+                await conn.exec_driver_sql(migrated.drop_schema_sql(copy_settings.schema, url))
                 await conn.commit()
             await real.close()

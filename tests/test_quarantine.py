@@ -34,12 +34,22 @@ PG_TRIGGER = (
     "CREATE TRIGGER poison BEFORE INSERT ON article_data_mime "
     "FOR EACH ROW EXECUTE FUNCTION poison()"
 )
+MYSQL_TRIGGER = """
+CREATE TRIGGER poison BEFORE INSERT ON article_data_mime FOR EACH ROW
+BEGIN
+  IF NEW.a_subject LIKE '%POISON%' THEN
+    SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'poisoned article refused';
+  END IF;
+END
+"""
 
 
 async def _install_poison(db: Any) -> None:
     async with db.transaction() as conn:
         if db.is_sqlite:
             await conn.execute(text(SQLITE_TRIGGER))
+        elif db.is_mysql:
+            await conn.execute(text(MYSQL_TRIGGER))
         else:
             await conn.execute(text(PG_FUNCTION))
             await conn.execute(text(PG_TRIGGER))
@@ -48,7 +58,10 @@ async def _install_poison(db: Any) -> None:
 async def _remove_poison(db: Any) -> None:
     async with db.transaction() as conn:
         await conn.execute(
-            text("DROP TRIGGER poison" + ("" if db.is_sqlite else " ON article_data_mime"))
+            text(
+                "DROP TRIGGER poison"
+                + ("" if db.is_sqlite or db.is_mysql else " ON article_data_mime")
+            )
         )
 
 

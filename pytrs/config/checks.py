@@ -98,7 +98,7 @@ def digits(value: str) -> str | None:
 
 
 # The URL forms pytrs has drivers for (SQLAlchemy dialect+driver names).
-DATABASE_DRIVERS = ("postgresql+asyncpg", "sqlite+aiosqlite")
+DATABASE_DRIVERS = ("postgresql+asyncpg", "mysql+asyncmy", "sqlite+aiosqlite")
 # Those that can hold pytrs's own tables apart from an existing Znuny's ([database] mode).
 ZNUNY_DRIVERS = ("postgresql+asyncpg",)
 
@@ -111,7 +111,10 @@ def database_url(value: str) -> str | None:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
-    forms = "postgresql+asyncpg://user@host/dbname or sqlite+aiosqlite:///path/to/pytrs.db"
+    forms = (
+        "postgresql+asyncpg://user@host/dbname, mysql+asyncmy://user@host/dbname "
+        "or sqlite+aiosqlite:///path/to/pytrs.db"
+    )
     scheme = value.partition(":")[0]
     try:
         url = make_url(value)

@@ -15,6 +15,12 @@ knows which engine it talks to, so nothing above it does (`tests/test_floors.py`
   query may ask for a word in the subject (``:A``) or an address in From/To/Cc (``:B``). The
   column keeps statistics of 10,000 words, so that the planner knows a rare word for rare and
   asks the GIN index rather than reading newest-first (see migration 0012).
+* MariaDB: ``article_search(article_id, subject, body, addresses)`` with InnoDB FULLTEXT indexes
+  (all three columns, and the subject alone), collation ``utf8mb4_unicode_ci`` so that a word
+  matches whatever its case and accents (``muller`` finds ``Müller``), no stop words (the index
+  is built with them off). InnoDB reads ``@ . / : < >`` as spaces, as FTS5 does. Words shorter
+  than its token size (3) are never indexed: those, and whole addresses, are matched with
+  LIKE on the stored text, beside the index's condition for the rest.
 
 The ticket is not stored: a merge moves articles to another ticket, so the ticket and its queue
 are always read from ``article`` at query time. Migration 0012 creates the index and fills it.
@@ -26,7 +32,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import column, func, literal_column, table, text
+from sqlalchemy import and_, column, func, literal_column, table, text
+from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ColumnElement, FromClause
@@ -55,10 +62,20 @@ _POSTGRESQL_INSERT = text(
     f"INSERT INTO article_search (article_id, document) VALUES (:article_id, "
     f"{_POSTGRESQL_DOCUMENT})"
 )
+_MYSQL_INSERT = text(
+    "INSERT INTO article_search (article_id, subject, body, addresses) "
+    "VALUES (:article_id, :subject, :body, :addresses)"
+)
+# InnoDB's innodb_ft_min_token_size (a server setting, 3 by default): shorter words are not in
+# the index.
+_MYSQL_MIN_TOKEN = 3
 
 
 # The index as SQL sees it, for joins: its id column is the article id.
 _PG_INDEX = table(INDEX, column("article_id"), column("document"))
+_MYSQL_INDEX = table(
+    INDEX, column("article_id"), column("subject"), column("body"), column("addresses")
+)
 _SQLITE_INDEX = table(INDEX, column("rowid"))
 
 
@@ -94,7 +111,9 @@ async def write(conn: AsyncConnection, documents: Sequence[Document]) -> None:
     """Index `documents` (one executemany) inside the caller's transaction."""
     if not documents:
         return
-    statement = _POSTGRESQL_INSERT if _postgresql(conn) else _SQLITE_INSERT
+    statement = {"postgresql": _POSTGRESQL_INSERT, "mysql": _MYSQL_INSERT}.get(
+        conn.dialect.name, _SQLITE_INSERT
+    )
     await conn.execute(
         statement,
         [{"article_id": d.article_id, "subject": d.subject, "body": d.body,
@@ -107,6 +126,8 @@ def hits(conn: AsyncConnection) -> tuple[FromClause, Any]:
     `matches` as the WHERE clause and ``ORDER BY`` the id column, newest articles first."""
     if _postgresql(conn):
         return _PG_INDEX, _PG_INDEX.c.article_id
+    if conn.dialect.name == "mysql":
+        return _MYSQL_INDEX, _MYSQL_INDEX.c.article_id
     return _SQLITE_INDEX, _SQLITE_INDEX.c.rowid
 
 
@@ -117,12 +138,34 @@ def matches(conn: AsyncConnection, terms: Terms, *, subject_only: bool) -> Colum
         words = [f"'{w}':A" if subject_only else f"'{w}'" for w in terms.words]
         query = " & ".join(words + [f"'{a}':B" for a in terms.addresses])
         return _PG_INDEX.c.document.op("@@")(func.to_tsquery("simple", query))
+    if conn.dialect.name == "mysql":
+        return _mysql_matches(terms, subject_only=subject_only)
     parts = []
     if terms.words:
         quoted = " AND ".join(f'"{w}"' for w in terms.words)
         parts.append(f"{{subject}} : ({quoted})" if subject_only else f"({quoted})")
     parts += [f'addresses : "{a}"' for a in terms.addresses]
     return literal_column(INDEX).op("MATCH")(" AND ".join(parts))
+
+
+def _mysql_matches(terms: Terms, *, subject_only: bool) -> ColumnElement[bool]:
+    """MATCH … AGAINST in boolean mode, every indexed word required (`+word`; words are
+    letters and digits only, so they carry no operator), LIKE for the rest."""
+    c = _MYSQL_INDEX.c
+    searched = [c.subject] if subject_only else [c.subject, c.body, c.addresses]
+    long_words = [w for w in terms.words if len(w) >= _MYSQL_MIN_TOKEN]
+    conditions: list[ColumnElement[bool]] = []
+    if long_words:
+        against = " ".join(f"+{w}" for w in long_words)
+        conditions.append(mysql.match(*searched, against=against).in_boolean_mode())
+    for word in terms.words:
+        if len(word) < _MYSQL_MIN_TOKEN:  # a substring: the nearest LIKE has to a short word
+            conditions.append(func.concat_ws(" ", *searched).like(f"%{word}%"))
+    for address in terms.addresses:
+        # Escaped: an address may hold "_", which LIKE reads as any character.
+        escaped = address.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        conditions.append(c.addresses.like(f"%{escaped}%", escape="\\"))
+    return and_(*conditions)
 
 
 # The stored articles' text, cut as new articles are (for filling the index from the tables).

@@ -5,7 +5,8 @@ Revises: 0011
 Create Date: 2026-12-06
 
 The full-text index of articles (``article_search``, see ``pytrs/schema/fulltext.py``: FTS5 on
-SQLite, a weighted ``tsvector`` with a GIN index on PostgreSQL), filled from every stored
+SQLite, a weighted ``tsvector`` with a GIN index on PostgreSQL, InnoDB FULLTEXT indexes on
+MariaDB), filled from every stored
 article, and the ticket indexes the web queue view pages through: one per sort key, each
 ending in the id so that keyset paging reads the index in order, and the owner for "mine".
 """
@@ -68,6 +69,8 @@ def upgrade() -> None:
         # one and read the whole index newest-first looking for it (a quarter second at
         # 300,000 articles) instead of asking the GIN index. 1000 keeps 10,000 words' counts.
         op.execute("ALTER TABLE article_search ALTER COLUMN document SET STATISTICS 1000")
+    elif op.get_bind().dialect.name == "mysql":
+        _create_mysql_index()
     else:
         op.execute(
             "CREATE VIRTUAL TABLE article_search USING fts5("
@@ -80,7 +83,45 @@ def upgrade() -> None:
         )
 
 
+def _create_mysql_index() -> None:
+    # Accent- and case-blind words, as FTS5's remove_diacritics and PostgreSQL's lower-cased
+    # tokens; every word indexed (the stop word list is read as an index is made).
+    op.execute(
+        "CREATE TABLE article_search ("
+        " article_id BIGINT NOT NULL PRIMARY KEY,"
+        " subject TEXT NOT NULL, body MEDIUMTEXT NOT NULL, addresses TEXT NOT NULL,"
+        " CONSTRAINT fk_article_search_article FOREIGN KEY (article_id) REFERENCES article (id))"
+        " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci"
+    )
+    op.execute(
+        "INSERT INTO article_search (article_id, subject, body, addresses) SELECT article_id, "
+        f"LEFT(COALESCE(a_subject, ''), {SUBJECT_CHARS}), LEFT(COALESCE(a_body, ''), {BODY_CHARS}),"
+        f" LEFT(CONCAT_WS(' ', COALESCE(a_from, ''), COALESCE(a_to, ''), COALESCE(a_cc, '')), "
+        f"{ADDRESS_CHARS})" + _SOURCE
+    )
+    op.execute("SET SESSION innodb_ft_enable_stopword = OFF")
+    op.execute(
+        "CREATE FULLTEXT INDEX ix_article_search_text ON article_search (subject, body, addresses)"
+    )
+    op.execute("CREATE FULLTEXT INDEX ix_article_search_subject ON article_search (subject)")
+    op.execute("SET SESSION innodb_ft_enable_stopword = ON")
+
+
 def downgrade() -> None:
     op.execute("DROP TABLE article_search")
+    mysql = op.get_bind().dialect.name == "mysql"
     for name in TICKET_INDEXES:
-        op.drop_index(name, table_name="ticket")
+        if mysql and name in _MYSQL_FOREIGN_KEY_INDEXES:
+            # MariaDB dropped the index it had made for the foreign key when this one could
+            # serve it, and refuses to drop this one alone: the key gets its own back.
+            key, column = _MYSQL_FOREIGN_KEY_INDEXES[name]
+            op.execute(f"ALTER TABLE ticket DROP INDEX {name}, ADD INDEX {key} ({column})")
+        else:
+            op.drop_index(name, table_name="ticket")
+
+
+# The ticket indexes above that lead with a foreign key's column: (the key, its column).
+_MYSQL_FOREIGN_KEY_INDEXES = {
+    "ix_ticket_priority_id": ("fk_ticket_ticket_priority_id_ticket_priority", "ticket_priority_id"),
+    "ix_ticket_user_id": ("fk_ticket_user_id_users", "user_id"),
+}

@@ -60,5 +60,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index(op.f("ix_api_idempotency_create_time"), table_name="api_idempotency")
     op.drop_table("api_idempotency")
-    op.drop_index(op.f("ix_api_token_user_id"), table_name="api_token")
+    if op.get_bind().dialect.name != "mysql":  # MariaDB's foreign key needs it until the end
+        op.drop_index(op.f("ix_api_token_user_id"), table_name="api_token")
     op.drop_table("api_token")

@@ -83,7 +83,7 @@ def upgrade() -> None:
     op.create_index(
         op.f("ix_ticket_escalation_next_due"), "ticket_escalation", ["next_due"], unique=False
     )
-    if op.get_bind().dialect.name == "postgresql":
+    if op.get_bind().dialect.name != "sqlite":  # 64-bit on PostgreSQL and MariaDB
         for column in EPOCH_COLUMNS:
             op.alter_column(
                 "ticket", column, type_=sa.BigInteger(), existing_type=sa.Integer(),
@@ -92,7 +92,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name == "postgresql":
+    if op.get_bind().dialect.name != "sqlite":  # 64-bit on PostgreSQL and MariaDB
         for column in EPOCH_COLUMNS:
             op.alter_column(
                 "ticket", column, type_=sa.Integer(), existing_type=sa.BigInteger(),
