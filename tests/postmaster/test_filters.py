@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from pytrs.postmaster import filters
 from pytrs.postmaster.filter_toml import rules_from_toml, rules_to_toml
 from pytrs.postmaster.filters import (
+    EMAIL_PREFIX,
     CompiledRules,
     FilterResult,
     MatchRow,
@@ -422,7 +423,13 @@ _TEXT = st.text(alphabet=st.characters(min_codepoint=0x09, max_codepoint=0x7E), 
 
 
 @settings(max_examples=300, deadline=None)
-@given(value=_TEXT, literal=_TEXT.filter(bool), cut=st.integers(0, 40))
+@given(
+    value=_TEXT,
+    # A pattern starting with EMAILADDRESS: is the address form, not a literal (re.escape leaves
+    # the colon alone): hypothesis found that one.
+    literal=_TEXT.filter(lambda t: bool(t) and not re.escape(t).startswith(EMAIL_PREFIX)),
+    cut=st.integers(0, 40),
+)
 def test_literal_pattern_matches_iff_contained(value: str, literal: str, cut: int) -> None:
     # Half the time, plant the literal (in another case) inside the value.
     if cut % 2:
