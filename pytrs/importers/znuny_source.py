@@ -39,6 +39,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from pytrs.schema import znuny_tables
+
 Row = dict[str, Any]
 
 _meta = MetaData()
@@ -103,11 +105,8 @@ users = _table(
     Column("first_name", String), Column("last_name", String), Column("valid_id", SmallInteger),
 )  # fmt: skip
 # `preferences_value` is a LONGBLOB too, but Znuny stores preferences unencoded: text on
-# PostgreSQL, bytes on MySQL.
-user_preferences = Table(
-    "user_preferences", _meta, Column("user_id", Integer), Column("preferences_key", String),
-    Column("preferences_value", Text),
-)  # fmt: skip
+# PostgreSQL, bytes on MySQL. The same table pytrs reads beside Znuny.
+user_preferences = znuny_tables.user_preferences
 group_user = _table(
     "group_user",
     Column("user_id", Integer),
