@@ -8,41 +8,18 @@ owner lists) and `escalation_due` (who is told of an escalation) — read rights
 a permission on a group where ``permission_value`` is 1, for valid roles only. The account
 pages (`users_repo`) still show and edit the agent's own rows, which are what they change.
 
-Facts from Znuny 7.0's ``scripts/database/schema.xml``: ``roles`` (id, name, valid_id, …),
-``role_user`` (user_id, role_id), ``group_role`` (role_id, group_id, permission_key,
-permission_value SMALLINT), none with a unique key.
+The role tables are described in `schema/znuny_tables.py`.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Integer, SmallInteger, String, Table, select, union_all
+from sqlalchemy import select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import FromClause
 
 from pytrs.schema.shape import shape_of
 from pytrs.schema.tables import group_user
-from pytrs.schema.znuny_tables import ZNUNY
-
-roles = Table(
-    "roles",
-    ZNUNY,
-    Column("id", Integer, primary_key=True),
-    Column("valid_id", SmallInteger, nullable=False),
-)
-role_user = Table(
-    "role_user",
-    ZNUNY,
-    Column("user_id", Integer, nullable=False),
-    Column("role_id", Integer, nullable=False),
-)
-group_role = Table(
-    "group_role",
-    ZNUNY,
-    Column("role_id", Integer, nullable=False),
-    Column("group_id", Integer, nullable=False),
-    Column("permission_key", String(20), nullable=False),
-    Column("permission_value", SmallInteger, nullable=False),
-)
+from pytrs.schema.znuny_tables import group_role, role_user, roles
 
 VALID = 1
 

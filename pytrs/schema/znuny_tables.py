@@ -37,3 +37,26 @@ signature = Table(
     Column("id", Integer, primary_key=True),
     Column("valid_id", SmallInteger, nullable=False),
 )
+
+# Roles (Znuny 7.0): ``roles`` (id, name, valid_id, …), ``role_user`` (user_id, role_id),
+# ``group_role`` (role_id, group_id, permission_key, permission_value SMALLINT); no unique keys.
+roles = Table(
+    "roles",
+    ZNUNY,
+    Column("id", Integer, primary_key=True),
+    Column("valid_id", SmallInteger, nullable=False),
+)
+role_user = Table(
+    "role_user",
+    ZNUNY,
+    Column("user_id", Integer, nullable=False),
+    Column("role_id", Integer, nullable=False),
+)
+group_role = Table(
+    "group_role",
+    ZNUNY,
+    Column("role_id", Integer, nullable=False),
+    Column("group_id", Integer, nullable=False),
+    Column("permission_key", String(20), nullable=False),
+    Column("permission_value", SmallInteger, nullable=False),
+)
