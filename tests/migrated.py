@@ -123,6 +123,8 @@ async def _sqlite_file() -> Path:
 
 
 async def _postgresql_statements(url: str) -> Recorded:
+    # Not `_record_upgrade`: PostgreSQL needs every statement replayed, the SELECTs too (the
+    # seed migration moves its sequences past the seeded ids with `SELECT setval(…)`).
     if url not in _postgresql_template:
         schema = f"pytrs_template_{secrets.token_hex(6)}"
         admin = create_async_engine(make_url(url), isolation_level="AUTOCOMMIT")
